@@ -1,0 +1,16 @@
+/**
+ * The signer daemon's keystore: sealed shares through the key lifecycle, the
+ * single-use nonce journal and the client replay window, in one SQLite file.
+ */
+export { KeystoreError, isKeystoreError, type KeystoreErrorCode, type KeystoreErrorOptions } from './errors.ts';
+export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
+export {
+  Keystore,
+  type KeySummary,
+  type KeystoreCreateOptions,
+  type KeystoreOpenOptions,
+  type ReplayGuard,
+  type RetireResult,
+  type ShareRecord,
+} from './keystore.ts';
+export { KEYSTORE_DB_FILE, SCRYPT_N_DEFAULT, SCRYPT_N_MIN } from './constants.ts';
