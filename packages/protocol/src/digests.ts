@@ -1,0 +1,40 @@
+/**
+ * What exactly a client authorises: the `digest` of its signed request, computed
+ * the same way by the client that signs it, the coordinator that forwards it and
+ * every signer that checks it (docs/cluster-protocol.md, "Request digests").
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { operationDigest } from './auth.ts';
+import type { TaprootTarget } from './messages.ts';
+
+const signerList = (signers: readonly string[]) => [...signers].sort().join(',');
+
+export function createKeyDigest(p: { keyId: string; suite: string; threshold: number; signers: readonly string[] }): Uint8Array {
+  return operationDigest('createKey', { keyId: p.keyId, suite: p.suite, threshold: p.threshold, signers: signerList(p.signers) });
+}
+
+/** '' for no taproot tweak, 'keypath' for BIP86 key-path only, else the merkle root's hex. */
+export function taprootLabel(taproot: TaprootTarget | undefined): string {
+  if (taproot === undefined) return '';
+  return taproot.merkleRoot === undefined ? 'keypath' : bytesToHex(taproot.merkleRoot);
+}
+
+export function signDigest(p: { keyId: string; message: Uint8Array; path?: string; taproot?: TaprootTarget }): Uint8Array {
+  return operationDigest('sign', { keyId: p.keyId, message: p.message, path: p.path ?? '', taproot: taprootLabel(p.taproot) });
+}
+
+export function refreshDigest(p: { keyId: string }): Uint8Array {
+  return operationDigest('refresh', { keyId: p.keyId });
+}
+
+export function retireDigest(p: { keyId: string }): Uint8Array {
+  return operationDigest('retire', { keyId: p.keyId });
+}
+
+export function reshareDigest(p: { keyId: string; groupKey: Uint8Array; newThreshold: number; signers: readonly string[] }): Uint8Array {
+  return operationDigest('reshare', { keyId: p.keyId, groupKey: bytesToHex(p.groupKey), newThreshold: p.newThreshold, signers: signerList(p.signers) });
+}
+
+export function repairDigest(p: { keyId: string; target: string }): Uint8Array {
+  return operationDigest('repair', { keyId: p.keyId, target: p.target });
+}

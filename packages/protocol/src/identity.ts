@@ -1,0 +1,95 @@
+/**
+ * Node identity keys: an Ed25519 key pair (RFC 8032 §5.1) whose 32-byte seed is the
+ * only secret, and the static X25519 key (RFC 7748 §5) derived from it through the
+ * Edwards-to-Montgomery map (RFC 7748 §4.1), used for end-to-end encryption. The
+ * secret never sits on an enumerable property: `IdentityKey` redacts itself in
+ * `JSON.stringify` and `util.inspect`, and only this module reads the seed.
+ */
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SECRET_LENGTH, ED25519_SIGNATURE_LENGTH, X25519_KEY_LENGTH } from './constants.ts';
+import { WireError } from './errors.ts';
+import { defaultRng, drawRandom, type Rng } from './rng.ts';
+import { bytes } from './validate.ts';
+
+interface IdentitySecrets {
+  /** RFC 8032 §5.1.5 private key (seed). */
+  seed: Uint8Array;
+  /** RFC 7748 scalar: the clamped lower half of SHA-512(seed). */
+  x25519Secret: Uint8Array;
+}
+
+const secrets = new WeakMap<IdentityKey, IdentitySecrets>();
+
+export class IdentityKey {
+  /** Ed25519 public key, 32 bytes. */
+  readonly publicKey: Uint8Array;
+  /** The matching static X25519 public key (u-coordinate), 32 bytes. */
+  readonly x25519PublicKey: Uint8Array;
+
+  constructor(seed: Uint8Array) {
+    const s = new Uint8Array(bytes(seed, ED25519_SECRET_LENGTH, 'secret'));
+    this.publicKey = ed25519.getPublicKey(s);
+    this.x25519PublicKey = ed25519.utils.toMontgomery(this.publicKey);
+    secrets.set(this, { seed: s, x25519Secret: ed25519.utils.toMontgomerySecret(s) });
+  }
+
+  toJSON(): string {
+    return '<redacted>';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `<redacted IdentityKey ${bytesToHex(this.publicKey).slice(0, 16)}…>`;
+  }
+}
+
+function secretsOf(identity: unknown, field: string): IdentitySecrets {
+  const s = identity instanceof IdentityKey ? secrets.get(identity) : undefined;
+  if (s === undefined) throw new WireError('BAD_FIELD', { field, message: `BAD_FIELD: ${field}: expected an IdentityKey` });
+  return s;
+}
+
+/** A fresh identity from 32 random bytes. */
+export function generateIdentity(rng: Rng = defaultRng): IdentityKey {
+  const seed = drawRandom(rng, ED25519_SECRET_LENGTH);
+  const identity = new IdentityKey(seed);
+  seed.fill(0);
+  return identity;
+}
+
+/** The identity whose 32-byte seed is `secret` (the bytes are copied). */
+export function identityFromSecret(secret: Uint8Array): IdentityKey {
+  return new IdentityKey(secret);
+}
+
+/** A copy of the 32-byte seed, for sealing at rest; the caller wipes it. */
+export function exportIdentitySecret(identity: IdentityKey): Uint8Array {
+  return new Uint8Array(secretsOf(identity, 'identity').seed);
+}
+
+/** RFC 8032 §5.1.6 signature over `msg`. */
+export function sign(identity: IdentityKey, msg: Uint8Array): Uint8Array {
+  const { seed } = secretsOf(identity, 'identity');
+  return ed25519.sign(bytes(msg, undefined, 'msg'), seed);
+}
+
+/**
+ * RFC 8032 §5.1.7 verification in strict mode (no ZIP-215 leniency: canonical
+ * encodings only, small-order keys refused).
+ */
+export function verifySignature(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  bytes(publicKey, ED25519_PUBLIC_KEY_LENGTH, 'publicKey');
+  bytes(msg, undefined, 'msg');
+  bytes(sig, ED25519_SIGNATURE_LENGTH, 'sig');
+  return ed25519.verify(sig, msg, publicKey, { zip215: false });
+}
+
+/**
+ * X25519(identity's static secret, peer u-coordinate), RFC 7748 §6.1. Throws on a
+ * low-order peer key (noble refuses them before the ladder). Internal to the package:
+ * `e2e.ts` is its only user.
+ */
+export function staticAgreement(identity: IdentityKey, peerX25519Public: Uint8Array): Uint8Array {
+  const { x25519Secret } = secretsOf(identity, 'identity');
+  return x25519.getSharedSecret(x25519Secret, bytes(peerX25519Public, X25519_KEY_LENGTH, 'peerX25519Public'));
+}

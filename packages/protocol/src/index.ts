@@ -1,0 +1,21 @@
+/** @keyquorum/protocol: the crypto-scheme-agnostic wire layer shared by coordinator and signers. */
+export * from './constants.ts';
+export * from './errors.ts';
+export * from './validate.ts';
+export * from './codec.ts';
+export * from './canonical.ts';
+export { type Rng, defaultRng } from './rng.ts';
+export {
+  IdentityKey,
+  generateIdentity,
+  identityFromSecret,
+  exportIdentitySecret,
+  sign,
+  verifySignature,
+} from './identity.ts';
+export * from './envelope.ts';
+export * from './e2e.ts';
+export * from './session.ts';
+export * from './auth.ts';
+export * from './messages.ts';
+export * from './digests.ts';

@@ -1,0 +1,405 @@
+/**
+ * The message catalogue of the cluster: one body type per (kind, round), each with
+ * a strict parser. Every frame on a socket is an `Envelope` (envelope.ts); its
+ * header's `kind` and `round` say which body its payload holds, and `to` says who
+ * may read it. Bodies of secret rounds (DKG/refresh/reshare shares, repair deltas
+ * and sigmas) travel end-to-end encrypted (e2e.ts): the coordinator relays them and
+ * can read none of them.
+ *
+ * Session shape for dkg, refresh, reshare and repair (C = coordinator, S = signer):
+ *   START         C->S  parameters and the client's signed request   (sessionId = proposal id)
+ *   CONTRIBUTION  S->C  32 fresh bytes                               (sessionId = proposal id)
+ *   CONTRIBUTIONS C->S  every participant's CONTRIBUTION envelope   (sessionId = proposal id)
+ *   -- from here sessionId = deriveSessionId(every contribution, the request digest) --
+ *   R1            S->*  round-1 broadcast (commitments)
+ *   R1_DELIVER    C->S  every R1 envelope
+ *   R2            S->S  round-2 point-to-point secret, encrypted to the recipient
+ *   R2_DELIVER    C->S  the R2 envelopes addressed to this signer
+ *   CONFIRM       S->C  transcript hash and resulting public key package; the new share
+ *                       is stored as pending
+ *   COMMIT        C->S  every CONFIRM envelope: the signer activates only if all agree
+ *   ACK           S->C  done
+ *   ABORT         C->S  discard pending state
+ * Signing: START (C->S) -> COMMITMENT (S->C, nonce commitments, stored sealed)
+ *   -> SIGN (C->S, the quorum's COMMITMENT envelopes; sessionId derived from them)
+ *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
+ * Retirement: START -> APPROVE (S->C) -> COMMIT (C->S, at least t APPROVE envelopes)
+ *   -> ATTEST (S->C, signed destruction attestation) .
+ * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { parseClientRequest, type ClientRequest } from './auth.ts';
+import { decode, encode, type WireValue } from './codec.ts';
+import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_PATTERN, MAX_PARTICIPANTS, NODE_ID_PATTERN } from './constants.ts';
+import { parseEnvelope, type Envelope } from './envelope.ts';
+import { WireError } from './errors.ts';
+import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
+import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
+
+/** The coordinator's node id in every header. */
+export const COORDINATOR_ID = 'coordinator';
+
+/** Round numbers of the multi-party key sessions (dkg, refresh, reshare, repair). */
+export const KEY_ROUND = {
+  START: 0,
+  CONTRIBUTION: 1,
+  CONTRIBUTIONS: 2,
+  R1: 3,
+  R1_DELIVER: 4,
+  R2: 5,
+  R2_DELIVER: 6,
+  CONFIRM: 7,
+  COMMIT: 8,
+  ACK: 9,
+  ABORT: 15,
+} as const;
+
+export const SIGN_ROUND = { START: 0, COMMITMENT: 1, SIGN: 2, SHARE: 3, ABORT: 15 } as const;
+export const RETIRE_ROUND = { START: 0, APPROVE: 1, COMMIT: 2, ATTEST: 3, ABORT: 15 } as const;
+export const CONTROL_ROUND = { CHALLENGE: 0, AUTH: 1, WELCOME: 2, ERROR: 3 } as const;
+
+export const SUITE_CURVES: Readonly<Record<string, Curve>> = {
+  'frost-secp256k1-tr': 'secp256k1',
+  'frost-secp256k1': 'secp256k1',
+  'frost-ed25519': 'ed25519',
+};
+
+/** The curve of a suite id, or UNKNOWN_SUITE. */
+export function curveOf(suite: string, field = 'header.suite'): Curve {
+  const curve = SUITE_CURVES[suite];
+  if (!curve) throw new WireError('UNKNOWN_SUITE', { field });
+  return curve;
+}
+
+/** A signer's place in a key: its node id and its FROST participant index. */
+export interface ParticipantRef {
+  signer: string;
+  index: number;
+}
+
+/** Public key package on the wire (verifying shares in `participants` order). */
+export interface WirePublicKey {
+  suite: string;
+  threshold: number;
+  participants: number[];
+  groupKey: Uint8Array;
+  verifyingShares: Uint8Array[];
+  chainCode: Uint8Array;
+}
+
+export interface TaprootTarget {
+  merkleRoot?: Uint8Array;
+}
+
+// ---- bodies ----
+export interface ChallengeBody { nonce: Uint8Array }
+export interface AuthBody { nonce: Uint8Array; coordinatorNonce: Uint8Array; publicKey: Uint8Array }
+export interface WelcomeBody { signerNonce: Uint8Array }
+export interface ErrorBody { code: string; message: string }
+
+export interface DkgStartBody { keyId: string; threshold: number; participants: ParticipantRef[]; request: ClientRequest }
+export interface RefreshStartBody { keyId: string; epoch: number; participants: ParticipantRef[]; request: ClientRequest }
+export interface ReshareStartBody {
+  keyId: string;
+  epoch: number;
+  oldPublicKey: WirePublicKey;
+  oldParticipants: ParticipantRef[];
+  dealers: ParticipantRef[];
+  newParticipants: ParticipantRef[];
+  newThreshold: number;
+  request: ClientRequest;
+}
+export interface RepairStartBody { keyId: string; epoch: number; participants: ParticipantRef[]; helpers: ParticipantRef[]; target: ParticipantRef; request: ClientRequest }
+export interface ContributionBody { contribution: Uint8Array }
+export interface DeliverBody { envelopes: Envelope[] }
+export interface DkgRound1Body { commitment: Uint8Array[]; proofOfKnowledge: Uint8Array; chainCodeContribution: Uint8Array }
+export interface CommitmentBody { commitment: Uint8Array[] }
+export interface SecretShareBody { signingShare: Uint8Array }
+export interface RepairDeltaBody { delta: Uint8Array }
+export interface RepairSigmaBody { sigma: Uint8Array }
+export interface ConfirmBody { keyId: string; epoch: number; transcriptHash: Uint8Array; publicKey: WirePublicKey }
+export interface AckBody { keyId: string; epoch: number }
+/** ABORT both ways: C->S discards pending state; S->C reports why, naming cheating peers. */
+export interface AbortBody { reason: string; culprits?: string[] }
+
+export interface SignStartBody {
+  keyId: string;
+  epoch: number;
+  message: Uint8Array;
+  path?: string;
+  taproot?: TaprootTarget;
+  request: ClientRequest;
+}
+export interface SignCommitmentBody { hiding: Uint8Array; binding: Uint8Array }
+export interface SignShareBody { share: Uint8Array }
+
+export interface RetireStartBody { keyId: string; epoch: number; request: ClientRequest }
+export interface RetireApproveBody { keyId: string; epoch: number; requestDigest: Uint8Array }
+export interface RetireAttestBody { keyId: string; epoch: number; destroyedAt: number; verifyingShare: Uint8Array }
+
+/** Largest message a signer signs (digests and small payloads). */
+export const MAX_SIGN_MESSAGE_BYTES = 64 * 1024;
+const MAX_PATH_LENGTH = 1024;
+const MAX_REASON_LENGTH = 1024;
+
+// ---- field parsers ----
+const keyId = (v: unknown, f: string) => str(v, KEY_ID_PATTERN, f);
+const epoch = (v: unknown, f: string) => uint(v, 0, Number.MAX_SAFE_INTEGER, f);
+const b32 = (v: unknown, f: string) => bytes(v, 32, f);
+
+export function parseParticipants(v: unknown, field: string, min = 1): ParticipantRef[] {
+  const list = array(v, MAX_PARTICIPANTS, field);
+  if (list.length < min) throw new WireError('BAD_FIELD', { field, message: `BAD_FIELD: ${field}: need at least ${min}` });
+  const signers = new Set<string>();
+  const indices = new Set<number>();
+  return list.map((item, i) => {
+    const f = fieldPath(field, i);
+    const o = strictObject(item, ['signer', 'index'], ['signer', 'index'], f);
+    const ref = { signer: str(o.signer, NODE_ID_PATTERN, fieldPath(f, 'signer')), index: uint(o.index, 1, 65_535, fieldPath(f, 'index')) };
+    if (signers.has(ref.signer) || indices.has(ref.index)) throw new WireError('BAD_FIELD', { field: f, message: `BAD_FIELD: ${f}: duplicate participant` });
+    signers.add(ref.signer);
+    indices.add(ref.index);
+    return ref;
+  });
+}
+
+function parseParticipant(v: unknown, field: string): ParticipantRef {
+  return parseParticipants([v], field)[0]!;
+}
+
+export function parseWirePublicKey(v: unknown, field: string): WirePublicKey {
+  const o = strictObject(v, ['suite', 'threshold', 'participants', 'groupKey', 'verifyingShares', 'chainCode'], ['suite', 'threshold', 'participants', 'groupKey', 'verifyingShares', 'chainCode'], field);
+  const suite = str(o.suite, 64, fieldPath(field, 'suite'));
+  const curve = curveOf(suite, fieldPath(field, 'suite'));
+  const participants = array(o.participants, MAX_PARTICIPANTS, fieldPath(field, 'participants')).map((x, i) => uint(x, 1, 65_535, fieldPath(fieldPath(field, 'participants'), i)));
+  const threshold = uint(o.threshold, 1, participants.length, fieldPath(field, 'threshold'));
+  const shares = array(o.verifyingShares, MAX_PARTICIPANTS, fieldPath(field, 'verifyingShares'));
+  if (shares.length !== participants.length) throw new WireError('BAD_FIELD', { field: fieldPath(field, 'verifyingShares') });
+  return {
+    suite,
+    threshold,
+    participants,
+    groupKey: point(curve, o.groupKey, fieldPath(field, 'groupKey')),
+    verifyingShares: shares.map((s, i) => point(curve, s, fieldPath(fieldPath(field, 'verifyingShares'), i))),
+    chainCode: b32(o.chainCode, fieldPath(field, 'chainCode')),
+  };
+}
+
+function parseEnvelopes(v: unknown, field: string): Envelope[] {
+  return array(v, MAX_PARTICIPANTS * MAX_PARTICIPANTS, field).map((e, i) => {
+    try {
+      return parseEnvelope(e);
+    } catch (err) {
+      if (err instanceof WireError) throw new WireError(err.code, { field: `${fieldPath(field, i)}.${err.field ?? ''}` });
+      throw err;
+    }
+  });
+}
+
+function points(curve: Curve, v: unknown, field: string): Uint8Array[] {
+  return array(v, MAX_PARTICIPANTS, field).map((p, i) => point(curve, p, fieldPath(field, i)));
+}
+
+type Parser = (o: unknown, curve: Curve | undefined) => unknown;
+
+const obj = <K extends string>(v: unknown, keys: readonly K[], optional: readonly K[] = []) =>
+  strictObject(v, [...keys, ...optional], keys, '');
+
+const needCurve = (curve: Curve | undefined): Curve => {
+  if (!curve) throw new WireError('UNKNOWN_SUITE', { field: 'header.suite' });
+  return curve;
+};
+
+const secretShare: Parser = (v, c) => ({ signingShare: scalar(needCurve(c), obj(v, ['signingShare']).signingShare, 'signingShare', { allowZero: true }) });
+const contribution: Parser = (v) => ({ contribution: bytes(obj(v, ['contribution']).contribution, CONTRIBUTION_LENGTH, 'contribution') });
+const deliver: Parser = (v) => ({ envelopes: parseEnvelopes(obj(v, ['envelopes']).envelopes, 'envelopes') });
+const abort: Parser = (v) => {
+  const o = obj(v, ['reason'], ['culprits']);
+  const body: AbortBody = { reason: str(o.reason, MAX_REASON_LENGTH, 'reason') };
+  if (o.culprits !== undefined) body.culprits = array(o.culprits, MAX_PARTICIPANTS, 'culprits').map((c, i) => str(c, NODE_ID_PATTERN, fieldPath('culprits', i)));
+  return body;
+};
+const ack: Parser = (v) => {
+  const o = obj(v, ['keyId', 'epoch']);
+  return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch') };
+};
+const confirm: Parser = (v) => {
+  const o = obj(v, ['keyId', 'epoch', 'transcriptHash', 'publicKey']);
+  return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), transcriptHash: b32(o.transcriptHash, 'transcriptHash'), publicKey: parseWirePublicKey(o.publicKey, 'publicKey') };
+};
+const commitmentBody: Parser = (v, c) => ({ commitment: points(needCurve(c), obj(v, ['commitment']).commitment, 'commitment') });
+
+/** Shared by dkg, refresh, reshare and repair. */
+const KEY_SESSION_COMMON: Record<number, Parser> = {
+  [KEY_ROUND.CONTRIBUTION]: contribution,
+  [KEY_ROUND.CONTRIBUTIONS]: deliver,
+  [KEY_ROUND.R1_DELIVER]: deliver,
+  [KEY_ROUND.R2_DELIVER]: deliver,
+  [KEY_ROUND.CONFIRM]: confirm,
+  [KEY_ROUND.COMMIT]: deliver,
+  [KEY_ROUND.ACK]: ack,
+  [KEY_ROUND.ABORT]: abort,
+};
+
+const PARSERS: Record<string, Record<number, Parser>> = {
+  control: {
+    [CONTROL_ROUND.CHALLENGE]: (v) => ({ nonce: b32(obj(v, ['nonce']).nonce, 'nonce') }),
+    [CONTROL_ROUND.AUTH]: (v) => {
+      const o = obj(v, ['nonce', 'coordinatorNonce', 'publicKey']);
+      return { nonce: b32(o.nonce, 'nonce'), coordinatorNonce: b32(o.coordinatorNonce, 'coordinatorNonce'), publicKey: bytes(o.publicKey, ED25519_PUBLIC_KEY_LENGTH, 'publicKey') };
+    },
+    [CONTROL_ROUND.WELCOME]: (v) => ({ signerNonce: b32(obj(v, ['signerNonce']).signerNonce, 'signerNonce') }),
+    [CONTROL_ROUND.ERROR]: (v) => {
+      const o = obj(v, ['code', 'message']);
+      return { code: str(o.code, 64, 'code'), message: str(o.message, MAX_REASON_LENGTH, 'message') };
+    },
+  },
+  dkg: {
+    ...KEY_SESSION_COMMON,
+    [KEY_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'threshold', 'participants', 'request']);
+      return { keyId: keyId(o.keyId, 'keyId'), threshold: uint(o.threshold, 1, MAX_PARTICIPANTS, 'threshold'), participants: parseParticipants(o.participants, 'participants', 2), request: parseClientRequest(o.request, 'request') };
+    },
+    [KEY_ROUND.R1]: (v, c) => {
+      const o = obj(v, ['commitment', 'proofOfKnowledge', 'chainCodeContribution']);
+      const curve = needCurve(c);
+      return {
+        commitment: points(curve, o.commitment, 'commitment'),
+        proofOfKnowledge: bytes(o.proofOfKnowledge, (curve === 'secp256k1' ? 33 : 32) + 32, 'proofOfKnowledge'),
+        chainCodeContribution: b32(o.chainCodeContribution, 'chainCodeContribution'),
+      };
+    },
+    [KEY_ROUND.R2]: secretShare,
+  },
+  refresh: {
+    ...KEY_SESSION_COMMON,
+    [KEY_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'participants', 'request']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), participants: parseParticipants(o.participants, 'participants', 2), request: parseClientRequest(o.request, 'request') };
+    },
+    [KEY_ROUND.R1]: commitmentBody,
+    [KEY_ROUND.R2]: secretShare,
+  },
+  reshare: {
+    ...KEY_SESSION_COMMON,
+    [KEY_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'oldPublicKey', 'oldParticipants', 'dealers', 'newParticipants', 'newThreshold', 'request']);
+      return {
+        keyId: keyId(o.keyId, 'keyId'),
+        epoch: epoch(o.epoch, 'epoch'),
+        oldPublicKey: parseWirePublicKey(o.oldPublicKey, 'oldPublicKey'),
+        oldParticipants: parseParticipants(o.oldParticipants, 'oldParticipants', 2),
+        dealers: parseParticipants(o.dealers, 'dealers', 1),
+        newParticipants: parseParticipants(o.newParticipants, 'newParticipants', 2),
+        newThreshold: uint(o.newThreshold, 1, MAX_PARTICIPANTS, 'newThreshold'),
+        request: parseClientRequest(o.request, 'request'),
+      };
+    },
+    [KEY_ROUND.R1]: commitmentBody,
+    [KEY_ROUND.R2]: secretShare,
+  },
+  repair: {
+    ...KEY_SESSION_COMMON,
+    [KEY_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'participants', 'helpers', 'target', 'request']);
+      return {
+        keyId: keyId(o.keyId, 'keyId'),
+        epoch: epoch(o.epoch, 'epoch'),
+        participants: parseParticipants(o.participants, 'participants', 2),
+        helpers: parseParticipants(o.helpers, 'helpers', 1),
+        target: parseParticipant(o.target, 'target'),
+        request: parseClientRequest(o.request, 'request'),
+      };
+    },
+    [KEY_ROUND.R1]: (v, c) => ({ delta: scalar(needCurve(c), obj(v, ['delta']).delta, 'delta', { allowZero: true }) }),
+    [KEY_ROUND.R2]: (v, c) => ({ sigma: scalar(needCurve(c), obj(v, ['sigma']).sigma, 'sigma', { allowZero: true }) }),
+  },
+  sign: {
+    [SIGN_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'message', 'request'], ['path', 'taproot']);
+      const body: SignStartBody = {
+        keyId: keyId(o.keyId, 'keyId'),
+        epoch: epoch(o.epoch, 'epoch'),
+        message: bytes(o.message, undefined, 'message'),
+        request: parseClientRequest(o.request, 'request'),
+      };
+      if (body.message.length > MAX_SIGN_MESSAGE_BYTES) throw new WireError('BAD_FIELD', { field: 'message' });
+      if (o.path !== undefined) body.path = str(o.path, MAX_PATH_LENGTH, 'path');
+      if (o.taproot !== undefined) {
+        const t = strictObject(o.taproot, ['merkleRoot'], [], 'taproot');
+        body.taproot = t.merkleRoot === undefined ? {} : { merkleRoot: b32(t.merkleRoot, 'taproot.merkleRoot') };
+      }
+      return body;
+    },
+    [SIGN_ROUND.COMMITMENT]: (v, c) => {
+      const o = obj(v, ['hiding', 'binding']);
+      const curve = needCurve(c);
+      return { hiding: point(curve, o.hiding, 'hiding'), binding: point(curve, o.binding, 'binding') };
+    },
+    [SIGN_ROUND.SIGN]: deliver,
+    [SIGN_ROUND.SHARE]: (v, c) => ({ share: scalar(needCurve(c), obj(v, ['share']).share, 'share', { allowZero: true }) }),
+    [SIGN_ROUND.ABORT]: abort,
+  },
+  retire: {
+    [RETIRE_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'request']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), request: parseClientRequest(o.request, 'request') };
+    },
+    [RETIRE_ROUND.APPROVE]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'requestDigest']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), requestDigest: bytes(o.requestDigest, DIGEST_LENGTH, 'requestDigest') };
+    },
+    [RETIRE_ROUND.COMMIT]: deliver,
+    [RETIRE_ROUND.ATTEST]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'destroyedAt', 'verifyingShare']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), destroyedAt: uint(o.destroyedAt, 0, Number.MAX_SAFE_INTEGER, 'destroyedAt'), verifyingShare: bytes(o.verifyingShare, undefined, 'verifyingShare') };
+    },
+    [RETIRE_ROUND.ABORT]: abort,
+  },
+};
+
+/** Rounds whose bodies are secret and must arrive end-to-end encrypted. */
+export function isSecretRound(kind: string, round: number): boolean {
+  return (kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair') && (round === KEY_ROUND.R2 || (kind === 'repair' && round === KEY_ROUND.R1));
+}
+
+/**
+ * Decodes and validates the body of a (kind, round) from its plaintext payload bytes.
+ * Unknown rounds are UNKNOWN_KIND; fields are validated for the suite's curve.
+ */
+export function decodeBody<T = unknown>(kind: string, round: number, suite: string, payload: Uint8Array, opts: { maxBytes?: number } = {}): T {
+  const table = PARSERS[kind];
+  const parser = table?.[round];
+  if (!parser) throw new WireError('UNKNOWN_KIND', { field: 'header.round', message: `UNKNOWN_KIND: no ${kind} message has round ${round}` });
+  const curve = kind === 'control' ? undefined : SUITE_CURVES[suite];
+  if (kind !== 'control' && !curve) throw new WireError('UNKNOWN_SUITE', { field: 'header.suite' });
+  return parser(decode(payload, opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }), curve) as T;
+}
+
+/** Encodes a body as payload bytes (plain data only). */
+export function encodeBody(body: unknown): Uint8Array {
+  return encode(body as WireValue);
+}
+
+/** Hex of a key-session proposal or session id, for logs and maps. */
+export const sessionKey = (id: Uint8Array): string => bytesToHex(id);
+
+
+/** The crypto package's public key package in wire form. */
+export function toWirePublicKey(pkg: PublicKeyPackage): WirePublicKey {
+  return {
+    suite: pkg.suite,
+    threshold: pkg.threshold,
+    participants: [...pkg.participants],
+    groupKey: pkg.groupKey,
+    verifyingShares: pkg.participants.map((id) => pkg.verifyingShares[id]!),
+    chainCode: pkg.chainCode,
+  };
+}
+
+/** Back to the crypto package's form (still to be checked with `assertPublicKeyPackage`). */
+export function fromWirePublicKey(w: WirePublicKey): PublicKeyPackage {
+  const verifyingShares: Record<number, Uint8Array> = {};
+  w.participants.forEach((id, i) => (verifyingShares[id] = w.verifyingShares[i]!));
+  return { suite: w.suite as SuiteId, threshold: w.threshold, participants: [...w.participants], groupKey: w.groupKey, verifyingShares, chainCode: w.chainCode };
+}

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import {
+  MemoryReplayGuard,
+  operationDigest,
+  signClientRequest,
+  verifyClientRequest,
+  type ClientRequest,
+  type TrustedClient,
+} from '../src/auth.ts';
+import { decode, encode } from '../src/codec.ts';
+import { DEFAULT_MAX_SKEW_MS } from '../src/constants.ts';
+import { generateIdentity } from '../src/identity.ts';
+import { expectWireError, seededRng } from './helpers.ts';
+
+const admin = generateIdentity(seededRng('admin'));
+const wallet = generateIdentity(seededRng('wallet'));
+const auditor = generateIdentity(seededRng('auditor'));
+const stranger = generateIdentity(seededRng('stranger'));
+const trusted: TrustedClient[] = [
+  { publicKey: admin.publicKey, roles: ['admin'] },
+  { publicKey: wallet.publicKey, roles: ['signer'] },
+  { publicKey: auditor.publicKey, roles: ['auditor'] },
+];
+const T0 = 1_700_000_000_000;
+const digest = operationDigest('sign', { message: new Uint8Array(32).fill(1), path: "m/44'/60'/0'/0/7" });
+
+function setup() {
+  let clock = T0;
+  const replay = new MemoryReplayGuard({ now: () => clock });
+  return {
+    advance: (ms: number) => (clock += ms),
+    verify: (req: unknown, now = clock) => verifyClientRequest(req, { trusted, now, replay }),
+    replay,
+  };
+}
+
+let nonceSeq = 0;
+function request(client = wallet, op: ClientRequest['op'] = 'sign', timestamp = T0): ClientRequest {
+  return signClientRequest(client, { op, keyId: 'hot-1', digest, timestamp }, seededRng(`nonce-${nonceSeq++}`));
+}
+
+describe('client authorisation', () => {
+  it('a trusted signer-role client may sign, also after the request crosses the wire', () => {
+    const { verify } = setup();
+    const r = request();
+    expect(verify(decode(encode({ ...r })))).toEqual(r);
+  });
+
+  it('an admin may request every operation', () => {
+    const { verify } = setup();
+    for (const op of ['createKey', 'sign', 'refresh', 'reshare', 'retire', 'repair'] as const) {
+      expect(verify(request(admin, op)).op).toBe(op);
+    }
+  });
+
+  it('a signer-role client may not refresh, retire or create keys', () => {
+    const { verify } = setup();
+    for (const op of ['createKey', 'refresh', 'retire'] as const) {
+      expectWireError(() => verify(request(wallet, op)), 'UNAUTHORISED');
+    }
+  });
+
+  it('an auditor may request nothing, and an unknown key is refused', () => {
+    const { verify } = setup();
+    expectWireError(() => verify(request(auditor, 'sign')), 'UNAUTHORISED');
+    expectWireError(() => verify(request(stranger, 'sign')), 'UNAUTHORISED');
+  });
+
+  it('a request altered after signing is refused', () => {
+    const { verify } = setup();
+    const r = request();
+    const altered: ClientRequest[] = [
+      { ...r, digest: new Uint8Array(32) },
+      { ...r, keyId: 'hot-2' },
+      { ...r, timestamp: r.timestamp + 1 },
+      { ...r, nonce: new Uint8Array(16) },
+    ];
+    for (const a of altered) expectWireError(() => verify(a), 'BAD_SIGNATURE', 'request.sig');
+  });
+
+  it('a request re-labelled as another operation is refused', () => {
+    const { verify } = setup();
+    expectWireError(() => verify({ ...request(admin, 'sign'), op: 'retire' }), 'BAD_SIGNATURE');
+  });
+
+  it('a request outside the clock-skew window is refused as stale, in either direction', () => {
+    const { verify } = setup();
+    expectWireError(() => verify(request(wallet, 'sign', T0 - DEFAULT_MAX_SKEW_MS - 1)), 'STALE', 'request.timestamp');
+    expectWireError(() => verify(request(wallet, 'sign', T0 + DEFAULT_MAX_SKEW_MS + 1)), 'STALE');
+    expect(verify(request(wallet, 'sign', T0 - DEFAULT_MAX_SKEW_MS)).op).toBe('sign');
+  });
+
+  it('a request replayed within the window is refused', () => {
+    const { verify, advance } = setup();
+    const r = request();
+    verify(r);
+    advance(DEFAULT_MAX_SKEW_MS / 2);
+    expectWireError(() => verify(r), 'REPLAY', 'request.nonce');
+  });
+
+  it('a refused request does not consume its nonce', () => {
+    const { verify } = setup();
+    const r = request();
+    expectWireError(() => verify({ ...r, keyId: 'hot-2' }), 'BAD_SIGNATURE');
+    expect(verify(r).keyId).toBe('hot-1');
+  });
+
+  it('the replay guard forgets entries once they are stale, and refuses timestamps already that old', () => {
+    const { replay, advance } = setup();
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(true);
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(false);
+    expect(replay.checkAndRemember('aa', 'cc', T0)).toBe(true);
+    advance(DEFAULT_MAX_SKEW_MS + 1);
+    expect(replay.checkAndRemember('aa', 'dd', T0 + DEFAULT_MAX_SKEW_MS + 1)).toBe(true);
+    expect(replay.size).toBe(1);
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(false);
+  });
+
+  it('decoding refuses unknown fields, other versions and wrong lengths', () => {
+    const { verify } = setup();
+    const r = request();
+    expectWireError(() => verify({ ...r, admin: true }), 'UNKNOWN_FIELD', 'request.admin');
+    expectWireError(() => verify({ ...r, v: 2 }), 'UNSUPPORTED_VERSION', 'request.v');
+    expectWireError(() => verify({ ...r, nonce: new Uint8Array(8) }), 'BAD_FIELD', 'request.nonce');
+    expectWireError(() => verify({ ...r, op: 'exportKey' }), 'BAD_FIELD', 'request.op');
+  });
+});
+
+describe('operationDigest', () => {
+  it('does not depend on parameter order', () => {
+    expect(operationDigest('sign', { a: 1, b: 'x' })).toEqual(operationDigest('sign', { b: 'x', a: 1 }));
+  });
+
+  it('separates operations, names, types and values', () => {
+    const d = operationDigest('sign', { amount: 1 });
+    const others = [
+      operationDigest('refresh', { amount: 1 }),
+      operationDigest('sign', { amount: 2 }),
+      operationDigest('sign', { amount: '1' }),
+      operationDigest('sign', { amount: new Uint8Array([1]) }),
+      operationDigest('sign', { amounT: 1 }),
+      operationDigest('sign', { amount: 1, extra: 0 }),
+    ];
+    for (const o of others) expect(o).not.toEqual(d);
+    // Length prefixes: moving bytes between a name and its value changes the digest.
+    expect(operationDigest('sign', { ab: 'c' })).not.toEqual(operationDigest('sign', { a: 'bc' }));
+  });
+
+  it('refuses fractional numbers and bad names', () => {
+    expectWireError(() => operationDigest('sign', { amount: 1.5 }), 'BAD_FIELD', 'params.amount');
+    expectWireError(() => operationDigest('sign', { 'a b': 1 }), 'BAD_FIELD', 'params');
+  });
+});

@@ -1,0 +1,100 @@
+import { ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
+import { hexToBytes } from '@noble/curves/utils.js';
+import { describe, expect, it } from 'vitest';
+import { decryptFrom, encryptTo } from '../src/e2e.ts';
+import { decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Envelope, type Header } from '../src/envelope.ts';
+import { generateIdentity } from '../src/identity.ts';
+import { expectWireError, seededRng } from './helpers.ts';
+
+const alice = generateIdentity(seededRng('alice'));
+const bob = generateIdentity(seededRng('bob'));
+const coordinator = generateIdentity(seededRng('coordinator'));
+const sessionId = seededRng('session')(32);
+const share = new TextEncoder().encode('secret share for bob');
+const header: Header = { v: 1, kind: 'dkg', suite: 'frost-ed25519', sessionId, round: 2, from: 'alice', to: 'bob' };
+
+/**
+ * X25519 u-coordinates of order dividing 8 (RFC 7748 §6.1; libsodium's blocklist), plus
+ * non-canonical encodings of them (u = p, u = p + 1, and u = 0 with the masked top bit set).
+ */
+const LOW_ORDER_U = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+];
+
+function sealedShare(h: Header = header): Envelope {
+  const { payload, enc } = encryptTo(alice, bob.publicKey, h, share, seededRng('eph'));
+  return sealEnvelope(alice, h, payload, { enc });
+}
+
+describe('end-to-end encryption', () => {
+  it('the recipient decrypts what the sender encrypted, after the envelope crosses the wire', () => {
+    const e = openEnvelope(decodeEnvelope(encodeEnvelope(sealedShare())), alice.publicKey, { expect: { to: 'bob', sessionId } });
+    expect(decryptFrom(bob, alice.publicKey, e)).toEqual(share);
+  });
+
+  it('the relaying coordinator cannot decrypt a share it carries', () => {
+    const e = sealedShare();
+    expect(Buffer.from(e.payload).includes(Buffer.from(share))).toBe(false);
+    expectWireError(() => decryptFrom(coordinator, alice.publicKey, e), 'DECRYPT_FAILED', 'payload');
+  });
+
+  it('a relay that flips one ciphertext byte is detected', () => {
+    const e = sealedShare();
+    for (const i of [0, e.payload.length - 1]) {
+      const payload = Uint8Array.from(e.payload);
+      payload[i]! ^= 0x01;
+      expectWireError(() => decryptFrom(bob, alice.publicKey, { ...e, payload }), 'DECRYPT_FAILED', 'payload');
+      expectWireError(() => openEnvelope({ ...e, payload }, alice.publicKey), 'BAD_SIGNATURE');
+    }
+  });
+
+  it('the ciphertext is bound to its header: another round or session does not decrypt', () => {
+    const e = sealedShare();
+    for (const h of [{ ...header, round: 3 }, { ...header, sessionId: seededRng('other')(32) }]) {
+      expectWireError(() => decryptFrom(bob, alice.publicKey, { ...e, header: h }), 'DECRYPT_FAILED', 'payload');
+    }
+  });
+
+  it('the key is bound to the sender: a share claimed to come from another identity does not decrypt', () => {
+    expectWireError(() => decryptFrom(bob, coordinator.publicKey, sealedShare()), 'DECRYPT_FAILED', 'payload');
+  });
+
+  it('a swapped ephemeral key does not decrypt', () => {
+    const e = sealedShare();
+    const other = encryptTo(alice, bob.publicKey, header, share, seededRng('eph-2')).enc;
+    expectWireError(() => decryptFrom(bob, alice.publicKey, { ...e, enc: other }), 'DECRYPT_FAILED', 'payload');
+  });
+
+  it('a low-order X25519 point is refused', () => {
+    const e = sealedShare();
+    for (const hex of LOW_ORDER_U) {
+      expectWireError(() => decryptFrom(bob, alice.publicKey, { ...e, enc: { eph: hexToBytes(hex) } }), 'DECRYPT_FAILED', 'enc.eph');
+    }
+  });
+
+  it('a low-order recipient identity key is refused before encrypting', () => {
+    for (const hex of ED25519_TORSION_SUBGROUP) {
+      expectWireError(() => encryptTo(alice, hexToBytes(hex), header, share), 'BAD_FIELD', 'recipientEd25519Pub');
+    }
+  });
+
+  it('each message gets a fresh ephemeral key and ciphertext', () => {
+    const a = encryptTo(alice, bob.publicKey, header, share);
+    const b = encryptTo(alice, bob.publicKey, header, share);
+    expect(a.enc.eph).not.toEqual(b.enc.eph);
+    expect(a.payload).not.toEqual(b.payload);
+  });
+
+  it('refuses to encrypt to a broadcast, and refuses an unencrypted payload', () => {
+    expectWireError(() => encryptTo(alice, bob.publicKey, { ...header, to: '*' }, share), 'BAD_FIELD', 'header.to');
+    const plain = sealEnvelope(alice, header, share);
+    expectWireError(() => decryptFrom(bob, alice.publicKey, plain), 'DECRYPT_FAILED', 'enc');
+  });
+});
