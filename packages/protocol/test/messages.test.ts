@@ -1,0 +1,128 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeBody,
+  encodeBody,
+  generateIdentity,
+  isSecretRound,
+  KEY_ROUND,
+  RETIRE_ROUND,
+  SIGN_ROUND,
+  signClientRequest,
+  signDigest,
+  taprootLabel,
+  WireError,
+} from '../src/index.ts';
+
+const secpPoint = () => secp256k1.Point.BASE.multiply(7n).toBytes(true);
+const edPoint = () => ed25519.Point.BASE.multiply(7n).toBytes();
+
+function expectWire(fn: () => unknown, code: string, field?: string) {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(WireError);
+    expect((e as WireError).code).toBe(code);
+    if (field !== undefined) expect((e as WireError).field).toBe(field);
+    return;
+  }
+  throw new Error(`expected WireError ${code}`);
+}
+
+describe('message bodies', () => {
+  it('a sign COMMITMENT round-trips and its points are checked on the suite curve', () => {
+    const body = { hiding: secpPoint(), binding: secpPoint() };
+    const out = decodeBody<{ hiding: Uint8Array }>('sign', SIGN_ROUND.COMMITMENT, 'frost-secp256k1-tr', encodeBody(body));
+    expect(out.hiding).toEqual(body.hiding);
+    // the same bytes are not an Ed25519 point of the right length
+    expectWire(() => decodeBody('sign', SIGN_ROUND.COMMITMENT, 'frost-ed25519', encodeBody(body)), 'BAD_FIELD', 'hiding');
+  });
+
+  it('an off-curve point in a DKG round-1 commitment is refused, naming the element', () => {
+    // the first x with no point on the curve
+    const bad = new Uint8Array(33);
+    bad[0] = 0x02;
+    for (let x = 1; ; x++) {
+      bad[32] = x;
+      try {
+        secp256k1.Point.fromBytes(bad);
+      } catch {
+        break;
+      }
+    }
+    const body = { commitment: [secpPoint(), bad], proofOfKnowledge: new Uint8Array(65), chainCodeContribution: new Uint8Array(32) };
+    expect(() => secp256k1.Point.fromBytes(bad)).toThrow();
+    expectWire(() => decodeBody('dkg', KEY_ROUND.R1, 'frost-secp256k1', encodeBody(body)), 'BAD_FIELD', 'commitment[1]');
+  });
+
+  it('the identity point is refused (ed25519)', () => {
+    const identity = ed25519.Point.ZERO.toBytes();
+    expectWire(() => decodeBody('sign', SIGN_ROUND.COMMITMENT, 'frost-ed25519', encodeBody({ hiding: identity, binding: edPoint() })), 'BAD_FIELD', 'hiding');
+  });
+
+  it('a non-canonical scalar in a signature share is refused', () => {
+    const overOrder = new Uint8Array(32).fill(0xff);
+    expectWire(() => decodeBody('sign', SIGN_ROUND.SHARE, 'frost-secp256k1-tr', encodeBody({ share: overOrder })), 'BAD_FIELD', 'share');
+  });
+
+  it('unknown fields, unknown rounds and unknown suites are typed errors', () => {
+    expectWire(() => decodeBody('sign', SIGN_ROUND.SHARE, 'frost-secp256k1-tr', encodeBody({ share: new Uint8Array(32), extra: 1 })), 'UNKNOWN_FIELD', 'extra');
+    expectWire(() => decodeBody('sign', 9, 'frost-secp256k1-tr', encodeBody({})), 'UNKNOWN_KIND');
+    expectWire(() => decodeBody('sign', SIGN_ROUND.SHARE, 'frost-p256', encodeBody({ share: new Uint8Array(32) })), 'UNKNOWN_SUITE');
+  });
+
+  it('a truncated body is MALFORMED, never a crash', () => {
+    const bytes = encodeBody({ hiding: secpPoint(), binding: secpPoint() });
+    for (let cut = 1; cut < bytes.length; cut += 7) {
+      expectWire(() => decodeBody('sign', SIGN_ROUND.COMMITMENT, 'frost-secp256k1-tr', bytes.subarray(0, cut)), 'MALFORMED');
+    }
+  });
+
+  it('a sign START carries a verifiable client request and an optional target', () => {
+    const client = generateIdentity();
+    const message = new Uint8Array(32).fill(9);
+    const digest = signDigest({ keyId: 'k1', message, path: 'm/1', taproot: {} });
+    const request = signClientRequest(client, { op: 'sign', keyId: 'k1', digest });
+    const body = decodeBody<{ path: string; taproot: object; request: { digest: Uint8Array } }>(
+      'sign',
+      SIGN_ROUND.START,
+      'frost-secp256k1-tr',
+      encodeBody({ keyId: 'k1', epoch: 0, message, path: 'm/1', taproot: {}, request }),
+    );
+    expect(body.path).toBe('m/1');
+    expect(body.taproot).toEqual({});
+    expect(body.request.digest).toEqual(digest);
+  });
+
+  it('sign digests differ by path and by taproot target, so a request cannot be redirected', () => {
+    const message = new Uint8Array(32);
+    const base = signDigest({ keyId: 'k', message });
+    expect(signDigest({ keyId: 'k', message, path: 'm/0' })).not.toEqual(base);
+    expect(signDigest({ keyId: 'k', message, taproot: {} })).not.toEqual(base);
+    expect(signDigest({ keyId: 'k', message, taproot: { merkleRoot: new Uint8Array(32) } })).not.toEqual(signDigest({ keyId: 'k', message, taproot: {} }));
+    expect(taprootLabel(undefined)).toBe('');
+  });
+
+  it('secret rounds are exactly the point-to-point share rounds', () => {
+    expect(isSecretRound('dkg', KEY_ROUND.R2)).toBe(true);
+    expect(isSecretRound('refresh', KEY_ROUND.R2)).toBe(true);
+    expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(true);
+    expect(isSecretRound('dkg', KEY_ROUND.R1)).toBe(false);
+    expect(isSecretRound('sign', SIGN_ROUND.SHARE)).toBe(false);
+  });
+
+  it('a retire APPROVE needs a 32-byte request digest', () => {
+    expectWire(() => decodeBody('retire', RETIRE_ROUND.APPROVE, 'frost-ed25519', encodeBody({ keyId: 'k', epoch: 0, requestDigest: new Uint8Array(31) })), 'BAD_FIELD', 'requestDigest');
+  });
+
+  it('participants with a duplicated signer or index are refused', () => {
+    const client = generateIdentity();
+    const request = signClientRequest(client, { op: 'createKey', keyId: 'k', digest: new Uint8Array(32) });
+    const participants = [
+      { signer: 'a', index: 1 },
+      { signer: 'b', index: 1 },
+    ];
+    expectWire(() => decodeBody('dkg', KEY_ROUND.START, 'frost-ed25519', encodeBody({ keyId: 'k', threshold: 2, participants, request })), 'BAD_FIELD', 'participants[1]');
+  });
+});
