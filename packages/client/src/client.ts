@@ -1,0 +1,235 @@
+/**
+ * `KeyquorumClient`: a typed SDK for the coordinator's HTTP API. Every mutating call
+ * builds a `ClientRequest` signed with the client's Ed25519 key over the digest of
+ * exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
+ * and the current time, so the coordinator and every signer can check it. Bytes
+ * travel as lowercase hex; results are the API's JSON shapes.
+ */
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import {
+  IdentityKey,
+  createKeyDigest,
+  refreshDigest,
+  retireDigest,
+  signClientRequest,
+  signDigest,
+  type ClientRequest,
+  type Operation,
+  type TaprootTarget,
+} from '@keyquorum/protocol';
+import { ClientError, type ClientErrorCode } from './errors.ts';
+
+export type KeyState = 'pending' | 'active' | 'retired';
+
+export interface Key {
+  id: string;
+  /** The suite id, e.g. 'frost-secp256k1-tr'. */
+  scheme: string;
+  threshold: number;
+  signers: string[];
+  /** External public key hex (x-only for frost-secp256k1-tr); null while pending. */
+  publicKey: string | null;
+  epoch: number;
+  state: KeyState;
+}
+
+export interface DerivedKey {
+  publicKey: string;
+  chainCode: string;
+  path: string;
+}
+
+export interface SignatureResult {
+  signature: string;
+  /** External key of the signing target (derived child and/or taproot output key). */
+  publicKey: string;
+}
+
+export interface Attestation {
+  signer: string;
+  epoch: number;
+  destroyedAt: number;
+  verifyingShare: string;
+  /** The signer's signed ATTEST envelope, hex. */
+  envelope: string;
+}
+
+export interface SignerStatus {
+  id: string;
+  connected: boolean;
+  lastSeen: number | null;
+}
+
+export interface AuditEntry {
+  seq: number;
+  ts: number;
+  event: string;
+  keyId: string | null;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export type AuditVerification = { ok: true; count: number; head: string } | { ok: false; seq: number; reason: string };
+
+export interface CreateKeyOptions {
+  keyId: string;
+  suite: 'frost-secp256k1-tr' | 'frost-ed25519' | 'frost-secp256k1';
+  threshold: number;
+  /** Participants in DKG order; default: every signer the coordinator reports connected. */
+  signers?: string[];
+}
+
+export interface SignOptions {
+  /** The message (usually a 32-byte digest), bytes or hex. */
+  message: Uint8Array | string;
+  path?: string;
+  /** frost-secp256k1-tr only; `{}` = key-path only (BIP86). */
+  taproot?: TaprootTarget;
+}
+
+export interface KeyquorumClientOptions {
+  /** Base URL of the coordinator, e.g. 'http://127.0.0.1:7400'. */
+  url: string;
+  clientKey: IdentityKey;
+  /** Injected for tests; default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Clock for request timestamps; default Date.now. */
+  now?: () => number;
+}
+
+/** A ClientRequest as the API's JSON (hex bytes). */
+export function requestToJson(r: ClientRequest): Record<string, string | number> {
+  return {
+    v: r.v,
+    op: r.op,
+    keyId: r.keyId,
+    digest: bytesToHex(r.digest),
+    timestamp: r.timestamp,
+    nonce: bytesToHex(r.nonce),
+    clientKey: bytesToHex(r.clientKey),
+    sig: bytesToHex(r.sig),
+  };
+}
+
+function messageBytes(m: Uint8Array | string): Uint8Array {
+  if (m instanceof Uint8Array) return m;
+  if (typeof m !== 'string' || m.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(m)) throw new ClientError('BAD_ARGUMENT', { field: 'message', message: 'message: expected bytes or hex' });
+  return hexToBytes(m.toLowerCase());
+}
+
+export class KeyquorumClient {
+  private readonly base: string;
+  private readonly clientKey: IdentityKey;
+  private readonly fetchFn: typeof fetch;
+  private readonly now: () => number;
+
+  constructor(opts: KeyquorumClientOptions) {
+    if (typeof opts?.url !== 'string' || !/^https?:\/\//.test(opts.url)) throw new ClientError('BAD_ARGUMENT', { field: 'url', message: 'url: expected http(s)://host:port' });
+    if (!(opts.clientKey instanceof IdentityKey)) throw new ClientError('BAD_ARGUMENT', { field: 'clientKey', message: 'clientKey: expected an IdentityKey' });
+    this.base = opts.url.replace(/\/+$/, '');
+    this.clientKey = opts.clientKey;
+    this.fetchFn = opts.fetch ?? globalThis.fetch;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Signs a request for `op` on `keyId` over `digest` (fresh nonce, current time). */
+  signRequest(op: Operation, keyId: string, digest: Uint8Array): ClientRequest {
+    return signClientRequest(this.clientKey, { op, keyId, digest, timestamp: this.now() });
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      const init: RequestInit = { method, headers: { accept: 'application/json' } };
+      if (body !== undefined) {
+        init.body = JSON.stringify(body);
+        init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+      }
+      res = await this.fetchFn(`${this.base}${path}`, init);
+    } catch (e) {
+      throw new ClientError('NETWORK', { message: `cannot reach ${this.base}: ${(e as Error).message}`, cause: e });
+    }
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch (e) {
+      throw new ClientError('BAD_RESPONSE', { status: res.status, message: `non-JSON answer (HTTP ${res.status})`, cause: e });
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string; field?: string; culprits?: string[] } }).error;
+      if (err === undefined || typeof err.code !== 'string') throw new ClientError('BAD_RESPONSE', { status: res.status, message: `HTTP ${res.status} without an error body` });
+      const opts: ConstructorParameters<typeof ClientError>[1] = { status: res.status, message: err.message ?? err.code, culprits: err.culprits ?? [] };
+      if (err.field !== undefined) opts.field = err.field;
+      throw new ClientError(err.code as ClientErrorCode, opts);
+    }
+    return json as T;
+  }
+
+  private static key(id: string): string {
+    return encodeURIComponent(id);
+  }
+
+  async health(): Promise<boolean> {
+    return (await this.call<{ status: string }>('GET', '/healthz')).status === 'ok';
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      return (await this.call<{ ready: boolean }>('GET', '/readyz')).ready;
+    } catch (e) {
+      if (e instanceof ClientError && e.status === 503) return false;
+      throw e;
+    }
+  }
+
+  async listSigners(): Promise<SignerStatus[]> {
+    return (await this.call<{ signers: SignerStatus[] }>('GET', '/v1/signers')).signers;
+  }
+
+  /** Runs a DKG; resolves to the active key. */
+  async createKey(o: CreateKeyOptions): Promise<Key> {
+    const signers = o.signers ?? (await this.listSigners()).filter((s) => s.connected).map((s) => s.id);
+    const request = this.signRequest('createKey', o.keyId, createKeyDigest({ keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers }));
+    return this.call<Key>('POST', '/v1/keys', { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) });
+  }
+
+  async listKeys(): Promise<Key[]> {
+    return (await this.call<{ keys: Key[] }>('GET', '/v1/keys')).keys;
+  }
+
+  async getKey(keyId: string): Promise<Key> {
+    return this.call<Key>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}`);
+  }
+
+  /** The child public key at a non-hardened path (no signer involved). */
+  async deriveKey(keyId: string, path: string): Promise<DerivedKey> {
+    return this.call<DerivedKey>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}/derive?path=${encodeURIComponent(path)}`);
+  }
+
+  async sign(keyId: string, o: SignOptions): Promise<SignatureResult> {
+    const message = messageBytes(o.message);
+    const request = this.signRequest('sign', keyId, signDigest({ keyId, message, ...(o.path !== undefined ? { path: o.path } : {}), ...(o.taproot !== undefined ? { taproot: o.taproot } : {}) }));
+    const body: Record<string, unknown> = { message: bytesToHex(message), request: requestToJson(request) };
+    if (o.path !== undefined) body.path = o.path;
+    if (o.taproot !== undefined) body.taproot = o.taproot.merkleRoot === undefined ? {} : { merkleRoot: bytesToHex(o.taproot.merkleRoot) };
+    return this.call<SignatureResult>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/sign`, body);
+  }
+
+  /** Refreshes every share (epoch + 1, same public key). */
+  async refresh(keyId: string): Promise<Key> {
+    const request = this.signRequest('refresh', keyId, refreshDigest({ keyId }));
+    return this.call<Key>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/refresh`, { request: requestToJson(request) });
+  }
+
+  /** Retires the key; resolves to it and the destruction attestations received so far. */
+  async retire(keyId: string): Promise<{ key: Key; attestations: Attestation[] }> {
+    const request = this.signRequest('retire', keyId, retireDigest({ keyId }));
+    return this.call<{ key: Key; attestations: Attestation[] }>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/retire`, { request: requestToJson(request) });
+  }
+
+  /** Audit rows (one key's, or all) and the coordinator's verification of the whole chain. */
+  async audit(keyId?: string): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
+    return this.call('GET', keyId === undefined ? '/v1/audit' : `/v1/audit?key=${encodeURIComponent(keyId)}`);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The one typed error of @keyquorum/client: an API error carries the coordinator's
+ * `code`, HTTP `status`, and the `field` / `culprits` it named; transport failures
+ * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT'.
+ */
+
+export type ClientErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHENTICATED'
+  | 'UNAUTHORISED'
+  | 'UNKNOWN_KEY'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'KEY_EXISTS'
+  | 'WRONG_STATE'
+  | 'BUSY'
+  | 'NOT_ENOUGH_SIGNERS'
+  | 'NOT_STARTED'
+  | 'TIMEOUT'
+  | 'SESSION_FAILED'
+  | 'INTERNAL'
+  /** The coordinator could not be reached. */
+  | 'NETWORK'
+  /** The coordinator answered something that is not the documented JSON. */
+  | 'BAD_RESPONSE'
+  /** An argument to an SDK method is invalid (nothing was sent). */
+  | 'BAD_ARGUMENT';
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+  /** HTTP status, 0 when no answer was received. */
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly culprits: string[];
+
+  constructor(code: ClientErrorCode, opts: { status?: number; message?: string; field?: string; culprits?: string[]; cause?: unknown } = {}) {
+    super(opts.message ?? code, { cause: opts.cause });
+    this.code = code;
+    this.status = opts.status ?? 0;
+    this.field = opts.field;
+    this.culprits = opts.culprits ?? [];
+  }
+}
+
+export function isClientError(e: unknown): e is ClientError {
+  return e instanceof ClientError;
+}

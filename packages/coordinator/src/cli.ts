@@ -1,0 +1,95 @@
+/**
+ * The coordinator CLI (run with tsx):
+ *   init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
+ *          creates DIR (0700) and a sealed identity; prints its public key hex
+ *   pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
+ *   start  --config FILE
+ * The passphrase comes from KEYQUORUM_COORDINATOR_PASSPHRASE unless told otherwise.
+ * Logs are JSON lines on stderr. Signal handling lives here, not in the library:
+ * SIGINT/SIGTERM stop the coordinator cleanly.
+ */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { loadConfigFile } from './config.ts';
+import { DEFAULT_PASSPHRASE_ENV } from './constants.ts';
+import { Coordinator } from './coordinator.ts';
+import { isCoordinatorError } from './errors.ts';
+import { initIdentity, loadIdentity } from './identity.ts';
+
+const USAGE = `usage:
+  keyquorum-coordinator init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
+  keyquorum-coordinator pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
+  keyquorum-coordinator start  --config FILE`;
+
+class UsageError extends Error {}
+
+function passphrase(values: { 'passphrase-env'?: string; 'passphrase-file'?: string }): string {
+  const pass =
+    values['passphrase-file'] !== undefined
+      ? fs.readFileSync(values['passphrase-file'], 'utf8').replace(/\r?\n$/, '')
+      : process.env[values['passphrase-env'] ?? DEFAULT_PASSPHRASE_ENV];
+  if (pass === undefined || pass.length === 0) throw new UsageError(`no passphrase: set ${values['passphrase-env'] ?? DEFAULT_PASSPHRASE_ENV} or pass --passphrase-file`);
+  return pass;
+}
+
+function printKey(publicKey: Uint8Array, json: boolean | undefined, dataDir: string): void {
+  const hex = bytesToHex(publicKey);
+  process.stdout.write(json ? `${JSON.stringify({ publicKey: hex, dataDir })}\n` : `${hex}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      data: { type: 'string' },
+      config: { type: 'string' },
+      json: { type: 'boolean' },
+      'passphrase-env': { type: 'string' },
+      'passphrase-file': { type: 'string' },
+    },
+    strict: true,
+  });
+  switch (command) {
+    case 'init':
+    case 'pubkey': {
+      if (values.data === undefined) throw new UsageError('--data DIR is required');
+      const identity = command === 'init' ? initIdentity(values.data, passphrase(values)) : loadIdentity(values.data, passphrase(values));
+      printKey(identity.publicKey, values.json, values.data);
+      return 0;
+    }
+    case 'start': {
+      if (values.config === undefined) throw new UsageError('--config FILE is required');
+      const coordinator = new Coordinator(loadConfigFile(values.config));
+      await coordinator.start();
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          coordinator.options.logger.info('signal received; stopping', { signal });
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await coordinator.stop();
+      return 0;
+    }
+    default:
+      throw new UsageError(command === undefined ? 'no command' : `unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError || (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`${e.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    const line = isCoordinatorError(e) ? { level: 'error', msg: e.message, code: e.code, field: e.field } : { level: 'error', msg: e instanceof Error ? e.message : String(e) };
+    process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), ...line })}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,45 @@
+/**
+ * Coordinator defaults and limits, in one place (the js-libp2p `constants.ts` habit).
+ * `CoordinatorOptions` (config.ts) falls back to these; the JSON config file names
+ * the same fields.
+ */
+
+/** `listen` when a config gives none: loopback only. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 7400;
+/** The WebSocket upgrade path signers dial; everything else on the port is HTTP. */
+export const SIGNER_PATH = '/signer';
+
+/** How long the coordinator waits for every expected message of one protocol round. */
+export const DEFAULT_ROUND_TIMEOUT_MS = 5000;
+/** WebSocket ping interval; a signer that has not answered the previous ping is dropped. */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+/** Largest WebSocket frame decoded (the wire layer's 1 MiB cap). */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+/** Largest HTTP request body read (a 64 KiB message in hex plus the request). */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/** Client request freshness window (|now - timestamp|) and replay window. */
+export const DEFAULT_MAX_SKEW_MS = 60_000;
+
+/** Environment variable holding the passphrase that unseals the identity. */
+export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
+
+/**
+ * Sign attempts (quorums) per client request. Signers accept one request for at most
+ * MAX_ATTEMPTS_PER_REQUEST (4) sign STARTs (docs/cluster-protocol.md, "Signing").
+ */
+export const MAX_SIGN_ATTEMPTS = 4;
+
+/** Files in the data directory. */
+export const IDENTITY_FILE = 'identity.sealed';
+export const REGISTRY_FILE = 'registry.db';
+export const SECRET_FILE_MODE = 0o600;
+export const DATA_DIR_MODE = 0o700;
+
+/** scrypt (RFC 7914) cost for the sealed identity: N = 2^15, r = 8, p = 1 (~32 MiB). */
+export const SCRYPT_N_DEFAULT = 2 ** 15;
+export const SCRYPT_N_MIN = 2 ** 4;
+export const SCRYPT_N_MAX = 2 ** 20;
+
+/** `header.suite` of connection-control frames. */
+export const CONTROL_SUITE = 'none';

@@ -1,0 +1,393 @@
+/**
+ * `Coordinator`: the library entry. It validates and authorises every request
+ * before any signer sees it (fields, key state, the client's signed request checked
+ * with the configured clients and a persistent replay window, and the digest
+ * recomputed from the parameters), serialises lifecycle sessions per key, and runs
+ * them through the session engine. Lifecycle: start() / stop(), status
+ * stopped -> starting -> started -> stopping; a failed start stops what already
+ * started and rethrows.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { SUITE_IDS, deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage, type SuiteId } from '@keyquorum/crypto';
+import {
+  KEY_ID_PATTERN,
+  MAX_SIGN_MESSAGE_BYTES,
+  WireError,
+  createKeyDigest,
+  parseClientRequest,
+  refreshDigest,
+  retireDigest,
+  signDigest,
+  verifyClientRequest,
+  type ClientRequest,
+  type IdentityKey,
+  type Operation,
+  type ParticipantRef,
+  type TaprootTarget,
+} from '@keyquorum/protocol';
+import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
+import { SIGNER_PATH } from './constants.ts';
+import { SessionEngine, type SignRequest } from './engine.ts';
+import { CoordinatorError } from './errors.ts';
+import { createHttpHandler } from './http.ts';
+import { ensureDataDir, loadIdentity } from './identity.ts';
+import { Registry, type Attestation, type AuditEntry, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
+import { CoordinatorServer, type SignerStatus } from './server.ts';
+
+export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping';
+
+export interface KeyInfo {
+  id: string;
+  suite: SuiteId;
+  threshold: number;
+  participants: ParticipantRef[];
+  /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
+  publicKey: Uint8Array | undefined;
+  /** Group key as an encoded point (33-byte compressed on secp256k1); undefined while pending. */
+  groupKey: Uint8Array | undefined;
+  chainCode: Uint8Array | undefined;
+  epoch: number;
+  state: KeyState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CreateKeyParams {
+  request: ClientRequest;
+  keyId: string;
+  suite: string;
+  threshold: number;
+  /** Participant signer ids, numbered 1..n in this order; default: every connected signer, sorted. */
+  signers?: readonly string[];
+}
+
+export interface SignParams {
+  request: ClientRequest;
+  keyId: string;
+  message: Uint8Array;
+  /** Non-hardened derivation path, e.g. 'm/44/0/7'. */
+  path?: string;
+  /** frost-secp256k1-tr only: sign for the BIP341 output key (`{}` = key-path only). */
+  taproot?: TaprootTarget;
+}
+
+export interface SignOutput {
+  signature: Uint8Array;
+  /** External key of the target (derived child and/or taproot output key). */
+  publicKey: Uint8Array;
+}
+
+export interface RetireOutput {
+  key: KeyInfo;
+  attestations: Attestation[];
+}
+
+export interface DerivedPublicKey {
+  publicKey: Uint8Array;
+  chainCode: Uint8Array;
+  path: string;
+}
+
+const badRequest = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
+
+function keyInfo(k: KeyRecord): KeyInfo {
+  return {
+    id: k.id,
+    suite: k.suite,
+    threshold: k.threshold,
+    participants: k.participants,
+    publicKey: k.publicKey === undefined ? undefined : targetExternalKey(k.publicKey),
+    groupKey: k.publicKey?.groupKey,
+    chainCode: k.publicKey?.chainCode,
+    epoch: k.epoch,
+    state: k.state,
+    createdAt: k.createdAt,
+    updatedAt: k.updatedAt,
+  };
+}
+
+/** A protocol error from request verification, as the coordinator's error. */
+function authError(e: unknown): CoordinatorError {
+  if (!(e instanceof WireError)) return e instanceof CoordinatorError ? e : new CoordinatorError('BAD_REQUEST', { message: (e as Error).message, cause: e });
+  const field = e.field;
+  if (e.code === 'UNAUTHORISED') return new CoordinatorError('UNAUTHORISED', { field, message: 'the client key is not trusted for this operation', cause: e });
+  if (e.code === 'BAD_SIGNATURE' || e.code === 'STALE' || e.code === 'REPLAY') return new CoordinatorError('UNAUTHENTICATED', { field, message: `${e.code}: ${field ?? 'request'}`, cause: e });
+  return new CoordinatorError('BAD_REQUEST', { field, message: e.message, cause: e });
+}
+
+export class Coordinator {
+  readonly options: ResolvedOptions;
+  private state: CoordinatorStatus = 'stopped';
+  private identity: IdentityKey | undefined;
+  private registryRef: Registry | undefined;
+  private server: CoordinatorServer | undefined;
+  private engineRef: SessionEngine | undefined;
+  /** Per key: 'exclusive' while a lifecycle session runs, else the number of signings in flight. */
+  private readonly busy = new Map<string, 'exclusive' | number>();
+
+  constructor(options: CoordinatorOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  get status(): CoordinatorStatus {
+    return this.state;
+  }
+
+  /** The identity public key signers pin. */
+  get publicKey(): Uint8Array {
+    return this.started().identity.publicKey;
+  }
+
+  /** `http://host:port` of the API; signers dial `ws://host:port/signer`. */
+  get url(): string {
+    const a = this.started().server.address();
+    if (a === undefined) throw new CoordinatorError('NOT_STARTED');
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  get signerUrl(): string {
+    return `${this.url.replace(/^http/, 'ws')}${SIGNER_PATH}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'stopped') throw new CoordinatorError('NOT_STARTED', { message: `cannot start while ${this.state}` });
+    this.state = 'starting';
+    const o = this.options;
+    try {
+      ensureDataDir(o.dataDir);
+      this.identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
+      this.registryRef = Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs });
+      const registry = this.registryRef;
+      let engine: SessionEngine | undefined;
+      this.server = new CoordinatorServer(o, this.identity, {
+        http: createHttpHandler(this),
+        frame: (signer, envelope) => engine!.onFrame(signer, envelope),
+        authenticated: (signer) => engine!.onSignerAuthenticated(signer),
+        lost: (signer) => engine!.onSignerLost(signer),
+      });
+      engine = new SessionEngine(o, this.identity, registry, this.server);
+      this.engineRef = engine;
+      await this.server.listen();
+      this.state = 'started';
+      o.logger.info(`coordinator listening on ${this.url} (signers: ${this.signerUrl})`, { publicKey: bytesToHex(this.identity.publicKey) });
+    } catch (e) {
+      await this.teardown();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state !== 'started') return;
+    this.state = 'stopping';
+    await this.teardown();
+    this.options.logger.info('coordinator stopped');
+  }
+
+  private async teardown(): Promise<void> {
+    await this.server?.close();
+    this.registryRef?.close();
+    this.server = undefined;
+    this.engineRef = undefined;
+    this.registryRef = undefined;
+    this.identity = undefined;
+    this.state = 'stopped';
+  }
+
+  private started(): { identity: IdentityKey; registry: Registry; server: CoordinatorServer; engine: SessionEngine } {
+    if (this.state !== 'started' || !this.identity || !this.registryRef || !this.server || !this.engineRef) throw new CoordinatorError('NOT_STARTED');
+    return { identity: this.identity, registry: this.registryRef, server: this.server, engine: this.engineRef };
+  }
+
+  // ---- guards ----
+
+  private record(keyId: unknown): KeyRecord {
+    if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
+    const k = this.started().registry.getKey(keyId);
+    if (k === undefined) throw new CoordinatorError('UNKNOWN_KEY', { field: 'keyId', message: `no key ${keyId}` });
+    return k;
+  }
+
+  private activeKey(keyId: unknown): KeyRecord & { publicKey: PublicKeyPackage } {
+    const k = this.record(keyId);
+    if (k.state !== 'active' || k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
+    return k as KeyRecord & { publicKey: PublicKeyPackage };
+  }
+
+  /**
+   * The client request must be for `op` on `keyId`, carry exactly `digest`, and pass
+   * `verifyClientRequest` (trusted key and role, signature, freshness, new nonce).
+   */
+  private authorise(op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
+    let r: ClientRequest;
+    try {
+      r = parseClientRequest(request);
+    } catch (e) {
+      throw authError(e);
+    }
+    if (r.op !== op) throw new CoordinatorError('UNAUTHORISED', { field: 'request.op', message: `the request authorises ${r.op}, not ${op}` });
+    if (r.keyId !== keyId) throw new CoordinatorError('UNAUTHORISED', { field: 'request.keyId', message: `the request is for key ${r.keyId}` });
+    if (!equalBytes(r.digest, digest)) throw new CoordinatorError('UNAUTHORISED', { field: 'request.digest', message: 'the request digest does not match the operation parameters' });
+    try {
+      const o = this.options;
+      return verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay: this.started().registry });
+    } catch (e) {
+      throw authError(e);
+    }
+  }
+
+  private async locked<T>(keyId: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+    const held = this.busy.get(keyId);
+    if (held === 'exclusive' || (held !== undefined && mode === 'exclusive')) {
+      throw new CoordinatorError('BUSY', { field: 'keyId', message: `another session of key ${keyId} is running` });
+    }
+    this.busy.set(keyId, mode === 'exclusive' ? 'exclusive' : ((held as number | undefined) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const now = this.busy.get(keyId);
+      if (now === 'exclusive' || now === 1) this.busy.delete(keyId);
+      else if (typeof now === 'number') this.busy.set(keyId, now - 1);
+    }
+  }
+
+  // ---- operations ----
+
+  /** Runs a DKG among the chosen signers; returns the active key. */
+  async createKey(p: CreateKeyParams): Promise<KeyInfo> {
+    const { registry, server, engine } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    if (typeof p.keyId !== 'string' || !KEY_ID_PATTERN.test(p.keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
+    if (!(SUITE_IDS as readonly unknown[]).includes(p.suite)) throw badRequest('suite', `expected one of ${SUITE_IDS.join(', ')}`);
+    const suite = p.suite as SuiteId;
+    const signers = p.signers === undefined ? server.connectedSigners() : p.signers;
+    if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
+    signers.forEach((s: unknown, i) => {
+      if (typeof s !== 'string' || !this.options.signers.has(s)) throw badRequest(`signers[${i}]`, 'not an allow-listed signer');
+      if (signers.indexOf(s) !== i) throw badRequest(`signers[${i}]`, 'duplicate signer');
+    });
+    if (p.signers !== undefined && signers.length < 2) throw badRequest('signers', 'a key needs at least 2 signers');
+    if (typeof p.threshold !== 'number' || !Number.isSafeInteger(p.threshold) || p.threshold < 2) throw badRequest('threshold', 'expected an integer >= 2');
+    if (p.signers !== undefined && p.threshold > signers.length) throw badRequest('threshold', `greater than the ${signers.length} signers`);
+    if (registry.getKey(p.keyId) !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
+    const request = this.authorise('createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
+    if (signers.length < Math.max(2, p.threshold)) {
+      throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${signers.length} signers connected, ${Math.max(2, p.threshold)} needed` });
+    }
+    const offline = signers.filter((s) => !server.isConnected(s));
+    if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `signers not connected: ${offline.join(',')}` });
+    const participants = signers.map((signer, i) => ({ signer, index: i + 1 }));
+    return this.locked(p.keyId, 'exclusive', async () => {
+      await engine.dkg({ keyId: p.keyId, suite, threshold: p.threshold, participants, request });
+      return this.getKey(p.keyId);
+    });
+  }
+
+  /** Threshold-signs `message` (for the derived and/or taproot target). */
+  async sign(p: SignParams): Promise<SignOutput> {
+    const { engine } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    const key = this.activeKey(p.keyId);
+    if (!(p.message instanceof Uint8Array)) throw badRequest('message', 'expected bytes');
+    if (p.message.length > MAX_SIGN_MESSAGE_BYTES) throw badRequest('message', `longer than ${MAX_SIGN_MESSAGE_BYTES} bytes`);
+    const signing: SignRequest = { key, publicKey: key.publicKey, message: p.message, request: p.request };
+    if (p.path !== undefined) {
+      if (typeof p.path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
+      signing.path = p.path;
+    }
+    if (p.taproot !== undefined) {
+      if (key.suite !== 'frost-secp256k1-tr') throw badRequest('taproot', `taproot applies to frost-secp256k1-tr keys, not ${key.suite}`);
+      const root = p.taproot?.merkleRoot;
+      if (typeof p.taproot !== 'object' || p.taproot === null || (root !== undefined && (!(root instanceof Uint8Array) || root.length !== 32))) {
+        throw badRequest('taproot.merkleRoot', 'expected 32 bytes');
+      }
+      signing.taproot = root === undefined ? {} : { merkleRoot: root };
+    }
+    try {
+      targetPublicKey(key.publicKey, { path: signing.path, taproot: signing.taproot });
+    } catch (e) {
+      if (isCryptoError(e)) throw badRequest(e.field ?? 'path', e.message);
+      throw e;
+    }
+    signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, message: p.message, path: signing.path, taproot: signing.taproot }));
+    return this.locked(key.id, 'shared', async () => {
+      const out = await engine.sign(signing);
+      return { signature: out.signature, publicKey: out.publicKey };
+    });
+  }
+
+  /** Refreshes every share (epoch + 1, same public key); returns the key. */
+  async refresh(p: { request: ClientRequest; keyId: string }): Promise<KeyInfo> {
+    const { engine } = this.started();
+    const key = this.activeKey(p?.keyId);
+    const behind = this.started().registry.unacknowledged(key.id);
+    if (behind.length > 0) {
+      // Those signers are not at the registry's epoch yet; they catch up when they reconnect.
+      throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${key.epoch} of ${key.id}` });
+    }
+    const request = this.authorise('refresh', key.id, p.request, refreshDigest({ keyId: key.id }));
+    return this.locked(key.id, 'exclusive', async () => {
+      const current = this.activeKey(key.id);
+      await engine.refresh(current, current.publicKey, request);
+      return this.getKey(key.id);
+    });
+  }
+
+  /** Retires the key with a quorum of approvals; returns it and the destruction attestations received. */
+  async retire(p: { request: ClientRequest; keyId: string }): Promise<RetireOutput> {
+    const { engine } = this.started();
+    const key = this.activeKey(p?.keyId);
+    const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
+    return this.locked(key.id, 'exclusive', async () => {
+      const attestations = await engine.retire(this.activeKey(key.id), request);
+      return { key: this.getKey(key.id), attestations };
+    });
+  }
+
+  getKey(keyId: string): KeyInfo {
+    return keyInfo(this.record(keyId));
+  }
+
+  listKeys(): KeyInfo[] {
+    return this.started().registry.listKeys().map(keyInfo);
+  }
+
+  listSigners(): SignerStatus[] {
+    return this.started().server.status();
+  }
+
+  /** The audit log, optionally one key's rows. */
+  audit(keyId?: string): AuditEntry[] {
+    return this.started().registry.audit(keyId);
+  }
+
+  verifyAudit(): AuditVerification {
+    return this.started().registry.verifyAudit();
+  }
+
+  attestations(keyId: string): Attestation[] {
+    return this.started().registry.attestations(this.record(keyId).id);
+  }
+
+  /** Started and the registry accepts writes (readiness); how many signers are connected. */
+  readiness(): { ready: boolean; signersConnected: number } {
+    if (this.state !== 'started') return { ready: false, signersConnected: 0 };
+    const { registry, server } = this.started();
+    return { ready: registry.writable(), signersConnected: server.connectedSigners().length };
+  }
+
+  /** The child public key and chain code at a non-hardened path (public data only). */
+  deriveKey(keyId: string, path: string): DerivedPublicKey {
+    const k = this.record(keyId);
+    if (k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
+    if (typeof path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
+    try {
+      const child = deriveChild(k.publicKey, path);
+      return { publicKey: targetExternalKey(k.publicKey, { path }), chainCode: child.chainCode, path };
+    } catch (e) {
+      if (isCryptoError(e)) throw badRequest('path', e.message);
+      throw e;
+    }
+  }
+}

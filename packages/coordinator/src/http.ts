@@ -1,0 +1,258 @@
+/**
+ * The JSON HTTP API under /v1 (node:http, no framework). Bytes travel as lowercase
+ * hex; a client request is { v, op, keyId, digest, timestamp, nonce, clientKey, sig }
+ * with hex bytes. Bodies are capped before parsing and checked field by field
+ * (unknown fields refused), so malformed input never reaches a signer. Errors are
+ * { error: { code, message, field?, culprits? } }:
+ *   400 BAD_REQUEST, 401 UNAUTHENTICATED, 403 UNAUTHORISED, 404 UNKNOWN_KEY / NOT_FOUND,
+ *   405 METHOD_NOT_ALLOWED, 409 KEY_EXISTS / WRONG_STATE / BUSY, 413 PAYLOAD_TOO_LARGE,
+ *   503 NOT_ENOUGH_SIGNERS / NOT_STARTED, 500 otherwise (TIMEOUT, SESSION_FAILED, INTERNAL).
+ *
+ *   POST /v1/keys                    {keyId, suite, threshold, signers?, request} -> 201 key
+ *   GET  /v1/keys                    -> {keys}
+ *   GET  /v1/keys/:id                -> key
+ *   GET  /v1/keys/:id/derive?path=   -> {publicKey, chainCode, path}
+ *   POST /v1/keys/:id/sign           {message, path?, taproot?: {merkleRoot?}, request} -> {signature, publicKey}
+ *   POST /v1/keys/:id/refresh        {request} -> key
+ *   POST /v1/keys/:id/retire         {request} -> {key, attestations}
+ *   GET  /v1/signers                 -> {signers}
+ *   GET  /v1/audit?key=ID            -> {entries, verification}
+ *   GET  /healthz, GET /readyz       {ready, signersConnected}; ready = the registry accepts writes
+ * A key is { id, scheme, threshold, signers, publicKey, epoch, state } (publicKey is
+ * the external key: 32-byte x-only for frost-secp256k1-tr, 32 for frost-ed25519,
+ * 33 for frost-secp256k1; null while pending).
+ */
+import type http from 'node:http';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import type { ClientRequest, TaprootTarget } from '@keyquorum/protocol';
+import type { Coordinator, KeyInfo } from './coordinator.ts';
+import { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.ts';
+import type { Attestation } from './registry.ts';
+
+const STATUS: Record<CoordinatorErrorCode, number> = {
+  BAD_CONFIG: 500,
+  BAD_PASSPHRASE: 500,
+  BAD_REQUEST: 400,
+  UNAUTHENTICATED: 401,
+  UNAUTHORISED: 403,
+  UNKNOWN_KEY: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  KEY_EXISTS: 409,
+  WRONG_STATE: 409,
+  BUSY: 409,
+  NOT_ENOUGH_SIGNERS: 503,
+  NOT_STARTED: 503,
+  TIMEOUT: 500,
+  SESSION_FAILED: 500,
+  INTERNAL: 500,
+};
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Body = Record<string, unknown>;
+
+const bad = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
+
+export function keyJson(k: KeyInfo): Json {
+  return {
+    id: k.id,
+    scheme: k.suite,
+    threshold: k.threshold,
+    signers: k.participants.map((p) => p.signer),
+    publicKey: k.publicKey === undefined ? null : bytesToHex(k.publicKey),
+    epoch: k.epoch,
+    state: k.state,
+  };
+}
+
+function attestationJson(a: Attestation): Json {
+  return { signer: a.signer, epoch: a.epoch, destroyedAt: a.destroyedAt, verifyingShare: bytesToHex(a.verifyingShare), envelope: bytesToHex(a.envelope) };
+}
+
+function hex(v: unknown, field: string): Uint8Array {
+  if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) throw bad(field, 'expected hex bytes');
+  return hexToBytes(v.toLowerCase());
+}
+
+function strict(v: unknown, allowed: readonly string[], required: readonly string[], field: string): Body {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(field, 'expected a JSON object');
+  const o = v as Body;
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw bad(field === 'body' ? k : `${field}.${k}`, 'unknown field');
+  for (const k of required) if (o[k] === undefined) throw bad(field === 'body' ? k : `${field}.${k}`, 'missing');
+  return o;
+}
+
+/** ClientRequest JSON (hex bytes) to bytes; `Coordinator` checks lengths, ranges and the signature. */
+export function parseRequestJson(v: unknown): ClientRequest {
+  const keys = ['v', 'op', 'keyId', 'digest', 'timestamp', 'nonce', 'clientKey', 'sig'];
+  const o = strict(v, keys, keys, 'request');
+  return {
+    v: o.v as 1,
+    op: o.op as ClientRequest['op'],
+    keyId: o.keyId as string,
+    digest: hex(o.digest, 'request.digest'),
+    timestamp: o.timestamp as number,
+    nonce: hex(o.nonce, 'request.nonce'),
+    clientKey: hex(o.clientKey, 'request.clientKey'),
+    sig: hex(o.sig, 'request.sig'),
+  };
+}
+
+async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new CoordinatorError('BAD_REQUEST', { field: 'body', message: 'malformed JSON' });
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: Json): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function errorJson(e: CoordinatorError): Json {
+  const error: { [key: string]: Json } = { code: e.code, message: e.message };
+  if (e.field !== undefined) error.field = e.field;
+  if (e.culprits.length > 0) error.culprits = e.culprits;
+  return { error };
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<[number, Json]> | [number, Json];
+}
+
+const KEY = '([^/]+)';
+
+const ROUTES: Route[] = [
+  { method: 'GET', pattern: /^\/healthz$/, handle: () => [200, { status: 'ok' }] },
+  {
+    method: 'GET',
+    pattern: /^\/readyz$/,
+    handle: (c) => {
+      const r = c.readiness();
+      return [r.ready ? 200 : 503, r];
+    },
+  },
+  { method: 'GET', pattern: /^\/v1\/keys$/, handle: (c) => [200, { keys: c.listKeys().map(keyJson) }] },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/keys$/,
+    handle: async (c, _m, _u, body) => {
+      const b = strict(await body(), ['keyId', 'suite', 'threshold', 'signers', 'request'], ['keyId', 'suite', 'threshold', 'request'], 'body');
+      if (b.signers !== undefined && !Array.isArray(b.signers)) throw bad('signers', 'expected an array of signer ids');
+      const params = { keyId: b.keyId as string, suite: b.suite as string, threshold: b.threshold as number, request: parseRequestJson(b.request) };
+      const key = await c.createKey(b.signers === undefined ? params : { ...params, signers: b.signers as string[] });
+      return [201, keyJson(key)];
+    },
+  },
+  { method: 'GET', pattern: new RegExp(`^/v1/keys/${KEY}$`), handle: (c, m) => [200, keyJson(c.getKey(m[1]!))] },
+  {
+    method: 'GET',
+    pattern: new RegExp(`^/v1/keys/${KEY}/derive$`),
+    handle: (c, m, url) => {
+      const path = url.searchParams.get('path');
+      if (path === null) throw bad('path', 'missing query parameter');
+      const d = c.deriveKey(m[1]!, path);
+      return [200, { publicKey: bytesToHex(d.publicKey), chainCode: bytesToHex(d.chainCode), path: d.path }];
+    },
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/v1/keys/${KEY}/sign$`),
+    handle: async (c, m, _u, body) => {
+      const b = strict(await body(), ['message', 'path', 'taproot', 'request'], ['message', 'request'], 'body');
+      const params: Parameters<Coordinator['sign']>[0] = { keyId: m[1]!, message: hex(b.message, 'message'), request: parseRequestJson(b.request) };
+      if (b.path !== undefined) {
+        if (typeof b.path !== 'string') throw bad('path', "expected a path such as 'm/44/0/7'");
+        params.path = b.path;
+      }
+      if (b.taproot !== undefined) {
+        const t = strict(b.taproot, ['merkleRoot'], [], 'taproot');
+        const taproot: TaprootTarget = t.merkleRoot === undefined ? {} : { merkleRoot: hex(t.merkleRoot, 'taproot.merkleRoot') };
+        params.taproot = taproot;
+      }
+      const out = await c.sign(params);
+      return [200, { signature: bytesToHex(out.signature), publicKey: bytesToHex(out.publicKey) }];
+    },
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/v1/keys/${KEY}/refresh$`),
+    handle: async (c, m, _u, body) => {
+      const b = strict(await body(), ['request'], ['request'], 'body');
+      return [200, keyJson(await c.refresh({ keyId: m[1]!, request: parseRequestJson(b.request) }))];
+    },
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/v1/keys/${KEY}/retire$`),
+    handle: async (c, m, _u, body) => {
+      const b = strict(await body(), ['request'], ['request'], 'body');
+      const out = await c.retire({ keyId: m[1]!, request: parseRequestJson(b.request) });
+      return [200, { key: keyJson(out.key), attestations: out.attestations.map(attestationJson) }];
+    },
+  },
+  { method: 'GET', pattern: /^\/v1\/signers$/, handle: (c) => [200, { signers: c.listSigners() as unknown as Json }] },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/audit$/,
+    handle: (c, _m, url) => {
+      const key = url.searchParams.get('key');
+      const entries = c.audit(key ?? undefined);
+      return [200, { entries: entries as unknown as Json, verification: c.verifyAudit() as unknown as Json }];
+    },
+  },
+];
+
+function decodeSegments(m: RegExpExecArray): string[] {
+  return m.map((s, i) => {
+    if (i === 0) return s;
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw bad('keyId', 'malformed URL encoding');
+    }
+  });
+}
+
+/** The request listener for node:http. */
+export function createHttpHandler(coordinator: Coordinator): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const log = coordinator.options.logger;
+  const maxBody = coordinator.options.maxBodyBytes;
+  return (req, res) => {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const respond = (status: number, body: Json) => {
+      send(res, status, body);
+      log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started });
+    };
+    const run = async (): Promise<void> => {
+      const matches = ROUTES.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m !== null);
+      if (matches.length === 0) throw new CoordinatorError('NOT_FOUND', { message: `no route ${url.pathname}` });
+      const hit = matches.find((x) => x.r.method === req.method);
+      if (hit === undefined) throw new CoordinatorError('METHOD_NOT_ALLOWED', { message: `${req.method} ${url.pathname}` });
+      const [status, body] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, () => readJson(req, maxBody));
+      respond(status, body);
+    };
+    run().catch((e: unknown) => {
+      const err = isCoordinatorError(e) ? e : new CoordinatorError('INTERNAL', { message: 'internal error', cause: e });
+      if (!isCoordinatorError(e)) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+      respond(STATUS[err.code], errorJson(err));
+    });
+  };
+}

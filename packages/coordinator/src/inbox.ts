@@ -1,0 +1,143 @@
+/**
+ * One running session's mailbox. The engine routes each authenticated, signature-
+ * checked envelope of the session here; the session declares the round it waits
+ * for (`expect`), and `wait` resolves once every expected sender has delivered, or
+ * rejects with a `SessionFault` naming who failed: a timeout, a dropped
+ * connection, a signer's ABORT (with the culprits it names), or a message that is
+ * signed but invalid (its sender is the culprit).
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { Envelope } from '@keyquorum/protocol';
+
+export type FaultReason = 'timeout' | 'disconnect' | 'abort' | 'invalid' | 'invalid-share';
+
+/** Why a session round failed, and whom to exclude for it. */
+export class SessionFault extends Error {
+  override readonly name = 'SessionFault';
+  /** Signers that did not deliver, aborted, or sent something invalid. */
+  readonly signers: string[];
+  /** Signers proven or reported to have cheated. */
+  readonly culprits: string[];
+
+  constructor(
+    readonly reason: FaultReason,
+    signers: readonly string[],
+    culprits: readonly string[],
+    message: string,
+  ) {
+    super(message);
+    this.signers = [...new Set(signers)].sort();
+    this.culprits = [...new Set(culprits)].sort();
+  }
+
+  /** Whom a retry should leave out: the culprits if any are named, else the failing signers. */
+  get excluded(): string[] {
+    return this.culprits.length > 0 ? this.culprits : this.signers;
+  }
+}
+
+interface Stage {
+  round: number;
+  from: Set<string>;
+  perSender: number;
+  validate: (envelope: Envelope, prior: readonly Envelope[]) => void;
+  got: Map<string, Envelope[]>;
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  /** Senders that must complete; default all expected senders. Others may time out or drop. */
+  min?: number;
+}
+
+export class Inbox {
+  readonly kind: string;
+  readonly suite: string;
+  readonly participants: ReadonlySet<string>;
+  /** Hex session ids routed here (the proposal id, then the derived id). */
+  readonly ids = new Set<string>();
+  private stage: Stage | undefined;
+  private fault: SessionFault | undefined;
+  private readonly lost = new Set<string>();
+  private wake: (() => void) | undefined;
+
+  constructor(kind: string, suite: string, participants: readonly string[], proposalId: Uint8Array) {
+    this.kind = kind;
+    this.suite = suite;
+    this.participants = new Set(participants);
+    this.ids.add(bytesToHex(proposalId));
+  }
+
+  /** Declares the next round: `perSender` envelopes of `round` from each of `from`. */
+  expect(round: number, from: readonly string[], validate: Stage['validate'], perSender = 1): void {
+    this.stage = { round, from: new Set(from), perSender, validate, got: new Map() };
+  }
+
+  /**
+   * Offers an envelope whose signature and session were checked. Returns false when
+   * no stage waits for its round (the caller answers with an ERROR); throws what
+   * `validate` throws after faulting the session with the sender as culprit.
+   */
+  offer(envelope: Envelope): boolean {
+    const s = this.stage;
+    const sender = envelope.header.from;
+    if (s === undefined || envelope.header.round !== s.round || !s.from.has(sender)) return false;
+    const prior = s.got.get(sender) ?? [];
+    if (prior.length >= s.perSender) return false;
+    try {
+      s.validate(envelope, prior);
+    } catch (e) {
+      this.fail(new SessionFault('invalid', [sender], [sender], `${sender} sent an invalid ${this.kind} round-${s.round} message: ${(e as Error).message}`));
+      throw e;
+    }
+    s.got.set(sender, [...prior, envelope]);
+    this.wake?.();
+    return true;
+  }
+
+  fail(fault: SessionFault): void {
+    this.fault ??= fault;
+    this.wake?.();
+  }
+
+  signerLost(signer: string): void {
+    if (!this.participants.has(signer)) return;
+    this.lost.add(signer);
+    this.wake?.();
+  }
+
+  /** Waits for the declared round; returns each complete sender's envelopes. */
+  wait(opts: WaitOptions): Promise<Map<string, Envelope[]>> {
+    const s = this.stage;
+    if (s === undefined) return Promise.reject(new Error('no stage declared'));
+    const min = opts.min ?? s.from.size;
+    const complete = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) >= s.perSender);
+    const missing = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) < s.perSender);
+    const result = () => new Map(complete().map((id) => [id, s.got.get(id)!]));
+    return new Promise((resolve, reject) => {
+      const done = (outcome: () => void) => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        outcome();
+      };
+      const check = () => {
+        if (this.fault !== undefined) return done(() => reject(this.fault));
+        const ok = complete().length;
+        if (ok === s.from.size) return done(() => resolve(result()));
+        const dropped = missing().filter((id) => this.lost.has(id));
+        const waiting = missing().length - dropped.length;
+        if (waiting === 0 && ok >= min) return done(() => resolve(result()));
+        if (ok + waiting < min) {
+          return done(() => reject(new SessionFault('disconnect', dropped, [], `${dropped.join(',')} disconnected during ${this.kind} round ${s.round}`)));
+        }
+      };
+      const timer = setTimeout(() => {
+        if (complete().length >= min) return done(() => resolve(result()));
+        const late = missing();
+        done(() => reject(new SessionFault('timeout', late, [], `${late.join(',')} did not answer ${this.kind} round ${s.round} in ${opts.timeoutMs} ms`)));
+      }, opts.timeoutMs);
+      this.wake = check;
+      check();
+    });
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The coordinator's one listening port: a node:http server for the JSON API and,
+ * on `/signer`, a WebSocket endpoint (ws, `noServer`) that signers dial out to.
+ *
+ * Connection handshake (docs/cluster-protocol.md, "Connection"):
+ *   C -> S control/CHALLENGE {nonce Cn}                       sessionId = Cn, to = '*'
+ *   S -> C control/AUTH {nonce Sn, coordinatorNonce Cn, publicKey} sessionId = Cn
+ *   C -> S control/WELCOME {signerNonce Sn}                    sessionId = Sn
+ * The AUTH sender must be allow-listed with exactly that key and its signature must
+ * verify. A newer connection of a signer replaces the older one. Cap then parse:
+ * ws refuses frames above twice the cap, the decoder refuses anything above the cap.
+ * A frame that fails any check is answered with control/ERROR and changes nothing;
+ * before authentication the socket is then closed. Ping/pong: a signer that has not
+ * answered the previous ping when the next is due is dropped.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  BROADCAST,
+  CONTROL_ROUND,
+  COORDINATOR_ID,
+  PROTOCOL_VERSION,
+  WireError,
+  decodeBody,
+  decodeEnvelope,
+  encodeBody,
+  encodeEnvelope,
+  openEnvelope,
+  sealEnvelope,
+  type AuthBody,
+  type Envelope,
+  type ErrorBody,
+  type IdentityKey,
+} from '@keyquorum/protocol';
+import type { ResolvedOptions } from './config.ts';
+import { CONTROL_SUITE, SIGNER_PATH } from './constants.ts';
+import { isCoordinatorError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+/** What the session engine gets from the server. */
+export interface SignerLink {
+  /** Sends one encoded frame; false if the signer is not connected. */
+  sendFrame(signer: string, frame: Uint8Array): boolean;
+  isConnected(signer: string): boolean;
+  connectedSigners(): string[];
+}
+
+export interface SignerStatus {
+  id: string;
+  connected: boolean;
+  /** ms since the epoch of the last frame or pong; null if never seen since start. */
+  lastSeen: number | null;
+}
+
+export interface ServerHandlers {
+  http: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** An authenticated signer's non-control frame; throwing answers it with control/ERROR. */
+  frame: (signer: string, envelope: Envelope) => void;
+  authenticated: (signer: string) => void;
+  lost: (signer: string) => void;
+}
+
+interface Connection {
+  ws: WebSocket;
+  signer: string | undefined;
+  challenge: Uint8Array;
+  alive: boolean;
+}
+
+const CLOSE_POLICY = 1008;
+const CLOSE_REPLACED = 4000;
+const MAX_ERROR_MESSAGE = 1024;
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The code an ERROR frame reports for a thrown error. */
+function errorCode(e: unknown): string {
+  if (e instanceof WireError || isCoordinatorError(e)) return e.code;
+  return 'INTERNAL';
+}
+
+export class CoordinatorServer implements SignerLink {
+  private readonly opts: ResolvedOptions;
+  private readonly identity: IdentityKey;
+  private readonly handlers: ServerHandlers;
+  private readonly log: Logger;
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<Connection>();
+  private readonly bySigner = new Map<string, Connection>();
+  private readonly lastSeen = new Map<string, number>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(opts: ResolvedOptions, identity: IdentityKey, handlers: ServerHandlers) {
+    this.opts = opts;
+    this.identity = identity;
+    this.handlers = handlers;
+    this.log = opts.logger;
+    this.http = http.createServer((req, res) => handlers.http(req, res));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * 2 });
+    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.wss.on('connection', (ws) => this.accept(ws));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.opts.port, this.opts.host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
+    this.heartbeat.unref();
+    return this.http.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const c of this.sockets) c.ws.terminate();
+    this.wss.close();
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  address(): AddressInfo | undefined {
+    const a = this.http.address();
+    return a !== null && typeof a === 'object' ? a : undefined;
+  }
+
+  sendFrame(signer: string, frame: Uint8Array): boolean {
+    const c = this.bySigner.get(signer);
+    if (c === undefined || c.ws.readyState !== c.ws.OPEN) return false;
+    c.ws.send(frame, { binary: true });
+    return true;
+  }
+
+  isConnected(signer: string): boolean {
+    return this.bySigner.has(signer);
+  }
+
+  connectedSigners(): string[] {
+    return [...this.bySigner.keys()].sort();
+  }
+
+  status(): SignerStatus[] {
+    return [...this.opts.signers.keys()].sort().map((id) => ({ id, connected: this.bySigner.has(id), lastSeen: this.lastSeen.get(id) ?? null }));
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname !== SIGNER_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  private accept(ws: WebSocket): void {
+    const conn: Connection = { ws, signer: undefined, challenge: randomBytes(32), alive: true };
+    this.sockets.add(conn);
+    const timer = setTimeout(() => {
+      if (conn.signer === undefined) {
+        this.log.warn('handshake timed out');
+        ws.close(CLOSE_POLICY, 'handshake timeout');
+      }
+    }, this.opts.roundTimeoutMs);
+    timer.unref();
+    ws.on('pong', () => {
+      conn.alive = true;
+      if (conn.signer !== undefined) this.lastSeen.set(conn.signer, this.opts.now());
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('error', (e) => this.log.warn('socket error', { signer: conn.signer, error: e.message }));
+    ws.on('close', () => {
+      clearTimeout(timer);
+      this.sockets.delete(conn);
+      if (conn.signer !== undefined && this.bySigner.get(conn.signer) === conn) {
+        this.bySigner.delete(conn.signer);
+        this.log.info('signer disconnected', { signer: conn.signer });
+        this.handlers.lost(conn.signer);
+      }
+    });
+    this.send(conn, this.control(CONTROL_ROUND.CHALLENGE, conn.challenge, BROADCAST, { nonce: conn.challenge }));
+  }
+
+  private control(round: number, sessionId: Uint8Array, to: string, body: unknown): Envelope {
+    const header = { v: PROTOCOL_VERSION, kind: 'control', suite: CONTROL_SUITE, sessionId, round, from: COORDINATOR_ID, to } as const;
+    return sealEnvelope(this.identity, header, encodeBody(body));
+  }
+
+  private send(conn: Connection, envelope: Envelope): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeEnvelope(envelope), { binary: true });
+  }
+
+  private reject(conn: Connection, sessionId: Uint8Array, e: unknown): void {
+    const code = errorCode(e);
+    const message = (e instanceof Error ? e.message : String(e)).slice(0, MAX_ERROR_MESSAGE);
+    this.log.warn('frame refused', { signer: conn.signer, session: bytesToHex(sessionId), code, error: message });
+    if (code === 'INTERNAL') this.log.error('frame handler failed', { signer: conn.signer, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    const body: ErrorBody = { code, message: code === 'INTERNAL' ? 'internal error' : message };
+    this.send(conn, this.control(CONTROL_ROUND.ERROR, sessionId, conn.signer ?? BROADCAST, body));
+  }
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    let envelope: Envelope | undefined;
+    try {
+      if (!isBinary) throw new WireError('MALFORMED', { message: 'MALFORMED: frames are binary' });
+      envelope = decodeEnvelope(toBytes(data), { maxBytes: this.opts.maxFrameBytes });
+      if (conn.signer === undefined) this.authenticate(conn, envelope);
+      else this.dispatch(conn.signer, envelope);
+    } catch (e) {
+      this.reject(conn, envelope?.header.sessionId ?? conn.challenge, e);
+      if (conn.signer === undefined) conn.ws.close(CLOSE_POLICY, 'handshake failed');
+    }
+  }
+
+  private authenticate(conn: Connection, envelope: Envelope): void {
+    const { header } = envelope;
+    if (header.kind !== 'control' || header.round !== CONTROL_ROUND.AUTH) throw new WireError('WRONG_KIND', { field: 'header.kind', message: 'WRONG_KIND: expected control/AUTH' });
+    const pinned = this.opts.signers.get(header.from);
+    if (pinned === undefined) throw new WireError('UNAUTHORISED', { field: 'header.from', message: `UNAUTHORISED: ${header.from} is not an allow-listed signer` });
+    openEnvelope(envelope, pinned, { expect: { sessionId: conn.challenge, to: COORDINATOR_ID, kind: 'control' } });
+    const body = decodeBody<AuthBody>('control', CONTROL_ROUND.AUTH, header.suite, envelope.payload);
+    if (!equalBytes(body.coordinatorNonce, conn.challenge)) throw new WireError('WRONG_SESSION', { field: 'coordinatorNonce' });
+    if (!equalBytes(body.publicKey, pinned)) throw new WireError('UNAUTHORISED', { field: 'publicKey', message: 'UNAUTHORISED: publicKey differs from the allow-listed key' });
+
+    const signer = header.from;
+    conn.signer = signer;
+    const previous = this.bySigner.get(signer);
+    this.bySigner.set(signer, conn);
+    this.lastSeen.set(signer, this.opts.now());
+    if (previous !== undefined) {
+      this.log.info('signer connection replaced', { signer });
+      previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
+      this.handlers.lost(signer);
+    }
+    this.send(conn, this.control(CONTROL_ROUND.WELCOME, body.nonce, signer, { signerNonce: body.nonce }));
+    this.log.info('signer authenticated', { signer });
+    this.handlers.authenticated(signer);
+  }
+
+  private dispatch(signer: string, envelope: Envelope): void {
+    this.lastSeen.set(signer, this.opts.now());
+    const { header } = envelope;
+    if (header.from !== signer) throw new WireError('BAD_FIELD', { field: 'header.from', message: `BAD_FIELD: header.from is ${header.from} on ${signer}'s connection` });
+    if (header.kind === 'control') {
+      if (header.round !== CONTROL_ROUND.ERROR) throw new WireError('WRONG_KIND', { field: 'header.round', message: 'WRONG_KIND: unexpected control frame after the handshake' });
+      // An ERROR is never answered with an ERROR, so two peers cannot loop.
+      try {
+        openEnvelope(envelope, this.opts.signers.get(signer)!, { expect: { to: COORDINATOR_ID } });
+        const body = decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, header.suite, envelope.payload);
+        this.log.warn('signer reported an error', { signer, session: bytesToHex(header.sessionId), code: body.code, error: body.message });
+      } catch (e) {
+        this.log.warn('dropped an invalid ERROR frame', { signer, error: (e as Error).message });
+      }
+      return;
+    }
+    this.handlers.frame(signer, envelope);
+  }
+
+  private beat(): void {
+    for (const c of this.sockets) {
+      if (!c.alive) {
+        this.log.warn('signer missed a pong; dropping', { signer: c.signer });
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}

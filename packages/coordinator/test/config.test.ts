@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { generateIdentity } from '@keyquorum/protocol';
+import { CoordinatorError, initIdentity, loadConfigFile, loadIdentity, parseListen, resolveOptions, seal, unseal, type CoordinatorOptions } from '../src/index.ts';
+import { tempDir } from './helpers.ts';
+
+const KEY = bytesToHex(generateIdentity().publicKey);
+const base: CoordinatorOptions = { dataDir: '/tmp/kq', signers: { s1: KEY }, passphrase: 'pw' };
+
+function fieldOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CoordinatorError);
+    expect((e as CoordinatorError).code).toBe('BAD_CONFIG');
+    return (e as CoordinatorError).field;
+  }
+  throw new Error('expected a BAD_CONFIG error');
+}
+
+describe('coordinator options', () => {
+  it('fills defaults', () => {
+    const o = resolveOptions(base);
+    expect(o).toMatchObject({ host: '127.0.0.1', port: 7400, roundTimeoutMs: 5000, maxFrameBytes: 1024 * 1024 });
+    expect(o.signers.get('s1')).toHaveLength(32);
+  });
+
+  it.each([
+    ['dataDir', { dataDir: '' }],
+    ['port', { port: 70_000 }],
+    ['signers.S1', { signers: { S1: KEY } }],
+    ['signers.coordinator', { signers: { coordinator: KEY } }],
+    ['signers.s1', { signers: { s1: 'abcd' } }],
+    ['signers.s2', { signers: { s1: KEY, s2: KEY } }],
+    ['clients[0].roles[0]', { clients: [{ publicKey: KEY, roles: ['root'] }] }],
+    ['clients[0].publicKey', { clients: [{ publicKey: 'zz', roles: ['admin'] }] }],
+    ['passphrase', { passphrase: undefined }],
+    ['roundTimeoutMs', { roundTimeoutMs: -1 }],
+    ['logLevel', { logLevel: 'loud' }],
+  ] as const)('names %s when it is invalid', (field, patch) => {
+    expect(fieldOf(() => resolveOptions({ ...base, ...(patch as object) } as CoordinatorOptions))).toBe(field);
+  });
+
+  it('parses listen addresses', () => {
+    expect(parseListen('127.0.0.1:7400')).toEqual({ host: '127.0.0.1', port: 7400 });
+    expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(fieldOf(() => parseListen('7400'))).toBe('listen');
+  });
+});
+
+describe('config file', () => {
+  function write(dir: string, config: object): string {
+    const file = path.join(dir, 'coordinator.json');
+    fs.writeFileSync(file, JSON.stringify(config));
+    return file;
+  }
+
+  it('reads the documented format, resolving paths against the file and the passphrase from the environment', () => {
+    const dir = tempDir();
+    const file = write(dir, { dataDir: 'data', listen: '127.0.0.1:0', signers: { s1: KEY }, clients: [{ publicKey: KEY, roles: ['admin'] }], roundTimeoutMs: 2000 });
+    const o = loadConfigFile(file, { KEYQUORUM_COORDINATOR_PASSPHRASE: 'secret' });
+    expect(o).toMatchObject({ dataDir: path.join(dir, 'data'), host: '127.0.0.1', port: 0, passphrase: 'secret', roundTimeoutMs: 2000 });
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('reads the passphrase from passphraseFile or a named variable', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'pass'), 'from-file\n');
+    expect(loadConfigFile(write(dir, { dataDir: 'd', signers: {}, passphraseFile: 'pass' }), {}).passphrase).toBe('from-file');
+    expect(loadConfigFile(write(dir, { dataDir: 'd', signers: {}, passphraseEnv: 'MY_PASS' }), { MY_PASS: 'env' }).passphrase).toBe('env');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('refuses unknown fields, a missing passphrase and malformed JSON, naming the field', () => {
+    const dir = tempDir();
+    expect(fieldOf(() => loadConfigFile(write(dir, { dataDir: 'd', signers: {}, listn: 'x' }), { KEYQUORUM_COORDINATOR_PASSPHRASE: 'p' }))).toBe('listn');
+    expect(fieldOf(() => loadConfigFile(write(dir, { dataDir: 'd', signers: {} }), {}))).toBe('passphrase');
+    expect(fieldOf(() => loadConfigFile(write(dir, { dataDir: 'd', signers: { s1: 'nothex' } }), { KEYQUORUM_COORDINATOR_PASSPHRASE: 'p' }))).toBe('signers.s1');
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{ nope');
+    expect(fieldOf(() => loadConfigFile(path.join(dir, 'bad.json'), {}))).toBe('config');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('sealed identity', () => {
+  it('round-trips and refuses a wrong passphrase or an altered byte', () => {
+    const secret = new Uint8Array(32).fill(5);
+    const file = seal(secret, 'pw', { scryptN: 16 });
+    expect(unseal(file, 'pw')).toEqual(secret);
+    expect(() => unseal(file, 'wrong')).toThrow(/BAD_PASSPHRASE/);
+    const altered = file.slice();
+    altered[12]! ^= 1;
+    expect(() => unseal(altered, 'pw')).toThrow(/BAD_PASSPHRASE/);
+  });
+
+  it('stores the identity 0600 in a 0700 directory and loads the same key', () => {
+    const dir = path.join(tempDir(), 'data');
+    const id = initIdentity(dir, 'pw', { scryptN: 16 });
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(dir, 'identity.sealed')).mode & 0o777).toBe(0o600);
+    expect(loadIdentity(dir, 'pw').publicKey).toEqual(id.publicKey);
+    expect(() => initIdentity(dir, 'pw', { scryptN: 16 })).toThrow(/already exists/);
+    expect(() => loadIdentity(dir, 'nope')).toThrow(/BAD_PASSPHRASE/);
+    fs.rmSync(path.dirname(dir), { recursive: true });
+  });
+});

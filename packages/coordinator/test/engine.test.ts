@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { createKeyDigest, refreshDigest, retireDigest, signDigest } from '@keyquorum/protocol';
+import { CoordinatorError } from '../src/index.ts';
+import { eventually, startCluster, type Cluster } from './helpers.ts';
+
+const IDS = ['s1', 's2', 's3'];
+
+async function createKey(c: Cluster, keyId: string, suite = 'frost-secp256k1-tr', threshold = 2, signers = IDS) {
+  const request = c.request('createKey', keyId, createKeyDigest({ keyId, suite, threshold, signers }));
+  return c.coordinator.createKey({ request, keyId, suite, threshold, signers });
+}
+
+async function sign(c: Cluster, keyId: string, message: Uint8Array, extra: { path?: string; taproot?: { merkleRoot?: Uint8Array } } = {}) {
+  const request = c.request('sign', keyId, signDigest({ keyId, message, ...extra }));
+  return c.coordinator.sign({ request, keyId, message, ...extra });
+}
+
+describe('session engine against in-process signers', () => {
+  it('creates a key by DKG, signs (plain, derived, taproot), refreshes and retires it', async () => {
+    const c = await startCluster(IDS);
+    try {
+      const key = await createKey(c, 'hot-1');
+      expect(key).toMatchObject({ id: 'hot-1', state: 'active', epoch: 0, threshold: 2 });
+      expect(key.publicKey).toHaveLength(32);
+      await eventually(() => c.coordinator.audit('hot-1').filter((e) => e.event === 'commit.acked').length === 3);
+      expect(c.signers.every((s) => s.keys.get('hot-1')?.epoch === 0)).toBe(true);
+
+      const msg = new Uint8Array(32).fill(7);
+      const plain = await sign(c, 'hot-1', msg);
+      expect(schnorr.verify(plain.signature, msg, key.publicKey!)).toBe(true);
+
+      const derived = await sign(c, 'hot-1', msg, { path: 'm/44/0/7' });
+      expect(derived.publicKey).toEqual(c.coordinator.deriveKey('hot-1', 'm/44/0/7').publicKey);
+      expect(schnorr.verify(derived.signature, msg, derived.publicKey)).toBe(true);
+
+      const tr = await sign(c, 'hot-1', msg, { taproot: {} });
+      expect(tr.publicKey).not.toEqual(key.publicKey);
+      expect(schnorr.verify(tr.signature, msg, tr.publicKey)).toBe(true);
+
+      const refreshed = await c.coordinator.refresh({ keyId: 'hot-1', request: c.request('refresh', 'hot-1', refreshDigest({ keyId: 'hot-1' })) });
+      expect(refreshed.epoch).toBe(1);
+      expect(refreshed.publicKey).toEqual(key.publicKey);
+      await eventually(() => c.signers.every((s) => s.keys.get('hot-1')?.epoch === 1));
+      const after = await sign(c, 'hot-1', msg);
+      expect(schnorr.verify(after.signature, msg, key.publicKey!)).toBe(true);
+
+      const retired = await c.coordinator.retire({ keyId: 'hot-1', request: c.request('retire', 'hot-1', retireDigest({ keyId: 'hot-1' })) });
+      expect(retired.key.state).toBe('retired');
+      expect(retired.attestations.map((a) => a.signer).sort()).toEqual(IDS);
+      await expect(sign(c, 'hot-1', msg)).rejects.toMatchObject({ code: 'WRONG_STATE' });
+
+      const events = c.coordinator.audit('hot-1').map((e) => e.event);
+      for (const event of ['key.pending', 'key.created', 'key.signed', 'key.refreshed', 'key.retired', 'key.attested']) expect(events).toContain(event);
+      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('signs with frost-ed25519 verifiable by the RFC 8032 verifier', async () => {
+    const c = await startCluster(IDS);
+    try {
+      const key = await createKey(c, 'ed-1', 'frost-ed25519', 2);
+      const msg = utf8ToBytes('withdrawal #42');
+      const out = await sign(c, 'ed-1', msg);
+      expect(ed25519.verify(out.signature, msg, key.publicKey!)).toBe(true);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('excludes and bans a signer whose signature share does not verify, and retries with another quorum', async () => {
+    const c = await startCluster(IDS);
+    try {
+      const key = await createKey(c, 'k-cheat');
+      c.signers[0]!.misbehave = { badShare: true };
+      const msg = new Uint8Array(32).fill(9);
+      const out = await sign(c, 'k-cheat', msg);
+      expect(schnorr.verify(out.signature, msg, key.publicKey!)).toBe(true);
+      const failed = c.coordinator.audit('k-cheat').find((e) => e.event === 'key.sign_attempt_failed');
+      expect(failed?.data).toMatchObject({ reason: 'invalid-share', culprits: ['s1'], banned: true });
+      const signed = c.coordinator.audit('k-cheat').filter((e) => e.event === 'key.signed').at(-1);
+      expect(signed?.data.quorum).toEqual(['s2', 's3']);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('retries around a silent signer and fails with NOT_ENOUGH_SIGNERS when fewer than t usable remain', async () => {
+    const c = await startCluster(IDS, { options: { roundTimeoutMs: 400 } });
+    try {
+      await createKey(c, 'k-silent');
+      c.signers[0]!.misbehave = { silentSign: true };
+      const msg = new Uint8Array(32).fill(1);
+      await expect(sign(c, 'k-silent', msg)).resolves.toBeDefined();
+      c.signers[1]!.misbehave = { silentSign: true };
+      const err = await sign(c, 'k-silent', msg).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CoordinatorError);
+      expect((err as CoordinatorError).code).toBe('NOT_ENOUGH_SIGNERS');
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('aborts a DKG that a tampering relay breaks, leaves no key behind, and a retry with a new request succeeds', async () => {
+    let tamper = true;
+    const c = await startCluster(IDS, {
+      options: {
+        relay: (e, ctx) => {
+          if (!tamper || ctx.round !== 4) return e;
+          const payload = e.payload.slice();
+          payload[payload.length - 1]! ^= 1;
+          return { ...e, payload };
+        },
+      },
+    });
+    try {
+      const err = await createKey(c, 'k-relay').catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'SESSION_FAILED' });
+      expect(() => c.coordinator.getKey('k-relay')).toThrow(/UNKNOWN_KEY/);
+      tamper = false;
+      const key = await createKey(c, 'k-relay');
+      expect(key.state).toBe('active');
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('refuses a DKG when a chosen signer is offline, before contacting any signer', async () => {
+    const c = await startCluster(IDS, { connected: ['s1', 's2'] });
+    try {
+      await expect(createKey(c, 'k-off')).rejects.toMatchObject({ code: 'NOT_ENOUGH_SIGNERS' });
+      expect(c.coordinator.listKeys()).toEqual([]);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('re-sends an unacknowledged DKG COMMIT on reconnect and refuses a refresh until every signer caught up', async () => {
+    const c = await startCluster(IDS, { options: { roundTimeoutMs: 400 } });
+    try {
+      c.signers[2]!.misbehave = { dropAck: true };
+      await createKey(c, 'k-ack');
+      const refresh = () => c.coordinator.refresh({ keyId: 'k-ack', request: c.request('refresh', 'k-ack', refreshDigest({ keyId: 'k-ack' })) });
+      await expect(refresh()).rejects.toMatchObject({ code: 'WRONG_STATE', message: expect.stringMatching(/s3/) });
+      c.signers[2]!.misbehave = {};
+      await c.signers[2]!.close();
+      await c.signers[2]!.connect();
+      await eventually(() => c.coordinator.audit('k-ack').filter((e) => e.event === 'commit.acked').length === 3);
+      await expect(refresh()).resolves.toMatchObject({ epoch: 1 });
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('re-sends the retire COMMIT to a signer that was offline, which then attests', async () => {
+    const c = await startCluster(IDS);
+    try {
+      await createKey(c, 'k-late');
+      await c.signers[2]!.close();
+      await eventually(() => !c.coordinator.listSigners().find((s) => s.id === 's3')!.connected);
+      const out = await c.coordinator.retire({ keyId: 'k-late', request: c.request('retire', 'k-late', retireDigest({ keyId: 'k-late' })) });
+      expect(out.attestations.map((a) => a.signer).sort()).toEqual(['s1', 's2']);
+      await c.signers[2]!.connect();
+      await eventually(() => c.coordinator.attestations('k-late').length === 3);
+      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+    } finally {
+      await c.stop();
+    }
+  });
+});

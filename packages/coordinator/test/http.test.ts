@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { createKeyDigest, generateIdentity, signClientRequest, signDigest, type ClientRequest } from '@keyquorum/protocol';
+import { parseRequestJson } from '../src/index.ts';
+import { startCluster, type Cluster } from './helpers.ts';
+
+let c: Cluster;
+let base: string;
+
+beforeAll(async () => {
+  c = await startCluster(['s1', 's2', 's3'], { connected: [] });
+  base = c.coordinator.url;
+});
+afterAll(async () => c.stop());
+
+function toJson(r: ClientRequest) {
+  return { v: r.v, op: r.op, keyId: r.keyId, digest: bytesToHex(r.digest), timestamp: r.timestamp, nonce: bytesToHex(r.nonce), clientKey: bytesToHex(r.clientKey), sig: bytesToHex(r.sig) };
+}
+
+async function call(method: string, path: string, body?: unknown, raw?: string) {
+  const init: RequestInit = { method };
+  if (body !== undefined || raw !== undefined) {
+    init.body = raw ?? JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const res = await fetch(`${base}${path}`, init);
+  return { status: res.status, json: (await res.json()) as { error?: { code: string; field?: string; message: string } } & Record<string, unknown> };
+}
+
+const keyParams = { keyId: 'k1', suite: 'frost-secp256k1-tr', threshold: 2, signers: ['s1', 's2', 's3'] };
+const createBody = (client = c.admin, over: Partial<typeof keyParams> = {}) => {
+  const p = { ...keyParams, ...over };
+  return { ...p, request: toJson(signClientRequest(client, { op: 'createKey', keyId: p.keyId, digest: createKeyDigest(p) })) };
+};
+
+describe('HTTP API input handling (no signers connected)', () => {
+  it('answers health and readiness', async () => {
+    expect(await call('GET', '/healthz')).toEqual({ status: 200, json: { status: 'ok' } });
+    expect(await call('GET', '/readyz')).toEqual({ status: 200, json: { ready: true, signersConnected: 0 } });
+  });
+
+  it('lists signers with their connection state and keys (none yet)', async () => {
+    const { json } = await call('GET', '/v1/signers');
+    expect(json.signers).toEqual(['s1', 's2', 's3'].map((id) => ({ id, connected: false, lastSeen: null })));
+    expect((await call('GET', '/v1/keys')).json).toEqual({ keys: [] });
+  });
+
+  it('refuses malformed JSON with 400', async () => {
+    const r = await call('POST', '/v1/keys', undefined, '{"keyId": ');
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ code: 'BAD_REQUEST', field: 'body' });
+  });
+
+  it.each([
+    ['threshold', { threshold: '2' }],
+    ['suite', { suite: 'rsa' }],
+    ['keyId', { keyId: '../etc' }],
+    ['signers[1]', { signers: ['s1', 'mallory'] }],
+    ['signers', { signers: 's1,s2' }],
+  ])('refuses a wrong %s with 400 naming the field', async (field, patch) => {
+    const r = await call('POST', '/v1/keys', { ...createBody(), ...patch });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ code: 'BAD_REQUEST', field });
+  });
+
+  it('refuses unknown fields and malformed request hex with 400', async () => {
+    expect((await call('POST', '/v1/keys', { ...createBody(), extra: 1 })).json.error).toMatchObject({ code: 'BAD_REQUEST', field: 'extra' });
+    const body = createBody();
+    expect((await call('POST', '/v1/keys', { ...body, request: { ...body.request, sig: 'xyz' } })).json.error).toMatchObject({ field: 'request.sig' });
+    expect((await call('POST', '/v1/keys', { ...body, request: { ...body.request, nonce: 'abcd' } })).status).toBe(400);
+  });
+
+  it('answers 404 for an unknown key on every key route', async () => {
+    const msg = new Uint8Array(32);
+    const request = toJson(signClientRequest(c.admin, { op: 'sign', keyId: 'nope', digest: signDigest({ keyId: 'nope', message: msg }) }));
+    for (const [method, path, body] of [
+      ['GET', '/v1/keys/nope', undefined],
+      ['GET', '/v1/keys/nope/derive?path=m/0', undefined],
+      ['POST', '/v1/keys/nope/sign', { message: bytesToHex(msg), request }],
+      ['POST', '/v1/keys/nope/refresh', { request }],
+      ['POST', '/v1/keys/nope/retire', { request }],
+    ] as const) {
+      const r = await call(method, path, body);
+      expect([path, r.status, r.json.error?.code]).toEqual([path, 404, 'UNKNOWN_KEY']);
+    }
+  });
+
+  it('answers 404 for an unknown route and 405 for a wrong method', async () => {
+    expect((await call('GET', '/v2/keys')).status).toBe(404);
+    expect((await call('DELETE', '/v1/keys')).status).toBe(405);
+  });
+
+  it('refuses a request with a bad client signature with 401', async () => {
+    const body = createBody();
+    const sig = body.request.sig;
+    const flipped = (sig.slice(0, -2) + (sig.endsWith('00') ? '01' : '00')) as string;
+    const r = await call('POST', '/v1/keys', { ...body, request: { ...body.request, sig: flipped } });
+    expect(r.status).toBe(401);
+    expect(r.json.error).toMatchObject({ code: 'UNAUTHENTICATED', field: 'request.sig' });
+  });
+
+  it('refuses an untrusted client and a role that may not create keys with 403', async () => {
+    expect((await call('POST', '/v1/keys', createBody(generateIdentity()))).json.error).toMatchObject({ code: 'UNAUTHORISED' });
+    const r = await call('POST', '/v1/keys', createBody(c.auditor));
+    expect(r.status).toBe(403);
+  });
+
+  it('refuses a request whose digest covers other parameters with 403', async () => {
+    const body = createBody();
+    const r = await call('POST', '/v1/keys', { ...body, threshold: 3 });
+    expect(r.status).toBe(403);
+    expect(r.json.error).toMatchObject({ code: 'UNAUTHORISED', field: 'request.digest' });
+  });
+
+  it('answers 503 when the signers are not connected, and refuses the replayed request with 401', async () => {
+    const body = createBody();
+    const first = await call('POST', '/v1/keys', body);
+    expect(first.status).toBe(503);
+    expect(first.json.error?.code).toBe('NOT_ENOUGH_SIGNERS');
+    const replay = await call('POST', '/v1/keys', body);
+    expect(replay.status).toBe(401);
+    expect(replay.json.error?.message).toMatch(/REPLAY/);
+    expect(c.coordinator.listKeys()).toEqual([]);
+  });
+
+  it('refuses a stale request with 401', async () => {
+    const p = keyParams;
+    const request = toJson(signClientRequest(c.admin, { op: 'createKey', keyId: p.keyId, digest: createKeyDigest(p), timestamp: Date.now() - 10 * 60_000 }));
+    const r = await call('POST', '/v1/keys', { ...p, request });
+    expect([r.status, r.json.error?.message]).toEqual([401, expect.stringMatching(/STALE/)]);
+  });
+
+  it('refuses an oversized body with 413', async () => {
+    const r = await fetch(`${base}/v1/keys`, { method: 'POST', body: 'x'.repeat(300 * 1024) });
+    expect(r.status).toBe(413);
+  });
+
+  it('converts request JSON to bytes and refuses missing fields', () => {
+    const body = createBody();
+    expect(parseRequestJson(body.request).digest).toHaveLength(32);
+    expect(() => parseRequestJson({ ...body.request, sig: undefined })).toThrow(/request.sig/);
+  });
+
+  it('audits nothing for refused input and keeps a valid chain', async () => {
+    const r = await call('GET', '/v1/audit');
+    expect(r.json).toEqual({ entries: [], verification: { ok: true, count: 0, head: '00'.repeat(32) } });
+  });
+});

@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Registry } from '../src/index.ts';
+import { tempDir } from './helpers.ts';
+
+const dirs: string[] = [];
+function openRegistry(now = () => 1_000_000): Registry {
+  const dir = tempDir();
+  dirs.push(dir);
+  return Registry.open(dir, { now, replayWindowMs: 60_000 });
+}
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const participants = [
+  { signer: 's1', index: 1 },
+  { signer: 's2', index: 2 },
+];
+
+describe('registry', () => {
+  it('creates its database file 0600 and reports itself writable', () => {
+    const r = openRegistry();
+    expect(fs.statSync(r.file).mode & 0o777).toBe(0o600);
+    expect(r.writable()).toBe(true);
+    r.close();
+  });
+
+  it('refuses a second key with the same id and forgets a pending key that is deleted', () => {
+    const r = openRegistry();
+    r.insertPendingKey({ id: 'k1', suite: 'frost-ed25519', threshold: 2, participants });
+    expect(() => r.insertPendingKey({ id: 'k1', suite: 'frost-ed25519', threshold: 2, participants })).toThrow(/KEY_EXISTS/);
+    expect(r.getKey('k1')).toMatchObject({ state: 'pending', epoch: 0, publicKey: undefined, participants });
+    r.deleteKey('k1');
+    expect(r.getKey('k1')).toBeUndefined();
+    r.close();
+  });
+
+  it('keeps pending commits per signer in order until acknowledged', () => {
+    const r = openRegistry();
+    const base = { keyId: 'k1', kind: 'refresh', epoch: 1, frame: new Uint8Array([1, 2]) };
+    r.addPendingCommit({ ...base, signer: 's1', sessionId: 'aa' });
+    r.addPendingCommit({ ...base, signer: 's1', sessionId: 'bb', kind: 'retire' });
+    r.addPendingCommit({ ...base, signer: 's2', sessionId: 'aa' });
+    expect(r.pendingCommits('s1').map((c) => c.sessionId)).toEqual(['aa', 'bb']);
+    r.removePendingCommit(r.findPendingCommit('s1', 'aa')!.seq);
+    expect(r.pendingCommits('s1').map((c) => c.kind)).toEqual(['retire']);
+    expect(r.pendingCommits('s2')).toHaveLength(1);
+    r.close();
+  });
+
+  it('refuses a replayed client nonce and one older than the window', () => {
+    let now = 1_000_000;
+    const r = openRegistry(() => now);
+    expect(r.checkAndRemember('ab', 'cd', now)).toBe(true);
+    expect(r.checkAndRemember('ab', 'cd', now)).toBe(false);
+    expect(r.checkAndRemember('ab', 'ce', now - 60_001)).toBe(false);
+    now += 120_000;
+    expect(r.checkAndRemember('ab', 'cd', now)).toBe(true);
+    r.close();
+  });
+
+  it('records bans per key', () => {
+    const r = openRegistry();
+    r.ban('k1', 's2', 'invalid share');
+    r.ban('k1', 's2', 'again');
+    expect(r.bannedSigners('k1')).toEqual(['s2']);
+    expect(r.bannedSigners('k2')).toEqual([]);
+    r.close();
+  });
+});
+
+describe('audit log', () => {
+  function withRows(): Registry {
+    const r = openRegistry();
+    r.append('key.pending', 'k1', { signers: ['s1', 's2'] });
+    r.append('key.created', 'k1', { epoch: 0 });
+    r.append('key.signed', 'k1', { quorum: ['s1', 's2'] });
+    return r;
+  }
+
+  it('chains every row to the previous one and verifies', () => {
+    const r = withRows();
+    const rows = r.audit();
+    expect(rows.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(rows[1]!.prevHash).toBe(rows[0]!.hash);
+    expect(r.verifyAudit()).toEqual({ ok: true, count: 3, head: rows[2]!.hash });
+    expect(r.audit('k2')).toEqual([]);
+    r.close();
+  });
+
+  it('detects a tampered row', () => {
+    const r = withRows();
+    r.close();
+    const db = new Database(r.file);
+    db.prepare("UPDATE audit SET data = '{\"quorum\":[\"s1\",\"s3\"]}' WHERE seq = 3").run();
+    db.close();
+    const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
+    expect(again.verifyAudit()).toEqual({ ok: false, seq: 3, reason: 'hash does not match the row' });
+    again.close();
+  });
+
+  it('detects a deleted row', () => {
+    const r = withRows();
+    r.close();
+    const db = new Database(r.file);
+    db.prepare('DELETE FROM audit WHERE seq = 2').run();
+    db.close();
+    const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
+    expect(again.verifyAudit()).toMatchObject({ ok: false, seq: 3 });
+    again.close();
+  });
+
+  it('detects a row whose hash was recomputed without relinking the chain', () => {
+    const r = withRows();
+    r.close();
+    const db = new Database(r.file);
+    db.prepare("UPDATE audit SET hash = '00' || substr(hash, 3) WHERE seq = 1").run();
+    db.close();
+    const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
+    expect(again.verifyAudit()).toMatchObject({ ok: false, seq: 1 });
+    again.close();
+  });
+});
