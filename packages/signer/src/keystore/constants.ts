@@ -21,6 +21,9 @@ export const SALT_LENGTH = 16;
 export const AEAD_NONCE_LENGTH = 24;
 export const AEAD_TAG_LENGTH = 16;
 
+/** Ed25519 identity seeds and public keys (RFC 8032). */
+export const ED25519_KEY_LENGTH = 32;
+
 /** Longest passphrase accepted, in UTF-8 bytes. */
 export const PASSPHRASE_MAX_BYTES = 4096;
 /** Largest secret or public blob stored for one share or nonce. */
@@ -44,5 +47,6 @@ export const BUSY_TIMEOUT_MS = 5000;
 /** Domain-separation labels (associated data and HKDF info strings). */
 export const SHARE_AD_LABEL = 'keyquorum/share/v1';
 export const NONCE_AD_LABEL = 'keyquorum/nonce/v1';
+export const IDENTITY_AD_LABEL = 'keyquorum/identity/v1';
 export const SEAL_KEY_INFO = 'keyquorum/keystore/seal-key/v1';
 export const VERIFIER_INFO = 'keyquorum/keystore/verifier/v1';

@@ -9,7 +9,10 @@
  * - the journal of single-use signing nonces: a nonce is marked consumed on disk,
  *   and its sealed copy zeroed, in the transaction that returns it, so nothing
  *   computed from it can leave the signer before the mark is durable;
- * - the replay window of client requests, so a restart does not forget it.
+ * - the replay window of client requests, so a restart does not forget it;
+ * - the signer's Ed25519 identity seed, sealed like a share, with its public key
+ *   readable without the KEK (`readIdentityPublicKey`);
+ * - the signed destruction attestation of each retired key, so it can be sent again.
  * No networking and no protocol logic; the clock is injected.
  */
 import fs from 'node:fs';
@@ -25,6 +28,8 @@ import {
   DATA_DIR_MODE,
   KEK_LENGTH,
   KEYSTORE_DB_FILE,
+  ED25519_KEY_LENGTH,
+  IDENTITY_AD_LABEL,
   NONCE_AD_LABEL,
   SALT_LENGTH,
   SCHEMA_VERSION,
@@ -159,6 +164,14 @@ CREATE TABLE requests (
 CREATE INDEX requests_timestamp ON requests (timestamp);
 `;
 
+/** Added after schema version 1 shipped: created on open when absent, so no version bump. */
+const ATTESTATIONS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS attestations (
+  key_id TEXT PRIMARY KEY,
+  payload BLOB NOT NULL
+) STRICT;
+`;
+
 /** Canonical encoding: each part preceded by its u32 big-endian length. */
 function lengthPrefixed(parts: Uint8Array[]): Uint8Array {
   return concatBytes(
@@ -178,6 +191,10 @@ function u64be(n: number): Uint8Array {
 
 function shareAd(keyId: string, epoch: number, signerId: string, suite: string): Uint8Array {
   return lengthPrefixed([utf8ToBytes(SHARE_AD_LABEL), utf8ToBytes(keyId), u64be(epoch), utf8ToBytes(signerId), utf8ToBytes(suite)]);
+}
+
+function identityAd(signerId: string, publicKey: Uint8Array): Uint8Array {
+  return lengthPrefixed([utf8ToBytes(IDENTITY_AD_LABEL), utf8ToBytes(signerId), publicKey]);
 }
 
 function nonceAd(nonceId: string, keyId: string, epoch: number, signerId: string): Uint8Array {
@@ -297,6 +314,10 @@ function prepareStatements(db: Database.Database) {
       "UPDATE shares SET state = 'retired', sealed = zeroblob(length(sealed)), updated_at = ? WHERE key_id = ?",
     ),
     deleteShares: db.prepare<[string]>('DELETE FROM shares WHERE key_id = ?'),
+    insertAttestation: db.prepare<[string, Buffer]>('INSERT INTO attestations (key_id, payload) VALUES (?, ?)'),
+    attestation: db.prepare<[string], Uint8Array>('SELECT payload FROM attestations WHERE key_id = ?').pluck(),
+    metaValue: db.prepare<[string], unknown>('SELECT value FROM meta WHERE name = ?').pluck(),
+    insertMeta: db.prepare<[string, Buffer]>('INSERT INTO meta (name, value) VALUES (?, ?)'),
     insertRetired: db.prepare<[string, number, Buffer]>('INSERT INTO retired_keys (key_id, retired_at, attestation_digest) VALUES (?, ?, ?)'),
     allShares: db.prepare<[], Pick<ShareRow, 'key_id' | 'epoch' | 'state' | 'suite'>>(
       'SELECT key_id, epoch, state, suite FROM shares ORDER BY key_id, epoch',
@@ -311,6 +332,7 @@ function prepareStatements(db: Database.Database) {
     markConsumed: db.prepare<[string]>(
       "UPDATE nonces SET state = 'consumed', sealed = zeroblob(length(sealed)) WHERE nonce_id = ? AND state = 'fresh'",
     ),
+    discardNonce: db.prepare<[string]>("UPDATE nonces SET state = 'discarded', sealed = zeroblob(length(sealed)) WHERE nonce_id = ? AND state = 'fresh'"),
     discardAllFresh: db.prepare<[]>("UPDATE nonces SET state = 'discarded', sealed = zeroblob(length(sealed)) WHERE state = 'fresh'"),
     discardFreshOfKey: db.prepare<[string]>(
       "UPDATE nonces SET state = 'discarded', sealed = zeroblob(length(sealed)) WHERE key_id = ? AND state = 'fresh'",
@@ -402,6 +424,7 @@ export class Keystore implements ReplayGuard {
       ];
       conn.transaction(() => {
         conn.exec(SCHEMA);
+        conn.exec(ATTESTATIONS_SCHEMA);
         const insert = conn.prepare<[string, string | number | Buffer]>('INSERT INTO meta (name, value) VALUES (?, ?)');
         for (const [name, value] of meta) insert.run(name, value);
       }).immediate();
@@ -443,6 +466,7 @@ export class Keystore implements ReplayGuard {
       if (!kek.matches(meta.verifier)) {
         throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek', message: 'the passphrase or key file does not unlock this keystore' });
       }
+      db.exec(ATTESTATIONS_SCHEMA);
       return new Keystore(db, kek, meta.signerId, dataDir, now);
     } catch (e) {
       kek?.destroy();
@@ -562,12 +586,13 @@ export class Keystore implements ReplayGuard {
   /**
    * Retires a key: every share row is zeroed, marked 'retired' and deleted, its fresh
    * nonces are discarded, and a `retired_keys` row keeps the attestation digest; then the
-   * WAL is purged of pre-wipe pages. Later use of the key
-   * is refused with 'WRONG_STATE'.
+   * WAL is purged of pre-wipe pages. Later use of the key is refused with 'WRONG_STATE'.
+   * `attestation` (public bytes, e.g. the signed attestation) is kept for `getAttestation`.
    */
-  retire(keyId: string, attestationDigest: Uint8Array): RetireResult {
+  retire(keyId: string, attestationDigest: Uint8Array, attestation?: Uint8Array): RetireResult {
     aId(keyId, 'keyId');
     aBytes(attestationDigest, 'attestationDigest', { len: ATTESTATION_DIGEST_LENGTH });
+    if (attestation !== undefined) aBytes(attestation, 'attestation', { min: 1, max: BLOB_MAX_BYTES });
     const sql = this.#statements();
     const result = this.#write(() => {
       this.#refuseRetired(keyId);
@@ -578,10 +603,63 @@ export class Keystore implements ReplayGuard {
       sql.deleteShares.run(keyId);
       sql.discardFreshOfKey.run(keyId);
       sql.insertRetired.run(keyId, retiredAt, blob(attestationDigest));
+      if (attestation !== undefined) sql.insertAttestation.run(keyId, blob(attestation));
       return { keyId, retiredAt, wipedEpochs };
     });
     this.#purgeWal();
     return result;
+  }
+
+  /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */
+  getAttestation(keyId: string): Uint8Array {
+    aId(keyId, 'keyId');
+    const payload = this.#statements().attestation.get(keyId);
+    if (payload === undefined) throw new KeystoreError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no attestation` });
+    return new Uint8Array(payload);
+  }
+
+  /** Seals this signer's 32-byte Ed25519 identity seed with its public key; 'EXISTS' if one is stored. */
+  putIdentity(seed: Uint8Array, publicKey: Uint8Array): void {
+    aBytes(seed, 'seed', { len: ED25519_KEY_LENGTH });
+    aBytes(publicKey, 'publicKey', { len: ED25519_KEY_LENGTH });
+    const sql = this.#statements();
+    const sealed = this.#kek.seal(seed, identityAd(this.signerId, publicKey));
+    this.#write(() => {
+      if (sql.metaValue.get('identity_sealed') !== undefined) throw new KeystoreError('EXISTS', { field: 'identity' });
+      sql.insertMeta.run('identity_sealed', blob(sealed));
+      sql.insertMeta.run('identity_public', blob(publicKey));
+    });
+  }
+
+  /** The identity seed, unsealed, and its public key; 'NOT_FOUND' if none was stored. */
+  getIdentity(): { seed: Uint8Array; publicKey: Uint8Array } {
+    const sql = this.#statements();
+    const sealed = sql.metaValue.get('identity_sealed');
+    const publicKey = sql.metaValue.get('identity_public');
+    if (sealed === undefined) throw new KeystoreError('NOT_FOUND', { field: 'identity', message: 'no identity key in this keystore' });
+    if (!(sealed instanceof Uint8Array) || !(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_LENGTH) {
+      throw new KeystoreError('CORRUPT', { field: 'meta.identity' });
+    }
+    const pub = new Uint8Array(publicKey);
+    return { seed: this.#kek.unseal(sealed, identityAd(this.signerId, pub), 'meta.identity_sealed'), publicKey: pub };
+  }
+
+  /** The stored identity public key, read without the KEK; 'NOT_FOUND' without a keystore or identity. */
+  static readIdentityPublicKey(dataDir: string): Uint8Array {
+    const file = path.join(path.resolve(aString(dataDir, 'dataDir')), KEYSTORE_DB_FILE);
+    if (!fs.existsSync(file)) throw new KeystoreError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      const value = db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'identity_public'").pluck().get();
+      if (value === undefined) throw new KeystoreError('NOT_FOUND', { field: 'identity', message: 'no identity key in this keystore' });
+      if (!(value instanceof Uint8Array) || value.length !== ED25519_KEY_LENGTH) throw new KeystoreError('CORRUPT', { field: 'meta.identity_public' });
+      return new Uint8Array(value);
+    } catch (e) {
+      throw sqliteToKeystore(e);
+    } finally {
+      db?.close();
+    }
   }
 
   /** Journals a fresh single-use signing nonce for the active epoch of a key, sealed. */
@@ -622,6 +700,13 @@ export class Keystore implements ReplayGuard {
       sql.markConsumed.run(nonceId);
       return secret;
     });
+  }
+
+  /** Discards (and zeroes) one fresh nonce (an aborted signing attempt); false if it was not fresh. */
+  discardNonce(nonceId: string): boolean {
+    aId(nonceId, 'nonceId');
+    const sql = this.#statements();
+    return this.#write(() => sql.discardNonce.run(nonceId).changes === 1);
   }
 
   /** Discards (and zeroes) every fresh nonce; run at startup so none outstanding before a crash is reused. */

@@ -1,0 +1,27 @@
+/**
+ * What a signer computes from its secrets, as an injectable object (STYLE.md "Inject
+ * what varies"). Production uses `honestBehaviour`; a fault-injection fixture passes
+ * another `computeSignatureShare` (a corrupted share inside properly signed
+ * envelopes) without any test-only branch in the daemon.
+ */
+import { signShare, type KeyShare, type SignatureShare, type SigningNonces, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
+
+export interface SignatureShareInput {
+  keyId: string;
+  epoch: number;
+  /** Hex of the signing attempt's proposal id. */
+  sessionId: string;
+  keyShare: KeyShare;
+  nonces: SigningNonces;
+  signingPackage: SigningPackage;
+  target: SigningTarget | undefined;
+}
+
+export interface SignerBehaviour {
+  /** RFC 9591 §5.2 sign(): runs after the nonce is durably consumed. */
+  computeSignatureShare(input: SignatureShareInput): SignatureShare;
+}
+
+export const honestBehaviour: SignerBehaviour = {
+  computeSignatureShare: ({ keyShare, nonces, signingPackage, target }) => signShare(keyShare, nonces, signingPackage, target),
+};

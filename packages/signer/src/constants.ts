@@ -1,0 +1,37 @@
+/**
+ * Signer daemon defaults and limits, in one place (the js-libp2p `constants.ts`
+ * habit). Timings follow docs/cluster-protocol.md "Connection".
+ */
+import { DEFAULT_MAX_SKEW_MS } from '@keyquorum/protocol';
+
+/** Environment variable read for the keystore passphrase unless `passphraseEnv` names another. */
+export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_PASSPHRASE';
+/** A session that makes no progress for this long is dropped (its nonce discarded). */
+export const DEFAULT_ROUND_TIMEOUT_MS = 60_000;
+/** Bounds of `roundTimeoutMs` and `maxFrameBytes` (the default frame cap is the protocol's 1 MiB). */
+export const ROUND_TIMEOUT_RANGE_MS = [10, 86_400_000] as const;
+export const MAX_FRAME_BYTES_RANGE = [4096, 16 * 1024 * 1024] as const;
+/**
+ * The WebSocket layer closes the connection on frames longer than this multiple of
+ * `maxFrameBytes`; frames between the two are answered with FRAME_TOO_LARGE.
+ */
+export const WS_PAYLOAD_FACTOR = 4;
+/** Reconnect backoff: 0.1 s doubling to 5 s, with full jitter. */
+export const RECONNECT_MIN_MS = 100;
+export const RECONNECT_MAX_MS = 5_000;
+/** The signer pings the coordinator this often and drops a link that missed a pong. */
+export const PING_INTERVAL_MS = 15_000;
+/** A handshake that has not completed in this long is dropped and retried. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Largest clock difference accepted on a client request; also the replay window. */
+export const MAX_REQUEST_SKEW_MS = DEFAULT_MAX_SKEW_MS;
+/** How often the persistent replay window forgets requests too old to be accepted. */
+export const REPLAY_PRUNE_INTERVAL_MS = 60_000;
+/** Sign STARTs accepted per client request (docs/cluster-protocol.md "Signing"). */
+export const MAX_ATTEMPTS_PER_REQUEST = 4;
+/** The epoch a key's first (DKG) share is stored at. */
+export const DKG_EPOCH = 0;
+/** `header.suite` of control frames. */
+export const CONTROL_SUITE = 'none';
+/** Version of the public record stored beside each sealed share. */
+export const SHARE_RECORD_VERSION = 1;

@@ -1,0 +1,70 @@
+/**
+ * The typed error of the signer daemon. `code` says what went wrong and is what the
+ * daemon puts in a control ERROR or a session ABORT; `field` names the offending
+ * input (a config field, a message field); `culprits` names the peer signers whose
+ * messages provably failed a check, so the coordinator can exclude them.
+ */
+
+export type SignerErrorCode =
+  /** A config field or CLI argument is missing or invalid. */
+  | 'BAD_CONFIG'
+  /** No passphrase or key file is available to unlock the keystore. */
+  | 'NO_PASSPHRASE'
+  /** The coordinator's key does not match the pinned one, or the handshake is out of order. */
+  | 'HANDSHAKE_FAILED'
+  /** A frame belongs to no session this signer runs. */
+  | 'UNKNOWN_SESSION'
+  /** A frame arrived in a round the session is not waiting for. */
+  | 'WRONG_ROUND'
+  /** A session's frames changed their suite. */
+  | 'WRONG_SUITE'
+  /** A session names a signer this one has not pinned, or omits this signer. */
+  | 'UNPINNED_PEER'
+  /** The session's participant set does not match the key's. */
+  | 'BAD_PARTICIPANTS'
+  /** The client request does not authorise these parameters. */
+  | 'BAD_DIGEST'
+  /** The key is not in the state the operation needs (unknown, pending, retired, other epoch). */
+  | 'WRONG_KEY_STATE'
+  /** A relayed set of envelopes is incomplete, duplicated or inconsistent. */
+  | 'BAD_TRANSCRIPT'
+  /** A relayed peer envelope's signature does not verify: altered in relay or forged; no culprit. */
+  | 'BAD_ENVELOPE'
+  /** A participant's message failed a protocol check (see `culprits`). */
+  | 'PEER_MISBEHAVED'
+  /** This signer's own earlier message was altered or dropped by the relay. */
+  | 'OWN_MESSAGE_ALTERED'
+  /** The session ran past its round timeout. */
+  | 'TIMEOUT'
+  /** The daemon is not in a state that allows the call. */
+  | 'WRONG_STATUS';
+
+export interface SignerErrorOptions {
+  field?: string;
+  /** Signer ids whose messages failed a check. */
+  culprits?: string[];
+  message?: string;
+  cause?: unknown;
+}
+
+export class SignerError extends Error {
+  override readonly name = 'SignerError';
+  readonly code: SignerErrorCode;
+  readonly field: string | undefined;
+  readonly culprits: string[];
+
+  constructor(code: SignerErrorCode, opts: SignerErrorOptions = {}) {
+    const culprits = [...new Set(opts.culprits ?? [])].sort();
+    const detail = [opts.field !== undefined ? `field ${opts.field}` : '', culprits.length > 0 ? `culprits ${culprits.join(',')}` : '', opts.message ?? '']
+      .filter(Boolean)
+      .join('; ');
+    super(detail ? `${code}: ${detail}` : code, { cause: opts.cause });
+    this.code = code;
+    this.field = opts.field;
+    this.culprits = culprits;
+  }
+}
+
+export function isSignerError(e: unknown): e is SignerError {
+  return e instanceof SignerError;
+}

@@ -1,0 +1,14 @@
+/**
+ * @keyquorum/signer: the signer daemon (docs/cluster-protocol.md), its config, init,
+ * and the sealed keystore it runs on.
+ */
+export { SignerDaemon, type SignerDeps, type SignerStatus } from './daemon.ts';
+export { resolveSignerOptions, resolveKekSource, loadConfigFile, parseListen, type SignerOptions, type ResolvedSignerOptions, type ListenAddress } from './config.ts';
+export { initSigner, readPublicKey, type InitOptions, type InitResult } from './init.ts';
+export { honestBehaviour, type SignerBehaviour, type SignatureShareInput } from './behaviour.ts';
+export { SignerError, isSignerError, type SignerErrorCode, type SignerErrorOptions } from './errors.ts';
+export { createLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './logger.ts';
+export { encodeShareRecord, decodeShareRecord, loadShare, type SharePublicRecord, type LoadedShare } from './share-record.ts';
+export type { LinkTiming } from './link.ts';
+export * from './constants.ts';
+export * from './keystore/index.ts';

@@ -1,0 +1,203 @@
+/**
+ * What every session executor shares: this signer's identity and keystore, the
+ * pinned keys, the trusted clients, the outbound channel, and the checks every
+ * relayed peer envelope goes through (docs/cluster-protocol.md "Frames").
+ *
+ * Attribution: a relayed envelope whose header does not fit the session, or whose
+ * signature fails, may have been altered or replayed by the relay, so it names no
+ * culprit. One that is correctly addressed and signed by its sender's pinned key but
+ * whose payload cannot be decrypted or decoded, or fails a crypto check, was made
+ * by its sender: the sender is named in `culprits`.
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { equalBytes } from '@noble/curves/utils.js';
+import {
+  COORDINATOR_ID,
+  PROTOCOL_VERSION,
+  WireError,
+  decodeBody,
+  decryptFrom,
+  encodeBody,
+  encryptTo,
+  openEnvelope,
+  sealEnvelope,
+  verifyClientRequest,
+  type ClientRequest,
+  type Envelope,
+  type Header,
+  type IdentityKey,
+  type Operation,
+  type ParticipantRef,
+  type Rng,
+  type TrustedClient,
+} from '@keyquorum/protocol';
+import { CryptoError } from '@keyquorum/crypto';
+import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
+import { SignerError } from '../errors.ts';
+import type { Keystore } from '../keystore/index.ts';
+import type { Logger } from '../logger.ts';
+import type { SignerBehaviour } from '../behaviour.ts';
+
+export interface SessionContext {
+  readonly signerId: string;
+  readonly identity: IdentityKey;
+  readonly keystore: Keystore;
+  /** Pinned Ed25519 keys of every signer, this one included. */
+  readonly peers: ReadonlyMap<string, Uint8Array>;
+  readonly clients: readonly TrustedClient[];
+  readonly behaviour: SignerBehaviour;
+  readonly log: Logger;
+  readonly rng: Rng;
+  now(): number;
+  send(envelope: Envelope): void;
+}
+
+export type SessionKind = 'dkg' | 'refresh' | 'sign' | 'retire' | 'reshare';
+
+/** Seals and sends one message of this signer. */
+export function sendBody(
+  ctx: SessionContext,
+  h: { kind: string; suite: string; sessionId: Uint8Array; round: number; to?: string },
+  body: unknown,
+): Envelope {
+  return sendPayload(ctx, h, encodeBody(body));
+}
+
+/** Seals and sends an already encoded body. */
+export function sendPayload(
+  ctx: SessionContext,
+  h: { kind: string; suite: string; sessionId: Uint8Array; round: number; to?: string },
+  payload: Uint8Array,
+): Envelope {
+  const header: Header = { v: PROTOCOL_VERSION, kind: h.kind, suite: h.suite, sessionId: h.sessionId, round: h.round, from: ctx.signerId, to: h.to ?? COORDINATOR_ID };
+  const envelope = sealEnvelope(ctx.identity, header, payload);
+  ctx.send(envelope);
+  return envelope;
+}
+
+/** Encrypts `body` to one peer (a secret round) and sends it. */
+export function sendSecret(ctx: SessionContext, h: { kind: string; suite: string; sessionId: Uint8Array; round: number; to: string }, body: unknown): void {
+  const header: Header = { v: PROTOCOL_VERSION, kind: h.kind, suite: h.suite, sessionId: h.sessionId, round: h.round, from: ctx.signerId, to: h.to };
+  const plaintext = encodeBody(body);
+  const { payload, enc } = encryptTo(ctx.identity, pinnedKey(ctx, h.to), header, plaintext, ctx.rng);
+  plaintext.fill(0);
+  ctx.send(sealEnvelope(ctx.identity, header, payload, { enc }));
+}
+
+export function pinnedKey(ctx: SessionContext, signer: string): Uint8Array {
+  const key = ctx.peers.get(signer);
+  if (key === undefined) throw new SignerError('UNPINNED_PEER', { field: 'participants', message: `${signer} is not pinned in this signer's config` });
+  return key;
+}
+
+/** Checks a session's participant list: this signer is in it once and every other one is pinned. */
+export function selfIndex(ctx: SessionContext, participants: readonly ParticipantRef[], field = 'participants'): number {
+  for (const p of participants) pinnedKey(ctx, p.signer);
+  const self = participants.find((p) => p.signer === ctx.signerId);
+  if (self === undefined) throw new SignerError('BAD_PARTICIPANTS', { field, message: `${ctx.signerId} is not a participant` });
+  return self.index;
+}
+
+export interface RelayExpectation {
+  kind: string;
+  suite: string;
+  round: number;
+  sessionId: Uint8Array;
+  /** Who each envelope must be addressed to: a node id or '*'. */
+  to: string;
+  /** Senders that must each appear exactly once. */
+  required: readonly string[];
+  /** Senders that may also appear (at most once). */
+  optional?: readonly string[];
+  /** Payloads are end-to-end encrypted to this signer. */
+  encrypted?: boolean;
+  /** Payload this signer sent in that round: its own envelope must carry exactly it. */
+  own?: Uint8Array;
+}
+
+/**
+ * Opens a set of relayed peer envelopes (CONTRIBUTIONS, R1/R2_DELIVER, COMMIT, SIGN)
+ * and returns each sender's decoded body. Set problems (missing, extra, duplicate,
+ * misaddressed) are the relay's: 'BAD_TRANSCRIPT'. Bad signatures: 'BAD_ENVELOPE'.
+ * Undecryptable or malformed payloads under a valid signature: 'PEER_MISBEHAVED'
+ * naming every such sender.
+ */
+export function openRelayed<T>(ctx: SessionContext, envelopes: readonly Envelope[], x: RelayExpectation): Map<string, T> {
+  const allowed = new Set([...x.required, ...(x.optional ?? [])]);
+  const bySender = new Map<string, Envelope>();
+  for (const [i, e] of envelopes.entries()) {
+    const h = e.header;
+    const field = `envelopes[${i}]`;
+    if (!allowed.has(h.from)) throw new SignerError('BAD_TRANSCRIPT', { field, message: `unexpected sender ${h.from}` });
+    if (bySender.has(h.from)) throw new SignerError('BAD_TRANSCRIPT', { field, message: `two envelopes from ${h.from}` });
+    if (h.kind !== x.kind || h.suite !== x.suite || h.round !== x.round || h.to !== x.to || !equalBytes(h.sessionId, x.sessionId)) {
+      throw new SignerError('BAD_TRANSCRIPT', { field: `${field}.header`, message: `envelope from ${h.from} belongs to another session, round or recipient` });
+    }
+    bySender.set(h.from, e);
+  }
+  const missing = x.required.filter((s) => !bySender.has(s));
+  if (missing.length > 0) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `missing envelopes from ${missing.join(',')}` });
+
+  const out = new Map<string, T>();
+  const culprits: string[] = [];
+  const forged: string[] = [];
+  for (const [sender, e] of bySender) {
+    if (sender === ctx.signerId && x.own !== undefined && !equalBytes(e.payload, x.own)) {
+      throw new SignerError('OWN_MESSAGE_ALTERED', { field: 'envelopes', message: `this signer's round ${x.round} message was altered` });
+    }
+    try {
+      openEnvelope(e, pinnedKey(ctx, sender));
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      forged.push(sender);
+      continue;
+    }
+    let plaintext: Uint8Array | undefined;
+    try {
+      plaintext = x.encrypted ? decryptFrom(ctx.identity, pinnedKey(ctx, sender), e) : e.payload;
+      out.set(sender, decodeBody<T>(x.kind, x.round, x.suite, plaintext));
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      culprits.push(sender);
+    } finally {
+      if (x.encrypted) plaintext?.fill(0);
+    }
+  }
+  if (culprits.length > 0) throw new SignerError('PEER_MISBEHAVED', { culprits, message: `round ${x.round} payload fails to decrypt or decode` });
+  if (forged.length > 0) throw new SignerError('BAD_ENVELOPE', { message: `signature of ${forged.sort().join(',')} does not verify (altered in relay?)` });
+  return out;
+}
+
+/** A crypto failure naming participant indices, as a SignerError naming signer ids. */
+export function attribute(e: unknown, participants: readonly ParticipantRef[]): unknown {
+  if (!(e instanceof CryptoError)) return e;
+  const culprits = e.culprits.map((i) => participants.find((p) => p.index === i)?.signer).filter((s): s is string => s !== undefined);
+  if (culprits.length === 0) return new SignerError('BAD_TRANSCRIPT', { field: e.field, message: e.message, cause: e });
+  return new SignerError('PEER_MISBEHAVED', { culprits, field: e.field, message: e.code, cause: e });
+}
+
+/**
+ * The client request checks every START runs (docs/cluster-protocol.md): op and key
+ * id, the digest this signer recomputes, then the signature, roles, freshness and the
+ * persistent replay window (last, so only genuine requests consume an entry). Sign
+ * requests may be started `MAX_ATTEMPTS_PER_REQUEST` times: attempt n is remembered
+ * as the request nonce extended by the byte n.
+ */
+export function checkRequest(ctx: SessionContext, request: ClientRequest, op: Operation, keyId: string, digest: Uint8Array): ClientRequest {
+  if (request.op !== op) throw new SignerError('BAD_DIGEST', { field: 'request.op', message: `expected ${op}` });
+  if (request.keyId !== keyId) throw new SignerError('BAD_DIGEST', { field: 'request.keyId' });
+  if (!equalBytes(request.digest, digest)) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise these parameters' });
+  const attempts = op === 'sign' ? MAX_ATTEMPTS_PER_REQUEST : 1;
+  const replay = {
+    checkAndRemember: (clientKeyHex: string, nonceHex: string, timestamp: number) => {
+      for (let n = 0; n < attempts; n++) {
+        const attemptNonce = op === 'sign' ? `${nonceHex}${n.toString(16).padStart(2, '0')}` : nonceHex;
+        if (ctx.keystore.rememberRequest(clientKeyHex, attemptNonce, timestamp)) return true;
+      }
+      return false;
+    },
+  };
+  return verifyClientRequest(request, { trusted: ctx.clients, now: ctx.now(), maxSkewMs: MAX_REQUEST_SKEW_MS, replay });
+}
+
+export const hex = bytesToHex;

@@ -1,0 +1,102 @@
+/**
+ * COMMIT and ABORT of key sessions (docs/cluster-protocol.md "Key sessions"), run
+ * from the keystore rather than from memory, because the coordinator re-sends a
+ * COMMIT after the signer reconnects, possibly after a restart. COMMIT activates the
+ * pending share only if every participant confirmed the transcript hash and public
+ * key stored with it; a COMMIT for an epoch already active (a lost ACK) is ACKed
+ * again. A reshare dealer that leaves the key finds no CONFIRM of its own in the
+ * COMMIT: once every new member has confirmed one transcript, it wipes its old share
+ * (`keystore.retire`, keeping a destruction attestation) and ACKs. ABORT discards the
+ * pending share the session left.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
+import { SignerError } from '../errors.ts';
+import { KeystoreError } from '../keystore/index.ts';
+import { decodeShareRecord, loadShare, type LoadedShare } from '../share-record.ts';
+import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
+
+function shareOf(ctx: SessionContext, keyId: string, epoch: number): LoadedShare {
+  try {
+    return loadShare(ctx.keystore.getShare(keyId, epoch));
+  } catch (e) {
+    if (e instanceof KeystoreError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
+      throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `no share of ${keyId} at epoch ${epoch}`, cause: e });
+    }
+    throw e;
+  }
+}
+
+export function commitKeySession(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
+  const { kind, suite, sessionId } = env.header;
+  const expect = { kind, suite, round: KEY_ROUND.CONFIRM, sessionId, to: COORDINATOR_ID };
+  const own = body.envelopes.filter((e) => e.header.from === ctx.signerId);
+  if (kind === 'reshare' && own.length === 0) return leaveKey(ctx, env, body);
+  const mine = openRelayed<ConfirmBody>(ctx, own, { ...expect, required: [ctx.signerId] }).get(ctx.signerId)!;
+  const share = shareOf(ctx, mine.keyId, mine.epoch);
+  const { record } = share;
+  if (!equalBytes(record.sessionId, sessionId)) throw new SignerError('BAD_TRANSCRIPT', { field: 'header.sessionId', message: `the stored share of ${share.keyId} comes from another session` });
+  if (share.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite' });
+  const confirms = openRelayed<ConfirmBody>(ctx, body.envelopes, { ...expect, required: record.participants.map((p) => p.signer) });
+  const publicKey = encodeBody(record.publicKey);
+  for (const [signer, c] of confirms) {
+    const agrees = c.keyId === share.keyId && c.epoch === share.epoch && equalBytes(c.transcriptHash, record.transcriptHash) && equalBytes(encodeBody(c.publicKey), publicKey);
+    if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer} confirmed another transcript or public key` });
+  }
+  if (share.state === 'pending') {
+    ctx.keystore.activate(share.keyId, share.epoch);
+    ctx.log.info('share activated', { kind, keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId) });
+  }
+  sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: share.keyId, epoch: share.epoch });
+}
+
+/** A reshare dealer outside the new set: wipe the old share once all new members confirmed. */
+function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
+  const { kind, suite, sessionId } = env.header;
+  const confirms = openRelayed<ConfirmBody>(ctx, body.envelopes, {
+    kind, suite, round: KEY_ROUND.CONFIRM, sessionId, to: COORDINATOR_ID, required: [], optional: [...ctx.peers.keys()],
+  });
+  const first = confirms.values().next().value;
+  if (first === undefined) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: 'no CONFIRM envelopes' });
+  const publicKey = encodeBody(first.publicKey);
+  for (const [signer, c] of confirms) {
+    if (c.keyId !== first.keyId || c.epoch !== first.epoch || !equalBytes(c.transcriptHash, first.transcriptHash) || !equalBytes(encodeBody(c.publicKey), publicKey)) {
+      throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer} confirmed another transcript or public key` });
+    }
+  }
+  if (confirms.size !== first.publicKey.participants.length) {
+    throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${first.publicKey.participants.length} new members must confirm, got ${confirms.size}` });
+  }
+  const ack = { kind, suite, sessionId, round: KEY_ROUND.ACK };
+  if (ctx.keystore.listKeys().some((k) => k.keyId === first.keyId && k.state === 'retired')) {
+    sendBody(ctx, ack, { keyId: first.keyId, epoch: first.epoch });
+    return;
+  }
+  const share = shareOf(ctx, first.keyId, first.epoch - 1);
+  share.keyShare.signingShare.fill(0);
+  if (share.state !== 'active' || !equalBytes(share.record.publicKey.groupKey, first.publicKey.groupKey)) {
+    throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} at epoch ${first.epoch - 1} is not the reshared key` });
+  }
+  const position = share.record.publicKey.participants.indexOf(share.record.self);
+  const attest = encodeBody({ keyId: share.keyId, epoch: share.epoch, destroyedAt: ctx.now(), verifyingShare: share.record.publicKey.verifyingShares[position]! });
+  ctx.keystore.retire(share.keyId, sha256(attest), attest);
+  ctx.log.info('left the key after reshare; old share wiped', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId) });
+  sendBody(ctx, ack, { keyId: first.keyId, epoch: first.epoch });
+}
+
+/** Discards the pending share stored by session `sessionId`, if any; true if one was. */
+export function abortPendingBySession(ctx: SessionContext, sessionId: Uint8Array): boolean {
+  for (const k of ctx.keystore.listKeys()) {
+    const epoch = k.state === 'pending' ? k.epoch : k.state === 'active' ? k.pendingEpoch : null;
+    if (epoch === null) continue;
+    const row = ctx.keystore.getShare(k.keyId, epoch);
+    row.secret.fill(0);
+    if (equalBytes(decodeShareRecord(row.public).sessionId, sessionId)) {
+      ctx.keystore.discardPending(k.keyId, epoch);
+      ctx.log.info('pending share discarded', { keyId: k.keyId, epoch, sessionId: hex(sessionId) });
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,229 @@
+/**
+ * Routes the coordinator's session frames (already signature-checked) to the
+ * executors of docs/cluster-protocol.md: START creates a session; COMMIT of key
+ * sessions and of retirement, and APPROVE-phase retirement, run from the keystore;
+ * other rounds go to the live session their id names. A frame that does not fit
+ * (undecodable body, unknown session, round out of order) is answered with a control
+ * ERROR and changes nothing; a check that fails inside a session aborts it with a
+ * session ABORT naming the reason and any culprits. Sessions that make no progress
+ * for `roundTimeoutMs` are dropped.
+ */
+import {
+  KEY_ROUND,
+  RETIRE_ROUND,
+  SIGN_ROUND,
+  WireError,
+  decodeBody,
+  type AbortBody,
+  type DeliverBody,
+  type DkgStartBody,
+  type Envelope,
+  type RefreshStartBody,
+  type ReshareStartBody,
+  type RetireStartBody,
+  type SignStartBody,
+} from '@keyquorum/protocol';
+import { CryptoError } from '@keyquorum/crypto';
+import { SignerError } from '../errors.ts';
+import { KeystoreError } from '../keystore/index.ts';
+import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
+import { abortPendingBySession, commitKeySession } from './key-commit.ts';
+import { KeySession } from './key-session.ts';
+import { ReshareSession } from './reshare-session.ts';
+import { approveRetire, commitRetire } from './retire.ts';
+import type { CloseReason, Session } from './session.ts';
+import { SignSession } from './sign-session.ts';
+
+/** Rounds the coordinator may send, per kind. */
+const INBOUND: Readonly<Record<string, readonly number[]>> = {
+  dkg: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
+  refresh: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
+  reshare: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
+  sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT],
+  retire: [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT],
+};
+
+const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
+
+const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare';
+
+export interface Failure {
+  code: string;
+  message: string;
+  culprits: string[];
+}
+
+/** What to tell the coordinator about an error; internal errors say nothing more. */
+export function describeFailure(e: unknown): Failure {
+  if (e instanceof SignerError || e instanceof WireError) return { code: e.code, message: e.message, culprits: e.culprits };
+  if (e instanceof KeystoreError) {
+    const code = e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE' ? 'WRONG_KEY_STATE' : e.code;
+    return { code, message: e.message, culprits: [] };
+  }
+  if (e instanceof CryptoError) return { code: e.code, message: e.message, culprits: [] };
+  return { code: 'INTERNAL', message: 'internal error', culprits: [] };
+}
+
+export interface RouterEvents {
+  /** Answer a frame with a control ERROR. */
+  sendError(sessionId: Uint8Array, code: string, message: string): void;
+  /** Counts outcomes for /metrics. */
+  count(event: 'started' | 'completed' | 'aborted' | 'errors'): void;
+}
+
+export class SessionRouter {
+  readonly #ctx: SessionContext;
+  readonly #events: RouterEvents;
+  readonly #roundTimeoutMs: number;
+  readonly #maxFrameBytes: number;
+  readonly #byId = new Map<string, Session>();
+  readonly #timers = new Map<Session, NodeJS.Timeout>();
+
+  constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number }, events: RouterEvents) {
+    this.#ctx = ctx;
+    this.#roundTimeoutMs = opts.roundTimeoutMs;
+    this.#maxFrameBytes = opts.maxFrameBytes;
+    this.#events = events;
+  }
+
+  /** Live sessions. */
+  get size(): number {
+    return this.#timers.size;
+  }
+
+  dispatch(env: Envelope): void {
+    const { kind, round, suite, sessionId } = env.header;
+    if (!INBOUND[kind]?.includes(round)) {
+      this.#error(env, kind in INBOUND ? 'WRONG_ROUND' : 'UNKNOWN_KIND', `this signer does not accept ${kind} round ${round}`);
+      return;
+    }
+    let body: unknown;
+    try {
+      body = decodeBody(kind, round, suite, env.payload, { maxBytes: this.#maxFrameBytes });
+    } catch (e) {
+      const f = describeFailure(e);
+      this.#error(env, f.code, f.message);
+      return;
+    }
+    if (round === 0) return this.#start(env, body);
+    if (round === ABORT_ROUND[kind]) return this.#aborted(env, (body as AbortBody).reason);
+    if (isKeyKind(kind) && round === KEY_ROUND.COMMIT) {
+      return this.#stateless(env, () => {
+        commitKeySession(this.#ctx, env, body as DeliverBody);
+        const live = this.#byId.get(hex(sessionId));
+        if (live) this.#finish(live, 'done');
+        this.#events.count('completed');
+      });
+    }
+    if (kind === 'retire' && round === RETIRE_ROUND.COMMIT) {
+      return this.#stateless(env, () => {
+        commitRetire(this.#ctx, env, body as DeliverBody);
+        this.#events.count('completed');
+      });
+    }
+    const session = this.#byId.get(hex(sessionId));
+    if (session === undefined || session.kind !== kind) return this.#error(env, 'UNKNOWN_SESSION', `no live ${kind} session with this id`);
+    if (session.suite !== suite) return this.#error(env, 'WRONG_SUITE', `this session is ${session.suite}`);
+    try {
+      if (session.handle(env, body)) {
+        this.#finish(session, 'done');
+        this.#events.count('completed');
+      } else {
+        this.#register(session);
+      }
+    } catch (e) {
+      if (e instanceof SignerError && e.code === 'WRONG_ROUND') return this.#error(env, e.code, e.message);
+      this.#abort(session.kind, session.suite, session.currentId, e);
+      this.#finish(session, 'failed');
+    }
+  }
+
+  /** Drops every live session (link lost or daemon stopping); pending shares stay in the keystore. */
+  dropAll(reason: CloseReason): void {
+    for (const session of [...this.#timers.keys()]) this.#finish(session, reason);
+  }
+
+  #start(env: Envelope, body: unknown): void {
+    const { kind, sessionId } = env.header;
+    if (this.#byId.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    this.#stateless(env, () => {
+      const k = kind as SessionKind;
+      const { keyId } = body as { keyId: string };
+      // One key session per key at a time (a confirmed one lives on until its COMMIT or timeout).
+      if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
+        throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
+      }
+      let session: Session | undefined;
+      if (k === 'dkg') session = KeySession.startDkg(this.#ctx, env, body as DkgStartBody);
+      else if (k === 'refresh') session = KeySession.startRefresh(this.#ctx, env, body as RefreshStartBody);
+      else if (k === 'reshare') session = ReshareSession.start(this.#ctx, env, body as ReshareStartBody);
+      else if (k === 'sign') session = SignSession.start(this.#ctx, env, body as SignStartBody);
+      else approveRetire(this.#ctx, env, body as RetireStartBody);
+      this.#events.count('started');
+      if (session) {
+        this.#register(session);
+        this.#ctx.log.info('session started', { kind, keyId: session.keyId, sessionId: hex(sessionId) });
+      }
+    });
+  }
+
+  /** Runs a step that keeps no live state; a failure is answered with a session ABORT. */
+  #stateless(env: Envelope, step: () => void): void {
+    try {
+      step();
+    } catch (e) {
+      this.#abort(env.header.kind, env.header.suite, env.header.sessionId, e);
+    }
+  }
+
+  #aborted(env: Envelope, reason: string): void {
+    const { kind, sessionId } = env.header;
+    const session = this.#byId.get(hex(sessionId));
+    this.#ctx.log.info('session aborted by coordinator', { kind, sessionId: hex(sessionId), reason });
+    if (session !== undefined && session.kind === kind) return this.#finish(session, 'aborted');
+    if (isKeyKind(kind)) this.#stateless(env, () => void abortPendingBySession(this.#ctx, sessionId));
+  }
+
+  #register(session: Session): void {
+    for (const id of session.ids()) this.#byId.set(id, session);
+    clearTimeout(this.#timers.get(session));
+    const timer = setTimeout(() => this.#timeout(session), this.#roundTimeoutMs);
+    timer.unref();
+    this.#timers.set(session, timer);
+  }
+
+  #timeout(session: Session): void {
+    if (!session.confirmed) this.#abort(session.kind, session.suite, session.currentId, new SignerError('TIMEOUT', { message: `no progress in ${this.#roundTimeoutMs} ms` }));
+    this.#finish(session, 'timeout');
+  }
+
+  #finish(session: Session, reason: CloseReason): void {
+    clearTimeout(this.#timers.get(session));
+    this.#timers.delete(session);
+    for (const id of session.ids()) if (this.#byId.get(id) === session) this.#byId.delete(id);
+    try {
+      session.close(reason);
+    } catch (e) {
+      this.#ctx.log.error('session cleanup failed', { kind: session.kind, keyId: session.keyId, sessionId: hex(session.currentId), error: describeFailure(e).code });
+    }
+  }
+
+  #abort(kind: string, suite: string, sessionId: Uint8Array, e: unknown): void {
+    const f = describeFailure(e);
+    const level = f.code === 'INTERNAL' ? 'error' : 'warn';
+    this.#ctx.log[level]('session aborted', {
+      kind, sessionId: hex(sessionId), code: f.code, reason: f.message, culprits: f.culprits,
+      ...(f.code === 'INTERNAL' ? { detail: e instanceof Error ? e.message : String(e) } : {}),
+    });
+    this.#events.count('aborted');
+    const body: AbortBody = { reason: (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`).slice(0, 1024) };
+    if (f.culprits.length > 0) body.culprits = f.culprits;
+    sendBody(this.#ctx, { kind, suite, sessionId, round: ABORT_ROUND[kind]! }, body);
+  }
+
+  #error(env: Envelope, code: string, message: string): void {
+    this.#ctx.log.warn('frame refused', { kind: env.header.kind, round: env.header.round, sessionId: hex(env.header.sessionId), code, reason: message });
+    this.#events.count('errors');
+    this.#events.sendError(env.header.sessionId, code, message);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Faults with real processes: signers killed with SIGKILL during signing, DKG and
+ * refresh, restarted signers rejoining, a signer that sends invalid signature
+ * shares, and a coordinator that tampers with the envelopes it relays.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from './support/cluster.ts';
+import type { LogLine } from './support/process.ts';
+import { standardVerify } from './support/verify.ts';
+
+const SCHEME = 'frost-secp256k1-tr';
+const msg = () => new Uint8Array(randomBytes(32));
+const sessionOf = (kind: string) => (l: LogLine) => l.msg === 'session started' && l.kind === kind;
+
+async function signAndVerify(cluster: Cluster, keyId: string): Promise<void> {
+  const message = msg();
+  const { signature, publicKey } = await cluster.client.sign(keyId, { message });
+  expect(standardVerify(SCHEME, signature, message, publicKey)).toBe(true);
+}
+
+/** Signs once with each pair of a 2-of-3 key, by stopping the third signer each time. */
+async function signWithEveryPair(cluster: Cluster, keyId: string): Promise<void> {
+  for (const left of cluster.signerIds) {
+    await cluster.killSigner(left, 'SIGTERM');
+    await cluster.waitSignerState(left, false);
+    await signAndVerify(cluster, keyId);
+    await cluster.startSigner(left);
+  }
+}
+
+describe('crash faults', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({ signers: 3 });
+  }, 120_000);
+  afterAll(async () => cluster?.stop());
+
+  it('kill -9 of a signer during signing: every in-flight request completes with another quorum', async () => {
+    await cluster.client.createKey({ keyId: 'crash-sign', suite: SCHEME, threshold: 2, signers: cluster.signerIds });
+    const victim = cluster.signers.get('signer-1')!;
+    const killed = victim.waitFor(sessionOf('sign'), 20_000, 'a sign session').then(() => victim.kill('SIGKILL'));
+    const messages = Array.from({ length: 8 }, msg);
+    const results = await Promise.all(messages.map((message) => cluster.client.sign('crash-sign', { message })));
+    await killed;
+    results.forEach((r, i) => expect(standardVerify(SCHEME, r.signature, messages[i]!, r.publicKey)).toBe(true));
+    const retried = cluster.coordinator.lines.filter((l) => l.msg === 'sign attempt failed; retrying with another quorum');
+    expect(retried.length).toBeGreaterThan(0);
+  });
+
+  it('a killed signer restarts, rejoins, and signs again', async () => {
+    await cluster.startSigner('signer-1');
+    await signWithEveryPair(cluster, 'crash-sign');
+  });
+
+  it('kill -9 during DKG aborts the session cleanly, and a retry succeeds', async () => {
+    const victim = cluster.signers.get('signer-3')!;
+    const killed = victim.waitFor(sessionOf('dkg'), 20_000, 'a DKG session').then(() => victim.kill('SIGKILL'));
+    await expect(cluster.client.createKey({ keyId: 'crash-dkg', suite: SCHEME, threshold: 2, signers: cluster.signerIds })).rejects.toMatchObject({
+      code: expect.stringMatching(/SESSION_FAILED|NOT_ENOUGH_SIGNERS|TIMEOUT/),
+    });
+    await killed;
+    await cluster.startSigner('signer-3');
+    const key = await cluster.client.createKey({ keyId: 'crash-dkg', suite: SCHEME, threshold: 2, signers: cluster.signerIds });
+    expect(key.state).toBe('active');
+    await signAndVerify(cluster, 'crash-dkg');
+  });
+
+  it('kill -9 during refresh loses no share: after a restart every pair still signs', async () => {
+    const before = await cluster.client.getKey('crash-sign');
+    const victim = cluster.signers.get('signer-2')!;
+    const killed = victim.waitFor((l) => l.msg === 'share stored pending', 20_000, 'a pending share').then(() => victim.kill('SIGKILL'));
+    const outcome = await cluster.client.refresh('crash-sign').then(
+      (key) => ({ ok: true as const, key }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    await killed;
+    await cluster.startSigner('signer-2');
+    const after = await cluster.client.getKey('crash-sign');
+    expect(after.publicKey).toBe(before.publicKey);
+    expect(after.epoch).toBe(outcome.ok ? before.epoch + 1 : before.epoch);
+    await signWithEveryPair(cluster, 'crash-sign');
+  });
+});
+
+describe('a malicious signer', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({ signers: 3, signerScripts: { 'signer-1': 'test/fixtures/evil-signer.ts' } });
+  }, 120_000);
+  afterAll(async () => cluster?.stop());
+
+  it('a signer that sends an invalid signature share is named, banned and excluded, and the request still succeeds', async () => {
+    await cluster.client.createKey({ keyId: 'evil', suite: SCHEME, threshold: 2, signers: cluster.signerIds });
+    for (let i = 0; i < 3; i++) await signAndVerify(cluster, 'evil');
+    const { entries, verification } = await cluster.client.audit('evil');
+    expect(verification.ok).toBe(true);
+    const failures = entries.filter((e) => e.event === 'key.sign_attempt_failed');
+    // signer-1 is named as the culprit wherever an attempt failed, and only signer-1
+    for (const f of failures) expect(f.data.culprits).toEqual(['signer-1']);
+    const quorums = entries.filter((e) => e.event === 'key.signed').map((e) => e.data.quorum as string[]);
+    expect(quorums).toHaveLength(3);
+    // once banned it is never in a successful quorum
+    for (const q of quorums) expect(q).not.toContain('signer-1');
+  });
+});
+
+describe('a tampering relay', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({ signers: 3, coordinatorScript: 'test/fixtures/tampering-coordinator.ts' });
+  }, 120_000);
+  afterAll(async () => cluster?.stop());
+
+  it('a coordinator that alters one byte of a relayed payload is detected by the signers, and no key comes into being', async () => {
+    await expect(cluster.client.createKey({ keyId: 'tampered', suite: SCHEME, threshold: 2, signers: cluster.signerIds })).rejects.toMatchObject({
+      code: 'SESSION_FAILED',
+    });
+    // a signer caught the alteration itself (a relayed envelope no longer matches its
+    // signature, or its own message came back changed) and aborted the session; the
+    // others were stopped by the coordinator's ABORT if they had not caught it yet
+    const aborts = [...cluster.signers.values()].flatMap((p) => p.lines.filter((l) => l.msg === 'session aborted' && l.kind === 'dkg'));
+    expect(aborts.length).toBeGreaterThan(0);
+    for (const a of aborts) {
+      expect(a.code).toMatch(/^(BAD_SIGNATURE|BAD_ENVELOPE|OWN_MESSAGE_ALTERED)$/);
+      // no honest signer is blamed for the relay's tampering
+      expect(a.culprits ?? []).toEqual([]);
+    }
+    const key = await cluster.client.getKey('tampered').catch((e: { code: string }) => e.code);
+    expect(key).toBe('UNKNOWN_KEY');
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * A real cluster for end-to-end tests: one coordinator and N signer daemons, each a
+ * child process started through its own CLI (init, then start --config), talking
+ * over WebSockets on loopback, each with its own SQLite files in a temp dir. Tests
+ * drive it through the client SDK over HTTP, exactly as a wallet service would.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KeyquorumClient } from '@keyquorum/client';
+import { generateIdentity, type IdentityKey } from '@keyquorum/protocol';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { NodeProcess, runCli } from './process.ts';
+
+const COORDINATOR_CLI = 'packages/coordinator/src/cli.ts';
+const SIGNER_CLI = 'packages/signer/src/cli.ts';
+
+export interface ClusterOptions {
+  signers?: number;
+  /** Per-round timeout of coordinator and signers (short, so fault tests run fast). */
+  roundTimeoutMs?: number;
+  /** Start these signers from another script (a misbehaving fixture) instead of the CLI. */
+  signerScripts?: Record<string, string>;
+  /** Start the coordinator from another script (e.g. a tampering relay fixture). */
+  coordinatorScript?: string;
+}
+
+export class Cluster {
+  readonly signers = new Map<string, NodeProcess>();
+  readonly signerIds: string[];
+  client!: KeyquorumClient;
+  coordinator!: NodeProcess;
+  url = '';
+  readonly admin: IdentityKey = generateIdentity();
+
+  private constructor(
+    readonly root: string,
+    private readonly opts: Required<Pick<ClusterOptions, 'signers' | 'roundTimeoutMs'>> & ClusterOptions,
+  ) {
+    this.signerIds = Array.from({ length: opts.signers }, (_, i) => `signer-${i + 1}`);
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<Cluster> {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-e2e-'));
+    const cluster = new Cluster(root, { signers: 3, roundTimeoutMs: 3000, ...opts });
+    try {
+      await cluster.boot();
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  dataDir(node: string): string {
+    return path.join(this.root, node);
+  }
+
+  private signerEnv(id: string) {
+    return { KEYQUORUM_PASSPHRASE: `passphrase of ${id}` };
+  }
+
+  private readonly coordinatorEnv = { KEYQUORUM_COORDINATOR_PASSPHRASE: 'passphrase of the coordinator' };
+
+  private async boot(): Promise<void> {
+    const [coordinatorKey, ...signerKeys] = await Promise.all([
+      runCli(COORDINATOR_CLI, ['init', '--data', this.dataDir('coordinator'), '--json'], this.coordinatorEnv),
+      ...this.signerIds.map((id) => runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json'], this.signerEnv(id))),
+    ]);
+    const coordinatorPublicKey = (JSON.parse(coordinatorKey!) as { publicKey: string }).publicKey;
+    const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, (JSON.parse(signerKeys[i]!) as { publicKey: string }).publicKey]));
+    const clients = [{ publicKey: bytesToHex(this.admin.publicKey), roles: ['admin'] }];
+
+    const coordinatorConfig = path.join(this.root, 'coordinator.json');
+    fs.writeFileSync(
+      coordinatorConfig,
+      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs }, null, 2),
+    );
+    this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
+    const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
+    const match = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(ready.msg));
+    if (!match) throw new Error(`unexpected listening line: ${String(ready.msg)}`);
+    this.url = match[1]!;
+    const signerUrl = match[2]!;
+    this.client = new KeyquorumClient({ url: this.url, clientKey: this.admin });
+
+    for (const id of this.signerIds) {
+      fs.writeFileSync(
+        this.signerConfig(id),
+        JSON.stringify(
+          { signerId: id, dataDir: this.dataDir(id), coordinatorUrl: signerUrl, coordinatorPublicKey, peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs },
+          null,
+          2,
+        ),
+      );
+    }
+    await Promise.all(this.signerIds.map((id) => this.startSigner(id)));
+  }
+
+  signerConfig(id: string): string {
+    return path.join(this.root, `${id}.json`);
+  }
+
+  /** Starts (or restarts) a signer daemon and waits until it is connected. */
+  async startSigner(id: string): Promise<NodeProcess> {
+    const script = this.opts.signerScripts?.[id] ?? SIGNER_CLI;
+    const proc = new NodeProcess(id, script, ['start', '--config', this.signerConfig(id)], this.signerEnv(id));
+    this.signers.set(id, proc);
+    await proc.waitFor((l) => l.msg === 'connected', 30_000, 'connected line');
+    await this.waitSignerState(id, true);
+    return proc;
+  }
+
+  /** kill -9 (or another signal) one signer and wait for its exit. */
+  async killSigner(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.signers.get(id)?.kill(signal);
+  }
+
+  /** Polls the coordinator until it sees the signer connected (or not). */
+  async waitSignerState(id: string, connected: boolean, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const signers = await this.client.listSigners();
+      if (signers.some((s) => s.id === id && s.connected === connected)) return;
+      if (Date.now() > deadline) throw new Error(`${id} never became ${connected ? 'connected' : 'disconnected'}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Every file under a node's data dir (SQLite database, WAL, identity), raw bytes. */
+  filesOf(node: string): Array<{ file: string; bytes: Buffer }> {
+    const out: Array<{ file: string; bytes: Buffer }> = [];
+    const walk = (dir: string) => {
+      if (!fs.existsSync(dir)) return;
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(p);
+        else out.push({ file: p, bytes: fs.readFileSync(p) });
+      }
+    };
+    walk(this.dataDir(node));
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.signers.values()].map((p) => p.kill('SIGTERM')));
+    await this.coordinator?.kill('SIGTERM');
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Child processes for end-to-end tests: every coordinator and signer runs as its own
+ * Node.js process (through tsx), exactly as an operator starts it. Their JSON log
+ * lines are collected so a test can wait for an event ('connected', 'listening').
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX = createRequire(import.meta.url).resolve('tsx');
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+export class NodeProcess {
+  readonly lines: LogLine[] = [];
+  readonly output: string[] = [];
+  private readonly waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly child: ChildProcess;
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ) {
+    this.child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, script), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onData = (chunk: Buffer) => {
+      for (const raw of chunk.toString('utf8').split('\n')) {
+        if (!raw.trim()) continue;
+        this.output.push(raw);
+        let line: LogLine;
+        try {
+          line = JSON.parse(raw) as LogLine;
+        } catch {
+          continue;
+        }
+        this.lines.push(line);
+        for (const w of [...this.waiters]) {
+          if (w.test(line)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    };
+    this.child.stdout!.on('data', onData);
+    this.child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Resolves with the first log line (past or future) that passes `test`. */
+  waitFor(test: (l: LogLine) => boolean, timeoutMs = 20_000, what = 'log line'): Promise<LogLine> {
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; output:\n${this.output.slice(-30).join('\n')}`));
+      }, timeoutMs);
+      const waiter = {
+        test,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      this.waiters.push(waiter);
+      void this.exited.then(({ code, signal }) => {
+        if (!this.waiters.includes(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}; output:\n${this.output.slice(-30).join('\n')}`));
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<unknown> {
+    if (this.alive) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs a CLI command to completion and returns its stdout. */
+export function runCli(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, script), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${err || out}`))));
+  });
+}
