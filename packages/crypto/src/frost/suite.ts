@@ -188,6 +188,9 @@ export function assertParticipants(ids: unknown, field: string, bounds: { min?: 
   if (!Array.isArray(ids)) throw new CryptoError('BAD_PARTICIPANT', { field, message: `BAD_PARTICIPANT: ${field} must be an array` });
   const min = bounds.min ?? 1;
   const max = bounds.max ?? MAX_PARTICIPANTS;
+  // A list longer than the suite supports is a count out of bounds (BAD_THRESHOLD), not a bad id.
+  if (ids.length > MAX_PARTICIPANTS)
+    throw new CryptoError('BAD_THRESHOLD', { field, message: `BAD_THRESHOLD: ${field} lists ${ids.length} participants, more than ${MAX_PARTICIPANTS}` });
   if (ids.length < min || ids.length > max)
     throw new CryptoError('BAD_PARTICIPANT', { field, message: `BAD_PARTICIPANT: ${field} must list ${min}..${max} participants, got ${ids.length}` });
   const seen = new Set<number>();
