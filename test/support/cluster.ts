@@ -23,6 +23,8 @@ export interface ClusterOptions {
   signerScripts?: Record<string, string>;
   /** Start the coordinator from another script (e.g. a tampering relay fixture). */
   coordinatorScript?: string;
+  /** Extra allow-listed signer identities the test itself plays (no process is started). */
+  extraSigners?: Record<string, IdentityKey>;
 }
 
 export class Cluster {
@@ -31,6 +33,9 @@ export class Cluster {
   client!: KeyquorumClient;
   coordinator!: NodeProcess;
   url = '';
+  /** ws:// endpoint signers dial. */
+  signerUrl = '';
+  coordinatorPublicKey = '';
   readonly admin: IdentityKey = generateIdentity();
 
   private constructor(
@@ -70,11 +75,12 @@ export class Cluster {
     const coordinatorPublicKey = (JSON.parse(coordinatorKey!) as { publicKey: string }).publicKey;
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, (JSON.parse(signerKeys[i]!) as { publicKey: string }).publicKey]));
     const clients = [{ publicKey: bytesToHex(this.admin.publicKey), roles: ['admin'] }];
+    const allowList = { ...peers, ...Object.fromEntries(Object.entries(this.opts.extraSigners ?? {}).map(([id, key]) => [id, bytesToHex(key.publicKey)])) };
 
     const coordinatorConfig = path.join(this.root, 'coordinator.json');
     fs.writeFileSync(
       coordinatorConfig,
-      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs }, null, 2),
+      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs }, null, 2),
     );
     this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
     const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
@@ -82,6 +88,8 @@ export class Cluster {
     if (!match) throw new Error(`unexpected listening line: ${String(ready.msg)}`);
     this.url = match[1]!;
     const signerUrl = match[2]!;
+    this.signerUrl = signerUrl;
+    this.coordinatorPublicKey = coordinatorPublicKey;
     this.client = new KeyquorumClient({ url: this.url, clientKey: this.admin });
 
     for (const id of this.signerIds) {
