@@ -451,7 +451,8 @@ describe.each(SUITES)('%s', (suiteId) => {
       const fakeShare = suite.Fn.add(suite.Fn.fromBytes(old[2]!.signingShare), 1n);
       const forgedPkg = { ...old[2]!.publicKey, verifyingShares: { ...old[2]!.publicKey.verifyingShares, 3: suite.Point.BASE.multiply(fakeShare).toBytes(true) } };
       const liar = { ...old[2]!, signingShare: suite.Fn.toBytes(fakeShare), publicKey: forgedPkg };
-      const dealt = [reshareDeal(params, old[0]!), reshareDeal(params, old[1]!), reshareDeal(params, liar)];
+      // A cheating dealer does not run the honest local checks: it deals against its own forged view.
+      const dealt = [reshareDeal(params, old[0]!), reshareDeal(params, old[1]!), reshareDeal({ ...params, oldPublicKey: forgedPkg }, liar)];
       const commitments = dealt.map((d) => d.commitment);
       expectCryptoError(() => resharePublicKey(params, commitments), 'INVALID_COMMITMENT', { culprits: [3] });
       expectCryptoError(() => reshareReceive(params, 4, commitments, dealt.flatMap((d) => d.packages.filter((p) => p.to === 4))), 'INVALID_COMMITMENT', { culprits: [3] });
@@ -461,7 +462,10 @@ describe.each(SUITES)('%s', (suiteId) => {
       const old = runDkg(suiteId, 2, [1, 2, 3]).shares;
       const current = runRefresh(old);
       const params = { sessionId: newSessionId(), oldPublicKey: current[0]!.publicKey, dealers: [1, 2], newParticipants: [1, 2, 3], newThreshold: 2 };
-      const dealt = [reshareDeal(params, current[0]!), reshareDeal(params, old[1]!)];
+      // An honest dealer refuses locally to deal from a share of another epoch...
+      expectCryptoError(() => reshareDeal(params, old[1]!), 'SHARE_MISMATCH', { field: 'reshare.keyShare' });
+      // ...and a dealer that does so anyway (against its stale view) is named by every receiver.
+      const dealt = [reshareDeal(params, current[0]!), reshareDeal({ ...params, oldPublicKey: old[1]!.publicKey }, old[1]!)];
       expectCryptoError(() => resharePublicKey(params, dealt.map((d) => d.commitment)), 'INVALID_COMMITMENT', { culprits: [2] });
     });
 

@@ -62,8 +62,8 @@ export function refreshRound1(params: RefreshParams, rng?: Rng): { secret: Refre
   const { publicKey, id } = params.keyShare;
   // The context binds the whole current package (every Y_j, not only Y): a participant holding a
   // stale package (one that missed a refresh) then ends with another transcript hash.
-  const epoch = lengthPrefixed(publicKey.groupKey, ...publicKey.participants.map((j) => publicKey.verifyingShares[j]!));
-  const context = protocolContext('refresh', suite.id, sessionId, publicKey.threshold, publicKey.participants, epoch);
+  const currentPackage = lengthPrefixed(publicKey.groupKey, ...publicKey.participants.map((j) => publicKey.verifyingShares[j]!));
+  const context = protocolContext('refresh', suite.id, sessionId, publicKey.threshold, publicKey.participants, currentPackage);
   const coefficients = randomPolynomial(suite, 0n, publicKey.threshold - 1, rng);
   const pkg: RefreshRound1Package = { from: id, commitment: commit(suite, coefficients).slice(1).map(pointToBytes) };
   const state = { suite, keyShare: params.keyShare, context };

@@ -9,7 +9,7 @@
  * s'_j = sum_i h_i(j). Old shares are of another polynomial: they do not combine
  * with new ones.
  */
-import { lengthPrefixed, u32be } from '../bytes.ts';
+import { equalBytes, lengthPrefixed, u32be } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { commit, evaluate, lagrange, randomPolynomial, sumCommitments } from '../vss/polynomial.ts';
 import { checkReceivedShare, collectBySender, verifyingSharesFrom, type DkgRound2Package } from './dkg.ts';
@@ -78,6 +78,9 @@ export function reshareDeal(params: ReshareParams, keyShare: KeyShare, rng?: Rng
   const suite = assertKeyShare(keyShare, 'reshare.keyShare');
   if (suite.id !== c.suite.id) throw new CryptoError('BAD_FIELD', { field: 'reshare.keyShare.suite' });
   assertMember(keyShare.id, c.dealers, 'reshare.keyShare.id');
+  // A dealer holding a share of another epoch would be caught by every receiver; fail here first.
+  if (!equalBytes(keyShare.publicKey.verifyingShares[keyShare.id]!, c.oldPublicKey.verifyingShares[keyShare.id]!) || !equalBytes(keyShare.publicKey.groupKey, c.oldPublicKey.groupKey))
+    throw new CryptoError('SHARE_MISMATCH', { field: 'reshare.keyShare', message: 'SHARE_MISMATCH: this share is not of the public key being reshared (another epoch?)' });
   const lambda = lagrange(suite, c.dealers, keyShare.id);
   const constant = suite.Fn.mul(lambda, suite.Fn.fromBytes(keyShare.signingShare));
   const poly = randomPolynomial(suite, constant, c.newThreshold - 1, rng);
