@@ -438,6 +438,26 @@ describe.each(SUITES)('%s secret redaction', (suiteId) => {
     expectRedacted(out, shareSecrets(out.keyShare));
   });
 
+  it('secret messages in transit (DKG, refresh and reshare shares; repair deltas and sigmas) never print their scalar', () => {
+    const { shares } = runDkg(suiteId, 2, [1, 2, 3]);
+    const sessionId = newSessionId();
+    const r1 = [1, 2, 3].map((self) => dkgRound1({ suite: suiteId, sessionId, self, participants: [1, 2, 3], threshold: 2 }));
+    const dkgShare = dkgRound2(r1[0]!.secret, r1.slice(1).map((o) => o.package)).packages[0]!;
+    const refreshShare = refreshRound2(...(() => {
+      const f1 = shares.map((keyShare) => refreshRound1({ sessionId, keyShare }));
+      return [f1[0]!.secret, f1.slice(1).map((o) => o.package)] as const;
+    })()).packages[0]!;
+    const params = { sessionId, oldPublicKey: shares[0]!.publicKey, dealers: [1, 2], newParticipants: [1, 2, 3], newThreshold: 2 };
+    const reshareShare = reshareDeal(params, shares[0]!).packages[0]!;
+    const delta = repairStep1(shares[0]!, [1, 2], 3)[0]!;
+    const sigma = repairStep2(shares[0]!, [1, 2], 3, [delta, repairStep1(shares[1]!, [1, 2], 3).find((d) => d.to === 1)!]);
+    for (const [value, secret] of [[dkgShare, dkgShare.signingShare], [refreshShare, refreshShare.signingShare], [reshareShare, reshareShare.signingShare], [delta, delta.delta], [sigma, sigma.sigma]] as const) {
+      expectRedacted(value, [hex(secret)]);
+      // the fields themselves stay readable for the transport that encrypts them
+      expect(secret).toHaveLength(32);
+    }
+  });
+
   it('errors about a secret never carry it', () => {
     const wrong = { ...share, signingShare: key.shares[1]!.signingShare };
     const e = expectCryptoError(() => commit(wrong), 'SHARE_MISMATCH');

@@ -196,7 +196,7 @@ export function dkgRound2(secret: DkgRound1Secret, round1: DkgRound1Package[]): 
     }
   }
   if (firstError) throw new CryptoError(firstError.code, { field: firstError.field, culprits });
-  const packages = others.map((to) => ({ from: p.self, to, signingShare: scalarToBytes(suite, evaluate(suite, secret.coefficients, BigInt(to))) }));
+  const packages = others.map((to) => redacted({ from: p.self, to, signingShare: scalarToBytes(suite, evaluate(suite, secret.coefficients, BigInt(to))) }, `DkgRound2Package ${p.self}->${to}`));
   const ownShare = evaluate(suite, secret.coefficients, BigInt(p.self));
   const all = [...others.map((id) => bySender.get(id)!), secret.package].sort((a, b) => a.from - b.from);
   const next = redacted({ params: p, ownShare, round1: all, commitments }, `DkgRound2Secret #${p.self}`);

@@ -92,7 +92,7 @@ export function refreshRound2(secret: RefreshRound1Secret, round1: RefreshRound1
     }
   }
   if (culprits.length > 0) throw new CryptoError('INVALID_COMMITMENT', { field: 'refresh.round1', culprits });
-  const packages = others.map((to) => ({ from: keyShare.id, to, signingShare: scalarToBytes(suite, evaluate(suite, secret.coefficients, BigInt(to))) }));
+  const packages = others.map((to) => redacted({ from: keyShare.id, to, signingShare: scalarToBytes(suite, evaluate(suite, secret.coefficients, BigInt(to))) }, `RefreshRound2Package ${keyShare.id}->${to}`));
   const ownShare = evaluate(suite, secret.coefficients, BigInt(keyShare.id));
   const all = [...others.map((id) => bySender.get(id)!), secret.package].sort((a, b) => a.from - b.from);
   return { secret: redacted({ state: secret.state, ownShare, commitments, round1: all }, `RefreshRound2Secret #${keyShare.id}`), packages };

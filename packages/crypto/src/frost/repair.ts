@@ -10,6 +10,7 @@
  * A helper sees only uniformly random deltas from the others, so no helper learns s_r.
  */
 import { CryptoError } from '../errors.ts';
+import { redacted } from '../redact.ts';
 import { lagrange } from '../vss/polynomial.ts';
 import { collectBySender } from './dkg.ts';
 import { assertKeyShare, assertPublicKeyPackage, makeKeyShare, type KeyShare, type PublicKeyPackage } from './keys.ts';
@@ -44,7 +45,7 @@ export function repairStep1(keyShare: KeyShare, helpers: ParticipantId[], target
   const total = Fn.mul(lagrange(suite, set, keyShare.id, BigInt(target)), Fn.fromBytes(keyShare.signingShare));
   const parts = set.slice(0, -1).map(() => randomScalar(suite, rng));
   const last = Fn.sub(total, parts.reduce((a, b) => Fn.add(a, b), 0n));
-  return set.map((to, k) => ({ from: keyShare.id, to, delta: scalarToBytes(suite, k < parts.length ? parts[k]! : last) }));
+  return set.map((to, k) => redacted({ from: keyShare.id, to, delta: scalarToBytes(suite, k < parts.length ? parts[k]! : last) }, `RepairDelta ${keyShare.id}->${to}`));
 }
 
 /** Sum of scalars (frost-rs repair_share_step_2 / step_3 arithmetic). */
@@ -59,7 +60,7 @@ export function repairStep2(keyShare: KeyShare, helpers: ParticipantId[], target
   const bySender = collectBySender(deltas, set, 'repair.deltas');
   for (const [from, d] of bySender) if (d.to !== keyShare.id) throw new CryptoError('BAD_PARTICIPANT', { field: `repair.deltas[${from}].to`, culprits: [from] });
   const sigma = sumScalars(suite, set.map((i) => bySender.get(i)!.delta), 'repair.deltas');
-  return { from: keyShare.id, sigma: scalarToBytes(suite, sigma) };
+  return redacted({ from: keyShare.id, sigma: scalarToBytes(suite, sigma) }, `RepairSigma ${keyShare.id}`);
 }
 
 /** Step 3 (participant r): s_r = sum of sigmas, checked against Y_r from the public package. */

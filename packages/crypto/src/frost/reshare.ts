@@ -11,6 +11,7 @@
  */
 import { equalBytes, lengthPrefixed, u32be } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
+import { redacted } from '../redact.ts';
 import { commit, evaluate, lagrange, randomPolynomial, sumCommitments } from '../vss/polynomial.ts';
 import { checkReceivedShare, collectBySender, verifyingSharesFrom, type DkgRound2Package } from './dkg.ts';
 import { assertKeyShare, assertPublicKeyPackage, makeKeyShare, type KeyShare, type PublicKeyPackage } from './keys.ts';
@@ -85,7 +86,7 @@ export function reshareDeal(params: ReshareParams, keyShare: KeyShare, rng?: Rng
   const constant = suite.Fn.mul(lambda, suite.Fn.fromBytes(keyShare.signingShare));
   const poly = randomPolynomial(suite, constant, c.newThreshold - 1, rng);
   const commitment = { from: keyShare.id, commitment: commit(suite, poly).map(pointToBytes) };
-  const packages = c.newParticipants.map((to) => ({ from: keyShare.id, to, signingShare: scalarToBytes(suite, evaluate(suite, poly, BigInt(to))) }));
+  const packages = c.newParticipants.map((to) => redacted({ from: keyShare.id, to, signingShare: scalarToBytes(suite, evaluate(suite, poly, BigInt(to))) }, `ReshareSharePackage ${keyShare.id}->${to}`));
   return { commitment, packages };
 }
 
