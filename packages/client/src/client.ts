@@ -1,7 +1,8 @@
 /**
- * `KeyquorumClient`: a typed SDK for the coordinator's HTTP API. Every mutating call
- * builds a `ClientRequest` signed with the client's Ed25519 key over the digest of
- * exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
+ * `KeyquorumClient`: a typed SDK for the coordinator's HTTP API. Every HTTP request
+ * carries request-level signature headers (`signHttpRequest`: method, target, body
+ * hash, timestamp, nonce). Every mutating call also builds a `ClientRequest`
+ * signed with the client's Ed25519 key over the digest of exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
  * and the current time, so the coordinator and every signer can check it. Bytes
  * travel as lowercase hex; results are the API's JSON shapes.
  */
@@ -10,9 +11,11 @@ import {
   IdentityKey,
   createKeyDigest,
   refreshDigest,
+  reshareDigest,
   retireDigest,
   signClientRequest,
   signDigest,
+  signHttpRequest,
   type ClientRequest,
   type Operation,
   type TaprootTarget,
@@ -29,6 +32,8 @@ export interface Key {
   signers: string[];
   /** External public key hex (x-only for frost-secp256k1-tr); null while pending. */
   publicKey: string | null;
+  /** Group key hex as an encoded point (33-byte compressed on secp256k1); null while pending. */
+  groupKey: string | null;
   epoch: number;
   state: KeyState;
 }
@@ -88,6 +93,13 @@ export interface SignOptions {
   taproot?: TaprootTarget;
 }
 
+export interface ReshareOptions {
+  /** The new signer set, numbered 1..n' in this order (may overlap the current one). */
+  signers: string[];
+  /** The new threshold t' (2 <= t' <= signers.length). */
+  threshold: number;
+}
+
 export interface KeyquorumClientOptions {
   /** Base URL of the coordinator, e.g. 'http://127.0.0.1:7400'. */
   url: string;
@@ -141,12 +153,16 @@ export class KeyquorumClient {
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      const init: RequestInit = { method, headers: { accept: 'application/json' } };
+      const url = new URL(`${this.base}${path}`);
+      const text = body === undefined ? '' : JSON.stringify(body);
+      // Request-level authentication: signed over exactly the target and bytes sent.
+      const auth = signHttpRequest(this.clientKey, { method, target: `${url.pathname}${url.search}`, body: new TextEncoder().encode(text) }, { timestamp: this.now() });
+      const init: RequestInit = { method, headers: { accept: 'application/json', ...auth } };
       if (body !== undefined) {
-        init.body = JSON.stringify(body);
-        init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+        init.body = text;
+        init.headers = { accept: 'application/json', 'content-type': 'application/json', ...auth };
       }
-      res = await this.fetchFn(`${this.base}${path}`, init);
+      res = await this.fetchFn(url, init);
     } catch (e) {
       throw new ClientError('NETWORK', { message: `cannot reach ${this.base}: ${(e as Error).message}`, cause: e });
     }
@@ -220,6 +236,22 @@ export class KeyquorumClient {
   async refresh(keyId: string): Promise<Key> {
     const request = this.signRequest('refresh', keyId, refreshDigest({ keyId }));
     return this.call<Key>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/refresh`, { request: requestToJson(request) });
+  }
+
+  /**
+   * Moves the key to a new signer set and threshold under the same public key
+   * (epoch + 1); old holders outside the new set wipe their shares. The request
+   * signs the key's group key (read from the coordinator and checked against its
+   * public key), so it authorises resharing this key only.
+   */
+  async reshare(keyId: string, o: ReshareOptions): Promise<Key> {
+    const key = await this.getKey(keyId);
+    if (key.groupKey === null || key.publicKey === null) throw new ClientError('BAD_ARGUMENT', { field: 'keyId', message: `key ${keyId} is ${key.state}` });
+    // The external key is the group key itself, or its x-coordinate on frost-secp256k1-tr.
+    const external = key.scheme === 'frost-secp256k1-tr' ? key.groupKey.slice(2) : key.groupKey;
+    if (external !== key.publicKey) throw new ClientError('BAD_RESPONSE', { field: 'groupKey', message: `the coordinator's group key of ${keyId} does not match its public key` });
+    const request = this.signRequest('reshare', keyId, reshareDigest({ keyId, groupKey: hexToBytes(key.groupKey), newThreshold: o.threshold, signers: o.signers }));
+    return this.call<Key>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/reshare`, { signers: o.signers, threshold: o.threshold, request: requestToJson(request) });
   }
 
   /** Retires the key; resolves to it and the destruction attestations received so far. */

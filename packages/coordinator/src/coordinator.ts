@@ -17,6 +17,7 @@ import {
   createKeyDigest,
   parseClientRequest,
   refreshDigest,
+  reshareDigest,
   retireDigest,
   signDigest,
   verifyClientRequest,
@@ -32,6 +33,7 @@ import { SessionEngine, type SignRequest } from './engine.ts';
 import { CoordinatorError } from './errors.ts';
 import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
+import { CoordinatorMetrics } from './metrics.ts';
 import { Registry, type Attestation, type AuditEntry, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
 import { CoordinatorServer, type SignerStatus } from './server.ts';
 
@@ -60,6 +62,15 @@ export interface CreateKeyParams {
   threshold: number;
   /** Participant signer ids, numbered 1..n in this order; default: every connected signer, sorted. */
   signers?: readonly string[];
+}
+
+export interface ReshareParams {
+  request: ClientRequest;
+  keyId: string;
+  /** The new signer set, numbered 1..n' in this order (may overlap the old one). */
+  signers: readonly string[];
+  /** The new threshold t' (2 <= t' <= n'). */
+  threshold: number;
 }
 
 export interface SignParams {
@@ -118,6 +129,8 @@ function authError(e: unknown): CoordinatorError {
 
 export class Coordinator {
   readonly options: ResolvedOptions;
+  /** Prometheus metrics (GET /metrics). */
+  readonly metrics: CoordinatorMetrics;
   private state: CoordinatorStatus = 'stopped';
   private identity: IdentityKey | undefined;
   private registryRef: Registry | undefined;
@@ -128,6 +141,14 @@ export class Coordinator {
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
+    this.metrics = new CoordinatorMetrics(() =>
+      this.state !== 'started' || !this.server || !this.registryRef
+        ? undefined
+        : {
+            connectedSigners: () => this.server!.connectedSigners().length,
+            keys: () => this.registryRef!.listKeys().map((k) => ({ id: k.id, scheme: k.suite, state: k.state, epoch: k.epoch })),
+          },
+    );
   }
 
   get status(): CoordinatorStatus {
@@ -279,7 +300,7 @@ export class Coordinator {
     if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `signers not connected: ${offline.join(',')}` });
     const participants = signers.map((signer, i) => ({ signer, index: i + 1 }));
     return this.locked(p.keyId, 'exclusive', async () => {
-      await engine.dkg({ keyId: p.keyId, suite, threshold: p.threshold, participants, request });
+      await this.metrics.session('dkg', () => engine.dkg({ keyId: p.keyId, suite, threshold: p.threshold, participants, request }));
       return this.getKey(p.keyId);
     });
   }
@@ -312,7 +333,8 @@ export class Coordinator {
     }
     signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, message: p.message, path: signing.path, taproot: signing.taproot }));
     return this.locked(key.id, 'shared', async () => {
-      const out = await engine.sign(signing);
+      const out = await this.metrics.session('sign', () => engine.sign(signing));
+      this.metrics.signature(key.suite);
       return { signature: out.signature, publicKey: out.publicKey };
     });
   }
@@ -321,7 +343,9 @@ export class Coordinator {
   async refresh(p: { request: ClientRequest; keyId: string }): Promise<KeyInfo> {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId);
-    const behind = this.started().registry.unacknowledged(key.id);
+    const holders = key.participants.map((p) => p.signer);
+    // Old holders that left the key by reshare may still owe an ACK; they do not take part.
+    const behind = this.started().registry.unacknowledged(key.id).filter((s) => holders.includes(s));
     if (behind.length > 0) {
       // Those signers are not at the registry's epoch yet; they catch up when they reconnect.
       throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${key.epoch} of ${key.id}` });
@@ -329,7 +353,43 @@ export class Coordinator {
     const request = this.authorise('refresh', key.id, p.request, refreshDigest({ keyId: key.id }));
     return this.locked(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id);
-      await engine.refresh(current, current.publicKey, request);
+      await this.metrics.session('refresh', () => engine.refresh(current, current.publicKey, request));
+      return this.getKey(key.id);
+    });
+  }
+
+  /**
+   * Moves the key to a new signer set and threshold under the same group key
+   * (epoch + 1): a quorum of connected old holders deals to the new members, who
+   * must all be connected; old holders outside the new set wipe their shares at
+   * COMMIT (offline ones when they reconnect). Returns the key.
+   */
+  async reshare(p: ReshareParams): Promise<KeyInfo> {
+    const { engine, registry } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    const key = this.activeKey(p.keyId);
+    const signers = p.signers;
+    if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
+    signers.forEach((s: unknown, i) => {
+      if (typeof s !== 'string' || !this.options.signers.has(s)) throw badRequest(`signers[${i}]`, 'not an allow-listed signer');
+      if (signers.indexOf(s) !== i) throw badRequest(`signers[${i}]`, 'duplicate signer');
+    });
+    if (signers.length < 2) throw badRequest('signers', 'a key needs at least 2 signers');
+    if (typeof p.threshold !== 'number' || !Number.isSafeInteger(p.threshold) || p.threshold < 2) throw badRequest('threshold', 'expected an integer >= 2');
+    if (p.threshold > signers.length) throw badRequest('threshold', `greater than the ${signers.length} signers`);
+    const request = this.authorise('reshare', key.id, p.request, reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers }));
+    return this.locked(key.id, 'exclusive', async () => {
+      const current = this.activeKey(key.id);
+      // New members must be at the registry's epoch (dealers are chosen among old holders
+      // that are; an old holder that is behind and leaves gets its COMMITs in order).
+      const behind = registry.unacknowledged(current.id).filter((s) => signers.includes(s));
+      if (behind.length > 0) {
+        throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${current.epoch} of ${current.id}` });
+      }
+      const offline = signers.filter((s) => !this.started().server.isConnected(s));
+      if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `new signers not connected: ${offline.join(',')}` });
+      const newParticipants = signers.map((signer, i) => ({ signer, index: i + 1 }));
+      await this.metrics.session('reshare', () => engine.reshare({ key: current, publicKey: current.publicKey, newParticipants, threshold: p.threshold, request }));
       return this.getKey(key.id);
     });
   }
@@ -340,7 +400,7 @@ export class Coordinator {
     const key = this.activeKey(p?.keyId);
     const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
     return this.locked(key.id, 'exclusive', async () => {
-      const attestations = await engine.retire(this.activeKey(key.id), request);
+      const attestations = await this.metrics.session('retire', () => engine.retire(this.activeKey(key.id), request));
       return { key: this.getKey(key.id), attestations };
     });
   }

@@ -1,5 +1,5 @@
 /**
- * The session engine: drives DKG, refresh, signing and retirement rounds over the
+ * The session engine: drives DKG, refresh, reshare, signing and retirement rounds over the
  * signers' connections (docs/cluster-protocol.md). It never runs a crypto round on
  * a secret: it relays peer envelopes verbatim (CONTRIBUTIONS, R1_DELIVER,
  * R2_DELIVER, SIGN and COMMIT bodies carry the signers' original signed
@@ -19,10 +19,13 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import {
   aggregate,
   assertPublicKeyPackage,
+  isCryptoError,
+  resharePublicKey,
   targetExternalKey,
   verifyShare,
   verifySignature,
   type PublicKeyPackage,
+  type ReshareParams,
   type SigningPackage,
   type SigningTarget,
   type SuiteId,
@@ -43,9 +46,11 @@ import {
   openEnvelope,
   sealEnvelope,
   taprootLabel,
+  toWirePublicKey,
   type AbortBody,
   type AckBody,
   type ClientRequest,
+  type CommitmentBody,
   type ConfirmBody,
   type ContributionBody,
   type Envelope,
@@ -94,15 +99,42 @@ export interface SignResult {
   attempts: number;
 }
 
+export interface ReshareRequest {
+  key: KeyRecord;
+  /** The key's current public package (epoch `key.epoch`). */
+  publicKey: PublicKeyPackage;
+  /** The new set, numbered 1..n' in this order. */
+  newParticipants: ParticipantRef[];
+  threshold: number;
+  request: ClientRequest;
+}
+
+/**
+ * Who does what in a key session. DKG and refresh: everyone deals (R1, R2) and
+ * receives (R2_DELIVER, CONFIRM). Reshare: dealers send R1 and R2, new members
+ * receive and confirm, and `leavers` (old holders outside the session) get the
+ * COMMIT only.
+ */
+interface SessionRoles {
+  dealers: string[];
+  members: string[];
+  leavers: string[];
+}
+
 interface KeySession {
-  kind: 'dkg' | 'refresh';
+  kind: 'dkg' | 'refresh' | 'reshare';
   suite: SuiteId;
   keyId: string;
-  participants: ParticipantRef[];
+  /** Session participants (deriveSessionId's list): every dealer and member. */
+  participants: string[];
+  /** Default: everyone deals and receives, nobody leaves. */
+  roles?: SessionRoles;
   startBody: Record<string, unknown>;
   request: ClientRequest;
   /** The epoch every CONFIRM must name. */
   epoch: number;
+  /** Called with the derived session id and every R1 envelope (by sender); may throw a SessionFault. */
+  round1?: (sessionId: Uint8Array, r1: Map<string, Envelope>) => void;
   /** Checks the agreed public package against what the session must produce. */
   check: (pkg: PublicKeyPackage) => void;
   /** Registry writes of the commit point (run in the transaction that queues the COMMITs). */
@@ -301,7 +333,7 @@ export class SessionEngine {
         kind: 'dkg',
         suite: p.suite,
         keyId: p.keyId,
-        participants: p.participants,
+        participants: signers,
         startBody: { keyId: p.keyId, threshold: p.threshold, participants: p.participants, request: p.request },
         request: p.request,
         epoch: 0,
@@ -340,7 +372,7 @@ export class SessionEngine {
         kind: 'refresh',
         suite: key.suite,
         keyId: key.id,
-        participants: key.participants,
+        participants: key.participants.map((p) => p.signer),
         startBody: { keyId: key.id, epoch: key.epoch, participants: key.participants, request },
         request,
         epoch: key.epoch + 1,
@@ -361,12 +393,108 @@ export class SessionEngine {
   }
 
   /**
+   * Moves an active key to a new signer set and threshold (reshare): a quorum of t
+   * connected old holders deals, the new members (all connected) receive and
+   * confirm; the group key stays and the epoch moves to e + 1. Old holders outside
+   * the new set (dealers or not) get the COMMIT too and wipe their share once it
+   * carries every new member's CONFIRM.
+   */
+  async reshare(r: ReshareRequest): Promise<PublicKeyPackage> {
+    const { key, publicKey } = r;
+    // Dealers: the first t old holders (index order) that are connected, not banned for
+    // the key, and have acknowledged every commit of it (so they hold epoch e).
+    const unfit = new Set([...this.registry.bannedSigners(key.id), ...this.registry.unacknowledged(key.id)]);
+    const dealerRefs = key.participants.filter((p) => !unfit.has(p.signer) && this.link.isConnected(p.signer)).slice(0, key.threshold);
+    try {
+      if (dealerRefs.length < key.threshold) {
+        throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${dealerRefs.length} usable old holders connected, ${key.threshold} dealers needed` });
+      }
+      const dealers = dealerRefs.map((p) => p.signer);
+      const members = r.newParticipants.map((p) => p.signer);
+      const participants = [...new Set([...dealers, ...members])];
+      const leavers = key.participants.map((p) => p.signer).filter((s) => !participants.includes(s));
+      const epoch = key.epoch + 1;
+      const params = (sessionId: Uint8Array): ReshareParams => ({
+        sessionId,
+        oldPublicKey: publicKey,
+        dealers: dealerRefs.map((p) => p.index),
+        newParticipants: r.newParticipants.map((p) => p.index),
+        newThreshold: r.threshold,
+      });
+      let expected: PublicKeyPackage | undefined;
+      return await this.keySession({
+        kind: 'reshare',
+        suite: key.suite,
+        keyId: key.id,
+        participants,
+        roles: { dealers, members, leavers },
+        startBody: {
+          keyId: key.id,
+          epoch: key.epoch,
+          oldPublicKey: toWirePublicKey(publicKey),
+          oldParticipants: key.participants,
+          dealers: dealerRefs,
+          newParticipants: r.newParticipants,
+          newThreshold: r.threshold,
+          request: r.request,
+        },
+        request: r.request,
+        epoch,
+        round1: (sessionId, r1) => {
+          // Anyone can compute the new public package from the dealers' commitments:
+          // a dealer that did not reshare its own share is named before any share moves.
+          const commitments = dealerRefs.map((p) => ({ from: p.index, commitment: decodeBody<CommitmentBody>('reshare', KEY_ROUND.R1, key.suite, r1.get(p.signer)!.payload).commitment }));
+          try {
+            expected = resharePublicKey(params(sessionId), commitments);
+          } catch (e) {
+            if (!isCryptoError(e)) throw e;
+            const culprits = e.culprits.map((i) => dealerRefs.find((p) => p.index === i)?.signer).filter((x): x is string => x !== undefined);
+            throw new SessionFault('invalid', culprits, culprits, `reshare commitments rejected: ${e.message}`);
+          }
+        },
+        check: (pkg) => {
+          if (expected === undefined || !equalBytes(encodeBody(toWirePublicKey(pkg)), encodeBody(toWirePublicKey(expected)))) {
+            throw new Error("the confirmed public key package is not the one the dealers' commitments define");
+          }
+          if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw new Error('the reshared public key package changes the group key or chain code');
+        },
+        commit: (pkg, transcriptHash) => {
+          this.registry.setKeyMaterial(key.id, pkg, epoch, r.newParticipants);
+          this.registry.append('key.reshared', key.id, {
+            fromEpoch: key.epoch,
+            epoch,
+            fromThreshold: key.threshold,
+            threshold: r.threshold,
+            fromSigners: key.participants.map((p) => p.signer),
+            signers: members,
+            dealers,
+            leavers,
+            publicKey: bytesToHex(targetExternalKey(pkg)),
+            transcriptHash: bytesToHex(transcriptHash),
+            clientKey: bytesToHex(r.request.clientKey),
+          });
+        },
+      });
+    } catch (e) {
+      const err = sessionError(e, 'reshare failed');
+      this.registry.append('key.reshare_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
+      throw err;
+    }
+  }
+
+  /**
    * START -> CONTRIBUTION -> CONTRIBUTIONS -> R1 -> R1_DELIVER -> R2 -> R2_DELIVER ->
    * CONFIRM, then the commit point (registry write + queued COMMITs) and COMMIT.
    * Any failure before the commit point ABORTs every participant; nothing changes.
+   * With roles (reshare): R1 and R2 come from the dealers only, R1_DELIVER goes to
+   * every participant, R2_DELIVER and CONFIRM concern the new members only, and the
+   * COMMIT also goes to the leavers (queued for those offline).
    */
   private async keySession(s: KeySession): Promise<PublicKeyPackage> {
-    const ids = s.participants.map((p) => p.signer);
+    const ids = s.participants;
+    const dealers = s.roles?.dealers ?? ids;
+    const members = s.roles?.members ?? ids;
+    const leavers = s.roles?.leavers ?? [];
     const offline = ids.filter((id) => !this.link.isConnected(id));
     if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${s.kind} needs every participant connected; offline: ${offline.join(',')}` });
     const { inbox, proposal } = this.open(s.kind, s.suite, ids);
@@ -375,7 +503,7 @@ export class SessionEngine {
     let sessionId = proposal;
     let committed = false;
     try {
-      log.info('key session started', { signers: ids });
+      log.info('key session started', s.roles ? { signers: ids, ...s.roles } : { signers: ids });
       inbox.expect(KEY_ROUND.CONTRIBUTION, ids, (e) => {
         toCoordinator(e);
         decodeBody<ContributionBody>(s.kind, KEY_ROUND.CONTRIBUTION, s.suite, e.payload);
@@ -388,7 +516,7 @@ export class SessionEngine {
       this.route(inbox, sessionId);
       log.info('session id derived', { session: bytesToHex(sessionId) });
 
-      inbox.expect(KEY_ROUND.R1, ids, (e) => {
+      inbox.expect(KEY_ROUND.R1, dealers, (e) => {
         if (!equalBytes(e.header.sessionId, sessionId)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
         if (e.header.to !== BROADCAST) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
         decodeBody(s.kind, KEY_ROUND.R1, s.suite, e.payload);
@@ -396,55 +524,60 @@ export class SessionEngine {
       const allContributions = ids.map((id) => contributionEnvelopes.get(id)![0]!);
       for (const id of ids) this.send(inbox, id, proposal, KEY_ROUND.CONTRIBUTIONS, { envelopes: this.relay(allContributions, id, s.kind, KEY_ROUND.CONTRIBUTIONS) });
       const r1 = await inbox.wait({ timeoutMs });
+      s.round1?.(sessionId, new Map(dealers.map((id) => [id, r1.get(id)![0]!])));
 
+      // Each dealer sends one encrypted share to every member but itself.
+      const owed = (dealer: string) => members.filter((m) => m !== dealer).length;
       inbox.expect(
         KEY_ROUND.R2,
-        ids,
+        dealers,
         (e, prior) => {
           const { to, from } = e.header;
           if (!equalBytes(e.header.sessionId, sessionId)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
-          if (to === from || !ids.includes(to) || prior.some((p) => p.header.to === to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
+          if (to === from || !members.includes(to) || prior.some((p) => p.header.to === to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
           if (e.enc === undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: round-2 shares must be encrypted to their recipient' });
         },
-        ids.length - 1,
+        owed,
       );
-      const allR1 = ids.map((id) => r1.get(id)![0]!);
+      const allR1 = dealers.map((id) => r1.get(id)![0]!);
       for (const id of ids) this.send(inbox, id, sessionId, KEY_ROUND.R1_DELIVER, { envelopes: this.relay(allR1, id, s.kind, KEY_ROUND.R1_DELIVER) });
       const r2 = [...(await inbox.wait({ timeoutMs })).values()].flat();
 
-      inbox.expect(KEY_ROUND.CONFIRM, ids, (e) => {
+      inbox.expect(KEY_ROUND.CONFIRM, members, (e) => {
         toCoordinator(e);
         if (!equalBytes(e.header.sessionId, sessionId)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
         const body = decodeBody<ConfirmBody>(s.kind, KEY_ROUND.CONFIRM, s.suite, e.payload);
         if (body.keyId !== s.keyId) throw new WireError('BAD_FIELD', { field: 'keyId' });
         if (body.epoch !== s.epoch) throw new WireError('BAD_FIELD', { field: 'epoch', message: `BAD_FIELD: epoch: expected ${s.epoch}, got ${body.epoch}` });
       });
-      for (const id of ids) {
+      for (const id of members) {
         const mine = r2.filter((e) => e.header.to === id);
         this.send(inbox, id, sessionId, KEY_ROUND.R2_DELIVER, { envelopes: this.relay(mine, id, s.kind, KEY_ROUND.R2_DELIVER) });
       }
       const confirms = await inbox.wait({ timeoutMs });
-      const confirmEnvelopes = ids.map((id) => confirms.get(id)![0]!);
+      const confirmEnvelopes = members.map((id) => confirms.get(id)![0]!);
       const bodies = confirmEnvelopes.map((e) => decodeBody<ConfirmBody>(s.kind, KEY_ROUND.CONFIRM, s.suite, e.payload));
       const first = bodies[0]!;
       const firstKey = encodeBody(first.publicKey);
-      const dissent = ids.filter((_, i) => !equalBytes(bodies[i]!.transcriptHash, first.transcriptHash) || !equalBytes(encodeBody(bodies[i]!.publicKey), firstKey));
-      if (dissent.length > 0) throw new SessionFault('invalid', dissent, [], `participants confirmed different transcripts (${[ids[0]!, ...dissent].join(',')} disagree)`);
+      const dissent = members.filter((_, i) => !equalBytes(bodies[i]!.transcriptHash, first.transcriptHash) || !equalBytes(encodeBody(bodies[i]!.publicKey), firstKey));
+      if (dissent.length > 0) throw new SessionFault('invalid', dissent, [], `participants confirmed different transcripts (${[members[0]!, ...dissent].join(',')} disagree)`);
       const pkg = fromWirePublicKey(first.publicKey);
       assertPublicKeyPackage(pkg);
       s.check(pkg);
 
       // Commit point: the registry records the result and queues every COMMIT before the first is sent.
-      const frames = new Map(ids.map((id) => [id, encodeEnvelope(this.seal(s.kind, s.suite, sessionId, KEY_ROUND.COMMIT, id, { envelopes: this.relay(confirmEnvelopes, id, s.kind, KEY_ROUND.COMMIT) }))]));
+      const recipients = [...ids, ...leavers];
+      const frames = new Map(recipients.map((id) => [id, encodeEnvelope(this.seal(s.kind, s.suite, sessionId, KEY_ROUND.COMMIT, id, { envelopes: this.relay(confirmEnvelopes, id, s.kind, KEY_ROUND.COMMIT) }))]));
       this.registry.transaction(() => {
         s.commit(pkg, first.transcriptHash);
         for (const [id, frame] of frames) this.registry.addPendingCommit({ signer: id, keyId: s.keyId, kind: s.kind, epoch: s.epoch, sessionId: bytesToHex(sessionId), frame });
       });
       committed = true;
       log.info('key session committed', { session: bytesToHex(sessionId) });
-      this.watchAcks(sessionId, ids);
+      const online = recipients.filter((id) => this.link.isConnected(id));
+      this.watchAcks(sessionId, online);
       for (const [id, frame] of frames) this.link.sendFrame(id, frame);
-      const unacked = await this.awaitAcks(sessionId, ids);
+      const unacked = [...(await this.awaitAcks(sessionId, online)), ...recipients.filter((id) => !online.includes(id))];
       if (unacked.length > 0) log.warn('commit not yet acknowledged; it is re-sent on reconnect', { signers: unacked });
       return pkg;
     } catch (e) {

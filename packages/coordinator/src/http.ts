@@ -14,19 +14,31 @@
  *   GET  /v1/keys/:id/derive?path=   -> {publicKey, chainCode, path}
  *   POST /v1/keys/:id/sign           {message, path?, taproot?: {merkleRoot?}, request} -> {signature, publicKey}
  *   POST /v1/keys/:id/refresh        {request} -> key
+ *   POST /v1/keys/:id/reshare        {signers, threshold, request} -> key (new signers and threshold, epoch + 1)
  *   POST /v1/keys/:id/retire         {request} -> {key, attestations}
  *   GET  /v1/signers                 -> {signers}
  *   GET  /v1/audit?key=ID            -> {entries, verification}
+ *   GET  /v1/openapi.json            the OpenAPI 3 description of all of this (openapi.ts)
  *   GET  /healthz, GET /readyz       {ready, signersConnected}; ready = the registry accepts writes
- * A key is { id, scheme, threshold, signers, publicKey, epoch, state } (publicKey is
- * the external key: 32-byte x-only for frost-secp256k1-tr, 32 for frost-ed25519,
- * 33 for frost-secp256k1; null while pending).
+ *   GET  /metrics                    Prometheus text (metrics.ts)
+ * Every /v1 route but the OpenAPI document is authenticated per request
+ * (`verifyHttpRequest`: Ed25519 over method, target, body hash, timestamp, nonce in
+ * x-keyquorum-* headers; replays refused): reads need any role, POST routes need
+ * admin, except sign which admin or signer may call. The operation-level client
+ * request in a mutation's body is checked as before, by the coordinator and by every
+ * signer.
+ * A key is { id, scheme, threshold, signers, publicKey, groupKey, epoch, state }
+ * (publicKey is the external key: 32-byte x-only for frost-secp256k1-tr, 32 for
+ * frost-ed25519, 33 for frost-secp256k1; groupKey the group key as an encoded point,
+ * 33-byte compressed on secp256k1, which a reshare request signs; both null while
+ * pending).
  */
 import type http from 'node:http';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import type { ClientRequest, TaprootTarget } from '@keyquorum/protocol';
+import { MemoryReplayGuard, WireError, verifyHttpRequest, type ClientRequest, type HttpCaller, type Role, type TaprootTarget } from '@keyquorum/protocol';
 import type { Coordinator, KeyInfo } from './coordinator.ts';
 import { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { Attestation } from './registry.ts';
 
 const STATUS: Record<CoordinatorErrorCode, number> = {
@@ -61,6 +73,7 @@ export function keyJson(k: KeyInfo): Json {
     threshold: k.threshold,
     signers: k.participants.map((p) => p.signer),
     publicKey: k.publicKey === undefined ? null : bytesToHex(k.publicKey),
+    groupKey: k.groupKey === undefined ? null : bytesToHex(k.groupKey),
     epoch: k.epoch,
     state: k.state,
   };
@@ -99,7 +112,7 @@ export function parseRequestJson(v: unknown): ClientRequest {
   };
 }
 
-async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<unknown> {
+async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
   const chunks: Buffer[] = [];
@@ -109,16 +122,29 @@ async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<un
     if (size > maxBytes) throw new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
     chunks.push(chunk as Buffer);
   }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+function parseJson(body: Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(Buffer.from(body).toString('utf8'));
   } catch {
     throw new CoordinatorError('BAD_REQUEST', { field: 'body', message: 'malformed JSON' });
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: Json): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+/** A non-JSON answer (the Prometheus exposition). */
+class TextBody {
+  constructor(
+    readonly text: string,
+    readonly contentType: string,
+  ) {}
+}
+
+function send(res: http.ServerResponse, status: number, body: Json | TextBody): void {
+  const text = body instanceof TextBody ? body.text : JSON.stringify(body);
+  const type = body instanceof TextBody ? body.contentType : 'application/json; charset=utf-8';
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }
 
@@ -131,25 +157,43 @@ function errorJson(e: CoordinatorError): Json {
 
 interface Route {
   method: 'GET' | 'POST';
+  /** The OpenAPI path template, e.g. '/v1/keys/{id}/sign' (checked against openapi.ts by a test). */
+  path: string;
   pattern: RegExp;
-  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<[number, Json]> | [number, Json];
+  /**
+   * Who may call: 'public' (no authentication), or the roles allowed. Default for a
+   * /v1 route: any role for GET, admin for POST.
+   */
+  access?: 'public' | readonly Role[];
+  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<[number, Json | TextBody]> | [number, Json | TextBody];
 }
 
 const KEY = '([^/]+)';
 
 const ROUTES: Route[] = [
-  { method: 'GET', pattern: /^\/healthz$/, handle: () => [200, { status: 'ok' }] },
+  { method: 'GET', path: '/v1/openapi.json', access: 'public', pattern: /^\/v1\/openapi\.json$/, handle: () => [200, OPENAPI_DOCUMENT as unknown as Json] },
   {
     method: 'GET',
+    path: '/metrics',
+    access: 'public',
+    pattern: /^\/metrics$/,
+    handle: async (c) => [200, new TextBody(await c.metrics.registry.metrics(), c.metrics.registry.contentType)],
+  },
+  { method: 'GET', path: '/healthz', access: 'public', pattern: /^\/healthz$/, handle: () => [200, { status: 'ok' }] },
+  {
+    method: 'GET',
+    path: '/readyz',
+    access: 'public',
     pattern: /^\/readyz$/,
     handle: (c) => {
       const r = c.readiness();
       return [r.ready ? 200 : 503, r];
     },
   },
-  { method: 'GET', pattern: /^\/v1\/keys$/, handle: (c) => [200, { keys: c.listKeys().map(keyJson) }] },
+  { method: 'GET', path: '/v1/keys', pattern: /^\/v1\/keys$/, handle: (c) => [200, { keys: c.listKeys().map(keyJson) }] },
   {
     method: 'POST',
+    path: '/v1/keys',
     pattern: /^\/v1\/keys$/,
     handle: async (c, _m, _u, body) => {
       const b = strict(await body(), ['keyId', 'suite', 'threshold', 'signers', 'request'], ['keyId', 'suite', 'threshold', 'request'], 'body');
@@ -159,9 +203,10 @@ const ROUTES: Route[] = [
       return [201, keyJson(key)];
     },
   },
-  { method: 'GET', pattern: new RegExp(`^/v1/keys/${KEY}$`), handle: (c, m) => [200, keyJson(c.getKey(m[1]!))] },
+  { method: 'GET', path: '/v1/keys/{id}', pattern: new RegExp(`^/v1/keys/${KEY}$`), handle: (c, m) => [200, keyJson(c.getKey(m[1]!))] },
   {
     method: 'GET',
+    path: '/v1/keys/{id}/derive',
     pattern: new RegExp(`^/v1/keys/${KEY}/derive$`),
     handle: (c, m, url) => {
       const path = url.searchParams.get('path');
@@ -172,6 +217,8 @@ const ROUTES: Route[] = [
   },
   {
     method: 'POST',
+    path: '/v1/keys/{id}/sign',
+    access: ['admin', 'signer'],
     pattern: new RegExp(`^/v1/keys/${KEY}/sign$`),
     handle: async (c, m, _u, body) => {
       const b = strict(await body(), ['message', 'path', 'taproot', 'request'], ['message', 'request'], 'body');
@@ -191,6 +238,7 @@ const ROUTES: Route[] = [
   },
   {
     method: 'POST',
+    path: '/v1/keys/{id}/refresh',
     pattern: new RegExp(`^/v1/keys/${KEY}/refresh$`),
     handle: async (c, m, _u, body) => {
       const b = strict(await body(), ['request'], ['request'], 'body');
@@ -199,6 +247,17 @@ const ROUTES: Route[] = [
   },
   {
     method: 'POST',
+    path: '/v1/keys/{id}/reshare',
+    pattern: new RegExp(`^/v1/keys/${KEY}/reshare$`),
+    handle: async (c, m, _u, body) => {
+      const b = strict(await body(), ['signers', 'threshold', 'request'], ['signers', 'threshold', 'request'], 'body');
+      if (!Array.isArray(b.signers)) throw bad('signers', 'expected an array of signer ids');
+      return [200, keyJson(await c.reshare({ keyId: m[1]!, signers: b.signers as string[], threshold: b.threshold as number, request: parseRequestJson(b.request) }))];
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/keys/{id}/retire',
     pattern: new RegExp(`^/v1/keys/${KEY}/retire$`),
     handle: async (c, m, _u, body) => {
       const b = strict(await body(), ['request'], ['request'], 'body');
@@ -206,9 +265,10 @@ const ROUTES: Route[] = [
       return [200, { key: keyJson(out.key), attestations: out.attestations.map(attestationJson) }];
     },
   },
-  { method: 'GET', pattern: /^\/v1\/signers$/, handle: (c) => [200, { signers: c.listSigners() as unknown as Json }] },
+  { method: 'GET', path: '/v1/signers', pattern: /^\/v1\/signers$/, handle: (c) => [200, { signers: c.listSigners() as unknown as Json }] },
   {
     method: 'GET',
+    path: '/v1/audit',
     pattern: /^\/v1\/audit$/,
     handle: (c, _m, url) => {
       const key = url.searchParams.get('key');
@@ -229,29 +289,67 @@ function decodeSegments(m: RegExpExecArray): string[] {
   });
 }
 
+/** (method, OpenAPI path) of every route the router serves, for the OpenAPI check. */
+export function routeTable(): Array<{ method: string; path: string; access: 'public' | readonly Role[] }> {
+  return ROUTES.map((r) => ({ method: r.method, path: r.path, access: accessOf(r) }));
+}
+
+function accessOf(r: Route): 'public' | readonly Role[] {
+  if (r.access !== undefined) return r.access;
+  return r.method === 'GET' ? ['admin', 'signer', 'auditor'] : ['admin'];
+}
+
+/** A failed request authentication as the coordinator's error: 401, or 403 for an untrusted key. */
+function httpAuthError(e: unknown): CoordinatorError {
+  if (!(e instanceof WireError)) return new CoordinatorError('UNAUTHENTICATED', { message: 'request authentication failed', cause: e });
+  if (e.code === 'UNAUTHORISED') return new CoordinatorError('UNAUTHORISED', { field: e.field, message: 'the client key is not trusted', cause: e });
+  const why = e.code === 'STALE' ? 'timestamp outside the allowed clock skew' : e.code === 'REPLAY' ? 'nonce already used (replay)' : e.message;
+  return new CoordinatorError('UNAUTHENTICATED', { field: e.field, message: `${e.code}: ${why}`, cause: e });
+}
+
 /** The request listener for node:http. */
 export function createHttpHandler(coordinator: Coordinator): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  const log = coordinator.options.logger;
-  const maxBody = coordinator.options.maxBodyBytes;
+  const o = coordinator.options;
+  const log = o.logger;
+  const maxBody = o.maxBodyBytes;
+  // Transport nonces: remembered for the freshness window. Kept in memory: a request
+  // replayed across a restart still carries an operation request whose nonce the
+  // registry and every signer remember durably.
+  const replay = new MemoryReplayGuard({ windowMs: o.maxSkewMs, now: o.now });
   return (req, res) => {
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const respond = (status: number, body: Json) => {
+    let caller: HttpCaller | undefined;
+    const respond = (status: number, body: Json | TextBody) => {
       send(res, status, body);
-      log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started });
+      log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started, client: caller === undefined ? undefined : bytesToHex(caller.clientKey).slice(0, 16) });
     };
     const run = async (): Promise<void> => {
       const matches = ROUTES.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m !== null);
       if (matches.length === 0) throw new CoordinatorError('NOT_FOUND', { message: `no route ${url.pathname}` });
       const hit = matches.find((x) => x.r.method === req.method);
       if (hit === undefined) throw new CoordinatorError('METHOD_NOT_ALLOWED', { message: `${req.method} ${url.pathname}` });
-      const [status, body] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, () => readJson(req, maxBody));
+      const access = accessOf(hit.r);
+      // Cap, then authenticate over the exact bytes, then parse.
+      const raw = hit.r.method === 'POST' ? await readBody(req, maxBody) : new Uint8Array(0);
+      if (access !== 'public') {
+        try {
+          caller = verifyHttpRequest(req.headers, { method: req.method ?? '', target: req.url ?? '/', body: raw }, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay });
+        } catch (e) {
+          throw httpAuthError(e);
+        }
+        if (!caller.roles.some((r) => access.includes(r))) {
+          throw new CoordinatorError('UNAUTHORISED', { message: `${hit.r.method} ${hit.r.path} needs one of the roles ${access.join(', ')}` });
+        }
+      }
+      const [status, body] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, async () => parseJson(raw));
       respond(status, body);
     };
     run().catch((e: unknown) => {
       const err = isCoordinatorError(e) ? e : new CoordinatorError('INTERNAL', { message: 'internal error', cause: e });
       if (!isCoordinatorError(e)) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
       if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+      coordinator.metrics.error(err.code);
       respond(STATUS[err.code], errorJson(err));
     });
   };

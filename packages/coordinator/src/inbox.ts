@@ -39,7 +39,8 @@ export class SessionFault extends Error {
 interface Stage {
   round: number;
   from: Set<string>;
-  perSender: number;
+  /** How many envelopes each sender owes. */
+  count: (sender: string) => number;
   validate: (envelope: Envelope, prior: readonly Envelope[]) => void;
   got: Map<string, Envelope[]>;
 }
@@ -68,9 +69,10 @@ export class Inbox {
     this.ids.add(bytesToHex(proposalId));
   }
 
-  /** Declares the next round: `perSender` envelopes of `round` from each of `from`. */
-  expect(round: number, from: readonly string[], validate: Stage['validate'], perSender = 1): void {
-    this.stage = { round, from: new Set(from), perSender, validate, got: new Map() };
+  /** Declares the next round: `perSender` envelopes of `round` from each of `from` (a number, or one per sender). */
+  expect(round: number, from: readonly string[], validate: Stage['validate'], perSender: number | ((sender: string) => number) = 1): void {
+    const count = typeof perSender === 'number' ? () => perSender : perSender;
+    this.stage = { round, from: new Set(from), count, validate, got: new Map() };
   }
 
   /**
@@ -83,7 +85,7 @@ export class Inbox {
     const sender = envelope.header.from;
     if (s === undefined || envelope.header.round !== s.round || !s.from.has(sender)) return false;
     const prior = s.got.get(sender) ?? [];
-    if (prior.length >= s.perSender) return false;
+    if (prior.length >= s.count(sender)) return false;
     try {
       s.validate(envelope, prior);
     } catch (e) {
@@ -111,8 +113,8 @@ export class Inbox {
     const s = this.stage;
     if (s === undefined) return Promise.reject(new Error('no stage declared'));
     const min = opts.min ?? s.from.size;
-    const complete = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) >= s.perSender);
-    const missing = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) < s.perSender);
+    const complete = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) >= s.count(id));
+    const missing = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) < s.count(id));
     const result = () => new Map(complete().map((id) => [id, s.got.get(id)!]));
     return new Promise((resolve, reject) => {
       const done = (outcome: () => void) => {

@@ -11,6 +11,8 @@ export { createLogger, LOG_LEVELS, type LogFields, type Logger, type LoggerOptio
 export { Registry, auditHash, type Attestation, type AuditEntry, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit } from './registry.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
-export { keyJson, parseRequestJson } from './http.ts';
+export { keyJson, parseRequestJson, routeTable } from './http.ts';
+export { OPENAPI_DOCUMENT } from './openapi.ts';
+export { CoordinatorMetrics, type MetricsSource, type SessionKind } from './metrics.ts';
 export type { SignerStatus } from './server.ts';
 export * from './constants.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { createKeyDigest, generateIdentity, signClientRequest, signDigest, type ClientRequest } from '@keyquorum/protocol';
-import { parseRequestJson } from '../src/index.ts';
+import { createKeyDigest, generateIdentity, signClientRequest, signDigest, signHttpRequest, type ClientRequest, type IdentityKey } from '@keyquorum/protocol';
+import { parseRequestJson, routeTable } from '../src/index.ts';
 import { startCluster, type Cluster } from './helpers.ts';
 
 let c: Cluster;
@@ -17,11 +17,14 @@ function toJson(r: ClientRequest) {
   return { v: r.v, op: r.op, keyId: r.keyId, digest: bytesToHex(r.digest), timestamp: r.timestamp, nonce: bytesToHex(r.nonce), clientKey: bytesToHex(r.clientKey), sig: bytesToHex(r.sig) };
 }
 
-async function call(method: string, path: string, body?: unknown, raw?: string) {
-  const init: RequestInit = { method };
+/** An API call authenticated (request-level signature headers) as `as`, the admin by default; `as: null` sends none. */
+async function call(method: string, path: string, body?: unknown, raw?: string, as: IdentityKey | null = c.admin, headers: Record<string, string> = {}) {
+  const text = raw ?? (body === undefined ? '' : JSON.stringify(body));
+  const auth = as === null ? {} : signHttpRequest(as, { method, target: path, body: new TextEncoder().encode(text) });
+  const init: RequestInit = { method, headers: { ...auth, ...headers } };
   if (body !== undefined || raw !== undefined) {
-    init.body = raw ?? JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
+    init.body = text;
+    init.headers = { 'content-type': 'application/json', ...auth, ...headers };
   }
   const res = await fetch(`${base}${path}`, init);
   return { status: res.status, json: (await res.json()) as { error?: { code: string; field?: string; message: string } } & Record<string, unknown> };
@@ -144,5 +147,71 @@ describe('HTTP API input handling (no signers connected)', () => {
   it('audits nothing for refused input and keeps a valid chain', async () => {
     const r = await call('GET', '/v1/audit');
     expect(r.json).toEqual({ entries: [], verification: { ok: true, count: 0, head: '00'.repeat(32) } });
+  });
+});
+
+describe('request-level authentication of every /v1 route', () => {
+  const authenticated = routeTable().filter((r) => r.access !== 'public');
+
+  it('covers every /v1 route but the OpenAPI document, and lets signer-role clients call sign only', () => {
+    expect(authenticated.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
+      routeTable()
+        .filter((r) => r.path.startsWith('/v1/') && r.path !== '/v1/openapi.json')
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    );
+    for (const r of authenticated) {
+      const roles = r.access as readonly string[];
+      if (r.method === 'GET') expect(roles).toEqual(['admin', 'signer', 'auditor']);
+      else expect(roles).toEqual(r.path === '/v1/keys/{id}/sign' ? ['admin', 'signer'] : ['admin']);
+    }
+  });
+
+  it('refuses an unsigned request on every authenticated route with 401 before reading its meaning', async () => {
+    for (const r of authenticated) {
+      const path = r.path.replace('{id}', 'k1') + (r.path.endsWith('/derive') ? '?path=m/0' : '');
+      const res = await call(r.method, path, r.method === 'POST' ? {} : undefined, undefined, null);
+      expect([path, res.status, res.json.error?.code]).toEqual([path, 401, 'UNAUTHENTICATED']);
+    }
+  });
+
+  it('refuses a request whose body, path or method differs from what was signed with 401', async () => {
+    const body = JSON.stringify(createBody());
+    const auth = signHttpRequest(c.admin, { method: 'POST', target: '/v1/keys', body: new TextEncoder().encode(body) });
+    const tampered = body.replace('"threshold":2', '"threshold":3');
+    expect((await call('POST', '/v1/keys', undefined, tampered, null, auth)).status).toBe(401);
+    const other = signHttpRequest(c.admin, { method: 'GET', target: '/v1/keys', body: new Uint8Array(0) });
+    expect((await call('GET', '/v1/signers', undefined, undefined, null, other)).status).toBe(401);
+    const asPost = signHttpRequest(c.admin, { method: 'POST', target: '/v1/keys', body: new Uint8Array(0) });
+    expect((await call('GET', '/v1/keys', undefined, undefined, null, asPost)).status).toBe(401);
+  });
+
+  it('refuses a replayed and a stale request with 401', async () => {
+    const auth = signHttpRequest(c.admin, { method: 'GET', target: '/v1/keys', body: new Uint8Array(0) });
+    expect((await call('GET', '/v1/keys', undefined, undefined, null, auth)).status).toBe(200);
+    const replay = await call('GET', '/v1/keys', undefined, undefined, null, auth);
+    expect([replay.status, replay.json.error?.message]).toEqual([401, expect.stringMatching(/REPLAY/)]);
+    const stale = signHttpRequest(c.admin, { method: 'GET', target: '/v1/keys', body: new Uint8Array(0) }, { timestamp: Date.now() - 10 * 60_000 });
+    const r = await call('GET', '/v1/keys', undefined, undefined, null, stale);
+    expect([r.status, r.json.error?.message]).toEqual([401, expect.stringMatching(/STALE/)]);
+  });
+
+  it('refuses an untrusted client with 403, and an auditor on mutations with 403 while it may read', async () => {
+    expect((await call('GET', '/v1/keys', undefined, undefined, generateIdentity())).status).toBe(403);
+    expect((await call('GET', '/v1/keys', undefined, undefined, c.auditor)).status).toBe(200);
+    expect((await call('GET', '/v1/audit', undefined, undefined, c.auditor)).status).toBe(200);
+    const r = await call('POST', '/v1/keys', createBody(c.admin), undefined, c.auditor);
+    expect([r.status, r.json.error?.code]).toEqual([403, 'UNAUTHORISED']);
+    const sign = await call('POST', '/v1/keys/k1/sign', { message: '00', request: {} }, undefined, c.auditor);
+    expect(sign.status).toBe(403);
+  });
+
+  it('serves /metrics and /v1/openapi.json without authentication', async () => {
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toMatch(/^keyquorum_signers_connected 0$/m);
+    expect(text).toMatch(/^keyquorum_api_errors_total\{code="UNAUTHENTICATED"\} [1-9]/m);
+    expect((await fetch(`${base}/v1/openapi.json`)).status).toBe(200);
   });
 });

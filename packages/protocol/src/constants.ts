@@ -50,3 +50,4 @@ export const E2E_TAG = 'keyquorum/e2e/v1';
 export const SESSION_ID_TAG = 'keyquorum/session-id/v1';
 export const CLIENT_REQUEST_TAG = 'keyquorum/client-request/v1';
 export const OPERATION_DIGEST_TAG = 'keyquorum/operation/v1';
+export const HTTP_REQUEST_TAG = 'keyquorum/http-request/v1';

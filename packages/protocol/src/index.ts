@@ -19,3 +19,4 @@ export * from './session.ts';
 export * from './auth.ts';
 export * from './messages.ts';
 export * from './digests.ts';
+export * from './http-auth.ts';

@@ -181,7 +181,11 @@ export class SignerDaemon {
       count: (event) => this.#counters[event]++,
     });
     if (o.listen !== undefined) {
-      const health = new HealthServer({ ready: () => this.#status === 'started' && this.connected, metrics: () => this.metrics() });
+      const health = new HealthServer({
+        ready: () => this.#status === 'started' && this.connected,
+        metrics: () => this.metrics(),
+        keys: () => keystore.listKeys().flatMap((k) => (k.state === 'active' ? [{ keyId: k.keyId, epoch: k.epoch, suite: k.suite }] : [])),
+      });
       this.#running.health = health;
       this.#healthAddress = await health.listen(o.listen);
     }

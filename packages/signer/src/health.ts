@@ -2,21 +2,70 @@
  * The optional health and metrics HTTP server (ARCHITECTURE.md "packages/signer"):
  * GET /healthz is 200 while the process serves; GET /readyz is 200 only when the
  * keystore is open and the coordinator link is authenticated, 503 otherwise;
- * GET /metrics is plain-text counters. Nothing else is served.
+ * GET /metrics is the Prometheus exposition (prom-client, one registry per server):
+ * the daemon's frame and session counters, its connection state, and the epoch of
+ * every active key it holds a share of. Nothing else is served.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ListenAddress } from './config.ts';
 
 export interface HealthSource {
   ready(): boolean;
+  /** Monotonic counters, plus the gauges named in `GAUGES`. */
   metrics(): Readonly<Record<string, number>>;
+  /** Active keys and their epochs (ids only). */
+  keys?(): ReadonlyArray<{ keyId: string; epoch: number; suite: string }>;
+}
+
+/** Values of `metrics()` that go up and down; every other one is a counter. */
+const GAUGES = new Set(['connected', 'liveSessions']);
+
+function prometheus(source: HealthSource): Registry {
+  const registry = new Registry();
+  for (const name of Object.keys(source.metrics())) {
+    const metric = `keyquorum_signer_${name}`;
+    const read = () => source.metrics()[name] ?? 0;
+    if (GAUGES.has(name)) {
+      new Gauge({
+        name: metric,
+        help: `signer ${name}`,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    } else {
+      new Counter({
+        name: metric,
+        help: `signer ${name} since start`,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
+  }
+  new Gauge({
+    name: 'keyquorum_signer_key_epoch',
+    help: 'Epoch of the active share this signer holds, per key',
+    labelNames: ['key', 'scheme'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const k of source.keys?.() ?? []) this.set({ key: k.keyId, scheme: k.suite }, k.epoch);
+    },
+  });
+  return registry;
 }
 
 export class HealthServer {
   readonly #server: http.Server;
 
   constructor(source: HealthSource) {
+    const registry = prometheus(source);
     this.#server = http.createServer((req, res) => {
       const reply = (status: number, body: string, type = 'application/json') => {
         res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -27,8 +76,11 @@ export class HealthServer {
       if (path === '/healthz') return reply(200, '{"status":"ok"}');
       if (path === '/readyz') return source.ready() ? reply(200, '{"status":"ready"}') : reply(503, '{"status":"not ready"}');
       if (path === '/metrics') {
-        const lines = Object.entries(source.metrics()).map(([name, value]) => `keyquorum_signer_${name} ${value}`);
-        return reply(200, `${lines.join('\n')}\n`, 'text/plain; version=0.0.4');
+        registry.metrics().then(
+          (text) => reply(200, text, registry.contentType),
+          () => reply(500, '{"error":"metrics failed"}'),
+        );
+        return;
       }
       reply(404, '{"error":"not found"}');
     });

@@ -17,7 +17,7 @@ import type { FROST } from '@noble/curves/abstract/frost.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
-import { concatBytes, equalBytes, utf8ToBytes } from '../bytes.ts';
+import { bytesToHex, concatBytes, equalBytes, utf8ToBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 
 export const SUITE_IDS = ['frost-secp256k1-tr', 'frost-ed25519', 'frost-secp256k1'] as const;
@@ -143,8 +143,33 @@ export function assertBytes(value: unknown, length: number | undefined, field: s
   return value;
 }
 
+/**
+ * Points already decoded and validated, by suite and encoding. Every signing round
+ * decodes the same group key and verifying shares several times (once per check of
+ * the public package), and the quorum's commitments once per share check; on Ed25519
+ * each decoding costs a torsion check (a full scalar multiplication, ~0.7 ms). The
+ * outcome of validation is a pure function of the public bytes, so a valid encoding's
+ * point is kept (noble points are immutable) and found by its hex; invalid encodings
+ * are never kept and fail through `parsePointUncached` every time. Bounded: the map is
+ * cleared when full, so hostile input can only cost the re-validation it would anyway.
+ */
+const decoded = new Map<string, GroupPoint>();
+export const DECODED_POINT_CACHE_SIZE = 4096;
+
 /** Decode a point: exact length, canonical encoding, on the curve, not the identity, prime order. */
 export function parsePoint(suite: Suite, bytes: unknown, field: string): GroupPoint {
+  const b = assertBytes(bytes, suite.pointLength, field);
+  const key = suite.curve + bytesToHex(b);
+  const known = decoded.get(key);
+  if (known !== undefined) return known;
+  const p = parsePointUncached(suite, b, field);
+  if (decoded.size >= DECODED_POINT_CACHE_SIZE) decoded.clear();
+  decoded.set(key, p);
+  return p;
+}
+
+/** `parsePoint` without the cache of validated encodings: noble's decoding and every check, each call. */
+export function parsePointUncached(suite: Suite, bytes: unknown, field: string): GroupPoint {
   const b = assertBytes(bytes, suite.pointLength, field);
   let p: GroupPoint;
   try {

@@ -4,10 +4,11 @@
  * COMMIT after the signer reconnects, possibly after a restart. COMMIT activates the
  * pending share only if every participant confirmed the transcript hash and public
  * key stored with it; a COMMIT for an epoch already active (a lost ACK) is ACKed
- * again. A reshare dealer that leaves the key finds no CONFIRM of its own in the
- * COMMIT: once every new member has confirmed one transcript, it wipes its old share
- * (`keystore.retire`, keeping a destruction attestation) and ACKs. ABORT discards the
- * pending share the session left.
+ * again. An old holder that leaves the key by reshare (a dealer, or a holder the
+ * session did not involve) finds no CONFIRM of its own in the COMMIT: once every
+ * new member has confirmed one transcript of its key at the next epoch, it wipes its
+ * old share (`keystore.retire`, keeping a destruction attestation) and ACKs. ABORT
+ * discards the pending share the session left.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -51,11 +52,20 @@ export function commitKeySession(ctx: SessionContext, env: Envelope, body: Deliv
   sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: share.keyId, epoch: share.epoch });
 }
 
-/** A reshare dealer outside the new set: wipe the old share once all new members confirmed. */
+/**
+ * An old holder outside the new set (a dealer of the reshare, or a holder that took
+ * no part in it): wipe the old share once every new member confirmed. Such a signer
+ * may never have seen the session, so the COMMIT alone must convince it: the
+ * CONFIRMs are signed by distinct pinned peers, one per participant of the new
+ * public package, all for the same key, epoch, transcript and package; that epoch is
+ * its active epoch + 1, the package keeps its group key, chain code and suite, and
+ * it is not itself a new member of this session (a pending share from it means its
+ * own CONFIRM was withheld: it must not leave).
+ */
 function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
   const { kind, suite, sessionId } = env.header;
   const confirms = openRelayed<ConfirmBody>(ctx, body.envelopes, {
-    kind, suite, round: KEY_ROUND.CONFIRM, sessionId, to: COORDINATOR_ID, required: [], optional: [...ctx.peers.keys()],
+    kind, suite, round: KEY_ROUND.CONFIRM, sessionId, to: COORDINATOR_ID, required: [], optional: [...ctx.peers.keys()].filter((p) => p !== ctx.signerId),
   });
   const first = confirms.values().next().value;
   if (first === undefined) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: 'no CONFIRM envelopes' });
@@ -68,20 +78,33 @@ function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
   if (confirms.size !== first.publicKey.participants.length) {
     throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${first.publicKey.participants.length} new members must confirm, got ${confirms.size}` });
   }
+  if (first.publicKey.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'publicKey.suite' });
   const ack = { kind, suite, sessionId, round: KEY_ROUND.ACK };
-  if (ctx.keystore.listKeys().some((k) => k.keyId === first.keyId && k.state === 'retired')) {
+  const held = ctx.keystore.listKeys().find((k) => k.keyId === first.keyId);
+  if (held?.state === 'retired') {
     sendBody(ctx, ack, { keyId: first.keyId, epoch: first.epoch });
     return;
   }
-  const share = shareOf(ctx, first.keyId, first.epoch - 1);
-  share.keyShare.signingShare.fill(0);
-  if (share.state !== 'active' || !equalBytes(share.record.publicKey.groupKey, first.publicKey.groupKey)) {
-    throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} at epoch ${first.epoch - 1} is not the reshared key` });
+  if (held === undefined || held.state !== 'active' || held.epoch + 1 !== first.epoch) {
+    throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} is not active here at epoch ${first.epoch - 1}` });
   }
-  const position = share.record.publicKey.participants.indexOf(share.record.self);
-  const attest = encodeBody({ keyId: share.keyId, epoch: share.epoch, destroyedAt: ctx.now(), verifyingShare: share.record.publicKey.verifyingShares[position]! });
+  if (held.pendingEpoch !== null) {
+    const pending = ctx.keystore.getShare(held.keyId, held.pendingEpoch);
+    pending.secret.fill(0);
+    if (equalBytes(decodeShareRecord(pending.public).sessionId, sessionId)) {
+      throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `this signer is a new member of the reshare of ${held.keyId}, but its CONFIRM is missing` });
+    }
+  }
+  const share = shareOf(ctx, held.keyId, held.epoch);
+  share.keyShare.signingShare.fill(0);
+  const old = share.record.publicKey;
+  if (share.suite !== suite || !equalBytes(old.groupKey, first.publicKey.groupKey) || !equalBytes(old.chainCode, first.publicKey.chainCode)) {
+    throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} at epoch ${held.epoch} is not the reshared key` });
+  }
+  const position = old.participants.indexOf(share.record.self);
+  const attest = encodeBody({ keyId: share.keyId, epoch: share.epoch, destroyedAt: ctx.now(), verifyingShare: old.verifyingShares[position]! });
   ctx.keystore.retire(share.keyId, sha256(attest), attest);
-  ctx.log.info('left the key after reshare; old share wiped', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId) });
+  ctx.log.info('left the key after reshare; old share wiped', { keyId: share.keyId, epoch: share.epoch, newEpoch: first.epoch, sessionId: hex(sessionId) });
   sendBody(ctx, ack, { keyId: first.keyId, epoch: first.epoch });
 }
 

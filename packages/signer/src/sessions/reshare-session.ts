@@ -6,7 +6,8 @@
  * R1_DELIVER -> a dealer sends each other new member its share, encrypted (R2);
  * R2_DELIVER -> a new member checks every dealer's commitment and share
  * (reshareReceive), stores the new share pending at epoch + 1 and CONFIRMs. COMMIT
- * runs from the keystore (`key-commit.ts`); a dealer leaving the key wipes its old
+ * runs from the keystore (`key-commit.ts`); an old holder leaving the key (a dealer,
+ * or a holder the session did not involve, which gets the COMMIT only) wipes its old
  * share there once every new member has confirmed.
  */
 import { equalBytes } from '@noble/curves/utils.js';

@@ -1,0 +1,371 @@
+/**
+ * The `keyquorum` CLI, on the SDK:
+ *   keyquorum dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]
+ *   keyquorum keys create --scheme S --threshold T [--signers id,...] [--label L]
+ *   keyquorum keys list | keys show ID | keys derive ID --path m/44/0/7
+ *   keyquorum sign ID --message HEX [--path m/44/0/7]
+ *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys retire ID
+ *   keyquorum signers
+ *   keyquorum audit [--key ID]
+ *   keyquorum client-key --out FILE
+ * Every command takes --json (machine output on stdout) and --url / --key-file;
+ * otherwise KEYQUORUM_URL / KEYQUORUM_KEY_FILE, otherwise ./.keyquorum/cluster.json
+ * (written by `keyquorum dev`). Exit codes: 0 ok, 1 request refused or failed,
+ * 2 usage error. Signal handling for `dev` lives here.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { KEY_ID_PATTERN, exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
+import { KeyquorumClient, type AuditEntry, type CreateKeyOptions, type Key, type SignerStatus } from './client.ts';
+import { DEV_DIR, DevCluster } from './dev.ts';
+import { discoverEndpoint, readClientKeyFile, writeClientKeyFile } from './discovery.ts';
+import { isClientError } from './errors.ts';
+
+const USAGE = `usage: keyquorum <command> [options]
+
+  dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]   run a local cluster in the foreground
+  keys create --scheme frost-secp256k1-tr|frost-ed25519|ecdsa-secp256k1 --threshold T [--signers id,...] [--label L]
+  keys list
+  keys show ID
+  keys derive ID --path m/44/0/7
+  keys refresh ID
+  keys reshare ID --signers id,... --threshold T
+  keys retire ID
+  sign ID --message HEX [--path m/44/0/7]
+  signers
+  audit [--key ID]
+  client-key --out FILE             create a client key file (0600); prints its public key for configs
+
+common options:
+  --json            machine-readable output
+  --url URL         coordinator API (else $KEYQUORUM_URL, else ./${DEV_DIR}/cluster.json)
+  --key-file FILE   client key (else $KEYQUORUM_KEY_FILE, else the dev admin key in ./${DEV_DIR}/)
+
+exit codes: 0 ok, 1 request refused or failed, 2 usage error`;
+
+const SCHEMES = ['frost-secp256k1-tr', 'frost-ed25519', 'frost-secp256k1', 'ecdsa-secp256k1'] as const;
+const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'] as const;
+
+class UsageError extends Error {}
+
+/** A refusal decided before any request is sent (exit 1). */
+class Refusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+const COMMON = { json: { type: 'boolean' }, url: { type: 'string' }, 'key-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, positionals: number): { values: Values; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : parsed.positionals.length < positionals ? 'missing key ID' : `unexpected argument '${parsed.positionals[positionals]}'`);
+  }
+  return { values: parsed.values as Values, positionals: parsed.positionals };
+}
+
+function need(v: Values, name: string): string {
+  const s = v[name];
+  if (typeof s !== 'string' || s.length === 0) throw new UsageError(`--${name} is required`);
+  return s;
+}
+
+function integer(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`--${name}: expected an integer in [${min}, ${max}]`);
+  return n;
+}
+
+function signerList(v: string): string[] {
+  const ids = v.split(',').map((s) => s.trim());
+  if (ids.some((s) => s.length === 0)) throw new UsageError('--signers: expected a comma-separated list of signer ids');
+  return ids;
+}
+
+function keyId(id: string): string {
+  if (!KEY_ID_PATTERN.test(id)) throw new UsageError(`key ID '${id}': expected ${KEY_ID_PATTERN}`);
+  return id;
+}
+
+// ---- output ----
+
+/** Columns padded to their widest cell. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function fields(pairs: Array<[string, string]>): string {
+  const w = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+}
+
+/** A key as the documented JSON contract: exactly these seven fields. */
+function keyContract(k: Key): Record<(typeof KEY_FIELDS)[number], unknown> {
+  return Object.fromEntries(KEY_FIELDS.map((f) => [f, k[f]])) as Record<(typeof KEY_FIELDS)[number], unknown>;
+}
+
+function keyView(k: Key): string {
+  return fields([
+    ['id', k.id],
+    ['scheme', k.scheme],
+    ['quorum', `${k.threshold} of ${k.signers.length} (${k.signers.join(', ')})`],
+    ['publicKey', k.publicKey ?? '(pending)'],
+    ['epoch', String(k.epoch)],
+    ['state', k.state],
+  ]);
+}
+
+const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
+
+function signersView(list: SignerStatus[]): string {
+  return table(['SIGNER', 'CONNECTED', 'LAST SEEN'], list.map((s) => [s.id, s.connected ? 'yes' : 'no', time(s.lastSeen)]));
+}
+
+function auditView(entries: AuditEntry[]): string {
+  return table(
+    ['SEQ', 'TIME', 'EVENT', 'KEY', 'DETAIL'],
+    entries.map((e) => {
+      const detail = Object.entries(e.data)
+        .filter(([, v]) => typeof v === 'number' || (typeof v === 'string' && v.length <= 24))
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ');
+      return [String(e.seq), time(e.ts), e.event, e.keyId ?? '-', detail];
+    }),
+  );
+}
+
+// ---- commands ----
+
+function connect(v: Values, io: CliIo): { client: KeyquorumClient; threshold: number | undefined } {
+  const devDir = path.resolve(io.cwd, DEV_DIR);
+  const found = discoverEndpoint({ url: v.url as string | undefined, keyFile: v['key-file'] as string | undefined }, io.env, devDir);
+  if (found.url === undefined) throw new UsageError(`no coordinator URL: pass --url, set KEYQUORUM_URL, or run 'keyquorum dev' in this directory`);
+  if (found.keyFile === undefined) throw new UsageError(`no client key: pass --key-file, set KEYQUORUM_KEY_FILE, or run 'keyquorum dev' in this directory`);
+  const key = readClientKeyFile(path.resolve(io.cwd, found.keyFile));
+  return { client: new KeyquorumClient({ url: found.url, clientKey: key.identity }), threshold: found.cluster?.threshold };
+}
+
+async function keys(sub: string | undefined, args: string[], io: CliIo): Promise<number> {
+  const print = (json: boolean, data: unknown, human: string) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+  switch (sub) {
+    case 'create': {
+      const { values: v } = parse(args, { scheme: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' }, label: { type: 'string' } }, 0);
+      const scheme = need(v, 'scheme');
+      if (!(SCHEMES as readonly string[]).includes(scheme)) throw new UsageError(`--scheme: expected one of ${SCHEMES.join(', ')}`);
+      if (scheme === 'ecdsa-secp256k1') {
+        throw new Refusal('NOT_SUPPORTED', 'ecdsa-secp256k1 is not yet supported: threshold ECDSA has not landed. Use frost-secp256k1-tr (Bitcoin Taproot) or frost-ed25519.');
+      }
+      const id = v.label === undefined ? `key-${randomBytes(5).toString('hex')}` : keyId(v.label as string);
+      const { client, threshold: devThreshold } = connect(v, io);
+      const threshold = v.threshold === undefined ? devThreshold : integer(v.threshold as string, 'threshold', 2, 255);
+      if (threshold === undefined) throw new UsageError('--threshold is required');
+      const opts: CreateKeyOptions = { keyId: id, suite: scheme as CreateKeyOptions['suite'], threshold };
+      if (v.signers !== undefined) opts.signers = signerList(v.signers as string);
+      const key = await client.createKey(opts);
+      print(v.json === true, keyContract(key), keyView(key));
+      return 0;
+    }
+    case 'list': {
+      const { values: v } = parse(args, {}, 0);
+      const list = await connect(v, io).client.listKeys();
+      print(
+        v.json === true,
+        list.map(keyContract),
+        list.length === 0 ? 'no keys' : table(['ID', 'SCHEME', 'QUORUM', 'EPOCH', 'STATE', 'PUBLIC KEY'], list.map((k) => [k.id, k.scheme, `${k.threshold}/${k.signers.length}`, String(k.epoch), k.state, k.publicKey ?? '-'])),
+      );
+      return 0;
+    }
+    case 'show':
+    case 'refresh':
+    case 'retire': {
+      const { values: v, positionals } = parse(args, {}, 1);
+      const id = keyId(positionals[0]!);
+      const { client } = connect(v, io);
+      if (sub === 'retire') {
+        const out = await client.retire(id);
+        const lines = out.attestations.map((a) => `  ${a.signer} destroyed its epoch-${a.epoch} share at ${time(a.destroyedAt)}`);
+        print(v.json === true, { key: keyContract(out.key), attestations: out.attestations }, `${keyView(out.key)}\nattestations (${out.attestations.length}):\n${lines.join('\n')}`);
+        return 0;
+      }
+      const key = sub === 'show' ? await client.getKey(id) : await client.refresh(id);
+      print(v.json === true, keyContract(key), keyView(key));
+      return 0;
+    }
+    case 'derive': {
+      const { values: v, positionals } = parse(args, { path: { type: 'string' } }, 1);
+      const d = await connect(v, io).client.deriveKey(keyId(positionals[0]!), need(v, 'path'));
+      print(v.json === true, d, fields([['path', d.path], ['publicKey', d.publicKey], ['chainCode', d.chainCode]]));
+      return 0;
+    }
+    case 'reshare': {
+      const { values: v, positionals } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' } }, 1);
+      const signers = signerList(need(v, 'signers'));
+      const threshold = integer(need(v, 'threshold'), 'threshold', 2, 255);
+      const key = await connect(v, io).client.reshare(keyId(positionals[0]!), { signers, threshold });
+      print(v.json === true, keyContract(key), keyView(key));
+      return 0;
+    }
+    default:
+      throw new UsageError(sub === undefined ? "'keys' needs a subcommand" : `unknown subcommand 'keys ${sub}'`);
+  }
+}
+
+async function dev(args: string[], io: CliIo): Promise<number> {
+  const { values: v } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } }, 0);
+  const signers = integer((v.signers as string | undefined) ?? '3', 'signers', 2, 64);
+  const threshold = integer((v.threshold as string | undefined) ?? '2', 'threshold', 2, 255);
+  if (threshold > signers) throw new UsageError(`--threshold ${threshold} is greater than --signers ${signers}`);
+  const port = integer((v.port as string | undefined) ?? '8080', 'port', 0, 65_535);
+  const dataDir = path.resolve(io.cwd, (v.data as string | undefined) ?? DEV_DIR);
+  const progress = (line: string) => io.out(`${line}\n`);
+
+  let cluster: DevCluster | undefined;
+  let interrupted = false;
+  const stopped = new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (interrupted) return;
+      interrupted = true;
+      resolve(signal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  process.once('exit', () => cluster?.killNow());
+
+  const starting = DevCluster.start({ dataDir, signers, threshold, port, progress });
+  const first = await Promise.race([starting.then((c) => ({ c })), stopped.then((signal) => ({ signal }))]);
+  if ('signal' in first) {
+    progress(`keyquorum dev: ${first.signal} during start; stopping`);
+    const c = await starting.catch(() => undefined);
+    await c?.stop();
+    return 0;
+  }
+  cluster = first.c;
+  const here = dataDir === path.resolve(io.cwd, DEV_DIR);
+  const env = here ? '' : `export KEYQUORUM_URL=${cluster.url} KEYQUORUM_KEY_FILE=${path.join(dataDir, 'admin-key.json')}; `;
+  progress(`keyquorum dev: ready at ${cluster.url} (${threshold}-of-${signers}).`);
+  progress(`  Try: ${env}npx keyquorum keys create --scheme frost-secp256k1-tr --threshold ${threshold}   or: npm run demo`);
+  progress(`  Logs in ${path.join(dataDir, 'logs')}. Ctrl-C stops everything.`);
+
+  const outcome = await Promise.race([stopped.then((signal) => ({ signal })), cluster.unexpectedExit.then((exit) => ({ exit }))]);
+  if ('exit' in outcome && outcome.exit.name !== 'coordinator') {
+    // A signer died: keep serving (the quorum may still sign) until stopped.
+    await stopped;
+  }
+  progress('keyquorum dev: stopping signers and coordinator…');
+  await cluster.stop();
+  const failed = 'exit' in outcome && outcome.exit.name === 'coordinator';
+  progress(failed ? 'keyquorum dev: the coordinator exited; everything stopped.' : 'keyquorum dev: stopped. Data kept; run it again to reuse the same keys.');
+  return failed ? 1 : 0;
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.out(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  const json = rest.includes('--json');
+  const print = (data: unknown, human: string) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+  switch (command) {
+    case 'dev':
+      return dev(rest, io);
+    case 'keys':
+      return keys(rest[0], rest.slice(1), io);
+    case 'sign': {
+      const { values: v, positionals } = parse(rest, { message: { type: 'string' }, path: { type: 'string' } }, 1);
+      const message = need(v, 'message');
+      if (message.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(message)) throw new UsageError('--message: expected hex bytes');
+      const { client } = connect(v, io);
+      const sig = await client.sign(keyId(positionals[0]!), { message, ...(v.path === undefined ? {} : { path: v.path as string }) });
+      print({ signature: sig.signature, publicKey: sig.publicKey }, fields([['signature', sig.signature], ['publicKey', sig.publicKey]]));
+      return 0;
+    }
+    case 'client-key': {
+      const { values: v } = parse(rest, { out: { type: 'string' } }, 0);
+      const file = path.resolve(io.cwd, need(v, 'out'));
+      if (fs.existsSync(file)) throw new Refusal('EXISTS', `${file} exists; not overwriting a key`);
+      const identity = generateIdentity();
+      const seed = exportIdentitySecret(identity);
+      writeClientKeyFile(file, seed, identity.publicKey);
+      seed.fill(0);
+      const publicKey = bytesToHex(identity.publicKey);
+      print({ publicKey, keyFile: file }, `publicKey ${publicKey}\nkeyFile   ${file}`);
+      return 0;
+    }
+    case 'signers': {
+      const { values: v } = parse(rest, {}, 0);
+      const list = await connect(v, io).client.listSigners();
+      print(list, signersView(list));
+      return 0;
+    }
+    case 'audit': {
+      const { values: v } = parse(rest, { key: { type: 'string' } }, 0);
+      const out = await connect(v, io).client.audit(v.key === undefined ? undefined : keyId(v.key as string));
+      const chain = out.verification.ok ? `audit chain verified: ${out.verification.count} entries, head ${out.verification.head.slice(0, 16)}…` : `AUDIT CHAIN BROKEN at seq ${out.verification.seq}: ${out.verification.reason}`;
+      print(out, `${out.entries.length === 0 ? 'no entries' : auditView(out.entries)}\n${chain}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+/** Runs one CLI invocation; resolves to its exit code. */
+async function main(argv: string[], io: CliIo): Promise<number> {
+  const json = argv.includes('--json');
+  const fail = (code: string, message: string) => {
+    io.err(json ? `${JSON.stringify({ error: { code, message } })}\n` : `keyquorum: ${code}: ${message}\n`);
+    return 1;
+  };
+  try {
+    return await run(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`keyquorum: ${e.message}\n(run 'keyquorum --help' for usage)\n`);
+      return 2;
+    }
+    if (e instanceof Refusal) return fail(e.code, e.message);
+    if (isClientError(e)) {
+      const hint = e.code === 'NETWORK' ? " (is 'keyquorum dev' or the coordinator running?)" : '';
+      const culprits = e.culprits.length > 0 ? ` [culprits: ${e.culprits.join(', ')}]` : '';
+      const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+      return fail(e.code, `${message}${culprits}${hint}`);
+    }
+    return fail('INTERNAL', e instanceof Error ? e.message : String(e));
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2), {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  env: process.env,
+  cwd: process.cwd(),
+});

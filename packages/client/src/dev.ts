@@ -1,0 +1,318 @@
+/**
+ * `keyquorum dev`: a local cluster for development, every part its own process
+ * started through its own CLI exactly as an operator would (coordinator and signer
+ * `init` once, then `start --config`). Everything lives under one data directory:
+ *   cluster.json                 API URL, admin key file, signer ids, threshold (the CLI reads it)
+ *   admin-key.json               the dev admin client key (0600)
+ *   secrets/<node>.passphrase    random keystore passphrases (0600)
+ *   coordinator/, signer-N/      sealed identities and SQLite databases
+ *   coordinator.json, signer-N.json   generated configs (rewritten on every start)
+ *   logs/<node>.log              each process's JSON log lines
+ * A second start with the same directory reuses identities, keys and passphrases
+ * (init only runs for a node whose data is absent).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { generateIdentity, exportIdentitySecret } from '@keyquorum/protocol';
+import { KeyquorumClient } from './client.ts';
+import { ClientError } from './errors.ts';
+import { readClientKeyFile, writeClientKeyFile, type ClusterFile } from './discovery.ts';
+
+export const DEV_DIR = '.keyquorum';
+export const CLUSTER_FILE = 'cluster.json';
+export const ADMIN_KEY_FILE = 'admin-key.json';
+
+const COORDINATOR_CLI = fileURLToPath(new URL('../../coordinator/src/cli.ts', import.meta.url));
+const SIGNER_CLI = fileURLToPath(new URL('../../signer/src/cli.ts', import.meta.url));
+const TSX = createRequire(import.meta.url).resolve('tsx');
+/** Files whose presence means a node was initialised (coordinator identity.ts, signer keystore). */
+const COORDINATOR_IDENTITY = 'identity.sealed';
+const SIGNER_KEYSTORE = 'keystore.db';
+const START_TIMEOUT_MS = 60_000;
+const STOP_DEADLINE_MS = 10_000;
+
+export interface DevOptions {
+  dataDir: string;
+  signers: number;
+  threshold: number;
+  /** API port; 0 picks a free one. */
+  port: number;
+  /** One human-readable progress line. */
+  progress?: (line: string) => void;
+}
+
+type LogLine = Record<string, unknown> & { msg?: unknown };
+
+/** One child process: its JSON lines go to its log file and are scanned for events. */
+class Child {
+  readonly proc: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  private readonly tail: string[] = [];
+  stopping = false;
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    logFile: string,
+  ) {
+    const log = fs.createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+    // Its own process group: a terminal's Ctrl-C reaches `keyquorum dev` only, which
+    // then stops the children in order.
+    this.proc = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      log.write(chunk);
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const raw of lines) {
+        if (!raw.trim()) continue;
+        this.tail.push(raw);
+        if (this.tail.length > 20) this.tail.shift();
+        let line: LogLine;
+        try {
+          line = JSON.parse(raw) as LogLine;
+        } catch {
+          continue;
+        }
+        for (const w of [...this.waiters]) {
+          if (w.test(line)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    };
+    this.proc.stdout!.on('data', onData);
+    this.proc.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
+      log.end();
+      resolve({ code, signal });
+    }));
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? 0;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  lastLines(): string {
+    return this.tail.slice(-8).join('\n');
+  }
+
+  waitFor(test: (l: LogLine) => boolean, what: string): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${START_TIMEOUT_MS / 1000} s\n${this.lastLines()}`)), START_TIMEOUT_MS);
+      const waiter = {
+        test,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      this.waiters.push(waiter);
+      void this.exited.then(({ code, signal }) => {
+        if (!this.waiters.includes(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}:\n${this.lastLines()}`));
+      });
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after the deadline. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (!this.alive) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.alive && this.proc.kill('SIGKILL'), STOP_DEADLINE_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Runs a CLI to completion; resolves to its stdout. */
+function runCli(script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(path.dirname(path.dirname(script)))} ${args[0]} failed (exit ${code}): ${(err || out).trim()}`))));
+  });
+}
+
+function writePrivate(file: string, text: string): void {
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+}
+
+const short = (hex: string) => `${hex.slice(0, 16)}…`;
+
+export class DevCluster {
+  readonly signerIds: string[];
+  readonly dataDir: string;
+  url = '';
+  private coordinator: Child | undefined;
+  private readonly signers = new Map<string, Child>();
+  private readonly progress: (line: string) => void;
+  private stopped: Promise<void> | undefined;
+  /** Resolves when a child exits on its own (not through stop()). */
+  readonly unexpectedExit: Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null }>;
+  private onUnexpectedExit!: (e: { name: string; code: number | null; signal: NodeJS.Signals | null }) => void;
+
+  private constructor(private readonly o: DevOptions) {
+    this.dataDir = path.resolve(o.dataDir);
+    this.signerIds = Array.from({ length: o.signers }, (_, i) => `signer-${i + 1}`);
+    this.progress = o.progress ?? (() => undefined);
+    this.unexpectedExit = new Promise((resolve) => (this.onUnexpectedExit = resolve));
+  }
+
+  /** Inits what is absent, starts the coordinator then every signer, and waits until all are connected. */
+  static async start(o: DevOptions): Promise<DevCluster> {
+    const dev = new DevCluster(o);
+    try {
+      await dev.boot();
+    } catch (e) {
+      await dev.stop();
+      throw e;
+    }
+    return dev;
+  }
+
+  /** Process ids of the children, by node name. */
+  get pids(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.coordinator) out.coordinator = this.coordinator.pid;
+    for (const [id, c] of this.signers) out[id] = c.pid;
+    return out;
+  }
+
+  private file(...parts: string[]): string {
+    return path.join(this.dataDir, ...parts);
+  }
+
+  private passphraseFile(node: string): string {
+    const file = this.file('secrets', `${node}.passphrase`);
+    if (!fs.existsSync(file)) writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
+    return file;
+  }
+
+  private async identity(node: string): Promise<string> {
+    const coordinator = node === 'coordinator';
+    const dir = this.file(node);
+    const initialised = fs.existsSync(path.join(dir, coordinator ? COORDINATOR_IDENTITY : SIGNER_KEYSTORE));
+    const pass = ['--passphrase-file', this.passphraseFile(node)];
+    const args = coordinator
+      ? [initialised ? 'pubkey' : 'init', '--data', dir, '--json', ...pass]
+      : initialised
+        ? ['pubkey', '--data', dir, '--json']
+        : ['init', '--data', dir, '--id', node, '--json', ...pass];
+    const out = await runCli(coordinator ? COORDINATOR_CLI : SIGNER_CLI, args);
+    const publicKey = (JSON.parse(out) as { publicKey: string }).publicKey;
+    this.progress(`  ✓ ${`${node} identity ${initialised ? 'loaded' : 'created'}`.padEnd(30)} ${short(publicKey)}`);
+    return publicKey;
+  }
+
+  private async boot(): Promise<void> {
+    const fresh = !fs.existsSync(this.file(CLUSTER_FILE));
+    for (const dir of [this.dataDir, this.file('secrets'), this.file('logs')]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.progress(`keyquorum dev: ${this.o.threshold}-of-${this.o.signers} cluster, data in ${this.dataDir} (${fresh ? 'new' : 'reusing existing data'})`);
+
+    const adminFile = this.file(ADMIN_KEY_FILE);
+    if (!fs.existsSync(adminFile)) {
+      const admin = generateIdentity();
+      const seed = exportIdentitySecret(admin);
+      writeClientKeyFile(adminFile, seed, admin.publicKey);
+      seed.fill(0);
+      this.progress(`  ✓ ${'dev admin client key created'.padEnd(30)} ${adminFile}`);
+    }
+    const admin = readClientKeyFile(adminFile);
+    const adminPublic = bytesToHex(admin.publicKey);
+    const clients = [{ publicKey: adminPublic, roles: ['admin'] }];
+
+    const [coordinatorKey, ...signerKeys] = await Promise.all([this.identity('coordinator'), ...this.signerIds.map((id) => this.identity(id))]);
+    const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, signerKeys[i]!]));
+
+    const coordinatorConfig = this.file('coordinator.json');
+    fs.writeFileSync(
+      coordinatorConfig,
+      `${JSON.stringify({ dataDir: 'coordinator', listen: `127.0.0.1:${this.o.port}`, signers: peers, clients, passphraseFile: 'secrets/coordinator.passphrase' }, null, 2)}\n`,
+    );
+    const coordinator = new Child('coordinator', COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.file('logs', 'coordinator.log'));
+    this.coordinator = coordinator;
+    this.watch(coordinator);
+    const listening = await coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 'listening line');
+    const m = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(listening.msg));
+    if (!m) throw new Error(`coordinator: unexpected listening line ${String(listening.msg)}`);
+    this.url = m[1]!;
+    const signerUrl = m[2]!;
+    this.progress(`  ✓ coordinator listening on ${this.url}  (pid ${coordinator.pid})`);
+
+    const cluster: ClusterFile = { url: this.url, keyFile: ADMIN_KEY_FILE, signers: this.signerIds, threshold: this.o.threshold };
+    fs.writeFileSync(this.file(CLUSTER_FILE), `${JSON.stringify(cluster, null, 2)}\n`);
+
+    await Promise.all(
+      this.signerIds.map(async (id) => {
+        const config = this.file(`${id}.json`);
+        fs.writeFileSync(
+          config,
+          `${JSON.stringify(
+            { signerId: id, dataDir: id, coordinatorUrl: signerUrl, coordinatorPublicKey: coordinatorKey, peers, clients, passphraseFile: `secrets/${id}.passphrase`, listen: '127.0.0.1:0' },
+            null,
+            2,
+          )}\n`,
+        );
+        const child = new Child(id, SIGNER_CLI, ['start', '--config', config], this.file('logs', `${id}.log`));
+        this.signers.set(id, child);
+        this.watch(child);
+        const started = await child.waitFor((l) => l.msg === 'started', 'started line');
+        await child.waitFor((l) => l.msg === 'connected', 'connected line');
+        const health = typeof started.health === 'string' ? `, health http://${started.health}` : '';
+        this.progress(`  ✓ ${id} connected  (pid ${child.pid}${health})`);
+      }),
+    );
+
+    const client = new KeyquorumClient({ url: this.url, clientKey: admin.identity });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const connected = (await client.listSigners()).filter((s) => s.connected).length;
+      if (connected >= this.signerIds.length) break;
+      if (Date.now() > deadline) throw new ClientError('NOT_ENOUGH_SIGNERS', { message: `only ${connected} signers connected` });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private watch(child: Child): void {
+    void child.exited.then(({ code, signal }) => {
+      if (child.stopping) return;
+      this.progress(`  ✗ ${child.name} exited (${code ?? signal}); see ${this.file('logs', `${child.name}.log`)}`);
+      this.onUnexpectedExit({ name: child.name, code, signal });
+    });
+  }
+
+  /** Stops the signers, then the coordinator (SIGTERM, SIGKILL after a deadline). Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.all([...this.signers.values()].map((c) => c.stop()));
+      await this.coordinator?.stop();
+    })();
+    return this.stopped;
+  }
+
+  /** Synchronous last resort for process exit: SIGKILL whatever still runs. */
+  killNow(): void {
+    for (const c of [...this.signers.values(), this.coordinator]) if (c?.alive) c.proc.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Where the CLI finds the API and its client key: `--url` / `--key-file`, then
+ * `KEYQUORUM_URL` / `KEYQUORUM_KEY_FILE`, then the `cluster.json` that
+ * `keyquorum dev` writes under `./.keyquorum/`. A client key file is JSON
+ * `{ "publicKey": hex, "secretKey": hex }` (the 32-byte Ed25519 seed), mode 0600.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { identityFromSecret, type IdentityKey } from '@keyquorum/protocol';
+import { ClientError } from './errors.ts';
+
+/** `cluster.json` under a dev data directory. */
+export interface ClusterFile {
+  url: string;
+  /** Admin client key file, relative to the data directory. */
+  keyFile: string;
+  signers: string[];
+  threshold: number;
+}
+
+export interface ClientKey {
+  identity: IdentityKey;
+  publicKey: Uint8Array;
+}
+
+const badFile = (file: string, why: string) => new ClientError('BAD_ARGUMENT', { field: 'keyFile', message: `${file}: ${why}` });
+
+export function writeClientKeyFile(file: string, seed: Uint8Array, publicKey: Uint8Array): void {
+  fs.writeFileSync(file, `${JSON.stringify({ publicKey: bytesToHex(publicKey), secretKey: bytesToHex(seed) }, null, 2)}\n`, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+}
+
+/** Reads a client key file; the public key in it must match the seed. */
+export function readClientKeyFile(file: string): ClientKey {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw badFile(file, `cannot read a client key: ${(e as Error).message}`);
+  }
+  const o = raw as { publicKey?: unknown; secretKey?: unknown };
+  if (typeof o?.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(o.secretKey)) throw badFile(file, 'secretKey: expected 32 bytes of lowercase hex');
+  const seed = hexToBytes(o.secretKey);
+  const identity = identityFromSecret(seed);
+  seed.fill(0);
+  if (o.publicKey !== undefined && o.publicKey !== bytesToHex(identity.publicKey)) throw badFile(file, 'publicKey does not match secretKey');
+  return { identity, publicKey: identity.publicKey };
+}
+
+/** The dev cluster file under `dir`, or undefined when there is none. */
+export function readClusterFile(dir: string): ClusterFile | undefined {
+  const file = path.join(dir, 'cluster.json');
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile;
+  } catch (e) {
+    throw new ClientError('BAD_ARGUMENT', { field: 'cluster', message: `${file}: ${(e as Error).message}` });
+  }
+}
+
+export interface Endpoint {
+  url: string;
+  keyFile: string;
+  /** The dev cluster's file, when one was found (its threshold is the CLI's default). */
+  cluster: ClusterFile | undefined;
+}
+
+/** Resolves URL and key file by precedence; undefined fields when nothing names them. */
+export function discoverEndpoint(flags: { url?: string; keyFile?: string }, env: NodeJS.ProcessEnv, devDir: string): Partial<Endpoint> {
+  const cluster = readClusterFile(devDir);
+  const url = flags.url ?? nonEmpty(env.KEYQUORUM_URL) ?? cluster?.url;
+  const keyFile = flags.keyFile ?? nonEmpty(env.KEYQUORUM_KEY_FILE) ?? (cluster ? path.resolve(devDir, cluster.keyFile) : undefined);
+  return { url, keyFile, cluster };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.length === 0 ? undefined : v;
+}

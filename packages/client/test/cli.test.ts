@@ -1,0 +1,268 @@
+/**
+ * The `keyquorum` CLI as a user runs it: `keyquorum dev` in a fresh directory
+ * (coordinator and three signer daemons as child processes), then every other
+ * command from that directory with no flags (found through ./.keyquorum), checked
+ * for its JSON contract, its human output and its exit code; then Ctrl-C (SIGINT)
+ * stops every child, and a second `keyquorum dev` reuses the same identities and keys.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../bin/keyquorum.js', import.meta.url));
+const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'];
+const MESSAGE = 'ab'.repeat(32);
+
+/** The environment without any KEYQUORUM_* discovery variable. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.KEYQUORUM_URL;
+  delete env.KEYQUORUM_KEY_FILE;
+  return { ...env, ...extra };
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `keyquorum dev` in `cwd`, with its stdout lines. */
+class Dev {
+  readonly lines: string[] = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  constructor(cwd: string) {
+    this.child = spawn(process.execPath, [BIN, 'dev', '--port', '0'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let partial = '';
+    this.child.stdout!.on('data', (d: Buffer) => {
+      const parts = (partial + d.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      this.lines.push(...parts);
+    });
+    this.child.stderr!.on('data', (d: Buffer) => this.lines.push(`stderr: ${d.toString()}`));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  async waitFor(re: RegExp, ms = 30_000): Promise<string> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines.find((l) => re.test(l));
+      if (hit !== undefined) return hit;
+      if (Date.now() > until || this.child.exitCode !== null) throw new Error(`no line ${re}; got:\n${this.lines.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Child process ids printed in the progress lines. */
+  pids(): number[] {
+    return this.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+let dir: string;
+let dev: Dev;
+const run = (...args: string[]) => cli(args, { cwd: dir });
+const json = <T>(r: Run): T => {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as T;
+};
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-cli-'));
+  dev = new Dev(dir);
+  await dev.waitFor(/ready at http/);
+}, 60_000);
+
+afterAll(async () => {
+  if (dev?.child.exitCode === null) {
+    dev.child.kill('SIGINT');
+    await dev.exited;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('keyquorum dev', () => {
+  it('prints a progress line as each part comes up, then how to use it', () => {
+    const text = dev.lines.join('\n');
+    expect(text).toMatch(/2-of-3 cluster, data in .*\.keyquorum \(new\)/);
+    expect(text).toMatch(/dev admin client key created/);
+    for (const node of ['coordinator', 'signer-1', 'signer-2', 'signer-3']) expect(text).toMatch(new RegExp(`${node} identity created`));
+    expect(text).toMatch(/coordinator listening on http:\/\/127\.0\.0\.1:\d+ {2}\(pid \d+\)/);
+    for (const id of ['signer-1', 'signer-2', 'signer-3']) expect(text).toMatch(new RegExp(`${id} connected {2}\\(pid \\d+`));
+    expect(text).toMatch(/Try: npx keyquorum keys create/);
+    expect(dev.pids()).toHaveLength(4);
+    expect(fs.statSync(path.join(dir, '.keyquorum', 'admin-key.json')).mode & 0o077).toBe(0);
+  });
+});
+
+describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyquorum)', () => {
+  let key: Record<string, unknown>;
+
+  it('keys create --json prints exactly { id, scheme, threshold, signers, publicKey, epoch, state }', async () => {
+    key = json(await run('keys', 'create', '--scheme', 'frost-secp256k1-tr', '--threshold', '2', '--label', 'cli-tr', '--json'));
+    expect(Object.keys(key)).toEqual(KEY_FIELDS);
+    expect(key).toMatchObject({ id: 'cli-tr', scheme: 'frost-secp256k1-tr', threshold: 2, signers: ['signer-1', 'signer-2', 'signer-3'], epoch: 0, state: 'active' });
+    expect(key.publicKey).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('keys show --json and keys list --json give the same seven fields', async () => {
+    const [show, list] = await Promise.all([run('keys', 'show', 'cli-tr', '--json'), run('keys', 'list', '--json')]);
+    expect(json(show)).toEqual(key);
+    const keys = json<Array<Record<string, unknown>>>(list);
+    expect(keys).toContainEqual(key);
+    for (const k of keys) expect(Object.keys(k)).toEqual(KEY_FIELDS);
+  });
+
+  it('sign --json gives { signature, publicKey } that BIP340 verifies, also for a derived path', async () => {
+    const [plain, derived, derive] = await Promise.all([
+      run('sign', 'cli-tr', '--message', MESSAGE, '--json'),
+      run('sign', 'cli-tr', '--message', MESSAGE, '--path', 'm/44/0/7', '--json'),
+      run('keys', 'derive', 'cli-tr', '--path', 'm/44/0/7', '--json'),
+    ]);
+    const sig = json<{ signature: string; publicKey: string }>(plain);
+    expect(Object.keys(sig)).toEqual(['signature', 'publicKey']);
+    expect(sig.publicKey).toBe(key.publicKey);
+    expect(schnorr.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(sig.publicKey))).toBe(true);
+    const child = json<{ publicKey: string }>(derive);
+    const dsig = json<{ signature: string; publicKey: string }>(derived);
+    expect(dsig.publicKey).toBe(child.publicKey);
+    expect(schnorr.verify(hexToBytes(dsig.signature), hexToBytes(MESSAGE), hexToBytes(child.publicKey))).toBe(true);
+  });
+
+  it('creates and signs with an frost-ed25519 key (32-byte public key, RFC 8032 signature)', async () => {
+    const k = json<{ id: string; publicKey: string }>(await run('keys', 'create', '--scheme', 'frost-ed25519', '--threshold', '2', '--json'));
+    expect(k.id).toMatch(/^key-[0-9a-f]{10}$/);
+    expect(k.publicKey).toMatch(/^[0-9a-f]{64}$/);
+    const sig = json<{ signature: string }>(await run('sign', k.id, '--message', MESSAGE, '--json'));
+    expect(ed25519.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(k.publicKey))).toBe(true);
+    const reshared = json<Record<string, unknown>>(await run('keys', 'reshare', k.id, '--signers', 'signer-1,signer-2,signer-3', '--threshold', '3', '--json'));
+    expect(reshared).toMatchObject({ id: k.id, threshold: 3, epoch: 1, publicKey: k.publicKey, state: 'active' });
+    expect(Object.keys(reshared)).toEqual(KEY_FIELDS);
+  });
+
+  it('prints readable tables without --json', async () => {
+    const [list, show, signers, audit] = await Promise.all([run('keys', 'list'), run('keys', 'show', 'cli-tr'), run('signers'), run('audit', '--key', 'cli-tr')]);
+    expect(list.stdout).toMatch(/^ID\s+SCHEME\s+QUORUM\s+EPOCH\s+STATE\s+PUBLIC KEY$/m);
+    expect(list.stdout).toMatch(/^cli-tr\s+frost-secp256k1-tr\s+2\/3\s+0\s+active\s+[0-9a-f]{64}$/m);
+    expect(show.stdout).toMatch(/^quorum\s+2 of 3 \(signer-1, signer-2, signer-3\)$/m);
+    expect(signers.stdout).toMatch(/^signer-1\s+yes\s+\d{4}-/m);
+    expect(audit.stdout).toMatch(/key\.created\s+cli-tr/);
+    expect(audit.stdout).toMatch(/audit chain verified/);
+  });
+
+  it('refresh keeps the public key; retire then makes sign fail with exit 1', async () => {
+    const refreshed = json<Record<string, unknown>>(await run('keys', 'refresh', 'cli-tr', '--json'));
+    expect(refreshed).toEqual({ ...key, epoch: 1 });
+    const retired = json<{ key: { state: string }; attestations: unknown[] }>(await run('keys', 'retire', 'cli-tr', '--json'));
+    expect(retired.key.state).toBe('retired');
+    expect(retired.attestations).toHaveLength(3);
+    const refused = await run('sign', 'cli-tr', '--message', MESSAGE, '--json');
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toMatchObject({ error: { code: 'WRONG_STATE' } });
+  });
+
+  it('shows the work in Prometheus metrics on the coordinator and on each signer', async () => {
+    const { url } = JSON.parse(fs.readFileSync(path.join(dir, '.keyquorum', 'cluster.json'), 'utf8')) as { url: string };
+    const coordinator = await (await fetch(`${url}/metrics`)).text();
+    expect(coordinator).toMatch(/^keyquorum_sessions_total\{kind="dkg",outcome="ok"\} [1-9]/m);
+    expect(coordinator).toMatch(/^keyquorum_signatures_total\{scheme="frost-secp256k1-tr"\} [2-9]/m);
+    expect(coordinator).toMatch(/^keyquorum_signers_connected 3$/m);
+    expect(coordinator).toMatch(/^keyquorum_key_epoch\{key="cli-tr",scheme="frost-secp256k1-tr",state="retired"\} 1$/m);
+    expect(coordinator).toMatch(/^keyquorum_session_duration_seconds_count\{kind="sign"\} [2-9]/m);
+    const health = /signer-1 connected {2}\(pid \d+, health (http:\/\/[^)]+)\)/.exec(dev.lines.join('\n'))![1]!;
+    const signer = await (await fetch(`${health}/metrics`)).text();
+    expect(signer).toMatch(/^keyquorum_signer_connected 1$/m);
+    expect(signer).toMatch(/^keyquorum_signer_sessionsCompleted [1-9]/m);
+    expect(signer).toMatch(/^keyquorum_signer_key_epoch\{key="key-[0-9a-f]{10}",scheme="frost-ed25519"\} 1$/m);
+  });
+
+  it('answers ecdsa-secp256k1 with a clear "not yet supported" (exit 1)', async () => {
+    const r = await run('keys', 'create', '--scheme', 'ecdsa-secp256k1', '--threshold', '2');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ecdsa-secp256k1 is not yet supported/);
+  });
+
+  it('exits 1 for a refused request and 2 for a usage error', async () => {
+    const results = await Promise.all([
+      run('keys', 'show', 'nope'),
+      run('keys', 'frobnicate'),
+      run('sign', 'cli-tr'),
+      run('sign', 'cli-tr', '--message', 'xyz'),
+      run('keys', 'create', '--scheme', 'rsa', '--threshold', '2'),
+      run('keys', 'list', '--bogus'),
+      cli(['keys', 'list'], { cwd: os.tmpdir() }),
+    ]);
+    expect(results.map((r) => r.code)).toEqual([1, 2, 2, 2, 2, 2, 2]);
+    expect(results[0]!.stderr).toMatch(/UNKNOWN_KEY/);
+    expect(results[6]!.stderr).toMatch(/no coordinator URL/);
+  });
+
+  it('takes --url/--key-file, then KEYQUORUM_URL/KEYQUORUM_KEY_FILE, from any directory; an untrusted key is refused (exit 1)', async () => {
+    const cluster = JSON.parse(fs.readFileSync(path.join(dir, '.keyquorum', 'cluster.json'), 'utf8')) as { url: string };
+    const keyFile = path.join(dir, '.keyquorum', 'admin-key.json');
+    const stranger = generateIdentity();
+    const strangerFile = path.join(dir, 'stranger.json');
+    fs.writeFileSync(strangerFile, JSON.stringify({ publicKey: bytesToHex(stranger.publicKey), secretKey: bytesToHex(exportIdentitySecret(stranger)) }));
+    const elsewhere = os.tmpdir();
+    const [flags, env, refused] = await Promise.all([
+      cli(['signers', '--json', '--url', cluster.url, '--key-file', keyFile], { cwd: elsewhere }),
+      cli(['signers', '--json'], { cwd: elsewhere, env: { KEYQUORUM_URL: cluster.url, KEYQUORUM_KEY_FILE: keyFile } }),
+      run('keys', 'list', '--key-file', strangerFile),
+    ]);
+    expect(json<Array<{ id: string; connected: boolean }>>(flags).map((s) => s.connected)).toEqual([true, true, true]);
+    expect(json<unknown[]>(env)).toHaveLength(3);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/UNAUTHORISED/);
+  });
+});
+
+describe('keyquorum dev shutdown and restart', () => {
+  it('SIGINT stops every child; a second run reuses the same identities and keys', async () => {
+    const pids = dev.pids();
+    expect(pids.every(alive)).toBe(true);
+    dev.child.kill('SIGINT');
+    expect(await dev.exited).toBe(0);
+    expect(dev.lines.join('\n')).toMatch(/stopped\. Data kept/);
+    expect(pids.filter(alive)).toEqual([]);
+
+    dev = new Dev(dir);
+    await dev.waitFor(/ready at http/);
+    const text = dev.lines.join('\n');
+    expect(text).toMatch(/reusing existing data/);
+    expect(text).not.toMatch(/created/);
+    for (const node of ['coordinator', 'signer-1', 'signer-2', 'signer-3']) expect(text).toMatch(new RegExp(`${node} identity loaded`));
+    const keys = json<Array<{ id: string; scheme: string; publicKey: string }>>(await run('keys', 'list', '--json'));
+    const ed = keys.find((k) => k.scheme === 'frost-ed25519')!;
+    const sig = json<{ signature: string }>(await run('sign', ed.id, '--message', MESSAGE, '--json'));
+    expect(ed25519.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(ed.publicKey))).toBe(true);
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * Prometheus metrics of one coordinator (prom-client, a registry per instance so
+ * several coordinators can share a process): lifecycle sessions by kind and outcome
+ * with their latency, connected signers, each key's epoch, signatures produced, and
+ * API errors by code. Served as text at GET /metrics. Labels carry ids only.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
+
+/** What the gauges read at scrape time. */
+export interface MetricsSource {
+  connectedSigners(): number;
+  keys(): ReadonlyArray<{ id: string; scheme: string; state: string; epoch: number }>;
+}
+
+export class CoordinatorMetrics {
+  readonly registry = new Registry();
+  readonly #sessions: Counter<'kind' | 'outcome'>;
+  readonly #latency: Histogram<'kind'>;
+  readonly #signatures: Counter<'scheme'>;
+  readonly #errors: Counter<'code'>;
+
+  constructor(source: () => MetricsSource | undefined) {
+    const registers = [this.registry];
+    this.#sessions = new Counter({ name: 'keyquorum_sessions_total', help: 'Lifecycle sessions by kind and outcome (ok, or the error code)', labelNames: ['kind', 'outcome'], registers });
+    this.#latency = new Histogram({
+      name: 'keyquorum_session_duration_seconds',
+      help: 'Wall time of a session, all protocol rounds included, by kind',
+      labelNames: ['kind'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#signatures = new Counter({ name: 'keyquorum_signatures_total', help: 'Threshold signatures produced and verified', labelNames: ['scheme'], registers });
+    this.#errors = new Counter({ name: 'keyquorum_api_errors_total', help: 'API requests answered with an error, by error code', labelNames: ['code'], registers });
+    new Gauge({
+      name: 'keyquorum_signers_connected',
+      help: 'Signers authenticated to the coordinator now',
+      registers,
+      collect() {
+        this.set(source()?.connectedSigners() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyquorum_key_epoch',
+      help: 'Current share epoch of each key (increments on refresh and reshare)',
+      labelNames: ['key', 'scheme', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const k of source()?.keys() ?? []) this.set({ key: k.id, scheme: k.scheme, state: k.state }, k.epoch);
+      },
+    });
+  }
+
+  /** Times `run` as a session of `kind` and counts its outcome. */
+  async session<T>(kind: SessionKind, run: () => Promise<T>): Promise<T> {
+    const stop = this.#latency.startTimer({ kind });
+    try {
+      const out = await run();
+      this.#sessions.inc({ kind, outcome: 'ok' });
+      return out;
+    } catch (e) {
+      const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'INTERNAL';
+      this.#sessions.inc({ kind, outcome: code });
+      throw e;
+    } finally {
+      stop();
+    }
+  }
+
+  signature(scheme: string): void {
+    this.#signatures.inc({ scheme });
+  }
+
+  error(code: string): void {
+    this.#errors.inc({ code });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * OT extension: KOS15 (Keller, Orsini, Scholl, "Actively Secure OT Extension with
+ * Optimal Overhead", eprint 2015/546), the correlated-OT extension DKLs19 (Functionality
+ * 3 / Protocol 9 of DKLs18) runs under its multiplication, with the Fiat-Shamir form of
+ * its consistency check that DKLs23 (§5) prescribes.
+ *
+ * Setup (kappa = 128 base OTs, roles reversed): the extension sender Alice holds
+ * Delta in {0,1}^kappa and k_i^{Delta_i}; the receiver Bob holds (k_i^0, k_i^1).
+ * Extension of one batch (ROWS = XI + kappa + s rows; the padding hides Bob's bits):
+ *  1. Bob: x' = x || random; t_i^b = PRG(k_i^b, sid'); sends u_i = t_i^0 ^ t_i^1 ^ x'.
+ *  2. Check (KOS15 Fig. 7, challenge by Fiat-Shamir over u): chi_j in GF(2^128);
+ *     Bob sends xt = sum x'_j chi_j and tt = sum t_j chi_j; Alice, with q_i = PRG(k_i^{Delta_i}) ^ Delta_i u_i,
+ *     checks sum q_j chi_j == tt + xt * Delta. A receiver that used different x' in
+ *     different columns fails except with probability ~2^-kappa.
+ *  3. Correlated OT over Z_n^W (DKLs19 Functionality 3): Alice with correlation alpha sends
+ *     tau_j = alpha + H(j, q_j) - H(j, q_j ^ Delta) and outputs -H(j, q_j); Bob outputs
+ *     H(j, t_j) + x_j tau_j; the two outputs sum to x_j * alpha.
+ *
+ * Seeds are reused across signing sessions, so both parties mix fresh nonces into the
+ * PRG (Bob's) and the random oracle (Alice's): a replayed session id cannot make either
+ * side reuse a pad.
+ */
+import { bytesToNumberBE } from '@noble/curves/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { shake256 } from '@noble/hashes/sha3.js';
+import { concatBytes } from '../bytes.ts';
+import { CryptoError } from '../errors.ts';
+import { assertBytes } from '../frost/suite.ts';
+import { Fn, getBit, hash, KAPPA, N, ROW_BYTES, ROWS, scalarBytes, SEED_LENGTH, u16, XI, randomBytes, type Rng } from './common.ts';
+
+/** Extension sender's setup (Alice; the base-OT receiver): Delta and k_i^{Delta_i}. */
+export interface OtSenderSeeds {
+  delta: Uint8Array;
+  seeds: Uint8Array;
+}
+/** Extension receiver's setup (Bob; the base-OT sender): k_i^0 and k_i^1. */
+export interface OtReceiverSeeds {
+  seeds0: Uint8Array;
+  seeds1: Uint8Array;
+}
+
+/** Bob's extension message. */
+export interface OteMessage {
+  nonce: Uint8Array;
+  /** kappa columns of ROW_BYTES each. */
+  u: Uint8Array;
+  checkX: Uint8Array;
+  checkT: Uint8Array;
+}
+export const OTE_U_LENGTH = KAPPA * ROW_BYTES;
+
+function prg(seed: Uint8Array, sid: Uint8Array, column: number): Uint8Array {
+  const out = new Uint8Array(96);
+  for (let c = 0; c < 3; c++) out.set(sha256(concatBytes(seed, sid, u16(column), new Uint8Array([c]))), 32 * c);
+  return out.subarray(0, ROW_BYTES);
+}
+
+// ---- GF(2^128), x^128 + x^7 + x^2 + x + 1, as four little-endian u32 words ----
+function mulX(a: Uint32Array): void {
+  const carry = a[3]! >>> 31;
+  a[3] = (a[3]! << 1) | (a[2]! >>> 31);
+  a[2] = (a[2]! << 1) | (a[1]! >>> 31);
+  a[1] = (a[1]! << 1) | (a[0]! >>> 31);
+  a[0] = (a[0]! << 1) ^ (carry * 0x87);
+}
+function xor4(a: Uint32Array, b: Uint32Array, off = 0): void {
+  a[0]! ^= b[off]!;
+  a[1]! ^= b[off + 1]!;
+  a[2]! ^= b[off + 2]!;
+  a[3]! ^= b[off + 3]!;
+}
+const gfBytes = (a: Uint32Array) => new Uint8Array(a.buffer.slice(0));
+const gfFrom = (b: Uint8Array) => new Uint32Array(b.slice().buffer);
+
+/** chi_j for every row, from the transcript (Fiat-Shamir). */
+function challenges(sid: Uint8Array, u: Uint8Array): Uint32Array {
+  const seed = hash('ote/chi', sid, u);
+  const out = new Uint32Array(ROWS * 4);
+  const bytes = new Uint8Array(out.buffer);
+  for (let c = 0; c * 32 < bytes.length; c++) bytes.set(sha256(concatBytes(seed, u16(c))), 32 * c);
+  return out;
+}
+
+/** sum_i X^i * (sum_{j: column_i[j] = 1} chi_j): equals sum_j row_j * chi_j. */
+function combineColumns(columns: Uint8Array[], chi: Uint32Array): Uint32Array {
+  const acc = new Uint32Array(4);
+  for (let i = KAPPA - 1; i >= 0; i--) {
+    mulX(acc);
+    const col = columns[i]!;
+    for (let j = 0; j < ROWS; j++) if ((col[j >>> 3]! >>> (j & 7)) & 1) xor4(acc, chi, 4 * j);
+  }
+  return acc;
+}
+
+/** Rows (ROWS x 16 bytes) from kappa columns. */
+function transpose(columns: Uint8Array[]): Uint8Array {
+  const rows = new Uint8Array(ROWS * 16);
+  for (let i = 0; i < KAPPA; i++) {
+    const col = columns[i]!;
+    const byte = i >>> 3;
+    const bit = 1 << (i & 7);
+    for (let j = 0; j < ROWS; j++) if ((col[j >>> 3]! >>> (j & 7)) & 1) rows[j * 16 + byte]! |= bit;
+  }
+  return rows;
+}
+
+/** Bob, step 1-2: choices holds XI bits. Returns his rows t_j (j < XI) and the message. */
+export function oteReceive(setup: OtReceiverSeeds, sid: Uint8Array, choices: Uint8Array, rng?: Rng): { rows: Uint8Array; message: OteMessage } {
+  const nonce = randomBytes(rng, 32);
+  const s = hash('ote/sid', sid, nonce);
+  const x = new Uint8Array(ROW_BYTES);
+  x.set(choices.subarray(0, XI / 8));
+  x.set(randomBytes(rng, ROW_BYTES - XI / 8), XI / 8);
+  const t: Uint8Array[] = [];
+  const u = new Uint8Array(OTE_U_LENGTH);
+  for (let i = 0; i < KAPPA; i++) {
+    const t0 = prg(setup.seeds0.subarray(i * SEED_LENGTH, (i + 1) * SEED_LENGTH), s, i);
+    const t1 = prg(setup.seeds1.subarray(i * SEED_LENGTH, (i + 1) * SEED_LENGTH), s, i);
+    for (let b = 0; b < ROW_BYTES; b++) u[i * ROW_BYTES + b] = t0[b]! ^ t1[b]! ^ x[b]!;
+    t.push(t0);
+  }
+  const chi = challenges(s, u);
+  const xt = new Uint32Array(4);
+  for (let j = 0; j < ROWS; j++) if (getBit(x, j)) xor4(xt, chi, 4 * j);
+  const tt = combineColumns(t, chi);
+  return { rows: transpose(t).subarray(0, XI * 16), message: { nonce, u, checkX: gfBytes(xt), checkT: gfBytes(tt) } };
+}
+
+/** Alice, step 2: KOS15 consistency check, then her rows q_j (j < XI). Failure names `culprit`. */
+export function oteSend(setup: OtSenderSeeds, sid: Uint8Array, msg: OteMessage, field: string, culprit: number): { rows: Uint8Array; sid: Uint8Array } {
+  if (typeof msg !== 'object' || msg === null) throw new CryptoError('BAD_FIELD', { field, culprits: [culprit] });
+  const nonce = assertBytes(msg.nonce, 32, `${field}.nonce`);
+  const u = assertBytes(msg.u, OTE_U_LENGTH, `${field}.u`);
+  const checkX = assertBytes(msg.checkX, 16, `${field}.checkX`);
+  const checkT = assertBytes(msg.checkT, 16, `${field}.checkT`);
+  const s = hash('ote/sid', sid, nonce);
+  const q: Uint8Array[] = [];
+  for (let i = 0; i < KAPPA; i++) {
+    const qi = prg(setup.seeds.subarray(i * SEED_LENGTH, (i + 1) * SEED_LENGTH), s, i).slice();
+    if (getBit(setup.delta, i)) for (let b = 0; b < ROW_BYTES; b++) qi[b]! ^= u[i * ROW_BYTES + b]!;
+    q.push(qi);
+  }
+  const chi = challenges(s, u);
+  const lhs = combineColumns(q, chi);
+  const xt = gfFrom(checkX);
+  const rhs = new Uint32Array(4);
+  for (let i = KAPPA - 1; i >= 0; i--) {
+    mulX(rhs);
+    if (getBit(setup.delta, i)) xor4(rhs, xt);
+  }
+  xor4(rhs, gfFrom(checkT));
+  if (((lhs[0]! ^ rhs[0]!) | (lhs[1]! ^ rhs[1]!) | (lhs[2]! ^ rhs[2]!) | (lhs[3]! ^ rhs[3]!)) !== 0)
+    throw new CryptoError('INVALID_PROOF', { field, culprits: [culprit], message: `INVALID_PROOF: participant ${culprit} fails the KOS15 OT-extension consistency check` });
+  return { rows: transpose(q).subarray(0, XI * 16), sid: s };
+}
+
+export const oteSessionId = (sid: Uint8Array, nonce: Uint8Array) => hash('ote/sid', sid, nonce);
+
+/** The random oracle of step 3: W scalars from (sid, j, row). */
+function rowHash(sid: Uint8Array, j: number, row: Uint8Array, width: number): bigint[] {
+  const out = shake256(concatBytes(sid, u16(j), row), { dkLen: 48 * width });
+  const res: bigint[] = [];
+  for (let w = 0; w < width; w++) res.push(bytesToNumberBE(out.subarray(48 * w, 48 * w + 48)) % N);
+  return res;
+}
+
+/** Alice, step 3: correlated OT with correlation `alpha` on every row. */
+export function cotSend(sid: Uint8Array, rows: Uint8Array, delta: Uint8Array, alpha: bigint[]): { z: bigint[][]; tau: Uint8Array } {
+  const W = alpha.length;
+  const z: bigint[][] = [];
+  const tau = new Uint8Array(XI * W * 32);
+  const flipped = new Uint8Array(16);
+  for (let j = 0; j < XI; j++) {
+    const q = rows.subarray(j * 16, j * 16 + 16);
+    for (let b = 0; b < 16; b++) flipped[b] = q[b]! ^ delta[b]!;
+    const h0 = rowHash(sid, j, q, W);
+    const h1 = rowHash(sid, j, flipped, W);
+    z.push(h0.map((v) => Fn.neg(v)));
+    for (let w = 0; w < W; w++) tau.set(scalarBytes(Fn.add(alpha[w]!, Fn.sub(h0[w]!, h1[w]!))), (j * W + w) * 32);
+  }
+  flipped.fill(0);
+  return { z, tau };
+}
+
+/** Bob, step 3: his outputs; z_A[j] + z_B[j] = x_j * alpha. */
+export function cotReceive(sid: Uint8Array, rows: Uint8Array, choices: Uint8Array, tau: Uint8Array, width: number): bigint[][] {
+  const z: bigint[][] = [];
+  for (let j = 0; j < XI; j++) {
+    const h = rowHash(sid, j, rows.subarray(j * 16, j * 16 + 16), width);
+    if (getBit(choices, j)) for (let w = 0; w < width; w++) h[w] = Fn.add(h[w]!, Fn.create(bytesToNumberBE(tau.subarray((j * width + w) * 32, (j * width + w + 1) * 32))));
+    z.push(h);
+  }
+  return z;
+}
