@@ -19,7 +19,10 @@ if (dir) {
   process.on('exit', () => {
     session.post('Profiler.stop', (err, res) => {
       if (err) return;
-      const name = `${path.basename(process.argv[1] ?? 'node')}-${process.argv.slice(2).find((a) => a.endsWith('.json')) ? path.basename(process.argv.slice(2).find((a) => a.endsWith('.json'))) : process.argv[2] ?? ''}-${process.pid}.cpuprofile`;
+      // e.g. cli.ts-signer-1.json-1234.cpuprofile: the script, then its config file (or its first argument).
+      const args = process.argv.slice(2);
+      const config = args.find((a) => a.endsWith('.json'));
+      const name = `${path.basename(process.argv[1] ?? 'node')}-${config ? path.basename(config) : args[0] ?? ''}-${process.pid}.cpuprofile`;
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, name), JSON.stringify(res.profile));
     });

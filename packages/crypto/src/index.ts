@@ -16,3 +16,4 @@ export * from './frost/derive.ts';
 export * from './frost/transcript.ts';
 export { lagrange, evaluate, evaluateCommitment, commit as vssCommit, sumCommitments, randomPolynomial, type Polynomial } from './vss/polynomial.ts';
 export { redacted } from './redact.ts';
+export * as ecdsa from './ecdsa/index.ts';
