@@ -1,13 +1,17 @@
 import { inspect } from 'node:util';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { ED25519_TORSION_SUBGROUP, ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   exportIdentitySecret,
   generateIdentity,
   identityFromSecret,
   sign,
+  signNoble,
   verifySignature,
+  verifySignatureNoble,
 } from '../src/identity.ts';
 import { expectWireError, seededRng } from './helpers.ts';
 
@@ -81,5 +85,66 @@ describe('identity keys', () => {
   it('sign refuses anything that is not an IdentityKey', () => {
     const fake = { publicKey: new Uint8Array(32) };
     expectWireError(() => sign(fake as never, msg), 'BAD_FIELD', 'identity');
+  });
+});
+
+describe('the OpenSSL fast path agrees with the @noble/curves reference', () => {
+  const L = ed25519.Point.Fn.ORDER;
+
+  it('signatures are byte-identical (RFC 8032 signing is deterministic)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 300 }), (seed, msg) => {
+        const id = identityFromSecret(seed);
+        expect(bytesToHex(sign(id, msg))).toBe(bytesToHex(signNoble(id, msg)));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('verification verdicts agree on valid, bit-flipped and re-addressed signatures', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), fc.nat(511), (seed, msg, bit) => {
+        const id = identityFromSecret(seed);
+        const sig = sign(id, msg);
+        expect(verifySignature(id.publicKey, msg, sig)).toBe(true);
+        const flipped = sig.slice();
+        flipped[bit >> 3]! ^= 1 << (bit & 7);
+        expect(verifySignature(id.publicKey, msg, flipped)).toBe(verifySignatureNoble(id.publicKey, msg, flipped));
+        const other = generateIdentity().publicKey;
+        expect(verifySignature(other, msg, sig)).toBe(false);
+        expect(verifySignatureNoble(other, msg, sig)).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a non-canonical S (S + L) is refused by both', () => {
+    const id = generateIdentity();
+    const msg = new Uint8Array([1, 2, 3]);
+    const sig = sign(id, msg);
+    const s = bytesToNumberLE(sig.subarray(32)) + L;
+    const bad = sig.slice();
+    bad.set(numberToBytesLE(s, 32), 32);
+    expect(verifySignature(id.publicKey, msg, bad)).toBe(false);
+    expect(verifySignatureNoble(id.publicKey, msg, bad)).toBe(false);
+  });
+
+  it('small-order public keys and R shifted by a torsion point are refused by both', () => {
+    const msg = new Uint8Array([9]);
+    const id = generateIdentity();
+    const sig = sign(id, msg);
+    for (const t of ED25519_TORSION_SUBGROUP) {
+      const torsion = hexToBytes(t);
+      // a small-order "public key" with any signature
+      expect(verifySignature(torsion, msg, sig)).toBe(verifySignatureNoble(torsion, msg, sig));
+      expect(verifySignature(torsion, msg, sig)).toBe(false);
+      // R + T for a non-identity torsion point T
+      const T = ed25519.Point.fromBytes(torsion, true);
+      if (T.is0()) continue;
+      const R = ed25519.Point.fromBytes(sig.subarray(0, 32)).add(T);
+      const shifted = sig.slice();
+      shifted.set(R.toBytes(), 0);
+      expect(verifySignature(id.publicKey, msg, shifted)).toBe(verifySignatureNoble(id.publicKey, msg, shifted));
+    }
   });
 });
