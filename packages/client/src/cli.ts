@@ -140,8 +140,11 @@ function keyView(k: Key): string {
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
 
+/** `key@epoch` for each key the signer holds a share of. */
+const epochs = (s: SignerStatus) => Object.entries(s.epochs).map(([key, epoch]) => `${key}@${epoch}`).join(', ') || '-';
+
 function signersView(list: SignerStatus[]): string {
-  return table(['SIGNER', 'CONNECTED', 'LAST SEEN'], list.map((s) => [s.id, s.connected ? 'yes' : 'no', time(s.lastSeen)]));
+  return table(['SIGNER', 'CONNECTED', 'LAST SEEN', 'KEYS (EPOCH)'], list.map((s) => [s.id, s.connected ? 'yes' : 'no', time(s.lastSeen), epochs(s)]));
 }
 
 function auditView(entries: AuditEntry[]): string {

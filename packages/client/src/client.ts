@@ -63,6 +63,8 @@ export interface SignerStatus {
   id: string;
   connected: boolean;
   lastSeen: number | null;
+  /** Per key id, the epoch of the share the signer holds (its last acknowledged commit). */
+  epochs: Record<string, number>;
 }
 
 export interface AuditEntry {

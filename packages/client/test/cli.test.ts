@@ -174,7 +174,8 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
     expect(list.stdout).toMatch(/^ID\s+SCHEME\s+QUORUM\s+EPOCH\s+STATE\s+PUBLIC KEY$/m);
     expect(list.stdout).toMatch(/^cli-tr\s+frost-secp256k1-tr\s+2\/3\s+0\s+active\s+[0-9a-f]{64}$/m);
     expect(show.stdout).toMatch(/^quorum\s+2 of 3 \(signer-1, signer-2, signer-3\)$/m);
-    expect(signers.stdout).toMatch(/^signer-1\s+yes\s+\d{4}-/m);
+    expect(signers.stdout).toMatch(/^SIGNER\s+CONNECTED\s+LAST SEEN\s+KEYS \(EPOCH\)$/m);
+    expect(signers.stdout).toMatch(/^signer-1\s+yes\s+\d{4}-\S+ \S+\s+cli-tr@0, key-[0-9a-f]{10}@1$/m);
     expect(audit.stdout).toMatch(/key\.created\s+cli-tr/);
     expect(audit.stdout).toMatch(/audit chain verified/);
   });
@@ -238,7 +239,10 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
       cli(['signers', '--json'], { cwd: elsewhere, env: { KEYQUORUM_URL: cluster.url, KEYQUORUM_KEY_FILE: keyFile } }),
       run('keys', 'list', '--key-file', strangerFile),
     ]);
-    expect(json<Array<{ id: string; connected: boolean }>>(flags).map((s) => s.connected)).toEqual([true, true, true]);
+    const listed = json<Array<{ id: string; connected: boolean; epochs: Record<string, number> }>>(flags);
+    expect(listed.map((s) => s.connected)).toEqual([true, true, true]);
+    // cli-tr is retired and its shares destroyed; the frost-ed25519 key was reshared to epoch 1.
+    for (const s of listed) expect(Object.entries(s.epochs)).toEqual([[expect.stringMatching(/^key-[0-9a-f]{10}$/), 1]]);
     expect(json<unknown[]>(env)).toHaveLength(3);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/UNAUTHORISED/);

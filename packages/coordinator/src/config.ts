@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, IdentityKey, NODE_ID_PATTERN, ROLES, type Envelope, type Role, type TrustedClient } from '@keyquorum/protocol';
+import { LOG_LEVELS, createLogger, silentLogger, type Logger, type LogLevel } from '@keyquorum/protocol/logger';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
@@ -24,7 +25,6 @@ import {
   DEFAULT_ROUND_TIMEOUT_MS,
 } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
-import { LOG_LEVELS, createLogger, type Logger, type LogLevel } from './logger.ts';
 
 /** Where a relayed peer envelope is going (for `CoordinatorOptions.relay`). */
 export interface RelayContext {
@@ -246,6 +246,6 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     if (c[k] !== undefined) opts[k] = c[k] as number;
   }
   if (c.logLevel !== undefined) opts.logLevel = c.logLevel as LogLevel;
-  resolveOptions({ ...opts, logger: createLogger({ level: 'silent' }) });
+  resolveOptions({ ...opts, logger: silentLogger });
   return opts;
 }

@@ -83,6 +83,11 @@ export interface SignParams {
   taproot?: TaprootTarget;
 }
 
+/** A signer's connection state and, per key it holds a share of, the epoch of that share (its last acknowledged commit). */
+export interface SignerInfo extends SignerStatus {
+  epochs: Record<string, number>;
+}
+
 export interface SignOutput {
   signature: Uint8Array;
   /** External key of the target (derived child and/or taproot output key). */
@@ -188,7 +193,7 @@ export class Coordinator {
         authenticated: (signer) => engine!.onSignerAuthenticated(signer),
         lost: (signer) => engine!.onSignerLost(signer),
       });
-      engine = new SessionEngine(o, this.identity, registry, this.server);
+      engine = new SessionEngine(o, this.identity, registry, this.server, this.metrics);
       this.engineRef = engine;
       await this.server.listen();
       this.state = 'started';
@@ -400,7 +405,8 @@ export class Coordinator {
     const key = this.activeKey(p?.keyId);
     const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
     return this.locked(key.id, 'exclusive', async () => {
-      const attestations = await this.metrics.session('retire', () => engine.retire(this.activeKey(key.id), request));
+      const current = this.activeKey(key.id);
+      const attestations = await this.metrics.session('retire', () => engine.retire(current, request));
       return { key: this.getKey(key.id), attestations };
     });
   }
@@ -413,8 +419,10 @@ export class Coordinator {
     return this.started().registry.listKeys().map(keyInfo);
   }
 
-  listSigners(): SignerStatus[] {
-    return this.started().server.status();
+  listSigners(): SignerInfo[] {
+    const { registry, server } = this.started();
+    const epochs = registry.signerEpochs();
+    return server.status().map((s) => ({ ...s, epochs: Object.fromEntries(epochs.filter((e) => e.signer === s.id).map((e) => [e.keyId, e.epoch])) }));
   }
 
   /** The audit log, optionally one key's rows. */

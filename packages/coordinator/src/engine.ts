@@ -12,6 +12,9 @@
  * CONTRIBUTIONS, then `deriveSessionId` over every contribution; signing and
  * retirement attempts use their proposal id throughout. The inputs reaching this
  * module are already validated and authorised (coordinator.ts).
+ *
+ * Metrics: every round that completes is observed in the round latency histogram
+ * (metrics.ts) under its session kind and round name.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -62,17 +65,25 @@ import {
   type SignShareBody,
   type TaprootTarget,
 } from '@keyquorum/protocol';
+import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
 import { MAX_SIGN_ATTEMPTS } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
-import { Inbox, SessionFault } from './inbox.ts';
-import type { Logger } from './logger.ts';
+import { Inbox, SessionFault, type WaitOptions } from './inbox.ts';
+import type { CoordinatorMetrics } from './metrics.ts';
 import type { Attestation, KeyRecord, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
 
 const KEY_KINDS = ['dkg', 'refresh', 'reshare', 'repair'];
 /** Every session kind's ABORT round (KEY_ROUND, SIGN_ROUND and RETIRE_ROUND agree). */
 const ABORT_ROUND = KEY_ROUND.ABORT;
+
+/** A round's name for metrics, e.g. ('dkg', 3) -> 'r1', ('sign', 3) -> 'share'. */
+function roundName(kind: string, round: number | undefined): string {
+  const rounds = kind === 'sign' ? SIGN_ROUND : kind === 'retire' ? RETIRE_ROUND : KEY_ROUND;
+  const name = Object.entries(rounds).find(([, n]) => n === round)?.[0];
+  return name === undefined ? String(round) : name.toLowerCase();
+}
 
 export interface DkgRequest {
   keyId: string;
@@ -164,15 +175,17 @@ export class SessionEngine {
   private readonly identity: IdentityKey;
   private readonly registry: Registry;
   private readonly link: SignerLink;
+  private readonly metrics: CoordinatorMetrics;
   private readonly log: Logger;
   private readonly sessions = new Map<string, Inbox>();
   private readonly ackWaiters = new Map<string, AckWaiter>();
 
-  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink) {
+  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
     this.opts = opts;
     this.identity = identity;
     this.registry = registry;
     this.link = link;
+    this.metrics = metrics;
     this.log = opts.logger;
   }
 
@@ -241,6 +254,7 @@ export class SessionEngine {
       if (body.keyId !== pending.keyId || body.epoch !== pending.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: ACK names another key or epoch' });
       this.registry.transaction(() => {
         this.registry.removePendingCommit(pending.seq);
+        this.registry.acknowledgeEpoch(pending.keyId, signer, pending.epoch);
         this.registry.append('commit.acked', pending.keyId, { signer, kind: pending.kind, epoch: pending.epoch });
       });
       this.log.info('commit acknowledged', { ...fields, kind: h.kind });
@@ -265,6 +279,14 @@ export class SessionEngine {
     const hex = bytesToHex(sessionId);
     inbox.ids.add(hex);
     this.sessions.set(hex, inbox);
+  }
+
+  /** Waits for the round `inbox` expects and, once it completes, records its latency. */
+  private async collect(inbox: Inbox, wait: WaitOptions): Promise<Map<string, Envelope[]>> {
+    const done = this.metrics.round(inbox.kind, roundName(inbox.kind, inbox.round));
+    const got = await inbox.wait(wait);
+    done();
+    return got;
   }
 
   private close(inbox: Inbox): void {
@@ -509,7 +531,7 @@ export class SessionEngine {
         decodeBody<ContributionBody>(s.kind, KEY_ROUND.CONTRIBUTION, s.suite, e.payload);
       });
       for (const id of ids) this.send(inbox, id, proposal, KEY_ROUND.START, s.startBody);
-      const contributionEnvelopes = await inbox.wait({ timeoutMs });
+      const contributionEnvelopes = await this.collect(inbox, { timeoutMs });
       const contributions: Record<string, Uint8Array> = {};
       for (const [id, [e]] of contributionEnvelopes) contributions[id] = decodeBody<ContributionBody>(s.kind, KEY_ROUND.CONTRIBUTION, s.suite, e!.payload).contribution;
       sessionId = deriveSessionId({ kind: s.kind, suite: s.suite, keyId: s.keyId, participants: ids, contributions, requestDigest: s.request.digest });
@@ -523,7 +545,7 @@ export class SessionEngine {
       });
       const allContributions = ids.map((id) => contributionEnvelopes.get(id)![0]!);
       for (const id of ids) this.send(inbox, id, proposal, KEY_ROUND.CONTRIBUTIONS, { envelopes: this.relay(allContributions, id, s.kind, KEY_ROUND.CONTRIBUTIONS) });
-      const r1 = await inbox.wait({ timeoutMs });
+      const r1 = await this.collect(inbox, { timeoutMs });
       s.round1?.(sessionId, new Map(dealers.map((id) => [id, r1.get(id)![0]!])));
 
       // Each dealer sends one encrypted share to every member but itself.
@@ -541,7 +563,7 @@ export class SessionEngine {
       );
       const allR1 = dealers.map((id) => r1.get(id)![0]!);
       for (const id of ids) this.send(inbox, id, sessionId, KEY_ROUND.R1_DELIVER, { envelopes: this.relay(allR1, id, s.kind, KEY_ROUND.R1_DELIVER) });
-      const r2 = [...(await inbox.wait({ timeoutMs })).values()].flat();
+      const r2 = [...(await this.collect(inbox, { timeoutMs })).values()].flat();
 
       inbox.expect(KEY_ROUND.CONFIRM, members, (e) => {
         toCoordinator(e);
@@ -554,7 +576,7 @@ export class SessionEngine {
         const mine = r2.filter((e) => e.header.to === id);
         this.send(inbox, id, sessionId, KEY_ROUND.R2_DELIVER, { envelopes: this.relay(mine, id, s.kind, KEY_ROUND.R2_DELIVER) });
       }
-      const confirms = await inbox.wait({ timeoutMs });
+      const confirms = await this.collect(inbox, { timeoutMs });
       const confirmEnvelopes = members.map((id) => confirms.get(id)![0]!);
       const bodies = confirmEnvelopes.map((e) => decodeBody<ConfirmBody>(s.kind, KEY_ROUND.CONFIRM, s.suite, e.payload));
       const first = bodies[0]!;
@@ -664,7 +686,7 @@ export class SessionEngine {
         decodeBody(inbox.kind, SIGN_ROUND.COMMITMENT, inbox.suite, e.payload);
       });
       for (const id of ids) this.send(inbox, id, proposal, SIGN_ROUND.START, start);
-      const commitments = await inbox.wait({ timeoutMs });
+      const commitments = await this.collect(inbox, { timeoutMs });
       const commitmentEnvelopes = ids.map((id) => commitments.get(id)![0]!);
       const signing: SigningPackage = {
         message: r.message,
@@ -679,7 +701,7 @@ export class SessionEngine {
         decodeBody(inbox.kind, SIGN_ROUND.SHARE, inbox.suite, e.payload);
       });
       for (const id of ids) this.send(inbox, id, proposal, SIGN_ROUND.SIGN, { envelopes: this.relay(commitmentEnvelopes, id, 'sign', SIGN_ROUND.SIGN) });
-      const shareEnvelopes = await inbox.wait({ timeoutMs });
+      const shareEnvelopes = await this.collect(inbox, { timeoutMs });
       const shares = quorum.map((p) => ({ id: p.index, share: decodeBody<SignShareBody>(inbox.kind, SIGN_ROUND.SHARE, inbox.suite, shareEnvelopes.get(p.signer)![0]!.payload).share }));
       const invalid = quorum.filter((_, i) => {
         try {
@@ -729,7 +751,7 @@ export class SessionEngine {
         if (!equalBytes(body.requestDigest, request.digest)) throw new WireError('BAD_FIELD', { field: 'requestDigest' });
       });
       for (const id of connected) this.send(inbox, id, proposal, RETIRE_ROUND.START, { keyId: key.id, epoch: key.epoch, request });
-      const approvals = await inbox.wait({ timeoutMs: this.opts.roundTimeoutMs, min: key.threshold });
+      const approvals = await this.collect(inbox, { timeoutMs: this.opts.roundTimeoutMs, min: key.threshold });
       if (approvals.size < key.threshold) throw new SessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
       const approvers = [...approvals.keys()].sort();
       const approveEnvelopes = approvers.map((id) => approvals.get(id)![0]!);

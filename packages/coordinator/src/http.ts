@@ -16,7 +16,7 @@
  *   POST /v1/keys/:id/refresh        {request} -> key
  *   POST /v1/keys/:id/reshare        {signers, threshold, request} -> key (new signers and threshold, epoch + 1)
  *   POST /v1/keys/:id/retire         {request} -> {key, attestations}
- *   GET  /v1/signers                 -> {signers}
+ *   GET  /v1/signers                 -> {signers: [{id, connected, lastSeen, epochs: {keyId: epoch}}]}
  *   GET  /v1/audit?key=ID            -> {entries, verification}
  *   GET  /v1/openapi.json            the OpenAPI 3 description of all of this (openapi.ts)
  *   GET  /healthz, GET /readyz       {ready, signersConnected}; ready = the registry accepts writes

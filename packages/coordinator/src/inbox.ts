@@ -97,6 +97,11 @@ export class Inbox {
     return true;
   }
 
+  /** The round `expect` declared last. */
+  get round(): number | undefined {
+    return this.stage?.round;
+  }
+
   fail(fault: SessionFault): void {
     this.fault ??= fault;
     this.wake?.();

@@ -4,11 +4,11 @@
  * and the HTTP API. The coordinator holds no secret share and cannot forge a
  * signer's message; it relays, schedules and records.
  */
-export { Coordinator, type CoordinatorStatus, type CreateKeyParams, type DerivedPublicKey, type KeyInfo, type RetireOutput, type SignOutput, type SignParams } from './coordinator.ts';
+export { Coordinator, type CoordinatorStatus, type CreateKeyParams, type DerivedPublicKey, type KeyInfo, type RetireOutput, type SignerInfo, type SignOutput, type SignParams } from './coordinator.ts';
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions } from './errors.ts';
-export { createLogger, LOG_LEVELS, type LogFields, type Logger, type LoggerOptions, type LogLevel } from './logger.ts';
-export { Registry, auditHash, type Attestation, type AuditEntry, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit } from './registry.ts';
+export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
+export { Registry, auditHash, type Attestation, type AuditEntry, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit, type SignerEpoch } from './registry.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
 export { keyJson, parseRequestJson, routeTable } from './http.ts';

@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics of one coordinator (prom-client, a registry per instance so
  * several coordinators can share a process): lifecycle sessions by kind and outcome
- * with their latency, connected signers, each key's epoch, signatures produced, and
- * API errors by code. Served as text at GET /metrics. Labels carry ids only.
+ * with their latency, the latency of each protocol round, connected signers, each
+ * key's epoch, signatures produced, and API errors by code. Served as text at
+ * GET /metrics. Labels carry ids and error codes only.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isCoordinatorError } from './errors.ts';
 
 export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
 
@@ -18,6 +20,7 @@ export class CoordinatorMetrics {
   readonly registry = new Registry();
   readonly #sessions: Counter<'kind' | 'outcome'>;
   readonly #latency: Histogram<'kind'>;
+  readonly #rounds: Histogram<'kind' | 'round'>;
   readonly #signatures: Counter<'scheme'>;
   readonly #errors: Counter<'code'>;
 
@@ -29,6 +32,13 @@ export class CoordinatorMetrics {
       help: 'Wall time of a session, all protocol rounds included, by kind',
       labelNames: ['kind'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#rounds = new Histogram({
+      name: 'keyquorum_round_duration_seconds',
+      help: "Wall time of one completed protocol round, from the coordinator's request to the last expected message, by session kind and round",
+      labelNames: ['kind', 'round'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.#signatures = new Counter({ name: 'keyquorum_signatures_total', help: 'Threshold signatures produced and verified', labelNames: ['scheme'], registers });
@@ -61,12 +71,18 @@ export class CoordinatorMetrics {
       this.#sessions.inc({ kind, outcome: 'ok' });
       return out;
     } catch (e) {
-      const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'INTERNAL';
-      this.#sessions.inc({ kind, outcome: code });
+      // Only the coordinator's own codes: a stray error's code would be an unbounded label.
+      this.#sessions.inc({ kind, outcome: isCoordinatorError(e) ? e.code : 'INTERNAL' });
       throw e;
     } finally {
       stop();
     }
+  }
+
+  /** Starts timing one round of a session of `kind`; call the result when the round completes. */
+  round(kind: string, round: string): () => void {
+    const stop = this.#rounds.startTimer({ kind, round });
+    return () => void stop();
   }
 
   signature(scheme: string): void {

@@ -135,7 +135,7 @@ export const OPENAPI_DOCUMENT = {
       },
     },
     '/v1/signers': {
-      get: { summary: 'Allow-listed signers and their connection state', responses: { '200': ok('Signers', { type: 'object', required: ['signers'], properties: { signers: { type: 'array', items: ref('SignerStatus') } } }), ...errors(401, 403) } },
+      get: { summary: 'Allow-listed signers, their connection state and the epoch each holds per key', responses: { '200': ok('Signers', { type: 'object', required: ['signers'], properties: { signers: { type: 'array', items: ref('SignerStatus') } } }), ...errors(401, 403) } },
     },
     '/v1/audit': {
       get: {
@@ -200,7 +200,21 @@ export const OPENAPI_DOCUMENT = {
         required: ['signer', 'epoch', 'destroyedAt', 'verifyingShare', 'envelope'],
         properties: { signer: { type: 'string' }, epoch: { type: 'integer' }, destroyedAt: { type: 'integer' }, verifyingShare: hex('The destroyed share\'s verifying share'), envelope: hex("The signer's signed ATTEST envelope") },
       },
-      SignerStatus: { type: 'object', required: ['id', 'connected', 'lastSeen'], properties: { id: { type: 'string' }, connected: { type: 'boolean' }, lastSeen: { type: 'integer', nullable: true } } },
+      SignerStatus: {
+        type: 'object',
+        required: ['id', 'connected', 'lastSeen', 'epochs'],
+        properties: {
+          id: { type: 'string' },
+          connected: { type: 'boolean' },
+          lastSeen: { type: 'integer', nullable: true, description: 'ms since the Unix epoch of the last frame or pong; null if not seen since the coordinator started' },
+          epochs: {
+            type: 'object',
+            additionalProperties: { type: 'integer', minimum: 0 },
+            description: "Per key id, the epoch of the share this signer holds: the last commit it acknowledged. A key is absent before the signer's first acknowledgement and after it left the key or destroyed its share",
+            example: { 'hot-1': 2 },
+          },
+        },
+      },
       AuditEntry: {
         type: 'object',
         required: ['seq', 'ts', 'event', 'keyId', 'data', 'prevHash', 'hash'],

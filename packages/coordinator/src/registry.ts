@@ -1,7 +1,8 @@
 /**
  * The coordinator's registry (SQLite through better-sqlite3, WAL, synchronous=FULL,
  * file 0600): keys and their lifecycle state, the COMMIT frames each signer still
- * has to acknowledge, retirement attestations, per-key bans of signers caught
+ * has to acknowledge, the epoch of the share each signer holds per key (its last
+ * acknowledged commit), retirement attestations, per-key bans of signers caught
  * cheating, the client replay window, and the audit log.
  *
  * The audit log is hash-chained: row n stores
@@ -60,6 +61,13 @@ export interface Attestation {
   receivedAt: number;
 }
 
+/** The epoch of the share `signer` holds of `keyId`: the last commit it acknowledged. */
+export interface SignerEpoch {
+  signer: string;
+  keyId: string;
+  epoch: number;
+}
+
 export type AuditValue = string | number | boolean | null | AuditValue[] | { [key: string]: AuditValue };
 
 export interface AuditEntry {
@@ -100,6 +108,13 @@ CREATE TABLE IF NOT EXISTS pending_commits (
   frame BLOB NOT NULL,
   created_at INTEGER NOT NULL,
   UNIQUE (signer, session_id)
+);
+CREATE TABLE IF NOT EXISTS signer_epochs (
+  key_id TEXT NOT NULL,
+  signer TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 0),
+  acked_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, signer)
 );
 CREATE TABLE IF NOT EXISTS attestations (
   key_id TEXT NOT NULL,
@@ -234,12 +249,15 @@ export class Registry implements ReplayGuard {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
+      const hadEpochs = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signer_epochs'").get() !== undefined;
       db.exec(SCHEMA);
+      const registry = new Registry(file, db, opts);
+      if (!hadEpochs) registry.transaction(() => registry.replaySignerEpochs());
+      return registry;
     } catch (e) {
       db.close();
       throw e;
     }
-    return new Registry(file, db, opts);
   }
 
   close(): void {
@@ -336,12 +354,46 @@ export class Registry implements ReplayGuard {
     this.db.prepare('DELETE FROM pending_commits WHERE seq = ?').run(seq);
   }
 
+  // ---- the epoch each signer holds ----
+
+  /**
+   * `signer` acknowledged the commit of `epoch` of `keyId`: it now holds that epoch's
+   * share if it is one of the key's participants, and no share if it is not (it
+   * left the key by reshare and wiped its old share).
+   */
+  acknowledgeEpoch(keyId: string, signer: string, epoch: number): void {
+    const holder = this.getKey(keyId)?.participants.some((p) => p.signer === signer) ?? false;
+    if (holder) this.db.prepare('INSERT OR REPLACE INTO signer_epochs (key_id, signer, epoch, acked_at) VALUES (?, ?, ?, ?)').run(keyId, signer, epoch, this.now());
+    else this.forgetEpoch(keyId, signer);
+  }
+
+  private forgetEpoch(keyId: string, signer: string): void {
+    this.db.prepare('DELETE FROM signer_epochs WHERE key_id = ? AND signer = ?').run(keyId, signer);
+  }
+
+  signerEpochs(): SignerEpoch[] {
+    return this.db.prepare<[], { signer: string; key_id: string; epoch: number }>('SELECT signer, key_id, epoch FROM signer_epochs ORDER BY signer, key_id').all().map((r) => ({ signer: r.signer, keyId: r.key_id, epoch: r.epoch }));
+  }
+
+  /** Fills `signer_epochs` of a registry created before it existed, from the audit log's acknowledgements and attestations. */
+  private replaySignerEpochs(): void {
+    const rows = this.db.prepare<[], AuditRow>("SELECT * FROM audit WHERE event IN ('commit.acked', 'key.attested') ORDER BY seq").all();
+    for (const r of rows) {
+      if (r.key_id === null) continue;
+      const data = JSON.parse(r.data) as { signer: string; epoch: number };
+      if (r.event === 'key.attested') this.forgetEpoch(r.key_id, data.signer);
+      else this.acknowledgeEpoch(r.key_id, data.signer, data.epoch);
+    }
+  }
+
   // ---- attestations ----
 
+  /** Records a destruction attestation; the signer no longer holds a share of the key. */
   addAttestation(a: Omit<Attestation, 'receivedAt'>): void {
     this.db
       .prepare('INSERT OR REPLACE INTO attestations (key_id, signer, epoch, destroyed_at, verifying_share, envelope, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(a.keyId, a.signer, a.epoch, a.destroyedAt, a.verifyingShare, a.envelope, this.now());
+    this.forgetEpoch(a.keyId, a.signer);
   }
 
   attestations(keyId: string): Attestation[] {

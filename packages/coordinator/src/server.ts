@@ -36,10 +36,10 @@ import {
   type ErrorBody,
   type IdentityKey,
 } from '@keyquorum/protocol';
+import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
 import { CONTROL_SUITE, SIGNER_PATH } from './constants.ts';
 import { isCoordinatorError } from './errors.ts';
-import type { Logger } from './logger.ts';
 
 /** What the session engine gets from the server. */
 export interface SignerLink {

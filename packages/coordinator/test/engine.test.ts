@@ -55,6 +55,13 @@ describe('session engine against in-process signers', () => {
       const events = c.coordinator.audit('hot-1').map((e) => e.event);
       for (const event of ['key.pending', 'key.created', 'key.signed', 'key.refreshed', 'key.retired', 'key.attested']) expect(events).toContain(event);
       expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+
+      const metrics = await c.coordinator.metrics.registry.metrics();
+      for (const [kind, round, count] of [['dkg', 'contribution', 1], ['dkg', 'r1', 1], ['dkg', 'r2', 1], ['dkg', 'confirm', 1], ['refresh', 'confirm', 1], ['sign', 'commitment', 4], ['sign', 'share', 4], ['retire', 'approve', 1]] as const) {
+        expect(metrics).toMatch(new RegExp(`^keyquorum_round_duration_seconds_count\\{kind="${kind}",round="${round}"\\} ${count}$`, 'm'));
+      }
+      for (const kind of ['dkg', 'refresh', 'retire']) expect(metrics).toMatch(new RegExp(`^keyquorum_sessions_total\\{kind="${kind}",outcome="ok"\\} 1$`, 'm'));
+      expect(metrics).toMatch(/^keyquorum_sessions_total\{kind="sign",outcome="ok"\} 4$/m);
     } finally {
       await c.stop();
     }
@@ -100,6 +107,9 @@ describe('session engine against in-process signers', () => {
       const err = await sign(c, 'k-silent', msg).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CoordinatorError);
       expect((err as CoordinatorError).code).toBe('NOT_ENOUGH_SIGNERS');
+      const metrics = await c.coordinator.metrics.registry.metrics();
+      expect(metrics).toMatch(/^keyquorum_sessions_total\{kind="sign",outcome="ok"\} 1$/m);
+      expect(metrics).toMatch(/^keyquorum_sessions_total\{kind="sign",outcome="NOT_ENOUGH_SIGNERS"\} 1$/m);
     } finally {
       await c.stop();
     }
@@ -144,13 +154,17 @@ describe('session engine against in-process signers', () => {
     try {
       c.signers[2]!.misbehave = { dropAck: true };
       await createKey(c, 'k-ack');
+      const epochs = () => Object.fromEntries(c.coordinator.listSigners().map((s) => [s.id, s.epochs]));
+      expect(epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: {} });
       const refresh = () => c.coordinator.refresh({ keyId: 'k-ack', request: c.request('refresh', 'k-ack', refreshDigest({ keyId: 'k-ack' })) });
       await expect(refresh()).rejects.toMatchObject({ code: 'WRONG_STATE', message: expect.stringMatching(/s3/) });
       c.signers[2]!.misbehave = {};
       await c.signers[2]!.close();
       await c.signers[2]!.connect();
       await eventually(() => c.coordinator.audit('k-ack').filter((e) => e.event === 'commit.acked').length === 3);
+      expect(epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: { 'k-ack': 0 } });
       await expect(refresh()).resolves.toMatchObject({ epoch: 1 });
+      expect(epochs()).toEqual({ s1: { 'k-ack': 1 }, s2: { 'k-ack': 1 }, s3: { 'k-ack': 1 } });
     } finally {
       await c.stop();
     }
@@ -166,6 +180,7 @@ describe('session engine against in-process signers', () => {
       expect(out.attestations.map((a) => a.signer).sort()).toEqual(['s1', 's2']);
       await c.signers[2]!.connect();
       await eventually(() => c.coordinator.attestations('k-late').length === 3);
+      expect(c.coordinator.listSigners().map((s) => s.epochs)).toEqual([{}, {}, {}]);
       expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
     } finally {
       await c.stop();

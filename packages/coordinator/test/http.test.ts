@@ -44,7 +44,7 @@ describe('HTTP API input handling (no signers connected)', () => {
 
   it('lists signers with their connection state and keys (none yet)', async () => {
     const { json } = await call('GET', '/v1/signers');
-    expect(json.signers).toEqual(['s1', 's2', 's3'].map((id) => ({ id, connected: false, lastSeen: null })));
+    expect(json.signers).toEqual(['s1', 's2', 's3'].map((id) => ({ id, connected: false, lastSeen: null, epochs: {} })));
     expect((await call('GET', '/v1/keys')).json).toEqual({ keys: [] });
   });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyDigest, signHttpRequest } from '@keyquorum/protocol';
 import { OPENAPI_DOCUMENT, routeTable } from '../src/index.ts';
 import { startCluster, type Cluster } from './helpers.ts';
 
@@ -34,6 +35,25 @@ describe('the OpenAPI document', () => {
       for (const name of [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])) {
         expect(op.parameters?.some((p) => p.name === name && p.in === 'path')).toBe(true);
       }
+    }
+  });
+
+  it('describes a GET /v1/signers answer field for field, with the epoch each signer holds per key', async () => {
+    const cluster = await startCluster(['s1', 's2']);
+    try {
+      const p = { keyId: 'k-doc', suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2'] };
+      await cluster.coordinator.createKey({ ...p, request: cluster.request('createKey', p.keyId, createKeyDigest(p)) });
+      const headers = signHttpRequest(cluster.admin, { method: 'GET', target: '/v1/signers', body: new Uint8Array(0) });
+      const { signers } = (await (await fetch(`${cluster.coordinator.url}/v1/signers`, { headers })).json()) as { signers: Array<Record<string, unknown>> };
+      const schema = OPENAPI_DOCUMENT.components.schemas.SignerStatus;
+      expect(signers).toHaveLength(2);
+      for (const s of signers) {
+        expect(Object.keys(s).sort()).toEqual(Object.keys(schema.properties).sort());
+        expect(Object.keys(s)).toEqual(expect.arrayContaining([...schema.required]));
+        expect(s.epochs).toEqual({ 'k-doc': 0 });
+      }
+    } finally {
+      await cluster.stop();
     }
   });
 

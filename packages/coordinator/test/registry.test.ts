@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from '../src/index.ts';
@@ -60,6 +61,39 @@ describe('registry', () => {
     now += 120_000;
     expect(r.checkAndRemember('ab', 'cd', now)).toBe(true);
     r.close();
+  });
+
+  it("tracks the epoch each signer holds per key from its acknowledgements: a leaver's ACK and an attestation forget it", () => {
+    const r = openRegistry();
+    r.insertPendingKey({ id: 'k1', suite: 'frost-ed25519', threshold: 2, participants });
+    r.acknowledgeEpoch('k1', 's1', 0);
+    r.acknowledgeEpoch('k1', 's2', 0);
+    r.acknowledgeEpoch('k1', 's1', 1);
+    expect(r.signerEpochs()).toEqual([
+      { signer: 's1', keyId: 'k1', epoch: 1 },
+      { signer: 's2', keyId: 'k1', epoch: 0 },
+    ]);
+    r.acknowledgeEpoch('k1', 's3', 2);
+    expect(r.signerEpochs().map((e) => e.signer)).toEqual(['s1', 's2']);
+    r.addAttestation({ keyId: 'k1', signer: 's2', epoch: 0, destroyedAt: 1, verifyingShare: new Uint8Array(33), envelope: new Uint8Array(1) });
+    expect(r.signerEpochs()).toEqual([{ signer: 's1', keyId: 'k1', epoch: 1 }]);
+    r.close();
+  });
+
+  it('fills the signer epochs of a registry created before they were tracked from its audit log', () => {
+    const r = openRegistry();
+    r.insertPendingKey({ id: 'k1', suite: 'frost-ed25519', threshold: 2, participants });
+    r.append('commit.acked', 'k1', { signer: 's1', kind: 'dkg', epoch: 0 });
+    r.append('commit.acked', 'k1', { signer: 's2', kind: 'dkg', epoch: 0 });
+    r.append('commit.acked', 'k1', { signer: 's1', kind: 'refresh', epoch: 1 });
+    r.append('key.attested', 'k1', { signer: 's2', epoch: 0, destroyedAt: 1, verifyingShare: '00' });
+    r.close();
+    const db = new Database(r.file);
+    db.exec('DROP TABLE signer_epochs');
+    db.close();
+    const again = Registry.open(path.dirname(r.file));
+    expect(again.signerEpochs()).toEqual([{ signer: 's1', keyId: 'k1', epoch: 1 }]);
+    again.close();
   });
 
   it('records bans per key', () => {

@@ -8,6 +8,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
+import { getSuite, parsePoint } from '@keyquorum/crypto';
 import { WireError } from './errors.ts';
 
 export type Curve = 'secp256k1' | 'ed25519';
@@ -94,19 +95,13 @@ export function strictObject<A extends string, R extends A>(
 export function point(curve: Curve, v: unknown, field: string): Uint8Array {
   oneOf(curve, CURVES, 'curve');
   const b = bytes(v, curve === 'secp256k1' ? 33 : 32, field);
-  let ok: boolean;
+  // The crypto package's strict decoding, which remembers valid encodings: the round
+  // functions decode the same point again right after, and find it already checked.
   try {
-    if (curve === 'secp256k1') {
-      const p = secp256k1.Point.fromBytes(b);
-      ok = !p.is0() && equalBytes(p.toBytes(true), b);
-    } else {
-      const p = ed25519.Point.fromBytes(b, false);
-      ok = !p.is0() && p.isTorsionFree() && equalBytes(p.toBytes(), b);
-    }
+    parsePoint(getSuite(curve === 'secp256k1' ? 'frost-secp256k1' : 'frost-ed25519'), b, field);
   } catch {
-    ok = false;
+    throw bad(field, `not a valid ${curve} point`);
   }
-  if (!ok) throw bad(field, `not a valid ${curve} point`);
   return b;
 }
 

@@ -10,13 +10,13 @@
  */
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createLogger, type LogLevel } from '@keyquorum/protocol/logger';
 import { DEFAULT_PASSPHRASE_ENV } from './constants.ts';
 import { loadConfigFile, resolveKekSource, type SignerOptions } from './config.ts';
 import { SignerDaemon } from './daemon.ts';
 import { SignerError } from './errors.ts';
 import { initSigner, readPublicKey } from './init.ts';
 import { KeystoreError } from './keystore/index.ts';
-import { createLogger, type LogLevel } from './logger.ts';
 
 const USAGE = `usage:
   keyquorum-signer init --data DIR --id SIGNER_ID [--json] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH] [--scrypt-n N]

@@ -8,6 +8,7 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { defaultRng, identityFromSecret, type Envelope, type IdentityKey, type Rng } from '@keyquorum/protocol';
+import { createLogger, type Logger } from '@keyquorum/protocol/logger';
 import { honestBehaviour, type SignerBehaviour } from './behaviour.ts';
 import { resolveKekSource, resolveSignerOptions, type ListenAddress, type ResolvedSignerOptions, type SignerOptions } from './config.ts';
 import { MAX_REQUEST_SKEW_MS, REPLAY_PRUNE_INTERVAL_MS } from './constants.ts';
@@ -16,7 +17,6 @@ import { SignerError } from './errors.ts';
 import { HealthServer } from './health.ts';
 import { Keystore, KeystoreError } from './keystore/index.ts';
 import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts';
-import { createLogger, type Logger } from './logger.ts';
 import type { SessionContext } from './sessions/context.ts';
 import { SessionRouter } from './sessions/router.ts';
 

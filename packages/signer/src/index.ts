@@ -7,7 +7,7 @@ export { resolveSignerOptions, resolveKekSource, loadConfigFile, parseListen, ty
 export { initSigner, readPublicKey, type InitOptions, type InitResult } from './init.ts';
 export { honestBehaviour, type SignerBehaviour, type SignatureShareInput } from './behaviour.ts';
 export { SignerError, isSignerError, type SignerErrorCode, type SignerErrorOptions } from './errors.ts';
-export { createLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './logger.ts';
+export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
 export { encodeShareRecord, decodeShareRecord, loadShare, type SharePublicRecord, type LoadedShare } from './share-record.ts';
 export type { LinkTiming } from './link.ts';
 export * from './constants.ts';

@@ -25,10 +25,10 @@ import {
   type Rng,
   type WelcomeBody,
 } from '@keyquorum/protocol';
+import type { Logger } from '@keyquorum/protocol/logger';
 import { equalBytes } from '@noble/curves/utils.js';
 import { HANDSHAKE_TIMEOUT_MS, PING_INTERVAL_MS, RECONNECT_MAX_MS, RECONNECT_MIN_MS, WS_PAYLOAD_FACTOR } from './constants.ts';
 import { controlEnvelope, errorEnvelope } from './control.ts';
-import type { Logger } from './logger.ts';
 
 export interface LinkTiming {
   reconnectMinMs: number;

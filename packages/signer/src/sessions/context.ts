@@ -32,10 +32,10 @@ import {
   type TrustedClient,
 } from '@keyquorum/protocol';
 import { CryptoError } from '@keyquorum/crypto';
+import type { Logger } from '@keyquorum/protocol/logger';
 import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import type { Keystore } from '../keystore/index.ts';
-import type { Logger } from '../logger.ts';
 import type { SignerBehaviour } from '../behaviour.ts';
 
 export interface SessionContext {
