@@ -25,7 +25,6 @@ import {
   isCryptoError,
   resharePublicKey,
   targetExternalKey,
-  verifyShare,
   verifySignature,
   type PublicKeyPackage,
   type ReshareParams,
@@ -703,18 +702,16 @@ export class SessionEngine {
       for (const id of ids) this.send(inbox, id, proposal, SIGN_ROUND.SIGN, { envelopes: this.relay(commitmentEnvelopes, id, 'sign', SIGN_ROUND.SIGN) });
       const shareEnvelopes = await this.collect(inbox, { timeoutMs });
       const shares = quorum.map((p) => ({ id: p.index, share: decodeBody<SignShareBody>(inbox.kind, SIGN_ROUND.SHARE, inbox.suite, shareEnvelopes.get(p.signer)![0]!.payload).share }));
-      const invalid = quorum.filter((_, i) => {
-        try {
-          return !verifyShare(r.publicKey, signing, shares[i]!, target);
-        } catch {
-          return true;
-        }
-      });
-      if (invalid.length > 0) {
-        const names = invalid.map((p) => p.signer);
-        throw new SessionFault('invalid-share', names, names, `signature share(s) from ${names.join(',')} do not verify`);
+      // RFC 9591 §5.3 aggregate, optimistically: the shares are checked one by one
+      // (§5.4) only when the aggregate fails, and then every failing signer is named.
+      let signature: Uint8Array;
+      try {
+        signature = aggregate(r.publicKey, signing, shares, target);
+      } catch (e) {
+        if (!isCryptoError(e) || e.code !== 'INVALID_SIGNATURE_SHARE') throw e;
+        const names = quorum.filter((p) => e.culprits.includes(p.index)).map((p) => p.signer);
+        throw new SessionFault('invalid-share', names, names, `signature share(s) from ${names.join(',') || 'unattributable signers'} do not verify`);
       }
-      const signature = aggregate(r.publicKey, signing, shares, target);
       if (!verifySignature(r.publicKey, r.message, signature, target)) {
         throw new CoordinatorError('SESSION_FAILED', { message: 'the aggregated signature does not verify under the standard verifier' });
       }
