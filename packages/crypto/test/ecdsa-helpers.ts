@@ -5,11 +5,15 @@ import {
   ecdsaDkgRound1,
   ecdsaDkgRound2,
   ecdsaDkgRound3,
+  ecdsaRefreshRound1,
+  ecdsaRefreshRound2,
+  ecdsaRefreshRound3,
   signPresign,
   signRound1,
   signRound2,
   signRound3,
   type EcdsaKeyShare,
+  type EcdsaRefreshRound2Package,
 } from '../src/ecdsa/index.ts';
 import type { DerivationPath } from '../src/frost/derive.ts';
 
@@ -21,6 +25,16 @@ export function runEcdsaDkg(threshold: number, participants: number[]) {
   const r2 = r1.map((p) => ecdsaDkgRound2(p.secret, r1.filter((o) => o.package.from !== p.package.from).map((o) => o.package)));
   const out = r2.map((r, k) => ecdsaDkgRound3(r.secret, r2.flatMap((o) => o.packages.filter((pkg) => pkg.to === participants[k]))));
   return { shares: out.map((o) => o.keyShare), transcripts: out.map((o) => o.transcriptHash) };
+}
+
+/** Runs the three refresh rounds; `tamper` may rewrite the round-2 packages before delivery. */
+export function runEcdsaRefresh(shares: EcdsaKeyShare[], tamper?: (pkg: EcdsaRefreshRound2Package) => EcdsaRefreshRound2Package) {
+  const sessionId = sid();
+  const ids = shares.map((s) => s.frost.id);
+  const r1 = shares.map((keyShare) => ecdsaRefreshRound1({ sessionId, keyShare }));
+  const r2 = r1.map((p) => ecdsaRefreshRound2(p.secret, r1.filter((o) => o.package.from !== p.package.from).map((o) => o.package)));
+  const deliver = (k: number) => r2.flatMap((o) => o.packages.filter((pkg) => pkg.to === ids[k])).map((pkg) => (tamper ? tamper(pkg) : pkg));
+  return { r2, deliver, finish: (k: number) => ecdsaRefreshRound3(r2[k]!.secret, deliver(k)) };
 }
 
 export function runPresign(shares: EcdsaKeyShare[], path?: DerivationPath) {

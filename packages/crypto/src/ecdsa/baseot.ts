@@ -17,12 +17,13 @@
  * h MUST come from hashing to the curve: if its discrete log were public (h = H(.)*G),
  * anyone could decrypt v_k - u_k/log(h) = b_k*h and read every choice bit.
  */
-import { pippenger } from '@noble/curves/abstract/curve.js';
 import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { concatBytes } from '../bytes.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, lengthPrefixed, utf8ToBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { assertBytes, parsePoint, parseScalar } from '../frost/suite.ts';
+import { assertBytes, parsePoint, parsePointUncached, parseScalar } from '../frost/suite.ts';
+import { G, msmUnsafe, mulSecret, normalize, withTable } from './ec.ts';
 import { Fn, getBit, hash, hashToScalar, KAPPA, Point, pointBytes, randomBytes, randomScalar, scalarBytes, SEED_LENGTH, suite, u16, type Pt, type Rng } from './common.ts';
 
 // ---- Fischlin proof of knowledge of a discrete log (Fischlin, CRYPTO 2005) ----
@@ -35,23 +36,29 @@ export const DLOG_PROOF_LENGTH = FISCHLIN_R * (33 + 2 + 32);
 function fischlinPrefix(sid: Uint8Array, Z: Pt, commitments: Uint8Array[]): Uint8Array {
   return hash('fischlin', sid, pointBytes(Z), ...commitments);
 }
-function fischlinOk(prefix: Uint8Array, i: number, c: number, z: Uint8Array): boolean {
-  const h = hash('fischlin/try', prefix, u16(i), u16(c), z);
-  return h[0] === 0; // FISCHLIN_B = 8 leading zero bits
+/**
+ * H(prefix, i, c, z) has FISCHLIN_B = 8 leading zero bits. Same bytes as
+ * hash('fischlin/try', prefix, u16(i), u16(c), z); the fixed part is hashed once per i.
+ */
+function fischlinTester(prefix: Uint8Array, i: number): (c: number, z: Uint8Array) => boolean {
+  const base = sha256.create().update(lengthPrefixed(utf8ToBytes('keyquorum/ecdsa/fischlin/try'), prefix, u16(i)));
+  return (c, z) => base.clone().update(lengthPrefixed(u16(c), z)).digest()[0] === 0;
 }
 
 /** Proves knowledge of s with Z = s*G, bound to `sid`. */
 export function proveDlog(sid: Uint8Array, s: bigint, rng?: Rng): Uint8Array {
-  const Z = Point.BASE.multiply(s);
   const ks = Array.from({ length: FISCHLIN_R }, () => randomScalar(rng));
-  const As = ks.map((k) => pointBytes(Point.BASE.multiply(k)));
-  const prefix = fischlinPrefix(sid, Z, As);
+  const [Z, ...A] = normalize([mulSecret(G, s), ...ks.map((k) => mulSecret(G, k))]);
+  const As = A.map(pointBytes);
+  const prefix = fischlinPrefix(sid, Z!, As);
   const parts: Uint8Array[] = [];
   for (let i = 0; i < FISCHLIN_R; i++) {
+    const ok = fischlinTester(prefix, i);
     let found = false;
-    for (let c = 0; c < 1 << FISCHLIN_T; c++) {
-      const z = scalarBytes(Fn.add(ks[i]!, Fn.mul(BigInt(c), s)));
-      if (fischlinOk(prefix, i, c, z)) {
+    let zc = ks[i]!; // z_c = k_i + c*s
+    for (let c = 0; c < 1 << FISCHLIN_T; c++, zc = Fn.add(zc, s)) {
+      const z = scalarBytes(zc);
+      if (ok(c, z)) {
         parts.push(As[i]!, u16(c), z);
         found = true;
         break;
@@ -60,6 +67,7 @@ export function proveDlog(sid: Uint8Array, s: bigint, rng?: Rng): Uint8Array {
     // Probability (1 - 2^-8)^65536 < 2^-369: only a broken hash gets here.
     if (!found) throw new CryptoError('INVALID_PROOF', { field: 'fischlin', message: 'INVALID_PROOF: Fischlin search exhausted' });
   }
+  ks.fill(0n);
   return concatBytes(...parts);
 }
 
@@ -75,7 +83,7 @@ export function verifyDlog(sid: Uint8Array, Z: Pt, proof: unknown, field: string
     const c = (p[off + 33]! << 8) | p[off + 34]!;
     const zb = p.subarray(off + 35, off + 67);
     const z = parseScalar(suite, zb, `${field}.z[${i}]`, { allowZero: true });
-    const ok = fischlinOk(prefix, i, c, zb) && Point.BASE.multiplyUnsafe(z).equals((A as unknown as Pt).add(c === 0 ? Point.ZERO : Z.multiplyUnsafe(BigInt(c))));
+    const ok = fischlinTester(prefix, i)(c, zb) && Point.BASE.multiplyUnsafe(z).equals((A as unknown as Pt).add(c === 0 ? Point.ZERO : Z.multiplyUnsafe(BigInt(c))));
     if (!ok) throw new CryptoError('INVALID_PROOF', { field, culprits: [culprit], message: `INVALID_PROOF: participant ${culprit}'s base-OT proof of knowledge fails` });
   }
 }
@@ -106,60 +114,72 @@ export interface BaseOtReceiverSecret {
 }
 
 function hPoint(sid: Uint8Array, seed: Uint8Array): Pt {
-  const h = secp256k1_hasher.hashToCurve(concatBytes(sid, seed), { DST: 'keyquorum/ecdsa/base-ot/h' }) as unknown as Pt;
-  return h.precompute(8, false) as Pt;
+  return secp256k1_hasher.hashToCurve(concatBytes(sid, seed), { DST: 'keyquorum/ecdsa/base-ot/h' }) as unknown as Pt;
 }
 
 const outputHash = (sid: Uint8Array, k: number, P: Pt) => hash('base-ot/out', sid, u16(k), pointBytes(P)).subarray(0, SEED_LENGTH);
 
 export function baseOtSenderStart(sid: Uint8Array, rng?: Rng): { secret: BaseOtSenderSecret; message: BaseOtSenderMessage } {
   const s = randomScalar(rng);
-  return { secret: { s }, message: { z: pointBytes(Point.BASE.multiply(s)), proof: proveDlog(concatBytes(sid, new Uint8Array([0x5a])), s, rng) } };
+  return { secret: { s }, message: { z: pointBytes(normalize([mulSecret(G, s)])[0]!), proof: proveDlog(concatBytes(sid, new Uint8Array([0x5a])), s, rng) } };
 }
 
-function encChallenge(sid: Uint8Array, k: number, h: Pt, u: Uint8Array, v: Uint8Array, commitments: Uint8Array[]): bigint {
-  return hashToScalar('base-ot/enc', sid, u16(k), pointBytes(h), u, v, ...commitments);
+function encChallenge(sid: Uint8Array, k: number, h: Uint8Array, u: Uint8Array, v: Uint8Array, commitments: Uint8Array[]): bigint {
+  return hashToScalar('base-ot/enc', sid, u16(k), h, u, v, ...commitments);
 }
 
 /** Receiver: `choices` holds KAPPA bits (bit k at byte k>>3, position k&7). */
 export function baseOtReceiverStart(sid: Uint8Array, choices: Uint8Array, rng?: Rng): { secret: BaseOtReceiverSecret; message: BaseOtReceiverMessage } {
   assertBytes(choices, KAPPA / 8, 'baseOt.choices');
   const seed = randomBytes(rng, 32);
-  const h = hPoint(sid, seed);
+  const h = withTable(hPoint(sid, seed), 8);
   const r: bigint[] = [];
-  const parts: Uint8Array[] = [];
+  const real: bigint[] = [];
+  const fake: [bigint, bigint][] = [];
+  const bits: number[] = [];
+  // Pass 1: every point of every OT, projective (secret scalars: constant-time fixed-base walks).
+  const pts: Pt[] = [];
   for (let k = 0; k < KAPPA; k++) {
     const b = getBit(choices, k);
     const rk = randomScalar(rng);
-    r.push(rk);
-    const u = h.multiply(rk);
-    const rG = Point.BASE.multiply(rk);
-    const v = b ? rG.add(h) : rG;
-    // Branch statements: branch beta claims u = r*h and v - beta*h = r*G.
     const kk = randomScalar(rng);
     const cFake = randomScalar(rng);
     const zFake = randomScalar(rng);
-    const A: Pt[] = [Point.ZERO, Point.ZERO];
-    const B: Pt[] = [Point.ZERO, Point.ZERO];
-    A[b] = h.multiply(kk);
-    B[b] = Point.BASE.multiply(kk);
+    bits.push(b);
+    r.push(rk);
+    real.push(kk);
+    fake.push([cFake, zFake]);
+    const u = mulSecret(h, rk);
+    const v = mulSecret(G, rk).add(b ? h : Point.ZERO) as Pt; // r_k*G + b_k*h, one addition either way
+    // Branch statements: branch beta claims u = r*h and v - beta*h = r*G.
+    const Ar = mulSecret(h, kk);
+    const Br = mulSecret(G, kk);
     // Simulated branch: pick (c, z) first and solve for the commitments. With e = z - c*r_k:
     // A = z*h - c*u = e*h, and B = z*G - c*(v - (1-b)*h) = e*G - c*(2b - 1)*h (fixed bases only).
     const e = Fn.sub(zFake, Fn.mul(cFake, rk));
-    A[1 - b] = h.multiply(e);
-    B[1 - b] = Point.BASE.multiply(e).add(h.multiply(b ? Fn.neg(cFake) : cFake));
-    const ub = pointBytes(u);
-    const vb = pointBytes(v);
-    const com = [pointBytes(A[0]!), pointBytes(B[0]!), pointBytes(A[1]!), pointBytes(B[1]!)];
-    const c = encChallenge(sid, k, h, ub, vb, com);
+    const As = mulSecret(h, e);
+    const Bs = mulSecret(G, e).add(mulSecret(h, b ? Fn.neg(cFake) : cFake)) as Pt;
+    pts.push(u, v, ...(b ? [As, Bs, Ar, Br] : [Ar, Br, As, Bs]));
+  }
+  // One inversion for all 6*kappa points, then pass 2: the Fiat-Shamir challenges and responses.
+  const enc = normalize(pts).map(pointBytes);
+  const hb = pointBytes(h);
+  const parts: Uint8Array[] = [];
+  for (let k = 0; k < KAPPA; k++) {
+    const b = bits[k]!;
+    const [ub, vb, ...com] = enc.slice(6 * k, 6 * k + 6) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+    const c = encChallenge(sid, k, hb, ub, vb, com);
+    const [cFake, zFake] = fake[k]!;
     const cs = [0n, 0n];
     const zs = [0n, 0n];
     cs[1 - b] = cFake;
     zs[1 - b] = zFake;
     cs[b] = Fn.sub(c, cFake);
-    zs[b] = Fn.add(kk, Fn.mul(cs[b]!, rk));
+    zs[b] = Fn.add(real[k]!, Fn.mul(cs[b]!, r[k]!));
     parts.push(ub, vb, ...com, scalarBytes(cs[0]!), scalarBytes(cs[1]!), scalarBytes(zs[0]!), scalarBytes(zs[1]!));
   }
+  real.fill(0n);
+  fake.length = 0;
   return { secret: { choices: choices.slice(), r }, message: { seed, encryptions: concatBytes(...parts) } };
 }
 
@@ -172,25 +192,37 @@ export function baseOtSenderFinish(sid: Uint8Array, secret: BaseOtSenderSecret, 
   const seed = assertBytes(msg.seed, 32, `${field}.seed`);
   const enc = assertBytes(msg.encryptions, BASE_OT_RECEIVER_LENGTH, `${field}.encryptions`);
   const h = hPoint(sid, seed);
+  const hb = pointBytes(h);
   const points: Pt[] = [];
   const scalars: bigint[] = [];
   let hCoef = 0n;
   let gCoef = 0n;
   const vs: Pt[] = [];
   const fail = () => new CryptoError('INVALID_PROOF', { field, culprits: [culprit], message: `INVALID_PROOF: participant ${culprit}'s base-OT encryption proof fails` });
+  const blamed = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof CryptoError && e.culprits.length === 0) throw new CryptoError(e.code, { field: e.field, culprits: [culprit] });
+      throw e;
+    }
+  };
+  // One-shot points: decoded without the shared cache of validated encodings (no pollution).
+  const rho = randomBytes(rng, KAPPA * 4 * 16);
   for (let k = 0; k < KAPPA; k++) {
     const off = k * ENC_LENGTH;
-    const pt = (i: number, name: string) => parsePoint(suite, enc.subarray(off + i * 33, off + i * 33 + 33), `${field}.encryptions[${k}].${name}`) as unknown as Pt;
-    const sc = (i: number, name: string) => parseScalar(suite, enc.subarray(off + 198 + i * 32, off + 230 + i * 32), `${field}.encryptions[${k}].${name}`, { allowZero: true });
+    const pt = (i: number, name: string) => blamed(() => parsePointUncached(suite, enc.subarray(off + i * 33, off + i * 33 + 33), `${field}.encryptions[${k}].${name}`) as unknown as Pt);
+    const sc = (i: number, name: string) => blamed(() => parseScalar(suite, enc.subarray(off + 198 + i * 32, off + 230 + i * 32), `${field}.encryptions[${k}].${name}`, { allowZero: true }));
+    const c0 = sc(0, 'c0'), c1 = sc(1, 'c1'), z0 = sc(2, 'z0'), z1 = sc(3, 'z1');
+    const com = [2, 3, 4, 5].map((i) => enc.subarray(off + i * 33, off + i * 33 + 33));
+    // The cheap hash check first: a bad proof costs no point decoding.
+    if (Fn.add(c0, c1) !== encChallenge(sid, k, hb, enc.subarray(off, off + 33), enc.subarray(off + 33, off + 66), com)) throw fail();
     const u = pt(0, 'u');
     const v = pt(1, 'v');
     const A0 = pt(2, 'A0'), B0 = pt(3, 'B0'), A1 = pt(4, 'A1'), B1 = pt(5, 'B1');
-    const c0 = sc(0, 'c0'), c1 = sc(1, 'c1'), z0 = sc(2, 'z0'), z1 = sc(3, 'z1');
-    const com = [2, 3, 4, 5].map((i) => enc.subarray(off + i * 33, off + i * 33 + 33));
-    if (Fn.add(c0, c1) !== encChallenge(sid, k, h, enc.subarray(off, off + 33), enc.subarray(off + 33, off + 66), com)) throw fail();
-    // Equations (branch beta): z_b*h = A_b + c_b*u ; z_b*G = B_b + c_b*(v - beta*h).
-    const rho = [0, 1, 2, 3].map(() => bytesToNumberBE(randomBytes(rng, 16)));
-    const [p0, q0, p1, q1] = rho as [bigint, bigint, bigint, bigint];
+    // Equations (branch beta): z_b*h = A_b + c_b*u ; z_b*G = B_b + c_b*(v - beta*h), combined with
+    // 128-bit coefficients only the verifier knows (soundness 2^-128 for the whole batch).
+    const [p0, q0, p1, q1] = [0, 1, 2, 3].map((i) => bytesToNumberBE(rho.subarray((4 * k + i) * 16, (4 * k + i + 1) * 16))) as [bigint, bigint, bigint, bigint];
     hCoef = Fn.add(hCoef, Fn.add(Fn.mul(p0, z0), Fn.mul(p1, z1)));
     hCoef = Fn.add(hCoef, Fn.mul(q1, c1)); // + q1*c1*h from the (v - h) term
     gCoef = Fn.add(gCoef, Fn.add(Fn.mul(q0, z0), Fn.mul(q1, z1)));
@@ -200,15 +232,21 @@ export function baseOtSenderFinish(sid: Uint8Array, secret: BaseOtSenderSecret, 
   }
   points.push(h, Point.BASE);
   scalars.push(hCoef, gCoef);
-  if (!pippenger(Point, points, scalars).is0()) throw fail();
-  const sh = h.multiply(secret.s);
+  if (!msmUnsafe(points, scalars).is0()) throw fail();
+  // Outputs: s*v_k and s*(v_k - h) = s*v_k - s*h (secret s: constant-time walks), normalised together.
+  const sh = mulSecret(h, secret.s);
+  const out: Pt[] = [];
+  for (const v of vs) {
+    const sv = mulSecret(v, secret.s);
+    out.push(sv, sv.subtract(sh) as Pt);
+  }
+  const affine = normalize(out);
   const m0: Uint8Array[] = [];
   const m1: Uint8Array[] = [];
-  vs.forEach((v, k) => {
-    const sv = v.multiply(secret.s);
-    m0.push(outputHash(sid, k, sv));
-    m1.push(outputHash(sid, k, sv.subtract(sh)));
-  });
+  for (let k = 0; k < KAPPA; k++) {
+    m0.push(outputHash(sid, k, affine[2 * k]!));
+    m1.push(outputHash(sid, k, affine[2 * k + 1]!));
+  }
   return { m0, m1 };
 }
 
@@ -217,7 +255,7 @@ export function baseOtReceiverFinish(sid: Uint8Array, secret: BaseOtReceiverSecr
   if (typeof msg !== 'object' || msg === null) throw new CryptoError('BAD_FIELD', { field, culprits: [culprit] });
   const z = parsePoint(suite, msg.z, `${field}.z`) as unknown as Pt;
   verifyDlog(concatBytes(sid, new Uint8Array([0x5a])), z, msg.proof, `${field}.proof`, culprit);
-  const zp = z.precompute(8, false) as Pt;
-  return secret.r.map((r, k) => outputHash(sid, k, zp.multiply(r)));
+  // kappa secret multiplications of one base: a window-6 table is the cheapest (about 1.4k additions).
+  const zt = withTable(z, 6);
+  return normalize(secret.r.map((r) => mulSecret(zt, r))).map((P, k) => outputHash(sid, k, P));
 }
-

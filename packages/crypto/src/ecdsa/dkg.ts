@@ -59,7 +59,8 @@ export function ecdsaDkgRound2(secret: EcdsaDkgRound1Secret, round1: EcdsaDkgRou
   const packages = r.packages.map((pkg) => {
     const setup = pairSetupStart(context, p.self, pkg.to, rng);
     pairs.set(pkg.to, setup.secret);
-    return { ...pkg, pairSetup: setup.message };
+    // Carries the Feldman share and a zero-seed half: redacted in logs like the FROST package it extends.
+    return redacted({ ...pkg, pairSetup: setup.message }, `EcdsaDkgRound2Package ${p.self}->${pkg.to}`);
   });
   return { secret: redacted({ frost: r.secret, context, pairs }, `EcdsaDkgRound2Secret #${p.self}`), packages };
 }

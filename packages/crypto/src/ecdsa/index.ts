@@ -11,4 +11,5 @@ export * from './commit.ts';
 export * from './pairs.ts';
 export * from './keyshare.ts';
 export * from './dkg.ts';
+export * from './refresh.ts';
 export * from './sign.ts';
