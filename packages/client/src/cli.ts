@@ -178,9 +178,6 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
       const { values: v } = parse(args, { scheme: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' }, label: { type: 'string' } }, 0);
       const scheme = need(v, 'scheme');
       if (!(SCHEMES as readonly string[]).includes(scheme)) throw new UsageError(`--scheme: expected one of ${SCHEMES.join(', ')}`);
-      if (scheme === 'ecdsa-secp256k1') {
-        throw new Refusal('NOT_SUPPORTED', 'ecdsa-secp256k1 is not yet supported: threshold ECDSA has not landed. Use frost-secp256k1-tr (Bitcoin Taproot) or frost-ed25519.');
-      }
       const id = v.label === undefined ? `key-${randomBytes(5).toString('hex')}` : keyId(v.label as string);
       const { client, threshold: devThreshold } = connect(v, io);
       const threshold = v.threshold === undefined ? devThreshold : integer(v.threshold as string, 'threshold', 2, 255);
@@ -308,7 +305,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       if (message.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(message)) throw new UsageError('--message: expected hex bytes');
       const { client } = connect(v, io);
       const sig = await client.sign(keyId(positionals[0]!), { message, ...(v.path === undefined ? {} : { path: v.path as string }) });
-      print({ signature: sig.signature, publicKey: sig.publicKey }, fields([['signature', sig.signature], ['publicKey', sig.publicKey]]));
+      const rows: Array<[string, string]> = [['signature', sig.signature], ['publicKey', sig.publicKey]];
+      if (sig.recoveryId !== undefined) rows.push(['recoveryId', String(sig.recoveryId)]);
+      print({ signature: sig.signature, publicKey: sig.publicKey, ...(sig.recoveryId === undefined ? {} : { recoveryId: sig.recoveryId }) }, fields(rows));
       return 0;
     }
     case 'client-key': {

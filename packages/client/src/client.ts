@@ -5,6 +5,11 @@
  * signed with the client's Ed25519 key over the digest of exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
  * and the current time, so the coordinator and every signer can check it. Bytes
  * travel as lowercase hex; results are the API's JSON shapes.
+ *
+ * Long operations (createKey, refresh, reshare, retire) are awaited by default; with
+ * `{ wait: false }` they resolve to the running `Operation` once the coordinator has
+ * checked the request and started the session, to poll with `operation(id)` or await
+ * with `waitForOperation(id)`.
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
@@ -17,7 +22,7 @@ import {
   signDigest,
   signHttpRequest,
   type ClientRequest,
-  type Operation,
+  type Operation as RequestOp,
   type TaprootTarget,
 } from '@keyquorum/protocol';
 import { ClientError, type ClientErrorCode } from './errors.ts';
@@ -45,9 +50,12 @@ export interface DerivedKey {
 }
 
 export interface SignatureResult {
+  /** Hex; for ecdsa-secp256k1 64 bytes r || s with s low (BIP62/EIP-2). */
   signature: string;
-  /** External key of the signing target (derived child and/or taproot output key). */
+  /** External key of the signing target (derived child and/or taproot output key; 33-byte compressed for ecdsa-secp256k1). */
   publicKey: string;
+  /** ecdsa-secp256k1 only: the recovery id (0..3) that recovers `publicKey` from the signature. */
+  recoveryId?: number;
 }
 
 export interface Attestation {
@@ -57,6 +65,43 @@ export interface Attestation {
   verifyingShare: string;
   /** The signer's signed ATTEST envelope, hex. */
   envelope: string;
+}
+
+/** What retire answers. */
+export interface Retirement {
+  key: Key;
+  attestations: Attestation[];
+}
+
+export type OperationKind = 'createKey' | 'refresh' | 'reshare' | 'retire';
+export type OperationState = 'running' | 'succeeded' | 'failed';
+
+/** A long operation started with `{ wait: false }` (GET /v1/operations/:id). */
+export interface Operation<R = Key | Retirement> {
+  id: string;
+  kind: OperationKind;
+  keyId: string;
+  state: OperationState;
+  /** ms since the Unix epoch. */
+  startedAt: number;
+  /** Absent while running. */
+  finishedAt?: number;
+  /** When succeeded: what the awaited call resolves to (a Key; a Retirement for retire). */
+  result?: R;
+  /** When failed: the error the awaited call would have thrown. */
+  error?: { code: string; message: string; field?: string; culprits?: string[] };
+}
+
+/** `wait: false`: resolve to the running operation instead of awaiting the session (default: wait). */
+export interface WaitOption {
+  wait?: boolean;
+}
+
+export interface WaitForOperationOptions {
+  /** Poll interval; default 250 ms. */
+  intervalMs?: number;
+  /** Give up (ClientError 'TIMEOUT') after this long; default 120 000 ms. */
+  timeoutMs?: number;
 }
 
 export interface SignerStatus {
@@ -81,7 +126,7 @@ export type AuditVerification = { ok: true; count: number; head: string } | { ok
 
 export interface CreateKeyOptions {
   keyId: string;
-  suite: 'frost-secp256k1-tr' | 'frost-ed25519' | 'frost-secp256k1';
+  suite: 'frost-secp256k1-tr' | 'frost-ed25519' | 'frost-secp256k1' | 'ecdsa-secp256k1';
   threshold: number;
   /** Participants in DKG order; default: every signer the coordinator reports connected. */
   signers?: string[];
@@ -148,7 +193,7 @@ export class KeyquorumClient {
   }
 
   /** Signs a request for `op` on `keyId` over `digest` (fresh nonce, current time). */
-  signRequest(op: Operation, keyId: string, digest: Uint8Array): ClientRequest {
+  signRequest(op: RequestOp, keyId: string, digest: Uint8Array): ClientRequest {
     return signClientRequest(this.clientKey, { op, keyId, digest, timestamp: this.now() });
   }
 
@@ -205,11 +250,49 @@ export class KeyquorumClient {
     return (await this.call<{ signers: SignerStatus[] }>('GET', '/v1/signers')).signers;
   }
 
-  /** Runs a DKG; resolves to the active key. */
-  async createKey(o: CreateKeyOptions): Promise<Key> {
+  /** POST of a long operation: awaited (its result), or with `wait: false` the running operation. */
+  private async long<R>(path: string, body: unknown, opts: WaitOption | undefined): Promise<R | Operation<R>> {
+    if (opts?.wait !== false) return this.call<R>('POST', path, body);
+    return (await this.call<{ operation: Operation<R> }>('POST', `${path}?wait=false`, body)).operation;
+  }
+
+  /** A long operation started with `{ wait: false }`; 404 NOT_FOUND once the coordinator forgot it (bounded history, restart). */
+  async operation<R = Key | Retirement>(id: string): Promise<Operation<R>> {
+    return this.call<Operation<R>>('GET', `/v1/operations/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Polls `operation(id)` until it has finished: resolves to the succeeded operation
+   * (its `result` is what the awaited call resolves to); a failed one throws the
+   * ClientError the awaited call would have thrown (its code, field and culprits;
+   * status 0); still running after `timeoutMs` throws ClientError 'TIMEOUT'.
+   */
+  async waitForOperation<R = Key | Retirement>(id: string, o: WaitForOperationOptions = {}): Promise<Operation<R>> {
+    const intervalMs = o.intervalMs ?? 250;
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const op = await this.operation<R>(id);
+      if (op.state === 'succeeded') return op;
+      if (op.state === 'failed') {
+        const e = op.error ?? { code: 'INTERNAL', message: 'failed without an error' };
+        const opts: ConstructorParameters<typeof ClientError>[1] = { message: e.message, culprits: e.culprits ?? [] };
+        if (e.field !== undefined) opts.field = e.field;
+        throw new ClientError(e.code as ClientErrorCode, opts);
+      }
+      if (Date.now() + intervalMs > until) throw new ClientError('TIMEOUT', { message: `operation ${id} (${op.kind} of ${op.keyId}) still running after ${timeoutMs} ms` });
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+
+  /** Runs a DKG; resolves to the active key (or, with `{ wait: false }`, to the running operation). */
+  async createKey(o: CreateKeyOptions, opts?: { wait?: true }): Promise<Key>;
+  async createKey(o: CreateKeyOptions, opts: { wait: false }): Promise<Operation<Key>>;
+  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<Key | Operation<Key>>;
+  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<Key | Operation<Key>> {
     const signers = o.signers ?? (await this.listSigners()).filter((s) => s.connected).map((s) => s.id);
     const request = this.signRequest('createKey', o.keyId, createKeyDigest({ keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers }));
-    return this.call<Key>('POST', '/v1/keys', { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) });
+    return this.long<Key>('/v1/keys', { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) }, opts);
   }
 
   async listKeys(): Promise<Key[]> {
@@ -234,32 +317,41 @@ export class KeyquorumClient {
     return this.call<SignatureResult>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/sign`, body);
   }
 
-  /** Refreshes every share (epoch + 1, same public key). */
-  async refresh(keyId: string): Promise<Key> {
+  /** Refreshes every share (epoch + 1, same public key); `{ wait: false }`: the running operation. */
+  async refresh(keyId: string, opts?: { wait?: true }): Promise<Key>;
+  async refresh(keyId: string, opts: { wait: false }): Promise<Operation<Key>>;
+  async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>>;
+  async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>> {
     const request = this.signRequest('refresh', keyId, refreshDigest({ keyId }));
-    return this.call<Key>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/refresh`, { request: requestToJson(request) });
+    return this.long<Key>(`/v1/keys/${KeyquorumClient.key(keyId)}/refresh`, { request: requestToJson(request) }, opts);
   }
 
   /**
    * Moves the key to a new signer set and threshold under the same public key
    * (epoch + 1); old holders outside the new set wipe their shares. The request
    * signs the key's group key (read from the coordinator and checked against its
-   * public key), so it authorises resharing this key only.
+   * public key), so it authorises resharing this key only. `{ wait: false }`: the running operation.
    */
-  async reshare(keyId: string, o: ReshareOptions): Promise<Key> {
+  async reshare(keyId: string, o: ReshareOptions, opts?: { wait?: true }): Promise<Key>;
+  async reshare(keyId: string, o: ReshareOptions, opts: { wait: false }): Promise<Operation<Key>>;
+  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<Key | Operation<Key>>;
+  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<Key | Operation<Key>> {
     const key = await this.getKey(keyId);
     if (key.groupKey === null || key.publicKey === null) throw new ClientError('BAD_ARGUMENT', { field: 'keyId', message: `key ${keyId} is ${key.state}` });
     // The external key is the group key itself, or its x-coordinate on frost-secp256k1-tr.
     const external = key.scheme === 'frost-secp256k1-tr' ? key.groupKey.slice(2) : key.groupKey;
     if (external !== key.publicKey) throw new ClientError('BAD_RESPONSE', { field: 'groupKey', message: `the coordinator's group key of ${keyId} does not match its public key` });
     const request = this.signRequest('reshare', keyId, reshareDigest({ keyId, groupKey: hexToBytes(key.groupKey), newThreshold: o.threshold, signers: o.signers }));
-    return this.call<Key>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/reshare`, { signers: o.signers, threshold: o.threshold, request: requestToJson(request) });
+    return this.long<Key>(`/v1/keys/${KeyquorumClient.key(keyId)}/reshare`, { signers: o.signers, threshold: o.threshold, request: requestToJson(request) }, opts);
   }
 
-  /** Retires the key; resolves to it and the destruction attestations received so far. */
-  async retire(keyId: string): Promise<{ key: Key; attestations: Attestation[] }> {
+  /** Retires the key; resolves to it and the destruction attestations received so far (`{ wait: false }`: the running operation). */
+  async retire(keyId: string, opts?: { wait?: true }): Promise<Retirement>;
+  async retire(keyId: string, opts: { wait: false }): Promise<Operation<Retirement>>;
+  async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>>;
+  async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>> {
     const request = this.signRequest('retire', keyId, retireDigest({ keyId }));
-    return this.call<{ key: Key; attestations: Attestation[] }>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/retire`, { request: requestToJson(request) });
+    return this.long<Retirement>(`/v1/keys/${KeyquorumClient.key(keyId)}/retire`, { request: requestToJson(request) }, opts);
   }
 
   /** Audit rows (one key's, or all) and the coordinator's verification of the whole chain. */

@@ -10,8 +10,14 @@ export {
   type Key,
   type KeyquorumClientOptions,
   type KeyState,
+  type Operation,
+  type OperationKind,
+  type OperationState,
+  type Retirement,
   type SignatureResult,
   type SignerStatus,
   type SignOptions,
+  type WaitForOperationOptions,
+  type WaitOption,
 } from './client.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';

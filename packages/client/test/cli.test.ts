@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,10 +206,25 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
     expect(signer).toMatch(/^keyquorum_signer_key_epoch\{key="key-[0-9a-f]{10}",scheme="frost-ed25519"\} 1$/m);
   });
 
-  it('answers ecdsa-secp256k1 with a clear "not yet supported" (exit 1)', async () => {
-    const r = await run('keys', 'create', '--scheme', 'ecdsa-secp256k1', '--threshold', '2');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/ecdsa-secp256k1 is not yet supported/);
+  it('creates an ecdsa-secp256k1 key and signs a 32-byte digest (also for --path): { signature, publicKey, recoveryId } verify and recover; retire', async () => {
+    const k = json<{ id: string; publicKey: string }>(await run('keys', 'create', '--scheme', 'ecdsa-secp256k1', '--threshold', '2', '--label', 'cli-ecdsa', '--json'));
+    expect(k.publicKey).toMatch(/^0[23][0-9a-f]{64}$/);
+    const [plain, derived, derive] = await Promise.all([
+      run('sign', k.id, '--message', MESSAGE, '--json'),
+      run('sign', k.id, '--message', MESSAGE, '--path', 'm/44/60/0/0/1', '--json'),
+      run('keys', 'derive', k.id, '--path', 'm/44/60/0/0/1', '--json'),
+    ]);
+    const child = json<{ publicKey: string }>(derive);
+    for (const [r, publicKey] of [[plain, k.publicKey], [derived, child.publicKey]] as const) {
+      const sig = json<{ signature: string; publicKey: string; recoveryId: number }>(r);
+      expect(Object.keys(sig)).toEqual(['signature', 'publicKey', 'recoveryId']);
+      expect(sig.publicKey).toBe(publicKey);
+      expect(secp256k1.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(publicKey), { prehash: false })).toBe(true);
+      const recovered = secp256k1.Signature.fromBytes(hexToBytes(sig.signature), 'compact').addRecoveryBit(sig.recoveryId).recoverPublicKey(hexToBytes(MESSAGE));
+      expect(bytesToHex(recovered.toBytes(true))).toBe(publicKey);
+    }
+    const retired = json<{ key: { state: string } }>(await run('keys', 'retire', k.id, '--json'));
+    expect(retired.key.state).toBe('retired');
   });
 
   it('exits 1 for a refused request and 2 for a usage error', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { generateIdentity } from '@keyquorum/protocol';
-import { ClientError, KeyquorumClient } from '../src/index.ts';
+import { ClientError, KeyquorumClient, type Key, type Retirement } from '../src/index.ts';
 import { startCluster, type Cluster } from '../../coordinator/test/helpers.ts';
 
 let c: Cluster;
@@ -46,6 +46,26 @@ describe('KeyquorumClient against a running coordinator', () => {
     expect(audit.verification.ok).toBe(true);
     expect(audit.entries.map((e) => e.event)).toContain('key.retired');
     expect((await client.listSigners()).every((s) => s.connected)).toBe(true);
+  });
+
+  it('starts long operations without waiting, and polls or awaits them', async () => {
+    const op = await client.createKey({ keyId: 'sdk-op', suite: 'frost-ed25519', threshold: 2 }, { wait: false });
+    expect(op).toMatchObject({ kind: 'createKey', keyId: 'sdk-op', state: 'running' });
+    expect((await client.operation(op.id)).id).toBe(op.id);
+    const created = await client.waitForOperation<Key>(op.id, { intervalMs: 20, timeoutMs: 10_000 });
+    expect(created.result).toMatchObject({ id: 'sdk-op', state: 'active', epoch: 0 });
+
+    const refreshing = await client.refresh('sdk-op', { wait: false });
+    expect((await client.waitForOperation<Key>(refreshing.id, { intervalMs: 20 })).result).toMatchObject({ epoch: 1 });
+    const resharing = await client.reshare('sdk-op', { signers: ['s1', 's2', 's3'], threshold: 3 }, { wait: false });
+    expect(resharing.kind).toBe('reshare');
+    // These fake signers do not speak reshare: it runs until its round times out (1.5 s), then the awaited error is thrown.
+    await expect(client.waitForOperation(resharing.id, { intervalMs: 5, timeoutMs: 1 })).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/still running/) });
+    await expect(client.waitForOperation(resharing.id, { intervalMs: 20 })).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.not.stringMatching(/still running/) });
+    const retiring = await client.retire('sdk-op', { wait: false });
+    const retired = await client.waitForOperation<Retirement>(retiring.id, { intervalMs: 20 });
+    expect(retired.result?.key.state).toBe('retired');
+    await expect(client.operation('nope')).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
   });
 
   it('surfaces API errors as typed ClientErrors', async () => {

@@ -43,3 +43,15 @@ export const SCRYPT_N_MAX = 2 ** 20;
 
 /** `header.suite` of connection-control frames. */
 export const CONTROL_SUITE = 'none';
+
+/**
+ * Finished long operations (`?wait=false`) remembered in memory for GET
+ * /v1/operations/:id, most recent first; running ones are always kept (operations.ts).
+ */
+export const OPERATION_HISTORY = 1000;
+
+/**
+ * ecdsa-secp256k1 key sessions (dkg, refresh) wait this many round timeouts per round:
+ * their rounds make and check pairwise base OTs (hundreds of curve operations per peer).
+ */
+export const ECDSA_KEY_ROUND_TIMEOUT_FACTOR = 4;

@@ -9,9 +9,13 @@
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { SUITE_IDS, deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage, type SuiteId } from '@keyquorum/crypto';
+import { deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage } from '@keyquorum/crypto';
 import {
+  DIGEST_LENGTH,
   KEY_ID_PATTERN,
+  KEY_SUITES,
+  isEcdsaSuite,
+  type KeySuiteId,
   MAX_SIGN_MESSAGE_BYTES,
   WireError,
   createKeyDigest,
@@ -34,6 +38,7 @@ import { CoordinatorError } from './errors.ts';
 import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
 import { CoordinatorMetrics } from './metrics.ts';
+import { OperationLog } from './operations.ts';
 import { Registry, type Attestation, type AuditEntry, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
 import { CoordinatorServer, type SignerStatus } from './server.ts';
 
@@ -41,7 +46,7 @@ export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping';
 
 export interface KeyInfo {
   id: string;
-  suite: SuiteId;
+  suite: KeySuiteId;
   threshold: number;
   participants: ParticipantRef[];
   /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
@@ -92,6 +97,19 @@ export interface SignOutput {
   signature: Uint8Array;
   /** External key of the target (derived child and/or taproot output key). */
   publicKey: Uint8Array;
+  /** ecdsa-secp256k1 only: recovery id (0..3) of the signature. */
+  recoveryId?: number;
+}
+
+/** GET /readyz. */
+export interface Readiness {
+  ready: boolean;
+  registryWritable: boolean;
+  signersConnected: number;
+  /** The smallest threshold among active keys; 2 when there is none. */
+  signersNeeded: number;
+  /** Why not ready; absent when ready. */
+  reason?: string;
 }
 
 export interface RetireOutput {
@@ -136,6 +154,8 @@ export class Coordinator {
   readonly options: ResolvedOptions;
   /** Prometheus metrics (GET /metrics). */
   readonly metrics: CoordinatorMetrics;
+  /** Long operations started without awaiting them (HTTP `?wait=false`): a bounded in-memory history (operations.ts). */
+  readonly operations: OperationLog;
   private state: CoordinatorStatus = 'stopped';
   private identity: IdentityKey | undefined;
   private registryRef: Registry | undefined;
@@ -154,6 +174,13 @@ export class Coordinator {
             keys: () => this.registryRef!.listKeys().map((k) => ({ id: k.id, scheme: k.suite, state: k.state, epoch: k.epoch })),
           },
     );
+    this.operations = new OperationLog({
+      now: this.options.now,
+      onError: (e, op) => {
+        this.metrics.error(e.code);
+        if (e.code === 'INTERNAL') this.options.logger.error('operation failed', { operation: op.id, kind: op.kind, keyId: op.keyId, error: e.cause instanceof Error ? (e.cause.stack ?? e.cause.message) : String(e.cause) });
+      },
+    });
   }
 
   get status(): CoordinatorStatus {
@@ -285,8 +312,8 @@ export class Coordinator {
     const { registry, server, engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
     if (typeof p.keyId !== 'string' || !KEY_ID_PATTERN.test(p.keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
-    if (!(SUITE_IDS as readonly unknown[]).includes(p.suite)) throw badRequest('suite', `expected one of ${SUITE_IDS.join(', ')}`);
-    const suite = p.suite as SuiteId;
+    if (!(KEY_SUITES as readonly unknown[]).includes(p.suite)) throw badRequest('suite', `expected one of ${KEY_SUITES.join(', ')}`);
+    const suite = p.suite as KeySuiteId;
     const signers = p.signers === undefined ? server.connectedSigners() : p.signers;
     if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
     signers.forEach((s: unknown, i) => {
@@ -317,6 +344,7 @@ export class Coordinator {
     const key = this.activeKey(p.keyId);
     if (!(p.message instanceof Uint8Array)) throw badRequest('message', 'expected bytes');
     if (p.message.length > MAX_SIGN_MESSAGE_BYTES) throw badRequest('message', `longer than ${MAX_SIGN_MESSAGE_BYTES} bytes`);
+    if (isEcdsaSuite(key.suite) && p.message.length !== DIGEST_LENGTH) throw badRequest('message', 'an ecdsa-secp256k1 key signs a 32-byte digest (e.g. keccak-256 of a transaction, a sighash)');
     const signing: SignRequest = { key, publicKey: key.publicKey, message: p.message, request: p.request };
     if (p.path !== undefined) {
       if (typeof p.path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
@@ -340,7 +368,7 @@ export class Coordinator {
     return this.locked(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);
-      return { signature: out.signature, publicKey: out.publicKey };
+      return { signature: out.signature, publicKey: out.publicKey, ...(out.recoveryId === undefined ? {} : { recoveryId: out.recoveryId }) };
     });
   }
 
@@ -373,6 +401,7 @@ export class Coordinator {
     const { engine, registry } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
     const key = this.activeKey(p.keyId);
+    if (isEcdsaSuite(key.suite)) throw badRequest('keyId', 'reshare of ecdsa-secp256k1 keys is not supported yet');
     const signers = p.signers;
     if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
     signers.forEach((s: unknown, i) => {
@@ -438,11 +467,30 @@ export class Coordinator {
     return this.started().registry.attestations(this.record(keyId).id);
   }
 
-  /** Started and the registry accepts writes (readiness); how many signers are connected. */
-  readiness(): { ready: boolean; signersConnected: number } {
-    if (this.state !== 'started') return { ready: false, signersConnected: 0 };
+  /**
+   * Readiness (GET /readyz): started, the registry accepts writes, and at least as many
+   * signers are connected as the smallest threshold among active keys (2 when there is
+   * no active key), so that some key can be used. `reason` says why when not ready.
+   */
+  readiness(): Readiness {
+    if (this.state !== 'started') return { ready: false, registryWritable: false, signersConnected: 0, signersNeeded: 2, reason: `coordinator ${this.state}` };
     const { registry, server } = this.started();
-    return { ready: registry.writable(), signersConnected: server.connectedSigners().length };
+    const registryWritable = registry.writable();
+    const signersConnected = server.connectedSigners().length;
+    const thresholds = registry
+      .listKeys()
+      .filter((k) => k.state === 'active')
+      .map((k) => k.threshold);
+    const signersNeeded = thresholds.length === 0 ? 2 : Math.min(...thresholds);
+    const why: string[] = [];
+    if (!registryWritable) why.push('the registry does not accept writes');
+    if (signersConnected < signersNeeded) {
+      const of = thresholds.length === 0 ? 'no active key yet, 2 needed to create one' : 'the smallest threshold among active keys';
+      why.push(`${signersConnected} signers connected, ${signersNeeded} needed (${of})`);
+    }
+    const out: Readiness = { ready: why.length === 0, registryWritable, signersConnected, signersNeeded };
+    if (why.length > 0) out.reason = why.join('; ');
+    return out;
   }
 
   /** The child public key and chain code at a non-hardened path (public data only). */

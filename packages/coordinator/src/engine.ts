@@ -30,7 +30,6 @@ import {
   type ReshareParams,
   type SigningPackage,
   type SigningTarget,
-  type SuiteId,
 } from '@keyquorum/crypto';
 import {
   BROADCAST,
@@ -63,11 +62,15 @@ import {
   type SignCommitmentBody,
   type SignShareBody,
   type TaprootTarget,
+  isEcdsaSuite,
+  packageSuiteOf,
+  type KeySuiteId,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
-import { MAX_SIGN_ATTEMPTS } from './constants.ts';
+import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR, MAX_SIGN_ATTEMPTS } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
+import { ecdsaSignAttempt, type EcdsaSessionIo } from './ecdsa.ts';
 import { Inbox, SessionFault, type WaitOptions } from './inbox.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { Attestation, KeyRecord, Registry } from './registry.ts';
@@ -86,7 +89,7 @@ function roundName(kind: string, round: number | undefined): string {
 
 export interface DkgRequest {
   keyId: string;
-  suite: SuiteId;
+  suite: KeySuiteId;
   threshold: number;
   participants: ParticipantRef[];
   request: ClientRequest;
@@ -107,6 +110,8 @@ export interface SignResult {
   publicKey: Uint8Array;
   quorum: string[];
   attempts: number;
+  /** ecdsa-secp256k1: the recovery id (0..3) of `signature` (r || s, low s). */
+  recoveryId?: number;
 }
 
 export interface ReshareRequest {
@@ -133,7 +138,7 @@ interface SessionRoles {
 
 interface KeySession {
   kind: 'dkg' | 'refresh' | 'reshare';
-  suite: SuiteId;
+  suite: KeySuiteId;
   keyId: string;
   /** Session participants (deriveSessionId's list): every dealer and member. */
   participants: string[];
@@ -360,7 +365,7 @@ export class SessionEngine {
         epoch: 0,
         check: (pkg) => {
           const indices = p.participants.map((r) => r.index).sort((a, b) => a - b);
-          if (pkg.suite !== p.suite || pkg.threshold !== p.threshold || pkg.participants.join() !== indices.join()) {
+          if (pkg.suite !== packageSuiteOf(p.suite) || pkg.threshold !== p.threshold || pkg.participants.join() !== indices.join()) {
             throw new Error('the confirmed public key package does not match the requested suite, threshold or participants');
           }
         },
@@ -399,7 +404,7 @@ export class SessionEngine {
         epoch: key.epoch + 1,
         check: (pkg) => {
           const same = equalBytes(pkg.groupKey, publicKey.groupKey) && equalBytes(pkg.chainCode, publicKey.chainCode) && pkg.threshold === publicKey.threshold && pkg.participants.join() === publicKey.participants.join();
-          if (pkg.suite !== key.suite || !same) throw new Error('the refreshed public key package changes the group key, chain code, threshold or participants');
+          if (pkg.suite !== packageSuiteOf(key.suite) || !same) throw new Error('the refreshed public key package changes the group key, chain code, threshold or participants');
         },
         commit: (pkg, transcriptHash) => {
           this.registry.setKeyMaterial(key.id, pkg, key.epoch + 1);
@@ -520,7 +525,8 @@ export class SessionEngine {
     if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${s.kind} needs every participant connected; offline: ${offline.join(',')}` });
     const { inbox, proposal } = this.open(s.kind, s.suite, ids);
     const log = this.log.child({ kind: s.kind, keyId: s.keyId, epoch: s.epoch, proposal: bytesToHex(proposal) });
-    const timeoutMs = this.opts.roundTimeoutMs;
+    // DKLs23 key sessions run pairwise base OTs (proofs made in R2, checked before CONFIRM): CPU-bound seconds per round.
+    const timeoutMs = this.opts.roundTimeoutMs * (isEcdsaSuite(s.suite) ? ECDSA_KEY_ROUND_TIMEOUT_FACTOR : 1);
     let sessionId = proposal;
     let committed = false;
     try {
@@ -639,7 +645,10 @@ export class SessionEngine {
       }
       const quorum = usable.slice(0, key.threshold);
       try {
-        const signature = await this.signAttempt(r, quorum, target);
+        let signature: Uint8Array;
+        let recoveryId: number | undefined;
+        if (isEcdsaSuite(key.suite)) ({ signature, recoveryId } = await ecdsaSignAttempt(this.ecdsaIo(), r, quorum));
+        else signature = await this.signAttempt(r, quorum, target);
         const publicKey = targetExternalKey(r.publicKey, target);
         const ids = quorum.map((p) => p.signer);
         this.registry.append('key.signed', key.id, {
@@ -653,20 +662,42 @@ export class SessionEngine {
           signature: bytesToHex(signature),
           clientKey: bytesToHex(r.request.clientKey),
         });
-        return { signature, publicKey, quorum: ids, attempts: attempt };
+        return { signature, publicKey, quorum: ids, attempts: attempt, ...(recoveryId === undefined ? {} : { recoveryId }) };
       } catch (e) {
         if (!(e instanceof SessionFault)) throw sessionError(e, 'signing failed');
         lastFault = e;
         for (const id of e.excluded) excluded.add(id);
         for (const id of e.culprits) culprits.add(id);
+        // ecdsa-secp256k1: a peer named by a consistency check is banned for the key (DKLs23
+        // reuses the pair's OT state), whoever reported it (e.signers: the reporting signer).
+        const ban = e.culprits.length > 0 && (e.reason === 'invalid-share' || isEcdsaSuite(key.suite));
         this.registry.transaction(() => {
-          if (e.reason === 'invalid-share') for (const id of e.culprits) this.registry.ban(key.id, id, e.message);
-          this.registry.append('key.sign_attempt_failed', key.id, { epoch: key.epoch, attempt, quorum: quorum.map((p) => p.signer), reason: e.reason, excluded: e.excluded, culprits: e.culprits, banned: e.reason === 'invalid-share' });
+          if (ban) for (const id of e.culprits) this.registry.ban(key.id, id, e.message);
+          this.registry.append('key.sign_attempt_failed', key.id, { epoch: key.epoch, attempt, quorum: quorum.map((p) => p.signer), reason: e.reason, excluded: e.excluded, culprits: e.culprits, banned: ban, ...(isEcdsaSuite(key.suite) && e.reason === 'abort' ? { reportedBy: e.signers } : {}) });
         });
         this.log.warn('sign attempt failed; retrying with another quorum', { keyId: key.id, epoch: key.epoch, attempt, reason: e.message, excluded: e.excluded });
       }
     }
     throw new CoordinatorError('SESSION_FAILED', { culprits: [...culprits], message: `no quorum produced a signature in ${MAX_SIGN_ATTEMPTS} attempts (last failure: ${lastFault?.message ?? 'none'})` });
+  }
+
+  /** The plumbing ecdsa.ts drives its rounds with. */
+  private ecdsaIo(): EcdsaSessionIo {
+    return {
+      log: this.log,
+      open: (kind, suite, participants) => this.open(kind, suite, participants),
+      route: (inbox, sessionId) => this.route(inbox, sessionId),
+      send: (inbox, to, sessionId, round, body) => this.send(inbox, to, sessionId, round, body),
+      relay: (envelopes, to, kind, round) => this.relay(envelopes, to, kind, round),
+      abort: (inbox, to, sessionId, reason, culprits) => this.abort(inbox, to, sessionId, reason, culprits),
+      close: (inbox) => this.close(inbox),
+      collect: async (inbox, roundName) => {
+        const done = this.metrics.round(inbox.kind, roundName);
+        const got = await inbox.wait({ timeoutMs: this.opts.roundTimeoutMs });
+        done();
+        return got;
+      },
+    };
   }
 
   private async signAttempt(r: SignRequest, quorum: ParticipantRef[], target: SigningTarget): Promise<Uint8Array> {

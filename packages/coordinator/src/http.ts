@@ -8,18 +8,21 @@
  *   405 METHOD_NOT_ALLOWED, 409 KEY_EXISTS / WRONG_STATE / BUSY, 413 PAYLOAD_TOO_LARGE,
  *   503 NOT_ENOUGH_SIGNERS / NOT_STARTED, 500 otherwise (TIMEOUT, SESSION_FAILED, INTERNAL).
  *
- *   POST /v1/keys                    {keyId, suite, threshold, signers?, request} -> 201 key
+ *   POST /v1/keys[?wait=false]       {keyId, suite, threshold, signers?, request} -> 201 key
  *   GET  /v1/keys                    -> {keys}
  *   GET  /v1/keys/:id                -> key
  *   GET  /v1/keys/:id/derive?path=   -> {publicKey, chainCode, path}
  *   POST /v1/keys/:id/sign           {message, path?, taproot?: {merkleRoot?}, request} -> {signature, publicKey}
- *   POST /v1/keys/:id/refresh        {request} -> key
- *   POST /v1/keys/:id/reshare        {signers, threshold, request} -> key (new signers and threshold, epoch + 1)
- *   POST /v1/keys/:id/retire         {request} -> {key, attestations}
+ *   POST /v1/keys/:id/refresh[?wait=false]  {request} -> key
+ *   POST /v1/keys/:id/reshare[?wait=false]  {signers, threshold, request} -> key (new signers and threshold, epoch + 1)
+ *   POST /v1/keys/:id/retire[?wait=false]   {request} -> {key, attestations}
+ *   GET  /v1/operations/:id          -> {id, kind, keyId, state, startedAt, finishedAt?, result?, error?}
  *   GET  /v1/signers                 -> {signers: [{id, connected, lastSeen, epochs: {keyId: epoch}}]}
  *   GET  /v1/audit?key=ID            -> {entries, verification}
  *   GET  /v1/openapi.json            the OpenAPI 3 description of all of this (openapi.ts)
- *   GET  /healthz, GET /readyz       {ready, signersConnected}; ready = the registry accepts writes
+ *   GET  /healthz                    {status: 'ok'} while the process serves
+ *   GET  /readyz                     200/503 {ready, registryWritable, signersConnected, signersNeeded, reason?}:
+ *                                    the registry accepts writes and >= the smallest active threshold (2 without keys) signers are connected
  *   GET  /metrics                    Prometheus text (metrics.ts)
  * Every /v1 route but the OpenAPI document is authenticated per request
  * (`verifyHttpRequest`: Ed25519 over method, target, body hash, timestamp, nonce in
@@ -27,6 +30,14 @@
  * admin, except sign which admin or signer may call. The operation-level client
  * request in a mutation's body is checked as before, by the coordinator and by every
  * signer.
+ * Long operations (DKG, refresh, reshare, retire) are awaited by default: the answer
+ * comes when the session has finished. With `?wait=false` the request is checked as
+ * usual (refusals answer as when awaited), then the session runs on and the answer is
+ * 202 {operation: {id, kind, keyId, state: 'running', startedAt}} with a Location
+ * header /v1/operations/:id to poll: state 'succeeded' with `result` (the body the
+ * awaited call answers) or 'failed' with `error` ({code, message, field?, culprits?}).
+ * Operations live in a bounded in-memory history (operations.ts); after a restart, or
+ * once forgotten, GET answers 404 and the key and the audit log tell what happened.
  * A key is { id, scheme, threshold, signers, publicKey, groupKey, epoch, state }
  * (publicKey is the external key: 32-byte x-only for frost-secp256k1-tr, 32 for
  * frost-ed25519, 33 for frost-secp256k1; groupKey the group key as an encoded point,
@@ -36,9 +47,10 @@
 import type http from 'node:http';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { MemoryReplayGuard, WireError, verifyHttpRequest, type ClientRequest, type HttpCaller, type Role, type TaprootTarget } from '@keyquorum/protocol';
-import type { Coordinator, KeyInfo } from './coordinator.ts';
+import type { Coordinator, KeyInfo, RetireOutput } from './coordinator.ts';
 import { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
+import type { OperationKind, OperationRecord } from './operations.ts';
 import type { Attestation } from './registry.ts';
 
 const STATUS: Record<CoordinatorErrorCode, number> = {
@@ -141,10 +153,10 @@ class TextBody {
   ) {}
 }
 
-function send(res: http.ServerResponse, status: number, body: Json | TextBody): void {
+function send(res: http.ServerResponse, status: number, body: Json | TextBody, headers: Record<string, string> = {}): void {
   const text = body instanceof TextBody ? body.text : JSON.stringify(body);
   const type = body instanceof TextBody ? body.contentType : 'application/json; charset=utf-8';
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }
 
@@ -153,6 +165,36 @@ function errorJson(e: CoordinatorError): Json {
   if (e.field !== undefined) error.field = e.field;
   if (e.culprits.length > 0) error.culprits = e.culprits;
   return { error };
+}
+
+/** A handler's answer: status, body, and extra headers (Location). */
+type Reply = [number, Json | TextBody] | [number, Json | TextBody, Record<string, string>];
+
+function retireJson(out: RetireOutput): Json {
+  return { key: keyJson(out.key), attestations: out.attestations.map(attestationJson) };
+}
+
+function operationJson(op: OperationRecord): Json {
+  return op as unknown as Json;
+}
+
+/** `?wait=`: absent or 'true' awaits the session (the default), 'false' answers 202 with an operation to poll. */
+function waits(url: URL): boolean {
+  const w = url.searchParams.get('wait');
+  if (w === null || w === 'true') return true;
+  if (w === 'false') return false;
+  throw bad('wait', "expected 'true' or 'false'");
+}
+
+/**
+ * Runs a long operation: awaited (answer `status` with its JSON), or with `?wait=false`
+ * started and answered 202 with the running operation and its Location. Checks that
+ * refuse the call answer as when awaited, and record no operation.
+ */
+async function longOperation<T>(c: Coordinator, url: URL, kind: OperationKind, keyId: string, status: number, run: () => Promise<T>, toJson: (v: T) => Json): Promise<Reply> {
+  if (waits(url)) return [status, toJson(await run())];
+  const op = await c.operations.start(kind, keyId, run, toJson);
+  return [202, { operation: operationJson(op) }, { location: `/v1/operations/${encodeURIComponent(op.id)}` }];
 }
 
 interface Route {
@@ -165,7 +207,7 @@ interface Route {
    * /v1 route: any role for GET, admin for POST.
    */
   access?: 'public' | readonly Role[];
-  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<[number, Json | TextBody]> | [number, Json | TextBody];
+  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<Reply> | Reply;
 }
 
 const KEY = '([^/]+)';
@@ -187,7 +229,7 @@ const ROUTES: Route[] = [
     pattern: /^\/readyz$/,
     handle: (c) => {
       const r = c.readiness();
-      return [r.ready ? 200 : 503, r];
+      return [r.ready ? 200 : 503, { ...r }];
     },
   },
   { method: 'GET', path: '/v1/keys', pattern: /^\/v1\/keys$/, handle: (c) => [200, { keys: c.listKeys().map(keyJson) }] },
@@ -195,12 +237,12 @@ const ROUTES: Route[] = [
     method: 'POST',
     path: '/v1/keys',
     pattern: /^\/v1\/keys$/,
-    handle: async (c, _m, _u, body) => {
+    handle: async (c, _m, url, body) => {
+      waits(url);
       const b = strict(await body(), ['keyId', 'suite', 'threshold', 'signers', 'request'], ['keyId', 'suite', 'threshold', 'request'], 'body');
       if (b.signers !== undefined && !Array.isArray(b.signers)) throw bad('signers', 'expected an array of signer ids');
       const params = { keyId: b.keyId as string, suite: b.suite as string, threshold: b.threshold as number, request: parseRequestJson(b.request) };
-      const key = await c.createKey(b.signers === undefined ? params : { ...params, signers: b.signers as string[] });
-      return [201, keyJson(key)];
+      return longOperation(c, url, 'createKey', params.keyId, 201, () => c.createKey(b.signers === undefined ? params : { ...params, signers: b.signers as string[] }), keyJson);
     },
   },
   { method: 'GET', path: '/v1/keys/{id}', pattern: new RegExp(`^/v1/keys/${KEY}$`), handle: (c, m) => [200, keyJson(c.getKey(m[1]!))] },
@@ -233,36 +275,53 @@ const ROUTES: Route[] = [
         params.taproot = taproot;
       }
       const out = await c.sign(params);
-      return [200, { signature: bytesToHex(out.signature), publicKey: bytesToHex(out.publicKey) }];
+      const json: Json = { signature: bytesToHex(out.signature), publicKey: bytesToHex(out.publicKey) };
+      if (out.recoveryId !== undefined) json.recoveryId = out.recoveryId;
+      return [200, json];
     },
   },
   {
     method: 'POST',
     path: '/v1/keys/{id}/refresh',
     pattern: new RegExp(`^/v1/keys/${KEY}/refresh$`),
-    handle: async (c, m, _u, body) => {
+    handle: async (c, m, url, body) => {
+      waits(url);
       const b = strict(await body(), ['request'], ['request'], 'body');
-      return [200, keyJson(await c.refresh({ keyId: m[1]!, request: parseRequestJson(b.request) }))];
+      const request = parseRequestJson(b.request);
+      return longOperation(c, url, 'refresh', m[1]!, 200, () => c.refresh({ keyId: m[1]!, request }), keyJson);
     },
   },
   {
     method: 'POST',
     path: '/v1/keys/{id}/reshare',
     pattern: new RegExp(`^/v1/keys/${KEY}/reshare$`),
-    handle: async (c, m, _u, body) => {
+    handle: async (c, m, url, body) => {
+      waits(url);
       const b = strict(await body(), ['signers', 'threshold', 'request'], ['signers', 'threshold', 'request'], 'body');
       if (!Array.isArray(b.signers)) throw bad('signers', 'expected an array of signer ids');
-      return [200, keyJson(await c.reshare({ keyId: m[1]!, signers: b.signers as string[], threshold: b.threshold as number, request: parseRequestJson(b.request) }))];
+      const params = { keyId: m[1]!, signers: b.signers as string[], threshold: b.threshold as number, request: parseRequestJson(b.request) };
+      return longOperation(c, url, 'reshare', m[1]!, 200, () => c.reshare(params), keyJson);
     },
   },
   {
     method: 'POST',
     path: '/v1/keys/{id}/retire',
     pattern: new RegExp(`^/v1/keys/${KEY}/retire$`),
-    handle: async (c, m, _u, body) => {
+    handle: async (c, m, url, body) => {
+      waits(url);
       const b = strict(await body(), ['request'], ['request'], 'body');
-      const out = await c.retire({ keyId: m[1]!, request: parseRequestJson(b.request) });
-      return [200, { key: keyJson(out.key), attestations: out.attestations.map(attestationJson) }];
+      const request = parseRequestJson(b.request);
+      return longOperation(c, url, 'retire', m[1]!, 200, () => c.retire({ keyId: m[1]!, request }), retireJson);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/operations/{id}',
+    pattern: /^\/v1\/operations\/([^/]+)$/,
+    handle: (c, m) => {
+      const op = c.operations.get(m[1]!);
+      if (op === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'id', message: `no operation ${m[1]} (unknown, forgotten from the bounded in-memory history, or from before a restart: see the key and the audit log)` });
+      return [200, operationJson(op)];
     },
   },
   { method: 'GET', path: '/v1/signers', pattern: /^\/v1\/signers$/, handle: (c) => [200, { signers: c.listSigners() as unknown as Json }] },
@@ -320,8 +379,8 @@ export function createHttpHandler(coordinator: Coordinator): (req: http.Incoming
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let caller: HttpCaller | undefined;
-    const respond = (status: number, body: Json | TextBody) => {
-      send(res, status, body);
+    const respond = (status: number, body: Json | TextBody, headers?: Record<string, string>) => {
+      send(res, status, body, headers);
       log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started, client: caller === undefined ? undefined : bytesToHex(caller.clientKey).slice(0, 16) });
     };
     const run = async (): Promise<void> => {
@@ -342,8 +401,8 @@ export function createHttpHandler(coordinator: Coordinator): (req: http.Incoming
           throw new CoordinatorError('UNAUTHORISED', { message: `${hit.r.method} ${hit.r.path} needs one of the roles ${access.join(', ')}` });
         }
       }
-      const [status, body] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, async () => parseJson(raw));
-      respond(status, body);
+      const [status, body, headers] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, async () => parseJson(raw));
+      respond(status, body, headers);
     };
     run().catch((e: unknown) => {
       const err = isCoordinatorError(e) ? e : new CoordinatorError('INTERNAL', { message: 'internal error', cause: e });

@@ -4,7 +4,8 @@
  * and the HTTP API. The coordinator holds no secret share and cannot forge a
  * signer's message; it relays, schedules and records.
  */
-export { Coordinator, type CoordinatorStatus, type CreateKeyParams, type DerivedPublicKey, type KeyInfo, type RetireOutput, type SignerInfo, type SignOutput, type SignParams } from './coordinator.ts';
+export { Coordinator, type CoordinatorStatus, type CreateKeyParams, type DerivedPublicKey, type KeyInfo, type Readiness, type RetireOutput, type SignerInfo, type SignOutput, type SignParams } from './coordinator.ts';
+export { OperationLog, type OperationKind, type OperationLogOptions, type OperationRecord, type OperationState } from './operations.ts';
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions } from './errors.ts';
 export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';

@@ -13,6 +13,18 @@ const keyParam = { name: 'id', in: 'path', required: true, description: 'Key id 
 const hex = (description: string) => ({ type: 'string', pattern: '^[0-9a-f]*$', description });
 const requestBody = (schema: object) => ({ required: true, content: json(schema) });
 const OPERATION_ERRORS = [400, 401, 403, 404, 409, 413, 500, 503];
+const waitParam = {
+  name: 'wait',
+  in: 'query',
+  required: false,
+  description: "'false': check the request, start the session and answer 202 with the running operation to poll at its Location; default 'true': answer when the session has finished",
+  schema: { type: 'string', enum: ['true', 'false'], default: 'true' },
+};
+const accepted = {
+  description: 'With wait=false: the session started; poll GET /v1/operations/{id}',
+  headers: { Location: { description: '/v1/operations/{id}', schema: { type: 'string' } } },
+  content: json({ type: 'object', required: ['operation'], properties: { operation: ref('Operation') } }),
+};
 
 export const OPENAPI_DOCUMENT = {
   openapi: '3.0.3',
@@ -26,7 +38,10 @@ export const OPENAPI_DOCUMENT = {
       'with its Ed25519 key and sends key, timestamp, nonce (16 bytes) and signature in x-keyquorum-* headers; stale timestamps and reused nonces are refused. ' +
       'Reads need any role (admin, signer, auditor); POST routes need admin, except sign (admin or signer). ' +
       'Mutations also carry a signed operation request (`request`) that the coordinator and every signer check themselves. ' +
-      'DKG, refresh, reshare and retire are awaited: the call returns when the session has finished.',
+      'DKG, refresh, reshare and retire are awaited by default: the call returns when the session has finished. With ?wait=false the request is checked as usual ' +
+      '(refusals answer as when awaited), then the answer is 202 with a running operation and a Location header to poll (GET /v1/operations/{id}). ' +
+      'Operations are kept in a bounded in-memory history (the 1000 most recent finished ones, and every running one); after a restart, or once forgotten, ' +
+      'GET answers 404 and the key and the audit log, the durable record, tell what happened.',
   },
   servers: [{ url: 'http://127.0.0.1:7400' }],
   security: [{ keyquorumKey: [], keyquorumTimestamp: [], keyquorumNonce: [], keyquorumSignature: [] }],
@@ -36,7 +51,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/readyz': {
       get: {
-        summary: 'Ready: started and the registry accepts writes',
+        summary: 'Ready: started, the registry accepts writes, and at least as many signers connected as the smallest threshold among active keys (2 without one)',
         security: [],
         responses: { '200': ok('Ready', ref('Readiness')), '503': ok('Not ready', ref('Readiness')) },
       },
@@ -51,19 +66,20 @@ export const OPENAPI_DOCUMENT = {
       get: { summary: 'List keys', responses: { '200': ok('Keys', { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: ref('Key') } } }), ...errors(401, 403) } },
       post: {
         summary: 'Create a key by distributed key generation (admin)',
+        parameters: [waitParam],
         requestBody: requestBody({
           type: 'object',
           additionalProperties: false,
           required: ['keyId', 'suite', 'threshold', 'request'],
           properties: {
             keyId: { type: 'string' },
-            suite: { type: 'string', enum: ['frost-secp256k1-tr', 'frost-ed25519', 'frost-secp256k1'] },
+            suite: { type: 'string', enum: ['frost-secp256k1-tr', 'frost-ed25519', 'frost-secp256k1', 'ecdsa-secp256k1'] },
             threshold: { type: 'integer', minimum: 2 },
             signers: { type: 'array', items: { type: 'string' }, description: 'Participants in DKG order; default every connected signer' },
             request: ref('ClientRequest'),
           },
         }),
-        responses: { '201': ok('The active key', ref('Key')), ...errors(...OPERATION_ERRORS) },
+        responses: { '201': ok('The active key', ref('Key')), '202': accepted, ...errors(...OPERATION_ERRORS) },
       },
     },
     '/v1/keys/{id}': {
@@ -97,15 +113,15 @@ export const OPENAPI_DOCUMENT = {
     '/v1/keys/{id}/refresh': {
       post: {
         summary: 'Refresh every share: epoch + 1, same public key (admin)',
-        parameters: [keyParam],
+        parameters: [keyParam, waitParam],
         requestBody: requestBody({ type: 'object', additionalProperties: false, required: ['request'], properties: { request: ref('ClientRequest') } }),
-        responses: { '200': ok('The key at its new epoch', ref('Key')), ...errors(...OPERATION_ERRORS) },
+        responses: { '200': ok('The key at its new epoch', ref('Key')), '202': accepted, ...errors(...OPERATION_ERRORS) },
       },
     },
     '/v1/keys/{id}/reshare': {
       post: {
         summary: 'Move the key to a new signer set and/or threshold under the same public key: epoch + 1 (admin)',
-        parameters: [keyParam],
+        parameters: [keyParam, waitParam],
         requestBody: requestBody({
           type: 'object',
           additionalProperties: false,
@@ -116,22 +132,26 @@ export const OPENAPI_DOCUMENT = {
             request: ref('ClientRequest'),
           },
         }),
-        responses: { '200': ok('The key with its new signers, threshold and epoch', ref('Key')), ...errors(...OPERATION_ERRORS) },
+        responses: { '200': ok('The key with its new signers, threshold and epoch', ref('Key')), '202': accepted, ...errors(...OPERATION_ERRORS) },
       },
     },
     '/v1/keys/{id}/retire': {
       post: {
         summary: 'Retire the key; signers destroy their shares and attest it (admin)',
-        parameters: [keyParam],
+        parameters: [keyParam, waitParam],
         requestBody: requestBody({ type: 'object', additionalProperties: false, required: ['request'], properties: { request: ref('ClientRequest') } }),
         responses: {
-          '200': ok('The retired key and the destruction attestations received', {
-            type: 'object',
-            required: ['key', 'attestations'],
-            properties: { key: ref('Key'), attestations: { type: 'array', items: ref('Attestation') } },
-          }),
+          '200': ok('The retired key and the destruction attestations received', ref('Retirement')),
+          '202': accepted,
           ...errors(...OPERATION_ERRORS),
         },
+      },
+    },
+    '/v1/operations/{id}': {
+      get: {
+        summary: 'A long operation started with wait=false: running, succeeded (with its result) or failed (with its error)',
+        parameters: [{ name: 'id', in: 'path', required: true, description: 'The operation id (from the 202 answer or its Location)', schema: { type: 'string' } }],
+        responses: { '200': ok('The operation', ref('Operation')), ...errors(401, 403, 404) },
       },
     },
     '/v1/signers': {
@@ -194,7 +214,15 @@ export const OPENAPI_DOCUMENT = {
         },
       },
       DerivedKey: { type: 'object', required: ['publicKey', 'chainCode', 'path'], properties: { publicKey: hex('External child key'), chainCode: hex('32 bytes'), path: { type: 'string' } } },
-      Signature: { type: 'object', required: ['signature', 'publicKey'], properties: { signature: hex('64 bytes (BIP340 / RFC 8032) or 65 (RFC 9591)'), publicKey: hex('Key that verifies it') } },
+      Signature: {
+        type: 'object',
+        required: ['signature', 'publicKey'],
+        properties: {
+          signature: hex('64 bytes (BIP340 / RFC 8032; ecdsa-secp256k1: r || s with s low) or 65 (RFC 9591)'),
+          publicKey: hex('Key that verifies it (33-byte compressed for ecdsa-secp256k1)'),
+          recoveryId: { type: 'integer', minimum: 0, maximum: 3, description: 'ecdsa-secp256k1 only: recovery id (Ethereum v = 27 + recoveryId)' },
+        },
+      },
       Attestation: {
         type: 'object',
         required: ['signer', 'epoch', 'destroyedAt', 'verifyingShare', 'envelope'],
@@ -220,7 +248,41 @@ export const OPENAPI_DOCUMENT = {
         required: ['seq', 'ts', 'event', 'keyId', 'data', 'prevHash', 'hash'],
         properties: { seq: { type: 'integer' }, ts: { type: 'integer' }, event: { type: 'string' }, keyId: { type: 'string', nullable: true }, data: { type: 'object' }, prevHash: hex(''), hash: hex('') },
       },
-      Readiness: { type: 'object', required: ['ready', 'signersConnected'], properties: { ready: { type: 'boolean' }, signersConnected: { type: 'integer' } } },
+      Readiness: {
+        type: 'object',
+        required: ['ready', 'registryWritable', 'signersConnected', 'signersNeeded'],
+        properties: {
+          ready: { type: 'boolean' },
+          registryWritable: { type: 'boolean' },
+          signersConnected: { type: 'integer' },
+          signersNeeded: { type: 'integer', description: 'The smallest threshold among active keys; 2 when there is none' },
+          reason: { type: 'string', description: 'Why not ready; absent when ready' },
+        },
+      },
+      Retirement: {
+        type: 'object',
+        required: ['key', 'attestations'],
+        properties: { key: ref('Key'), attestations: { type: 'array', items: ref('Attestation') } },
+      },
+      Operation: {
+        type: 'object',
+        required: ['id', 'kind', 'keyId', 'state', 'startedAt'],
+        properties: {
+          id: { type: 'string' },
+          kind: { type: 'string', enum: ['createKey', 'refresh', 'reshare', 'retire'] },
+          keyId: { type: 'string' },
+          state: { type: 'string', enum: ['running', 'succeeded', 'failed'] },
+          startedAt: { type: 'integer', description: 'ms since the Unix epoch' },
+          finishedAt: { type: 'integer', description: 'ms since the Unix epoch; absent while running' },
+          result: { description: "When succeeded: what the awaited call answers (a Key; a Retirement for retire)", oneOf: [ref('Key'), ref('Retirement')] },
+          error: {
+            type: 'object',
+            description: 'When failed: the error the awaited call would have answered',
+            required: ['code', 'message'],
+            properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, culprits: { type: 'array', items: { type: 'string' } } },
+          },
+        },
+      },
       ClientRequest: {
         type: 'object',
         description: 'The operation-level authorisation every signer checks: Ed25519 over (v, op, keyId, digest of exactly the parameters, timestamp, nonce, clientKey)',

@@ -17,7 +17,8 @@ import Database from 'better-sqlite3';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
 import { decode, encodeBody, fromWirePublicKey, i64be, lpString, parseWirePublicKey, toWirePublicKey, type ParticipantRef, type ReplayGuard } from '@keyquorum/protocol';
-import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
+import type { PublicKeyPackage } from '@keyquorum/crypto';
+import type { KeySuiteId } from '@keyquorum/protocol';
 import { REGISTRY_FILE, SECRET_FILE_MODE } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
 
@@ -25,7 +26,7 @@ export type KeyState = 'pending' | 'active' | 'retired';
 
 export interface KeyRecord {
   id: string;
-  suite: SuiteId;
+  suite: KeySuiteId;
   threshold: number;
   /** Signer ids and FROST indices, in DKG order. */
   participants: ParticipantRef[];
@@ -209,7 +210,7 @@ function decodePublicKey(blob: Uint8Array): PublicKeyPackage {
 function toKey(row: KeyRow): KeyRecord {
   return {
     id: row.id,
-    suite: row.suite as SuiteId,
+    suite: row.suite as KeySuiteId,
     threshold: row.threshold,
     participants: JSON.parse(row.participants) as ParticipantRef[],
     publicKey: row.public_key === null ? undefined : decodePublicKey(new Uint8Array(row.public_key)),
@@ -282,7 +283,7 @@ export class Registry implements ReplayGuard {
 
   // ---- keys ----
 
-  insertPendingKey(k: { id: string; suite: SuiteId; threshold: number; participants: ParticipantRef[] }): void {
+  insertPendingKey(k: { id: string; suite: KeySuiteId; threshold: number; participants: ParticipantRef[] }): void {
     const at = this.now();
     try {
       this.db

@@ -39,7 +39,11 @@ const createBody = (client = c.admin, over: Partial<typeof keyParams> = {}) => {
 describe('HTTP API input handling (no signers connected)', () => {
   it('answers health and readiness', async () => {
     expect(await call('GET', '/healthz')).toEqual({ status: 200, json: { status: 'ok' } });
-    expect(await call('GET', '/readyz')).toEqual({ status: 200, json: { ready: true, signersConnected: 0 } });
+    // No signer connected: the registry is writable, but fewer than 2 signers cannot create a key.
+    expect(await call('GET', '/readyz')).toEqual({
+      status: 503,
+      json: { ready: false, registryWritable: true, signersConnected: 0, signersNeeded: 2, reason: '0 signers connected, 2 needed (no active key yet, 2 needed to create one)' },
+    });
   });
 
   it('lists signers with their connection state and keys (none yet)', async () => {

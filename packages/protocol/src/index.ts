@@ -18,5 +18,6 @@ export * from './e2e.ts';
 export * from './session.ts';
 export * from './auth.ts';
 export * from './messages.ts';
+export * from './ecdsa.ts';
 export * from './digests.ts';
 export * from './http-auth.ts';

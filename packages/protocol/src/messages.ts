@@ -23,6 +23,8 @@
  * Signing: START (C->S) -> COMMITMENT (S->C, nonce commitments, stored sealed)
  *   -> SIGN (C->S, the quorum's COMMITMENT envelopes; sessionId derived from them)
  *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
+ *   (ecdsa-secp256k1 signs in DKLs23's three rounds instead: ECDSA_SIGN_ROUND, ecdsa.ts;
+ *   decodeBody picks that suite's parsers from `suite`.)
  * Retirement: START -> APPROVE (S->C) -> COMMIT (C->S, at least t APPROVE envelopes)
  *   -> ATTEST (S->C, signed destruction attestation) .
  * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
@@ -34,6 +36,7 @@ import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_P
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
+import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
 import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
 
 /** The coordinator's node id in every header. */
@@ -62,6 +65,7 @@ export const SUITE_CURVES: Readonly<Record<string, Curve>> = {
   'frost-secp256k1-tr': 'secp256k1',
   'frost-secp256k1': 'secp256k1',
   'frost-ed25519': 'ed25519',
+  [ECDSA_SUITE]: 'secp256k1',
 };
 
 /** The curve of a suite id, or UNKNOWN_SUITE. */
@@ -358,8 +362,32 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   },
 };
 
-/** Rounds whose bodies are secret and must arrive end-to-end encrypted. */
-export function isSecretRound(kind: string, round: number): boolean {
+/** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
+const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
+  dkg: { ...PARSERS.dkg, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
+  refresh: { ...PARSERS.refresh, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
+  sign: {
+    [ECDSA_SIGN_ROUND.START]: (v, c) => {
+      const body = PARSERS.sign![SIGN_ROUND.START]!(v, c) as SignStartBody;
+      if (body.taproot !== undefined) throw new WireError('BAD_FIELD', { field: 'taproot', message: 'BAD_FIELD: taproot: not an ecdsa-secp256k1 target' });
+      if (body.message.length !== DIGEST_LENGTH) throw new WireError('BAD_FIELD', { field: 'message', message: 'BAD_FIELD: message: ecdsa-secp256k1 signs a 32-byte digest' });
+      return body;
+    },
+    [ECDSA_SIGN_ROUND.CONTRIBUTION]: contribution,
+    [ECDSA_SIGN_ROUND.CONTRIBUTIONS]: deliver,
+    [ECDSA_SIGN_ROUND.R1]: parseEcdsaSignR1,
+    [ECDSA_SIGN_ROUND.R1_DELIVER]: deliver,
+    [ECDSA_SIGN_ROUND.R2]: parseEcdsaSignR2,
+    [ECDSA_SIGN_ROUND.R2_DELIVER]: deliver,
+    [ECDSA_SIGN_ROUND.SHARE]: parseEcdsaSignShare,
+    [ECDSA_SIGN_ROUND.ABORT]: abort,
+  },
+  retire: PARSERS.retire!,
+};
+
+/** Rounds whose bodies are secret and must arrive end-to-end encrypted (`suite` and `to` matter for ecdsa-secp256k1). */
+export function isSecretRound(kind: string, round: number, suite?: string, to?: string): boolean {
+  if (suite === ECDSA_SUITE) return isEcdsaSecretRound(kind, round, to);
   return (kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair') && (round === KEY_ROUND.R2 || (kind === 'repair' && round === KEY_ROUND.R1));
 }
 
@@ -368,7 +396,7 @@ export function isSecretRound(kind: string, round: number): boolean {
  * Unknown rounds are UNKNOWN_KIND; fields are validated for the suite's curve.
  */
 export function decodeBody<T = unknown>(kind: string, round: number, suite: string, payload: Uint8Array, opts: { maxBytes?: number } = {}): T {
-  const table = PARSERS[kind];
+  const table = suite === ECDSA_SUITE && kind !== 'control' ? ECDSA_PARSERS[kind] : PARSERS[kind];
   const parser = table?.[round];
   if (!parser) throw new WireError('UNKNOWN_KIND', { field: 'header.round', message: `UNKNOWN_KIND: no ${kind} message has round ${round}` });
   const curve = kind === 'control' ? undefined : SUITE_CURVES[suite];

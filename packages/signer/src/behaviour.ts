@@ -4,7 +4,7 @@
  * another `computeSignatureShare` (a corrupted share inside properly signed
  * envelopes) without any test-only branch in the daemon.
  */
-import { signShare, type KeyShare, type SignatureShare, type SigningNonces, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
+import { signShare, type ecdsa, type KeyShare, type SignatureShare, type SigningNonces, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 
 export interface SignatureShareInput {
   keyId: string;
@@ -20,6 +20,11 @@ export interface SignatureShareInput {
 export interface SignerBehaviour {
   /** RFC 9591 §5.2 sign(): runs after the nonce is durably consumed. */
   computeSignatureShare(input: SignatureShareInput): SignatureShare;
+  /**
+   * ecdsa-secp256k1 only, optional: the round-2 messages (DKLs23 Protocol 3.6 step 7)
+   * about to be sent, returned as sent. Absent in production; a fault fixture alters them.
+   */
+  ecdsaRound2?(input: { keyId: string; sessionId: string; messages: ecdsa.SignRound2Direct[] }): ecdsa.SignRound2Direct[];
 }
 
 export const honestBehaviour: SignerBehaviour = {

@@ -603,3 +603,20 @@ describe('argument checks', () => {
     expectCode(() => ks.rememberRequest('aa', 'bb', 0), 'LOCKED');
   });
 });
+
+describe('peer bans (ecdsa-secp256k1: OT state is reused, a caught peer gets no further session of the key)', () => {
+  it('a ban is per key, durable across reopen, idempotent, and lifted only by clearPeerBan', () => {
+    const ks = create(tempDir());
+    expect(ks.bannedPeers('k1')).toEqual([]);
+    expect(ks.banPeer('k1', 'signer-3', 'INVALID_SHARE')).toBe(true);
+    expect(ks.banPeer('k1', 'signer-3', 'again')).toBe(false);
+    expect(ks.banPeer('k1', 'signer-2', 'INVALID_PROOF')).toBe(true);
+    const again = reopen(ks);
+    expect(again.bannedPeers('k1')).toEqual(['signer-2', 'signer-3']);
+    expect(again.bannedPeers('k2')).toEqual([]);
+    expect(again.clearPeerBan('k1', 'signer-3')).toBe(true);
+    expect(again.clearPeerBan('k1', 'signer-3')).toBe(false);
+    expect(again.bannedPeers('k1')).toEqual(['signer-2']);
+    expectCode(() => again.banPeer('k1', 'bad id!', 'x'), 'BAD_FIELD', 'peer');
+  });
+});

@@ -12,7 +12,10 @@
  * - the replay window of client requests, so a restart does not forget it;
  * - the signer's Ed25519 identity seed, sealed like a share, with its public key
  *   readable without the KEK (`readIdentityPublicKey`);
- * - the signed destruction attestation of each retired key, so it can be sent again.
+ * - the signed destruction attestation of each retired key, so it can be sent again;
+ * - per key, the peers this signer caught cheating (ecdsa-secp256k1: the pairwise OT
+ *   state is reused across sessions, so a caught peer gets no further session of the
+ *   key until an operator clears the ban).
  * No networking and no protocol logic; the clock is injected.
  */
 import fs from 'node:fs';
@@ -172,6 +175,17 @@ CREATE TABLE IF NOT EXISTS attestations (
 ) STRICT;
 `;
 
+/** Added after schema version 1 shipped (like attestations): peers banned per key by this signer. */
+const PEER_BANS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS peer_bans (
+  key_id TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  banned_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, peer)
+) STRICT;
+`;
+
 /** Canonical encoding: each part preceded by its u32 big-endian length. */
 function lengthPrefixed(parts: Uint8Array[]): Uint8Array {
   return concatBytes(
@@ -314,6 +328,9 @@ function prepareStatements(db: Database.Database) {
       "UPDATE shares SET state = 'retired', sealed = zeroblob(length(sealed)), updated_at = ? WHERE key_id = ?",
     ),
     deleteShares: db.prepare<[string]>('DELETE FROM shares WHERE key_id = ?'),
+    insertBan: db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO peer_bans (key_id, peer, reason, banned_at) VALUES (?, ?, ?, ?)'),
+    bannedPeers: db.prepare<[string], string>('SELECT peer FROM peer_bans WHERE key_id = ? ORDER BY peer').pluck(),
+    clearBan: db.prepare<[string, string]>('DELETE FROM peer_bans WHERE key_id = ? AND peer = ?'),
     insertAttestation: db.prepare<[string, Buffer]>('INSERT INTO attestations (key_id, payload) VALUES (?, ?)'),
     attestation: db.prepare<[string], Uint8Array>('SELECT payload FROM attestations WHERE key_id = ?').pluck(),
     metaValue: db.prepare<[string], unknown>('SELECT value FROM meta WHERE name = ?').pluck(),
@@ -425,6 +442,7 @@ export class Keystore implements ReplayGuard {
       conn.transaction(() => {
         conn.exec(SCHEMA);
         conn.exec(ATTESTATIONS_SCHEMA);
+        conn.exec(PEER_BANS_SCHEMA);
         const insert = conn.prepare<[string, string | number | Buffer]>('INSERT INTO meta (name, value) VALUES (?, ?)');
         for (const [name, value] of meta) insert.run(name, value);
       }).immediate();
@@ -467,6 +485,7 @@ export class Keystore implements ReplayGuard {
         throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek', message: 'the passphrase or key file does not unlock this keystore' });
       }
       db.exec(ATTESTATIONS_SCHEMA);
+      db.exec(PEER_BANS_SCHEMA);
       return new Keystore(db, kek, meta.signerId, dataDir, now);
     } catch (e) {
       kek?.destroy();
@@ -608,6 +627,29 @@ export class Keystore implements ReplayGuard {
     });
     this.#purgeWal();
     return result;
+  }
+
+  /** Bans `peer` from sessions of `keyId` here (durably) until `clearPeerBan`; false if it already was. */
+  banPeer(keyId: string, peer: string, reason: string): boolean {
+    aId(keyId, 'keyId');
+    aId(peer, 'peer');
+    if (typeof reason !== 'string') throw new KeystoreError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
+    const sql = this.#statements();
+    return this.#write(() => sql.insertBan.run(keyId, peer, reason.slice(0, 512), this.#now()).changes === 1);
+  }
+
+  /** The peers banned from sessions of `keyId` here, sorted. */
+  bannedPeers(keyId: string): string[] {
+    aId(keyId, 'keyId');
+    return this.#statements().bannedPeers.all(keyId);
+  }
+
+  /** Lifts a ban (an operator's decision); false if there was none. */
+  clearPeerBan(keyId: string, peer: string): boolean {
+    aId(keyId, 'keyId');
+    aId(peer, 'peer');
+    const sql = this.#statements();
+    return this.#write(() => sql.clearBan.run(keyId, peer).changes === 1);
   }
 
   /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */

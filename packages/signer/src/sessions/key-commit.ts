@@ -15,12 +15,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import { KeystoreError } from '../keystore/index.ts';
-import { decodeShareRecord, loadShare, type LoadedShare } from '../share-record.ts';
+import { decodeShareRecord, loadShare, wipeLoadedShare, type LoadedShare } from '../share-record.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
 
+/** The stored share's public record and state; its secrets are wiped at once (COMMIT needs none). */
 function shareOf(ctx: SessionContext, keyId: string, epoch: number): LoadedShare {
   try {
-    return loadShare(ctx.keystore.getShare(keyId, epoch));
+    const share = loadShare(ctx.keystore.getShare(keyId, epoch));
+    wipeLoadedShare(share);
+    return share;
   } catch (e) {
     if (e instanceof KeystoreError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
       throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `no share of ${keyId} at epoch ${epoch}`, cause: e });
@@ -96,7 +99,6 @@ function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
     }
   }
   const share = shareOf(ctx, held.keyId, held.epoch);
-  share.keyShare.signingShare.fill(0);
   const old = share.record.publicKey;
   if (share.suite !== suite || !equalBytes(old.groupKey, first.publicKey.groupKey) || !equalBytes(old.chainCode, first.publicKey.chainCode)) {
     throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} at epoch ${held.epoch} is not the reshared key` });

@@ -9,6 +9,7 @@
 import {
   BROADCAST,
   COORDINATOR_ID,
+  ECDSA_SUITE,
   KEY_ROUND,
   WireError,
   createKeyDigest,
@@ -24,6 +25,7 @@ import {
   type ParticipantRef,
   type RefreshStartBody,
   type CommitmentBody,
+  type EcdsaDkgRound2Body,
   type SecretShareBody,
 } from '@keyquorum/protocol';
 import {
@@ -32,26 +34,41 @@ import {
   dkgRound1,
   dkgRound2,
   dkgRound3,
+  ecdsa,
   refreshRound1,
   refreshRound2,
   refreshRound3,
   type KeyShare,
+  type PublicKeyPackage,
   type SuiteId,
 } from '@keyquorum/crypto';
 import { DKG_EPOCH } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { KeystoreError } from '../keystore/index.ts';
-import { encodeShareRecord, loadShare } from '../share-record.ts';
+import { encodeShareRecord, loadShare, wipeEcdsaShare } from '../share-record.ts';
 import { attribute, checkRequest, hex, openRelayed, selfIndex, sendBody, sendSecret, type SessionContext } from './context.ts';
 import type { CloseReason, Session } from './session.ts';
+
+/** What round 3 yields: the secret to seal (a 32-byte share, or an encoded ecdsa share) and the public outcome. */
+interface KeyOutcome {
+  secret: Uint8Array;
+  publicKey: PublicKeyPackage;
+  transcriptHash: Uint8Array;
+}
 
 /** One protocol's three rounds, closed over its secret state. */
 interface KeyRounds {
   round1(sessionId: Uint8Array): unknown;
-  /** Checks the peers' round-1 bodies; returns the round-2 signing share for each peer index. */
-  round2(r1: Map<number, unknown>): Map<number, Uint8Array>;
-  round3(r2: Map<number, Uint8Array>): { keyShare: KeyShare; transcriptHash: Uint8Array };
+  /** Checks the peers' round-1 bodies; returns the round-2 body (sent encrypted) for each peer index. */
+  round2(r1: Map<number, unknown>): Map<number, { signingShare: Uint8Array }>;
+  round3(r2: Map<number, unknown>): KeyOutcome;
 }
+
+const frostOutcome = (out: { keyShare: KeyShare; transcriptHash: Uint8Array }): KeyOutcome => ({
+  secret: out.keyShare.signingShare,
+  publicKey: out.keyShare.publicKey,
+  transcriptHash: out.transcriptHash,
+});
 
 function dkgRounds(suite: SuiteId, self: number, participants: number[], threshold: number): (sessionId: Uint8Array) => KeyRounds {
   return () => {
@@ -68,12 +85,45 @@ function dkgRounds(suite: SuiteId, self: number, participants: number[], thresho
         const r = dkgRound2(s1!, [...r1].map(([from, b]) => ({ from, ...(b as DkgRound1Body) })));
         s1 = undefined;
         s2 = r.secret;
-        return new Map(r.packages.map((p) => [p.to, p.signingShare]));
+        return new Map(r.packages.map((p) => [p.to, { signingShare: p.signingShare }]));
       },
       round3(r2) {
-        const out = dkgRound3(s2!, [...r2].map(([from, signingShare]) => ({ from, to: self, signingShare })));
+        const out = dkgRound3(s2!, [...r2].map(([from, b]) => ({ from, to: self, signingShare: (b as SecretShareBody).signingShare })));
         s2 = undefined;
-        return out;
+        return frostOutcome(out);
+      },
+    };
+  };
+}
+
+/**
+ * ecdsa-secp256k1 (DKLs23) key generation: the FROST Feldman DKG on secp256k1 plus, in
+ * round 2, the pairwise base-OT setup and zero-seed halves (sent with the share, encrypted).
+ * The sealed secret is the encoded DKLs23 share (signing share, OT seeds, zero seeds).
+ */
+function ecdsaDkgRounds(self: number, participants: number[], threshold: number): (sessionId: Uint8Array) => KeyRounds {
+  return () => {
+    let s1: ReturnType<typeof ecdsa.ecdsaDkgRound1>['secret'] | undefined;
+    let s2: ReturnType<typeof ecdsa.ecdsaDkgRound2>['secret'] | undefined;
+    return {
+      round1(sessionId) {
+        const r = ecdsa.ecdsaDkgRound1({ sessionId, self, participants, threshold });
+        s1 = r.secret;
+        const { commitment, proofOfKnowledge, chainCodeContribution } = r.package;
+        return { commitment, proofOfKnowledge, chainCodeContribution };
+      },
+      round2(r1) {
+        const r = ecdsa.ecdsaDkgRound2(s1!, [...r1].map(([from, b]) => ({ from, ...(b as DkgRound1Body) })));
+        s1 = undefined;
+        s2 = r.secret;
+        return new Map(r.packages.map((p): [number, EcdsaDkgRound2Body] => [p.to, { signingShare: p.signingShare, pairSetup: p.pairSetup }]));
+      },
+      round3(r2) {
+        const out = ecdsa.ecdsaDkgRound3(s2!, [...r2].map(([from, b]) => ({ from, to: self, ...(b as EcdsaDkgRound2Body) })));
+        s2 = undefined;
+        const secret = ecdsa.encodeEcdsaKeyShare(out.keyShare);
+        out.keyShare.frost.signingShare.fill(0);
+        return { secret, publicKey: out.keyShare.frost.publicKey, transcriptHash: out.transcriptHash };
       },
     };
   };
@@ -93,12 +143,45 @@ function refreshRounds(keyShare: KeyShare): (sessionId: Uint8Array) => KeyRounds
         const r = refreshRound2(s1!, [...r1].map(([from, b]) => ({ from, commitment: (b as CommitmentBody).commitment })));
         s1 = undefined;
         s2 = r.secret;
-        return new Map(r.packages.map((p) => [p.to, p.signingShare]));
+        return new Map(r.packages.map((p) => [p.to, { signingShare: p.signingShare }]));
       },
       round3(r2) {
-        const out = refreshRound3(s2!, [...r2].map(([from, signingShare]) => ({ from, to: keyShare.id, signingShare })));
+        const out = refreshRound3(s2!, [...r2].map(([from, b]) => ({ from, to: keyShare.id, signingShare: (b as SecretShareBody).signingShare })));
         s2 = undefined;
-        return out;
+        return frostOutcome(out);
+      },
+    };
+  };
+}
+
+/** ecdsa-secp256k1 refresh: new shares under the same Y and fresh pairwise OT state and zero seeds. */
+function ecdsaRefreshRounds(keyShare: ecdsa.EcdsaKeyShare): (sessionId: Uint8Array) => KeyRounds {
+  return () => {
+    let s1: ReturnType<typeof ecdsa.ecdsaRefreshRound1>['secret'] | undefined;
+    let s2: ReturnType<typeof ecdsa.ecdsaRefreshRound2>['secret'] | undefined;
+    const self = keyShare.frost.id;
+    return {
+      round1(sessionId) {
+        const r = ecdsa.ecdsaRefreshRound1({ sessionId, keyShare });
+        s1 = r.secret;
+        return { commitment: r.package.commitment };
+      },
+      round2(r1) {
+        const r = ecdsa.ecdsaRefreshRound2(s1!, [...r1].map(([from, b]) => ({ from, commitment: (b as CommitmentBody).commitment })));
+        s1 = undefined;
+        s2 = r.secret;
+        return new Map(r.packages.map((p): [number, EcdsaDkgRound2Body] => [p.to, { signingShare: p.signingShare, pairSetup: p.pairSetup }]));
+      },
+      round3(r2) {
+        try {
+          const out = ecdsa.ecdsaRefreshRound3(s2!, [...r2].map(([from, b]) => ({ from, to: self, ...(b as EcdsaDkgRound2Body) })));
+          const secret = ecdsa.encodeEcdsaKeyShare(out.keyShare);
+          wipeEcdsaShare(out.keyShare);
+          return { secret, publicKey: out.keyShare.frost.publicKey, transcriptHash: out.transcriptHash };
+        } finally {
+          s2 = undefined;
+          wipeEcdsaShare(keyShare);
+        }
       },
     };
   };
@@ -161,7 +244,7 @@ export class KeySession implements Session {
 
   /** dkg START: a fresh key of pinned participants, authorised by a createKey request. */
   static startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody): KeySession {
-    const suite = assertSuite(env.header.suite);
+    const suite = env.header.suite === ECDSA_SUITE ? ECDSA_SUITE : assertSuite(env.header.suite);
     const self = selfIndex(ctx, body.participants);
     assertThreshold(body.threshold, body.participants.length, 'threshold');
     const signers = body.participants.map((p) => p.signer);
@@ -181,7 +264,7 @@ export class KeySession implements Session {
       participants: body.participants,
       self,
       requestDigest: body.request.digest,
-      rounds: dkgRounds(suite, self, indices, body.threshold),
+      rounds: suite === ECDSA_SUITE ? ecdsaDkgRounds(self, indices, body.threshold) : dkgRounds(suite, self, indices, body.threshold),
     });
   }
 
@@ -199,6 +282,7 @@ export class KeySession implements Session {
       dropStalePending(ctx, body.keyId);
     } catch (e) {
       share.keyShare.signingShare.fill(0);
+      if (share.ecdsa) wipeEcdsaShare(share.ecdsa);
       throw e;
     }
     return new KeySession(ctx, {
@@ -210,7 +294,7 @@ export class KeySession implements Session {
       participants: share.record.participants,
       self: share.record.self,
       requestDigest: body.request.digest,
-      rounds: refreshRounds(share.keyShare),
+      rounds: share.ecdsa ? ecdsaRefreshRounds(share.ecdsa) : refreshRounds(share.keyShare),
     });
   }
 
@@ -309,16 +393,16 @@ export class KeySession implements Session {
       kind: this.kind, suite: this.suite, round: KEY_ROUND.R1, sessionId: this.#sessionId!, to: BROADCAST,
       required: this.#others().map((p) => p.signer), optional: [this.#ctx.signerId], own: this.#ownR1,
     });
-    let shares: Map<number, Uint8Array>;
+    let shares: Map<number, { signingShare: Uint8Array }>;
     try {
       shares = this.#rounds!.round2(this.#byIndex(bodies));
     } catch (e) {
       throw attribute(e, this.#init.participants);
     }
     for (const p of this.#others()) {
-      const signingShare = shares.get(p.index)!;
-      sendSecret(this.#ctx, { ...this.#header(KEY_ROUND.R2), to: p.signer }, { signingShare } satisfies SecretShareBody);
-      signingShare.fill(0);
+      const r2 = shares.get(p.index)!;
+      sendSecret(this.#ctx, { ...this.#header(KEY_ROUND.R2), to: p.signer }, r2);
+      r2.signingShare.fill(0);
     }
     this.#phase = 'round2';
   }
@@ -329,16 +413,16 @@ export class KeySession implements Session {
       kind: this.kind, suite: this.suite, round: KEY_ROUND.R2, sessionId: this.#sessionId!, to: this.#ctx.signerId,
       required: this.#others().map((p) => p.signer), encrypted: true,
     });
-    let out: { keyShare: KeyShare; transcriptHash: Uint8Array };
+    let out: KeyOutcome;
     try {
-      out = this.#rounds!.round3(new Map([...this.#byIndex(bodies)].map(([i, b]) => [i, b.signingShare])));
+      out = this.#rounds!.round3(this.#byIndex(bodies));
     } catch (e) {
       throw attribute(e, this.#init.participants);
     } finally {
       for (const b of bodies.values()) b.signingShare.fill(0);
       this.#rounds = undefined;
     }
-    const publicKey = toWirePublicKey(out.keyShare.publicKey);
+    const publicKey = toWirePublicKey(out.publicKey);
     const record = encodeShareRecord({
       publicKey,
       participants: this.#init.participants,
@@ -347,9 +431,9 @@ export class KeySession implements Session {
       transcriptHash: out.transcriptHash,
     });
     try {
-      this.#ctx.keystore.putPending(this.keyId, this.#init.epoch, this.suite, out.keyShare.signingShare, record);
+      this.#ctx.keystore.putPending(this.keyId, this.#init.epoch, this.suite, out.secret, record);
     } finally {
-      out.keyShare.signingShare.fill(0);
+      out.secret.fill(0);
     }
     this.#phase = 'confirmed';
     sendBody(this.#ctx, this.#header(KEY_ROUND.CONFIRM), { keyId: this.keyId, epoch: this.#init.epoch, transcriptHash: out.transcriptHash, publicKey });

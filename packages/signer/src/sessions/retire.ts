@@ -11,12 +11,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, RETIRE_ROUND, encodeBody, retireDigest, type DeliverBody, type Envelope, type RetireApproveBody, type RetireAttestBody, type RetireStartBody } from '@keyquorum/protocol';
 import { equalBytes } from '@noble/curves/utils.js';
 import { SignerError } from '../errors.ts';
-import { loadShare } from '../share-record.ts';
+import { loadShare, wipeLoadedShare } from '../share-record.ts';
 import { checkRequest, hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
 
 export function approveRetire(ctx: SessionContext, env: Envelope, body: RetireStartBody): void {
   const share = loadShare(ctx.keystore.getActive(body.keyId));
-  share.keyShare.signingShare.fill(0);
+  wipeLoadedShare(share);
   if (share.epoch !== body.epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${body.keyId} is active at epoch ${share.epoch}` });
   if (share.suite !== env.header.suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${body.keyId} is ${share.suite}` });
   checkRequest(ctx, body.request, 'retire', body.keyId, retireDigest({ keyId: body.keyId }));
@@ -45,7 +45,7 @@ export function commitRetire(ctx: SessionContext, env: Envelope, body: DeliverBo
     return;
   }
   const share = loadShare(ctx.keystore.getActive(keyId));
-  share.keyShare.signingShare.fill(0);
+  wipeLoadedShare(share);
   const { record } = share;
   if (share.epoch !== epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${share.epoch}` });
   if (share.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite' });

@@ -9,6 +9,8 @@
  * for `roundTimeoutMs` are dropped.
  */
 import {
+  ECDSA_SIGN_ROUND,
+  ECDSA_SUITE,
   KEY_ROUND,
   RETIRE_ROUND,
   SIGN_ROUND,
@@ -33,6 +35,7 @@ import { ReshareSession } from './reshare-session.ts';
 import { approveRetire, commitRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
 import { SignSession } from './sign-session.ts';
+import { EcdsaSignSession } from './ecdsa-sign-session.ts';
 
 /** Rounds the coordinator may send, per kind. */
 const INBOUND: Readonly<Record<string, readonly number[]>> = {
@@ -41,6 +44,14 @@ const INBOUND: Readonly<Record<string, readonly number[]>> = {
   reshare: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
   sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT],
   retire: [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT],
+};
+
+/** ecdsa-secp256k1 signing has its own rounds (ECDSA_SIGN_ROUND); its key sessions are dkg and refresh (no reshare yet). */
+const ECDSA_INBOUND: Readonly<Record<string, readonly number[]>> = {
+  dkg: INBOUND.dkg!,
+  refresh: INBOUND.refresh!,
+  sign: [ECDSA_SIGN_ROUND.START, ECDSA_SIGN_ROUND.CONTRIBUTIONS, ECDSA_SIGN_ROUND.R1_DELIVER, ECDSA_SIGN_ROUND.R2_DELIVER, ECDSA_SIGN_ROUND.ABORT],
+  retire: INBOUND.retire!,
 };
 
 const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
@@ -93,8 +104,9 @@ export class SessionRouter {
 
   dispatch(env: Envelope): void {
     const { kind, round, suite, sessionId } = env.header;
-    if (!INBOUND[kind]?.includes(round)) {
-      this.#error(env, kind in INBOUND ? 'WRONG_ROUND' : 'UNKNOWN_KIND', `this signer does not accept ${kind} round ${round}`);
+    const inbound = suite === ECDSA_SUITE ? ECDSA_INBOUND : INBOUND;
+    if (!inbound[kind]?.includes(round)) {
+      this.#error(env, kind in inbound ? 'WRONG_ROUND' : 'UNKNOWN_KIND', `this signer does not accept ${kind} round ${round}${kind in INBOUND && !(kind in inbound) ? ` for ${suite}` : ''}`);
       return;
     }
     let body: unknown;
@@ -157,6 +169,7 @@ export class SessionRouter {
       if (k === 'dkg') session = KeySession.startDkg(this.#ctx, env, body as DkgStartBody);
       else if (k === 'refresh') session = KeySession.startRefresh(this.#ctx, env, body as RefreshStartBody);
       else if (k === 'reshare') session = ReshareSession.start(this.#ctx, env, body as ReshareStartBody);
+      else if (k === 'sign' && env.header.suite === ECDSA_SUITE) session = EcdsaSignSession.start(this.#ctx, env, body as SignStartBody);
       else if (k === 'sign') session = SignSession.start(this.#ctx, env, body as SignStartBody);
       else approveRetire(this.#ctx, env, body as RetireStartBody);
       this.#events.count('started');
