@@ -3,31 +3,43 @@
  * truncated frames, unknown kinds, wrong session ids, invalid points, bad
  * signatures and replayed messages, from unauthenticated sockets and from an
  * authenticated (allow-listed) peer. Each gets a typed ERROR; the process keeps
- * serving; keys, epochs and the audit chain are unchanged.
+ * serving; keys, epochs and the audit chain are unchanged. For ecdsa-secp256k1 the
+ * test speaks as a real signer of the key (its daemon stopped, its identity taken from
+ * its keystore) inside live DKG and signing sessions, so malformed bodies reach the
+ * coordinator's parsers and checks rather than stopping at the session lookup.
  */
 import { randomBytes } from 'node:crypto';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import {
+  BROADCAST,
   CONTROL_ROUND,
   COORDINATOR_ID,
   decodeBody,
   decodeEnvelope,
+  deriveSessionId,
+  ECDSA_SIGN_ROUND,
   encodeBody,
   encodeEnvelope,
   generateIdentity,
+  KEY_ROUND,
   openEnvelope,
   sealEnvelope,
   SIGN_ROUND,
+  type ContributionBody,
+  type DeliverBody,
   type Envelope,
   type ErrorBody,
   type IdentityKey,
+  type SignStartBody,
 } from '@keyquorum/protocol';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Cluster } from './support/cluster.ts';
-import { standardVerify } from './support/verify.ts';
+import { checkEthereum, standardVerify } from './support/verify.ts';
 
 const SCHEME = 'frost-secp256k1-tr';
+const ECDSA = 'ecdsa-secp256k1';
 
 /** A raw socket to the coordinator's signer endpoint, recording every frame it receives. */
 class RawPeer {
@@ -52,6 +64,16 @@ class RawPeer {
     return peer;
   }
 
+  /** The first frame received after the first `after` frames that passes `test`. */
+  async frameAfter(after: number, test: (e: Envelope) => boolean, what = 'frame'): Promise<Envelope> {
+    for (let n = after + 1; ; n++) {
+      const frame = await this.nextFrame(n).catch(() => {
+        throw new Error(`no ${what} after frame #${after}`);
+      });
+      if (test(frame)) return frame;
+    }
+  }
+
   async nextFrame(count: number): Promise<Envelope> {
     while (this.frames.length < count) {
       await new Promise<void>((resolve, reject) => {
@@ -69,7 +91,7 @@ class RawPeer {
   async errorFor(frame: Uint8Array | Buffer): Promise<string> {
     const before = this.frames.length;
     this.ws.send(frame, { binary: true });
-    const reply = await this.nextFrame(before + 1);
+    const reply = await this.frameAfter(before, (e) => e.header.kind === 'control', 'control frame');
     expect(reply.header).toMatchObject({ kind: 'control', round: CONTROL_ROUND.ERROR, from: COORDINATOR_ID });
     return decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, reply.header.suite, reply.payload).code;
   }
@@ -87,6 +109,7 @@ describe('bad input to the coordinator', () => {
     cluster = await Cluster.start({ signers: 3, extraSigners: { 'signer-9': intruder } });
     coordinatorKey = hexToBytes(cluster.coordinatorPublicKey);
     await cluster.client.createKey({ keyId: 'guarded', suite: SCHEME, threshold: 2, signers: cluster.signerIds });
+    await cluster.client.createKey({ keyId: 'guarded-eth', suite: ECDSA, threshold: 2, signers: cluster.signerIds });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -171,9 +194,104 @@ describe('bad input to the coordinator', () => {
     expect(cluster.coordinator.alive).toBe(true);
   });
 
+  describe('ecdsa-secp256k1, inside live sessions, from a real signer of the key', () => {
+    // The test speaks as signer-2: its daemon stopped, its identity from its keystore.
+    const AS = 'signer-2';
+    let identity: IdentityKey;
+    let peer: RawPeer;
+    beforeAll(async () => {
+      await cluster.killSigner(AS, 'SIGTERM');
+      await cluster.waitSignerState(AS, false);
+      identity = cluster.identityOf(AS);
+      peer = await authenticated(identity, AS);
+      await cluster.waitSignerState(AS, true);
+    });
+    afterAll(async () => {
+      peer?.close();
+      await cluster.waitSignerState(AS, false);
+      await cluster.startSigner(AS);
+    });
+
+    /** A frame signed as signer-2 (or by `by`) with this header, its body encoded. */
+    const frame = (header: { kind: string; sessionId: Uint8Array; round: number; to?: string; suite?: string }, body: unknown, by: IdentityKey = identity) =>
+      encodeEnvelope(sealEnvelope(by, { v: 1, suite: ECDSA, from: AS, to: COORDINATOR_ID, ...header }, encodeBody(body)));
+
+    /** Waits for the coordinator's START (kind, round 0) to signer-2, answers it with a CONTRIBUTION, and returns the derived session id. */
+    async function contribute(kind: string, keyId: string, participants: string[], beforeContributing: (proposal: Uint8Array) => Promise<void>) {
+      const seen = peer.frames.length;
+      const start = await peer.frameAfter(seen, (e) => e.header.kind === kind && e.header.round === 0, `${kind} START`);
+      const proposal = start.header.sessionId;
+      const { request } = decodeBody<{ request: SignStartBody['request'] }>(kind, 0, ECDSA, start.payload);
+      await beforeContributing(proposal);
+      const n = peer.frames.length;
+      peer.ws.send(frame({ kind, sessionId: proposal, round: 1 }, { contribution: new Uint8Array(randomBytes(32)) }), { binary: true });
+      const delivered = await peer.frameAfter(n, (e) => e.header.kind === kind && e.header.round === 2, `${kind} CONTRIBUTIONS`);
+      const { envelopes } = decodeBody<DeliverBody>(kind, 2, ECDSA, delivered.payload);
+      const contributions = Object.fromEntries(envelopes.map((e) => [e.header.from, decodeBody<ContributionBody>(kind, 1, ECDSA, e.payload).contribution]));
+      expect(Object.keys(contributions).sort()).toEqual(participants);
+      return deriveSessionId({ kind, suite: ECDSA, keyId, participants, contributions, requestDigest: request.digest });
+    }
+
+    it('signing: unknown and early rounds, a wrong suite, a forged signature, a foreign session, then a commitment of the wrong length get typed errors; signer-2 alone is named and banned, another quorum signs, nothing else changes', async () => {
+      const before = await snapshot();
+      const digest = new Uint8Array(randomBytes(32));
+      const signing = cluster.client.sign('guarded-eth', { message: digest });
+      // the first quorum is signer-1 and signer-2 (key order, both connected)
+      const sessionId = await contribute('sign', 'guarded-eth', ['signer-1', AS], async (proposal) => {
+        const contribution = { contribution: new Uint8Array(randomBytes(32)) };
+        expect(await peer.errorFor(frame({ kind: 'sign', sessionId: proposal, round: 12 }, contribution))).toBe('WRONG_KIND');
+        expect(await peer.errorFor(frame({ kind: 'sign', sessionId: proposal, round: ECDSA_SIGN_ROUND.CONTRIBUTION, suite: SCHEME }, contribution))).toBe('UNKNOWN_SUITE');
+        expect(await peer.errorFor(frame({ kind: 'sign', sessionId: proposal, round: ECDSA_SIGN_ROUND.CONTRIBUTION }, contribution, generateIdentity()))).toBe('BAD_SIGNATURE');
+        // a contribution of 31 bytes would fault the attempt here; it is the commitment below that does
+      });
+      const r1 = { kind: 'sign', sessionId, round: ECDSA_SIGN_ROUND.R1, to: BROADCAST };
+      // rounds this scheme does not have, or not yet: refused without touching the attempt
+      expect(await peer.errorFor(frame({ ...r1, round: 12 }, { commitment: new Uint8Array(32) }))).toBe('WRONG_KIND');
+      const offCurve = new Uint8Array(33).fill(0xff);
+      expect(await peer.errorFor(frame({ ...r1, round: ECDSA_SIGN_ROUND.SHARE, to: COORDINATOR_ID }, { w: new Uint8Array(32), u: new Uint8Array(32), instancePoint: offCurve }))).toBe('WRONG_KIND');
+      expect(await peer.errorFor(frame({ ...r1, sessionId: new Uint8Array(randomBytes(32)) }, { commitment: new Uint8Array(32) }))).toBe('WRONG_SESSION');
+      // a 33-byte "commitment" (an encoded point where a 32-byte hash belongs): BAD_FIELD, and the attempt fails on it
+      const seen = peer.frames.length;
+      expect(await peer.errorFor(frame(r1, { commitment: secp256k1.Point.BASE.toBytes(true) }))).toBe('BAD_FIELD');
+      await peer.frameAfter(seen, (e) => e.header.kind === 'sign' && e.header.round === ECDSA_SIGN_ROUND.ABORT, 'sign ABORT');
+      // later frames of the failed attempt find no session
+      expect(await peer.errorFor(frame(r1, { commitment: new Uint8Array(31) }))).toBe('WRONG_SESSION');
+
+      checkEthereum(await signing, digest);
+      const after = await snapshot();
+      expect(after.keys).toEqual(before.keys);
+      expect(after.auditOk).toBe(true);
+      const { entries } = await cluster.client.audit('guarded-eth');
+      const added = entries.slice(-(after.auditLength - before.auditLength));
+      expect(added.map((e) => e.event)).toEqual(['key.sign_attempt_failed', 'key.signed']);
+      expect(added[0]!.data).toMatchObject({ quorum: ['signer-1', AS], reason: 'invalid', culprits: [AS], banned: true });
+      expect(added[1]!.data).toMatchObject({ quorum: ['signer-1', 'signer-3'], attempts: 2 });
+      expect(cluster.coordinator.alive).toBe(true);
+    });
+
+    it('DKG: an early round, then an off-curve point in the round-1 commitment get typed errors; no key comes into being, the others are untouched', async () => {
+      const before = await snapshot();
+      const creating = cluster.client.createKey({ keyId: 'bad-eth', suite: ECDSA, threshold: 2, signers: cluster.signerIds }).then(
+        () => 'created',
+        (e: { code: string }) => e.code,
+      );
+      const sessionId = await contribute('dkg', 'bad-eth', cluster.signerIds, async () => {});
+      const r1 = { kind: 'dkg', sessionId, round: KEY_ROUND.R1, to: BROADCAST };
+      const valid = { commitment: [secp256k1.Point.BASE.toBytes(true), secp256k1.Point.BASE.double().toBytes(true)], proofOfKnowledge: new Uint8Array(65), chainCodeContribution: new Uint8Array(32) };
+      expect(await peer.errorFor(frame({ ...r1, round: KEY_ROUND.CONFIRM, to: COORDINATOR_ID }, valid))).toBe('WRONG_KIND');
+      expect(await peer.errorFor(frame(r1, { ...valid, commitment: [new Uint8Array(33).fill(0xff), valid.commitment[1]!] }))).toBe('BAD_FIELD');
+      expect(await creating).toBe('SESSION_FAILED');
+      expect(await cluster.client.getKey('bad-eth').catch((e: { code: string }) => e.code)).toBe('UNKNOWN_KEY');
+      const after = await snapshot();
+      expect(after.keys).toEqual(before.keys);
+      expect(after.auditOk).toBe(true);
+    });
+  });
+
   it('after all that the coordinator still signs', async () => {
     const message = new Uint8Array(randomBytes(32));
     const { signature, publicKey } = await cluster.client.sign('guarded', { message });
     expect(standardVerify(SCHEME, signature, message, publicKey)).toBe(true);
+    checkEthereum(await cluster.client.sign('guarded-eth', { message }), message);
   });
 });

@@ -7,35 +7,17 @@
 import { createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { computeAddress, keccak256, recoverAddress, Signature } from 'ethers';
+import { keccak256 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lagrange, getSuite } from '@keyquorum/crypto';
 import { Keystore, loadShare } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
+import { checkEthereum, type SignOutput } from './support/verify.ts';
 
 const SCHEME = 'ecdsa-secp256k1';
 
-interface EcdsaResult {
-  signature: string;
-  publicKey: string;
-  recoveryId?: number;
-}
-
-/** noble, low s, and ethers: recoverAddress(digest, sig) == computeAddress(publicKey). */
-function checkEthereum(out: EcdsaResult, digest: Uint8Array): void {
-  const sig = hexToBytes(out.signature);
-  expect(sig.length).toBe(64);
-  expect(hexToBytes(out.publicKey).length).toBe(33);
-  expect(secp256k1.verify(sig, digest, hexToBytes(out.publicKey), { prehash: false })).toBe(true);
-  expect(secp256k1.verify(sig, digest, hexToBytes(out.publicKey), { prehash: false, lowS: true })).toBe(true);
-  expect(out.recoveryId).toBeGreaterThanOrEqual(0);
-  expect(out.recoveryId).toBeLessThanOrEqual(3);
-  const ethSig = Signature.from({ r: `0x${out.signature.slice(0, 64)}`, s: `0x${out.signature.slice(64)}`, v: 27 + (out.recoveryId! & 1) });
-  expect(recoverAddress(`0x${bytesToHex(digest)}`, ethSig)).toBe(computeAddress(`0x${out.publicKey}`));
-}
-
 /** OpenSSL (node:crypto) over DER: the digest must be SHA-256 of `preimage`. */
-function opensslVerify(out: EcdsaResult, preimage: Uint8Array): boolean {
+function opensslVerify(out: SignOutput, preimage: Uint8Array): boolean {
   const P = secp256k1.Point.fromBytes(hexToBytes(out.publicKey)).toAffine();
   const b64 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').toString('base64url');
   const key = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: b64(P.x), y: b64(P.y) }, format: 'jwk' });
@@ -61,7 +43,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
   it('signs a keccak-256 digest: noble verifies, low s, and the recovery id recovers the key address (ethers)', async () => {
     const digest = hexToBytes(keccak256(randomBytes(120)).slice(2));
     const key = await cluster.client.getKey(keyId);
-    const out = (await cluster.client.sign(keyId, { message: digest })) as EcdsaResult;
+    const out = await cluster.client.sign(keyId, { message: digest });
     expect(out.publicKey).toBe(key.publicKey);
     checkEthereum(out, digest);
     expect(secp256k1.verify(hexToBytes(out.signature), new Uint8Array(32).fill(7), hexToBytes(out.publicKey), { prehash: false })).toBe(false);
@@ -70,7 +52,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
   it('OpenSSL (node:crypto, DER) verifies a signature over a SHA-256 digest', async () => {
     const preimage = new Uint8Array(randomBytes(77));
     const digest = new Uint8Array(createHash('sha256').update(preimage).digest());
-    const out = (await cluster.client.sign(keyId, { message: digest })) as EcdsaResult;
+    const out = await cluster.client.sign(keyId, { message: digest });
     expect(opensslVerify(out, preimage)).toBe(true);
     expect(opensslVerify(out, new Uint8Array(randomBytes(77)))).toBe(false);
   });
@@ -81,7 +63,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     const root = await cluster.client.getKey(keyId);
     expect(derived.publicKey).not.toBe(root.publicKey);
     const digest = hexToBytes(keccak256(randomBytes(64)).slice(2));
-    const out = (await cluster.client.sign(keyId, { message: digest, path })) as EcdsaResult;
+    const out = await cluster.client.sign(keyId, { message: digest, path });
     expect(out.publicKey).toBe(derived.publicKey);
     checkEthereum(out, digest);
   });
@@ -92,7 +74,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     expect(after.epoch).toBe(1);
     expect(after.publicKey).toBe(before.publicKey);
     const digest = hexToBytes(keccak256(randomBytes(64)).slice(2));
-    const out = (await cluster.client.sign(keyId, { message: digest, path: 'm/0/1' })) as EcdsaResult;
+    const out = await cluster.client.sign(keyId, { message: digest, path: 'm/0/1' });
     expect(out.publicKey).toBe((await cluster.client.deriveKey(keyId, 'm/0/1')).publicKey);
     checkEthereum(out, digest);
   });
@@ -101,7 +83,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     const victim = cluster.signers.get('signer-1')!;
     const killed = victim.waitFor((l) => l.msg === 'session started' && l.kind === 'sign', 20_000, 'a sign session').then(() => victim.kill('SIGKILL'));
     const digests = Array.from({ length: 6 }, () => hexToBytes(keccak256(randomBytes(32)).slice(2)));
-    const results = (await Promise.all(digests.map((message) => cluster.client.sign(keyId, { message })))) as EcdsaResult[];
+    const results = await Promise.all(digests.map((message) => cluster.client.sign(keyId, { message })));
     await killed;
     results.forEach((r, i) => checkEthereum(r, digests[i]!));
     expect(cluster.coordinator.lines.filter((l) => l.msg === 'sign attempt failed; retrying with another quorum').length).toBeGreaterThan(0);
@@ -110,7 +92,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
       await cluster.killSigner(left, 'SIGTERM');
       await cluster.waitSignerState(left, false);
       const digest = hexToBytes(keccak256(randomBytes(32)).slice(2));
-      checkEthereum((await cluster.client.sign(keyId, { message: digest })) as EcdsaResult, digest);
+      checkEthereum(await cluster.client.sign(keyId, { message: digest }), digest);
       await cluster.startSigner(left);
     }
   });
@@ -174,9 +156,9 @@ describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
     const key = await cluster.client.createKey({ keyId: 'evil-eth', suite: SCHEME, threshold: 3, signers: cluster.signerIds });
     expect(key).toMatchObject({ threshold: 3, signers: cluster.signerIds, state: 'active' });
     const digests = [0, 1].map(() => hexToBytes(keccak256(randomBytes(32)).slice(2)));
-    checkEthereum((await cluster.client.sign('evil-eth', { message: digests[0]! })) as EcdsaResult, digests[0]!);
+    checkEthereum(await cluster.client.sign('evil-eth', { message: digests[0]! }), digests[0]!);
     const child = await cluster.client.deriveKey('evil-eth', 'm/7/8');
-    const derived = (await cluster.client.sign('evil-eth', { message: digests[1]!, path: 'm/7/8' })) as EcdsaResult;
+    const derived = await cluster.client.sign('evil-eth', { message: digests[1]!, path: 'm/7/8' });
     expect(derived.publicKey).toBe(child.publicKey);
     checkEthereum(derived, digests[1]!);
 

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KeyquorumClient } from '@keyquorum/client';
-import { generateIdentity, type IdentityKey } from '@keyquorum/protocol';
+import { generateIdentity, identityFromSecret, type IdentityKey } from '@keyquorum/protocol';
+import { Keystore } from '@keyquorum/signer';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { NodeProcess, runCli } from './process.ts';
 
@@ -117,6 +118,21 @@ export class Cluster {
     await proc.waitFor((l) => l.msg === 'connected', 30_000, 'connected line');
     await this.waitSignerState(id, true);
     return proc;
+  }
+
+  /** A signer's identity key, unsealed from its keystore: lets a test speak as that signer (stop the daemon first). */
+  identityOf(id: string): IdentityKey {
+    const keystore = Keystore.open({ dataDir: this.dataDir(id), kek: { passphrase: this.signerEnv(id).KEYQUORUM_PASSPHRASE } });
+    try {
+      const { seed } = keystore.getIdentity();
+      try {
+        return identityFromSecret(seed);
+      } finally {
+        seed.fill(0);
+      }
+    } finally {
+      keystore.close();
+    }
   }
 
   /** kill -9 (or another signal) one signer and wait for its exit. */

@@ -5,96 +5,22 @@
  * for its JSON contract, its human output and its exit code; then Ctrl-C (SIGINT)
  * stops every child, and a second `keyquorum dev` reuses the same identities and keys.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive, cli, Dev, json } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/keyquorum.js', import.meta.url));
 const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'];
 const MESSAGE = 'ab'.repeat(32);
-
-/** The environment without any KEYQUORUM_* discovery variable. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.KEYQUORUM_URL;
-  delete env.KEYQUORUM_KEY_FILE;
-  return { ...env, ...extra };
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `keyquorum dev` in `cwd`, with its stdout lines. */
-class Dev {
-  readonly lines: string[] = [];
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  constructor(cwd: string) {
-    this.child = spawn(process.execPath, [BIN, 'dev', '--port', '0'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    this.child.stdout!.on('data', (d: Buffer) => {
-      const parts = (partial + d.toString()).split('\n');
-      partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-    });
-    this.child.stderr!.on('data', (d: Buffer) => this.lines.push(`stderr: ${d.toString()}`));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  async waitFor(re: RegExp, ms = 30_000): Promise<string> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find((l) => re.test(l));
-      if (hit !== undefined) return hit;
-      if (Date.now() > until || this.child.exitCode !== null) throw new Error(`no line ${re}; got:\n${this.lines.join('\n')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** Child process ids printed in the progress lines. */
-  pids(): number[] {
-    return this.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
-  }
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 let dir: string;
 let dev: Dev;
 const run = (...args: string[]) => cli(args, { cwd: dir });
-const json = <T>(r: Run): T => {
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as T;
-};
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-cli-'));
