@@ -6,6 +6,7 @@
  *   keyquorum sign ID --message HEX [--path m/44/0/7]
  *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys retire ID
  *   keyquorum signers
+ *   keyquorum bans ID | bans clear ID --signer S
  *   keyquorum audit [--key ID]
  *   keyquorum client-key --out FILE
  * Every command takes --json (machine output on stdout) and --url / --key-file;
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_ID_PATTERN, exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
-import { KeyquorumClient, type AuditEntry, type CreateKeyOptions, type Key, type SignerStatus } from './client.ts';
+import { KeyquorumClient, type AuditEntry, type Ban, type CreateKeyOptions, type Key, type SignerStatus } from './client.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { discoverEndpoint, readClientKeyFile, writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
@@ -36,6 +37,8 @@ const USAGE = `usage: keyquorum <command> [options]
   keys retire ID
   sign ID --message HEX [--path m/44/0/7]
   signers
+  bans ID                           signers banned from the key's sessions (caught cheating)
+  bans clear ID --signer S          lift the coordinator's ban (admin; each signer: keyquorum-signer unban)
   audit [--key ID]
   client-key --out FILE             create a client key file (0600); prints its public key for configs
 
@@ -145,6 +148,10 @@ const epochs = (s: SignerStatus) => Object.entries(s.epochs).map(([key, epoch]) 
 
 function signersView(list: SignerStatus[]): string {
   return table(['SIGNER', 'CONNECTED', 'LAST SEEN', 'KEYS (EPOCH)'], list.map((s) => [s.id, s.connected ? 'yes' : 'no', time(s.lastSeen), epochs(s)]));
+}
+
+function bansView(keyId: string, list: Ban[]): string {
+  return list.length === 0 ? `no bans for key ${keyId}` : table(['SIGNER', 'SINCE', 'REASON'], list.map((b) => [b.signer, time(b.at), b.reason]));
 }
 
 function auditView(entries: AuditEntry[]): string {
@@ -326,6 +333,21 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const { values: v } = parse(rest, {}, 0);
       const list = await connect(v, io).client.listSigners();
       print(list, signersView(list));
+      return 0;
+    }
+    case 'bans': {
+      if (rest[0] === 'clear' && rest.slice(1).some((a) => a !== '--json')) {
+        const { values: v, positionals } = parse(rest.slice(1), { signer: { type: 'string' } }, 1);
+        const id = keyId(positionals[0]!);
+        const signer = need(v, 'signer');
+        await connect(v, io).client.clearBan(id, signer);
+        print({ keyId: id, signer, cleared: true }, `ban of ${signer} on key ${id} lifted at the coordinator (signers keep their own: run 'keyquorum-signer unban' where ${signer} is banned)`);
+        return 0;
+      }
+      const { values: v, positionals } = parse(rest, {}, 1);
+      const id = keyId(positionals[0]!);
+      const list = await connect(v, io).client.bans(id);
+      print(list, bansView(id, list));
       return 0;
     }
     case 'audit': {

@@ -122,6 +122,14 @@ export interface AuditEntry {
   hash: string;
 }
 
+/** A signer banned from sessions of a key (caught cheating), until an admin clears it. */
+export interface Ban {
+  signer: string;
+  reason: string;
+  /** ms since the Unix epoch. */
+  at: number;
+}
+
 export type AuditVerification = { ok: true; count: number; head: string } | { ok: false; seq: number; reason: string };
 
 export interface CreateKeyOptions {
@@ -197,7 +205,7 @@ export class KeyquorumClient {
     return signClientRequest(this.clientKey, { op, keyId, digest, timestamp: this.now() });
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       const url = new URL(`${this.base}${path}`);
@@ -213,6 +221,7 @@ export class KeyquorumClient {
     } catch (e) {
       throw new ClientError('NETWORK', { message: `cannot reach ${this.base}: ${(e as Error).message}`, cause: e });
     }
+    if (res.status === 204) return undefined as T;
     let json: unknown;
     try {
       json = await res.json();
@@ -352,6 +361,20 @@ export class KeyquorumClient {
   async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>> {
     const request = this.signRequest('retire', keyId, retireDigest({ keyId }));
     return this.long<Retirement>(`/v1/keys/${KeyquorumClient.key(keyId)}/retire`, { request: requestToJson(request) }, opts);
+  }
+
+  /** The signers banned from sessions of `keyId` (caught cheating), with why and since when. */
+  async bans(keyId: string): Promise<Ban[]> {
+    return (await this.call<{ bans: Ban[] }>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}/bans`)).bans;
+  }
+
+  /**
+   * Lifts the coordinator's ban of `signer` for `keyId` (admin; audited as
+   * 'signer.unbanned'); NOT_FOUND if it is not banned. Signers keep their own bans
+   * (`keyquorum-signer unban` on each).
+   */
+  async clearBan(keyId: string, signer: string): Promise<void> {
+    await this.call<undefined>('DELETE', `/v1/keys/${KeyquorumClient.key(keyId)}/bans/${encodeURIComponent(signer)}`);
   }
 
   /** Audit rows (one key's, or all) and the coordinator's verification of the whole chain. */

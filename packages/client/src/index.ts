@@ -5,6 +5,7 @@ export {
   type Attestation,
   type AuditEntry,
   type AuditVerification,
+  type Ban,
   type CreateKeyOptions,
   type DerivedKey,
   type Key,

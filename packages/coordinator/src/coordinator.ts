@@ -14,6 +14,7 @@ import {
   DIGEST_LENGTH,
   KEY_ID_PATTERN,
   KEY_SUITES,
+  NODE_ID_PATTERN,
   isEcdsaSuite,
   type KeySuiteId,
   MAX_SIGN_MESSAGE_BYTES,
@@ -39,7 +40,7 @@ import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
-import { Registry, type Attestation, type AuditEntry, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
+import { Registry, type Attestation, type AuditEntry, type Ban, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
 import { CoordinatorServer, type SignerStatus } from './server.ts';
 
 export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping';
@@ -465,6 +466,28 @@ export class Coordinator {
 
   attestations(keyId: string): Attestation[] {
     return this.started().registry.attestations(this.record(keyId).id);
+  }
+
+  /** The signers banned from sessions of `keyId` (caught cheating), with why and since when. */
+  bans(keyId: string): Ban[] {
+    return this.started().registry.bans(this.record(keyId).id);
+  }
+
+  /**
+   * Lifts the ban of `signer` for `keyId` (an operator's decision), audited as
+   * 'signer.unbanned' with the ban it lifted and, when known, who lifted it (`by`, a
+   * client key hex). NOT_FOUND if `signer` is not banned for the key. The signers keep
+   * their own bans (`keyquorum-signer unban`).
+   */
+  clearBan(keyId: string, signer: string, by?: string): void {
+    const key = this.record(keyId);
+    if (typeof signer !== 'string' || !NODE_ID_PATTERN.test(signer)) throw badRequest('signer', `expected ${NODE_ID_PATTERN}`);
+    const { registry } = this.started();
+    registry.transaction(() => {
+      const ban = registry.unban(key.id, signer);
+      if (ban === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'signer', message: `${signer} is not banned for key ${key.id}` });
+      registry.append('signer.unbanned', key.id, { signer, reason: ban.reason, bannedAt: ban.at, ...(by === undefined ? {} : { by }) });
+    });
   }
 
   /**

@@ -16,6 +16,8 @@
  *   POST /v1/keys/:id/refresh[?wait=false]  {request} -> key
  *   POST /v1/keys/:id/reshare[?wait=false]  {signers, threshold, request} -> key (new signers and threshold, epoch + 1)
  *   POST /v1/keys/:id/retire[?wait=false]   {request} -> {key, attestations}
+ *   GET  /v1/keys/:id/bans           -> {bans: [{signer, reason, at}]} (signers caught cheating, excluded from the key's sessions)
+ *   DELETE /v1/keys/:id/bans/:signer -> 204 (admin; audited as 'signer.unbanned'; 404 NOT_FOUND if not banned)
  *   GET  /v1/operations/:id          -> {id, kind, keyId, state, startedAt, finishedAt?, result?, error?}
  *   GET  /v1/signers                 -> {signers: [{id, connected, lastSeen, epochs: {keyId: epoch}}]}
  *   GET  /v1/audit?key=ID            -> {entries, verification}
@@ -26,8 +28,8 @@
  *   GET  /metrics                    Prometheus text (metrics.ts)
  * Every /v1 route but the OpenAPI document is authenticated per request
  * (`verifyHttpRequest`: Ed25519 over method, target, body hash, timestamp, nonce in
- * x-keyquorum-* headers; replays refused): reads need any role, POST routes need
- * admin, except sign which admin or signer may call. The operation-level client
+ * x-keyquorum-* headers; replays refused): reads need any role, POST and DELETE
+ * routes need admin, except sign which admin or signer may call. The operation-level client
  * request in a mutation's body is checked as before, by the coordinator and by every
  * signer.
  * Long operations (DKG, refresh, reshare, retire) are awaited by default: the answer
@@ -154,6 +156,11 @@ class TextBody {
 }
 
 function send(res: http.ServerResponse, status: number, body: Json | TextBody, headers: Record<string, string> = {}): void {
+  if (status === 204) {
+    res.writeHead(204, { ...headers, 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
   const text = body instanceof TextBody ? body.text : JSON.stringify(body);
   const type = body instanceof TextBody ? body.contentType : 'application/json; charset=utf-8';
   res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
@@ -198,16 +205,17 @@ async function longOperation<T>(c: Coordinator, url: URL, kind: OperationKind, k
 }
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** The OpenAPI path template, e.g. '/v1/keys/{id}/sign' (checked against openapi.ts by a test). */
   path: string;
   pattern: RegExp;
   /**
    * Who may call: 'public' (no authentication), or the roles allowed. Default for a
-   * /v1 route: any role for GET, admin for POST.
+   * /v1 route: any role for GET, admin for POST and DELETE.
    */
   access?: 'public' | readonly Role[];
-  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>) => Promise<Reply> | Reply;
+  /** `caller`: the authenticated client, undefined on public routes. */
+  handle: (c: Coordinator, m: string[], url: URL, body: () => Promise<unknown>, caller: HttpCaller | undefined) => Promise<Reply> | Reply;
 }
 
 const KEY = '([^/]+)';
@@ -316,6 +324,21 @@ const ROUTES: Route[] = [
   },
   {
     method: 'GET',
+    path: '/v1/keys/{id}/bans',
+    pattern: new RegExp(`^/v1/keys/${KEY}/bans$`),
+    handle: (c, m) => [200, { bans: c.bans(m[1]!).map((b) => ({ signer: b.signer, reason: b.reason, at: b.at })) }],
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/keys/{id}/bans/{signer}',
+    pattern: new RegExp(`^/v1/keys/${KEY}/bans/([^/]+)$`),
+    handle: (c, m, _u, _b, caller) => {
+      c.clearBan(m[1]!, m[2]!, caller === undefined ? undefined : bytesToHex(caller.clientKey));
+      return [204, null];
+    },
+  },
+  {
+    method: 'GET',
     path: '/v1/operations/{id}',
     pattern: /^\/v1\/operations\/([^/]+)$/,
     handle: (c, m) => {
@@ -401,7 +424,7 @@ export function createHttpHandler(coordinator: Coordinator): (req: http.Incoming
           throw new CoordinatorError('UNAUTHORISED', { message: `${hit.r.method} ${hit.r.path} needs one of the roles ${access.join(', ')}` });
         }
       }
-      const [status, body, headers] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, async () => parseJson(raw));
+      const [status, body, headers] = await hit.r.handle(coordinator, decodeSegments(hit.m!), url, async () => parseJson(raw), caller);
       respond(status, body, headers);
     };
     run().catch((e: unknown) => {

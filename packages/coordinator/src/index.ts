@@ -9,7 +9,7 @@ export { OperationLog, type OperationKind, type OperationLogOptions, type Operat
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions } from './errors.ts';
 export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
-export { Registry, auditHash, type Attestation, type AuditEntry, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit, type SignerEpoch } from './registry.ts';
+export { Registry, auditHash, type Attestation, type AuditEntry, type Ban, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit, type SignerEpoch } from './registry.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
 export { keyJson, parseRequestJson, routeTable } from './http.ts';

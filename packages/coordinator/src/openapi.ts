@@ -36,7 +36,7 @@ export const OPENAPI_DOCUMENT = {
       'Bytes travel as lowercase hex. Every /v1 route except this document is authenticated per request: the client signs ' +
       'SHA-256(lp("keyquorum/http-request/v1") || lp(METHOD) || lp(path and query) || SHA-256(body) || i64(timestamp ms) || nonce || clientKey) ' +
       'with its Ed25519 key and sends key, timestamp, nonce (16 bytes) and signature in x-keyquorum-* headers; stale timestamps and reused nonces are refused. ' +
-      'Reads need any role (admin, signer, auditor); POST routes need admin, except sign (admin or signer). ' +
+      'Reads need any role (admin, signer, auditor); POST and DELETE routes need admin, except sign (admin or signer). ' +
       'Mutations also carry a signed operation request (`request`) that the coordinator and every signer check themselves. ' +
       'DKG, refresh, reshare and retire are awaited by default: the call returns when the session has finished. With ?wait=false the request is checked as usual ' +
       '(refusals answer as when awaited), then the answer is 202 with a running operation and a Location header to poll (GET /v1/operations/{id}). ' +
@@ -147,6 +147,20 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/v1/keys/{id}/bans': {
+      get: {
+        summary: "Signers banned from the key's sessions (caught cheating: a signature share that does not verify; ecdsa-secp256k1: named by a consistency check)",
+        parameters: [keyParam],
+        responses: { '200': ok('Bans', { type: 'object', required: ['bans'], properties: { bans: { type: 'array', items: ref('Ban') } } }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/v1/keys/{id}/bans/{signer}': {
+      delete: {
+        summary: "Lift a signer's ban for the key (admin); audited as 'signer.unbanned'. Each signer keeps its own bans: clear those with `keyquorum-signer unban`",
+        parameters: [keyParam, { name: 'signer', in: 'path', required: true, description: 'The banned signer id', schema: { type: 'string' } }],
+        responses: { '204': { description: 'Ban lifted' }, ...errors(400, 401, 403, 404) },
+      },
+    },
     '/v1/operations/{id}': {
       get: {
         summary: 'A long operation started with wait=false: running, succeeded (with its result) or failed (with its error)',
@@ -242,6 +256,11 @@ export const OPENAPI_DOCUMENT = {
             example: { 'hot-1': 2 },
           },
         },
+      },
+      Ban: {
+        type: 'object',
+        required: ['signer', 'reason', 'at'],
+        properties: { signer: { type: 'string' }, reason: { type: 'string' }, at: { type: 'integer', description: 'ms since the Unix epoch when the ban was recorded' } },
       },
       AuditEntry: {
         type: 'object',

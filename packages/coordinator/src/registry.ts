@@ -69,6 +69,14 @@ export interface SignerEpoch {
   epoch: number;
 }
 
+/** A signer banned from sessions of a key (caught cheating), until an admin clears it. */
+export interface Ban {
+  signer: string;
+  reason: string;
+  /** ms since the Unix epoch. */
+  at: number;
+}
+
 export type AuditValue = string | number | boolean | null | AuditValue[] | { [key: string]: AuditValue };
 
 export interface AuditEntry {
@@ -420,6 +428,23 @@ export class Registry implements ReplayGuard {
 
   bannedSigners(keyId: string): string[] {
     return this.db.prepare<[string], string>('SELECT signer FROM bans WHERE key_id = ? ORDER BY signer').pluck().all(keyId);
+  }
+
+  /** The bans of `keyId` with their reasons, by signer. */
+  bans(keyId: string): Ban[] {
+    return this.db
+      .prepare<[string], { signer: string; reason: string; created_at: number }>('SELECT signer, reason, created_at FROM bans WHERE key_id = ? ORDER BY signer')
+      .all(keyId)
+      .map((r) => ({ signer: r.signer, reason: r.reason, at: r.created_at }));
+  }
+
+  /** Lifts the ban of `signer` for `keyId`; the lifted ban, or undefined if there was none. */
+  unban(keyId: string, signer: string): Ban | undefined {
+    return this.transaction(() => {
+      const ban = this.bans(keyId).find((b) => b.signer === signer);
+      if (ban !== undefined) this.db.prepare('DELETE FROM bans WHERE key_id = ? AND signer = ?').run(keyId, signer);
+      return ban;
+    });
   }
 
   // ---- client replay window (protocol ReplayGuard) ----

@@ -4,6 +4,10 @@
  *   keyquorum-signer start --config FILE [--data DIR] [--coordinator URL]
  *                          [--coordinator-key HEX] [--listen HOST:PORT] [--log-level L] [KEK flags]
  *   keyquorum-signer pubkey --data DIR [--json]
+ *   keyquorum-signer bans --data DIR [--json]          (no KEK needed)
+ *   keyquorum-signer unban --data DIR --key ID --peer SIGNER [--json] [KEK flags]
+ * `bans` and `unban` may run while the daemon holds the keystore (SQLite WAL): the
+ * daemon reads bans from the database at every session, so a lifted ban applies at once.
  * KEK flags: --passphrase-env NAME (default KEYQUORUM_PASSPHRASE), --passphrase-file
  * PATH, --key-file PATH. The passphrase itself is never taken from a flag. Logs are
  * JSON lines on stderr; SIGINT/SIGTERM stop the daemon gracefully (handled here only).
@@ -16,13 +20,15 @@ import { loadConfigFile, resolveKekSource, type SignerOptions } from './config.t
 import { SignerDaemon } from './daemon.ts';
 import { SignerError } from './errors.ts';
 import { initSigner, readPublicKey } from './init.ts';
-import { KeystoreError } from './keystore/index.ts';
+import { Keystore, KeystoreError, type KekSource } from './keystore/index.ts';
 
 const USAGE = `usage:
   keyquorum-signer init --data DIR --id SIGNER_ID [--json] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH] [--scrypt-n N]
   keyquorum-signer start --config FILE [--data DIR] [--coordinator URL] [--coordinator-key HEX] [--listen HOST:PORT]
                          [--log-level debug|info|warn|error] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH]
   keyquorum-signer pubkey --data DIR [--json]
+  keyquorum-signer bans --data DIR [--json]
+  keyquorum-signer unban --data DIR --key ID --peer SIGNER [--json] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH]
 The keystore passphrase is read from $${DEFAULT_PASSPHRASE_ENV} (or --passphrase-env NAME) or --passphrase-file, never from a flag.`;
 
 const KEK_FLAGS = {
@@ -52,14 +58,18 @@ function required(values: Record<string, unknown>, name: string): string {
 
 const abs = (p: unknown) => (typeof p === 'string' ? path.resolve(p) : undefined);
 
+/** The KEK named by the KEK flags: --key-file, --passphrase-file, else the passphrase environment variable. */
+function kekFrom(v: Record<string, string | boolean | undefined>): KekSource {
+  return resolveKekSource(
+    { passphraseEnv: (v['passphrase-env'] as string | undefined) ?? DEFAULT_PASSPHRASE_ENV, passphraseFile: abs(v['passphrase-file']), keyFile: abs(v['key-file']) },
+    process.env,
+  );
+}
+
 function init(args: string[]): number {
   const v = parse(args, { data: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' }, 'scrypt-n': { type: 'string' }, ...KEK_FLAGS });
   const dataDir = path.resolve(required(v, 'data'));
-  const keyFile = abs(v['key-file']);
-  const kek = resolveKekSource(
-    { passphraseEnv: (v['passphrase-env'] as string | undefined) ?? DEFAULT_PASSPHRASE_ENV, passphraseFile: abs(v['passphrase-file']), keyFile },
-    process.env,
-  );
+  const kek = kekFrom(v);
   const scryptN = v['scrypt-n'] === undefined ? undefined : Number(v['scrypt-n']);
   const result = initSigner({ dataDir, signerId: required(v, 'id'), kek, createKeyFile: true, ...(scryptN === undefined ? {} : { scryptN }) });
   process.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `signerId ${result.signerId}\npublicKey ${result.publicKey}\n`);
@@ -70,6 +80,29 @@ function pubkey(args: string[]): number {
   const v = parse(args, { data: { type: 'string' }, json: { type: 'boolean' } });
   const publicKey = readPublicKey(path.resolve(required(v, 'data')));
   process.stdout.write(v.json ? `${JSON.stringify({ publicKey })}\n` : `${publicKey}\n`);
+  return 0;
+}
+
+function bans(args: string[]): number {
+  const v = parse(args, { data: { type: 'string' }, json: { type: 'boolean' } });
+  const list = Keystore.readPeerBans(path.resolve(required(v, 'data')));
+  const human = list.length === 0 ? 'no peer bans' : list.map((b) => `${b.keyId}  ${b.peer}  ${new Date(b.bannedAt).toISOString()}  ${b.reason}`).join('\n');
+  process.stdout.write(v.json ? `${JSON.stringify({ bans: list })}\n` : `${human}\n`);
+  return 0;
+}
+
+function unban(args: string[]): number {
+  const v = parse(args, { data: { type: 'string' }, key: { type: 'string' }, peer: { type: 'string' }, json: { type: 'boolean' }, ...KEK_FLAGS });
+  const dataDir = path.resolve(required(v, 'data'));
+  const keyId = required(v, 'key');
+  const peer = required(v, 'peer');
+  const keystore = Keystore.open({ dataDir, kek: kekFrom(v) });
+  try {
+    if (!keystore.clearPeerBan(keyId, peer)) throw new KeystoreError('NOT_FOUND', { field: 'peer', message: `${peer} is not banned for key ${keyId} here` });
+  } finally {
+    keystore.close();
+  }
+  process.stdout.write(v.json ? `${JSON.stringify({ keyId, peer, cleared: true })}\n` : `ban of ${peer} on key ${keyId} lifted\n`);
   return 0;
 }
 
@@ -125,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'init') return init(rest);
     if (command === 'pubkey') return pubkey(rest);
+    if (command === 'bans') return bans(rest);
+    if (command === 'unban') return unban(rest);
     if (command === 'start') return await start(rest);
     if (command === 'help' || command === '--help' || command === '-h') {
       process.stdout.write(`${USAGE}\n`);

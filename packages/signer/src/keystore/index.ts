@@ -9,6 +9,7 @@ export {
   type KeySummary,
   type KeystoreCreateOptions,
   type KeystoreOpenOptions,
+  type PeerBan,
   type ReplayGuard,
   type RetireResult,
   type ShareRecord,

@@ -88,6 +88,15 @@ export type KeySummary =
   | { keyId: string; state: 'pending'; epoch: number; suite: string }
   | { keyId: string; state: 'retired'; retiredAt: number; attestationDigest: Uint8Array };
 
+/** A peer this signer banned from sessions of a key (`banPeer`), until `clearPeerBan`. */
+export interface PeerBan {
+  keyId: string;
+  peer: string;
+  reason: string;
+  /** ms since the Unix epoch. */
+  bannedAt: number;
+}
+
 export interface RetireResult {
   keyId: string;
   retiredAt: number;
@@ -650,6 +659,29 @@ export class Keystore implements ReplayGuard {
     aId(peer, 'peer');
     const sql = this.#statements();
     return this.#write(() => sql.clearBan.run(keyId, peer).changes === 1);
+  }
+
+  /**
+   * Every peer ban of this keystore (all keys), read without the KEK (bans hold no
+   * secret; a running daemon may hold the database meanwhile); 'NOT_FOUND' without a keystore.
+   */
+  static readPeerBans(dataDir: string): PeerBan[] {
+    const file = path.join(path.resolve(aString(dataDir, 'dataDir')), KEYSTORE_DB_FILE);
+    if (!fs.existsSync(file)) throw new KeystoreError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      // A keystore not opened since peer bans were added has no table yet: no bans.
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'peer_bans'").get() === undefined) return [];
+      return db
+        .prepare<[], { key_id: string; peer: string; reason: string; banned_at: number }>('SELECT key_id, peer, reason, banned_at FROM peer_bans ORDER BY key_id, peer')
+        .all()
+        .map((r) => ({ keyId: r.key_id, peer: r.peer, reason: r.reason, bannedAt: r.banned_at }));
+    } catch (e) {
+      throw sqliteToKeystore(e);
+    } finally {
+      db?.close();
+    }
   }
 
   /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */
