@@ -12,6 +12,7 @@ import { assertKeyShare, assertPublicKeyPackage, toNoblePublic, toNobleSecret, t
 import {
   assertBytes,
   assertParticipantId,
+  getSuite,
   nobleId,
   parsePoint,
   parseScalar,
@@ -86,7 +87,9 @@ function checkPackage(suite: Suite, pkg: PublicKeyPackage, signing: SigningPacka
  * on success; using them again throws NONCE_REUSED.
  */
 export function signShare(share: KeyShare, nonces: SigningNonces, signing: SigningPackage, target?: SigningTarget): SignatureShare {
-  const suite = assertKeyShare(share);
+  // targetKeyShare validates the share (s_i*G == Y_i, a full scalar multiplication): once.
+  const signer = targetKeyShare(share, target);
+  const suite = getSuite(share.suite);
   const commitments = checkPackage(suite, share.publicKey, signing);
   if (typeof nonces !== 'object' || nonces === null || nonces.id !== share.id) throw new CryptoError('BAD_FIELD', { field: 'nonces', message: 'BAD_FIELD: nonces belong to another participant' });
   const hiding = parseScalar(suite, nonces.hiding, 'nonces.hiding', { allowZero: true });
@@ -97,7 +100,6 @@ export function signShare(share: KeyShare, nonces: SigningNonces, signing: Signi
   // The commitment the coordinator assigned must be the one these nonces make.
   if (!suite.Point.BASE.multiply(hiding).equals(parsePoint(suite, own.hiding, 'own.hiding')) || !suite.Point.BASE.multiply(binding).equals(parsePoint(suite, own.binding, 'own.binding')))
     throw new CryptoError('BAD_FIELD', { field: 'signingPackage.commitments', message: 'BAD_FIELD: the commitment assigned to this participant is not the one its nonces make' });
-  const signer = targetKeyShare(share, target);
   const nobleNonces = { hiding: nonces.hiding, binding: nonces.binding };
   const z = suite.frost.signShare(toNobleSecret(suite, signer), toNoblePublic(suite, signer.publicKey), nobleNonces, commitments, signing.message);
   // noble zeroed its view of the nonces (the same arrays); make the fail-closed state explicit.
