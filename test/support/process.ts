@@ -31,8 +31,17 @@ export class NodeProcess {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const onData = (chunk: Buffer) => {
-      for (const raw of chunk.toString('utf8').split('\n')) {
+    // One reader per stream: a chunk may end inside a line, which the next chunk completes.
+    const reader = () => {
+      let partial = '';
+      return (chunk: Buffer) => {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        onLines(lines);
+      };
+    };
+    const onLines = (lines: string[]) => {
+      for (const raw of lines) {
         if (!raw.trim()) continue;
         this.output.push(raw);
         let line: LogLine;
@@ -50,8 +59,8 @@ export class NodeProcess {
         }
       }
     };
-    this.child.stdout!.on('data', onData);
-    this.child.stderr!.on('data', onData);
+    this.child.stdout!.on('data', reader());
+    this.child.stderr!.on('data', reader());
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
