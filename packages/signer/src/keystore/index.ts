@@ -1,6 +1,7 @@
 /**
  * The signer daemon's keystore: sealed shares through the key lifecycle, the
- * single-use nonce journal and the client replay window, in one SQLite file.
+ * single-use nonce journal, the client replay window, the sealed identity key,
+ * retired keys with their attestations and peer bans, in one SQLite file.
  */
 export { KeystoreError, isKeystoreError, type KeystoreErrorCode, type KeystoreErrorOptions } from './errors.ts';
 export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
