@@ -19,17 +19,7 @@ import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
-import type {
-  KeySummary,
-  KeystoreCreateOptions,
-  KeystoreOpenOptions,
-  PeerBan,
-  ReplayGuard,
-  RetireResult,
-  ShareRecord,
-} from './types.ts';
-
-export type { KeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, ShareRecord } from './types.ts';
+import type { KeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, ShareRecord } from './types.ts';
 
 interface Stores {
   shares: ShareStore;

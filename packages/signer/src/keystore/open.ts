@@ -2,7 +2,7 @@
  * Creating a keystore and opening one: the data dir (0700) and `keystore.db` (0600),
  * the KEK derived from the passphrase or key file and checked against the stored check
  * value, and the schema brought to `SCHEMA_VERSION` (all migrations of a new file, the
- * missing ones of an older file) in one transaction. Nothing in the file is changed
+ * missing ones of an older file) in one transaction. No row or table is changed
  * before the KEK is known to be right.
  */
 import fs from 'node:fs';
