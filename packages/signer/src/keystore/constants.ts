@@ -40,7 +40,6 @@ export const KEYSTORE_DB_FILE = 'keystore.db';
 /** keystore.db (SQLite gives its -wal and -shm the same mode) and key files. */
 export const SECRET_FILE_MODE = 0o600;
 export const DATA_DIR_MODE = 0o700;
-export const SCHEMA_VERSION = 1;
 /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;
 

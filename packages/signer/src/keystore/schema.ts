@@ -1,0 +1,117 @@
+/**
+ * The keystore's schema as numbered migrations. `meta.schema_version` names the last
+ * migration applied; opening a keystore applies the later ones, all in one
+ * transaction with the new version, so a crash leaves the file at the old version or
+ * the new one. A file whose version is above the last migration was written by newer
+ * code and is refused with 'SCHEMA_VERSION'.
+ *
+ * Migration 1 is the layout the keystore had when migrations were introduced
+ * (issue 9); its files open unchanged. A new table or column is a new migration
+ * appended here, never an edit of an applied one.
+ */
+import type Database from 'better-sqlite3';
+import { KeystoreError } from './errors.ts';
+
+export interface Migration {
+  version: number;
+  up(db: Database.Database): void;
+}
+
+const LAYOUT_V1 = `
+CREATE TABLE meta (
+  name TEXT PRIMARY KEY,
+  value ANY NOT NULL
+) STRICT;
+CREATE TABLE shares (
+  key_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 0),
+  signer_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retired')),
+  suite TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  public BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, epoch)
+) STRICT;
+CREATE UNIQUE INDEX shares_one_active ON shares (key_id) WHERE state = 'active';
+CREATE UNIQUE INDEX shares_one_pending ON shares (key_id) WHERE state = 'pending';
+CREATE TABLE retired_keys (
+  key_id TEXT PRIMARY KEY,
+  retired_at INTEGER NOT NULL,
+  attestation_digest BLOB NOT NULL
+) STRICT;
+CREATE TABLE nonces (
+  nonce_id TEXT PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 0),
+  sealed BLOB NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('fresh', 'consumed', 'discarded')),
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX nonces_fresh ON nonces (key_id) WHERE state = 'fresh';
+CREATE TABLE requests (
+  client_key TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  PRIMARY KEY (client_key, nonce)
+) STRICT;
+CREATE INDEX requests_timestamp ON requests (timestamp);
+CREATE TABLE attestations (
+  key_id TEXT PRIMARY KEY,
+  payload BLOB NOT NULL
+) STRICT;
+CREATE TABLE peer_bans (
+  key_id TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  banned_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, peer)
+) STRICT;
+`;
+
+/** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, up: (db) => db.exec(LAYOUT_V1) }];
+
+/** The version a keystore written by this code has. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans'] as const;
+
+function tableNames(db: Database.Database): Set<string> {
+  return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());
+}
+
+/**
+ * The version recorded in `meta`: 'CORRUPT' without one, 'SCHEMA_VERSION' if it is not
+ * one this code can migrate from (0 or below, or above `SCHEMA_VERSION`).
+ */
+export function readSchemaVersion(db: Database.Database): number {
+  if (!tableNames(db).has('meta')) throw new KeystoreError('CORRUPT', { field: 'meta', message: 'table missing' });
+  const version = db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'schema_version'").pluck().get();
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw new KeystoreError('CORRUPT', { field: 'meta.schema_version' });
+  if (version < 1 || version > SCHEMA_VERSION) {
+    throw new KeystoreError('SCHEMA_VERSION', { field: 'meta.schema_version', message: `found ${version}, read ${SCHEMA_VERSION}` });
+  }
+  return version;
+}
+
+/**
+ * Applies every migration after `from` (0 for a new file) and records `SCHEMA_VERSION`
+ * in `meta`. The caller runs it inside one transaction.
+ */
+export function migrate(db: Database.Database, from: number): void {
+  for (const migration of MIGRATIONS.slice(from)) migration.up(db);
+  db.prepare<[number]>(
+    "INSERT INTO meta (name, value) VALUES ('schema_version', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+  ).run(SCHEMA_VERSION);
+}
+
+/** 'CORRUPT' unless every table of the current schema is there. */
+export function requireTables(db: Database.Database): void {
+  const present = tableNames(db);
+  for (const table of TABLES) {
+    if (!present.has(table)) throw new KeystoreError('CORRUPT', { field: table, message: 'table missing' });
+  }
+}

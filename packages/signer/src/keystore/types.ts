@@ -1,0 +1,64 @@
+/**
+ * The keystore's public records and options, typed once for the `Keystore` front and
+ * the stores behind it. None carries a secret except `ShareRecord.secret`.
+ */
+import type { KekSource } from './kek.ts';
+
+/** Remembers (client key, request nonce) pairs; false when the pair was seen before. */
+export interface ReplayGuard {
+  checkAndRemember(clientKeyHex: string, nonceHex: string, timestamp: number): boolean;
+}
+
+export interface KeystoreOpenOptions {
+  dataDir: string;
+  kek: KekSource;
+  /** When given, must equal the signer id the keystore was created for. */
+  signerId?: string;
+  /** Milliseconds since the epoch; defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface KeystoreCreateOptions {
+  dataDir: string;
+  kek: KekSource;
+  /** This signer's id; bound into every sealed share and nonce. */
+  signerId: string;
+  /** scrypt cost for a passphrase KEK (power of two); defaults to SCRYPT_N_DEFAULT. */
+  scryptN?: number;
+  now?: () => number;
+}
+
+/** A share with its secret unsealed. */
+export interface ShareRecord {
+  keyId: string;
+  epoch: number;
+  signerId: string;
+  suite: string;
+  state: 'pending' | 'active';
+  secret: Uint8Array;
+  public: Uint8Array;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What `listKeys` says about a key; never a secret. */
+export type KeySummary =
+  | { keyId: string; state: 'active'; epoch: number; suite: string; pendingEpoch: number | null }
+  | { keyId: string; state: 'pending'; epoch: number; suite: string }
+  | { keyId: string; state: 'retired'; retiredAt: number; attestationDigest: Uint8Array };
+
+/** A peer this signer banned from sessions of a key (`banPeer`), until `clearPeerBan`. */
+export interface PeerBan {
+  keyId: string;
+  peer: string;
+  reason: string;
+  /** ms since the Unix epoch. */
+  bannedAt: number;
+}
+
+export interface RetireResult {
+  keyId: string;
+  retiredAt: number;
+  /** The epochs whose shares were wiped, ascending. */
+  wipedEpochs: number[];
+}

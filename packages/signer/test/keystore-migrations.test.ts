@@ -1,0 +1,153 @@
+/**
+ * Keystore schema migrations: a keystore written before the keystore was split into
+ * stores (fixtures/keystore-v1, made by fixtures/make-keystore-fixture.ts with that
+ * code) opens with today's code and reads back everything it holds; a new keystore
+ * gets every migration and the same layout; a keystore from newer code is refused.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KEYSTORE_DB_FILE, Keystore, KeystoreError, SCRYPT_N_MIN } from '../src/keystore/index.ts';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/keystore/schema.ts';
+import { removeTempDirs, tempDir } from './helpers/cluster.ts';
+
+const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/keystore-v1', import.meta.url));
+
+interface FixtureNonce {
+  nonceId: string;
+  keyId: string;
+  epoch: number;
+  secret: string;
+}
+
+interface FixtureContents {
+  schemaVersion: number;
+  signerId: string;
+  passphrase: string;
+  createdAt: number;
+  identity: { seed: string; publicKey: string };
+  shares: { keyId: string; epoch: number; suite: string; state: 'active' | 'pending'; secret: string; public: string }[];
+  retired: { keyId: string; retiredAt: number; attestationDigest: string; attestation: string };
+  nonces: { consumed: FixtureNonce; fresh: FixtureNonce; discarded: FixtureNonce };
+  requests: { clientKey: string; nonce: string; timestamp: number }[];
+  bans: { keyId: string; peer: string; reason: string; bannedAt: number }[];
+}
+
+const contents = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'contents.json'), 'utf8')) as FixtureContents;
+
+const stores: Keystore[] = [];
+afterEach(() => {
+  for (const ks of stores.splice(0)) ks.close();
+  removeTempDirs();
+});
+
+/** A copy of the fixture keystore in a fresh temp dir (the committed one is never written). */
+function fixtureCopy(): string {
+  const dataDir = path.join(tempDir(), 'data');
+  fs.mkdirSync(dataDir, { mode: 0o700 });
+  fs.copyFileSync(path.join(FIXTURE_DIR, KEYSTORE_DB_FILE), path.join(dataDir, KEYSTORE_DB_FILE));
+  return dataDir;
+}
+
+function openFixture(dataDir: string): Keystore {
+  const ks = Keystore.open({ dataDir, kek: { passphrase: contents.passphrase }, signerId: contents.signerId });
+  stores.push(ks);
+  return ks;
+}
+
+function withRaw<T>(dataDir: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(path.join(dataDir, KEYSTORE_DB_FILE));
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+const schemaVersion = (db: Database.Database) => db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").pluck().get();
+const layout = (db: Database.Database) =>
+  db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name').all();
+
+describe('keystore migrations', () => {
+  it('the fixture was written at schema version 1, the layout migration 1 creates', () => {
+    expect(contents.schemaVersion).toBe(1);
+    expect(withRaw(fixtureCopy(), schemaVersion)).toBe(1);
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+  });
+
+  it('a keystore written by the pre-split code opens at the latest schema version and reads back every item it holds', () => {
+    const dataDir = fixtureCopy();
+    const ks = openFixture(dataDir);
+    expect(withRaw(dataDir, schemaVersion)).toBe(SCHEMA_VERSION);
+
+    expect(ks.signerId).toBe(contents.signerId);
+    expect(ks.getIdentity()).toEqual({ seed: hexToBytes(contents.identity.seed), publicKey: hexToBytes(contents.identity.publicKey) });
+    expect(Keystore.readIdentityPublicKey(dataDir)).toEqual(hexToBytes(contents.identity.publicKey));
+
+    for (const share of contents.shares) {
+      const expected = {
+        keyId: share.keyId,
+        epoch: share.epoch,
+        signerId: contents.signerId,
+        suite: share.suite,
+        state: share.state,
+        secret: hexToBytes(share.secret),
+        public: hexToBytes(share.public),
+        createdAt: contents.createdAt,
+        updatedAt: contents.createdAt,
+      };
+      expect(ks.getShare(share.keyId, share.epoch)).toEqual(expected);
+      if (share.state === 'active') expect(ks.getActive(share.keyId)).toEqual(expected);
+    }
+
+    const { retired } = contents;
+    expect(ks.listKeys()).toEqual([
+      { keyId: 'ecdsa-k', state: 'active', epoch: 0, suite: 'ecdsa-secp256k1', pendingEpoch: null },
+      { keyId: 'frost-k', state: 'active', epoch: 0, suite: 'frost-ed25519', pendingEpoch: 1 },
+      { keyId: retired.keyId, state: 'retired', retiredAt: retired.retiredAt, attestationDigest: hexToBytes(retired.attestationDigest) },
+    ]);
+    expect(ks.getAttestation(retired.keyId)).toEqual(hexToBytes(retired.attestation));
+    expect(() => ks.getActive(retired.keyId)).toThrow(/WRONG_STATE/);
+
+    const { consumed, fresh, discarded } = contents.nonces;
+    expect(ks.countFreshNonces()).toBe(1);
+    expect(ks.countFreshNonces(fresh.keyId)).toBe(1);
+    expect(() => ks.consumeNonce(consumed.nonceId)).toThrow(/NONCE_CONSUMED/);
+    expect(() => ks.consumeNonce(discarded.nonceId)).toThrow(/NONCE_DISCARDED/);
+    expect(ks.consumeNonce(fresh.nonceId)).toEqual(hexToBytes(fresh.secret));
+
+    for (const r of contents.requests) expect(ks.rememberRequest(r.clientKey, r.nonce, r.timestamp)).toBe(false);
+    expect(ks.rememberRequest(contents.requests[0]!.clientKey, '03'.repeat(16), contents.createdAt)).toBe(true);
+
+    for (const ban of contents.bans) expect(ks.bannedPeers(ban.keyId)).toEqual([ban.peer]);
+    expect(Keystore.readPeerBans(dataDir)).toEqual(contents.bans);
+  });
+
+  it('a new keystore gets every migration: the latest version, and the same layout as a migrated old one', () => {
+    const fresh = path.join(tempDir(), 'fresh');
+    stores.push(Keystore.create({ dataDir: fresh, kek: { passphrase: 'p' }, signerId: 's1', scryptN: SCRYPT_N_MIN }));
+    const migrated = fixtureCopy();
+    openFixture(migrated);
+    expect(withRaw(fresh, schemaVersion)).toBe(SCHEMA_VERSION);
+    expect(withRaw(fresh, layout)).toEqual(withRaw(migrated, layout));
+  });
+
+  it('a keystore written by newer code (a schema version above the last migration) is refused with SCHEMA_VERSION, untouched', () => {
+    const dataDir = fixtureCopy();
+    withRaw(dataDir, (db) => db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(SCHEMA_VERSION + 1));
+    const before = withRaw(dataDir, layout);
+    let thrown: unknown;
+    try {
+      openFixture(dataDir);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(KeystoreError);
+    expect(thrown).toMatchObject({ code: 'SCHEMA_VERSION', field: 'meta.schema_version' });
+    expect(withRaw(dataDir, schemaVersion)).toBe(SCHEMA_VERSION + 1);
+    expect(withRaw(dataDir, layout)).toEqual(before);
+  });
+});
