@@ -104,6 +104,20 @@ describe('registry schema migrations', () => {
     });
   });
 
+  it('leaves a registry as it was when a migration fails half-way (migrations and the version commit together)', () => {
+    const dir = fixtureCopy();
+    const before = withFile(dir, (db) => {
+      db.exec('DROP TABLE signer_epochs');
+      db.prepare("INSERT INTO audit (seq, ts, event, key_id, data, prev_hash, hash) VALUES (999, 0, 'commit.acked', 'k-active', 'not json', '', '')").run();
+      return dump(db);
+    });
+    expect(() => openFixture(dir)).toThrow(SyntaxError);
+    withFile(dir, (db) => {
+      expect(userVersion(db)).toBe(0);
+      expect(dump(db)).toEqual(before);
+    });
+  });
+
   it('gives a new registry every migration: the latest version and the same layout a migrated old registry has', () => {
     const fresh = tempDir();
     dirs.push(fresh);

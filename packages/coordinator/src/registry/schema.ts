@@ -12,7 +12,7 @@ import { AuditLog } from './audit.ts';
 import { SignerEpochs } from './commits.ts';
 import { KeyStore } from './keys.ts';
 
-export interface Migration {
+interface Migration {
   /** The version a file is at once this migration has run: the previous one's + 1. */
   version: number;
   up(db: Database.Database, now: () => number): void;
@@ -99,7 +99,7 @@ function fillSignerEpochs(db: Database.Database, now: () => number): void {
   }
 }
 
-export const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     up(db, now) {
@@ -113,15 +113,10 @@ export const MIGRATIONS: readonly Migration[] = [
 /** The version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
-/** The file's schema version. */
-export function schemaVersion(db: Database.Database): number {
-  return db.prepare<[], number>('PRAGMA user_version').pluck().get()!;
-}
-
 /** Brings `db` (the registry `file`) to SCHEMA_VERSION; BAD_CONFIG if it is newer. */
 export function migrate(db: Database.Database, file: string, now: () => number): void {
   db.transaction(() => {
-    const from = schemaVersion(db);
+    const from = db.prepare<[], number>('PRAGMA user_version').pluck().get()!;
     if (from > SCHEMA_VERSION) {
       throw new CoordinatorError('BAD_CONFIG', { field: 'dataDir', message: `${file} has registry schema version ${from}; this coordinator knows versions up to ${SCHEMA_VERSION}` });
     }
