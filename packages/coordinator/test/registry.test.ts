@@ -90,6 +90,7 @@ describe('registry', () => {
     r.close();
     const db = new Database(r.file);
     db.exec('DROP TABLE signer_epochs');
+    db.pragma('user_version = 0'); // a file of that age predates numbered schema versions
     db.close();
     const again = Registry.open(path.dirname(r.file));
     expect(again.signerEpochs()).toEqual([{ signer: 's1', keyId: 'k1', epoch: 1 }]);
@@ -109,9 +110,10 @@ describe('registry', () => {
 describe('audit log', () => {
   function withRows(): Registry {
     const r = openRegistry();
-    r.append('key.pending', 'k1', { signers: ['s1', 's2'] });
-    r.append('key.created', 'k1', { epoch: 0 });
-    r.append('key.signed', 'k1', { quorum: ['s1', 's2'] });
+    const signers = ['s1', 's2'];
+    r.append('key.pending', 'k1', { suite: 'frost-ed25519', threshold: 2, signers });
+    r.append('key.created', 'k1', { suite: 'frost-ed25519', threshold: 2, signers, epoch: 0, publicKey: 'aa', transcriptHash: 'bb' });
+    r.append('key.signed', 'k1', { epoch: 0, quorum: signers, attempts: 1, messageSha256: 'cc', path: '', taproot: '', publicKey: 'aa', signature: 'dd', clientKey: 'ee' });
     return r;
   }
 

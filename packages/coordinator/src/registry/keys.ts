@@ -1,0 +1,101 @@
+/**
+ * The registry's keys: id, suite, threshold, participants, lifecycle state
+ * (pending -> active -> retired) and, once a key session committed, its public key
+ * package (wire encoding) and epoch. Durable when the registry transaction commits.
+ */
+import Database from 'better-sqlite3';
+import { decode, encodeBody, fromWirePublicKey, parseWirePublicKey, toWirePublicKey, type KeySuiteId, type ParticipantRef } from '@keyquorum/protocol';
+import type { PublicKeyPackage } from '@keyquorum/crypto';
+import { CoordinatorError } from '../errors.ts';
+
+export type KeyState = 'pending' | 'active' | 'retired';
+
+export interface KeyRecord {
+  id: string;
+  suite: KeySuiteId;
+  threshold: number;
+  /** Signer ids and FROST indices, in DKG order. */
+  participants: ParticipantRef[];
+  /** Absent while the key is pending. */
+  publicKey: PublicKeyPackage | undefined;
+  epoch: number;
+  state: KeyState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface KeyRow {
+  id: string;
+  suite: string;
+  threshold: number;
+  participants: string;
+  public_key: Uint8Array | null;
+  epoch: number;
+  state: KeyState;
+  created_at: number;
+  updated_at: number;
+}
+
+function toKey(row: KeyRow): KeyRecord {
+  return {
+    id: row.id,
+    suite: row.suite as KeySuiteId,
+    threshold: row.threshold,
+    participants: JSON.parse(row.participants) as ParticipantRef[],
+    publicKey: row.public_key === null ? undefined : fromWirePublicKey(parseWirePublicKey(decode(new Uint8Array(row.public_key)), 'public_key')),
+    epoch: row.epoch,
+    state: row.state,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class KeyStore {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly now: () => number,
+  ) {}
+
+  /** KEY_EXISTS if a key with that id exists. */
+  insertPending(k: { id: string; suite: KeySuiteId; threshold: number; participants: ParticipantRef[] }): void {
+    const at = this.now();
+    try {
+      this.db
+        .prepare("INSERT INTO keys (id, suite, threshold, participants, epoch, state, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 'pending', ?, ?)")
+        .run(k.id, k.suite, k.threshold, JSON.stringify(k.participants), at, at);
+    } catch (e) {
+      if (e instanceof Database.SqliteError && e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${k.id} already exists` });
+      }
+      throw e;
+    }
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM keys WHERE id = ?').run(id);
+  }
+
+  get(id: string): KeyRecord | undefined {
+    const row = this.db.prepare<[string], KeyRow>('SELECT * FROM keys WHERE id = ?').get(id);
+    return row === undefined ? undefined : toKey(row);
+  }
+
+  list(): KeyRecord[] {
+    return this.db.prepare<[], KeyRow>('SELECT * FROM keys ORDER BY created_at, id').all().map(toKey);
+  }
+
+  /** Records a key's (new) public package and epoch and makes it active; UNKNOWN_KEY if there is no such key. */
+  setMaterial(id: string, pkg: PublicKeyPackage, epoch: number, participants?: ParticipantRef[]): void {
+    const at = this.now();
+    const info = this.db
+      .prepare(
+        "UPDATE keys SET group_key = ?, chain_code = ?, public_key = ?, epoch = ?, threshold = ?, participants = COALESCE(?, participants), state = 'active', updated_at = ? WHERE id = ?",
+      )
+      .run(pkg.groupKey, pkg.chainCode, encodeBody(toWirePublicKey(pkg)), epoch, pkg.threshold, participants === undefined ? null : JSON.stringify(participants), at, id);
+    if (info.changes !== 1) throw new CoordinatorError('UNKNOWN_KEY', { field: 'keyId', message: `no key ${id}` });
+  }
+
+  setState(id: string, state: KeyState): void {
+    this.db.prepare('UPDATE keys SET state = ?, updated_at = ? WHERE id = ?').run(state, this.now(), id);
+  }
+}
