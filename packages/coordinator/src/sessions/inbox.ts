@@ -1,6 +1,6 @@
 /**
  * One running session's mailbox. The engine routes each authenticated, signature-
- * checked envelope of the session here; the session declares the round it waits
+ * checked envelope of the session here (runtime.ts keeps the routing table); the session declares the round it waits
  * for (`expect`), and `wait` resolves once every expected sender has delivered, or
  * rejects with a `SessionFault` naming who failed: a timeout, a dropped
  * connection, a signer's ABORT (with the culprits it names), or a message that is
@@ -45,6 +45,9 @@ interface Stage {
   got: Map<string, Envelope[]>;
 }
 
+/** A session kind's round numbers by name: KEY_ROUND, SIGN_ROUND, ECDSA_SIGN_ROUND, RETIRE_ROUND. */
+export type RoundTable = Readonly<Record<string, number>>;
+
 export interface WaitOptions {
   timeoutMs: number;
   /** Senders that must complete; default all expected senders. Others may time out or drop. */
@@ -54,6 +57,7 @@ export interface WaitOptions {
 export class Inbox {
   readonly kind: string;
   readonly suite: string;
+  readonly rounds: RoundTable;
   readonly participants: ReadonlySet<string>;
   /** Hex session ids routed here (the proposal id, then the derived id). */
   readonly ids = new Set<string>();
@@ -62,9 +66,10 @@ export class Inbox {
   private readonly lost = new Set<string>();
   private wake: (() => void) | undefined;
 
-  constructor(kind: string, suite: string, participants: readonly string[], proposalId: Uint8Array) {
+  constructor(kind: string, suite: string, rounds: RoundTable, participants: readonly string[], proposalId: Uint8Array) {
     this.kind = kind;
     this.suite = suite;
+    this.rounds = rounds;
     this.participants = new Set(participants);
     this.ids.add(bytesToHex(proposalId));
   }
@@ -100,6 +105,13 @@ export class Inbox {
   /** The round `expect` declared last. */
   get round(): number | undefined {
     return this.stage?.round;
+  }
+
+  /** The declared round's name for metrics, e.g. KEY_ROUND.R1 -> 'r1', SIGN_ROUND.SHARE -> 'share'. */
+  get roundName(): string {
+    const round = this.round;
+    const name = Object.entries(this.rounds).find(([, n]) => n === round)?.[0];
+    return name === undefined ? String(round) : name.toLowerCase();
   }
 
   fail(fault: SessionFault): void {

@@ -1,0 +1,130 @@
+/**
+ * ecdsa-secp256k1 signing attempts (DKLs23 Protocol 3.6; rounds `ECDSA_SIGN_ROUND`, see
+ * @keyquorum/protocol ecdsa.ts). The coordinator relays: the quorum's CONTRIBUTIONs
+ * (which fix the quorum and the session id, runtime.ts), every R1 broadcast and each
+ * signer's encrypted R1/R2 messages, which it cannot read. It only ever holds public
+ * values: the signers' (w_i, u_i) and the instance point R; it combines them (step 10:
+ * s = sum w / sum u, low s, recovery id) and verifies the result with noble's
+ * `secp256k1.verify` (prehash false) before returning it. A signer whose peer fails
+ * an OT or step-8 consistency check ABORTs naming that peer (`culprits`); signing.ts
+ * bans it for the key (its OT state is reused) and retries with another quorum.
+ * Nothing is durable here.
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { ecdsa, isCryptoError, targetExternalKey } from '@keyquorum/crypto';
+import {
+  BROADCAST,
+  ECDSA_SIGN_ROUND,
+  ECDSA_SUITE,
+  WireError,
+  decodeBody,
+  type EcdsaSignR1Body,
+  type EcdsaSignShareBody,
+  type ParticipantRef,
+} from '@keyquorum/protocol';
+import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR } from '../constants.ts';
+import { CoordinatorError } from '../errors.ts';
+import { SessionFault } from './inbox.ts';
+import type { SignRequest } from './requests.ts';
+import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
+import type { AttemptSignature, SchemeDriver } from './scheme-driver.ts';
+
+async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[]): Promise<AttemptSignature> {
+  const { key } = r;
+  const ids = quorum.map((p) => p.signer);
+  const { inbox, proposal } = rt.open('sign', ECDSA_SUITE, ECDSA_SIGN_ROUND, ids);
+  const log = rt.log.child({ kind: 'sign', suite: ECDSA_SUITE, keyId: key.id, epoch: key.epoch, session: bytesToHex(proposal) });
+  const timeoutMs = rt.opts.roundTimeoutMs;
+  const R = ECDSA_SIGN_ROUND;
+  try {
+    log.info('sign attempt started', { quorum: ids });
+    const start: Record<string, unknown> = { keyId: key.id, epoch: key.epoch, message: r.message, request: r.request };
+    if (r.path !== undefined) start.path = r.path;
+
+    const sessionId = await rt.contributedSessionId(inbox, proposal, {
+      keyId: key.id,
+      request: r.request,
+      start,
+      rounds: R,
+      timeoutMs,
+      // R1: one broadcast commitment plus one encrypted RVOLE message to each other quorum member.
+      declareRound1: (sessionId) =>
+        inbox.expect(
+          R.R1,
+          ids,
+          (e, prior) => {
+            sameSession(e, sessionId);
+            const { to, from } = e.header;
+            if (prior.some((p) => p.header.to === to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to', message: 'WRONG_RECIPIENT: two round-1 messages to the same recipient' });
+            if (to === BROADCAST) {
+              if (e.enc !== undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: the round-1 commitment is public' });
+              const body = decodeBody<EcdsaSignR1Body>(inbox.kind, R.R1, inbox.suite, e.payload);
+              if (!('commitment' in body)) throw new WireError('BAD_FIELD', { field: 'commitment' });
+            } else {
+              if (to === from || !ids.includes(to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
+              if (e.enc === undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: round-1 RVOLE messages must be encrypted to their recipient' });
+            }
+          },
+          ids.length,
+        ),
+    });
+    const r1 = [...(await rt.collect(inbox, { timeoutMs })).values()].flat();
+
+    inbox.expect(
+      R.R2,
+      ids,
+      (e, prior) => {
+        sameSession(e, sessionId);
+        const { to, from } = e.header;
+        if (to === from || !ids.includes(to) || prior.some((p) => p.header.to === to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
+        if (e.enc === undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: round-2 messages must be encrypted to their recipient' });
+      },
+      ids.length - 1,
+    );
+    rt.deliver(inbox, ids, sessionId, R.R1_DELIVER, (id) => r1.filter((e) => e.header.to === BROADCAST || e.header.to === id));
+    const r2 = [...(await rt.collect(inbox, { timeoutMs })).values()].flat();
+
+    inbox.expect(R.SHARE, ids, (e) => {
+      toCoordinator(e);
+      sameSession(e, sessionId);
+      decodeBody(inbox.kind, R.SHARE, inbox.suite, e.payload);
+    });
+    rt.deliver(inbox, ids, sessionId, R.R2_DELIVER, (id) => r2.filter((e) => e.header.to === id));
+    const shareEnvelopes = await rt.collect(inbox, { timeoutMs });
+    const bodies = quorum.map((p) => decodeBody<EcdsaSignShareBody>(inbox.kind, R.SHARE, inbox.suite, shareEnvelopes.get(p.signer)![0]!.payload));
+
+    // Step 10, on public values only. Every signer must report the same R.
+    const instancePoint = bodies[0]!.instancePoint;
+    if (bodies.some((b) => !equalBytes(b.instancePoint, instancePoint))) {
+      throw new SessionFault('invalid', [], [], 'the quorum computed different instance points R (unattributable)');
+    }
+    const publicKey = targetExternalKey(r.publicKey, r.path === undefined ? undefined : { path: r.path });
+    let combined: ecdsa.EcdsaSignature;
+    try {
+      combined = ecdsa.combineSignature(
+        { quorum: quorum.map((p) => p.index), instancePoint, publicKey },
+        r.message,
+        quorum.map((p, i) => ({ from: p.index, w: bodies[i]!.w, u: bodies[i]!.u })),
+      );
+    } catch (e) {
+      if (!isCryptoError(e)) throw e;
+      throw new SessionFault('invalid', [], [], `the signature shares do not combine to a valid signature (unattributable): ${e.message}`);
+    }
+    if (!secp256k1.verify(combined.signature, r.message, publicKey, { prehash: false })) {
+      throw new CoordinatorError('SESSION_FAILED', { message: 'the combined ECDSA signature does not verify under the standard verifier' });
+    }
+    log.info('signature produced', { quorum: ids });
+    return { signature: combined.signature, recoveryId: combined.recovery };
+  } catch (e) {
+    log.warn('sign attempt aborted', { reason: (e as Error).message });
+    rt.abort(inbox, ids, proposal, e, e instanceof SessionFault ? e.culprits : []);
+    throw e;
+  } finally {
+    rt.close(inbox);
+  }
+}
+
+/** The ecdsa-secp256k1 (DKLs23) driver. */
+export const ECDSA_DRIVER: SchemeDriver = { signAttempt: ecdsaSignAttempt, bansEveryCulprit: true, keyRoundTimeoutFactor: ECDSA_KEY_ROUND_TIMEOUT_FACTOR };

@@ -1,0 +1,179 @@
+/**
+ * DKG, refresh and reshare: the three configurations of the key-session driver
+ * (key-session.ts). Each says who takes part, what START carries, which epoch the
+ * CONFIRMs name, what the agreed public package must be, and what the commit point
+ * writes (the key material and its audit row); on failure each writes its failure
+ * audit row (DKG also deletes the pending key).
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { isCryptoError, resharePublicKey, targetExternalKey, type PublicKeyPackage, type ReshareParams } from '@keyquorum/crypto';
+import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, toWirePublicKey, type ClientRequest, type CommitmentBody } from '@keyquorum/protocol';
+import { CoordinatorError } from '../errors.ts';
+import type { KeyRecord } from '../registry.ts';
+import { SessionFault } from './inbox.ts';
+import { runKeySession } from './key-session.ts';
+import type { DkgRequest, ReshareRequest } from './requests.ts';
+import { sessionError, type SessionRuntime } from './runtime.ts';
+
+/** Generates a key by DKG among `participants`; the key is active at epoch 0 on success. */
+export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyPackage> {
+  const signers = p.participants.map((r) => r.signer);
+  rt.registry.transaction(() => {
+    rt.registry.insertPendingKey({ id: p.keyId, suite: p.suite, threshold: p.threshold, participants: p.participants });
+    rt.registry.append('key.pending', p.keyId, { suite: p.suite, threshold: p.threshold, signers });
+  });
+  try {
+    return await runKeySession(rt, {
+      kind: 'dkg',
+      suite: p.suite,
+      keyId: p.keyId,
+      participants: signers,
+      startBody: { keyId: p.keyId, threshold: p.threshold, participants: p.participants, request: p.request },
+      request: p.request,
+      epoch: 0,
+      check: (pkg) => {
+        const indices = p.participants.map((r) => r.index).sort((a, b) => a - b);
+        if (pkg.suite !== packageSuiteOf(p.suite) || pkg.threshold !== p.threshold || pkg.participants.join() !== indices.join()) {
+          throw new Error('the confirmed public key package does not match the requested suite, threshold or participants');
+        }
+      },
+      commit: (pkg, transcriptHash) => {
+        rt.registry.setKeyMaterial(p.keyId, pkg, 0);
+        rt.registry.append('key.created', p.keyId, {
+          suite: p.suite,
+          threshold: p.threshold,
+          signers,
+          epoch: 0,
+          publicKey: bytesToHex(targetExternalKey(pkg)),
+          transcriptHash: bytesToHex(transcriptHash),
+        });
+      },
+    });
+  } catch (e) {
+    const err = sessionError(e, 'DKG failed');
+    rt.registry.transaction(() => {
+      rt.registry.deleteKey(p.keyId);
+      rt.registry.append('key.create_failed', p.keyId, { code: err.code, reason: err.message, culprits: err.culprits });
+    });
+    throw err;
+  }
+}
+
+/** Refreshes every share of an active key: epoch e -> e + 1, same public key. */
+export async function refresh(rt: SessionRuntime, key: KeyRecord, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
+  try {
+    return await runKeySession(rt, {
+      kind: 'refresh',
+      suite: key.suite,
+      keyId: key.id,
+      participants: key.participants.map((p) => p.signer),
+      startBody: { keyId: key.id, epoch: key.epoch, participants: key.participants, request },
+      request,
+      epoch: key.epoch + 1,
+      check: (pkg) => {
+        const same = equalBytes(pkg.groupKey, publicKey.groupKey) && equalBytes(pkg.chainCode, publicKey.chainCode) && pkg.threshold === publicKey.threshold && pkg.participants.join() === publicKey.participants.join();
+        if (pkg.suite !== packageSuiteOf(key.suite) || !same) throw new Error('the refreshed public key package changes the group key, chain code, threshold or participants');
+      },
+      commit: (pkg, transcriptHash) => {
+        rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1);
+        rt.registry.append('key.refreshed', key.id, { fromEpoch: key.epoch, epoch: key.epoch + 1, transcriptHash: bytesToHex(transcriptHash) });
+      },
+    });
+  } catch (e) {
+    const err = sessionError(e, 'refresh failed');
+    rt.registry.append('key.refresh_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
+    throw err;
+  }
+}
+
+/**
+ * Moves an active key to a new signer set and threshold (reshare): a quorum of t
+ * connected old holders deals, the new members (all connected) receive and
+ * confirm; the group key stays and the epoch moves to e + 1. Old holders outside
+ * the new set (dealers or not) get the COMMIT too and wipe their share once it
+ * carries every new member's CONFIRM.
+ */
+export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<PublicKeyPackage> {
+  const { key, publicKey } = r;
+  // Dealers: the first t old holders (index order) that are connected, not banned for
+  // the key, and have acknowledged every commit of it (so they hold epoch e).
+  const unfit = new Set([...rt.registry.bannedSigners(key.id), ...rt.registry.unacknowledged(key.id)]);
+  const dealerRefs = key.participants.filter((p) => !unfit.has(p.signer) && rt.link.isConnected(p.signer)).slice(0, key.threshold);
+  try {
+    if (dealerRefs.length < key.threshold) {
+      throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${dealerRefs.length} usable old holders connected, ${key.threshold} dealers needed` });
+    }
+    const dealers = dealerRefs.map((p) => p.signer);
+    const members = r.newParticipants.map((p) => p.signer);
+    const participants = [...new Set([...dealers, ...members])];
+    const leavers = key.participants.map((p) => p.signer).filter((s) => !participants.includes(s));
+    const epoch = key.epoch + 1;
+    const params = (sessionId: Uint8Array): ReshareParams => ({
+      sessionId,
+      oldPublicKey: publicKey,
+      dealers: dealerRefs.map((p) => p.index),
+      newParticipants: r.newParticipants.map((p) => p.index),
+      newThreshold: r.threshold,
+    });
+    let expected: PublicKeyPackage | undefined;
+    return await runKeySession(rt, {
+      kind: 'reshare',
+      suite: key.suite,
+      keyId: key.id,
+      participants,
+      roles: { dealers, members, leavers },
+      startBody: {
+        keyId: key.id,
+        epoch: key.epoch,
+        oldPublicKey: toWirePublicKey(publicKey),
+        oldParticipants: key.participants,
+        dealers: dealerRefs,
+        newParticipants: r.newParticipants,
+        newThreshold: r.threshold,
+        request: r.request,
+      },
+      request: r.request,
+      epoch,
+      round1: (sessionId, r1) => {
+        // Anyone can compute the new public package from the dealers' commitments:
+        // a dealer that did not reshare its own share is named before any share moves.
+        const commitments = dealerRefs.map((p) => ({ from: p.index, commitment: decodeBody<CommitmentBody>('reshare', KEY_ROUND.R1, key.suite, r1.get(p.signer)!.payload).commitment }));
+        try {
+          expected = resharePublicKey(params(sessionId), commitments);
+        } catch (e) {
+          if (!isCryptoError(e)) throw e;
+          const culprits = e.culprits.map((i) => dealerRefs.find((p) => p.index === i)?.signer).filter((x): x is string => x !== undefined);
+          throw new SessionFault('invalid', culprits, culprits, `reshare commitments rejected: ${e.message}`);
+        }
+      },
+      check: (pkg) => {
+        if (expected === undefined || !equalBytes(encodeBody(toWirePublicKey(pkg)), encodeBody(toWirePublicKey(expected)))) {
+          throw new Error("the confirmed public key package is not the one the dealers' commitments define");
+        }
+        if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw new Error('the reshared public key package changes the group key or chain code');
+      },
+      commit: (pkg, transcriptHash) => {
+        rt.registry.setKeyMaterial(key.id, pkg, epoch, r.newParticipants);
+        rt.registry.append('key.reshared', key.id, {
+          fromEpoch: key.epoch,
+          epoch,
+          fromThreshold: key.threshold,
+          threshold: r.threshold,
+          fromSigners: key.participants.map((p) => p.signer),
+          signers: members,
+          dealers,
+          leavers,
+          publicKey: bytesToHex(targetExternalKey(pkg)),
+          transcriptHash: bytesToHex(transcriptHash),
+          clientKey: bytesToHex(r.request.clientKey),
+        });
+      },
+    });
+  } catch (e) {
+    const err = sessionError(e, 'reshare failed');
+    rt.registry.append('key.reshare_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
+    throw err;
+  }
+}
+

@@ -1,0 +1,44 @@
+/**
+ * What the session drivers take and return: the engine's requests (already
+ * validated and authorised by coordinator.ts) and results.
+ */
+import type { PublicKeyPackage } from '@keyquorum/crypto';
+import type { ClientRequest, KeySuiteId, ParticipantRef, TaprootTarget } from '@keyquorum/protocol';
+import type { KeyRecord } from '../registry.ts';
+
+export interface DkgRequest {
+  keyId: string;
+  suite: KeySuiteId;
+  threshold: number;
+  participants: ParticipantRef[];
+  request: ClientRequest;
+}
+
+export interface SignRequest {
+  key: KeyRecord;
+  publicKey: PublicKeyPackage;
+  message: Uint8Array;
+  path?: string;
+  taproot?: TaprootTarget;
+  request: ClientRequest;
+}
+
+export interface SignResult {
+  signature: Uint8Array;
+  /** External key of the target (child and/or taproot output key). */
+  publicKey: Uint8Array;
+  quorum: string[];
+  attempts: number;
+  /** ecdsa-secp256k1: the recovery id (0..3) of `signature` (r || s, low s). */
+  recoveryId?: number;
+}
+
+export interface ReshareRequest {
+  key: KeyRecord;
+  /** The key's current public package (epoch `key.epoch`). */
+  publicKey: PublicKeyPackage;
+  /** The new set, numbered 1..n' in this order. */
+  newParticipants: ParticipantRef[];
+  threshold: number;
+  request: ClientRequest;
+}

@@ -1,0 +1,76 @@
+/**
+ * The retirement driver (rounds `RETIRE_ROUND`, docs/cluster-protocol.md; NIST SP
+ * 800-57 destruction): START to every connected participant, at least t APPROVEs
+ * (a refusing signer counts as absent), then the commit point: the key is marked
+ * retired (audited) and a COMMIT carrying the approvals is queued for every
+ * participant, offline ones included. Each participant wipes its share and answers
+ * with a signed destruction attestation (`recordAttestation`), which the registry
+ * keeps. The session id is the proposal id throughout.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { RETIRE_ROUND, WireError, decodeBody, encodeEnvelope, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
+import { CoordinatorError } from '../errors.ts';
+import type { Attestation, KeyRecord, PendingCommit } from '../registry.ts';
+import { SessionFault } from './inbox.ts';
+import { sessionError, toCoordinator, type SessionRuntime } from './runtime.ts';
+
+/** Retires `key`; returns the attestations received within the round timeout. */
+export async function retire(rt: SessionRuntime, key: KeyRecord, request: ClientRequest): Promise<Attestation[]> {
+  const ids = key.participants.map((p) => p.signer);
+  const connected = ids.filter((id) => rt.link.isConnected(id));
+  if (connected.length < key.threshold) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${connected.length} participants connected, ${key.threshold} approvals needed` });
+  const { inbox, proposal } = rt.open('retire', key.suite, RETIRE_ROUND, ids);
+  const log = rt.log.child({ kind: 'retire', keyId: key.id, epoch: key.epoch, session: bytesToHex(proposal) });
+  let committed = false;
+  try {
+    inbox.expect(RETIRE_ROUND.APPROVE, connected, (e) => {
+      toCoordinator(e);
+      const body = decodeBody<RetireApproveBody>('retire', RETIRE_ROUND.APPROVE, key.suite, e.payload);
+      if (body.keyId !== key.id || body.epoch !== key.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: approval names another key or epoch' });
+      if (!equalBytes(body.requestDigest, request.digest)) throw new WireError('BAD_FIELD', { field: 'requestDigest' });
+    });
+    for (const id of connected) rt.send(inbox, id, proposal, RETIRE_ROUND.START, { keyId: key.id, epoch: key.epoch, request });
+    const approvals = await rt.collect(inbox, { timeoutMs: rt.opts.roundTimeoutMs, min: key.threshold });
+    if (approvals.size < key.threshold) throw new SessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
+    const approvers = [...approvals.keys()].sort();
+    const frames = rt.commit(inbox, proposal, {
+      keyId: key.id,
+      epoch: key.epoch,
+      recipients: ids,
+      round: RETIRE_ROUND.COMMIT,
+      envelopes: approvers.map((id) => approvals.get(id)![0]!),
+      record: () => {
+        rt.registry.setState(key.id, 'retired');
+        rt.registry.append('key.retired', key.id, { epoch: key.epoch, approvers });
+      },
+    });
+    committed = true;
+    log.info('key retired', { approvers });
+    const missing = await rt.awaitCommitted(proposal, frames, connected);
+    if (missing.length > 0) log.warn('attestations outstanding; COMMIT is re-sent on reconnect', { signers: missing });
+    return rt.registry.attestations(key.id);
+  } catch (e) {
+    if (!committed) rt.abort(inbox, connected, proposal, e);
+    throw sessionError(e, 'retirement failed');
+  } finally {
+    rt.close(inbox);
+  }
+}
+
+/** A participant's ATTEST of a retirement COMMIT: its signed record of the share's destruction. */
+export function recordAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+  const h = envelope.header;
+  const body = decodeBody<RetireAttestBody>(h.kind, h.round, h.suite, envelope.payload);
+  if (body.keyId !== pending.keyId || body.epoch !== pending.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: attestation names another key or epoch' });
+  const key = rt.registry.getKey(pending.keyId);
+  const index = key?.participants.find((p) => p.signer === signer)?.index;
+  const expected = index === undefined ? undefined : key?.publicKey?.verifyingShares[index];
+  if (expected === undefined || !equalBytes(expected, body.verifyingShare)) throw new WireError('BAD_FIELD', { field: 'verifyingShare' });
+  rt.registry.transaction(() => {
+    rt.registry.addAttestation({ keyId: body.keyId, signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: body.verifyingShare, envelope: encodeEnvelope(envelope) });
+    rt.registry.removePendingCommit(pending.seq);
+    rt.registry.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare) });
+  });
+  rt.log.info('destruction attested', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId });
+}
