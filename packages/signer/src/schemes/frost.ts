@@ -5,6 +5,7 @@
  * and reshare (reshareDeal / reshareReceive); signing is `frost-sign.ts`.
  */
 import {
+  SIGN_ROUND,
   fromWirePublicKey,
   type CommitmentBody,
   type DkgRound1Body,
@@ -32,7 +33,6 @@ import {
   type SigningTarget,
   type SuiteId,
 } from '@keyquorum/crypto';
-import { SIGN_ROUND } from '@keyquorum/protocol';
 import { byIndex, bySigner, type KeyOutcome, type KeyRounds, type ReshareRoundsParams, type SchemeDriver } from './driver.ts';
 import { FrostSignSession } from './frost-sign.ts';
 

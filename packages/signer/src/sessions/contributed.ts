@@ -1,6 +1,6 @@
 /**
  * The base of every session whose id its participants derive together
- * (docs/cluster-protocol.md "Session ids"): key sessions (dkg, refresh, reshare) and
+ * (docs/cluster-protocol.md "Key sessions", "ecdsa-secp256k1"): key sessions (dkg, refresh, reshare) and
  * ecdsa-secp256k1 signing. START sends this signer's CONTRIBUTION (fresh 32 bytes)
  * under the coordinator's proposal id; CONTRIBUTIONS -> the session id, a hash of every
  * contribution and the client request digest, so the coordinator cannot replay an old
