@@ -3,29 +3,27 @@
  * "Participants"): the key's public package in wire form, its `ParticipantRef[]`, this
  * signer's index, and the session id and transcript hash of the session that made
  * the epoch, so a COMMIT or ABORT re-sent after a restart can still be checked.
- * Encoded with the protocol codec (msgpack, plain data); the sealed secret is the
- * 32-byte signing share alone.
+ * Encoded with the protocol codec (msgpack, plain data). What the sealed secret is
+ * belongs to the key's scheme (`schemes/`): `openShare` reads a keystore row with the
+ * scheme's `ShareCodec`; `schemes/index.ts` picks the codec by the row's suite.
  */
 import {
   DIGEST_LENGTH,
-  ECDSA_SUITE,
   SESSION_ID_LENGTH,
   bytes,
   decode,
   encodeBody,
-  fromWirePublicKey,
   parseParticipants,
   parseWirePublicKey,
   strictObject,
-  toWirePublicKey,
   uint,
   type ParticipantRef,
   type WirePublicKey,
 } from '@keyquorum/protocol';
-import { equalBytes } from '@noble/curves/utils.js';
-import { assertKeyShare, ecdsa, makeKeyShare, type KeyShare } from '@keyquorum/crypto';
+import type { ecdsa, KeyShare } from '@keyquorum/crypto';
 import { SHARE_RECORD_VERSION } from './constants.ts';
-import { KeystoreError, type ShareRecord } from './keystore/index.ts';
+import { SignerError } from './errors.ts';
+import type { Keystore, ShareRecord } from './keystore/index.ts';
 
 export interface SharePublicRecord {
   publicKey: WirePublicKey;
@@ -54,54 +52,43 @@ export function decodeShareRecord(bytesIn: Uint8Array): SharePublicRecord {
   };
 }
 
-/** A stored share as the crypto package's KeyShare (checked: s_i * G == Y_i), with its record. */
-export interface LoadedShare {
-  keyId: string;
-  epoch: number;
-  suite: string;
-  state: 'pending' | 'active';
+/** The secret part of a loaded share, as its scheme decodes it. */
+export interface ShareSecret {
+  /** The Feldman share every scheme here has (s_i, Y, Y_i), checked: s_i * G == Y_i. */
   keyShare: KeyShare;
-  record: SharePublicRecord;
   /** ecdsa-secp256k1 only: the whole DKLs23 share (its `frost` part is `keyShare`, plus the pairwise OT and zero seeds). */
   ecdsa?: ecdsa.EcdsaKeyShare;
 }
 
-export function loadShare(row: ShareRecord): LoadedShare {
+/** A stored share as the crypto package reads it, with its record. */
+export interface LoadedShare extends ShareSecret {
+  keyId: string;
+  epoch: number;
+  suite: string;
+  state: 'pending' | 'active';
+  record: SharePublicRecord;
+}
+
+/** How one scheme reads and wipes the secret it seals. */
+export interface ShareCodec {
+  /** The sealed secret -> the share, checked against its public record. */
+  decodeSecret(secret: Uint8Array, record: SharePublicRecord): ShareSecret;
+  /** Zeroes the share's secrets; best effort, as everywhere in JS. */
+  wipe(share: ShareSecret): void;
+}
+
+/** A keystore row read with its scheme's codec. */
+export function openShare(row: ShareRecord, codec: ShareCodec): LoadedShare {
   const record = decodeShareRecord(row.public);
-  if (row.suite === ECDSA_SUITE) {
-    // The sealed secret is the encoded DKLs23 share (decodeEcdsaKeyShare re-checks s_i*G == Y_i).
-    const share = ecdsa.decodeEcdsaKeyShare(row.secret);
-    row.secret.fill(0);
-    if (share.frost.id !== record.self || !equalBytes(encodeBody(toWirePublicKey(share.frost.publicKey)), encodeBody(record.publicKey))) {
-      wipeEcdsaShare(share);
-      throw new KeystoreError('CORRUPT', { field: 'keystore.share', message: 'the sealed ecdsa share does not match its public record' });
-    }
-    return { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, keyShare: share.frost, record, ecdsa: share };
+  return { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, ...codec.decodeSecret(row.secret, record), record };
+}
+
+/** The share active here, read again when a session uses it: a refresh or retirement since START is honoured. */
+export function activeShareAt(keystore: Keystore, keyId: string, epoch: number, codec: ShareCodec): LoadedShare {
+  const share = openShare(keystore.getActive(keyId), codec);
+  if (share.epoch !== epoch) {
+    codec.wipe(share);
+    throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${keyId} is now active at epoch ${share.epoch}` });
   }
-  const keyShare = makeKeyShare({ suite: fromWirePublicKey(record.publicKey).suite, id: record.self, signingShare: row.secret, publicKey: fromWirePublicKey(record.publicKey) });
-  assertKeyShare(keyShare, 'keystore.share');
-  return { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, keyShare, record };
-}
-
-/** Zeroes an ECDSA share's secrets (signing share, OT and zero seeds); best effort as everywhere in JS. */
-export function wipeEcdsaShare(share: ecdsa.EcdsaKeyShare): void {
-  share.frost.signingShare.fill(0);
-  for (const p of Object.values(share.pairs)) {
-    p.zeroSeed.fill(0);
-    p.sender.delta.fill(0);
-    p.sender.seeds.fill(0);
-    p.receiver.seeds0.fill(0);
-    p.receiver.seeds1.fill(0);
-  }
-}
-
-/** Zeroes a loaded share's secrets (the signing share; for ecdsa-secp256k1 also the OT and zero seeds). */
-export function wipeLoadedShare(share: LoadedShare): void {
-  share.keyShare.signingShare.fill(0);
-  if (share.ecdsa) wipeEcdsaShare(share.ecdsa);
-}
-
-/** The signer id of a participant index of the record, if any. */
-export function signerOfIndex(record: Pick<SharePublicRecord, 'participants'>, index: number): string | undefined {
-  return record.participants.find((p) => p.index === index)?.signer;
+  return share;
 }

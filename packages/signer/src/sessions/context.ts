@@ -21,19 +21,15 @@ import {
   encryptTo,
   openEnvelope,
   sealEnvelope,
-  verifyClientRequest,
-  type ClientRequest,
   type Envelope,
   type Header,
   type IdentityKey,
-  type Operation,
   type ParticipantRef,
   type Rng,
   type TrustedClient,
 } from '@keyquorum/protocol';
 import { CryptoError } from '@keyquorum/crypto';
 import type { Logger } from '@keyquorum/protocol/logger';
-import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import type { Keystore } from '../keystore/index.ts';
 import type { SignerBehaviour } from '../behaviour.ts';
@@ -97,6 +93,10 @@ export function selfIndex(ctx: SessionContext, participants: readonly Participan
   if (self === undefined) throw new SignerError('BAD_PARTICIPANTS', { field, message: `${ctx.signerId} is not a participant` });
   return self.index;
 }
+
+/** The same participants (signer and index) in any order. */
+export const sameRefs = (a: readonly ParticipantRef[], b: readonly ParticipantRef[]): boolean =>
+  a.length === b.length && a.every((p) => b.some((q) => q.signer === p.signer && q.index === p.index));
 
 export interface RelayExpectation {
   kind: string;
@@ -174,30 +174,6 @@ export function attribute(e: unknown, participants: readonly ParticipantRef[]): 
   const culprits = e.culprits.map((i) => participants.find((p) => p.index === i)?.signer).filter((s): s is string => s !== undefined);
   if (culprits.length === 0) return new SignerError('BAD_TRANSCRIPT', { field: e.field, message: e.message, cause: e });
   return new SignerError('PEER_MISBEHAVED', { culprits, field: e.field, message: e.code, cause: e });
-}
-
-/**
- * The client request checks every START runs (docs/cluster-protocol.md): op and key
- * id, the digest this signer recomputes, then the signature, roles, freshness and the
- * persistent replay window (last, so only genuine requests consume an entry). Sign
- * requests may be started `MAX_ATTEMPTS_PER_REQUEST` times: attempt n is remembered
- * as the request nonce extended by the byte n.
- */
-export function checkRequest(ctx: SessionContext, request: ClientRequest, op: Operation, keyId: string, digest: Uint8Array): ClientRequest {
-  if (request.op !== op) throw new SignerError('BAD_DIGEST', { field: 'request.op', message: `expected ${op}` });
-  if (request.keyId !== keyId) throw new SignerError('BAD_DIGEST', { field: 'request.keyId' });
-  if (!equalBytes(request.digest, digest)) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise these parameters' });
-  const attempts = op === 'sign' ? MAX_ATTEMPTS_PER_REQUEST : 1;
-  const replay = {
-    checkAndRemember: (clientKeyHex: string, nonceHex: string, timestamp: number) => {
-      for (let n = 0; n < attempts; n++) {
-        const attemptNonce = op === 'sign' ? `${nonceHex}${n.toString(16).padStart(2, '0')}` : nonceHex;
-        if (ctx.keystore.rememberRequest(clientKeyHex, attemptNonce, timestamp)) return true;
-      }
-      return false;
-    },
-  };
-  return verifyClientRequest(request, { trusted: ctx.clients, now: ctx.now(), maxSkewMs: MAX_REQUEST_SKEW_MS, replay });
 }
 
 export const hex = bytesToHex;

@@ -15,7 +15,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import { KeystoreError } from '../keystore/index.ts';
-import { decodeShareRecord, loadShare, wipeLoadedShare, type LoadedShare } from '../share-record.ts';
+import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
+import { decodeShareRecord, type LoadedShare } from '../share-record.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
 
 /** The stored share's public record and state; its secrets are wiped at once (COMMIT needs none). */

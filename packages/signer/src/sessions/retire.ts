@@ -1,6 +1,6 @@
 /**
  * Retirement (docs/cluster-protocol.md "Retirement"; rounds `RETIRE_ROUND`). START:
- * check the retire request and that the key is active at the epoch here; answer a
+ * `authoriseUse` (the retire request, the key active at the epoch here); answer a
  * signed APPROVE. COMMIT: at least t APPROVE envelopes from distinct participants of
  * the key, each checked against its pinned key and the retire digest; then wipe the
  * share (`keystore.retire`) and answer ATTEST, a signed destruction attestation whose
@@ -11,15 +11,13 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, RETIRE_ROUND, encodeBody, retireDigest, type DeliverBody, type Envelope, type RetireApproveBody, type RetireAttestBody, type RetireStartBody } from '@keyquorum/protocol';
 import { equalBytes } from '@noble/curves/utils.js';
 import { SignerError } from '../errors.ts';
-import { loadShare, wipeLoadedShare } from '../share-record.ts';
-import { checkRequest, hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
+import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
+import { authoriseUse } from './authorise.ts';
+import { hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
 
 export function approveRetire(ctx: SessionContext, env: Envelope, body: RetireStartBody): void {
-  const share = loadShare(ctx.keystore.getActive(body.keyId));
+  const share = authoriseUse(ctx, { op: 'retire', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: retireDigest({ keyId: body.keyId }) });
   wipeLoadedShare(share);
-  if (share.epoch !== body.epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${body.keyId} is active at epoch ${share.epoch}` });
-  if (share.suite !== env.header.suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${body.keyId} is ${share.suite}` });
-  checkRequest(ctx, body.request, 'retire', body.keyId, retireDigest({ keyId: body.keyId }));
   const approve: RetireApproveBody = { keyId: body.keyId, epoch: body.epoch, requestDigest: body.request.digest };
   sendBody(ctx, { kind: 'retire', suite: share.suite, sessionId: env.header.sessionId, round: RETIRE_ROUND.APPROVE }, approve);
   ctx.log.info('retirement approved', { keyId: body.keyId, epoch: body.epoch, sessionId: hex(env.header.sessionId) });

@@ -9,8 +9,6 @@
  * for `roundTimeoutMs` are dropped.
  */
 import {
-  ECDSA_SIGN_ROUND,
-  ECDSA_SUITE,
   KEY_ROUND,
   RETIRE_ROUND,
   SIGN_ROUND,
@@ -28,31 +26,30 @@ import {
 import { CryptoError } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
 import { KeystoreError } from '../keystore/index.ts';
+import type { SchemeDriver } from '../schemes/driver.ts';
+import { findScheme } from '../schemes/index.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { abortPendingBySession, commitKeySession } from './key-commit.ts';
-import { KeySession } from './key-session.ts';
-import { ReshareSession } from './reshare-session.ts';
 import { approveRetire, commitRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
-import { SignSession } from './sign-session.ts';
-import { EcdsaSignSession } from './ecdsa-sign-session.ts';
+import { startDkg, startRefresh, startReshare, startSign } from './start.ts';
 
-/** Rounds the coordinator may send, per kind. */
-const INBOUND: Readonly<Record<string, readonly number[]>> = {
-  dkg: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
-  refresh: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
-  reshare: [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT],
-  sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT],
-  retire: [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT],
-};
+const KEY_ROUNDS = [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT];
+const RETIRE_ROUNDS = [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT];
 
-/** ecdsa-secp256k1 signing has its own rounds (ECDSA_SIGN_ROUND); its key sessions are dkg and refresh (no reshare yet). */
-const ECDSA_INBOUND: Readonly<Record<string, readonly number[]>> = {
-  dkg: INBOUND.dkg!,
-  refresh: INBOUND.refresh!,
-  sign: [ECDSA_SIGN_ROUND.START, ECDSA_SIGN_ROUND.CONTRIBUTIONS, ECDSA_SIGN_ROUND.R1_DELIVER, ECDSA_SIGN_ROUND.R2_DELIVER, ECDSA_SIGN_ROUND.ABORT],
-  retire: INBOUND.retire!,
-};
+type Inbound = Readonly<Record<string, readonly number[]>>;
+
+/**
+ * Rounds the coordinator may send, per kind, for a suite no driver serves: every kind,
+ * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
+ * such a suite; the body is then refused UNKNOWN_SUITE.
+ */
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS };
+
+/** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare only if it has one. */
+const inboundOf = (scheme: SchemeDriver): Inbound => ({
+  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS,
+});
 
 const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
 
@@ -104,9 +101,10 @@ export class SessionRouter {
 
   dispatch(env: Envelope): void {
     const { kind, round, suite, sessionId } = env.header;
-    const inbound = suite === ECDSA_SUITE ? ECDSA_INBOUND : INBOUND;
+    const scheme = findScheme(suite);
+    const inbound = scheme === undefined ? ANY_SUITE : inboundOf(scheme);
     if (!inbound[kind]?.includes(round)) {
-      this.#error(env, kind in inbound ? 'WRONG_ROUND' : 'UNKNOWN_KIND', `this signer does not accept ${kind} round ${round}${kind in INBOUND && !(kind in inbound) ? ` for ${suite}` : ''}`);
+      this.#error(env, kind in inbound ? 'WRONG_ROUND' : 'UNKNOWN_KIND', `this signer does not accept ${kind} round ${round}${kind in ANY_SUITE && !(kind in inbound) ? ` for ${suite}` : ''}`);
       return;
     }
     let body: unknown;
@@ -166,11 +164,10 @@ export class SessionRouter {
         throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
       }
       let session: Session | undefined;
-      if (k === 'dkg') session = KeySession.startDkg(this.#ctx, env, body as DkgStartBody);
-      else if (k === 'refresh') session = KeySession.startRefresh(this.#ctx, env, body as RefreshStartBody);
-      else if (k === 'reshare') session = ReshareSession.start(this.#ctx, env, body as ReshareStartBody);
-      else if (k === 'sign' && env.header.suite === ECDSA_SUITE) session = EcdsaSignSession.start(this.#ctx, env, body as SignStartBody);
-      else if (k === 'sign') session = SignSession.start(this.#ctx, env, body as SignStartBody);
+      if (k === 'dkg') session = startDkg(this.#ctx, env, body as DkgStartBody);
+      else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody);
+      else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody);
+      else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody);
       else approveRetire(this.#ctx, env, body as RetireStartBody);
       this.#events.count('started');
       if (session) {

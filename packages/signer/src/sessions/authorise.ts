@@ -1,0 +1,116 @@
+/**
+ * `authoriseUse`: will this signer do this operation, for this key, now? One answer
+ * for every START (docs/cluster-protocol.md, ARCHITECTURE.md "Usage"): first its own
+ * records of the key (state, epoch, suite), then the operation's own checks against
+ * the share, then the client request: op and key id, the digest this signer
+ * recomputes, the signature, roles, freshness and the persistent replay window (last,
+ * so only genuine requests consume an entry). Sign requests may be started
+ * `MAX_ATTEMPTS_PER_REQUEST` times: attempt n is remembered as the request nonce
+ * extended by the byte n. A refusal is a thrown `SignerError` (or the keystore's or
+ * wire's typed error) and leaves no secret behind; the answer is the loaded share,
+ * which the caller then owns and wipes.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { encodeBody, verifyClientRequest, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
+import { SignerError } from '../errors.ts';
+import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
+import type { LoadedShare } from '../share-record.ts';
+import { sameRefs, type SessionContext } from './context.ts';
+
+interface UseOf<O extends Operation> {
+  op: O;
+  keyId: string;
+  /** The suite the START names. */
+  suite: string;
+  request: ClientRequest;
+  /** The request digest this signer recomputes from the START body. */
+  digest: Uint8Array;
+}
+
+/** A use of the key this signer holds active at `epoch`; `check` is the operation's own (participants, derivation target, message form). */
+export interface ActiveKeyUse extends UseOf<'sign' | 'refresh' | 'retire'> {
+  epoch: number;
+  check?(share: LoadedShare): void;
+}
+
+/** A reshare: a holder's share must be the reshare's old key; a dealer must hold one. */
+export interface ReshareUse extends UseOf<'reshare'> {
+  epoch: number;
+  oldPublicKey: WirePublicKey;
+  oldParticipants: readonly ParticipantRef[];
+  dealer: boolean;
+}
+
+export type KeyUse = UseOf<'createKey'> | ActiveKeyUse | ReshareUse;
+
+export function authoriseUse(ctx: SessionContext, use: UseOf<'createKey'>): undefined;
+export function authoriseUse(ctx: SessionContext, use: ActiveKeyUse): LoadedShare;
+export function authoriseUse(ctx: SessionContext, use: ReshareUse): LoadedShare | undefined;
+export function authoriseUse(ctx: SessionContext, use: KeyUse): LoadedShare | undefined {
+  const share = heldShare(ctx, use);
+  try {
+    verifyRequest(ctx, use);
+  } catch (e) {
+    if (share) wipeLoadedShare(share);
+    throw e;
+  }
+  return share;
+}
+
+/** This signer's own records of the key allow the use: the share it needs, if any. */
+function heldShare(ctx: SessionContext, use: KeyUse): LoadedShare | undefined {
+  const { keyId } = use;
+  if (use.op === 'createKey') {
+    if (ctx.keystore.listKeys().some((k) => k.keyId === keyId && k.state !== 'pending')) {
+      throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${keyId} already exists` });
+    }
+    return undefined;
+  }
+  if (use.op === 'reshare') return reshareShare(ctx, use);
+  const share = loadShare(ctx.keystore.getActive(keyId));
+  try {
+    if (share.epoch !== use.epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${share.epoch}` });
+    if (share.suite !== use.suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${keyId} is ${share.suite}` });
+    use.check?.(share);
+  } catch (e) {
+    wipeLoadedShare(share);
+    throw e;
+  }
+  return share;
+}
+
+function reshareShare(ctx: SessionContext, use: ReshareUse): LoadedShare | undefined {
+  const { keyId } = use;
+  const held = ctx.keystore.listKeys().find((k) => k.keyId === keyId);
+  if (held === undefined || held.state === 'pending') {
+    if (use.dealer) throw new SignerError('WRONG_KEY_STATE', { field: 'dealers', message: `${ctx.signerId} holds no share of ${keyId}` });
+    return undefined;
+  }
+  const share = loadShare(ctx.keystore.getActive(keyId));
+  const matches = share.epoch === use.epoch && share.suite === use.suite &&
+    equalBytes(encodeBody(share.record.publicKey), encodeBody(use.oldPublicKey)) && sameRefs(share.record.participants, use.oldParticipants);
+  if (!matches) {
+    wipeLoadedShare(share);
+    throw new SignerError('WRONG_KEY_STATE', { field: 'oldPublicKey', message: `${keyId} here differs from the reshare's epoch ${use.epoch} key` });
+  }
+  return share;
+}
+
+/** The client request authorises exactly this use, is genuine, fresh and not replayed. */
+function verifyRequest(ctx: SessionContext, { request, op, keyId, digest }: KeyUse): void {
+  if (request.op !== op) throw new SignerError('BAD_DIGEST', { field: 'request.op', message: `expected ${op}` });
+  if (request.keyId !== keyId) throw new SignerError('BAD_DIGEST', { field: 'request.keyId' });
+  if (!equalBytes(request.digest, digest)) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise these parameters' });
+  const attempts = op === 'sign' ? MAX_ATTEMPTS_PER_REQUEST : 1;
+  const replay = {
+    checkAndRemember: (clientKeyHex: string, nonceHex: string, timestamp: number) => {
+      for (let n = 0; n < attempts; n++) {
+        const attemptNonce = op === 'sign' ? `${nonceHex}${n.toString(16).padStart(2, '0')}` : nonceHex;
+        if (ctx.keystore.rememberRequest(clientKeyHex, attemptNonce, timestamp)) return true;
+      }
+      return false;
+    },
+  };
+  verifyClientRequest(request, { trusted: ctx.clients, now: ctx.now(), maxSkewMs: MAX_REQUEST_SKEW_MS, replay });
+}

@@ -1,0 +1,157 @@
+/**
+ * The base of every session whose id its participants derive together
+ * (docs/cluster-protocol.md "Key sessions", "ecdsa-secp256k1"): key sessions (dkg, refresh, reshare) and
+ * ecdsa-secp256k1 signing. START sends this signer's CONTRIBUTION (fresh 32 bytes)
+ * under the coordinator's proposal id; CONTRIBUTIONS -> the session id, a hash of every
+ * contribution and the client request digest, so the coordinator cannot replay an old
+ * transcript; then R1_DELIVER and R2_DELIVER under that id, each accepted once and in
+ * order (the phase guard). Past CONFIRM the outcome is a pending share in the
+ * keystore: an ABORT discards it; a timeout or a dropped link keeps it for the COMMIT.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
+import { SignerError } from '../errors.ts';
+import { KeystoreError } from '../keystore/index.ts';
+import { hex, openRelayed, sendBody, type SessionContext, type SessionKind } from './context.ts';
+import type { CloseReason, Session } from './session.ts';
+
+export type Phase = 'contributed' | 'round1' | 'round2' | 'confirmed' | 'done';
+
+/** The round numbers of a contributed session (`KEY_ROUND`, `ECDSA_SIGN_ROUND`). */
+export interface ContributedRounds {
+  readonly CONTRIBUTION: number;
+  readonly CONTRIBUTIONS: number;
+  readonly R1_DELIVER: number;
+  readonly R2_DELIVER: number;
+}
+
+export interface ContributedInit {
+  kind: SessionKind;
+  suite: string;
+  keyId: string;
+  proposalId: Uint8Array;
+  /** The client request's digest, bound into the session id. */
+  requestDigest: Uint8Array;
+  rounds: ContributedRounds;
+}
+
+export abstract class ContributedSession implements Session {
+  readonly kind: SessionKind;
+  readonly suite: string;
+  readonly keyId: string;
+  protected readonly ctx: SessionContext;
+  protected phase: Phase = 'contributed';
+  readonly #init: ContributedInit;
+  readonly #ownContribution: Uint8Array;
+  #sessionId: Uint8Array | undefined;
+  #pendingEpoch: number | undefined;
+
+  protected constructor(ctx: SessionContext, init: ContributedInit) {
+    this.ctx = ctx;
+    this.#init = init;
+    this.kind = init.kind;
+    this.suite = init.suite;
+    this.keyId = init.keyId;
+    const contribution: ContributionBody = { contribution: sessionContribution(ctx.rng) };
+    this.#ownContribution = sendBody(ctx, { kind: init.kind, suite: init.suite, sessionId: init.proposalId, round: init.rounds.CONTRIBUTION }, contribution).payload;
+  }
+
+  /** Who must (and who may) send a CONTRIBUTION. */
+  protected abstract contributors(): { required: readonly string[]; optional?: readonly string[] };
+  /** The signers the session id binds, from the contributions received; refuses a set that does not fit. */
+  protected abstract quorum(contributions: ReadonlyMap<string, ContributionBody>): string[];
+  /** Round 1 under the fresh session id. */
+  protected abstract onSessionId(sessionId: Uint8Array): void;
+  /** R1_DELIVER; true when this signer's part is over. */
+  protected abstract onRound1(envelopes: Envelope[]): boolean;
+  /** R2_DELIVER; true when this signer's part is over. */
+  protected abstract onRound2(envelopes: Envelope[]): boolean;
+  /** Zeroes what the session holds. */
+  protected abstract release(reason: CloseReason): void;
+
+  get currentId(): Uint8Array {
+    return this.#sessionId ?? this.#init.proposalId;
+  }
+
+  get confirmed(): boolean {
+    return this.phase === 'confirmed';
+  }
+
+  ids(): string[] {
+    return [hex(this.#init.proposalId), ...(this.#sessionId ? [hex(this.#sessionId)] : [])];
+  }
+
+  protected get proposalId(): Uint8Array {
+    return this.#init.proposalId;
+  }
+
+  /** The derived session id (set from CONTRIBUTIONS on). */
+  protected get sessionId(): Uint8Array {
+    return this.#sessionId!;
+  }
+
+  handle(env: Envelope, body: unknown): boolean {
+    const envelopes = (body as DeliverBody).envelopes;
+    const rounds = this.#init.rounds;
+    switch (env.header.round) {
+      case rounds.CONTRIBUTIONS:
+        this.#expect('contributed', env, this.#init.proposalId);
+        this.#onContributions(envelopes);
+        this.phase = 'round1';
+        return false;
+      case rounds.R1_DELIVER: {
+        this.#expect('round1', env, this.#sessionId);
+        const done = this.onRound1(envelopes);
+        this.phase = 'round2';
+        return done;
+      }
+      case rounds.R2_DELIVER:
+        this.#expect('round2', env, this.#sessionId);
+        return this.onRound2(envelopes);
+      default:
+        throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `${this.kind} does not accept round ${env.header.round} here` });
+    }
+  }
+
+  close(reason: CloseReason): void {
+    this.release(reason);
+    if (reason !== 'aborted' || this.phase !== 'confirmed' || this.#pendingEpoch === undefined) return;
+    try {
+      this.ctx.keystore.discardPending(this.keyId, this.#pendingEpoch);
+    } catch (e) {
+      if (!(e instanceof KeystoreError)) throw e;
+    }
+  }
+
+  /** Past CONFIRM: the share pending at `epoch` is the outcome; from now on an ABORT discards it. */
+  protected confirm(epoch: number): void {
+    this.#pendingEpoch = epoch;
+    this.phase = 'confirmed';
+  }
+
+  #expect(phase: Phase, env: Envelope, id: Uint8Array | undefined): void {
+    if (this.phase !== phase || id === undefined || !equalBytes(env.header.sessionId, id)) {
+      throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `round ${env.header.round} is not expected in phase ${this.phase} under this session id` });
+    }
+  }
+
+  /** CONTRIBUTIONS: every contributor's fresh 32 bytes -> the session id; then round 1. */
+  #onContributions(envelopes: Envelope[]): void {
+    const { kind, suite, keyId } = this;
+    const bodies = openRelayed<ContributionBody>(this.ctx, envelopes, {
+      kind, suite, round: this.#init.rounds.CONTRIBUTION, sessionId: this.#init.proposalId, to: COORDINATOR_ID, ...this.contributors(), own: this.#ownContribution,
+    });
+    const participants = this.quorum(bodies);
+    try {
+      this.#sessionId = deriveSessionId({
+        kind, suite, keyId, participants,
+        contributions: Object.fromEntries([...bodies].map(([s, b]) => [s, b.contribution])),
+        requestDigest: this.#init.requestDigest,
+      });
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      throw new SignerError('BAD_TRANSCRIPT', { field: 'contributions', message: e.message, cause: e });
+    }
+    this.onSessionId(this.#sessionId);
+  }
+}

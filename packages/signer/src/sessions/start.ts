@@ -1,0 +1,145 @@
+/**
+ * START of every session that runs (docs/cluster-protocol.md): the START body's own
+ * checks, `authoriseUse` (this signer's records of the key and the client request),
+ * then the session. Key sessions (dkg, refresh, reshare) become a `KeySession` with
+ * the scheme's rounds and a plan of who sends what; signing is the scheme's session.
+ */
+import {
+  createKeyDigest,
+  refreshDigest,
+  reshareDigest,
+  signDigest,
+  type DkgStartBody,
+  type Envelope,
+  type RefreshStartBody,
+  type ReshareStartBody,
+  type SignStartBody,
+} from '@keyquorum/protocol';
+import { assertThreshold } from '@keyquorum/crypto';
+import { DKG_EPOCH } from '../constants.ts';
+import { SignerError } from '../errors.ts';
+import { schemeFor, wipeLoadedShare } from '../schemes/index.ts';
+import { authoriseUse } from './authorise.ts';
+import { pinnedKey, sameRefs, selfIndex, type SessionContext } from './context.ts';
+import { KeySession } from './key-session.ts';
+import type { Session } from './session.ts';
+
+/**
+ * Drops a pending epoch left by a session that is no longer live (a crash or a lost
+ * ABORT; the router refuses a START while a key session for the key is live), so it
+ * cannot block the next session for the key: such a session never reached the
+ * coordinator's commit point, or its COMMIT would have been re-sent first.
+ */
+function dropStalePending(ctx: SessionContext, keyId: string): void {
+  const summary = ctx.keystore.listKeys().find((k) => k.keyId === keyId);
+  const pending = summary?.state === 'pending' ? summary.epoch : summary?.state === 'active' ? summary.pendingEpoch : null;
+  if (pending === null || pending === undefined) return;
+  ctx.keystore.discardPending(keyId, pending);
+  ctx.log.warn('discarded stale pending share', { keyId, epoch: pending });
+}
+
+/** dkg START: a fresh key of pinned participants, authorised by a createKey request. */
+export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody): Session {
+  const { suite } = env.header;
+  const scheme = schemeFor(suite);
+  const self = selfIndex(ctx, body.participants);
+  assertThreshold(body.threshold, body.participants.length, 'threshold');
+  const signers = body.participants.map((p) => p.signer);
+  const digest = createKeyDigest({ keyId: body.keyId, suite, threshold: body.threshold, signers });
+  authoriseUse(ctx, { op: 'createKey', keyId: body.keyId, suite, request: body.request, digest });
+  dropStalePending(ctx, body.keyId);
+  const others = signers.filter((s) => s !== ctx.signerId);
+  return new KeySession(ctx, {
+    kind: 'dkg', suite, keyId: body.keyId, epoch: DKG_EPOCH, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+    signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: body.participants,
+    participants: body.participants, self,
+    rounds: scheme.dkg({ suite, participants: body.participants, self, threshold: body.threshold }),
+  });
+}
+
+/** refresh START: same participants, the key active at `epoch` here; the new share is epoch + 1. */
+export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshStartBody): Session {
+  const share = authoriseUse(ctx, {
+    op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }),
+    check: (s) => {
+      if (!sameRefs(s.record.participants, body.participants)) throw new SignerError('BAD_PARTICIPANTS', { field: 'participants', message: `refresh needs exactly the key's participants` });
+      selfIndex(ctx, body.participants);
+    },
+  });
+  try {
+    dropStalePending(ctx, body.keyId);
+  } catch (e) {
+    wipeLoadedShare(share);
+    throw e;
+  }
+  const { participants, self } = share.record;
+  const signers = participants.map((p) => p.signer);
+  const others = signers.filter((s) => s !== ctx.signerId);
+  return new KeySession(ctx, {
+    kind: 'refresh', suite: share.suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+    signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: participants,
+    participants, self,
+    rounds: schemeFor(share.suite).refresh(share),
+  });
+}
+
+/**
+ * reshare START: a quorum of old holders (dealers) moves the key to a new participant
+ * set and threshold; the group key stays. Session participants are the dealers and the
+ * new members; a dealer broadcasts R1 and sends each new member an R2; a new member
+ * gets an R2 from every other dealer and stores the new share pending at epoch + 1.
+ * An old holder leaving the key wipes its share at COMMIT (`key-commit.ts`).
+ */
+export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareStartBody): Session {
+  const { suite } = env.header;
+  const scheme = schemeFor(suite);
+  if (scheme.reshare === undefined) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `unsupported suite ${suite}` });
+  const old = body.oldPublicKey;
+  if (old.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'oldPublicKey.suite' });
+  const oldIndices = body.oldParticipants.map((p) => p.index).sort((a, b) => a - b);
+  if (oldIndices.join() !== [...old.participants].sort((a, b) => a - b).join()) throw new SignerError('BAD_PARTICIPANTS', { field: 'oldParticipants', message: 'do not match oldPublicKey' });
+  if (!body.dealers.every((d) => body.oldParticipants.some((p) => p.signer === d.signer && p.index === d.index))) {
+    throw new SignerError('BAD_PARTICIPANTS', { field: 'dealers', message: 'every dealer must be an old participant' });
+  }
+  for (const p of [...body.dealers, ...body.newParticipants]) pinnedKey(ctx, p.signer);
+  const dealer = body.dealers.some((p) => p.signer === ctx.signerId);
+  const member = body.newParticipants.find((p) => p.signer === ctx.signerId);
+  if (!dealer && member === undefined) throw new SignerError('BAD_PARTICIPANTS', { field: 'newParticipants', message: `${ctx.signerId} neither deals nor receives` });
+  const digest = reshareDigest({ keyId: body.keyId, groupKey: old.groupKey, newThreshold: body.newThreshold, signers: body.newParticipants.map((p) => p.signer) });
+  const held = authoriseUse(ctx, {
+    op: 'reshare', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest,
+    oldPublicKey: old, oldParticipants: body.oldParticipants, dealer,
+  });
+  const share = dealer ? held : undefined;
+  if (held && !dealer) wipeLoadedShare(held);
+  const dealers = body.dealers.map((p) => p.signer);
+  try {
+    dropStalePending(ctx, body.keyId);
+    return new KeySession(ctx, {
+      kind: 'reshare', suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+      signers: [...new Set([...dealers, ...body.newParticipants.map((p) => p.signer)])],
+      r1From: { required: dealers, optional: [] },
+      r2From: member === undefined ? undefined : dealers.filter((s) => s !== ctx.signerId),
+      culpritIndices: body.dealers,
+      participants: body.newParticipants, self: member?.index ?? 0,
+      rounds: scheme.reshare({ body, signer: ctx.signerId, share }),
+    });
+  } catch (e) {
+    if (share) wipeLoadedShare(share);
+    throw e;
+  }
+}
+
+/** sign START: the key active at the epoch, the scheme's checks of the message and target, the sign request. */
+export function startSign(ctx: SessionContext, env: Envelope, body: SignStartBody): Session {
+  const share = authoriseUse(ctx, {
+    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: signDigest(body),
+    check: (s) => schemeFor(s.suite).checkSign(s, body),
+  });
+  const scheme = schemeFor(share.suite);
+  try {
+    return scheme.startSign(ctx, env.header.sessionId, body, share);
+  } finally {
+    scheme.wipe(share);
+  }
+}
