@@ -20,4 +20,4 @@ export * from './auth.ts';
 export * from './messages.ts';
 export * from './ecdsa.ts';
 export * from './digests.ts';
-export * from './http-auth.ts';
+export * from './http/index.ts';
