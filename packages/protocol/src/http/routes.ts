@@ -79,6 +79,8 @@ export type QueryParams<R extends Route> = R['params'] extends readonly (infer X
 type AnswerOf<A> = A extends { schema: infer S } ? JsonOf<S> : A extends { text: true } ? TextAnswer : null;
 /** What a route's handler answers: a documented status, its body, and extra headers (Location). */
 export type Reply<R extends Route> = { [S in keyof R['responses']]: readonly [S, AnswerOf<R['responses'][S]>, Readonly<Record<string, string>>?] }[keyof R['responses']];
+/** The JSON of any answer a route succeeds with. */
+export type SuccessOf<R extends Route> = AnswerOf<R['responses'][keyof R['responses']]>;
 /** A route's decoded request body (hex as bytes), or undefined for a route without one. */
 export type BodyOf<R extends Route> = R['body'] extends Schema<unknown, infer D> ? D : undefined;
 
