@@ -134,7 +134,10 @@ function fields(pairs: Array<[string, string]>): string {
   return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
 
-/** A key as the CLI's documented JSON: exactly these seven fields (`scheme` holds the suite, the field's older name). */
+/**
+ * A key as the CLI's documented JSON: exactly these seven fields. The CLI's output keeps
+ * the older name `scheme` for the suite (its JSON, table and view are a published format).
+ */
 function keyContract(k: Key): Record<(typeof KEY_FIELDS)[number], unknown> {
   return Object.fromEntries(KEY_FIELDS.map((f) => [f, f === 'scheme' ? k.suite : k[f]])) as Record<(typeof KEY_FIELDS)[number], unknown>;
 }
@@ -142,7 +145,7 @@ function keyContract(k: Key): Record<(typeof KEY_FIELDS)[number], unknown> {
 function keyView(k: Key): string {
   return fields([
     ['id', k.id],
-    ['suite', k.suite],
+    ['scheme', k.suite],
     ['quorum', `${k.threshold} of ${k.signers.length} (${k.signers.join(', ')})`],
     ['publicKey', k.publicKey ?? '(pending)'],
     ['epoch', String(k.epoch)],
@@ -209,7 +212,7 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
       print(
         v.json === true,
         list.map(keyContract),
-        list.length === 0 ? 'no keys' : table(['ID', 'SUITE', 'QUORUM', 'EPOCH', 'STATE', 'PUBLIC KEY'], list.map((k) => [k.id, k.suite, `${k.threshold}/${k.signers.length}`, String(k.epoch), k.state, k.publicKey ?? '-'])),
+        list.length === 0 ? 'no keys' : table(['ID', 'SCHEME', 'QUORUM', 'EPOCH', 'STATE', 'PUBLIC KEY'], list.map((k) => [k.id, k.suite, `${k.threshold}/${k.signers.length}`, String(k.epoch), k.state, k.publicKey ?? '-'])),
       );
       return 0;
     }
