@@ -24,7 +24,6 @@ declare const DECODED_TYPE: unique symbol;
 type Decoder =
   | { readonly as: 'hex' }
   | { readonly as: 'object'; readonly props: Readonly<Record<string, Schema>>; readonly required: readonly string[] }
-  | { readonly as: 'ref'; readonly target: () => Schema }
   | { readonly as: 'checked'; readonly type: 'string' | 'array'; readonly invalid: string }
   | { readonly as: 'value' };
 
@@ -84,7 +83,8 @@ export const record = <J>(values: Schema<J>, o: Doc = {}): Schema<Record<string,
 /** Any JSON object (its members are described elsewhere, or free). */
 export const anyObject = (o: Doc = {}): Schema<Record<string, unknown>> => make({ type: 'object', ...o });
 
-export const anyOf = <S extends readonly Schema[]>(schemas: S, o: Doc = {}): Schema<JsonOf<S[number]>, DecodedOf<S[number]>> =>
+/** One of several schemas (OpenAPI `oneOf`). */
+export const union = <S extends readonly Schema[]>(schemas: S, o: Doc = {}): Schema<JsonOf<S[number]>, DecodedOf<S[number]>> =>
   make({ oneOf: schemas.map((s) => s.openapi), ...o });
 
 type Props = Readonly<Record<string, Schema>>;
@@ -115,9 +115,9 @@ export function object<P extends Props, const Opt extends keyof P & string = nev
   return make<JsonObject<P, Opt>, DecodedObject<P, Opt>, ObjectDoc<P, Opt>>(openapi as ObjectDoc<P, Opt>, { as: 'object', props, required });
 }
 
-/** Names `schema` as a component; where used it is a $ref. */
+/** Names `schema` as a component; where used it is a $ref, decoded as `schema`. */
 export function component<const N extends string, J, D, O extends OpenApiSchema>(name: N, schema: Schema<J, D, O>): Component<N, J, D, O> {
-  return { name, schema, openapi: { $ref: `#/components/schemas/${name}` }, decoder: { as: 'ref', target: () => schema } };
+  return { name, schema, openapi: { $ref: `#/components/schemas/${name}` }, decoder: schema.decoder };
 }
 
 const bad = (field: string, message: string) => new WireError('BAD_FIELD', { field, message: `${field}: ${message}` });
@@ -137,8 +137,6 @@ function decodeWith(d: Decoder, v: unknown, field: string): unknown {
   switch (d.as) {
     case 'value':
       return v;
-    case 'ref':
-      return decodeWith(d.target().decoder, v, field);
     case 'hex':
       if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) throw bad(field, 'expected hex bytes');
       return hexToBytes(v.toLowerCase());

@@ -7,7 +7,7 @@
 import { OPERATIONS } from '../auth.ts';
 import { KEY_SUITES } from '../ecdsa.ts';
 import { apiError } from './errors.ts';
-import { anyObject, anyOf, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, type DecodedOf, type JsonOf } from './schema.ts';
+import { anyObject, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
 
 const SIGNER_IDS = 'expected an array of signer ids';
 
@@ -86,7 +86,7 @@ export const AuditEntrySchema = component(
   object({ seq: integer(), ts: integer(), event: string(), keyId: nullable(string()), data: anyObject(), prevHash: hex(''), hash: hex('') }),
 );
 
-export const AuditVerificationSchema = anyOf(
+export const AuditVerificationSchema = union(
   [object({ ok: oneOf([true]), count: integer(), head: hex('') }), object({ ok: oneOf([false]), seq: integer(), reason: string() })],
   { description: 'The whole chain checked: its length and head hash, or the first entry that breaks it and why' },
 );
@@ -118,7 +118,7 @@ export const OperationSchema = component(
       state: oneOf(OPERATION_STATES),
       startedAt: integer({ description: 'ms since the Unix epoch' }),
       finishedAt: integer({ description: 'ms since the Unix epoch; absent while running' }),
-      result: anyOf([KeySchema, RetirementSchema], { description: 'When succeeded: what the awaited call answers (a Key; a Retirement for retire)' }),
+      result: union([KeySchema, RetirementSchema], { description: 'When succeeded: what the awaited call answers (a Key; a Retirement for retire)' }),
       error: apiError('When failed: the error the awaited call would have answered'),
     },
     { optional: ['finishedAt', 'result', 'error'] },
