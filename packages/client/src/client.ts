@@ -3,8 +3,9 @@
  * carries request-level signature headers (`signHttpRequest`: method, target, body
  * hash, timestamp, nonce). Every mutating call also builds a `ClientRequest`
  * signed with the client's Ed25519 key over the digest of exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
- * and the current time, so the coordinator and every signer can check it. Bytes
- * travel as lowercase hex; results are the API's JSON shapes.
+ * and the current time, so the coordinator and every signer can check it. Routes,
+ * bodies and answers are the HTTP contract's (`ROUTES` and its types in
+ * @keyquorum/protocol), the same the coordinator serves; bytes travel as lowercase hex.
  *
  * Long operations (createKey, refresh, reshare, retire) are awaited by default; with
  * `{ wait: false }` they resolve to the running `Operation` once the coordinator has

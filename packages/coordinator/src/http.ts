@@ -39,7 +39,7 @@ import {
   type PathParams,
   type QueryParams,
   type Reply,
-  type Response,
+  type Answer,
   type Route,
   type RouteName,
   type Routes,
@@ -191,7 +191,7 @@ async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Ui
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, answer: Response | undefined, headers: Readonly<Record<string, string>> = {}): void {
+function send(res: http.ServerResponse, status: number, body: unknown, answer: Answer | undefined, headers: Readonly<Record<string, string>> = {}): void {
   if (status === 204) {
     res.writeHead(204, { ...headers, 'cache-control': 'no-store' });
     res.end();
@@ -230,7 +230,7 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let caller: HttpCaller | undefined;
-    const respond = (status: number, body: unknown, answer?: Response, headers?: Readonly<Record<string, string>>) => {
+    const respond = (status: number, body: unknown, answer?: Answer, headers?: Readonly<Record<string, string>>) => {
       send(res, status, body, answer, headers);
       log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started, client: caller === undefined ? undefined : bytesToHex(caller.clientKey).slice(0, 16) });
     };

@@ -5,7 +5,7 @@
  * GET /v1/openapi.json.
  */
 import { errorStatusDescription } from './errors.ts';
-import { ROUTES, type Param, type Response, type Route } from './routes.ts';
+import { ROUTES, type Param, type Answer, type Route } from './routes.ts';
 import type { ObjectSchema, OpenApiSchema } from './schema.ts';
 import { COMPONENTS, ErrorSchema } from './types.ts';
 
@@ -34,7 +34,7 @@ function parameter(p: Param): OpenApiSchema {
   return { name: p.name, in: p.in, required: p.required, ...(p.description === undefined ? {} : { description: p.description }), schema: p.schema.openapi };
 }
 
-function response(r: Response): OpenApiSchema {
+function response(r: Answer): OpenApiSchema {
   if ('text' in r) return { description: r.description, content: { 'text/plain': { schema: { type: 'string' } } } };
   if (!('schema' in r)) return { description: r.description };
   const headers = r.headers === undefined ? {} : { headers: Object.fromEntries(Object.entries(r.headers).map(([name, h]) => [name, { description: h.description, schema: { type: 'string' } }])) };

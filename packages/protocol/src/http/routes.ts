@@ -43,7 +43,7 @@ export interface Param {
 }
 
 /** An answer: JSON of a schema, text (the Prometheus exposition), or no body (204). */
-export type Response =
+export type Answer =
   | { readonly description: string; readonly schema: Schema; readonly headers?: Readonly<Record<string, { readonly description: string }>> }
   | { readonly description: string; readonly text: true }
   | { readonly description: string };
@@ -58,7 +58,7 @@ export interface Route {
   readonly params?: readonly Param[];
   readonly body?: Schema;
   /** The answers of a call that succeeds, by status. */
-  readonly responses: Readonly<Record<number, Response>>;
+  readonly responses: Readonly<Record<number, Answer>>;
   /** The error statuses it may answer (#/components/responses/E<status>). */
   readonly errors?: readonly number[];
 }
