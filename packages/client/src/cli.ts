@@ -1,7 +1,7 @@
 /**
  * The `keyquorum` CLI, on the SDK:
  *   keyquorum dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]
- *   keyquorum keys create --scheme S --threshold T [--signers id,...] [--label L]
+ *   keyquorum keys create --suite S --threshold T [--signers id,...] [--label L]   (--scheme: older name of --suite)
  *   keyquorum keys list | keys show ID | keys derive ID --path m/44/0/7
  *   keyquorum sign ID --message HEX [--path m/44/0/7]
  *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys retire ID
@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { KEY_ID_PATTERN, exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
+import { KEY_ID_PATTERN, KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
 import { KeyquorumClient, type AuditEntry, type Ban, type CreateKeyOptions, type Key, type SignerStatus } from './client.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { discoverEndpoint, readClientKeyFile, writeClientKeyFile } from './discovery.ts';
@@ -28,7 +28,8 @@ import { isClientError } from './errors.ts';
 const USAGE = `usage: keyquorum <command> [options]
 
   dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]   run a local cluster in the foreground
-  keys create --scheme frost-secp256k1-tr|frost-ed25519|ecdsa-secp256k1 --threshold T [--signers id,...] [--label L]
+  keys create --suite frost-secp256k1-tr|frost-ed25519|ecdsa-secp256k1 --threshold T [--signers id,...] [--label L]
+                                    (--scheme is accepted as the older name of --suite)
   keys list
   keys show ID
   keys derive ID --path m/44/0/7
@@ -49,7 +50,6 @@ common options:
 
 exit codes: 0 ok, 1 request refused or failed, 2 usage error`;
 
-const SCHEMES = ['frost-secp256k1-tr', 'frost-ed25519', 'frost-secp256k1', 'ecdsa-secp256k1'] as const;
 const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'] as const;
 
 class UsageError extends Error {}
@@ -106,6 +106,15 @@ function signerList(v: string): string[] {
   return ids;
 }
 
+/** `--suite`, or `--scheme`, its older name. */
+function suiteOption(v: Values): KeySuiteId {
+  if (v.suite !== undefined && v.scheme !== undefined) throw new UsageError('--suite and --scheme (its older name) both given');
+  const name = v.scheme !== undefined ? 'scheme' : 'suite';
+  const suite = need(v, name);
+  if (!(KEY_SUITES as readonly string[]).includes(suite)) throw new UsageError(`--${name}: expected one of ${KEY_SUITES.join(', ')}`);
+  return suite as KeySuiteId;
+}
+
 function keyId(id: string): string {
   if (!KEY_ID_PATTERN.test(id)) throw new UsageError(`key ID '${id}': expected ${KEY_ID_PATTERN}`);
   return id;
@@ -125,15 +134,18 @@ function fields(pairs: Array<[string, string]>): string {
   return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
 
-/** A key as the documented JSON contract: exactly these seven fields. */
+/**
+ * A key as the CLI's documented JSON: exactly these seven fields. The CLI's output keeps
+ * the older name `scheme` for the suite (its JSON, table and view are a published format).
+ */
 function keyContract(k: Key): Record<(typeof KEY_FIELDS)[number], unknown> {
-  return Object.fromEntries(KEY_FIELDS.map((f) => [f, k[f]])) as Record<(typeof KEY_FIELDS)[number], unknown>;
+  return Object.fromEntries(KEY_FIELDS.map((f) => [f, f === 'scheme' ? k.suite : k[f]])) as Record<(typeof KEY_FIELDS)[number], unknown>;
 }
 
 function keyView(k: Key): string {
   return fields([
     ['id', k.id],
-    ['scheme', k.scheme],
+    ['scheme', k.suite],
     ['quorum', `${k.threshold} of ${k.signers.length} (${k.signers.join(', ')})`],
     ['publicKey', k.publicKey ?? '(pending)'],
     ['epoch', String(k.epoch)],
@@ -182,14 +194,13 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
   const print = (json: boolean, data: unknown, human: string) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
   switch (sub) {
     case 'create': {
-      const { values: v } = parse(args, { scheme: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' }, label: { type: 'string' } }, 0);
-      const scheme = need(v, 'scheme');
-      if (!(SCHEMES as readonly string[]).includes(scheme)) throw new UsageError(`--scheme: expected one of ${SCHEMES.join(', ')}`);
+      const { values: v } = parse(args, { suite: { type: 'string' }, scheme: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' }, label: { type: 'string' } }, 0);
+      const suite = suiteOption(v);
       const id = v.label === undefined ? `key-${randomBytes(5).toString('hex')}` : keyId(v.label as string);
       const { client, threshold: devThreshold } = connect(v, io);
       const threshold = v.threshold === undefined ? devThreshold : integer(v.threshold as string, 'threshold', 2, 255);
       if (threshold === undefined) throw new UsageError('--threshold is required');
-      const opts: CreateKeyOptions = { keyId: id, suite: scheme as CreateKeyOptions['suite'], threshold };
+      const opts: CreateKeyOptions = { keyId: id, suite, threshold };
       if (v.signers !== undefined) opts.signers = signerList(v.signers as string);
       const key = await client.createKey(opts);
       print(v.json === true, keyContract(key), keyView(key));
@@ -201,7 +212,7 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
       print(
         v.json === true,
         list.map(keyContract),
-        list.length === 0 ? 'no keys' : table(['ID', 'SCHEME', 'QUORUM', 'EPOCH', 'STATE', 'PUBLIC KEY'], list.map((k) => [k.id, k.scheme, `${k.threshold}/${k.signers.length}`, String(k.epoch), k.state, k.publicKey ?? '-'])),
+        list.length === 0 ? 'no keys' : table(['ID', 'SCHEME', 'QUORUM', 'EPOCH', 'STATE', 'PUBLIC KEY'], list.map((k) => [k.id, k.suite, `${k.threshold}/${k.signers.length}`, String(k.epoch), k.state, k.publicKey ?? '-'])),
       );
       return 0;
     }
@@ -274,7 +285,7 @@ async function dev(args: string[], io: CliIo): Promise<number> {
   const here = dataDir === path.resolve(io.cwd, DEV_DIR);
   const env = here ? '' : `export KEYQUORUM_URL=${cluster.url} KEYQUORUM_KEY_FILE=${path.join(dataDir, 'admin-key.json')}; `;
   progress(`keyquorum dev: ready at ${cluster.url} (${threshold}-of-${signers}).`);
-  progress(`  Try: ${env}npx keyquorum keys create --scheme frost-secp256k1-tr --threshold ${threshold}   or: npm run demo`);
+  progress(`  Try: ${env}npx keyquorum keys create --suite frost-secp256k1-tr --threshold ${threshold}   or: npm run demo`);
   progress(`  Logs in ${path.join(dataDir, 'logs')}. Ctrl-C stops everything.`);
 
   const outcome = await Promise.race([stopped.then((signal) => ({ signal })), cluster.unexpectedExit.then((exit) => ({ exit }))]);

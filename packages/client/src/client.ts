@@ -3,8 +3,9 @@
  * carries request-level signature headers (`signHttpRequest`: method, target, body
  * hash, timestamp, nonce). Every mutating call also builds a `ClientRequest`
  * signed with the client's Ed25519 key over the digest of exactly the parameters sent (`@keyquorum/protocol` digests), with a fresh nonce
- * and the current time, so the coordinator and every signer can check it. Bytes
- * travel as lowercase hex; results are the API's JSON shapes.
+ * and the current time, so the coordinator and every signer can check it. Routes,
+ * bodies and answers are the HTTP contract's (`ROUTES` and its types in
+ * @keyquorum/protocol), the same the coordinator serves; bytes travel as lowercase hex.
  *
  * Long operations (createKey, refresh, reshare, retire) are awaited by default; with
  * `{ wait: false }` they resolve to the running `Operation` once the coordinator has
@@ -14,83 +15,63 @@
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   IdentityKey,
+  ROUTES,
   createKeyDigest,
   refreshDigest,
+  requestToJson,
   reshareDigest,
   retireDigest,
   signClientRequest,
   signDigest,
   signHttpRequest,
+  taprootToJson,
+  targetOf,
+  type AttestationJson,
+  type AuditEntryJson,
+  type AuditVerificationJson,
+  type BanJson,
   type ClientRequest,
+  type CreateKeyBodyJson,
+  type DerivedKeyJson,
+  type ErrorJson,
+  type KeyJson,
+  type KeySuiteId,
+  type OperationJson,
   type Operation as RequestOp,
+  type RequestOnlyBodyJson,
+  type ReshareBodyJson,
+  type RetirementJson,
+  type Route,
+  type SuccessOf,
+  type SignatureJson,
+  type SignBodyJson,
+  type SignerStatusJson,
   type TaprootTarget,
 } from '@keyquorum/protocol';
-import { ClientError, type ClientErrorCode } from './errors.ts';
+import { ClientError, apiError } from './errors.ts';
 
-export type KeyState = 'pending' | 'active' | 'retired';
+export type { KeyState, OperationKind, OperationState } from '@keyquorum/protocol';
 
-export interface Key {
-  id: string;
-  /** The suite id, e.g. 'frost-secp256k1-tr'. */
+/** A key (GET /v1/keys/{id}); `suite` names its ciphersuite. */
+export interface Key extends Omit<KeyJson, 'scheme'> {
+  /** @deprecated The same value as `suite`, kept for readers of the older field name. */
   scheme: string;
-  threshold: number;
-  signers: string[];
-  /** External public key hex (x-only for frost-secp256k1-tr); null while pending. */
-  publicKey: string | null;
-  /** Group key hex as an encoded point (33-byte compressed on secp256k1); null while pending. */
-  groupKey: string | null;
-  epoch: number;
-  state: KeyState;
 }
 
-export interface DerivedKey {
-  publicKey: string;
-  chainCode: string;
-  path: string;
-}
-
-export interface SignatureResult {
-  /** Hex; for ecdsa-secp256k1 64 bytes r || s with s low (BIP62/EIP-2). */
-  signature: string;
-  /** External key of the signing target (derived child and/or taproot output key; 33-byte compressed for ecdsa-secp256k1). */
-  publicKey: string;
-  /** ecdsa-secp256k1 only: the recovery id (0..3) that recovers `publicKey` from the signature. */
-  recoveryId?: number;
-}
-
-export interface Attestation {
-  signer: string;
-  epoch: number;
-  destroyedAt: number;
-  verifyingShare: string;
-  /** The signer's signed ATTEST envelope, hex. */
-  envelope: string;
-}
-
+/** The API's JSON shapes, from the HTTP contract in @keyquorum/protocol. */
+export type DerivedKey = DerivedKeyJson;
+export type SignatureResult = SignatureJson;
+export type Attestation = AttestationJson;
 /** What retire answers. */
-export interface Retirement {
-  key: Key;
-  attestations: Attestation[];
-}
+export type Retirement = RetirementJson;
+export type SignerStatus = SignerStatusJson;
+export type AuditEntry = AuditEntryJson;
+/** A signer banned from sessions of a key (caught cheating), until an admin clears it. */
+export type Ban = BanJson;
+export type AuditVerification = AuditVerificationJson;
 
-export type OperationKind = 'createKey' | 'refresh' | 'reshare' | 'retire';
-export type OperationState = 'running' | 'succeeded' | 'failed';
-
-/** A long operation started with `{ wait: false }` (GET /v1/operations/:id). */
-export interface Operation<R = Key | Retirement> {
-  id: string;
-  kind: OperationKind;
-  keyId: string;
-  state: OperationState;
-  /** ms since the Unix epoch. */
-  startedAt: number;
-  /** Absent while running. */
-  finishedAt?: number;
-  /** When succeeded: what the awaited call resolves to (a Key; a Retirement for retire). */
-  result?: R;
-  /** When failed: the error the awaited call would have thrown. */
-  error?: { code: string; message: string; field?: string; culprits?: string[] };
-}
+/** A long operation started with `{ wait: false }` (GET /v1/operations/:id); `result` is what the awaited call resolves to. */
+export type Operation<R = Key | Retirement> = Omit<OperationJson, 'result'> & { result?: R };
 
 /** `wait: false`: resolve to the running operation instead of awaiting the session (default: wait). */
 export interface WaitOption {
@@ -104,37 +85,9 @@ export interface WaitForOperationOptions {
   timeoutMs?: number;
 }
 
-export interface SignerStatus {
-  id: string;
-  connected: boolean;
-  lastSeen: number | null;
-  /** Per key id, the epoch of the share the signer holds (its last acknowledged commit). */
-  epochs: Record<string, number>;
-}
-
-export interface AuditEntry {
-  seq: number;
-  ts: number;
-  event: string;
-  keyId: string | null;
-  data: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-
-/** A signer banned from sessions of a key (caught cheating), until an admin clears it. */
-export interface Ban {
-  signer: string;
-  reason: string;
-  /** ms since the Unix epoch. */
-  at: number;
-}
-
-export type AuditVerification = { ok: true; count: number; head: string } | { ok: false; seq: number; reason: string };
-
 export interface CreateKeyOptions {
   keyId: string;
-  suite: 'frost-secp256k1-tr' | 'frost-ed25519' | 'frost-secp256k1' | 'ecdsa-secp256k1';
+  suite: KeySuiteId;
   threshold: number;
   /** Participants in DKG order; default: every signer the coordinator reports connected. */
   signers?: string[];
@@ -165,18 +118,11 @@ export interface KeyquorumClientOptions {
   now?: () => number;
 }
 
-/** A ClientRequest as the API's JSON (hex bytes). */
-export function requestToJson(r: ClientRequest): Record<string, string | number> {
-  return {
-    v: r.v,
-    op: r.op,
-    keyId: r.keyId,
-    digest: bytesToHex(r.digest),
-    timestamp: r.timestamp,
-    nonce: bytesToHex(r.nonce),
-    clientKey: bytesToHex(r.clientKey),
-    sig: bytesToHex(r.sig),
-  };
+/** A call's path parameters, query and JSON body. */
+interface CallArgs {
+  params?: Readonly<Record<string, string>>;
+  query?: Readonly<Record<string, string | undefined>>;
+  body?: unknown;
 }
 
 function messageBytes(m: Uint8Array | string): Uint8Array {
@@ -205,15 +151,20 @@ export class KeyquorumClient {
     return signClientRequest(this.clientKey, { op, keyId, digest, timestamp: this.now() });
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  /**
+   * Calls `route` with its path parameters, query and JSON body; resolves to the
+   * answer's JSON (a 204 to undefined), throws the API's error as a ClientError.
+   */
+  private async call<R extends Route>(route: R, args: CallArgs = {}): Promise<SuccessOf<R>> {
+    const { method } = route;
     let res: Response;
     try {
-      const url = new URL(`${this.base}${path}`);
-      const text = body === undefined ? '' : JSON.stringify(body);
+      const url = new URL(`${this.base}${targetOf(route, args.params, args.query)}`);
+      const text = args.body === undefined ? '' : JSON.stringify(args.body);
       // Request-level authentication: signed over exactly the target and bytes sent.
       const auth = signHttpRequest(this.clientKey, { method, target: `${url.pathname}${url.search}`, body: new TextEncoder().encode(text) }, { timestamp: this.now() });
       const init: RequestInit = { method, headers: { accept: 'application/json', ...auth } };
-      if (body !== undefined) {
+      if (args.body !== undefined) {
         init.body = text;
         init.headers = { accept: 'application/json', 'content-type': 'application/json', ...auth };
       }
@@ -221,7 +172,7 @@ export class KeyquorumClient {
     } catch (e) {
       throw new ClientError('NETWORK', { message: `cannot reach ${this.base}: ${(e as Error).message}`, cause: e });
     }
-    if (res.status === 204) return undefined as T;
+    if (res.status === 204) return undefined as SuccessOf<R>;
     let json: unknown;
     try {
       json = await res.json();
@@ -229,26 +180,20 @@ export class KeyquorumClient {
       throw new ClientError('BAD_RESPONSE', { status: res.status, message: `non-JSON answer (HTTP ${res.status})`, cause: e });
     }
     if (!res.ok) {
-      const err = (json as { error?: { code?: string; message?: string; field?: string; culprits?: string[] } }).error;
+      const err = (json as Partial<ErrorJson>).error;
       if (err === undefined || typeof err.code !== 'string') throw new ClientError('BAD_RESPONSE', { status: res.status, message: `HTTP ${res.status} without an error body` });
-      const opts: ConstructorParameters<typeof ClientError>[1] = { status: res.status, message: err.message ?? err.code, culprits: err.culprits ?? [] };
-      if (err.field !== undefined) opts.field = err.field;
-      throw new ClientError(err.code as ClientErrorCode, opts);
+      throw apiError(err, res.status);
     }
-    return json as T;
-  }
-
-  private static key(id: string): string {
-    return encodeURIComponent(id);
+    return json as SuccessOf<R>;
   }
 
   async health(): Promise<boolean> {
-    return (await this.call<{ status: string }>('GET', '/healthz')).status === 'ok';
+    return (await this.call(ROUTES.health)).status === 'ok';
   }
 
   async ready(): Promise<boolean> {
     try {
-      return (await this.call<{ ready: boolean }>('GET', '/readyz')).ready;
+      return (await this.call(ROUTES.ready)).ready;
     } catch (e) {
       if (e instanceof ClientError && e.status === 503) return false;
       throw e;
@@ -256,18 +201,18 @@ export class KeyquorumClient {
   }
 
   async listSigners(): Promise<SignerStatus[]> {
-    return (await this.call<{ signers: SignerStatus[] }>('GET', '/v1/signers')).signers;
+    return (await this.call(ROUTES.listSigners)).signers;
   }
 
-  /** POST of a long operation: awaited (its result), or with `wait: false` the running operation. */
-  private async long<R>(path: string, body: unknown, opts: WaitOption | undefined): Promise<R | Operation<R>> {
-    if (opts?.wait !== false) return this.call<R>('POST', path, body);
-    return (await this.call<{ operation: Operation<R> }>('POST', `${path}?wait=false`, body)).operation;
+  /** A long operation: awaited (its result), or with `wait: false` the running operation. */
+  private async long<R>(route: Route, args: CallArgs, opts: WaitOption | undefined): Promise<R | Operation<R>> {
+    if (opts?.wait !== false) return (await this.call(route, args)) as R;
+    return ((await this.call(route, { ...args, query: { wait: 'false' } })) as { operation: Operation<R> }).operation;
   }
 
   /** A long operation started with `{ wait: false }`; 404 NOT_FOUND once the coordinator forgot it (bounded history, restart). */
   async operation<R = Key | Retirement>(id: string): Promise<Operation<R>> {
-    return this.call<Operation<R>>('GET', `/v1/operations/${encodeURIComponent(id)}`);
+    return (await this.call(ROUTES.operation, { params: { id } })) as Operation<R>;
   }
 
   /**
@@ -283,12 +228,7 @@ export class KeyquorumClient {
     for (;;) {
       const op = await this.operation<R>(id);
       if (op.state === 'succeeded') return op;
-      if (op.state === 'failed') {
-        const e = op.error ?? { code: 'INTERNAL', message: 'failed without an error' };
-        const opts: ConstructorParameters<typeof ClientError>[1] = { message: e.message, culprits: e.culprits ?? [] };
-        if (e.field !== undefined) opts.field = e.field;
-        throw new ClientError(e.code as ClientErrorCode, opts);
-      }
+      if (op.state === 'failed') throw apiError(op.error ?? { code: 'INTERNAL', message: 'failed without an error' }, 0);
       if (Date.now() + intervalMs > until) throw new ClientError('TIMEOUT', { message: `operation ${id} (${op.kind} of ${op.keyId}) still running after ${timeoutMs} ms` });
       await new Promise((r) => setTimeout(r, intervalMs));
     }
@@ -301,29 +241,30 @@ export class KeyquorumClient {
   async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<Key | Operation<Key>> {
     const signers = o.signers ?? (await this.listSigners()).filter((s) => s.connected).map((s) => s.id);
     const request = this.signRequest('createKey', o.keyId, createKeyDigest({ keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers }));
-    return this.long<Key>('/v1/keys', { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) }, opts);
+    const body: CreateKeyBodyJson = { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) };
+    return this.long<Key>(ROUTES.createKey, { body }, opts);
   }
 
   async listKeys(): Promise<Key[]> {
-    return (await this.call<{ keys: Key[] }>('GET', '/v1/keys')).keys;
+    return (await this.call(ROUTES.listKeys)).keys;
   }
 
   async getKey(keyId: string): Promise<Key> {
-    return this.call<Key>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}`);
+    return this.call(ROUTES.getKey, { params: { id: keyId } });
   }
 
   /** The child public key at a non-hardened path (no signer involved). */
   async deriveKey(keyId: string, path: string): Promise<DerivedKey> {
-    return this.call<DerivedKey>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}/derive?path=${encodeURIComponent(path)}`);
+    return this.call(ROUTES.deriveKey, { params: { id: keyId }, query: { path } });
   }
 
   async sign(keyId: string, o: SignOptions): Promise<SignatureResult> {
     const message = messageBytes(o.message);
     const request = this.signRequest('sign', keyId, signDigest({ keyId, message, ...(o.path !== undefined ? { path: o.path } : {}), ...(o.taproot !== undefined ? { taproot: o.taproot } : {}) }));
-    const body: Record<string, unknown> = { message: bytesToHex(message), request: requestToJson(request) };
+    const body: SignBodyJson = { message: bytesToHex(message), request: requestToJson(request) };
     if (o.path !== undefined) body.path = o.path;
-    if (o.taproot !== undefined) body.taproot = o.taproot.merkleRoot === undefined ? {} : { merkleRoot: bytesToHex(o.taproot.merkleRoot) };
-    return this.call<SignatureResult>('POST', `/v1/keys/${KeyquorumClient.key(keyId)}/sign`, body);
+    if (o.taproot !== undefined) body.taproot = taprootToJson(o.taproot);
+    return this.call(ROUTES.sign, { params: { id: keyId }, body });
   }
 
   /** Refreshes every share (epoch + 1, same public key); `{ wait: false }`: the running operation. */
@@ -331,8 +272,8 @@ export class KeyquorumClient {
   async refresh(keyId: string, opts: { wait: false }): Promise<Operation<Key>>;
   async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>>;
   async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>> {
-    const request = this.signRequest('refresh', keyId, refreshDigest({ keyId }));
-    return this.long<Key>(`/v1/keys/${KeyquorumClient.key(keyId)}/refresh`, { request: requestToJson(request) }, opts);
+    const body: RequestOnlyBodyJson = { request: requestToJson(this.signRequest('refresh', keyId, refreshDigest({ keyId }))) };
+    return this.long<Key>(ROUTES.refresh, { params: { id: keyId }, body }, opts);
   }
 
   /**
@@ -348,10 +289,11 @@ export class KeyquorumClient {
     const key = await this.getKey(keyId);
     if (key.groupKey === null || key.publicKey === null) throw new ClientError('BAD_ARGUMENT', { field: 'keyId', message: `key ${keyId} is ${key.state}` });
     // The external key is the group key itself, or its x-coordinate on frost-secp256k1-tr.
-    const external = key.scheme === 'frost-secp256k1-tr' ? key.groupKey.slice(2) : key.groupKey;
+    const external = key.suite === 'frost-secp256k1-tr' ? key.groupKey.slice(2) : key.groupKey;
     if (external !== key.publicKey) throw new ClientError('BAD_RESPONSE', { field: 'groupKey', message: `the coordinator's group key of ${keyId} does not match its public key` });
     const request = this.signRequest('reshare', keyId, reshareDigest({ keyId, groupKey: hexToBytes(key.groupKey), newThreshold: o.threshold, signers: o.signers }));
-    return this.long<Key>(`/v1/keys/${KeyquorumClient.key(keyId)}/reshare`, { signers: o.signers, threshold: o.threshold, request: requestToJson(request) }, opts);
+    const body: ReshareBodyJson = { signers: o.signers, threshold: o.threshold, request: requestToJson(request) };
+    return this.long<Key>(ROUTES.reshare, { params: { id: keyId }, body }, opts);
   }
 
   /** Retires the key; resolves to it and the destruction attestations received so far (`{ wait: false }`: the running operation). */
@@ -359,13 +301,13 @@ export class KeyquorumClient {
   async retire(keyId: string, opts: { wait: false }): Promise<Operation<Retirement>>;
   async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>>;
   async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>> {
-    const request = this.signRequest('retire', keyId, retireDigest({ keyId }));
-    return this.long<Retirement>(`/v1/keys/${KeyquorumClient.key(keyId)}/retire`, { request: requestToJson(request) }, opts);
+    const body: RequestOnlyBodyJson = { request: requestToJson(this.signRequest('retire', keyId, retireDigest({ keyId }))) };
+    return this.long<Retirement>(ROUTES.retire, { params: { id: keyId }, body }, opts);
   }
 
   /** The signers banned from sessions of `keyId` (caught cheating), with why and since when. */
   async bans(keyId: string): Promise<Ban[]> {
-    return (await this.call<{ bans: Ban[] }>('GET', `/v1/keys/${KeyquorumClient.key(keyId)}/bans`)).bans;
+    return (await this.call(ROUTES.bans, { params: { id: keyId } })).bans;
   }
 
   /**
@@ -374,11 +316,11 @@ export class KeyquorumClient {
    * (`keyquorum-signer unban` on each).
    */
   async clearBan(keyId: string, signer: string): Promise<void> {
-    await this.call<undefined>('DELETE', `/v1/keys/${KeyquorumClient.key(keyId)}/bans/${encodeURIComponent(signer)}`);
+    await this.call(ROUTES.clearBan, { params: { id: keyId, signer } });
   }
 
   /** Audit rows (one key's, or all) and the coordinator's verification of the whole chain. */
   async audit(keyId?: string): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
-    return this.call('GET', keyId === undefined ? '/v1/audit' : `/v1/audit?key=${encodeURIComponent(keyId)}`);
+    return this.call(ROUTES.audit, { query: { key: keyId } });
   }
 }

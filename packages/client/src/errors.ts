@@ -3,23 +3,11 @@
  * `code`, HTTP `status`, and the `field` / `culprits` it named; transport failures
  * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT'.
  */
+import type { ApiErrorCode, ApiErrorJson } from '@keyquorum/protocol';
 
 export type ClientErrorCode =
-  | 'BAD_REQUEST'
-  | 'UNAUTHENTICATED'
-  | 'UNAUTHORISED'
-  | 'UNKNOWN_KEY'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'KEY_EXISTS'
-  | 'WRONG_STATE'
-  | 'BUSY'
-  | 'NOT_ENOUGH_SIGNERS'
-  | 'NOT_STARTED'
-  | 'TIMEOUT'
-  | 'SESSION_FAILED'
-  | 'INTERNAL'
+  /** The codes the coordinator answers with (the HTTP contract's). */
+  | ApiErrorCode
   /** The coordinator could not be reached. */
   | 'NETWORK'
   /** The coordinator answered something that is not the documented JSON. */
@@ -46,4 +34,11 @@ export class ClientError extends Error {
 
 export function isClientError(e: unknown): e is ClientError {
   return e instanceof ClientError;
+}
+
+/** The error an API answer (or a failed operation, `status` 0) carries, as a ClientError. */
+export function apiError(e: ApiErrorJson, status: number): ClientError {
+  const opts: ConstructorParameters<typeof ClientError>[1] = { status, message: e.message ?? e.code, culprits: e.culprits ?? [] };
+  if (e.field !== undefined) opts.field = e.field;
+  return new ClientError(e.code as ClientErrorCode, opts);
 }

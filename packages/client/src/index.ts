@@ -1,7 +1,6 @@
 /** @keyquorum/client: the TypeScript SDK for the coordinator's HTTP API. */
 export {
   KeyquorumClient,
-  requestToJson,
   type Attestation,
   type AuditEntry,
   type AuditVerification,
@@ -22,3 +21,4 @@ export {
   type WaitOption,
 } from './client.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
+export { requestToJson } from '@keyquorum/protocol';

@@ -5,7 +5,8 @@
  * recomputed from the parameters), serialises lifecycle sessions per key, and runs
  * them through the session engine. Lifecycle: start() / stop(), status
  * stopped -> starting -> started -> stopping; a failed start stops what already
- * started and rethrows.
+ * started and rethrows. It implements `CoordinatorApi` (api.ts), which is all the
+ * HTTP adapter knows of it.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -29,9 +30,8 @@ import {
   type ClientRequest,
   type IdentityKey,
   type Operation,
-  type ParticipantRef,
-  type TaprootTarget,
 } from '@keyquorum/protocol';
+import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyInfo, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
@@ -40,89 +40,10 @@ import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
-import { Registry, type Attestation, type AuditEntry, type Ban, type AuditVerification, type KeyRecord, type KeyState } from './registry.ts';
-import { CoordinatorServer, type SignerStatus } from './server.ts';
+import { Registry, type Attestation, type AuditEntry, type Ban, type AuditVerification, type KeyRecord } from './registry.ts';
+import { CoordinatorServer } from './server.ts';
 
 export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping';
-
-export interface KeyInfo {
-  id: string;
-  suite: KeySuiteId;
-  threshold: number;
-  participants: ParticipantRef[];
-  /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
-  publicKey: Uint8Array | undefined;
-  /** Group key as an encoded point (33-byte compressed on secp256k1); undefined while pending. */
-  groupKey: Uint8Array | undefined;
-  chainCode: Uint8Array | undefined;
-  epoch: number;
-  state: KeyState;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface CreateKeyParams {
-  request: ClientRequest;
-  keyId: string;
-  suite: string;
-  threshold: number;
-  /** Participant signer ids, numbered 1..n in this order; default: every connected signer, sorted. */
-  signers?: readonly string[];
-}
-
-export interface ReshareParams {
-  request: ClientRequest;
-  keyId: string;
-  /** The new signer set, numbered 1..n' in this order (may overlap the old one). */
-  signers: readonly string[];
-  /** The new threshold t' (2 <= t' <= n'). */
-  threshold: number;
-}
-
-export interface SignParams {
-  request: ClientRequest;
-  keyId: string;
-  message: Uint8Array;
-  /** Non-hardened derivation path, e.g. 'm/44/0/7'. */
-  path?: string;
-  /** frost-secp256k1-tr only: sign for the BIP341 output key (`{}` = key-path only). */
-  taproot?: TaprootTarget;
-}
-
-/** A signer's connection state and, per key it holds a share of, the epoch of that share (its last acknowledged commit). */
-export interface SignerInfo extends SignerStatus {
-  epochs: Record<string, number>;
-}
-
-export interface SignOutput {
-  signature: Uint8Array;
-  /** External key of the target (derived child and/or taproot output key). */
-  publicKey: Uint8Array;
-  /** ecdsa-secp256k1 only: recovery id (0..3) of the signature. */
-  recoveryId?: number;
-}
-
-/** GET /readyz. */
-export interface Readiness {
-  ready: boolean;
-  registryWritable: boolean;
-  signersConnected: number;
-  /** The smallest threshold among active keys; 2 when there is none. */
-  signersNeeded: number;
-  /** Why not ready; absent when ready. */
-  reason?: string;
-}
-
-export interface RetireOutput {
-  key: KeyInfo;
-  attestations: Attestation[];
-}
-
-export interface DerivedPublicKey {
-  publicKey: Uint8Array;
-  chainCode: Uint8Array;
-  path: string;
-}
 
 const badRequest = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
 
@@ -151,7 +72,7 @@ function authError(e: unknown): CoordinatorError {
   return new CoordinatorError('BAD_REQUEST', { field, message: e.message, cause: e });
 }
 
-export class Coordinator {
+export class Coordinator implements CoordinatorApi {
   readonly options: ResolvedOptions;
   /** Prometheus metrics (GET /metrics). */
   readonly metrics: CoordinatorMetrics;
@@ -172,7 +93,7 @@ export class Coordinator {
         ? undefined
         : {
             connectedSigners: () => this.server!.connectedSigners().length,
-            keys: () => this.registryRef!.listKeys().map((k) => ({ id: k.id, scheme: k.suite, state: k.state, epoch: k.epoch })),
+            keys: () => this.registryRef!.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
     );
     this.operations = new OperationLog({
@@ -374,7 +295,7 @@ export class Coordinator {
   }
 
   /** Refreshes every share (epoch + 1, same public key); returns the key. */
-  async refresh(p: { request: ClientRequest; keyId: string }): Promise<KeyInfo> {
+  async refresh(p: KeyRequestParams): Promise<KeyInfo> {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId);
     const holders = key.participants.map((p) => p.signer);
@@ -430,7 +351,7 @@ export class Coordinator {
   }
 
   /** Retires the key with a quorum of approvals; returns it and the destruction attestations received. */
-  async retire(p: { request: ClientRequest; keyId: string }): Promise<RetireOutput> {
+  async retire(p: KeyRequestParams): Promise<RetireOutput> {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId);
     const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));

@@ -1,44 +1,18 @@
 /**
  * The one typed error of @keyquorum/coordinator. `code` says what went wrong (the
  * HTTP layer maps it to a status), `field` names the offending input or config
- * field, and `culprits` names the signers whose messages failed a check.
+ * field, and `culprits` names the signers whose messages failed a check. The codes
+ * callers can see are the HTTP contract's (`ApiErrorCode`, @keyquorum/protocol).
  */
+import type { ApiErrorCode } from '@keyquorum/protocol';
 
 export type CoordinatorErrorCode =
+  /** The codes the HTTP API answers with (their statuses: `API_ERRORS`). */
+  | ApiErrorCode
   /** A configuration field is missing or invalid. */
   | 'BAD_CONFIG'
   /** The passphrase does not open the sealed identity, or none was given. */
-  | 'BAD_PASSPHRASE'
-  /** Malformed input: JSON, types, lengths, paths, parameters. */
-  | 'BAD_REQUEST'
-  /** The client request's signature, freshness or nonce (replay) check failed. */
-  | 'UNAUTHENTICATED'
-  /** The client key is not trusted for the operation, or the request authorises something else. */
-  | 'UNAUTHORISED'
-  /** No key with that id. */
-  | 'UNKNOWN_KEY'
-  /** No such route. */
-  | 'NOT_FOUND'
-  /** The route exists but not with that method. */
-  | 'METHOD_NOT_ALLOWED'
-  /** A request body above the cap. */
-  | 'PAYLOAD_TOO_LARGE'
-  /** A key with that id already exists. */
-  | 'KEY_EXISTS'
-  /** The key's lifecycle state does not allow the operation. */
-  | 'WRONG_STATE'
-  /** Another lifecycle session of the key is running. */
-  | 'BUSY'
-  /** Fewer usable (connected, allow-listed, not excluded) signers than the operation needs. */
-  | 'NOT_ENOUGH_SIGNERS'
-  /** Signers did not answer a round in time. */
-  | 'TIMEOUT'
-  /** A protocol session failed (a signer aborted, or a message failed a check). */
-  | 'SESSION_FAILED'
-  /** The coordinator is not started, or is stopping. */
-  | 'NOT_STARTED'
-  /** An unexpected failure (logged; details are not returned to callers). */
-  | 'INTERNAL';
+  | 'BAD_PASSPHRASE';
 
 export interface CoordinatorErrorOptions {
   field?: string;

@@ -1,10 +1,12 @@
 /**
  * @keyquorum/coordinator: the WebSocket hub for signers, the session engine (DKG,
  * signing, refresh, retirement), the key registry with its hash-chained audit log,
- * and the HTTP API. The coordinator holds no secret share and cannot forge a
- * signer's message; it relays, schedules and records.
+ * and the HTTP adapter serving the contract of @keyquorum/protocol. The coordinator
+ * holds no secret share and cannot forge a signer's message; it relays, schedules
+ * and records.
  */
-export { Coordinator, type CoordinatorStatus, type CreateKeyParams, type DerivedPublicKey, type KeyInfo, type Readiness, type RetireOutput, type SignerInfo, type SignOutput, type SignParams } from './coordinator.ts';
+export { Coordinator, type CoordinatorStatus } from './coordinator.ts';
+export type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyInfo, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
 export { OperationLog, type OperationKind, type OperationLogOptions, type OperationRecord, type OperationState } from './operations.ts';
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions } from './errors.ts';
@@ -12,8 +14,8 @@ export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields
 export { Registry, auditHash, type Attestation, type AuditEntry, type Ban, type AuditValue, type AuditVerification, type KeyRecord, type KeyState, type PendingCommit, type SignerEpoch } from './registry.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
-export { keyJson, parseRequestJson, routeTable } from './http.ts';
-export { OPENAPI_DOCUMENT } from './openapi.ts';
+export { createHttpHandler, routeTable } from './http.ts';
+export { OPENAPI_DOCUMENT, parseRequestJson } from '@keyquorum/protocol';
 export { CoordinatorMetrics, type MetricsSource, type SessionKind } from './metrics.ts';
 export type { SignerStatus } from './server.ts';
 export * from './constants.ts';

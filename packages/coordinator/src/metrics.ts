@@ -3,7 +3,9 @@
  * several coordinators can share a process): lifecycle sessions by kind and outcome
  * with their latency, the latency of each protocol round, connected signers, each
  * key's epoch, signatures produced, and API errors by code. Served as text at
- * GET /metrics. Labels carry ids and error codes only.
+ * GET /metrics. Labels carry ids and error codes only. The label holding a key's
+ * suite keeps its published name `scheme` (dashboards and alerts select on it, and
+ * the signers' metrics use the same name).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isCoordinatorError } from './errors.ts';
@@ -13,7 +15,7 @@ export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
 /** What the gauges read at scrape time. */
 export interface MetricsSource {
   connectedSigners(): number;
-  keys(): ReadonlyArray<{ id: string; scheme: string; state: string; epoch: number }>;
+  keys(): ReadonlyArray<{ id: string; suite: string; state: string; epoch: number }>;
 }
 
 export class CoordinatorMetrics {
@@ -58,7 +60,7 @@ export class CoordinatorMetrics {
       registers,
       collect() {
         this.reset();
-        for (const k of source()?.keys() ?? []) this.set({ key: k.id, scheme: k.scheme, state: k.state }, k.epoch);
+        for (const k of source()?.keys() ?? []) this.set({ key: k.id, scheme: k.suite, state: k.state }, k.epoch);
       },
     });
   }
@@ -85,8 +87,8 @@ export class CoordinatorMetrics {
     return () => void stop();
   }
 
-  signature(scheme: string): void {
-    this.#signatures.inc({ scheme });
+  signature(suite: string): void {
+    this.#signatures.inc({ scheme: suite });
   }
 
   error(code: string): void {

@@ -15,7 +15,7 @@
  * setup: base OTs in both directions (endemic OT with proofs) and half a zero seed.
  * refresh (KEY_ROUND): R1 is the FROST refresh commitment; R2 the same body as the
  * dkg's (refresh share and a fresh pair setup), so the OT state is renewed with the
- * shares under the same group key. reshare and repair are not supported yet.
+ * shares under the same group key. reshare is not supported yet.
  *
  * sign (ECDSA_SIGN_ROUND; session id derived like a key session's):
  *   START         C->S  SignStartBody (message = the 32-byte digest; no taproot)   (proposal id)

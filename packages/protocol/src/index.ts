@@ -1,4 +1,4 @@
-/** @keyquorum/protocol: the crypto-scheme-agnostic wire layer shared by coordinator and signers. */
+/** @keyquorum/protocol: the crypto-scheme-agnostic wire layer shared by coordinator and signers, and the HTTP contract shared by the coordinator and its clients (http/). */
 export * from './constants.ts';
 export * from './errors.ts';
 export * from './validate.ts';
@@ -20,4 +20,4 @@ export * from './auth.ts';
 export * from './messages.ts';
 export * from './ecdsa.ts';
 export * from './digests.ts';
-export * from './http-auth.ts';
+export * from './http/index.ts';

@@ -2,11 +2,11 @@
  * The message catalogue of the cluster: one body type per (kind, round), each with
  * a strict parser. Every frame on a socket is an `Envelope` (envelope.ts); its
  * header's `kind` and `round` say which body its payload holds, and `to` says who
- * may read it. Bodies of secret rounds (DKG/refresh/reshare shares, repair deltas
- * and sigmas) travel end-to-end encrypted (e2e.ts): the coordinator relays them and
- * can read none of them.
+ * may read it. Bodies of secret rounds (DKG/refresh/reshare shares) travel
+ * end-to-end encrypted (e2e.ts): the coordinator relays them and can read none of
+ * them.
  *
- * Session shape for dkg, refresh, reshare and repair (C = coordinator, S = signer):
+ * Session shape for dkg, refresh and reshare (C = coordinator, S = signer):
  *   START         C->S  parameters and the client's signed request   (sessionId = proposal id)
  *   CONTRIBUTION  S->C  32 fresh bytes                               (sessionId = proposal id)
  *   CONTRIBUTIONS C->S  every participant's CONTRIBUTION envelope   (sessionId = proposal id)
@@ -42,7 +42,7 @@ import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
 /** The coordinator's node id in every header. */
 export const COORDINATOR_ID = 'coordinator';
 
-/** Round numbers of the multi-party key sessions (dkg, refresh, reshare, repair). */
+/** Round numbers of the multi-party key sessions (dkg, refresh, reshare). */
 export const KEY_ROUND = {
   START: 0,
   CONTRIBUTION: 1,
@@ -113,14 +113,11 @@ export interface ReshareStartBody {
   newThreshold: number;
   request: ClientRequest;
 }
-export interface RepairStartBody { keyId: string; epoch: number; participants: ParticipantRef[]; helpers: ParticipantRef[]; target: ParticipantRef; request: ClientRequest }
 export interface ContributionBody { contribution: Uint8Array }
 export interface DeliverBody { envelopes: Envelope[] }
 export interface DkgRound1Body { commitment: Uint8Array[]; proofOfKnowledge: Uint8Array; chainCodeContribution: Uint8Array }
 export interface CommitmentBody { commitment: Uint8Array[] }
 export interface SecretShareBody { signingShare: Uint8Array }
-export interface RepairDeltaBody { delta: Uint8Array }
-export interface RepairSigmaBody { sigma: Uint8Array }
 export interface ConfirmBody { keyId: string; epoch: number; transcriptHash: Uint8Array; publicKey: WirePublicKey }
 export interface AckBody { keyId: string; epoch: number }
 /** ABORT both ways: C->S discards pending state; S->C reports why, naming cheating peers. */
@@ -165,10 +162,6 @@ export function parseParticipants(v: unknown, field: string, min = 1): Participa
     indices.add(ref.index);
     return ref;
   });
-}
-
-function parseParticipant(v: unknown, field: string): ParticipantRef {
-  return parseParticipants([v], field)[0]!;
 }
 
 export function parseWirePublicKey(v: unknown, field: string): WirePublicKey {
@@ -233,7 +226,7 @@ const confirm: Parser = (v) => {
 };
 const commitmentBody: Parser = (v, c) => ({ commitment: points(needCurve(c), obj(v, ['commitment']).commitment, 'commitment') });
 
-/** Shared by dkg, refresh, reshare and repair. */
+/** Shared by dkg, refresh and reshare. */
 const KEY_SESSION_COMMON: Record<number, Parser> = {
   [KEY_ROUND.CONTRIBUTION]: contribution,
   [KEY_ROUND.CONTRIBUTIONS]: deliver,
@@ -302,22 +295,6 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     [KEY_ROUND.R1]: commitmentBody,
     [KEY_ROUND.R2]: secretShare,
   },
-  repair: {
-    ...KEY_SESSION_COMMON,
-    [KEY_ROUND.START]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'participants', 'helpers', 'target', 'request']);
-      return {
-        keyId: keyId(o.keyId, 'keyId'),
-        epoch: epoch(o.epoch, 'epoch'),
-        participants: parseParticipants(o.participants, 'participants', 2),
-        helpers: parseParticipants(o.helpers, 'helpers', 1),
-        target: parseParticipant(o.target, 'target'),
-        request: parseClientRequest(o.request, 'request'),
-      };
-    },
-    [KEY_ROUND.R1]: (v, c) => ({ delta: scalar(needCurve(c), obj(v, ['delta']).delta, 'delta', { allowZero: true }) }),
-    [KEY_ROUND.R2]: (v, c) => ({ sigma: scalar(needCurve(c), obj(v, ['sigma']).sigma, 'sigma', { allowZero: true }) }),
-  },
   sign: {
     [SIGN_ROUND.START]: (v) => {
       const o = obj(v, ['keyId', 'epoch', 'message', 'request'], ['path', 'taproot']);
@@ -362,7 +339,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   },
 };
 
-/** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
+/** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare yet. */
 const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
   dkg: { ...PARSERS.dkg, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
   refresh: { ...PARSERS.refresh, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
@@ -388,7 +365,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
 /** Rounds whose bodies are secret and must arrive end-to-end encrypted (`suite` and `to` matter for ecdsa-secp256k1). */
 export function isSecretRound(kind: string, round: number, suite?: string, to?: string): boolean {
   if (suite === ECDSA_SUITE) return isEcdsaSecretRound(kind, round, to);
-  return (kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair') && (round === KEY_ROUND.R2 || (kind === 'repair' && round === KEY_ROUND.R1));
+  return (kind === 'dkg' || kind === 'refresh' || kind === 'reshare') && round === KEY_ROUND.R2;
 }
 
 /**

@@ -48,9 +48,14 @@ describe('client authorisation', () => {
 
   it('an admin may request every operation', () => {
     const { verify } = setup();
-    for (const op of ['createKey', 'sign', 'refresh', 'reshare', 'retire', 'repair'] as const) {
+    for (const op of ['createKey', 'sign', 'refresh', 'reshare', 'retire'] as const) {
       expect(verify(request(admin, op)).op).toBe(op);
     }
+  });
+
+  it('refuses a request for share repair, an operation no session serves', () => {
+    const { verify } = setup();
+    expectWireError(() => verify({ ...request(admin, 'sign'), op: 'repair' }), 'BAD_FIELD');
   });
 
   it('a signer-role client may not refresh, retire or create keys', () => {

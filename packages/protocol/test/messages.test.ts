@@ -107,9 +107,14 @@ describe('message bodies', () => {
   it('secret rounds are exactly the point-to-point share rounds', () => {
     expect(isSecretRound('dkg', KEY_ROUND.R2)).toBe(true);
     expect(isSecretRound('refresh', KEY_ROUND.R2)).toBe(true);
-    expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(true);
     expect(isSecretRound('dkg', KEY_ROUND.R1)).toBe(false);
     expect(isSecretRound('sign', SIGN_ROUND.SHARE)).toBe(false);
+  });
+
+  it('share repair has no messages on the wire: its rounds are unknown and none is secret', () => {
+    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody({})), 'UNKNOWN_KIND');
+    expectWire(() => decodeBody('repair', KEY_ROUND.R1, 'frost-ed25519', encodeBody({ delta: new Uint8Array(32) })), 'UNKNOWN_KIND');
+    expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(false);
   });
 
   it('a retire APPROVE needs a 32-byte request digest', () => {

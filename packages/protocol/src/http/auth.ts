@@ -12,13 +12,13 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { i64be, lpString, taggedHash } from './canonical.ts';
-import { CLIENT_NONCE_LENGTH, DEFAULT_MAX_SKEW_MS, ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, HTTP_REQUEST_TAG } from './constants.ts';
-import { WireError } from './errors.ts';
-import { IdentityKey, sign, verifySignature } from './identity.ts';
-import type { ReplayGuard, Role, TrustedClient } from './auth.ts';
-import { defaultRng, drawRandom, type Rng } from './rng.ts';
-import { uint } from './validate.ts';
+import { i64be, lpString, taggedHash } from '../canonical.ts';
+import { CLIENT_NONCE_LENGTH, DEFAULT_MAX_SKEW_MS, ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, HTTP_REQUEST_TAG } from '../constants.ts';
+import { WireError } from '../errors.ts';
+import { IdentityKey, sign, verifySignature } from '../identity.ts';
+import type { ReplayGuard, Role, TrustedClient } from '../auth.ts';
+import { defaultRng, drawRandom, type Rng } from '../rng.ts';
+import { uint } from '../validate.ts';
 
 /** Header names (lower case, as node:http presents them). */
 export const HTTP_AUTH_HEADERS = {

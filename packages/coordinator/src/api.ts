@@ -1,0 +1,118 @@
+/**
+ * What the coordinator offers its callers: the parameters and results of each call,
+ * and `CoordinatorApi`, the interface the HTTP adapter (http.ts) depends on.
+ * `Coordinator` implements it; the adapter never sees the class, so the two do not
+ * import each other.
+ */
+import type { ClientRequest, KeySuiteId, ParticipantRef, TaprootTarget } from '@keyquorum/protocol';
+import type { ResolvedOptions } from './config.ts';
+import type { CoordinatorMetrics } from './metrics.ts';
+import type { OperationLog } from './operations.ts';
+import type { Attestation, AuditEntry, AuditVerification, Ban, KeyState } from './registry.ts';
+import type { SignerStatus } from './server.ts';
+
+export interface KeyInfo {
+  id: string;
+  suite: KeySuiteId;
+  threshold: number;
+  participants: ParticipantRef[];
+  /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
+  publicKey: Uint8Array | undefined;
+  /** Group key as an encoded point (33-byte compressed on secp256k1); undefined while pending. */
+  groupKey: Uint8Array | undefined;
+  chainCode: Uint8Array | undefined;
+  epoch: number;
+  state: KeyState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CreateKeyParams {
+  request: ClientRequest;
+  keyId: string;
+  suite: string;
+  threshold: number;
+  /** Participant signer ids, numbered 1..n in this order; default: every connected signer, sorted. */
+  signers?: readonly string[];
+}
+
+export interface ReshareParams {
+  request: ClientRequest;
+  keyId: string;
+  /** The new signer set, numbered 1..n' in this order (may overlap the old one). */
+  signers: readonly string[];
+  /** The new threshold t' (2 <= t' <= n'). */
+  threshold: number;
+}
+
+export interface SignParams {
+  request: ClientRequest;
+  keyId: string;
+  message: Uint8Array;
+  /** Non-hardened derivation path, e.g. 'm/44/0/7'. */
+  path?: string;
+  /** frost-secp256k1-tr only: sign for the BIP341 output key (`{}` = key-path only). */
+  taproot?: TaprootTarget;
+}
+
+/** Refresh and retire name the key and carry the signed request. */
+export interface KeyRequestParams {
+  request: ClientRequest;
+  keyId: string;
+}
+
+/** A signer's connection state and, per key it holds a share of, the epoch of that share (its last acknowledged commit). */
+export interface SignerInfo extends SignerStatus {
+  epochs: Record<string, number>;
+}
+
+export interface SignOutput {
+  signature: Uint8Array;
+  /** External key of the target (derived child and/or taproot output key). */
+  publicKey: Uint8Array;
+  /** ecdsa-secp256k1 only: recovery id (0..3) of the signature. */
+  recoveryId?: number;
+}
+
+/** GET /readyz. */
+export interface Readiness {
+  ready: boolean;
+  registryWritable: boolean;
+  signersConnected: number;
+  /** The smallest threshold among active keys; 2 when there is none. */
+  signersNeeded: number;
+  /** Why not ready; absent when ready. */
+  reason?: string;
+}
+
+export interface RetireOutput {
+  key: KeyInfo;
+  attestations: Attestation[];
+}
+
+export interface DerivedPublicKey {
+  publicKey: Uint8Array;
+  chainCode: Uint8Array;
+  path: string;
+}
+
+/** The coordinator as its adapters use it. */
+export interface CoordinatorApi {
+  readonly options: Pick<ResolvedOptions, 'logger' | 'maxBodyBytes' | 'maxSkewMs' | 'now' | 'clients'>;
+  readonly metrics: Pick<CoordinatorMetrics, 'registry' | 'error'>;
+  readonly operations: Pick<OperationLog, 'start' | 'get'>;
+  createKey(p: CreateKeyParams): Promise<KeyInfo>;
+  sign(p: SignParams): Promise<SignOutput>;
+  refresh(p: KeyRequestParams): Promise<KeyInfo>;
+  reshare(p: ReshareParams): Promise<KeyInfo>;
+  retire(p: KeyRequestParams): Promise<RetireOutput>;
+  getKey(keyId: string): KeyInfo;
+  listKeys(): KeyInfo[];
+  deriveKey(keyId: string, path: string): DerivedPublicKey;
+  listSigners(): SignerInfo[];
+  audit(keyId?: string): AuditEntry[];
+  verifyAudit(): AuditVerification;
+  bans(keyId: string): Ban[];
+  clearBan(keyId: string, signer: string, by?: string): void;
+  readiness(): Readiness;
+}

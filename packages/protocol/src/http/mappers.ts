@@ -1,0 +1,108 @@
+/**
+ * Between the API's JSON (hex bytes) and the values the code works with: the
+ * coordinator maps its answers with these, the client its request bodies, and the
+ * server decodes a signed request's JSON with `parseRequestJson`. Each mapper's type
+ * comes from the contract (types.ts), so a field added there fails to compile here
+ * until it is mapped.
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { ClientRequest } from '../auth.ts';
+import type { KeySuiteId } from '../ecdsa.ts';
+import type { ParticipantRef, TaprootTarget } from '../messages.ts';
+import { decodeJson } from './schema.ts';
+import {
+  ClientRequestSchema,
+  type AttestationJson,
+  type BanJson,
+  type ClientRequestJson,
+  type DerivedKeyJson,
+  type KeyJson,
+  type KeyState,
+  type RetirementJson,
+  type SignatureJson,
+  type SignerStatusJson,
+} from './types.ts';
+
+/** A key as the coordinator holds it (public data only). */
+export interface KeyView {
+  id: string;
+  suite: KeySuiteId;
+  threshold: number;
+  participants: readonly ParticipantRef[];
+  /** External public key; undefined while pending. */
+  publicKey: Uint8Array | undefined;
+  /** Group key as an encoded point; undefined while pending. */
+  groupKey: Uint8Array | undefined;
+  epoch: number;
+  state: KeyState;
+}
+
+const hexOrNull = (b: Uint8Array | undefined) => (b === undefined ? null : bytesToHex(b));
+
+export function keyToJson(k: KeyView): KeyJson {
+  return {
+    id: k.id,
+    suite: k.suite,
+    scheme: k.suite,
+    threshold: k.threshold,
+    signers: k.participants.map((p) => p.signer),
+    publicKey: hexOrNull(k.publicKey),
+    groupKey: hexOrNull(k.groupKey),
+    epoch: k.epoch,
+    state: k.state,
+  };
+}
+
+export function attestationToJson(a: { signer: string; epoch: number; destroyedAt: number; verifyingShare: Uint8Array; envelope: Uint8Array }): AttestationJson {
+  return { signer: a.signer, epoch: a.epoch, destroyedAt: a.destroyedAt, verifyingShare: bytesToHex(a.verifyingShare), envelope: bytesToHex(a.envelope) };
+}
+
+export function retirementToJson(r: { key: KeyView; attestations: ReadonlyArray<Parameters<typeof attestationToJson>[0]> }): RetirementJson {
+  return { key: keyToJson(r.key), attestations: r.attestations.map(attestationToJson) };
+}
+
+export function signatureToJson(s: { signature: Uint8Array; publicKey: Uint8Array; recoveryId?: number }): SignatureJson {
+  const json: SignatureJson = { signature: bytesToHex(s.signature), publicKey: bytesToHex(s.publicKey) };
+  if (s.recoveryId !== undefined) json.recoveryId = s.recoveryId;
+  return json;
+}
+
+export function derivedKeyToJson(d: { publicKey: Uint8Array; chainCode: Uint8Array; path: string }): DerivedKeyJson {
+  return { publicKey: bytesToHex(d.publicKey), chainCode: bytesToHex(d.chainCode), path: d.path };
+}
+
+export function signerStatusToJson(s: SignerStatusJson): SignerStatusJson {
+  return { id: s.id, connected: s.connected, lastSeen: s.lastSeen, epochs: s.epochs };
+}
+
+export function banToJson(b: BanJson): BanJson {
+  return { signer: b.signer, reason: b.reason, at: b.at };
+}
+
+/** A taproot target as the sign body carries it: `{}` for key-path only. */
+export function taprootToJson(t: TaprootTarget): { merkleRoot?: string } {
+  return t.merkleRoot === undefined ? {} : { merkleRoot: bytesToHex(t.merkleRoot) };
+}
+
+/** A ClientRequest as the API's JSON (hex bytes). */
+export function requestToJson(r: ClientRequest): ClientRequestJson {
+  return {
+    v: r.v,
+    op: r.op,
+    keyId: r.keyId,
+    digest: bytesToHex(r.digest),
+    timestamp: r.timestamp,
+    nonce: bytesToHex(r.nonce),
+    clientKey: bytesToHex(r.clientKey),
+    sig: bytesToHex(r.sig),
+  };
+}
+
+/**
+ * ClientRequest JSON (hex bytes) to bytes: fields present and known, hex decoded;
+ * WireError BAD_FIELD naming 'request.<field>' otherwise. Lengths, ranges and the
+ * signature are the verifier's to check (`verifyClientRequest`).
+ */
+export function parseRequestJson(v: unknown): ClientRequest {
+  return decodeJson(ClientRequestSchema, v, 'request');
+}

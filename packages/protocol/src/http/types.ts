@@ -1,0 +1,210 @@
+/**
+ * The JSON the HTTP API exchanges, as schemas (schema.ts) and the TypeScript types
+ * derived from them: the OpenAPI components, the request bodies and the answers.
+ * Bytes travel as lowercase hex. The coordinator answers with these types (mappers.ts)
+ * and the client reads them, so both compile against this one definition.
+ */
+import { OPERATIONS } from '../auth.ts';
+import { KEY_SUITES } from '../ecdsa.ts';
+import { apiError } from './errors.ts';
+import { anyObject, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
+
+const SIGNER_IDS = 'expected an array of signer ids';
+
+export const ClientRequestSchema = component(
+  'ClientRequest',
+  object(
+    {
+      v: oneOf([1]),
+      op: oneOf(OPERATIONS),
+      keyId: string(),
+      digest: hex('32 bytes'),
+      timestamp: integer(),
+      nonce: hex('16 bytes'),
+      clientKey: hex('32 bytes'),
+      sig: hex('64 bytes'),
+    },
+    { closed: true, description: 'The operation-level authorisation every signer checks: Ed25519 over (v, op, keyId, digest of exactly the parameters, timestamp, nonce, clientKey)' },
+  ),
+);
+
+export const KEY_STATES = ['pending', 'active', 'retired'] as const;
+
+export const KeySchema = component(
+  'Key',
+  object({
+    id: string(),
+    suite: oneOf(KEY_SUITES, { description: 'The ciphersuite (RFC 9591), e.g. frost-secp256k1-tr' }),
+    scheme: string({ deprecated: true, description: 'Deprecated alias of suite: the same value' }),
+    threshold: integer(),
+    signers: array(string()),
+    publicKey: nullable(hex('32-byte x-only (frost-secp256k1-tr), 32 bytes (frost-ed25519), 33-byte compressed (frost-secp256k1); null while pending')),
+    groupKey: nullable(hex('The group key as an encoded point (33-byte compressed on secp256k1), which a reshare request signs; null while pending')),
+    epoch: integer(),
+    state: oneOf(KEY_STATES),
+  }),
+);
+
+export const DerivedKeySchema = component('DerivedKey', object({ publicKey: hex('External child key'), chainCode: hex('32 bytes'), path: string() }));
+
+export const SignatureSchema = component(
+  'Signature',
+  object(
+    {
+      signature: hex('64 bytes (BIP340 / RFC 8032; ecdsa-secp256k1: r || s with s low) or 65 (RFC 9591)'),
+      publicKey: hex('Key that verifies it (33-byte compressed for ecdsa-secp256k1)'),
+      recoveryId: integer({ minimum: 0, maximum: 3, description: 'ecdsa-secp256k1 only: recovery id (Ethereum v = 27 + recoveryId)' }),
+    },
+    { optional: ['recoveryId'] },
+  ),
+);
+
+export const AttestationSchema = component(
+  'Attestation',
+  object({ signer: string(), epoch: integer(), destroyedAt: integer(), verifyingShare: hex("The destroyed share's verifying share"), envelope: hex("The signer's signed ATTEST envelope") }),
+);
+
+export const RetirementSchema = component('Retirement', object({ key: KeySchema, attestations: array(AttestationSchema) }));
+
+export const SignerStatusSchema = component(
+  'SignerStatus',
+  object({
+    id: string(),
+    connected: boolean(),
+    lastSeen: nullable(integer({ description: 'ms since the Unix epoch of the last frame or pong; null if not seen since the coordinator started' })),
+    epochs: record(integer({ minimum: 0 }), {
+      description: "Per key id, the epoch of the share this signer holds: the last commit it acknowledged. A key is absent before the signer's first acknowledgement and after it left the key or destroyed its share",
+      example: { 'hot-1': 2 },
+    }),
+  }),
+);
+
+export const BanSchema = component('Ban', object({ signer: string(), reason: string(), at: integer({ description: 'ms since the Unix epoch when the ban was recorded' }) }));
+
+export const AuditEntrySchema = component(
+  'AuditEntry',
+  object({ seq: integer(), ts: integer(), event: string(), keyId: nullable(string()), data: anyObject(), prevHash: hex(''), hash: hex('') }),
+);
+
+export const AuditVerificationSchema = union(
+  [object({ ok: oneOf([true]), count: integer(), head: hex('') }), object({ ok: oneOf([false]), seq: integer(), reason: string() })],
+  { description: 'The whole chain checked: its length and head hash, or the first entry that breaks it and why' },
+);
+
+export const ReadinessSchema = component(
+  'Readiness',
+  object(
+    {
+      ready: boolean(),
+      registryWritable: boolean(),
+      signersConnected: integer(),
+      signersNeeded: integer({ description: 'The smallest threshold among active keys; 2 when there is none' }),
+      reason: string({ description: 'Why not ready; absent when ready' }),
+    },
+    { optional: ['reason'] },
+  ),
+);
+
+export const OPERATION_KINDS = ['createKey', 'refresh', 'reshare', 'retire'] as const;
+export const OPERATION_STATES = ['running', 'succeeded', 'failed'] as const;
+
+export const OperationSchema = component(
+  'Operation',
+  object(
+    {
+      id: string(),
+      kind: oneOf(OPERATION_KINDS),
+      keyId: string(),
+      state: oneOf(OPERATION_STATES),
+      startedAt: integer({ description: 'ms since the Unix epoch' }),
+      finishedAt: integer({ description: 'ms since the Unix epoch; absent while running' }),
+      result: union([KeySchema, RetirementSchema], { description: 'When succeeded: what the awaited call answers (a Key; a Retirement for retire)' }),
+      error: apiError('When failed: the error the awaited call would have answered'),
+    },
+    { optional: ['finishedAt', 'result', 'error'] },
+  ),
+);
+
+export const ErrorSchema = component('Error', object({ error: apiError() }));
+
+/** Every named schema, for the OpenAPI document's components. */
+export const COMPONENTS = [
+  ErrorSchema,
+  KeySchema,
+  DerivedKeySchema,
+  SignatureSchema,
+  AttestationSchema,
+  SignerStatusSchema,
+  BanSchema,
+  AuditEntrySchema,
+  ReadinessSchema,
+  RetirementSchema,
+  OperationSchema,
+  ClientRequestSchema,
+] as const;
+
+// ---- request bodies ----
+
+const threshold = integer({ minimum: 2 });
+
+export const CreateKeyBodySchema = object(
+  {
+    keyId: string(),
+    suite: oneOf(KEY_SUITES),
+    threshold,
+    signers: array(string(), { description: 'Participants in DKG order; default every connected signer', invalid: SIGNER_IDS }),
+    request: ClientRequestSchema,
+  },
+  { optional: ['signers'], closed: true },
+);
+
+export const SignBodySchema = object(
+  {
+    message: hex('The message, usually a 32-byte digest'),
+    request: ClientRequestSchema,
+    path: string({ example: 'm/44/0/7', invalid: "expected a path such as 'm/44/0/7'" }),
+    taproot: object({ merkleRoot: hex('32-byte script tree root') }, { optional: ['merkleRoot'], closed: true, description: 'frost-secp256k1-tr only; {} = key-path only' }),
+  },
+  { optional: ['path', 'taproot'], closed: true },
+);
+
+/** The body of refresh and retire: the signed request alone. */
+export const RequestOnlyBodySchema = object({ request: ClientRequestSchema }, { closed: true });
+
+export const ReshareBodySchema = object(
+  {
+    signers: array(string(), { description: 'The new signer set, numbered 1..n in this order', invalid: SIGNER_IDS }),
+    threshold,
+    request: ClientRequestSchema,
+  },
+  { closed: true },
+);
+
+// ---- the types ----
+
+export type ClientRequestJson = JsonOf<typeof ClientRequestSchema>;
+export type KeyState = (typeof KEY_STATES)[number];
+export type KeyJson = JsonOf<typeof KeySchema>;
+export type DerivedKeyJson = JsonOf<typeof DerivedKeySchema>;
+export type SignatureJson = JsonOf<typeof SignatureSchema>;
+export type AttestationJson = JsonOf<typeof AttestationSchema>;
+export type RetirementJson = JsonOf<typeof RetirementSchema>;
+export type SignerStatusJson = JsonOf<typeof SignerStatusSchema>;
+export type BanJson = JsonOf<typeof BanSchema>;
+export type AuditEntryJson = JsonOf<typeof AuditEntrySchema>;
+export type AuditVerificationJson = JsonOf<typeof AuditVerificationSchema>;
+export type ReadinessJson = JsonOf<typeof ReadinessSchema>;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+export type OperationState = (typeof OPERATION_STATES)[number];
+export type OperationJson = JsonOf<typeof OperationSchema>;
+export type ApiErrorJson = JsonOf<ReturnType<typeof apiError>>;
+export type ErrorJson = JsonOf<typeof ErrorSchema>;
+
+export type CreateKeyBodyJson = JsonOf<typeof CreateKeyBodySchema>;
+export type SignBodyJson = JsonOf<typeof SignBodySchema>;
+export type ReshareBodyJson = JsonOf<typeof ReshareBodySchema>;
+export type RequestOnlyBodyJson = JsonOf<typeof RequestOnlyBodySchema>;
+export type CreateKeyBody = DecodedOf<typeof CreateKeyBodySchema>;
+export type SignBody = DecodedOf<typeof SignBodySchema>;
+export type ReshareBody = DecodedOf<typeof ReshareBodySchema>;
+export type RequestOnlyBody = DecodedOf<typeof RequestOnlyBodySchema>;
