@@ -21,3 +21,4 @@ export * from './messages.ts';
 export * from './ecdsa.ts';
 export * from './digests.ts';
 export * from './http/index.ts';
+export { Service, StartStack, type ServiceStatus, type Startable } from './lifecycle.ts';
