@@ -101,7 +101,8 @@ async function main(): Promise<void> {
   if (client === undefined) {
     ownDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-demo-'));
     console.log(`No cluster answers in ./${DEV_DIR}; starting one (2-of-3) in ${ownDir}:`);
-    own = await DevCluster.start({ dataDir: ownDir, signers: 3, threshold: 2, port: 0, progress: (l) => console.log(l) });
+    own = new DevCluster({ dataDir: ownDir, signers: 3, threshold: 2, port: 0, progress: (l) => console.log(l) });
+    await own.start();
     const cluster = readClusterFile(ownDir)!;
     client = new KeyquorumClient({ url: cluster.url, clientKey: readClientKeyFile(path.join(ownDir, cluster.keyFile)).identity });
   } else {

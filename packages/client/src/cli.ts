@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_ID_PATTERN, KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
-import { KeyquorumClient, type AuditEntry, type Ban, type CreateKeyOptions, type Key, type SignerStatus } from './client.ts';
+import { KeyquorumClient, type AuditEntry, type Ban, type CreateKeyOptions, type KeyJson, type SignerStatus } from './client.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { discoverEndpoint, readClientKeyFile, writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
@@ -138,11 +138,11 @@ function fields(pairs: Array<[string, string]>): string {
  * A key as the CLI's documented JSON: exactly these seven fields. The CLI's output keeps
  * the older name `scheme` for the suite (its JSON, table and view are a published format).
  */
-function keyContract(k: Key): Record<(typeof KEY_FIELDS)[number], unknown> {
+function keyContract(k: KeyJson): Record<(typeof KEY_FIELDS)[number], unknown> {
   return Object.fromEntries(KEY_FIELDS.map((f) => [f, f === 'scheme' ? k.suite : k[f]])) as Record<(typeof KEY_FIELDS)[number], unknown>;
 }
 
-function keyView(k: Key): string {
+function keyView(k: KeyJson): string {
   return fields([
     ['id', k.id],
     ['scheme', k.suite],
@@ -260,7 +260,7 @@ async function dev(args: string[], io: CliIo): Promise<number> {
   const dataDir = path.resolve(io.cwd, (v.data as string | undefined) ?? DEV_DIR);
   const progress = (line: string) => io.out(`${line}\n`);
 
-  let cluster: DevCluster | undefined;
+  const cluster = new DevCluster({ dataDir, signers, threshold, port, progress });
   let interrupted = false;
   const stopped = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -271,17 +271,17 @@ async function dev(args: string[], io: CliIo): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
-  process.once('exit', () => cluster?.killNow());
+  process.once('exit', () => cluster.killNow());
 
-  const starting = DevCluster.start({ dataDir, signers, threshold, port, progress });
-  const first = await Promise.race([starting.then((c) => ({ c })), stopped.then((signal) => ({ signal }))]);
+  const starting = cluster.start();
+  const first = await Promise.race([starting.then(() => ({})), stopped.then((signal) => ({ signal }))]);
   if ('signal' in first) {
     progress(`keyquorum dev: ${first.signal} during start; stopping`);
-    const c = await starting.catch(() => undefined);
-    await c?.stop();
+    // A failed start has stopped what it started; a finished one is stopped here.
+    await starting.catch(() => undefined);
+    await cluster.stop();
     return 0;
   }
-  cluster = first.c;
   const here = dataDir === path.resolve(io.cwd, DEV_DIR);
   const env = here ? '' : `export KEYQUORUM_URL=${cluster.url} KEYQUORUM_KEY_FILE=${path.join(dataDir, 'admin-key.json')}; `;
   progress(`keyquorum dev: ready at ${cluster.url} (${threshold}-of-${signers}).`);

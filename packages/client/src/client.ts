@@ -50,13 +50,7 @@ import {
 } from '@keyquorum/protocol';
 import { ClientError, apiError } from './errors.ts';
 
-export type { KeyState, OperationKind, OperationState } from '@keyquorum/protocol';
-
-/** A key (GET /v1/keys/{id}); `suite` names its ciphersuite. */
-export interface Key extends Omit<KeyJson, 'scheme'> {
-  /** @deprecated The same value as `suite`, kept for readers of the older field name. */
-  scheme: string;
-}
+export type { KeyJson, KeyState, OperationKind, OperationState } from '@keyquorum/protocol';
 
 /** The API's JSON shapes, from the HTTP contract in @keyquorum/protocol. */
 export type DerivedKey = DerivedKeyJson;
@@ -71,7 +65,7 @@ export type Ban = BanJson;
 export type AuditVerification = AuditVerificationJson;
 
 /** A long operation started with `{ wait: false }` (GET /v1/operations/:id); `result` is what the awaited call resolves to. */
-export type Operation<R = Key | Retirement> = Omit<OperationJson, 'result'> & { result?: R };
+export type Operation<R = KeyJson | Retirement> = Omit<OperationJson, 'result'> & { result?: R };
 
 /** `wait: false`: resolve to the running operation instead of awaiting the session (default: wait). */
 export interface WaitOption {
@@ -211,7 +205,7 @@ export class KeyquorumClient {
   }
 
   /** A long operation started with `{ wait: false }`; 404 NOT_FOUND once the coordinator forgot it (bounded history, restart). */
-  async operation<R = Key | Retirement>(id: string): Promise<Operation<R>> {
+  async operation<R = KeyJson | Retirement>(id: string): Promise<Operation<R>> {
     return (await this.call(ROUTES.operation, { params: { id } })) as Operation<R>;
   }
 
@@ -221,7 +215,7 @@ export class KeyquorumClient {
    * ClientError the awaited call would have thrown (its code, field and culprits;
    * status 0); still running after `timeoutMs` throws ClientError 'TIMEOUT'.
    */
-  async waitForOperation<R = Key | Retirement>(id: string, o: WaitForOperationOptions = {}): Promise<Operation<R>> {
+  async waitForOperation<R = KeyJson | Retirement>(id: string, o: WaitForOperationOptions = {}): Promise<Operation<R>> {
     const intervalMs = o.intervalMs ?? 250;
     const timeoutMs = o.timeoutMs ?? 120_000;
     const until = Date.now() + timeoutMs;
@@ -235,21 +229,21 @@ export class KeyquorumClient {
   }
 
   /** Runs a DKG; resolves to the active key (or, with `{ wait: false }`, to the running operation). */
-  async createKey(o: CreateKeyOptions, opts?: { wait?: true }): Promise<Key>;
-  async createKey(o: CreateKeyOptions, opts: { wait: false }): Promise<Operation<Key>>;
-  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<Key | Operation<Key>>;
-  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<Key | Operation<Key>> {
+  async createKey(o: CreateKeyOptions, opts?: { wait?: true }): Promise<KeyJson>;
+  async createKey(o: CreateKeyOptions, opts: { wait: false }): Promise<Operation<KeyJson>>;
+  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>>;
+  async createKey(o: CreateKeyOptions, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>> {
     const signers = o.signers ?? (await this.listSigners()).filter((s) => s.connected).map((s) => s.id);
     const request = this.signRequest('createKey', o.keyId, createKeyDigest({ keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers }));
     const body: CreateKeyBodyJson = { keyId: o.keyId, suite: o.suite, threshold: o.threshold, signers, request: requestToJson(request) };
-    return this.long<Key>(ROUTES.createKey, { body }, opts);
+    return this.long<KeyJson>(ROUTES.createKey, { body }, opts);
   }
 
-  async listKeys(): Promise<Key[]> {
+  async listKeys(): Promise<KeyJson[]> {
     return (await this.call(ROUTES.listKeys)).keys;
   }
 
-  async getKey(keyId: string): Promise<Key> {
+  async getKey(keyId: string): Promise<KeyJson> {
     return this.call(ROUTES.getKey, { params: { id: keyId } });
   }
 
@@ -268,12 +262,12 @@ export class KeyquorumClient {
   }
 
   /** Refreshes every share (epoch + 1, same public key); `{ wait: false }`: the running operation. */
-  async refresh(keyId: string, opts?: { wait?: true }): Promise<Key>;
-  async refresh(keyId: string, opts: { wait: false }): Promise<Operation<Key>>;
-  async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>>;
-  async refresh(keyId: string, opts?: WaitOption): Promise<Key | Operation<Key>> {
+  async refresh(keyId: string, opts?: { wait?: true }): Promise<KeyJson>;
+  async refresh(keyId: string, opts: { wait: false }): Promise<Operation<KeyJson>>;
+  async refresh(keyId: string, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>>;
+  async refresh(keyId: string, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>> {
     const body: RequestOnlyBodyJson = { request: requestToJson(this.signRequest('refresh', keyId, refreshDigest({ keyId }))) };
-    return this.long<Key>(ROUTES.refresh, { params: { id: keyId }, body }, opts);
+    return this.long<KeyJson>(ROUTES.refresh, { params: { id: keyId }, body }, opts);
   }
 
   /**
@@ -282,10 +276,10 @@ export class KeyquorumClient {
    * signs the key's group key (read from the coordinator and checked against its
    * public key), so it authorises resharing this key only. `{ wait: false }`: the running operation.
    */
-  async reshare(keyId: string, o: ReshareOptions, opts?: { wait?: true }): Promise<Key>;
-  async reshare(keyId: string, o: ReshareOptions, opts: { wait: false }): Promise<Operation<Key>>;
-  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<Key | Operation<Key>>;
-  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<Key | Operation<Key>> {
+  async reshare(keyId: string, o: ReshareOptions, opts?: { wait?: true }): Promise<KeyJson>;
+  async reshare(keyId: string, o: ReshareOptions, opts: { wait: false }): Promise<Operation<KeyJson>>;
+  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>>;
+  async reshare(keyId: string, o: ReshareOptions, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>> {
     const key = await this.getKey(keyId);
     if (key.groupKey === null || key.publicKey === null) throw new ClientError('BAD_ARGUMENT', { field: 'keyId', message: `key ${keyId} is ${key.state}` });
     // The external key is the group key itself, or its x-coordinate on frost-secp256k1-tr.
@@ -293,7 +287,7 @@ export class KeyquorumClient {
     if (external !== key.publicKey) throw new ClientError('BAD_RESPONSE', { field: 'groupKey', message: `the coordinator's group key of ${keyId} does not match its public key` });
     const request = this.signRequest('reshare', keyId, reshareDigest({ keyId, groupKey: hexToBytes(key.groupKey), newThreshold: o.threshold, signers: o.signers }));
     const body: ReshareBodyJson = { signers: o.signers, threshold: o.threshold, request: requestToJson(request) };
-    return this.long<Key>(ROUTES.reshare, { params: { id: keyId }, body }, opts);
+    return this.long<KeyJson>(ROUTES.reshare, { params: { id: keyId }, body }, opts);
   }
 
   /** Retires the key; resolves to it and the destruction attestations received so far (`{ wait: false }`: the running operation). */

@@ -10,6 +10,10 @@
  *   logs/<node>.log              each process's JSON log lines
  * A second start with the same directory reuses identities, keys and passphrases
  * (init only runs for a node whose data is absent).
+ *
+ * `DevCluster` is a `Service` (@keyquorum/protocol) whose parts are the child
+ * processes: a failed start stops the ones already running, stop() stops the signers,
+ * then the coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +22,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { generateIdentity, exportIdentitySecret } from '@keyquorum/protocol';
+import { Service, generateIdentity, exportIdentitySecret, type StartStack, type Startable } from '@keyquorum/protocol';
 import { KeyquorumClient } from './client.ts';
 import { ClientError } from './errors.ts';
 import { readClientKeyFile, writeClientKeyFile, type ClusterFile } from './discovery.ts';
@@ -48,24 +52,33 @@ export interface DevOptions {
 
 type LogLine = Record<string, unknown> & { msg?: unknown };
 
-/** One child process: its JSON lines go to its log file and are scanned for events. */
-class Child {
-  readonly proc: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
+/** One child process, spawned by start(): its JSON lines go to its log file and are scanned for events. */
+class Child implements Startable {
+  proc: ChildProcess | undefined;
+  /** Resolves when the process exits (never if it was not started). */
+  readonly exited: Promise<Exit>;
+  private onExit!: (e: Exit) => void;
   private readonly waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   private readonly tail: string[] = [];
   stopping = false;
 
   constructor(
     readonly name: string,
-    script: string,
-    args: string[],
-    logFile: string,
+    private readonly script: string,
+    private readonly args: string[],
+    private readonly logFile: string,
   ) {
-    const log = fs.createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+    this.exited = new Promise((resolve) => (this.onExit = resolve));
+  }
+
+  start(): void {
+    const { script, args } = this;
+    const log = fs.createWriteStream(this.logFile, { flags: 'a', mode: 0o600 });
     // Its own process group: a terminal's Ctrl-C reaches `keyquorum dev` only, which
     // then stops the children in order.
-    this.proc = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const proc = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let partial = '';
     const onData = (chunk: Buffer) => {
       log.write(chunk);
@@ -90,20 +103,21 @@ class Child {
         }
       }
     };
-    this.proc.stdout!.on('data', onData);
-    this.proc.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code, signal) => {
       log.end();
-      resolve({ code, signal });
-    }));
+      this.onExit({ code, signal });
+    });
+    this.proc = proc;
   }
 
   get pid(): number {
-    return this.proc.pid ?? 0;
+    return this.proc?.pid ?? 0;
   }
 
   get alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
   lastLines(): string {
@@ -112,7 +126,7 @@ class Child {
 
   waitFor(test: (l: LogLine) => boolean, what: string): Promise<LogLine> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${START_TIMEOUT_MS / 1000} s\n${this.lastLines()}`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new ClientError('DEV_PROCESS', { message: `${this.name}: no ${what} within ${START_TIMEOUT_MS / 1000} s\n${this.lastLines()}` })), START_TIMEOUT_MS);
       const waiter = {
         test,
         resolve: (l: LogLine) => {
@@ -124,7 +138,7 @@ class Child {
       void this.exited.then(({ code, signal }) => {
         if (!this.waiters.includes(waiter)) return;
         clearTimeout(timer);
-        reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}:\n${this.lastLines()}`));
+        reject(new ClientError('DEV_PROCESS', { message: `${this.name} exited (${code ?? signal}) before ${what}:\n${this.lastLines()}` }));
       });
     });
   }
@@ -133,10 +147,21 @@ class Child {
   async stop(): Promise<void> {
     this.stopping = true;
     if (!this.alive) return;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.alive && this.proc.kill('SIGKILL'), STOP_DEADLINE_MS);
+    this.proc!.kill('SIGTERM');
+    const timer = setTimeout(() => this.alive && this.proc!.kill('SIGKILL'), STOP_DEADLINE_MS);
     await this.exited;
     clearTimeout(timer);
+  }
+}
+
+/** The signer processes as one part: stopped together. */
+class Signers implements Startable {
+  readonly children = new Map<string, Child>();
+
+  start(): void {}
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.children.values()].map((c) => c.stop()));
   }
 }
 
@@ -149,7 +174,8 @@ function runCli(script: string, args: string[]): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(path.dirname(path.dirname(script)))} ${args[0]} failed (exit ${code}): ${(err || out).trim()}`))));
+    const failed = (code: number | null) => new ClientError('DEV_PROCESS', { message: `${path.basename(path.dirname(path.dirname(script)))} ${args[0]} failed (exit ${code}): ${(err || out).trim()}` });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(failed(code))));
   });
 }
 
@@ -160,43 +186,35 @@ function writePrivate(file: string, text: string): void {
 
 const short = (hex: string) => `${hex.slice(0, 16)}…`;
 
-export class DevCluster {
+export class DevCluster extends Service {
   readonly signerIds: string[];
   readonly dataDir: string;
   url = '';
   private coordinator: Child | undefined;
-  private readonly signers = new Map<string, Child>();
+  private signers = new Signers();
   private readonly progress: (line: string) => void;
-  private stopped: Promise<void> | undefined;
   /** Resolves when a child exits on its own (not through stop()). */
-  readonly unexpectedExit: Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null }>;
-  private onUnexpectedExit!: (e: { name: string; code: number | null; signal: NodeJS.Signals | null }) => void;
+  readonly unexpectedExit: Promise<{ name: string } & Exit>;
+  private onUnexpectedExit!: (e: { name: string } & Exit) => void;
 
-  private constructor(private readonly o: DevOptions) {
+  constructor(private readonly o: DevOptions) {
+    super();
     this.dataDir = path.resolve(o.dataDir);
     this.signerIds = Array.from({ length: o.signers }, (_, i) => `signer-${i + 1}`);
     this.progress = o.progress ?? (() => undefined);
     this.unexpectedExit = new Promise((resolve) => (this.onUnexpectedExit = resolve));
   }
 
-  /** Inits what is absent, starts the coordinator then every signer, and waits until all are connected. */
-  static async start(o: DevOptions): Promise<DevCluster> {
-    const dev = new DevCluster(o);
-    try {
-      await dev.boot();
-    } catch (e) {
-      await dev.stop();
-      throw e;
-    }
-    return dev;
-  }
-
   /** Process ids of the children, by node name. */
   get pids(): Record<string, number> {
     const out: Record<string, number> = {};
     if (this.coordinator) out.coordinator = this.coordinator.pid;
-    for (const [id, c] of this.signers) out[id] = c.pid;
+    for (const [id, c] of this.signers.children) out[id] = c.pid;
     return out;
+  }
+
+  protected wrongStatus(message: string): Error {
+    return new ClientError('DEV_PROCESS', { message: `keyquorum dev: ${message}` });
   }
 
   private file(...parts: string[]): string {
@@ -225,7 +243,8 @@ export class DevCluster {
     return publicKey;
   }
 
-  private async boot(): Promise<void> {
+  /** Inits what is absent, starts the coordinator then every signer, and waits until all are connected. */
+  protected async startParts(stack: StartStack): Promise<void> {
     const fresh = !fs.existsSync(this.file(CLUSTER_FILE));
     for (const dir of [this.dataDir, this.file('secrets'), this.file('logs')]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.progress(`keyquorum dev: ${this.o.threshold}-of-${this.o.signers} cluster, data in ${this.dataDir} (${fresh ? 'new' : 'reusing existing data'})`);
@@ -253,9 +272,10 @@ export class DevCluster {
     const coordinator = new Child('coordinator', COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.file('logs', 'coordinator.log'));
     this.coordinator = coordinator;
     this.watch(coordinator);
+    await stack.start(coordinator);
     const listening = await coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 'listening line');
     const m = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(listening.msg));
-    if (!m) throw new Error(`coordinator: unexpected listening line ${String(listening.msg)}`);
+    if (!m) throw new ClientError('DEV_PROCESS', { message: `coordinator: unexpected listening line ${String(listening.msg)}` });
     this.url = m[1]!;
     const signerUrl = m[2]!;
     this.progress(`  ✓ coordinator listening on ${this.url}  (pid ${coordinator.pid})`);
@@ -263,6 +283,7 @@ export class DevCluster {
     const cluster: ClusterFile = { url: this.url, keyFile: ADMIN_KEY_FILE, signers: this.signerIds, threshold: this.o.threshold };
     fs.writeFileSync(this.file(CLUSTER_FILE), `${JSON.stringify(cluster, null, 2)}\n`);
 
+    this.signers = stack.adopt(new Signers());
     await Promise.all(
       this.signerIds.map(async (id) => {
         const config = this.file(`${id}.json`);
@@ -275,8 +296,9 @@ export class DevCluster {
           )}\n`,
         );
         const child = new Child(id, SIGNER_CLI, ['start', '--config', config], this.file('logs', `${id}.log`));
-        this.signers.set(id, child);
+        this.signers.children.set(id, child);
         this.watch(child);
+        child.start();
         const started = await child.waitFor((l) => l.msg === 'started', 'started line');
         await child.waitFor((l) => l.msg === 'connected', 'connected line');
         const health = typeof started.health === 'string' ? `, health http://${started.health}` : '';
@@ -302,17 +324,8 @@ export class DevCluster {
     });
   }
 
-  /** Stops the signers, then the coordinator (SIGTERM, SIGKILL after a deadline). Idempotent. */
-  stop(): Promise<void> {
-    this.stopped ??= (async () => {
-      await Promise.all([...this.signers.values()].map((c) => c.stop()));
-      await this.coordinator?.stop();
-    })();
-    return this.stopped;
-  }
-
   /** Synchronous last resort for process exit: SIGKILL whatever still runs. */
   killNow(): void {
-    for (const c of [...this.signers.values(), this.coordinator]) if (c?.alive) c.proc.kill('SIGKILL');
+    for (const c of [...this.signers.children.values(), this.coordinator]) if (c?.alive) c.proc!.kill('SIGKILL');
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The one typed error of @keyquorum/client: an API error carries the coordinator's
  * `code`, HTTP `status`, and the `field` / `culprits` it named; transport failures
- * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT'.
+ * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT', and
+ * failures of the local cluster's processes (`keyquorum dev`) 'DEV_PROCESS'.
  */
 import type { ApiErrorCode, ApiErrorJson } from '@keyquorum/protocol';
 
@@ -13,7 +14,9 @@ export type ClientErrorCode =
   /** The coordinator answered something that is not the documented JSON. */
   | 'BAD_RESPONSE'
   /** An argument to an SDK method is invalid (nothing was sent). */
-  | 'BAD_ARGUMENT';
+  | 'BAD_ARGUMENT'
+  /** A process of `keyquorum dev` failed, exited early, or did not report in time. */
+  | 'DEV_PROCESS';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';

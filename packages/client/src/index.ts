@@ -7,7 +7,7 @@ export {
   type Ban,
   type CreateKeyOptions,
   type DerivedKey,
-  type Key,
+  type KeyJson,
   type KeyquorumClientOptions,
   type KeyState,
   type Operation,

@@ -22,7 +22,7 @@ let flags: string[];
 
 beforeAll(async () => {
   c = await startCluster(['s1', 's2', 's3'], { connected: [] });
-  registry = (c.coordinator as unknown as { registryRef: Registry }).registryRef;
+  registry = (c.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
   registry.insertPendingKey({ id: 'k1', suite: 'ecdsa-secp256k1', threshold: 2, participants: ['s1', 's2', 's3'].map((signer, i) => ({ signer, index: i + 1 })) });
   client = new KeyquorumClient({ url: c.coordinator.url, clientKey: c.admin });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-bans-'));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { generateIdentity } from '@keyquorum/protocol';
-import { ClientError, KeyquorumClient, type Key, type Retirement } from '../src/index.ts';
+import { ClientError, KeyquorumClient, type KeyJson, type Retirement } from '../src/index.ts';
 import { startCluster, type Cluster } from '../../coordinator/test/helpers.ts';
 
 let c: Cluster;
@@ -52,11 +52,11 @@ describe('KeyquorumClient against a running coordinator', () => {
     const op = await client.createKey({ keyId: 'sdk-op', suite: 'frost-ed25519', threshold: 2 }, { wait: false });
     expect(op).toMatchObject({ kind: 'createKey', keyId: 'sdk-op', state: 'running' });
     expect((await client.operation(op.id)).id).toBe(op.id);
-    const created = await client.waitForOperation<Key>(op.id, { intervalMs: 20, timeoutMs: 10_000 });
+    const created = await client.waitForOperation<KeyJson>(op.id, { intervalMs: 20, timeoutMs: 10_000 });
     expect(created.result).toMatchObject({ id: 'sdk-op', state: 'active', epoch: 0 });
 
     const refreshing = await client.refresh('sdk-op', { wait: false });
-    expect((await client.waitForOperation<Key>(refreshing.id, { intervalMs: 20 })).result).toMatchObject({ epoch: 1 });
+    expect((await client.waitForOperation<KeyJson>(refreshing.id, { intervalMs: 20 })).result).toMatchObject({ epoch: 1 });
     const resharing = await client.reshare('sdk-op', { signers: ['s1', 's2', 's3'], threshold: 3 }, { wait: false });
     expect(resharing.kind).toBe('reshare');
     // These fake signers do not speak reshare: it runs until its round times out (1.5 s), then the awaited error is thrown.

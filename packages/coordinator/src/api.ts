@@ -1,31 +1,17 @@
 /**
  * What the coordinator offers its callers: the parameters and results of each call,
- * and `CoordinatorApi`, the interface the HTTP adapter (http.ts) depends on.
+ * and `CoordinatorApi`, the interface the HTTP adapter (http.ts) depends on. A key is
+ * answered as the contract's `KeyView` (@keyquorum/protocol), which the adapter maps
+ * to `KeyJson`; the registry's row (`RegistryKey`) never leaves the coordinator.
  * `Coordinator` implements it; the adapter never sees the class, so the two do not
  * import each other.
  */
-import type { ClientRequest, KeySuiteId, ParticipantRef, TaprootTarget } from '@keyquorum/protocol';
+import type { ClientRequest, KeyView, TaprootTarget } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
-import type { Attestation, AuditEntry, AuditVerification, Ban, KeyState } from './registry.ts';
+import type { Attestation, AuditEntry, AuditVerification, Ban } from './registry.ts';
 import type { SignerStatus } from './server.ts';
-
-export interface KeyInfo {
-  id: string;
-  suite: KeySuiteId;
-  threshold: number;
-  participants: ParticipantRef[];
-  /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
-  publicKey: Uint8Array | undefined;
-  /** Group key as an encoded point (33-byte compressed on secp256k1); undefined while pending. */
-  groupKey: Uint8Array | undefined;
-  chainCode: Uint8Array | undefined;
-  epoch: number;
-  state: KeyState;
-  createdAt: number;
-  updatedAt: number;
-}
 
 export interface CreateKeyParams {
   request: ClientRequest;
@@ -86,7 +72,7 @@ export interface Readiness {
 }
 
 export interface RetireOutput {
-  key: KeyInfo;
+  key: KeyView;
   attestations: Attestation[];
 }
 
@@ -101,13 +87,13 @@ export interface CoordinatorApi {
   readonly options: Pick<ResolvedOptions, 'logger' | 'maxBodyBytes' | 'maxSkewMs' | 'now' | 'clients'>;
   readonly metrics: Pick<CoordinatorMetrics, 'registry' | 'error'>;
   readonly operations: Pick<OperationLog, 'start' | 'get'>;
-  createKey(p: CreateKeyParams): Promise<KeyInfo>;
+  createKey(p: CreateKeyParams): Promise<KeyView>;
   sign(p: SignParams): Promise<SignOutput>;
-  refresh(p: KeyRequestParams): Promise<KeyInfo>;
-  reshare(p: ReshareParams): Promise<KeyInfo>;
+  refresh(p: KeyRequestParams): Promise<KeyView>;
+  reshare(p: ReshareParams): Promise<KeyView>;
   retire(p: KeyRequestParams): Promise<RetireOutput>;
-  getKey(keyId: string): KeyInfo;
-  listKeys(): KeyInfo[];
+  getKey(keyId: string): KeyView;
+  listKeys(): KeyView[];
   deriveKey(keyId: string, path: string): DerivedPublicKey;
   listSigners(): SignerInfo[];
   audit(keyId?: string): AuditEntry[];

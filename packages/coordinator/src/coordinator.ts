@@ -1,14 +1,13 @@
 /**
  * `Coordinator`: the library entry. It validates and authorises every request
- * before any signer sees it (fields, key state, the client's signed request checked
- * with the configured clients and a persistent replay window, and the digest
- * recomputed from the parameters), serialises lifecycle sessions per key, and runs
- * them through the session engine. Lifecycle: start() / stop(), status
- * stopped -> starting -> started -> stopping; a failed start stops what already
- * started and rethrows. It implements `CoordinatorApi` (api.ts), which is all the
- * HTTP adapter knows of it.
+ * before any signer sees it (checks.ts: fields, key state, the client's signed
+ * request checked with the configured clients and a persistent replay window, and the
+ * digest recomputed from the parameters), serialises lifecycle sessions per key
+ * (key-locks.ts), and runs them through the session engine. A `Service`
+ * (@keyquorum/protocol): start() opens the registry and starts the server, a failed
+ * start stops what already started, stop() stops them in reverse. It implements
+ * `CoordinatorApi` (api.ts), which is all the HTTP adapter knows of it.
  */
-import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage } from '@keyquorum/crypto';
 import {
@@ -16,84 +15,64 @@ import {
   KEY_ID_PATTERN,
   KEY_SUITES,
   NODE_ID_PATTERN,
+  Service,
   isEcdsaSuite,
   type KeySuiteId,
+  type KeyView,
   MAX_SIGN_MESSAGE_BYTES,
-  WireError,
   createKeyDigest,
-  parseClientRequest,
   refreshDigest,
   reshareDigest,
   retireDigest,
   signDigest,
-  verifyClientRequest,
   type ClientRequest,
   type IdentityKey,
   type Operation,
+  type ServiceStatus,
+  type StartStack,
 } from '@keyquorum/protocol';
-import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyInfo, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
+import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
+import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
 import { CoordinatorError } from './errors.ts';
 import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
+import { KeyLocks } from './key-locks.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
-import { Registry, type Attestation, type AuditEntry, type Ban, type AuditVerification, type KeyRecord } from './registry.ts';
+import { Registry, toKeyView, type Attestation, type AuditEntry, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
 import { CoordinatorServer } from './server.ts';
 
-export type CoordinatorStatus = 'stopped' | 'starting' | 'started' | 'stopping';
+export type CoordinatorStatus = ServiceStatus;
 
-const badRequest = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
-
-function keyInfo(k: KeyRecord): KeyInfo {
-  return {
-    id: k.id,
-    suite: k.suite,
-    threshold: k.threshold,
-    participants: k.participants,
-    publicKey: k.publicKey === undefined ? undefined : targetExternalKey(k.publicKey),
-    groupKey: k.publicKey?.groupKey,
-    chainCode: k.publicKey?.chainCode,
-    epoch: k.epoch,
-    state: k.state,
-    createdAt: k.createdAt,
-    updatedAt: k.updatedAt,
-  };
+/** What runs while the coordinator is started. */
+interface Parts {
+  identity: IdentityKey;
+  registry: Registry;
+  server: CoordinatorServer;
+  engine: SessionEngine;
 }
 
-/** A protocol error from request verification, as the coordinator's error. */
-function authError(e: unknown): CoordinatorError {
-  if (!(e instanceof WireError)) return e instanceof CoordinatorError ? e : new CoordinatorError('BAD_REQUEST', { message: (e as Error).message, cause: e });
-  const field = e.field;
-  if (e.code === 'UNAUTHORISED') return new CoordinatorError('UNAUTHORISED', { field, message: 'the client key is not trusted for this operation', cause: e });
-  if (e.code === 'BAD_SIGNATURE' || e.code === 'STALE' || e.code === 'REPLAY') return new CoordinatorError('UNAUTHENTICATED', { field, message: `${e.code}: ${field ?? 'request'}`, cause: e });
-  return new CoordinatorError('BAD_REQUEST', { field, message: e.message, cause: e });
-}
-
-export class Coordinator implements CoordinatorApi {
+export class Coordinator extends Service implements CoordinatorApi {
   readonly options: ResolvedOptions;
   /** Prometheus metrics (GET /metrics). */
   readonly metrics: CoordinatorMetrics;
   /** Long operations started without awaiting them (HTTP `?wait=false`): a bounded in-memory history (operations.ts). */
   readonly operations: OperationLog;
-  private state: CoordinatorStatus = 'stopped';
-  private identity: IdentityKey | undefined;
-  private registryRef: Registry | undefined;
-  private server: CoordinatorServer | undefined;
-  private engineRef: SessionEngine | undefined;
-  /** Per key: 'exclusive' while a lifecycle session runs, else the number of signings in flight. */
-  private readonly busy = new Map<string, 'exclusive' | number>();
+  private parts: Parts | undefined;
+  private readonly locks = new KeyLocks();
 
   constructor(options: CoordinatorOptions) {
+    super();
     this.options = resolveOptions(options);
     this.metrics = new CoordinatorMetrics(() =>
-      this.state !== 'started' || !this.server || !this.registryRef
+      this.status !== 'started' || this.parts === undefined
         ? undefined
         : {
-            connectedSigners: () => this.server!.connectedSigners().length,
-            keys: () => this.registryRef!.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
+            connectedSigners: () => this.parts!.server.connectedSigners().length,
+            keys: () => this.parts!.registry.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
     );
     this.operations = new OperationLog({
@@ -103,10 +82,6 @@ export class Coordinator implements CoordinatorApi {
         if (e.code === 'INTERNAL') this.options.logger.error('operation failed', { operation: op.id, kind: op.kind, keyId: op.keyId, error: e.cause instanceof Error ? (e.cause.stack ?? e.cause.message) : String(e.cause) });
       },
     });
-  }
-
-  get status(): CoordinatorStatus {
-    return this.state;
   }
 
   /** The identity public key signers pin. */
@@ -126,125 +101,75 @@ export class Coordinator implements CoordinatorApi {
     return `${this.url.replace(/^http/, 'ws')}${SIGNER_PATH}`;
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'stopped') throw new CoordinatorError('NOT_STARTED', { message: `cannot start while ${this.state}` });
-    this.state = 'starting';
+  protected async startParts(stack: StartStack): Promise<void> {
     const o = this.options;
-    try {
-      ensureDataDir(o.dataDir);
-      this.identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
-      this.registryRef = Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs });
-      const registry = this.registryRef;
-      let engine: SessionEngine | undefined;
-      this.server = new CoordinatorServer(o, this.identity, {
-        http: createHttpHandler(this),
-        frame: (signer, envelope) => engine!.onFrame(signer, envelope),
-        authenticated: (signer) => engine!.onSignerAuthenticated(signer),
-        lost: (signer) => engine!.onSignerLost(signer),
-      });
-      engine = new SessionEngine(o, this.identity, registry, this.server, this.metrics);
-      this.engineRef = engine;
-      await this.server.listen();
-      this.state = 'started';
-      o.logger.info(`coordinator listening on ${this.url} (signers: ${this.signerUrl})`, { publicKey: bytesToHex(this.identity.publicKey) });
-    } catch (e) {
-      await this.teardown();
-      throw e;
-    }
+    ensureDataDir(o.dataDir);
+    const identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
+    const registry = stack.adopt(Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
+    let engine: SessionEngine | undefined;
+    const server = new CoordinatorServer(o, identity, {
+      http: createHttpHandler(this),
+      frame: (signer, envelope) => engine!.onFrame(signer, envelope),
+      authenticated: (signer) => engine!.onSignerAuthenticated(signer),
+      lost: (signer) => engine!.onSignerLost(signer),
+    });
+    engine = new SessionEngine(o, identity, registry, server, this.metrics);
+    this.parts = { identity, registry, server: await stack.start(server), engine };
   }
 
-  async stop(): Promise<void> {
-    if (this.state !== 'started') return;
-    this.state = 'stopping';
-    await this.teardown();
-    this.options.logger.info('coordinator stopped');
+  protected override afterStop(): void {
+    this.parts = undefined;
   }
 
-  private async teardown(): Promise<void> {
-    await this.server?.close();
-    this.registryRef?.close();
-    this.server = undefined;
-    this.engineRef = undefined;
-    this.registryRef = undefined;
-    this.identity = undefined;
-    this.state = 'stopped';
+  protected wrongStatus(message: string): Error {
+    return new CoordinatorError('NOT_STARTED', { message });
   }
 
-  private started(): { identity: IdentityKey; registry: Registry; server: CoordinatorServer; engine: SessionEngine } {
-    if (this.state !== 'started' || !this.identity || !this.registryRef || !this.server || !this.engineRef) throw new CoordinatorError('NOT_STARTED');
-    return { identity: this.identity, registry: this.registryRef, server: this.server, engine: this.engineRef };
+  override async start(): Promise<void> {
+    await super.start();
+    this.options.logger.info(`coordinator listening on ${this.url} (signers: ${this.signerUrl})`, { publicKey: bytesToHex(this.publicKey) });
   }
 
-  // ---- guards ----
+  override async stop(): Promise<void> {
+    const running = this.status === 'started';
+    await super.stop();
+    if (running) this.options.logger.info('coordinator stopped');
+  }
 
-  private record(keyId: unknown): KeyRecord {
+  private started(): Parts {
+    if (this.status !== 'started' || this.parts === undefined) throw new CoordinatorError('NOT_STARTED');
+    return this.parts;
+  }
+
+  private record(keyId: unknown): RegistryKey {
     if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
     const k = this.started().registry.getKey(keyId);
     if (k === undefined) throw new CoordinatorError('UNKNOWN_KEY', { field: 'keyId', message: `no key ${keyId}` });
     return k;
   }
 
-  private activeKey(keyId: unknown): KeyRecord & { publicKey: PublicKeyPackage } {
+  private activeKey(keyId: unknown): RegistryKey & { publicKey: PublicKeyPackage } {
     const k = this.record(keyId);
     if (k.state !== 'active' || k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
-    return k as KeyRecord & { publicKey: PublicKeyPackage };
+    return k as RegistryKey & { publicKey: PublicKeyPackage };
   }
 
-  /**
-   * The client request must be for `op` on `keyId`, carry exactly `digest`, and pass
-   * `verifyClientRequest` (trusted key and role, signature, freshness, new nonce).
-   */
   private authorise(op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
-    let r: ClientRequest;
-    try {
-      r = parseClientRequest(request);
-    } catch (e) {
-      throw authError(e);
-    }
-    if (r.op !== op) throw new CoordinatorError('UNAUTHORISED', { field: 'request.op', message: `the request authorises ${r.op}, not ${op}` });
-    if (r.keyId !== keyId) throw new CoordinatorError('UNAUTHORISED', { field: 'request.keyId', message: `the request is for key ${r.keyId}` });
-    if (!equalBytes(r.digest, digest)) throw new CoordinatorError('UNAUTHORISED', { field: 'request.digest', message: 'the request digest does not match the operation parameters' });
-    try {
-      const o = this.options;
-      return verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay: this.started().registry });
-    } catch (e) {
-      throw authError(e);
-    }
-  }
-
-  private async locked<T>(keyId: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
-    const held = this.busy.get(keyId);
-    if (held === 'exclusive' || (held !== undefined && mode === 'exclusive')) {
-      throw new CoordinatorError('BUSY', { field: 'keyId', message: `another session of key ${keyId} is running` });
-    }
-    this.busy.set(keyId, mode === 'exclusive' ? 'exclusive' : ((held as number | undefined) ?? 0) + 1);
-    try {
-      return await fn();
-    } finally {
-      const now = this.busy.get(keyId);
-      if (now === 'exclusive' || now === 1) this.busy.delete(keyId);
-      else if (typeof now === 'number') this.busy.set(keyId, now - 1);
-    }
+    return authorise(this.options, this.started().registry, op, keyId, request, digest);
   }
 
   // ---- operations ----
 
   /** Runs a DKG among the chosen signers; returns the active key. */
-  async createKey(p: CreateKeyParams): Promise<KeyInfo> {
+  async createKey(p: CreateKeyParams): Promise<KeyView> {
     const { registry, server, engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
     if (typeof p.keyId !== 'string' || !KEY_ID_PATTERN.test(p.keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
     if (!(KEY_SUITES as readonly unknown[]).includes(p.suite)) throw badRequest('suite', `expected one of ${KEY_SUITES.join(', ')}`);
     const suite = p.suite as KeySuiteId;
-    const signers = p.signers === undefined ? server.connectedSigners() : p.signers;
-    if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
-    signers.forEach((s: unknown, i) => {
-      if (typeof s !== 'string' || !this.options.signers.has(s)) throw badRequest(`signers[${i}]`, 'not an allow-listed signer');
-      if (signers.indexOf(s) !== i) throw badRequest(`signers[${i}]`, 'duplicate signer');
-    });
-    if (p.signers !== undefined && signers.length < 2) throw badRequest('signers', 'a key needs at least 2 signers');
-    if (typeof p.threshold !== 'number' || !Number.isSafeInteger(p.threshold) || p.threshold < 2) throw badRequest('threshold', 'expected an integer >= 2');
-    if (p.signers !== undefined && p.threshold > signers.length) throw badRequest('threshold', `greater than the ${signers.length} signers`);
+    const signers: unknown = p.signers === undefined ? server.connectedSigners() : p.signers;
+    checkSigners(signers, this.options.signers);
+    checkThreshold(p.threshold, p.signers === undefined ? undefined : signers);
     if (registry.getKey(p.keyId) !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
     const request = this.authorise('createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
     if (signers.length < Math.max(2, p.threshold)) {
@@ -253,7 +178,7 @@ export class Coordinator implements CoordinatorApi {
     const offline = signers.filter((s) => !server.isConnected(s));
     if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `signers not connected: ${offline.join(',')}` });
     const participants = signers.map((signer, i) => ({ signer, index: i + 1 }));
-    return this.locked(p.keyId, 'exclusive', async () => {
+    return this.locks.run(p.keyId, 'exclusive', async () => {
       await this.metrics.session('dkg', () => engine.dkg({ keyId: p.keyId, suite, threshold: p.threshold, participants, request }));
       return this.getKey(p.keyId);
     });
@@ -287,7 +212,7 @@ export class Coordinator implements CoordinatorApi {
       throw e;
     }
     signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, message: p.message, path: signing.path, taproot: signing.taproot }));
-    return this.locked(key.id, 'shared', async () => {
+    return this.locks.run(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);
       return { signature: out.signature, publicKey: out.publicKey, ...(out.recoveryId === undefined ? {} : { recoveryId: out.recoveryId }) };
@@ -295,18 +220,13 @@ export class Coordinator implements CoordinatorApi {
   }
 
   /** Refreshes every share (epoch + 1, same public key); returns the key. */
-  async refresh(p: KeyRequestParams): Promise<KeyInfo> {
+  async refresh(p: KeyRequestParams): Promise<KeyView> {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId);
-    const holders = key.participants.map((p) => p.signer);
     // Old holders that left the key by reshare may still owe an ACK; they do not take part.
-    const behind = this.started().registry.unacknowledged(key.id).filter((s) => holders.includes(s));
-    if (behind.length > 0) {
-      // Those signers are not at the registry's epoch yet; they catch up when they reconnect.
-      throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${key.epoch} of ${key.id}` });
-    }
+    checkCaughtUp(this.started().registry, key, key.participants.map((p) => p.signer));
     const request = this.authorise('refresh', key.id, p.request, refreshDigest({ keyId: key.id }));
-    return this.locked(key.id, 'exclusive', async () => {
+    return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id);
       await this.metrics.session('refresh', () => engine.refresh(current, current.publicKey, request));
       return this.getKey(key.id);
@@ -319,29 +239,20 @@ export class Coordinator implements CoordinatorApi {
    * must all be connected; old holders outside the new set wipe their shares at
    * COMMIT (offline ones when they reconnect). Returns the key.
    */
-  async reshare(p: ReshareParams): Promise<KeyInfo> {
+  async reshare(p: ReshareParams): Promise<KeyView> {
     const { engine, registry } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
     const key = this.activeKey(p.keyId);
     if (isEcdsaSuite(key.suite)) throw badRequest('keyId', 'reshare of ecdsa-secp256k1 keys is not supported yet');
-    const signers = p.signers;
-    if (!Array.isArray(signers)) throw badRequest('signers', 'expected an array of signer ids');
-    signers.forEach((s: unknown, i) => {
-      if (typeof s !== 'string' || !this.options.signers.has(s)) throw badRequest(`signers[${i}]`, 'not an allow-listed signer');
-      if (signers.indexOf(s) !== i) throw badRequest(`signers[${i}]`, 'duplicate signer');
-    });
-    if (signers.length < 2) throw badRequest('signers', 'a key needs at least 2 signers');
-    if (typeof p.threshold !== 'number' || !Number.isSafeInteger(p.threshold) || p.threshold < 2) throw badRequest('threshold', 'expected an integer >= 2');
-    if (p.threshold > signers.length) throw badRequest('threshold', `greater than the ${signers.length} signers`);
+    const signers: unknown = p.signers;
+    checkSigners(signers, this.options.signers);
+    checkThreshold(p.threshold, signers);
     const request = this.authorise('reshare', key.id, p.request, reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers }));
-    return this.locked(key.id, 'exclusive', async () => {
+    return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id);
       // New members must be at the registry's epoch (dealers are chosen among old holders
       // that are; an old holder that is behind and leaves gets its COMMITs in order).
-      const behind = registry.unacknowledged(current.id).filter((s) => signers.includes(s));
-      if (behind.length > 0) {
-        throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${current.epoch} of ${current.id}` });
-      }
+      checkCaughtUp(registry, current, signers);
       const offline = signers.filter((s) => !this.started().server.isConnected(s));
       if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `new signers not connected: ${offline.join(',')}` });
       const newParticipants = signers.map((signer, i) => ({ signer, index: i + 1 }));
@@ -355,19 +266,19 @@ export class Coordinator implements CoordinatorApi {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId);
     const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
-    return this.locked(key.id, 'exclusive', async () => {
+    return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id);
       const attestations = await this.metrics.session('retire', () => engine.retire(current, request));
       return { key: this.getKey(key.id), attestations };
     });
   }
 
-  getKey(keyId: string): KeyInfo {
-    return keyInfo(this.record(keyId));
+  getKey(keyId: string): KeyView {
+    return toKeyView(this.record(keyId));
   }
 
-  listKeys(): KeyInfo[] {
-    return this.started().registry.listKeys().map(keyInfo);
+  listKeys(): KeyView[] {
+    return this.started().registry.listKeys().map(toKeyView);
   }
 
   listSigners(): SignerInfo[] {
@@ -417,7 +328,7 @@ export class Coordinator implements CoordinatorApi {
    * no active key), so that some key can be used. `reason` says why when not ready.
    */
   readiness(): Readiness {
-    if (this.state !== 'started') return { ready: false, registryWritable: false, signersConnected: 0, signersNeeded: 2, reason: `coordinator ${this.state}` };
+    if (this.status !== 'started') return { ready: false, registryWritable: false, signersConnected: 0, signersNeeded: 2, reason: `coordinator ${this.status}` };
     const { registry, server } = this.started();
     const registryWritable = registry.writable();
     const signersConnected = server.connectedSigners().length;

@@ -18,10 +18,10 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import { KEY_ROUND, RETIRE_ROUND, WireError, decodeBody, openEnvelope, type AbortBody, type ClientRequest, type Envelope, type IdentityKey } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
+import { sessionFault } from './errors.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
-import type { Attestation, KeyRecord, Registry } from './registry.ts';
+import type { Attestation, RegistryKey, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
-import { SessionFault } from './sessions/inbox.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
 import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
 import type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
@@ -73,7 +73,7 @@ export class SessionEngine {
       this.runtime.log.warn('signer aborted', { signer, kind: h.kind, session: bytesToHex(h.sessionId), reason: body.reason, culprits: body.culprits });
       // Retirement needs only a quorum of approvals: a refusing signer counts as absent.
       if (inbox.kind === 'retire') inbox.signerLost(signer);
-      else inbox.fail(new SessionFault('abort', [signer], body.culprits ?? [], `${signer} aborted: ${body.reason}`));
+      else inbox.fail(sessionFault('abort', [signer], body.culprits ?? [], `${signer} aborted: ${body.reason}`));
       return;
     }
     if (!inbox.offer(envelope)) throw new WireError('WRONG_KIND', { field: 'header.round', message: `WRONG_KIND: no ${h.kind} round ${h.round} expected from ${signer} now` });
@@ -87,7 +87,7 @@ export class SessionEngine {
   }
 
   /** Refreshes every share of an active key: epoch e -> e + 1, same public key. */
-  refresh(key: KeyRecord, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
+  refresh(key: RegistryKey, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
     return refresh(this.runtime, key, publicKey, request);
   }
 
@@ -102,7 +102,7 @@ export class SessionEngine {
   }
 
   /** Retires a key once a quorum approves; returns the attestations received so far. */
-  retire(key: KeyRecord, request: ClientRequest): Promise<Attestation[]> {
+  retire(key: RegistryKey, request: ClientRequest): Promise<Attestation[]> {
     return retire(this.runtime, key, request);
   }
 }

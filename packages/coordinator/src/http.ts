@@ -17,15 +17,16 @@
 import type http from 'node:http';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
+  API_ERRORS,
   MemoryReplayGuard,
   OPENAPI_DOCUMENT,
   ROUTES,
   WireError,
   accessOf,
+  apiErrorToJson,
   banToJson,
   decodeJson,
   derivedKeyToJson,
-  httpStatusOf,
   keyToJson,
   retirementToJson,
   signatureToJson,
@@ -33,7 +34,6 @@ import {
   verifyHttpRequest,
   type Access,
   type BodyOf,
-  type ErrorJson,
   type HttpCaller,
   type OperationJson,
   type PathParams,
@@ -46,7 +46,7 @@ import {
   type TextAnswer,
 } from '@keyquorum/protocol';
 import type { CoordinatorApi } from './api.ts';
-import { CoordinatorError, isCoordinatorError } from './errors.ts';
+import { CoordinatorError, publicError } from './errors.ts';
 import type { OperationKind, OperationRecord } from './operations.ts';
 
 const bad = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
@@ -203,13 +203,6 @@ function send(res: http.ServerResponse, status: number, body: unknown, answer: A
   res.end(text);
 }
 
-function errorJson(e: CoordinatorError): ErrorJson {
-  const error: ErrorJson['error'] = { code: e.code, message: e.message };
-  if (e.field !== undefined) error.field = e.field;
-  if (e.culprits.length > 0) error.culprits = e.culprits;
-  return { error };
-}
-
 /** A failed request authentication as the coordinator's error: 401, or 403 for an untrusted key. */
 function httpAuthError(e: unknown): CoordinatorError {
   if (!(e instanceof WireError)) return new CoordinatorError('UNAUTHENTICATED', { message: 'request authentication failed', cause: e });
@@ -261,11 +254,12 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       respond(status as number, body, route.responses[status as number], headers);
     };
     run().catch((e: unknown) => {
-      const err = isCoordinatorError(e) ? e : new CoordinatorError('INTERNAL', { message: 'internal error', cause: e });
-      if (!isCoordinatorError(e)) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      // Internal codes (a session fault, a config error) never leave: they answer INTERNAL.
+      const err = publicError(e);
+      if (err !== e) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
       if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
       coordinator.metrics.error(err.code);
-      respond(httpStatusOf(err.code), errorJson(err));
+      respond(API_ERRORS[err.code], { error: apiErrorToJson(err) });
     });
   };
 }

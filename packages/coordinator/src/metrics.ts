@@ -8,7 +8,7 @@
  * the signers' metrics use the same name).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { isCoordinatorError } from './errors.ts';
+import { publicError } from './errors.ts';
 
 export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
 
@@ -74,7 +74,7 @@ export class CoordinatorMetrics {
       return out;
     } catch (e) {
       // Only the coordinator's own codes: a stray error's code would be an unbounded label.
-      this.#sessions.inc({ kind, outcome: isCoordinatorError(e) ? e.code : 'INTERNAL' });
+      this.#sessions.inc({ kind, outcome: publicError(e).code });
       throw e;
     } finally {
       stop();

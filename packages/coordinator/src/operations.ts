@@ -10,8 +10,9 @@
  * client falls back to when an operation id is no longer known.
  */
 import { randomUUID } from 'node:crypto';
+import { apiErrorToJson, type ApiErrorJson } from '@keyquorum/protocol';
 import { OPERATION_HISTORY } from './constants.ts';
-import { CoordinatorError, isCoordinatorError } from './errors.ts';
+import { publicError, type CoordinatorError } from './errors.ts';
 
 export type OperationKind = 'createKey' | 'refresh' | 'reshare' | 'retire';
 export type OperationState = 'running' | 'succeeded' | 'failed';
@@ -28,7 +29,7 @@ export interface OperationRecord<R = unknown> {
   /** On success: what the awaited call answers (the key, or the retirement result). */
   result?: R;
   /** On failure: the error the awaited call would have answered. */
-  error?: { code: string; message: string; field?: string; culprits?: string[] };
+  error?: ApiErrorJson;
 }
 
 export interface OperationLogOptions {
@@ -87,12 +88,9 @@ export class OperationLog {
       op.finishedAt = this.now();
       if (failure === undefined) op.state = 'succeeded';
       else {
-        const e = isCoordinatorError(failure) ? failure : new CoordinatorError('INTERNAL', { message: 'internal error', cause: failure });
-        const error: NonNullable<OperationRecord['error']> = { code: e.code, message: e.message };
-        if (e.field !== undefined) error.field = e.field;
-        if (e.culprits.length > 0) error.culprits = e.culprits;
+        const e = publicError(failure);
         op.state = 'failed';
-        op.error = error;
+        op.error = apiErrorToJson(e);
         this.onError?.(e, op);
       }
       this.finished.push(op.id);

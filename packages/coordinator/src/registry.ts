@@ -7,19 +7,20 @@
  * schema is numbered migrations (schema.ts), applied when the file is opened.
  *
  * `Registry` is the front the engine and coordinator call: each method is one store's,
- * and a change that spans stores runs in one transaction.
+ * and a change that spans stores runs in one transaction. It is a `Startable` part of
+ * the coordinator, opened by `Registry.open` and closed by `stop()`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import type { KeySuiteId, ParticipantRef, ReplayGuard } from '@keyquorum/protocol';
+import type { KeySuiteId, ParticipantRef, ReplayGuard, Startable } from '@keyquorum/protocol';
 import { REGISTRY_FILE, SECRET_FILE_MODE } from './constants.ts';
 import { AttestationStore, type Attestation } from './registry/attestations.ts';
 import { AuditLog, type AuditEntry, type AuditEventType, type AuditEvents, type AuditVerification } from './registry/audit.ts';
 import { BanStore, type Ban } from './registry/bans.ts';
 import { PendingCommits, SignerEpochs, type PendingCommit, type SignerEpoch } from './registry/commits.ts';
-import { KeyStore, type KeyRecord, type KeyState } from './registry/keys.ts';
+import { KeyStore, type RegistryKey, type KeyState } from './registry/keys.ts';
 import { ReplayWindow } from './registry/replay.ts';
 import { migrate } from './registry/schema.ts';
 
@@ -27,7 +28,7 @@ export type { Attestation } from './registry/attestations.ts';
 export { auditHash, type AuditEntry, type AuditEvents, type AuditEventType, type AuditValue, type AuditVerification } from './registry/audit.ts';
 export type { Ban } from './registry/bans.ts';
 export type { PendingCommit, SignerEpoch } from './registry/commits.ts';
-export type { KeyRecord, KeyState } from './registry/keys.ts';
+export { toKeyView, type RegistryKey, type KeyState } from './registry/keys.ts';
 
 export interface RegistryOptions {
   now?: () => number;
@@ -35,7 +36,7 @@ export interface RegistryOptions {
   replayWindowMs?: number;
 }
 
-export class Registry implements ReplayGuard {
+export class Registry implements ReplayGuard, Startable {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly keys: KeyStore;
@@ -80,7 +81,11 @@ export class Registry implements ReplayGuard {
     }
   }
 
-  close(): void {
+  /** Nothing to start: `Registry.open` returns it open (a `StartStack` adopts it). */
+  start(): void {}
+
+  /** Closes the database; idempotent. */
+  stop(): void {
     if (this.db.open) this.db.close();
   }
 
@@ -111,11 +116,11 @@ export class Registry implements ReplayGuard {
     this.keys.delete(id);
   }
 
-  getKey(id: string): KeyRecord | undefined {
+  getKey(id: string): RegistryKey | undefined {
     return this.keys.get(id);
   }
 
-  listKeys(): KeyRecord[] {
+  listKeys(): RegistryKey[] {
     return this.keys.list();
   }
 

@@ -12,6 +12,9 @@
  * A frame that fails any check is answered with control/ERROR and changes nothing;
  * before authentication the socket is then closed. Ping/pong: a signer that has not
  * answered the previous ping when the next is due is dropped.
+ *
+ * A `Startable` part of the coordinator: `start()` listens, `stop()` (idempotent)
+ * drops every signer and stops listening.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +38,7 @@ import {
   type Envelope,
   type ErrorBody,
   type IdentityKey,
+  type Startable,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
@@ -86,7 +90,7 @@ function errorCode(e: unknown): string {
   return 'INTERNAL';
 }
 
-export class CoordinatorServer implements SignerLink {
+export class CoordinatorServer implements SignerLink, Startable {
   private readonly opts: ResolvedOptions;
   private readonly identity: IdentityKey;
   private readonly handlers: ServerHandlers;
@@ -109,7 +113,8 @@ export class CoordinatorServer implements SignerLink {
     this.wss.on('connection', (ws) => this.accept(ws));
   }
 
-  async listen(): Promise<AddressInfo> {
+  /** Listens on the configured host and port (`address()` tells the bound one). */
+  async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => {
@@ -119,10 +124,9 @@ export class CoordinatorServer implements SignerLink {
     });
     this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
     this.heartbeat.unref();
-    return this.http.address() as AddressInfo;
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     for (const c of this.sockets) c.ws.terminate();
     this.wss.close();
@@ -130,6 +134,7 @@ export class CoordinatorServer implements SignerLink {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
+  /** The bound address while started. */
   address(): AddressInfo | undefined {
     const a = this.http.address();
     return a !== null && typeof a === 'object' ? a : undefined;

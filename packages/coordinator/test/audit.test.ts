@@ -62,7 +62,7 @@ describe('audit events', () => {
     db.close();
     expect(stored.data).toBe(JSON.stringify(data));
     expect(row.hash).toBe(auditHash('00'.repeat(32), { seq: 1, ts: row.ts, event: 'signer.unbanned', keyId: 'k1', data: stored.data }));
-    r.close();
+    r.stop();
   });
 
   it('writes an audited state change whole or not at all: a ban and its audit row roll back together', () => {
@@ -77,6 +77,6 @@ describe('audit events', () => {
     expect(r.bannedSigners('k1')).toEqual([]);
     expect(r.audit()).toEqual([]);
     expect(r.verifyAudit()).toEqual({ ok: true, count: 0, head: '00'.repeat(32) });
-    r.close();
+    r.stop();
   });
 });

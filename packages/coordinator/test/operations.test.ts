@@ -221,7 +221,7 @@ describe('GET /readyz', () => {
       await c.coordinator.createKey({ ...q, request: c.request('createKey', q.keyId, createKeyDigest(q)) });
       expect(await readyz()).toMatchObject({ status: 200, json: { ready: true, signersNeeded: 2 } });
 
-      const registry = (c.coordinator as unknown as { registryRef: { writable: () => boolean } }).registryRef;
+      const registry = (c.coordinator as unknown as { parts: { registry: { writable: () => boolean } } }).parts.registry;
       const spy = vi.spyOn(registry, 'writable').mockReturnValue(false);
       try {
         expect(await readyz()).toMatchObject({ status: 503, json: { ready: false, registryWritable: false, reason: 'the registry does not accept writes' } });

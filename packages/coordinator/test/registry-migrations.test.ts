@@ -50,7 +50,7 @@ describe('registry schema migrations', () => {
       expect(userVersion(db)).toBe(0);
       return dump(db);
     });
-    openFixture(dir).close();
+    openFixture(dir).stop();
     withFile(dir, (db) => {
       expect(userVersion(db)).toBe(SCHEMA_VERSION);
       expect(dump(db)).toEqual(before);
@@ -73,7 +73,7 @@ describe('registry schema migrations', () => {
     for (const e of listing.replay) expect(r.checkAndRemember(e.clientKey, e.nonce, e.ts)).toBe(false);
     expect(r.audit().map((e) => e.event)).toEqual(listing.audit.events);
     expect(r.verifyAudit()).toEqual(listing.audit.verification);
-    r.close();
+    r.stop();
   });
 
   it('keeps the audit chain of the old registry going: a row appended after migration links to its head', () => {
@@ -81,7 +81,7 @@ describe('registry schema migrations', () => {
     const row = r.append('key.retired', 'k-active', { epoch: 1, approvers: ['s1', 's2'] });
     expect(row.prevHash).toBe(listing.audit.verification.head);
     expect(r.verifyAudit()).toEqual({ ok: true, count: listing.audit.verification.count + 1, head: row.hash });
-    r.close();
+    r.stop();
   });
 
   it('refuses, with BAD_CONFIG naming dataDir, a registry written by a newer coordinator, and leaves it as it was', () => {
@@ -121,9 +121,9 @@ describe('registry schema migrations', () => {
   it('gives a new registry every migration: the latest version and the same layout a migrated old registry has', () => {
     const fresh = tempDir();
     dirs.push(fresh);
-    Registry.open(fresh).close();
+    Registry.open(fresh).stop();
     const migrated = fixtureCopy();
-    openFixture(migrated).close();
+    openFixture(migrated).stop();
     const layout = (db: Database.Database) => db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name").all();
     withFile(fresh, (db) => {
       expect(userVersion(db)).toBe(SCHEMA_VERSION);

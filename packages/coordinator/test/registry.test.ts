@@ -26,7 +26,7 @@ describe('registry', () => {
     const r = openRegistry();
     expect(fs.statSync(r.file).mode & 0o777).toBe(0o600);
     expect(r.writable()).toBe(true);
-    r.close();
+    r.stop();
   });
 
   it('refuses a second key with the same id and forgets a pending key that is deleted', () => {
@@ -36,7 +36,7 @@ describe('registry', () => {
     expect(r.getKey('k1')).toMatchObject({ state: 'pending', epoch: 0, publicKey: undefined, participants });
     r.deleteKey('k1');
     expect(r.getKey('k1')).toBeUndefined();
-    r.close();
+    r.stop();
   });
 
   it('keeps pending commits per signer in order until acknowledged', () => {
@@ -49,7 +49,7 @@ describe('registry', () => {
     r.removePendingCommit(r.findPendingCommit('s1', 'aa')!.seq);
     expect(r.pendingCommits('s1').map((c) => c.kind)).toEqual(['retire']);
     expect(r.pendingCommits('s2')).toHaveLength(1);
-    r.close();
+    r.stop();
   });
 
   it('refuses a replayed client nonce and one older than the window', () => {
@@ -60,7 +60,7 @@ describe('registry', () => {
     expect(r.checkAndRemember('ab', 'ce', now - 60_001)).toBe(false);
     now += 120_000;
     expect(r.checkAndRemember('ab', 'cd', now)).toBe(true);
-    r.close();
+    r.stop();
   });
 
   it("tracks the epoch each signer holds per key from its acknowledgements: a leaver's ACK and an attestation forget it", () => {
@@ -77,7 +77,7 @@ describe('registry', () => {
     expect(r.signerEpochs().map((e) => e.signer)).toEqual(['s1', 's2']);
     r.addAttestation({ keyId: 'k1', signer: 's2', epoch: 0, destroyedAt: 1, verifyingShare: new Uint8Array(33), envelope: new Uint8Array(1) });
     expect(r.signerEpochs()).toEqual([{ signer: 's1', keyId: 'k1', epoch: 1 }]);
-    r.close();
+    r.stop();
   });
 
   it('fills the signer epochs of a registry created before they were tracked from its audit log', () => {
@@ -87,14 +87,14 @@ describe('registry', () => {
     r.append('commit.acked', 'k1', { signer: 's2', kind: 'dkg', epoch: 0 });
     r.append('commit.acked', 'k1', { signer: 's1', kind: 'refresh', epoch: 1 });
     r.append('key.attested', 'k1', { signer: 's2', epoch: 0, destroyedAt: 1, verifyingShare: '00' });
-    r.close();
+    r.stop();
     const db = new Database(r.file);
     db.exec('DROP TABLE signer_epochs');
     db.pragma('user_version = 0'); // a file of that age predates numbered schema versions
     db.close();
     const again = Registry.open(path.dirname(r.file));
     expect(again.signerEpochs()).toEqual([{ signer: 's1', keyId: 'k1', epoch: 1 }]);
-    again.close();
+    again.stop();
   });
 
   it('records bans per key', () => {
@@ -103,7 +103,7 @@ describe('registry', () => {
     r.ban('k1', 's2', 'again');
     expect(r.bannedSigners('k1')).toEqual(['s2']);
     expect(r.bannedSigners('k2')).toEqual([]);
-    r.close();
+    r.stop();
   });
 });
 
@@ -124,39 +124,39 @@ describe('audit log', () => {
     expect(rows[1]!.prevHash).toBe(rows[0]!.hash);
     expect(r.verifyAudit()).toEqual({ ok: true, count: 3, head: rows[2]!.hash });
     expect(r.audit('k2')).toEqual([]);
-    r.close();
+    r.stop();
   });
 
   it('detects a tampered row', () => {
     const r = withRows();
-    r.close();
+    r.stop();
     const db = new Database(r.file);
     db.prepare("UPDATE audit SET data = '{\"quorum\":[\"s1\",\"s3\"]}' WHERE seq = 3").run();
     db.close();
     const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
     expect(again.verifyAudit()).toEqual({ ok: false, seq: 3, reason: 'hash does not match the row' });
-    again.close();
+    again.stop();
   });
 
   it('detects a deleted row', () => {
     const r = withRows();
-    r.close();
+    r.stop();
     const db = new Database(r.file);
     db.prepare('DELETE FROM audit WHERE seq = 2').run();
     db.close();
     const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
     expect(again.verifyAudit()).toMatchObject({ ok: false, seq: 3 });
-    again.close();
+    again.stop();
   });
 
   it('detects a row whose hash was recomputed without relinking the chain', () => {
     const r = withRows();
-    r.close();
+    r.stop();
     const db = new Database(r.file);
     db.prepare("UPDATE audit SET hash = '00' || substr(hash, 3) WHERE seq = 1").run();
     db.close();
     const again = Registry.open(r.file.replace(/\/registry\.db$/, ''));
     expect(again.verifyAudit()).toMatchObject({ ok: false, seq: 1 });
-    again.close();
+    again.stop();
   });
 });

@@ -4,13 +4,14 @@
  * package (wire encoding) and epoch. Durable when the registry transaction commits.
  */
 import Database from 'better-sqlite3';
-import { decode, encodeBody, fromWirePublicKey, parseWirePublicKey, toWirePublicKey, type KeySuiteId, type ParticipantRef } from '@keyquorum/protocol';
-import type { PublicKeyPackage } from '@keyquorum/crypto';
+import { decode, encodeBody, fromWirePublicKey, parseWirePublicKey, toWirePublicKey, type KeyState, type KeySuiteId, type KeyView, type ParticipantRef } from '@keyquorum/protocol';
+import { targetExternalKey, type PublicKeyPackage } from '@keyquorum/crypto';
 import { CoordinatorError } from '../errors.ts';
 
-export type KeyState = 'pending' | 'active' | 'retired';
+export type { KeyState } from '@keyquorum/protocol';
 
-export interface KeyRecord {
+/** A key as the registry stores it: one row of `keys`, its public package decoded. */
+export interface RegistryKey {
   id: string;
   suite: KeySuiteId;
   threshold: number;
@@ -36,7 +37,7 @@ interface KeyRow {
   updated_at: number;
 }
 
-function toKey(row: KeyRow): KeyRecord {
+function toKey(row: KeyRow): RegistryKey {
   return {
     id: row.id,
     suite: row.suite as KeySuiteId,
@@ -47,6 +48,23 @@ function toKey(row: KeyRow): KeyRecord {
     state: row.state,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+/** The key as the API answers it (`KeyView`): the external public key, group key and chain code of its package. */
+export function toKeyView(k: RegistryKey): KeyView {
+  return {
+    id: k.id,
+    suite: k.suite,
+    threshold: k.threshold,
+    participants: k.participants,
+    publicKey: k.publicKey === undefined ? undefined : targetExternalKey(k.publicKey),
+    groupKey: k.publicKey?.groupKey,
+    chainCode: k.publicKey?.chainCode,
+    epoch: k.epoch,
+    state: k.state,
+    createdAt: k.createdAt,
+    updatedAt: k.updatedAt,
   };
 }
 
@@ -75,12 +93,12 @@ export class KeyStore {
     this.db.prepare('DELETE FROM keys WHERE id = ?').run(id);
   }
 
-  get(id: string): KeyRecord | undefined {
+  get(id: string): RegistryKey | undefined {
     const row = this.db.prepare<[string], KeyRow>('SELECT * FROM keys WHERE id = ?').get(id);
     return row === undefined ? undefined : toKey(row);
   }
 
-  list(): KeyRecord[] {
+  list(): RegistryKey[] {
     return this.db.prepare<[], KeyRow>('SELECT * FROM keys ORDER BY created_at, id').all().map(toKey);
   }
 

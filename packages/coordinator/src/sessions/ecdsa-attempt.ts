@@ -25,8 +25,7 @@ import {
   type ParticipantRef,
 } from '@keyquorum/protocol';
 import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR } from '../constants.ts';
-import { CoordinatorError } from '../errors.ts';
-import { SessionFault } from './inbox.ts';
+import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import type { AttemptSignature, SchemeDriver } from './scheme-driver.ts';
@@ -98,7 +97,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     // Step 10, on public values only. Every signer must report the same R.
     const instancePoint = bodies[0]!.instancePoint;
     if (bodies.some((b) => !equalBytes(b.instancePoint, instancePoint))) {
-      throw new SessionFault('invalid', [], [], 'the quorum computed different instance points R (unattributable)');
+      throw sessionFault('invalid', [], [], 'the quorum computed different instance points R (unattributable)');
     }
     const publicKey = targetExternalKey(r.publicKey, r.path === undefined ? undefined : { path: r.path });
     let combined: ecdsa.EcdsaSignature;
@@ -110,7 +109,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
       );
     } catch (e) {
       if (!isCryptoError(e)) throw e;
-      throw new SessionFault('invalid', [], [], `the signature shares do not combine to a valid signature (unattributable): ${e.message}`);
+      throw sessionFault('invalid', [], [], `the signature shares do not combine to a valid signature (unattributable): ${e.message}`);
     }
     if (!secp256k1.verify(combined.signature, r.message, publicKey, { prehash: false })) {
       throw new CoordinatorError('SESSION_FAILED', { message: 'the combined ECDSA signature does not verify under the standard verifier' });
@@ -119,7 +118,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     return { signature: combined.signature, recoveryId: combined.recovery };
   } catch (e) {
     log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, e instanceof SessionFault ? e.culprits : []);
+    rt.abort(inbox, ids, proposal, e, isSessionFault(e) ? e.culprits : []);
     throw e;
   } finally {
     rt.close(inbox);

@@ -9,8 +9,7 @@
 import { aggregate, isCryptoError, verifySignature, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SIGN_ROUND, decodeBody, type ParticipantRef, type SignCommitmentBody, type SignShareBody } from '@keyquorum/protocol';
-import { CoordinatorError } from '../errors.ts';
-import { SessionFault } from './inbox.ts';
+import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { toCoordinator, type SessionRuntime } from './runtime.ts';
 import type { AttemptSignature, SchemeDriver } from './scheme-driver.ts';
@@ -56,7 +55,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     } catch (e) {
       if (!isCryptoError(e) || e.code !== 'INVALID_SIGNATURE_SHARE') throw e;
       const names = quorum.filter((p) => e.culprits.includes(p.index)).map((p) => p.signer);
-      throw new SessionFault('invalid-share', names, names, `signature share(s) from ${names.join(',') || 'unattributable signers'} do not verify`);
+      throw sessionFault('invalid-share', names, names, `signature share(s) from ${names.join(',') || 'unattributable signers'} do not verify`);
     }
     if (!verifySignature(r.publicKey, r.message, signature, target)) {
       throw new CoordinatorError('SESSION_FAILED', { message: 'the aggregated signature does not verify under the standard verifier' });
@@ -65,7 +64,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     return { signature };
   } catch (e) {
     log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, e instanceof SessionFault ? e.culprits : []);
+    rt.abort(inbox, ids, proposal, e, isSessionFault(e) ? e.culprits : []);
     throw e;
   } finally {
     rt.close(inbox);

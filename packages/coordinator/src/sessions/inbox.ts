@@ -2,39 +2,13 @@
  * One running session's mailbox. The engine routes each authenticated, signature-
  * checked envelope of the session here (runtime.ts keeps the routing table); the session declares the round it waits
  * for (`expect`), and `wait` resolves once every expected sender has delivered, or
- * rejects with a `SessionFault` naming who failed: a timeout, a dropped
+ * rejects with a session fault (errors.ts `sessionFault`) naming who failed: a timeout, a dropped
  * connection, a signer's ABORT (with the culprits it names), or a message that is
  * signed but invalid (its sender is the culprit).
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Envelope } from '@keyquorum/protocol';
-
-export type FaultReason = 'timeout' | 'disconnect' | 'abort' | 'invalid' | 'invalid-share';
-
-/** Why a session round failed, and whom to exclude for it. */
-export class SessionFault extends Error {
-  override readonly name = 'SessionFault';
-  /** Signers that did not deliver, aborted, or sent something invalid. */
-  readonly signers: string[];
-  /** Signers proven or reported to have cheated. */
-  readonly culprits: string[];
-
-  constructor(
-    readonly reason: FaultReason,
-    signers: readonly string[],
-    culprits: readonly string[],
-    message: string,
-  ) {
-    super(message);
-    this.signers = [...new Set(signers)].sort();
-    this.culprits = [...new Set(culprits)].sort();
-  }
-
-  /** Whom a retry should leave out: the culprits if any are named, else the failing signers. */
-  get excluded(): string[] {
-    return this.culprits.length > 0 ? this.culprits : this.signers;
-  }
-}
+import { CoordinatorError, sessionFault } from '../errors.ts';
 
 interface Stage {
   round: number;
@@ -62,7 +36,7 @@ export class Inbox {
   /** Hex session ids routed here (the proposal id, then the derived id). */
   readonly ids = new Set<string>();
   private stage: Stage | undefined;
-  private fault: SessionFault | undefined;
+  private fault: CoordinatorError | undefined;
   private readonly lost = new Set<string>();
   private wake: (() => void) | undefined;
 
@@ -94,7 +68,7 @@ export class Inbox {
     try {
       s.validate(envelope, prior);
     } catch (e) {
-      this.fail(new SessionFault('invalid', [sender], [sender], `${sender} sent an invalid ${this.kind} round-${s.round} message: ${(e as Error).message}`));
+      this.fail(sessionFault('invalid', [sender], [sender], `${sender} sent an invalid ${this.kind} round-${s.round} message: ${(e as Error).message}`));
       throw e;
     }
     s.got.set(sender, [...prior, envelope]);
@@ -114,7 +88,8 @@ export class Inbox {
     return name === undefined ? String(round) : name.toLowerCase();
   }
 
-  fail(fault: SessionFault): void {
+  /** Fails the session with `fault` (a session fault); the first one wins. */
+  fail(fault: CoordinatorError): void {
     this.fault ??= fault;
     this.wake?.();
   }
@@ -128,7 +103,7 @@ export class Inbox {
   /** Waits for the declared round; returns each complete sender's envelopes. */
   wait(opts: WaitOptions): Promise<Map<string, Envelope[]>> {
     const s = this.stage;
-    if (s === undefined) return Promise.reject(new Error('no stage declared'));
+    if (s === undefined) return Promise.reject(new CoordinatorError('INTERNAL', { message: 'no stage declared' }));
     const min = opts.min ?? s.from.size;
     const complete = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) >= s.count(id));
     const missing = () => [...s.from].filter((id) => (s.got.get(id)?.length ?? 0) < s.count(id));
@@ -147,13 +122,13 @@ export class Inbox {
         const waiting = missing().length - dropped.length;
         if (waiting === 0 && ok >= min) return done(() => resolve(result()));
         if (ok + waiting < min) {
-          return done(() => reject(new SessionFault('disconnect', dropped, [], `${dropped.join(',')} disconnected during ${this.kind} round ${s.round}`)));
+          return done(() => reject(sessionFault('disconnect', dropped, [], `${dropped.join(',')} disconnected during ${this.kind} round ${s.round}`)));
         }
       };
       const timer = setTimeout(() => {
         if (complete().length >= min) return done(() => resolve(result()));
         const late = missing();
-        done(() => reject(new SessionFault('timeout', late, [], `${late.join(',')} did not answer ${this.kind} round ${s.round} in ${opts.timeoutMs} ms`)));
+        done(() => reject(sessionFault('timeout', late, [], `${late.join(',')} did not answer ${this.kind} round ${s.round} in ${opts.timeoutMs} ms`)));
       }, opts.timeoutMs);
       this.wake = check;
       check();

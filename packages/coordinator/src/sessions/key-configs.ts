@@ -9,9 +9,8 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isCryptoError, resharePublicKey, targetExternalKey, type PublicKeyPackage, type ReshareParams } from '@keyquorum/crypto';
 import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, toWirePublicKey, type ClientRequest, type CommitmentBody } from '@keyquorum/protocol';
-import { CoordinatorError } from '../errors.ts';
-import type { KeyRecord } from '../registry.ts';
-import { SessionFault } from './inbox.ts';
+import { CoordinatorError, sessionFault } from '../errors.ts';
+import type { RegistryKey } from '../registry.ts';
 import { runKeySession } from './key-session.ts';
 import type { DkgRequest, ReshareRequest } from './requests.ts';
 import { sessionError, type SessionRuntime } from './runtime.ts';
@@ -35,7 +34,7 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
       check: (pkg) => {
         const indices = p.participants.map((r) => r.index).sort((a, b) => a - b);
         if (pkg.suite !== packageSuiteOf(p.suite) || pkg.threshold !== p.threshold || pkg.participants.join() !== indices.join()) {
-          throw new Error('the confirmed public key package does not match the requested suite, threshold or participants');
+          throw sessionFault('invalid', [], [], 'the confirmed public key package does not match the requested suite, threshold or participants');
         }
       },
       commit: (pkg, transcriptHash) => {
@@ -61,7 +60,7 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
 }
 
 /** Refreshes every share of an active key: epoch e -> e + 1, same public key. */
-export async function refresh(rt: SessionRuntime, key: KeyRecord, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
+export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
   try {
     return await runKeySession(rt, {
       kind: 'refresh',
@@ -73,7 +72,7 @@ export async function refresh(rt: SessionRuntime, key: KeyRecord, publicKey: Pub
       epoch: key.epoch + 1,
       check: (pkg) => {
         const same = equalBytes(pkg.groupKey, publicKey.groupKey) && equalBytes(pkg.chainCode, publicKey.chainCode) && pkg.threshold === publicKey.threshold && pkg.participants.join() === publicKey.participants.join();
-        if (pkg.suite !== packageSuiteOf(key.suite) || !same) throw new Error('the refreshed public key package changes the group key, chain code, threshold or participants');
+        if (pkg.suite !== packageSuiteOf(key.suite) || !same) throw sessionFault('invalid', [], [], 'the refreshed public key package changes the group key, chain code, threshold or participants');
       },
       commit: (pkg, transcriptHash) => {
         rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1);
@@ -144,14 +143,14 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
         } catch (e) {
           if (!isCryptoError(e)) throw e;
           const culprits = e.culprits.map((i) => dealerRefs.find((p) => p.index === i)?.signer).filter((x): x is string => x !== undefined);
-          throw new SessionFault('invalid', culprits, culprits, `reshare commitments rejected: ${e.message}`);
+          throw sessionFault('invalid', culprits, culprits, `reshare commitments rejected: ${e.message}`);
         }
       },
       check: (pkg) => {
         if (expected === undefined || !equalBytes(encodeBody(toWirePublicKey(pkg)), encodeBody(toWirePublicKey(expected)))) {
-          throw new Error("the confirmed public key package is not the one the dealers' commitments define");
+          throw sessionFault('invalid', [], [], "the confirmed public key package is not the one the dealers' commitments define");
         }
-        if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw new Error('the reshared public key package changes the group key or chain code');
+        if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw sessionFault('invalid', [], [], 'the reshared public key package changes the group key or chain code');
       },
       commit: (pkg, transcriptHash) => {
         rt.registry.setKeyMaterial(key.id, pkg, epoch, r.newParticipants);

@@ -24,9 +24,8 @@ import {
   type Envelope,
   type KeySuiteId,
 } from '@keyquorum/protocol';
-import { CoordinatorError } from '../errors.ts';
+import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
 import type { PendingCommit } from '../registry.ts';
-import { SessionFault } from './inbox.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import { schemeOf } from './schemes.ts';
 
@@ -56,7 +55,7 @@ export interface KeySession {
   request: ClientRequest;
   /** The epoch every CONFIRM must name. */
   epoch: number;
-  /** Called with the derived session id and every R1 envelope (by sender); may throw a SessionFault. */
+  /** Called with the derived session id and every R1 envelope (by sender); may throw a session fault. */
   round1?: (sessionId: Uint8Array, r1: Map<string, Envelope>) => void;
   /** Checks the agreed public package against what the session must produce. */
   check: (pkg: PublicKeyPackage) => void;
@@ -132,7 +131,7 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
     const first = bodies[0]!;
     const firstKey = encodeBody(first.publicKey);
     const dissent = members.filter((_, i) => !equalBytes(bodies[i]!.transcriptHash, first.transcriptHash) || !equalBytes(encodeBody(bodies[i]!.publicKey), firstKey));
-    if (dissent.length > 0) throw new SessionFault('invalid', dissent, [], `participants confirmed different transcripts (${[members[0]!, ...dissent].join(',')} disagree)`);
+    if (dissent.length > 0) throw sessionFault('invalid', dissent, [], `participants confirmed different transcripts (${[members[0]!, ...dissent].join(',')} disagree)`);
     const pkg = fromWirePublicKey(first.publicKey);
     assertPublicKeyPackage(pkg);
     s.check(pkg);
@@ -154,9 +153,9 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
     return pkg;
   } catch (e) {
     if (!committed) {
-      const fault = e instanceof SessionFault ? e : undefined;
-      log.warn('key session aborted', { reason: (e as Error).message, culprits: fault?.culprits });
-      rt.abort(inbox, ids, sessionId, e, fault?.culprits);
+      const culprits = isSessionFault(e) ? e.culprits : undefined;
+      log.warn('key session aborted', { reason: (e as Error).message, culprits });
+      rt.abort(inbox, ids, sessionId, e, culprits);
     }
     throw e;
   } finally {

@@ -4,7 +4,7 @@
  */
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import type { ClientRequest, KeySuiteId, ParticipantRef, TaprootTarget } from '@keyquorum/protocol';
-import type { KeyRecord } from '../registry.ts';
+import type { RegistryKey } from '../registry.ts';
 
 export interface DkgRequest {
   keyId: string;
@@ -15,7 +15,7 @@ export interface DkgRequest {
 }
 
 export interface SignRequest {
-  key: KeyRecord;
+  key: RegistryKey;
   publicKey: PublicKeyPackage;
   message: Uint8Array;
   path?: string;
@@ -34,7 +34,7 @@ export interface SignResult {
 }
 
 export interface ReshareRequest {
-  key: KeyRecord;
+  key: RegistryKey;
   /** The key's current public package (epoch `key.epoch`). */
   publicKey: PublicKeyPackage;
   /** The new set, numbered 1..n' in this order. */

@@ -10,13 +10,12 @@
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { RETIRE_ROUND, WireError, decodeBody, encodeEnvelope, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
-import { CoordinatorError } from '../errors.ts';
-import type { Attestation, KeyRecord, PendingCommit } from '../registry.ts';
-import { SessionFault } from './inbox.ts';
+import { CoordinatorError, sessionFault } from '../errors.ts';
+import type { Attestation, RegistryKey, PendingCommit } from '../registry.ts';
 import { sessionError, toCoordinator, type SessionRuntime } from './runtime.ts';
 
 /** Retires `key`; returns the attestations received within the round timeout. */
-export async function retire(rt: SessionRuntime, key: KeyRecord, request: ClientRequest): Promise<Attestation[]> {
+export async function retire(rt: SessionRuntime, key: RegistryKey, request: ClientRequest): Promise<Attestation[]> {
   const ids = key.participants.map((p) => p.signer);
   const connected = ids.filter((id) => rt.link.isConnected(id));
   if (connected.length < key.threshold) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${connected.length} participants connected, ${key.threshold} approvals needed` });
@@ -32,7 +31,7 @@ export async function retire(rt: SessionRuntime, key: KeyRecord, request: Client
     });
     for (const id of connected) rt.send(inbox, id, proposal, RETIRE_ROUND.START, { keyId: key.id, epoch: key.epoch, request });
     const approvals = await rt.collect(inbox, { timeoutMs: rt.opts.roundTimeoutMs, min: key.threshold });
-    if (approvals.size < key.threshold) throw new SessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
+    if (approvals.size < key.threshold) throw sessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
     const approvers = [...approvals.keys()].sort();
     const frames = rt.commit(inbox, proposal, {
       keyId: key.id,

@@ -35,11 +35,11 @@ import {
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from '../config.ts';
-import { CoordinatorError } from '../errors.ts';
+import { CoordinatorError, isSessionFault } from '../errors.ts';
 import type { CoordinatorMetrics } from '../metrics.ts';
 import type { PendingCommit, Registry } from '../registry.ts';
 import type { SignerLink } from '../server.ts';
-import { Inbox, SessionFault, type RoundTable, type WaitOptions } from './inbox.ts';
+import { Inbox, type RoundTable, type WaitOptions } from './inbox.ts';
 
 /** Every session kind's ABORT round (KEY_ROUND, SIGN_ROUND, ECDSA_SIGN_ROUND and RETIRE_ROUND agree). */
 export const ABORT_ROUND = KEY_ROUND.ABORT;
@@ -90,10 +90,10 @@ export function sameSession(e: Envelope, sessionId: Uint8Array): void {
 
 /** The session fault (or anything else) as the coordinator's typed error. */
 export function sessionError(e: unknown, what: string): CoordinatorError {
-  if (e instanceof CoordinatorError) return e;
-  if (e instanceof SessionFault) {
-    return new CoordinatorError(e.reason === 'timeout' ? 'TIMEOUT' : 'SESSION_FAILED', { culprits: e.culprits, message: `${what}: ${e.message}`, cause: e });
+  if (isSessionFault(e)) {
+    return new CoordinatorError(e.fault.reason === 'timeout' ? 'TIMEOUT' : 'SESSION_FAILED', { culprits: e.culprits, message: `${what}: ${e.message}`, cause: e });
   }
+  if (e instanceof CoordinatorError) return e;
   return new CoordinatorError('SESSION_FAILED', { message: `${what}: ${(e as Error).message}`, cause: e });
 }
 

@@ -18,7 +18,7 @@ export interface AttemptSignature {
 export interface SchemeDriver {
   /**
    * One signing attempt with `quorum` (t participants of the key, connected and not
-   * banned). Throws a SessionFault naming whom the next attempt leaves out.
+   * banned). Throws a session fault naming whom the next attempt leaves out.
    */
   signAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[], target: SigningTarget): Promise<AttemptSignature>;
   /**

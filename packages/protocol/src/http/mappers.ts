@@ -12,6 +12,7 @@ import type { ParticipantRef, TaprootTarget } from '../messages.ts';
 import { decodeJson } from './schema.ts';
 import {
   ClientRequestSchema,
+  type ApiErrorJson,
   type AttestationJson,
   type BanJson,
   type ClientRequestJson,
@@ -23,23 +24,32 @@ import {
   type SignerStatusJson,
 } from './types.ts';
 
-/** A key as the coordinator holds it (public data only). */
+/** A key as the coordinator's API answers it, in values (public data only); `keyToJson` gives its JSON, `KeyJson`. */
 export interface KeyView {
   id: string;
   suite: KeySuiteId;
   threshold: number;
+  /** Signer ids and FROST indices, in DKG order. */
   participants: readonly ParticipantRef[];
-  /** External public key; undefined while pending. */
+  /** External public key (x-only for frost-secp256k1-tr); undefined while pending. */
   publicKey: Uint8Array | undefined;
-  /** Group key as an encoded point; undefined while pending. */
+  /** Group key as an encoded point (33-byte compressed on secp256k1); undefined while pending. */
   groupKey: Uint8Array | undefined;
+  /** The BIP32-style chain code of non-hardened derivation; undefined while pending. */
+  chainCode: Uint8Array | undefined;
   epoch: number;
   state: KeyState;
+  /** ms since the Unix epoch. */
+  createdAt: number;
+  updatedAt: number;
 }
 
 const hexOrNull = (b: Uint8Array | undefined) => (b === undefined ? null : bytesToHex(b));
 
-export function keyToJson(k: KeyView): KeyJson {
+/** The fields of a `KeyView` its JSON carries. */
+type KeyViewInJson = Omit<KeyView, 'chainCode' | 'createdAt' | 'updatedAt'>;
+
+export function keyToJson(k: KeyViewInJson): KeyJson {
   return {
     id: k.id,
     suite: k.suite,
@@ -57,7 +67,7 @@ export function attestationToJson(a: { signer: string; epoch: number; destroyedA
   return { signer: a.signer, epoch: a.epoch, destroyedAt: a.destroyedAt, verifyingShare: bytesToHex(a.verifyingShare), envelope: bytesToHex(a.envelope) };
 }
 
-export function retirementToJson(r: { key: KeyView; attestations: ReadonlyArray<Parameters<typeof attestationToJson>[0]> }): RetirementJson {
+export function retirementToJson(r: { key: KeyViewInJson; attestations: ReadonlyArray<Parameters<typeof attestationToJson>[0]> }): RetirementJson {
   return { key: keyToJson(r.key), attestations: r.attestations.map(attestationToJson) };
 }
 
@@ -77,6 +87,14 @@ export function signerStatusToJson(s: SignerStatusJson): SignerStatusJson {
 
 export function banToJson(b: BanJson): BanJson {
   return { signer: b.signer, reason: b.reason, at: b.at };
+}
+
+/** An error as an error answer and a failed operation carry it: `field` and `culprits` only when named. */
+export function apiErrorToJson(e: { code: string; message: string; field?: string | undefined; culprits: readonly string[] }): ApiErrorJson {
+  const json: ApiErrorJson = { code: e.code, message: e.message };
+  if (e.field !== undefined) json.field = e.field;
+  if (e.culprits.length > 0) json.culprits = [...e.culprits];
+  return json;
 }
 
 /** A taproot target as the sign body carries it: `{}` for key-path only. */

@@ -184,7 +184,11 @@ export const ReshareBodySchema = object(
 
 export type ClientRequestJson = JsonOf<typeof ClientRequestSchema>;
 export type KeyState = (typeof KEY_STATES)[number];
-export type KeyJson = JsonOf<typeof KeySchema>;
+/** A key as the API's JSON carries it (GET /v1/keys/{id}); the client SDK answers it as is. */
+export type KeyJson = Omit<JsonOf<typeof KeySchema>, 'scheme'> & {
+  /** @deprecated The same value as `suite`, kept for readers of the older field name. */
+  scheme: string;
+};
 export type DerivedKeyJson = JsonOf<typeof DerivedKeySchema>;
 export type SignatureJson = JsonOf<typeof SignatureSchema>;
 export type AttestationJson = JsonOf<typeof AttestationSchema>;
