@@ -15,7 +15,7 @@ import { MAX_REQUEST_SKEW_MS, REPLAY_PRUNE_INTERVAL_MS } from './constants.ts';
 import { errorEnvelope } from './control.ts';
 import { SignerError } from './errors.ts';
 import { HealthServer } from './health.ts';
-import { Keystore, KeystoreError } from './keystore/index.ts';
+import { Keystore } from './keystore/index.ts';
 import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts';
 import type { SessionContext } from './sessions/context.ts';
 import { SessionRouter } from './sessions/router.ts';
@@ -206,7 +206,7 @@ export class SignerDaemon {
     try {
       return Keystore.open({ dataDir: o.dataDir, kek, signerId: o.signerId, now });
     } catch (e) {
-      if (e instanceof KeystoreError && e.code === 'NOT_FOUND') {
+      if (e instanceof SignerError && e.code === 'NOT_FOUND') {
         throw new SignerError('BAD_CONFIG', { field: 'dataDir', message: `no keystore in ${o.dataDir}; run 'keyquorum-signer init' first`, cause: e });
       }
       throw e;

@@ -3,7 +3,6 @@
  * single-use nonce journal, the client replay window, the sealed identity key,
  * retired keys with their attestations and peer bans, in one SQLite file.
  */
-export { KeystoreError, isKeystoreError, type KeystoreErrorCode, type KeystoreErrorOptions } from './errors.ts';
 export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
 export { Keystore } from './keystore.ts';
 export type {

@@ -13,7 +13,7 @@ import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
 import { now, readWithoutKek } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
 import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
@@ -156,7 +156,7 @@ export class Keystore implements ReplayGuard {
   banPeer(keyId: string, peer: string, reason: string): boolean {
     aId(keyId, 'keyId');
     aId(peer, 'peer');
-    if (typeof reason !== 'string') throw new KeystoreError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
+    if (typeof reason !== 'string') throw new SignerError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
     return this.#write(({ bans }) => bans.ban(keyId, peer, reason, now(this.#keystore)));
   }
 
@@ -269,7 +269,7 @@ export class Keystore implements ReplayGuard {
 
   /** The stores, for a read; 'LOCKED' once closed. */
   #read(): Stores {
-    if (!this.#open) throw new KeystoreError('LOCKED', { message: 'the keystore is closed' });
+    if (!this.#open) throw new SignerError('LOCKED', { message: 'the keystore is closed' });
     return this.#stores;
   }
 

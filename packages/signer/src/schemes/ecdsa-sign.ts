@@ -207,7 +207,7 @@ export class EcdsaSignSession extends ContributedSession {
     const same = equalBytes(journalled.subarray(32), phi);
     journalled.fill(0);
     phi.fill(0);
-    if (!same) throw new Error('the journalled nonce is not the one this session holds');
+    if (!same) throw new SignerError('NONCE_MISMATCH', { field: 'nonceId', message: 'the journalled nonce is not the one this session holds' });
     const share = ecdsa.signRound3(presigned.presignature, this.#body.message);
     const body: EcdsaSignShareBody = { w: share.w, u: share.u, instancePoint: presigned.session.instancePoint };
     sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.SHARE), body);

@@ -17,7 +17,7 @@ import {
   type ParticipantRef,
 } from '@keyquorum/protocol';
 import { ecdsa, targetPublicKey } from '@keyquorum/crypto';
-import { KeystoreError } from '../keystore/index.ts';
+import { SignerError } from '../errors.ts';
 import type { ShareSecret } from '../share-record.ts';
 import { byIndex, bySigner, type KeyOutcome, type KeyRounds, type SchemeDriver } from './driver.ts';
 import { EcdsaSignSession } from './ecdsa-sign.ts';
@@ -113,7 +113,7 @@ export const ecdsaScheme: SchemeDriver = {
     secret.fill(0);
     if (share.frost.id !== record.self || !equalBytes(encodeBody(toWirePublicKey(share.frost.publicKey)), encodeBody(record.publicKey))) {
       wipeEcdsaShare(share);
-      throw new KeystoreError('CORRUPT', { field: 'keystore.share', message: 'the sealed ecdsa share does not match its public record' });
+      throw new SignerError('CORRUPT', { field: 'keystore.share', message: 'the sealed ecdsa share does not match its public record' });
     }
     return { keyShare: share.frost, ecdsa: share };
   },

@@ -14,7 +14,6 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
-import { KeystoreError } from '../keystore/index.ts';
 import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
 import { decodeShareRecord, type LoadedShare } from '../share-record.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
@@ -26,7 +25,7 @@ function shareOf(ctx: SessionContext, keyId: string, epoch: number): LoadedShare
     wipeLoadedShare(share);
     return share;
   } catch (e) {
-    if (e instanceof KeystoreError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
+    if (e instanceof SignerError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
       throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `no share of ${keyId} at epoch ${epoch}`, cause: e });
     }
     throw e;
