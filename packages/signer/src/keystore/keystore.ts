@@ -8,6 +8,7 @@
  * share wipe it also purges the WAL. Creation, unlocking and schema migrations are in
  * open.ts and schema.ts. No networking and no protocol logic; the clock is injected.
  */
+import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
 import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
@@ -30,7 +31,8 @@ interface Stores {
   bans: PeerBans;
 }
 
-export class Keystore implements ReplayGuard {
+/** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
+export class Keystore implements ReplayGuard, Startable {
   /** The signer this keystore belongs to (bound into every sealed blob). */
   readonly signerId: string;
   readonly dataDir: string;
@@ -259,12 +261,22 @@ export class Keystore implements ReplayGuard {
     return this.#write(({ replay }) => replay.prune(now(this.#keystore) - olderThanMs));
   }
 
+  /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */
+  start(): void {
+    this.#read();
+  }
+
   /** Closes the database and zeroes the KEK; later calls throw 'LOCKED'. Idempotent. */
-  close(): void {
+  stop(): void {
     if (!this.#open) return;
     this.#open = false;
     this.#keystore.kek.destroy();
     this.#keystore.db.close();
+  }
+
+  /** `stop()`, by the name callers that open a keystore outside a service use. */
+  close(): void {
+    this.stop();
   }
 
   /** The stores, for a read; 'LOCKED' once closed. */
