@@ -6,12 +6,12 @@
 export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
 export { Keystore } from './keystore.ts';
 export type {
-  KeySummary,
+  HeldKeySummary,
   KeystoreCreateOptions,
   KeystoreOpenOptions,
   PeerBan,
   ReplayGuard,
   RetireResult,
-  ShareRecord,
+  UnsealedShare,
 } from './types.ts';
 export { KEYSTORE_DB_FILE, SCRYPT_N_DEFAULT, SCRYPT_N_MIN } from './constants.ts';

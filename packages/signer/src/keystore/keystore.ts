@@ -20,7 +20,7 @@ import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
-import type { KeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, ShareRecord } from './types.ts';
+import type { HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
   shares: ShareStore;
@@ -102,7 +102,7 @@ export class Keystore implements ReplayGuard, Startable {
   }
 
   /** The active share, unsealed: 'NOT_FOUND' for an unknown key, 'WRONG_STATE' if retired or only pending. */
-  getActive(keyId: string): ShareRecord {
+  getActive(keyId: string): UnsealedShare {
     aId(keyId, 'keyId');
     const { retired, shares } = this.#read();
     retired.refuseRetired(keyId);
@@ -110,7 +110,7 @@ export class Keystore implements ReplayGuard, Startable {
   }
 
   /** One epoch's share (pending or active), unsealed. */
-  getShare(keyId: string, epoch: number): ShareRecord {
+  getShare(keyId: string, epoch: number): UnsealedShare {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
     const { retired, shares } = this.#read();
@@ -119,9 +119,9 @@ export class Keystore implements ReplayGuard, Startable {
   }
 
   /** Every key this signer knows, with its state and epochs; no secret and no public package. */
-  listKeys(): KeySummary[] {
+  listKeys(): HeldKeySummary[] {
     const { retired, shares } = this.#read();
-    const byKey = new Map<string, KeySummary>(shares.summaries().map((summary) => [summary.keyId, summary]));
+    const byKey = new Map<string, HeldKeySummary>(shares.summaries().map((summary) => [summary.keyId, summary]));
     for (const key of retired.all()) byKey.set(key.keyId, { state: 'retired', ...key });
     return [...byKey.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
   }

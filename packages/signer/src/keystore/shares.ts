@@ -10,7 +10,7 @@
 import { SignerError } from '../errors.ts';
 import { SHARE_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob, now } from './database.ts';
-import type { KeySummary, ShareRecord } from './types.ts';
+import type { HeldKeySummary, UnsealedShare } from './types.ts';
 
 interface ShareRow {
   key_id: string;
@@ -93,7 +93,7 @@ export class ShareStore {
   }
 
   /** The active share, unsealed: 'NOT_FOUND' for an unknown key, 'WRONG_STATE' if only pending. */
-  active(keyId: string): ShareRecord {
+  active(keyId: string): UnsealedShare {
     const row = this.#sql.activeShare.get(keyId);
     if (!row) {
       const known = this.#sql.epochs.all(keyId).length > 0;
@@ -112,7 +112,7 @@ export class ShareStore {
   }
 
   /** One epoch's share (pending or active), unsealed. */
-  get(keyId: string, epoch: number): ShareRecord {
+  get(keyId: string, epoch: number): UnsealedShare {
     const row = this.#sql.share.get(keyId, epoch);
     if (!row) throw new SignerError('NOT_FOUND', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
     return this.#unseal(row);
@@ -128,8 +128,8 @@ export class ShareStore {
   }
 
   /** Each key holding a share, with its state and epochs (an active key names its pending epoch). */
-  summaries(): KeySummary[] {
-    const byKey = new Map<string, KeySummary>();
+  summaries(): HeldKeySummary[] {
+    const byKey = new Map<string, HeldKeySummary>();
     for (const row of this.#sql.allShares.all()) {
       const seen = byKey.get(row.key_id);
       if (row.state === 'active') {
@@ -156,7 +156,7 @@ export class ShareStore {
     }
   }
 
-  #unseal(row: ShareRow): ShareRecord {
+  #unseal(row: ShareRow): UnsealedShare {
     const field = `shares[${row.key_id}/${row.epoch}].sealed`;
     if (row.signer_id !== this.#ctx.signerId || row.state === 'retired') {
       throw new SignerError('CORRUPT', { field, message: 'row does not belong to this signer or is retired' });
