@@ -85,7 +85,6 @@ export class SignerDaemon extends Service {
     return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0 };
   }
 
-
   /** Resolves once the link is authenticated (now, if it is). */
   waitUntilConnected(timeoutMs = 10_000): Promise<void> {
     if (this.connected) return Promise.resolve();

@@ -1,7 +1,8 @@
 /**
  * The signer daemon's keystore: sealed shares through the key lifecycle, the
  * single-use nonce journal, the client replay window, the sealed identity key,
- * retired keys with their attestations and peer bans, in one SQLite file.
+ * retired keys with their attestations and peer bans, in one SQLite file. It throws
+ * the package's one error type, `SignerError` (errors.ts).
  */
 export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
 export { Keystore } from './keystore.ts';
