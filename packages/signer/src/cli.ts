@@ -20,7 +20,7 @@ import { loadConfigFile, resolveKekSource, type SignerOptions } from './config.t
 import { SignerDaemon } from './daemon.ts';
 import { SignerError } from './errors.ts';
 import { initSigner, readPublicKey } from './init.ts';
-import { Keystore, KeystoreError, type KekSource } from './keystore/index.ts';
+import { Keystore, type KekSource } from './keystore/index.ts';
 
 const USAGE = `usage:
   keyquorum-signer init --data DIR --id SIGNER_ID [--json] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH] [--scrypt-n N]
@@ -98,7 +98,7 @@ function unban(args: string[]): number {
   const peer = required(v, 'peer');
   const keystore = Keystore.open({ dataDir, kek: kekFrom(v) });
   try {
-    if (!keystore.clearPeerBan(keyId, peer)) throw new KeystoreError('NOT_FOUND', { field: 'peer', message: `${peer} is not banned for key ${keyId} here` });
+    if (!keystore.clearPeerBan(keyId, peer)) throw new SignerError('NOT_FOUND', { field: 'peer', message: `${peer} is not banned for key ${keyId} here` });
   } finally {
     keystore.close();
   }
@@ -171,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`keyquorum-signer: ${e.message}\n${USAGE}\n`);
       return 2;
     }
-    if (e instanceof SignerError || e instanceof KeystoreError) {
+    if (e instanceof SignerError) {
       process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: `${command} failed`, code: e.code, field: e.field, reason: e.message })}\n`);
       return 1;
     }

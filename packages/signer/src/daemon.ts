@@ -2,12 +2,14 @@
  * The signer daemon: opens the sealed keystore, discards every nonce left outstanding
  * by a crash, loads the identity key, dials the coordinator (`link.ts`) and runs the
  * session executors (`sessions/`) on its frames; optionally serves health and metrics.
- * Lifecycle as in STYLE.md: status stopped -> starting -> started -> stopping; a
- * failed start stops what already started and rethrows. Signals are the CLI's business.
+ * A `Service` (@keyquorum/protocol lifecycle): its parts (keystore, health endpoint,
+ * session router, replay-window pruning, coordinator link) start in that order and
+ * stop in reverse; a failed start stops what already started and rethrows. Signals
+ * are the CLI's business.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { equalBytes } from '@noble/curves/utils.js';
-import { defaultRng, identityFromSecret, type Envelope, type IdentityKey, type Rng } from '@keyquorum/protocol';
+import { Service, defaultRng, identityFromSecret, type Envelope, type IdentityKey, type Rng, type ServiceStatus, type StartStack, type Startable } from '@keyquorum/protocol';
 import { createLogger, type Logger } from '@keyquorum/protocol/logger';
 import { honestBehaviour, type SignerBehaviour } from './behaviour.ts';
 import { resolveKekSource, resolveSignerOptions, type ListenAddress, type ResolvedSignerOptions, type SignerOptions } from './config.ts';
@@ -15,12 +17,12 @@ import { MAX_REQUEST_SKEW_MS, REPLAY_PRUNE_INTERVAL_MS } from './constants.ts';
 import { errorEnvelope } from './control.ts';
 import { SignerError } from './errors.ts';
 import { HealthServer } from './health.ts';
-import { Keystore, KeystoreError } from './keystore/index.ts';
+import { Keystore } from './keystore/index.ts';
 import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts';
 import type { SessionContext } from './sessions/context.ts';
 import { SessionRouter } from './sessions/router.ts';
 
-export type SignerStatus = 'stopped' | 'starting' | 'started' | 'stopping';
+export type SignerStatus = ServiceStatus;
 
 /** What varies besides the options: injected for tests and fault-injection fixtures. */
 export interface SignerDeps {
@@ -41,31 +43,27 @@ type Counter = (typeof COUNTERS)[number];
 interface Running {
   keystore: Keystore;
   identity: IdentityKey;
-  router?: SessionRouter;
-  link?: CoordinatorLink;
-  health?: HealthServer;
-  pruneTimer?: NodeJS.Timeout;
+  router: SessionRouter;
+  link: CoordinatorLink;
+  health: HealthServer;
 }
 
-export class SignerDaemon {
+/** A part that only has something to undo when the daemon stops. */
+const undoOnStop = (undo: () => void): Startable => ({ start() {}, stop: undo });
+
+export class SignerDaemon extends Service {
   readonly options: ResolvedSignerOptions;
   readonly #deps: SignerDeps;
   readonly #log: Logger;
   readonly #counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<Counter, number>;
-  #status: SignerStatus = 'stopped';
   #running: Partial<Running> = {};
-  #healthAddress: ListenAddress | undefined;
-  #stopping: Promise<void> | undefined;
   #connectedWaiters: (() => void)[] = [];
 
   constructor(options: SignerOptions, deps: SignerDeps = {}) {
+    super();
     this.options = resolveSignerOptions(options, deps.baseDir);
     this.#deps = deps;
     this.#log = (deps.log ?? createLogger()).child({ signer: this.options.signerId });
-  }
-
-  get status(): SignerStatus {
-    return this.#status;
   }
 
   /** Authenticated to the coordinator. */
@@ -80,36 +78,11 @@ export class SignerDaemon {
 
   /** Where the health server listens (the real port when `listen` asked for 0). */
   get healthAddress(): ListenAddress | undefined {
-    return this.#healthAddress;
+    return this.#running.health?.address;
   }
 
   metrics(): Record<string, number> {
     return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0 };
-  }
-
-  async start(): Promise<void> {
-    if (this.#status !== 'stopped') throw new SignerError('WRONG_STATUS', { message: `cannot start while ${this.#status}` });
-    this.#status = 'starting';
-    try {
-      await this.#startAll();
-      this.#status = 'started';
-    } catch (e) {
-      await this.#teardown();
-      this.#status = 'stopped';
-      throw e;
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.#status === 'stopped') return;
-    if (this.#status === 'stopping') return this.#stopping;
-    if (this.#status === 'starting') throw new SignerError('WRONG_STATUS', { message: 'cannot stop while starting' });
-    this.#status = 'stopping';
-    this.#stopping = this.#teardown().finally(() => {
-      this.#status = 'stopped';
-      this.#log.info('stopped');
-    });
-    return this.#stopping;
   }
 
   /** Resolves once the link is authenticated (now, if it is). */
@@ -124,11 +97,15 @@ export class SignerDaemon {
     });
   }
 
-  async #startAll(): Promise<void> {
+  protected wrongStatus(message: string): Error {
+    return new SignerError('WRONG_STATUS', { message });
+  }
+
+  protected async startParts(stack: StartStack): Promise<void> {
     const o = this.options;
     const now = this.#deps.now ?? Date.now;
     const rng = this.#deps.rng ?? defaultRng;
-    const keystore = this.#openKeystore(now);
+    const keystore = stack.adopt(this.#openKeystore(now));
     this.#running.keystore = keystore;
     const identity = this.#loadIdentity(keystore);
     this.#running.identity = identity;
@@ -163,7 +140,7 @@ export class SignerDaemon {
       },
     });
     this.#running.router = router;
-    this.#running.link = new CoordinatorLink({
+    const link = new CoordinatorLink({
       url: o.coordinatorUrl,
       signerId: o.signerId,
       identity,
@@ -181,23 +158,35 @@ export class SignerDaemon {
       count: (event) => this.#counters[event]++,
     });
     if (o.listen !== undefined) {
-      const health = new HealthServer({
-        ready: () => this.#status === 'started' && this.connected,
-        metrics: () => this.metrics(),
-        keys: () => keystore.listKeys().flatMap((k) => (k.state === 'active' ? [{ keyId: k.keyId, epoch: k.epoch, suite: k.suite }] : [])),
-      });
+      const health = new HealthServer(
+        {
+          ready: () => this.status === 'started' && this.connected,
+          metrics: () => this.metrics(),
+          keys: () => keystore.listKeys().flatMap((k) => (k.state === 'active' ? [{ keyId: k.keyId, epoch: k.epoch, suite: k.suite }] : [])),
+        },
+        o.listen,
+      );
       this.#running.health = health;
-      this.#healthAddress = await health.listen(o.listen);
+      await stack.start(health);
     }
-    this.#running.pruneTimer = setInterval(() => keystore.pruneRequests(MAX_REQUEST_SKEW_MS), REPLAY_PRUNE_INTERVAL_MS);
-    this.#running.pruneTimer.unref();
-    this.#running.link.start();
+    stack.adopt(undoOnStop(() => router.dropAll('stopped')));
+    const pruneTimer = setInterval(() => keystore.pruneRequests(MAX_REQUEST_SKEW_MS), REPLAY_PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
+    stack.adopt(undoOnStop(() => clearInterval(pruneTimer)));
+    this.#running.link = link;
+    await stack.start(link);
+    const bound = this.healthAddress;
     this.#log.info('started', {
       publicKey: bytesToHex(identity.publicKey),
       keys: keystore.listKeys().length,
       discardedNonces,
-      health: this.#healthAddress ? `${this.#healthAddress.host}:${this.#healthAddress.port}` : undefined,
+      health: bound ? `${bound.host}:${bound.port}` : undefined,
     });
+  }
+
+  protected override afterStop(): void {
+    if (this.status === 'stopping') this.#log.info('stopped');
+    this.#running = {};
   }
 
   #openKeystore(now: () => number): Keystore {
@@ -206,7 +195,7 @@ export class SignerDaemon {
     try {
       return Keystore.open({ dataDir: o.dataDir, kek, signerId: o.signerId, now });
     } catch (e) {
-      if (e instanceof KeystoreError && e.code === 'NOT_FOUND') {
+      if (e instanceof SignerError && e.code === 'NOT_FOUND') {
         throw new SignerError('BAD_CONFIG', { field: 'dataDir', message: `no keystore in ${o.dataDir}; run 'keyquorum-signer init' first`, cause: e });
       }
       throw e;
@@ -220,16 +209,5 @@ export class SignerDaemon {
     } finally {
       seed.fill(0);
     }
-  }
-
-  async #teardown(): Promise<void> {
-    const r = this.#running;
-    clearInterval(r.pruneTimer);
-    await r.link?.stop();
-    r.router?.dropAll('stopped');
-    await r.health?.close();
-    r.keystore?.close();
-    this.#running = {};
-    this.#healthAddress = undefined;
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The typed error of the signer daemon. `code` says what went wrong and is what the
- * daemon puts in a control ERROR or a session ABORT; `field` names the offending
- * input (a config field, a message field); `culprits` names the peer signers whose
+ * The one typed error of the signer package, daemon and keystore alike. `code` says
+ * what went wrong and is what the daemon puts in a control ERROR or a session ABORT;
+ * `field` names the offending input (a config field, a message field, a keystore
+ * argument such as 'keyId' or 'kek.keyFile'); `culprits` names the peer signers whose
  * messages provably failed a check, so the coordinator can exclude them.
  */
 
@@ -37,7 +38,32 @@ export type SignerErrorCode =
   /** The session ran past its round timeout. */
   | 'TIMEOUT'
   /** The daemon is not in a state that allows the call. */
-  | 'WRONG_STATUS';
+  | 'WRONG_STATUS'
+  /** The session's signing nonce is not the one the keystore journalled for it. */
+  | 'NONCE_MISMATCH'
+  // The keystore's codes (every exported keystore method validates its arguments first).
+  /** The keystore is closed; open it again to use it. */
+  | 'LOCKED'
+  /** The passphrase or key file does not unlock this keystore, or none was given. */
+  | 'BAD_PASSPHRASE'
+  /** No keystore, key or share with that id. */
+  | 'NOT_FOUND'
+  /** A keystore, share or nonce with that id already exists. */
+  | 'EXISTS'
+  /** Stored data fails its integrity check (AEAD tag, SQLite header, missing metadata). */
+  | 'CORRUPT'
+  /** The keystore was written by a schema version this code does not read. */
+  | 'SCHEMA_VERSION'
+  /** The key or share is not in a state that allows the operation (retired, pending, stale epoch). */
+  | 'WRONG_STATE'
+  /** The signing nonce was already consumed; it must never be used twice. */
+  | 'NONCE_CONSUMED'
+  /** The signing nonce was discarded (after a restart, a refresh or a retirement). */
+  | 'NONCE_DISCARDED'
+  /** No signing nonce with that id. */
+  | 'NONCE_UNKNOWN'
+  /** An argument or option has the wrong type, length, range or format. */
+  | 'BAD_FIELD';
 
 export interface SignerErrorOptions {
   field?: string;

@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { Startable } from '@keyquorum/protocol';
 import type { ListenAddress } from './config.ts';
 
 export interface HealthSource {
@@ -61,10 +62,14 @@ function prometheus(source: HealthSource): Registry {
   return registry;
 }
 
-export class HealthServer {
+/** The health endpoint as a lifecycle part: listens on `at` from `start()` until `stop()`. */
+export class HealthServer implements Startable {
   readonly #server: http.Server;
+  readonly #at: ListenAddress;
+  #bound: ListenAddress | undefined;
 
-  constructor(source: HealthSource) {
+  constructor(source: HealthSource, at: ListenAddress) {
+    this.#at = at;
     const registry = prometheus(source);
     this.#server = http.createServer((req, res) => {
       const reply = (status: number, body: string, type = 'application/json') => {
@@ -86,7 +91,13 @@ export class HealthServer {
     });
   }
 
-  async listen(at: ListenAddress): Promise<ListenAddress> {
+  /** Where the server listens once started (the real port when `at` asked for 0). */
+  get address(): ListenAddress | undefined {
+    return this.#bound;
+  }
+
+  async start(): Promise<void> {
+    const at = this.#at;
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(at.port, at.host, () => {
@@ -95,10 +106,11 @@ export class HealthServer {
       });
     });
     const a = this.#server.address() as AddressInfo;
-    return { host: a.address, port: a.port };
+    this.#bound = { host: a.address, port: a.port };
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
+    this.#bound = undefined;
     if (!this.#server.listening) return;
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));

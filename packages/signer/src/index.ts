@@ -8,7 +8,7 @@ export { initSigner, readPublicKey, type InitOptions, type InitResult } from './
 export { honestBehaviour, type SignerBehaviour, type SignatureShareInput } from './behaviour.ts';
 export { SignerError, isSignerError, type SignerErrorCode, type SignerErrorOptions } from './errors.ts';
 export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
-export { encodeShareRecord, decodeShareRecord, type SharePublicRecord, type LoadedShare } from './share-record.ts';
+export { encodeSharePublicPart, decodeSharePublicPart, type SharePublicPart, type HeldShare } from './held-share.ts';
 export { loadShare } from './schemes/index.ts';
 export type { LinkTiming } from './link.ts';
 export * from './constants.ts';

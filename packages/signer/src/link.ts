@@ -23,6 +23,7 @@ import {
   type ErrorBody,
   type IdentityKey,
   type Rng,
+  type Startable,
   type WelcomeBody,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
@@ -63,7 +64,8 @@ export interface LinkOptions {
 
 type Phase = 'challenge' | 'welcome' | 'ready';
 
-export class CoordinatorLink {
+/** The coordinator link as a lifecycle part: dials from `start()`, closes and stops redialling on `stop()`. */
+export class CoordinatorLink implements Startable {
   readonly #o: LinkOptions;
   #ws: WebSocket | undefined;
   #phase: Phase = 'challenge';

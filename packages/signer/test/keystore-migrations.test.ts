@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEYSTORE_DB_FILE, Keystore, KeystoreError, SCRYPT_N_MIN } from '../src/keystore/index.ts';
+import { KEYSTORE_DB_FILE, Keystore, SCRYPT_N_MIN } from '../src/keystore/index.ts';
+import { SignerError } from '../src/errors.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/keystore/schema.ts';
 import { removeTempDirs, tempDir } from './helpers/cluster.ts';
 
@@ -145,7 +146,7 @@ describe('keystore migrations', () => {
     } catch (e) {
       thrown = e;
     }
-    expect(thrown).toBeInstanceOf(KeystoreError);
+    expect(thrown).toBeInstanceOf(SignerError);
     expect(thrown).toMatchObject({ code: 'SCHEMA_VERSION', field: 'meta.schema_version' });
     expect(withRaw(dataDir, schemaVersion)).toBe(SCHEMA_VERSION + 1);
     expect(withRaw(dataDir, layout)).toEqual(before);

@@ -17,13 +17,12 @@ import {
   Kek,
   KEYSTORE_DB_FILE,
   Keystore,
-  KeystoreError,
   type KeystoreCreateOptions,
-  type KeystoreErrorCode,
   SCRYPT_N_DEFAULT,
   SCRYPT_N_MIN,
   writeKeyFile,
 } from '../src/keystore/index.ts';
+import { SignerError, type SignerErrorCode } from '../src/errors.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
 const SUITE = 'FROST-secp256k1-SHA256-TR-v1';
@@ -70,16 +69,16 @@ function activeShare(ks: Keystore, keyId: string, epoch = 0): Uint8Array {
   return secret;
 }
 
-function expectCode(fn: () => unknown, code: KeystoreErrorCode, field?: string): void {
+function expectCode(fn: () => unknown, code: SignerErrorCode, field?: string): void {
   let caught: unknown;
   try {
     fn();
   } catch (e) {
     caught = e;
   }
-  expect(caught).toBeInstanceOf(KeystoreError);
-  expect((caught as KeystoreError).code).toBe(code);
-  if (field !== undefined) expect((caught as KeystoreError).field).toBe(field);
+  expect(caught).toBeInstanceOf(SignerError);
+  expect((caught as SignerError).code).toBe(code);
+  if (field !== undefined) expect((caught as SignerError).field).toBe(field);
 }
 
 function dbFile(dataDir: string): string {

@@ -1,15 +1,15 @@
 /**
  * Argument checks for the keystore (the noble `abytes` habit): each names the field
- * it checks, throws `KeystoreError('BAD_FIELD', { field })` on failure, and returns
+ * it checks, throws `SignerError('BAD_FIELD', { field })` on failure, and returns
  * its input so a call site reads `const id = aId(keyId, 'keyId')`.
  */
 import { HEX_PATTERN, ID_PATTERN } from './constants.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 /** A key, signer, suite or nonce id: 1-128 of [A-Za-z0-9._-]. */
 export function aId(value: unknown, field: string): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
-    throw new KeystoreError('BAD_FIELD', { field, message: 'expected 1-128 characters of [A-Za-z0-9._-]' });
+    throw new SignerError('BAD_FIELD', { field, message: 'expected 1-128 characters of [A-Za-z0-9._-]' });
   }
   return value;
 }
@@ -17,7 +17,7 @@ export function aId(value: unknown, field: string): string {
 /** A non-negative safe integer (epochs, timestamps, durations). */
 export function aUint(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new KeystoreError('BAD_FIELD', { field, message: 'expected a non-negative safe integer' });
+    throw new SignerError('BAD_FIELD', { field, message: 'expected a non-negative safe integer' });
   }
   return value;
 }
@@ -29,12 +29,12 @@ export function aBytes(
   bounds: { len: number } | { min: number; max: number },
 ): Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new KeystoreError('BAD_FIELD', { field, message: 'expected a Uint8Array' });
+    throw new SignerError('BAD_FIELD', { field, message: 'expected a Uint8Array' });
   }
   const ok = 'len' in bounds ? value.length === bounds.len : value.length >= bounds.min && value.length <= bounds.max;
   if (!ok) {
     const want = 'len' in bounds ? `${bounds.len}` : `${bounds.min}-${bounds.max}`;
-    throw new KeystoreError('BAD_FIELD', { field, message: `expected ${want} bytes, got ${value.length}` });
+    throw new SignerError('BAD_FIELD', { field, message: `expected ${want} bytes, got ${value.length}` });
   }
   return value;
 }
@@ -43,7 +43,7 @@ export function aBytes(
 export function aHex(value: unknown, field: string): string {
   const lower = typeof value === 'string' ? value.toLowerCase() : '';
   if (!HEX_PATTERN.test(lower)) {
-    throw new KeystoreError('BAD_FIELD', { field, message: 'expected hex of 1-128 bytes' });
+    throw new SignerError('BAD_FIELD', { field, message: 'expected hex of 1-128 bytes' });
   }
   return lower;
 }
@@ -51,7 +51,7 @@ export function aHex(value: unknown, field: string): string {
 /** A non-empty string (paths). */
 export function aString(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new KeystoreError('BAD_FIELD', { field, message: 'expected a non-empty string' });
+    throw new SignerError('BAD_FIELD', { field, message: 'expected a non-empty string' });
   }
   return value;
 }

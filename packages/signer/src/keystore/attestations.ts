@@ -5,7 +5,7 @@
  * Methods run inside the caller's transaction.
  */
 import { type StoreContext, blob } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 export interface RetiredKey {
   keyId: string;
@@ -36,7 +36,7 @@ export class RetiredKeys {
   /** 'WRONG_STATE' if the key is retired. */
   refuseRetired(keyId: string): void {
     if (this.#sql.isRetired.get(keyId) !== undefined) {
-      throw new KeystoreError('WRONG_STATE', { field: 'keyId', message: `${keyId} is retired` });
+      throw new SignerError('WRONG_STATE', { field: 'keyId', message: `${keyId} is retired` });
     }
   }
 
@@ -58,7 +58,7 @@ export class RetiredKeys {
   /** The attestation stored at retirement; 'NOT_FOUND' if none. */
   attestation(keyId: string): Uint8Array {
     const payload = this.#sql.attestation.get(keyId);
-    if (payload === undefined) throw new KeystoreError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no attestation` });
+    if (payload === undefined) throw new SignerError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no attestation` });
     return new Uint8Array(payload);
   }
 }

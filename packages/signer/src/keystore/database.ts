@@ -11,7 +11,7 @@ import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import Database from 'better-sqlite3';
 import { aString, aUint } from './assert.ts';
 import { BUSY_TIMEOUT_MS, DATA_DIR_MODE, KEYSTORE_DB_FILE, SECRET_FILE_MODE } from './constants.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import type { Kek } from './kek.ts';
 
 /** What every store works over; the `Keystore` front owns it and its transactions. */
@@ -64,7 +64,7 @@ export function openDatabase(file: string): Database.Database {
   const db = new Database(file, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   try {
     if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') {
-      throw new KeystoreError('CORRUPT', { field: 'journal_mode', message: 'cannot switch to WAL' });
+      throw new SignerError('CORRUPT', { field: 'journal_mode', message: 'cannot switch to WAL' });
     }
     db.pragma('synchronous = FULL');
     db.pragma('secure_delete = ON');
@@ -81,7 +81,7 @@ export function openDatabase(file: string): Database.Database {
  */
 export function readWithoutKek<T>(dataDir: string, read: (db: Database.Database) => T): T {
   const file = databaseFile(path.resolve(aString(dataDir, 'dataDir')));
-  if (!fs.existsSync(file)) throw new KeystoreError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
+  if (!fs.existsSync(file)) throw new SignerError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
@@ -96,7 +96,7 @@ export function readWithoutKek<T>(dataDir: string, read: (db: Database.Database)
 /** SQLite's "this is not a database" and "malformed" become 'CORRUPT'; other errors pass through. */
 export function sqliteToKeystore(e: unknown): unknown {
   if (e instanceof Database.SqliteError && (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT')) {
-    return new KeystoreError('CORRUPT', { field: KEYSTORE_DB_FILE, message: e.message, cause: e });
+    return new SignerError('CORRUPT', { field: KEYSTORE_DB_FILE, message: e.message, cause: e });
   }
   return e;
 }

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import { ED25519_KEY_LENGTH, IDENTITY_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 const PUBLIC_KEY_ROW = 'identity_public';
 const SEALED_SEED_ROW = 'identity_sealed';
@@ -31,7 +31,7 @@ export class IdentityStore {
   /** Seals and stores the seed with its public key; 'EXISTS' if one is stored. */
   put(seed: Uint8Array, publicKey: Uint8Array): void {
     const sealed = this.#ctx.kek.seal(seed, this.#ad(publicKey));
-    if (this.#sql.value.get(SEALED_SEED_ROW) !== undefined) throw new KeystoreError('EXISTS', { field: 'identity' });
+    if (this.#sql.value.get(SEALED_SEED_ROW) !== undefined) throw new SignerError('EXISTS', { field: 'identity' });
     this.#sql.insert.run(SEALED_SEED_ROW, blob(sealed));
     this.#sql.insert.run(PUBLIC_KEY_ROW, blob(publicKey));
   }
@@ -42,7 +42,7 @@ export class IdentityStore {
     const publicKey = this.#sql.value.get(PUBLIC_KEY_ROW);
     if (sealed === undefined) throw notFound();
     if (!(sealed instanceof Uint8Array) || !(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_LENGTH) {
-      throw new KeystoreError('CORRUPT', { field: 'meta.identity' });
+      throw new SignerError('CORRUPT', { field: 'meta.identity' });
     }
     const pub = new Uint8Array(publicKey);
     return { seed: this.#ctx.kek.unseal(sealed, this.#ad(pub), `meta.${SEALED_SEED_ROW}`), publicKey: pub };
@@ -52,7 +52,7 @@ export class IdentityStore {
   static readPublicKey(db: Database.Database): Uint8Array {
     const value = db.prepare<[string], unknown>('SELECT value FROM meta WHERE name = ?').pluck().get(PUBLIC_KEY_ROW);
     if (value === undefined) throw notFound();
-    if (!(value instanceof Uint8Array) || value.length !== ED25519_KEY_LENGTH) throw new KeystoreError('CORRUPT', { field: `meta.${PUBLIC_KEY_ROW}` });
+    if (!(value instanceof Uint8Array) || value.length !== ED25519_KEY_LENGTH) throw new SignerError('CORRUPT', { field: `meta.${PUBLIC_KEY_ROW}` });
     return new Uint8Array(value);
   }
 
@@ -61,6 +61,6 @@ export class IdentityStore {
   }
 }
 
-function notFound(): KeystoreError {
-  return new KeystoreError('NOT_FOUND', { field: 'identity', message: 'no identity key in this keystore' });
+function notFound(): SignerError {
+  return new SignerError('NOT_FOUND', { field: 'identity', message: 'no identity key in this keystore' });
 }

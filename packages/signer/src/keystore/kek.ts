@@ -29,7 +29,7 @@ import {
   SEAL_KEY_INFO,
   VERIFIER_INFO,
 } from './constants.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 /** Where the KEK comes from: the operator's passphrase, or a file of exactly 32 random bytes. */
 export type KekSource = { passphrase: string; keyFile?: never } | { keyFile: string; passphrase?: never };
@@ -49,10 +49,10 @@ export function validateScryptParams(params: ScryptParams, field: string): Scryp
   const { N, r, p } = params;
   const powerOfTwo = Number.isSafeInteger(N) && N >= SCRYPT_N_MIN && N <= SCRYPT_N_MAX && (N & (N - 1)) === 0;
   if (!powerOfTwo) {
-    throw new KeystoreError('BAD_FIELD', { field, message: `N must be a power of two in [${SCRYPT_N_MIN}, ${SCRYPT_N_MAX}]` });
+    throw new SignerError('BAD_FIELD', { field, message: `N must be a power of two in [${SCRYPT_N_MIN}, ${SCRYPT_N_MAX}]` });
   }
   if (r !== SCRYPT_R || p !== SCRYPT_P) {
-    throw new KeystoreError('BAD_FIELD', { field, message: `r and p must be ${SCRYPT_R} and ${SCRYPT_P}` });
+    throw new SignerError('BAD_FIELD', { field, message: `r and p must be ${SCRYPT_R} and ${SCRYPT_P}` });
   }
   return params;
 }
@@ -60,15 +60,15 @@ export function validateScryptParams(params: ScryptParams, field: string): Scryp
 /** Which kind of source this is; a source with neither or both fields is refused. */
 export function kekKind(source: unknown): KekKind {
   if (typeof source !== 'object' || source === null) {
-    throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek', message: 'no passphrase or key file given' });
+    throw new SignerError('BAD_PASSPHRASE', { field: 'kek', message: 'no passphrase or key file given' });
   }
   const { passphrase, keyFile } = source as { passphrase?: unknown; keyFile?: unknown };
   if (passphrase !== undefined && keyFile !== undefined) {
-    throw new KeystoreError('BAD_FIELD', { field: 'kek', message: 'give a passphrase or a key file, not both' });
+    throw new SignerError('BAD_FIELD', { field: 'kek', message: 'give a passphrase or a key file, not both' });
   }
   if (keyFile !== undefined) return 'keyFile';
   if (typeof passphrase !== 'string' || passphrase.length === 0) {
-    throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek.passphrase', message: 'no passphrase given' });
+    throw new SignerError('BAD_PASSPHRASE', { field: 'kek.passphrase', message: 'no passphrase given' });
   }
   return 'passphrase';
 }
@@ -90,7 +90,7 @@ export class Kek {
     validateScryptParams(params, 'scryptN');
     const password = utf8ToBytes(passphrase.normalize('NFKC'));
     if (password.length > PASSPHRASE_MAX_BYTES) {
-      throw new KeystoreError('BAD_FIELD', { field: 'kek.passphrase', message: `longer than ${PASSPHRASE_MAX_BYTES} bytes` });
+      throw new SignerError('BAD_FIELD', { field: 'kek.passphrase', message: `longer than ${PASSPHRASE_MAX_BYTES} bytes` });
     }
     const kek = scrypt(password, salt, { ...params, dkLen: KEK_LENGTH });
     try {
@@ -108,7 +108,7 @@ export class Kek {
     try {
       bytes = fs.readFileSync(path);
     } catch (cause) {
-      throw new KeystoreError('BAD_FIELD', { field: 'kek.keyFile', message: 'cannot read the key file', cause });
+      throw new SignerError('BAD_FIELD', { field: 'kek.keyFile', message: 'cannot read the key file', cause });
     }
     try {
       return Kek.fromKey(bytes, salt);
@@ -143,13 +143,13 @@ export class Kek {
   unseal(sealed: Uint8Array, ad: Uint8Array, field: string): Uint8Array {
     const { sealKey } = this.#live();
     if (sealed.length < AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH) {
-      throw new KeystoreError('CORRUPT', { field, message: 'sealed blob too short' });
+      throw new SignerError('CORRUPT', { field, message: 'sealed blob too short' });
     }
     const nonce = sealed.subarray(0, AEAD_NONCE_LENGTH);
     try {
       return xchacha20poly1305(sealKey, nonce, ad).decrypt(sealed.subarray(AEAD_NONCE_LENGTH));
     } catch (cause) {
-      throw new KeystoreError('CORRUPT', { field, message: 'authentication failed', cause });
+      throw new SignerError('CORRUPT', { field, message: 'authentication failed', cause });
     }
   }
 
@@ -169,7 +169,7 @@ export class Kek {
   }
 
   #live(): { sealKey: Uint8Array; checkValue: Uint8Array } {
-    if (this.#destroyed) throw new KeystoreError('LOCKED', { message: 'the key-encryption key was destroyed' });
+    if (this.#destroyed) throw new SignerError('LOCKED', { message: 'the key-encryption key was destroyed' });
     return { sealKey: this.#sealKey, checkValue: this.#checkValue };
   }
 }
@@ -182,7 +182,7 @@ export function writeKeyFile(path: string): void {
     fd = fs.openSync(path, 'wx', SECRET_FILE_MODE);
   } catch (cause) {
     const exists = (cause as NodeJS.ErrnoException).code === 'EEXIST';
-    throw new KeystoreError(exists ? 'EXISTS' : 'BAD_FIELD', { field: 'keyFile', cause });
+    throw new SignerError(exists ? 'EXISTS' : 'BAD_FIELD', { field: 'keyFile', cause });
   }
   const key = randomBytes(KEK_LENGTH);
   try {

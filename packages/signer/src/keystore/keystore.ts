@@ -8,18 +8,19 @@
  * share wipe it also purges the WAL. Creation, unlocking and schema migrations are in
  * open.ts and schema.ts. No networking and no protocol logic; the clock is injected.
  */
+import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
 import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
 import { now, readWithoutKek } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
 import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
-import type { KeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, ShareRecord } from './types.ts';
+import type { HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
   shares: ShareStore;
@@ -30,7 +31,8 @@ interface Stores {
   bans: PeerBans;
 }
 
-export class Keystore implements ReplayGuard {
+/** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
+export class Keystore implements ReplayGuard, Startable {
   /** The signer this keystore belongs to (bound into every sealed blob). */
   readonly signerId: string;
   readonly dataDir: string;
@@ -100,7 +102,7 @@ export class Keystore implements ReplayGuard {
   }
 
   /** The active share, unsealed: 'NOT_FOUND' for an unknown key, 'WRONG_STATE' if retired or only pending. */
-  getActive(keyId: string): ShareRecord {
+  getActive(keyId: string): UnsealedShare {
     aId(keyId, 'keyId');
     const { retired, shares } = this.#read();
     retired.refuseRetired(keyId);
@@ -108,7 +110,7 @@ export class Keystore implements ReplayGuard {
   }
 
   /** One epoch's share (pending or active), unsealed. */
-  getShare(keyId: string, epoch: number): ShareRecord {
+  getShare(keyId: string, epoch: number): UnsealedShare {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
     const { retired, shares } = this.#read();
@@ -117,9 +119,9 @@ export class Keystore implements ReplayGuard {
   }
 
   /** Every key this signer knows, with its state and epochs; no secret and no public package. */
-  listKeys(): KeySummary[] {
+  listKeys(): HeldKeySummary[] {
     const { retired, shares } = this.#read();
-    const byKey = new Map<string, KeySummary>(shares.summaries().map((summary) => [summary.keyId, summary]));
+    const byKey = new Map<string, HeldKeySummary>(shares.summaries().map((summary) => [summary.keyId, summary]));
     for (const key of retired.all()) byKey.set(key.keyId, { state: 'retired', ...key });
     return [...byKey.values()].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
   }
@@ -156,7 +158,7 @@ export class Keystore implements ReplayGuard {
   banPeer(keyId: string, peer: string, reason: string): boolean {
     aId(keyId, 'keyId');
     aId(peer, 'peer');
-    if (typeof reason !== 'string') throw new KeystoreError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
+    if (typeof reason !== 'string') throw new SignerError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
     return this.#write(({ bans }) => bans.ban(keyId, peer, reason, now(this.#keystore)));
   }
 
@@ -259,17 +261,27 @@ export class Keystore implements ReplayGuard {
     return this.#write(({ replay }) => replay.prune(now(this.#keystore) - olderThanMs));
   }
 
+  /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */
+  start(): void {
+    this.#read();
+  }
+
   /** Closes the database and zeroes the KEK; later calls throw 'LOCKED'. Idempotent. */
-  close(): void {
+  stop(): void {
     if (!this.#open) return;
     this.#open = false;
     this.#keystore.kek.destroy();
     this.#keystore.db.close();
   }
 
+  /** `stop()`, by the name callers that open a keystore outside a service use. */
+  close(): void {
+    this.stop();
+  }
+
   /** The stores, for a read; 'LOCKED' once closed. */
   #read(): Stores {
-    if (!this.#open) throw new KeystoreError('LOCKED', { message: 'the keystore is closed' });
+    if (!this.#open) throw new SignerError('LOCKED', { message: 'the keystore is closed' });
     return this.#stores;
   }
 

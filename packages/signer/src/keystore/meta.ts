@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { KEK_LENGTH, SALT_LENGTH } from './constants.ts';
 import { blob } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import { type KekKind, type ScryptParams, validateScryptParams } from './kek.ts';
 
 export interface Meta {
@@ -23,24 +23,24 @@ export function readMeta(db: Database.Database): Meta {
   const meta = new Map(rows.map((r) => [r.name, r.value]));
   const int = (name: string): number => {
     const v = meta.get(name);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new KeystoreError('CORRUPT', { field: `meta.${name}` });
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SignerError('CORRUPT', { field: `meta.${name}` });
     return v;
   };
   const bytes = (name: string, len: number): Uint8Array => {
     const v = meta.get(name);
-    if (!(v instanceof Uint8Array) || v.length !== len) throw new KeystoreError('CORRUPT', { field: `meta.${name}` });
+    if (!(v instanceof Uint8Array) || v.length !== len) throw new SignerError('CORRUPT', { field: `meta.${name}` });
     return new Uint8Array(v);
   };
   const signerId = meta.get('signer_id');
   const kind = meta.get('kek_kind');
-  if (typeof signerId !== 'string') throw new KeystoreError('CORRUPT', { field: 'meta.signer_id' });
-  if (kind !== 'passphrase' && kind !== 'keyFile') throw new KeystoreError('CORRUPT', { field: 'meta.kek_kind' });
+  if (typeof signerId !== 'string') throw new SignerError('CORRUPT', { field: 'meta.signer_id' });
+  if (kind !== 'passphrase' && kind !== 'keyFile') throw new SignerError('CORRUPT', { field: 'meta.kek_kind' });
   let scrypt: ScryptParams | null = null;
   if (kind === 'passphrase') {
     try {
       scrypt = validateScryptParams({ N: int('scrypt_n'), r: int('scrypt_r'), p: int('scrypt_p') }, 'meta.scrypt');
     } catch (cause) {
-      throw new KeystoreError('CORRUPT', { field: 'meta.scrypt', cause });
+      throw new SignerError('CORRUPT', { field: 'meta.scrypt', cause });
     }
   }
   return { signerId, kekKind: kind, salt: bytes('salt', SALT_LENGTH), scrypt, verifier: bytes('verifier', KEK_LENGTH) };

@@ -9,7 +9,7 @@
  */
 import { NONCE_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob, now } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 interface NonceRow {
   nonce_id: string;
@@ -52,16 +52,16 @@ export class NonceJournal {
   /** Seals and journals a fresh nonce; 'EXISTS' if the id was ever used. */
   store(nonceId: string, keyId: string, epoch: number, secretNonce: Uint8Array): void {
     const sealed = this.#ctx.kek.seal(secretNonce, this.#ad(nonceId, keyId, epoch));
-    if (this.#sql.nonce.get(nonceId)) throw new KeystoreError('EXISTS', { field: 'nonceId', message: nonceId });
+    if (this.#sql.nonce.get(nonceId)) throw new SignerError('EXISTS', { field: 'nonceId', message: nonceId });
     this.#sql.insertNonce.run(nonceId, keyId, epoch, blob(sealed), now(this.#ctx));
   }
 
   /** Unseals a fresh nonce and marks it consumed (zeroed); 'NONCE_CONSUMED', 'NONCE_DISCARDED' or 'NONCE_UNKNOWN' otherwise. */
   consume(nonceId: string): Uint8Array {
     const row = this.#sql.nonce.get(nonceId);
-    if (!row) throw new KeystoreError('NONCE_UNKNOWN', { field: 'nonceId', message: nonceId });
-    if (row.state === 'consumed') throw new KeystoreError('NONCE_CONSUMED', { field: 'nonceId', message: nonceId });
-    if (row.state === 'discarded') throw new KeystoreError('NONCE_DISCARDED', { field: 'nonceId', message: nonceId });
+    if (!row) throw new SignerError('NONCE_UNKNOWN', { field: 'nonceId', message: nonceId });
+    if (row.state === 'consumed') throw new SignerError('NONCE_CONSUMED', { field: 'nonceId', message: nonceId });
+    if (row.state === 'discarded') throw new SignerError('NONCE_DISCARDED', { field: 'nonceId', message: nonceId });
     const secret = this.#ctx.kek.unseal(row.sealed, this.#ad(nonceId, row.key_id, row.epoch), `nonces[${nonceId}].sealed`);
     this.#sql.markConsumed.run(nonceId);
     return secret;

@@ -12,7 +12,7 @@ import type Database from 'better-sqlite3';
 import { aId, aString, aUint } from './assert.ts';
 import { DATA_DIR_MODE, KEYSTORE_DB_FILE, SALT_LENGTH, SCRYPT_N_DEFAULT, SCRYPT_P, SCRYPT_R, SECRET_FILE_MODE } from './constants.ts';
 import { type StoreContext, databaseFile, databaseFiles, openDatabase, sqliteToKeystore, tightenModes } from './database.ts';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import { Kek, type KekSource, kekKind, validateScryptParams } from './kek.ts';
 import { readMeta, writeMeta } from './meta.ts';
 import { SCHEMA_VERSION, migrate, readSchemaVersion, requireTables } from './schema.ts';
@@ -25,13 +25,13 @@ export interface UnlockedKeystore extends StoreContext {
 
 function aNow(now: unknown): () => number {
   if (now === undefined) return Date.now;
-  if (typeof now !== 'function') throw new KeystoreError('BAD_FIELD', { field: 'now', message: 'expected a function' });
+  if (typeof now !== 'function') throw new SignerError('BAD_FIELD', { field: 'now', message: 'expected a function' });
   return now as () => number;
 }
 
 function aOptions(options: unknown): Record<string, unknown> {
   if (typeof options !== 'object' || options === null) {
-    throw new KeystoreError('BAD_FIELD', { field: 'options', message: 'expected an object' });
+    throw new SignerError('BAD_FIELD', { field: 'options', message: 'expected an object' });
   }
   return options as Record<string, unknown>;
 }
@@ -45,7 +45,7 @@ export function createKeystore(options: KeystoreCreateOptions): UnlockedKeystore
   const source = o.kek as KekSource;
   const kind = kekKind(source);
   if (kind === 'keyFile' && o.scryptN !== undefined) {
-    throw new KeystoreError('BAD_FIELD', { field: 'scryptN', message: 'applies to a passphrase, not a key file' });
+    throw new SignerError('BAD_FIELD', { field: 'scryptN', message: 'applies to a passphrase, not a key file' });
   }
   const scrypt =
     kind === 'passphrase' ? validateScryptParams({ N: (o.scryptN ?? SCRYPT_N_DEFAULT) as number, r: SCRYPT_R, p: SCRYPT_P }, 'scryptN') : null;
@@ -59,14 +59,14 @@ export function createKeystore(options: KeystoreCreateOptions): UnlockedKeystore
     fs.chmodSync(dataDir, DATA_DIR_MODE);
   } catch (cause) {
     kek.destroy();
-    throw new KeystoreError('BAD_FIELD', { field: 'dataDir', message: 'cannot create the data dir', cause });
+    throw new SignerError('BAD_FIELD', { field: 'dataDir', message: 'cannot create the data dir', cause });
   }
   try {
     fd = fs.openSync(file, 'wx', SECRET_FILE_MODE);
   } catch (cause) {
     kek.destroy();
     const exists = (cause as NodeJS.ErrnoException).code === 'EEXIST';
-    throw new KeystoreError(exists ? 'EXISTS' : 'BAD_FIELD', { field: 'dataDir', message: `cannot create ${KEYSTORE_DB_FILE}`, cause });
+    throw new SignerError(exists ? 'EXISTS' : 'BAD_FIELD', { field: 'dataDir', message: `cannot create ${KEYSTORE_DB_FILE}`, cause });
   }
   let db: Database.Database | undefined;
   try {
@@ -100,7 +100,7 @@ export function openKeystore(options: KeystoreOpenOptions): UnlockedKeystore {
   const source = o.kek as KekSource;
   const kind = kekKind(source);
   const file = databaseFile(dataDir);
-  if (!fs.existsSync(file)) throw new KeystoreError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
+  if (!fs.existsSync(file)) throw new SignerError('NOT_FOUND', { field: 'dataDir', message: `no ${KEYSTORE_DB_FILE}` });
   tightenModes(dataDir, file);
 
   let db: Database.Database | undefined;
@@ -111,16 +111,16 @@ export function openKeystore(options: KeystoreOpenOptions): UnlockedKeystore {
     const version = readSchemaVersion(conn);
     const meta = readMeta(conn);
     if (meta.kekKind !== kind) {
-      throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek', message: `this keystore is unlocked by its ${meta.kekKind}` });
+      throw new SignerError('BAD_PASSPHRASE', { field: 'kek', message: `this keystore is unlocked by its ${meta.kekKind}` });
     }
     if (expectedSigner !== undefined && expectedSigner !== meta.signerId) {
-      throw new KeystoreError('BAD_FIELD', { field: 'signerId', message: `this keystore belongs to signer ${meta.signerId}` });
+      throw new SignerError('BAD_FIELD', { field: 'signerId', message: `this keystore belongs to signer ${meta.signerId}` });
     }
     kek = meta.scrypt
       ? Kek.fromPassphrase(source.passphrase as string, meta.salt, meta.scrypt)
       : Kek.fromKeyFile(source.keyFile as string, meta.salt);
     if (!kek.matches(meta.verifier)) {
-      throw new KeystoreError('BAD_PASSPHRASE', { field: 'kek', message: 'the passphrase or key file does not unlock this keystore' });
+      throw new SignerError('BAD_PASSPHRASE', { field: 'kek', message: 'the passphrase or key file does not unlock this keystore' });
     }
     if (version < SCHEMA_VERSION) conn.transaction(() => migrate(conn, version)).immediate();
     requireTables(conn);

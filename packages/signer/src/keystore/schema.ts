@@ -10,7 +10,7 @@
  * appended here, never an edit of an applied one.
  */
 import type Database from 'better-sqlite3';
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 
 export interface Migration {
   version: number;
@@ -88,11 +88,11 @@ function tableNames(db: Database.Database): Set<string> {
  * one this code can migrate from (0 or below, or above `SCHEMA_VERSION`).
  */
 export function readSchemaVersion(db: Database.Database): number {
-  if (!tableNames(db).has('meta')) throw new KeystoreError('CORRUPT', { field: 'meta', message: 'table missing' });
+  if (!tableNames(db).has('meta')) throw new SignerError('CORRUPT', { field: 'meta', message: 'table missing' });
   const version = db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'schema_version'").pluck().get();
-  if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw new KeystoreError('CORRUPT', { field: 'meta.schema_version' });
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw new SignerError('CORRUPT', { field: 'meta.schema_version' });
   if (version < 1 || version > SCHEMA_VERSION) {
-    throw new KeystoreError('SCHEMA_VERSION', { field: 'meta.schema_version', message: `found ${version}, read ${SCHEMA_VERSION}` });
+    throw new SignerError('SCHEMA_VERSION', { field: 'meta.schema_version', message: `found ${version}, read ${SCHEMA_VERSION}` });
   }
   return version;
 }
@@ -112,6 +112,6 @@ export function migrate(db: Database.Database, from: number): void {
 export function requireTables(db: Database.Database): void {
   const present = tableNames(db);
   for (const table of TABLES) {
-    if (!present.has(table)) throw new KeystoreError('CORRUPT', { field: table, message: 'table missing' });
+    if (!present.has(table)) throw new SignerError('CORRUPT', { field: table, message: 'table missing' });
   }
 }

@@ -7,10 +7,10 @@
  * zeroes and deletes every other epoch. Retiring zeroes, marks and deletes every row.
  * Methods run inside the caller's transaction; a zeroed row is on disk when it commits.
  */
-import { KeystoreError } from './errors.ts';
+import { SignerError } from '../errors.ts';
 import { SHARE_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob, now } from './database.ts';
-import type { KeySummary, ShareRecord } from './types.ts';
+import type { HeldKeySummary, UnsealedShare } from './types.ts';
 
 interface ShareRow {
   key_id: string;
@@ -64,14 +64,14 @@ export class ShareStore {
   putPending(keyId: string, epoch: number, suite: string, secret: Uint8Array, publicBytes: Uint8Array): void {
     const sql = this.#sql;
     const sealed = this.#ctx.kek.seal(secret, this.#ad(keyId, epoch, suite));
-    if (sql.share.get(keyId, epoch)) throw new KeystoreError('EXISTS', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
+    if (sql.share.get(keyId, epoch)) throw new SignerError('EXISTS', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
     const pending = sql.pendingEpoch.get(keyId);
     if (pending !== undefined) {
-      throw new KeystoreError('WRONG_STATE', { field: 'epoch', message: `${keyId} already has pending epoch ${pending}` });
+      throw new SignerError('WRONG_STATE', { field: 'epoch', message: `${keyId} already has pending epoch ${pending}` });
     }
     const active = sql.activeShare.get(keyId);
     if (active && active.epoch >= epoch) {
-      throw new KeystoreError('WRONG_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${active.epoch}` });
+      throw new SignerError('WRONG_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${active.epoch}` });
     }
     const at = now(this.#ctx);
     sql.insertShare.run(keyId, epoch, this.#ctx.signerId, suite, blob(sealed), blob(publicBytes), at, at);
@@ -93,11 +93,11 @@ export class ShareStore {
   }
 
   /** The active share, unsealed: 'NOT_FOUND' for an unknown key, 'WRONG_STATE' if only pending. */
-  active(keyId: string): ShareRecord {
+  active(keyId: string): UnsealedShare {
     const row = this.#sql.activeShare.get(keyId);
     if (!row) {
       const known = this.#sql.epochs.all(keyId).length > 0;
-      throw new KeystoreError(known ? 'WRONG_STATE' : 'NOT_FOUND', { field: 'keyId', message: `${keyId} has no active share` });
+      throw new SignerError(known ? 'WRONG_STATE' : 'NOT_FOUND', { field: 'keyId', message: `${keyId} has no active share` });
     }
     return this.#unseal(row);
   }
@@ -105,31 +105,31 @@ export class ShareStore {
   /** 'NOT_FOUND' unless the key has an active share, 'WRONG_STATE' unless it is at `epoch`. */
   requireActiveAt(keyId: string, epoch: number): void {
     const active = this.#sql.activeShare.get(keyId);
-    if (!active) throw new KeystoreError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no active share` });
+    if (!active) throw new SignerError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no active share` });
     if (active.epoch !== epoch) {
-      throw new KeystoreError('WRONG_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${active.epoch}` });
+      throw new SignerError('WRONG_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${active.epoch}` });
     }
   }
 
   /** One epoch's share (pending or active), unsealed. */
-  get(keyId: string, epoch: number): ShareRecord {
+  get(keyId: string, epoch: number): UnsealedShare {
     const row = this.#sql.share.get(keyId, epoch);
-    if (!row) throw new KeystoreError('NOT_FOUND', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
+    if (!row) throw new SignerError('NOT_FOUND', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
     return this.#unseal(row);
   }
 
   /** Zeroes, marks 'retired' and deletes every share of the key; returns their epochs ('NOT_FOUND' if none). */
   wipeAll(keyId: string, retiredAt: number): number[] {
     const epochs = this.#sql.epochs.all(keyId);
-    if (epochs.length === 0) throw new KeystoreError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no share` });
+    if (epochs.length === 0) throw new SignerError('NOT_FOUND', { field: 'keyId', message: `${keyId} has no share` });
     this.#sql.retireShares.run(retiredAt, keyId);
     this.#sql.deleteShares.run(keyId);
     return epochs;
   }
 
   /** Each key holding a share, with its state and epochs (an active key names its pending epoch). */
-  summaries(): KeySummary[] {
-    const byKey = new Map<string, KeySummary>();
+  summaries(): HeldKeySummary[] {
+    const byKey = new Map<string, HeldKeySummary>();
     for (const row of this.#sql.allShares.all()) {
       const seen = byKey.get(row.key_id);
       if (row.state === 'active') {
@@ -150,16 +150,16 @@ export class ShareStore {
 
   #requirePending(keyId: string, epoch: number): void {
     const row = this.#sql.share.get(keyId, epoch);
-    if (!row) throw new KeystoreError('NOT_FOUND', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
+    if (!row) throw new SignerError('NOT_FOUND', { field: 'epoch', message: `${keyId} epoch ${epoch}` });
     if (row.state !== 'pending') {
-      throw new KeystoreError('WRONG_STATE', { field: 'epoch', message: `${keyId} epoch ${epoch} is ${row.state}` });
+      throw new SignerError('WRONG_STATE', { field: 'epoch', message: `${keyId} epoch ${epoch} is ${row.state}` });
     }
   }
 
-  #unseal(row: ShareRow): ShareRecord {
+  #unseal(row: ShareRow): UnsealedShare {
     const field = `shares[${row.key_id}/${row.epoch}].sealed`;
     if (row.signer_id !== this.#ctx.signerId || row.state === 'retired') {
-      throw new KeystoreError('CORRUPT', { field, message: 'row does not belong to this signer or is retired' });
+      throw new SignerError('CORRUPT', { field, message: 'row does not belong to this signer or is retired' });
     }
     return {
       keyId: row.key_id,

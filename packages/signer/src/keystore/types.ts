@@ -1,6 +1,6 @@
 /**
  * The keystore's public records and options, typed once for the `Keystore` front and
- * the stores behind it. None carries a secret except `ShareRecord.secret`.
+ * the stores behind it. None carries a secret except `UnsealedShare.secret`.
  */
 import type { KekSource } from './kek.ts';
 
@@ -28,8 +28,8 @@ export interface KeystoreCreateOptions {
   now?: () => number;
 }
 
-/** A share with its secret unsealed. */
-export interface ShareRecord {
+/** A keystore share row with its secret unsealed (still in its scheme's encoding). Secret: never logged, never sent. */
+export interface UnsealedShare {
   keyId: string;
   epoch: number;
   signerId: string;
@@ -41,8 +41,8 @@ export interface ShareRecord {
   updatedAt: number;
 }
 
-/** What `listKeys` says about a key; never a secret. */
-export type KeySummary =
+/** What `listKeys` says about a key this signer holds a share of; never a secret. */
+export type HeldKeySummary =
   | { keyId: string; state: 'active'; epoch: number; suite: string; pendingEpoch: number | null }
   | { keyId: string; state: 'pending'; epoch: number; suite: string }
   | { keyId: string; state: 'retired'; retiredAt: number; attestationDigest: Uint8Array };

@@ -7,7 +7,7 @@
  */
 import type { ParticipantRef, ReshareStartBody, SignStartBody } from '@keyquorum/protocol';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import type { LoadedShare, ShareCodec } from '../share-record.ts';
+import type { HeldShare, ShareCodec } from '../held-share.ts';
 import type { SessionContext } from '../sessions/context.ts';
 import type { Session } from '../sessions/session.ts';
 
@@ -46,7 +46,7 @@ export interface ReshareRoundsParams {
   /** This signer's id. */
   signer: string;
   /** The old share when this signer deals, else undefined. */
-  share: LoadedShare | undefined;
+  share: HeldShare | undefined;
 }
 
 export interface SchemeDriver extends ShareCodec {
@@ -54,13 +54,13 @@ export interface SchemeDriver extends ShareCodec {
   readonly signRounds: readonly number[];
   dkg(p: DkgParams): KeyRounds;
   /** The refresh rounds over the active share; they own (and wipe) it. */
-  refresh(share: LoadedShare): KeyRounds;
+  refresh(share: HeldShare): KeyRounds;
   /** Absent when the scheme cannot move a key to another signer set. */
   reshare?(p: ReshareRoundsParams): KeyRounds;
   /** The scheme's own checks of a sign START (message form, derivation target), run before the client request. */
-  checkSign(share: LoadedShare, body: SignStartBody): void;
+  checkSign(share: HeldShare, body: SignStartBody): void;
   /** Starts signing with the authorised share; the caller wipes the share afterwards. */
-  startSign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: LoadedShare): Session;
+  startSign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare): Session;
 }
 
 /** Bodies keyed by signer id as the crypto rounds take them: by participant index, in `refs` order. */

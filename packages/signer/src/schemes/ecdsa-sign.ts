@@ -33,7 +33,7 @@ import {
 } from '@keyquorum/protocol';
 import { ecdsa } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
-import { activeShareAt, type LoadedShare, type ShareCodec, type SharePublicRecord } from '../share-record.ts';
+import { activeShareAt, type HeldShare, type ShareCodec, type SharePublicPart } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from '../sessions/context.ts';
 import { ContributedSession } from '../sessions/contributed.ts';
 import type { CloseReason } from '../sessions/session.ts';
@@ -42,20 +42,20 @@ const Fn = secp256k1.Point.Fn;
 
 export class EcdsaSignSession extends ContributedSession {
   readonly #epoch: number;
-  readonly #record: SharePublicRecord;
+  readonly #publicPart: SharePublicPart;
   readonly #body: SignStartBody;
   readonly #codec: ShareCodec;
   #quorum: ParticipantRef[] = [];
-  #share: LoadedShare | undefined;
+  #share: HeldShare | undefined;
   #r1: ecdsa.SignRound1Secret | undefined;
   #r2: ecdsa.SignRound2Secret | undefined;
   #ownR1: Uint8Array | undefined;
   #nonceOpen = false;
 
-  constructor(ctx: SessionContext, proposalId: Uint8Array, share: LoadedShare, body: SignStartBody, codec: ShareCodec) {
+  constructor(ctx: SessionContext, proposalId: Uint8Array, share: HeldShare, body: SignStartBody, codec: ShareCodec) {
     super(ctx, { kind: 'sign', suite: share.suite, keyId: share.keyId, proposalId, requestDigest: body.request.digest, rounds: ECDSA_SIGN_ROUND });
     this.#epoch = share.epoch;
-    this.#record = share.record;
+    this.#publicPart = share.publicPart;
     this.#body = body;
     this.#codec = codec;
   }
@@ -97,7 +97,7 @@ export class EcdsaSignSession extends ContributedSession {
   }
 
   #self(): ParticipantRef {
-    return this.#record.participants.find((p) => p.signer === this.ctx.signerId)!;
+    return this.#publicPart.participants.find((p) => p.signer === this.ctx.signerId)!;
   }
 
   #peers(): ParticipantRef[] {
@@ -109,14 +109,14 @@ export class EcdsaSignSession extends ContributedSession {
   }
 
   protected contributors() {
-    return { required: [this.ctx.signerId], optional: this.#record.participants.map((p) => p.signer) };
+    return { required: [this.ctx.signerId], optional: this.#publicPart.participants.map((p) => p.signer) };
   }
 
   /** At least t participants of the key, none of them banned here. */
   protected quorum(bodies: ReadonlyMap<string, ContributionBody>): string[] {
-    const { threshold } = this.#record.publicKey;
+    const { threshold } = this.#publicPart.publicKey;
     if (bodies.size < threshold) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `a quorum needs ${threshold} signers, got ${bodies.size}` });
-    this.#quorum = this.#record.participants.filter((p) => bodies.has(p.signer)).sort((a, b) => a.index - b.index);
+    this.#quorum = this.#publicPart.participants.filter((p) => bodies.has(p.signer)).sort((a, b) => a.index - b.index);
     const banned = this.ctx.keystore.bannedPeers(this.keyId).filter((s) => bodies.has(s));
     if (banned.length > 0) {
       throw new SignerError('BAD_PARTICIPANTS', { culprits: banned, field: 'envelopes', message: `${banned.join(',')} failed a check in an earlier session of ${this.keyId} and is banned here` });
@@ -207,7 +207,7 @@ export class EcdsaSignSession extends ContributedSession {
     const same = equalBytes(journalled.subarray(32), phi);
     journalled.fill(0);
     phi.fill(0);
-    if (!same) throw new Error('the journalled nonce is not the one this session holds');
+    if (!same) throw new SignerError('NONCE_MISMATCH', { field: 'nonceId', message: 'the journalled nonce is not the one this session holds' });
     const share = ecdsa.signRound3(presigned.presignature, this.#body.message);
     const body: EcdsaSignShareBody = { w: share.w, u: share.u, instancePoint: presigned.session.instancePoint };
     sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.SHARE), body);

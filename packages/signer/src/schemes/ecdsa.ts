@@ -17,8 +17,8 @@ import {
   type ParticipantRef,
 } from '@keyquorum/protocol';
 import { ecdsa, targetPublicKey } from '@keyquorum/crypto';
-import { KeystoreError } from '../keystore/index.ts';
-import type { ShareSecret } from '../share-record.ts';
+import { SignerError } from '../errors.ts';
+import type { ShareSecret } from '../held-share.ts';
 import { byIndex, bySigner, type KeyOutcome, type KeyRounds, type SchemeDriver } from './driver.ts';
 import { EcdsaSignSession } from './ecdsa-sign.ts';
 
@@ -107,13 +107,13 @@ function refreshRounds(keyShare: ecdsa.EcdsaKeyShare, participants: ParticipantR
 }
 
 export const ecdsaScheme: SchemeDriver = {
-  decodeSecret(secret, record): ShareSecret {
+  decodeSecret(secret, publicPart): ShareSecret {
     // The sealed secret is the encoded DKLs23 share (decodeEcdsaKeyShare re-checks s_i*G == Y_i).
     const share = ecdsa.decodeEcdsaKeyShare(secret);
     secret.fill(0);
-    if (share.frost.id !== record.self || !equalBytes(encodeBody(toWirePublicKey(share.frost.publicKey)), encodeBody(record.publicKey))) {
+    if (share.frost.id !== publicPart.self || !equalBytes(encodeBody(toWirePublicKey(share.frost.publicKey)), encodeBody(publicPart.publicKey))) {
       wipeEcdsaShare(share);
-      throw new KeystoreError('CORRUPT', { field: 'keystore.share', message: 'the sealed ecdsa share does not match its public record' });
+      throw new SignerError('CORRUPT', { field: 'keystore.share', message: 'the sealed ecdsa share does not match its public record' });
     }
     return { keyShare: share.frost, ecdsa: share };
   },
@@ -123,7 +123,7 @@ export const ecdsaScheme: SchemeDriver = {
   },
   signRounds: [ECDSA_SIGN_ROUND.START, ECDSA_SIGN_ROUND.CONTRIBUTIONS, ECDSA_SIGN_ROUND.R1_DELIVER, ECDSA_SIGN_ROUND.R2_DELIVER, ECDSA_SIGN_ROUND.ABORT],
   dkg: ({ participants, self, threshold }) => dkgRounds(participants, self, threshold),
-  refresh: (share) => refreshRounds(share.ecdsa!, share.record.participants),
+  refresh: (share) => refreshRounds(share.ecdsa!, share.publicPart.participants),
   checkSign(share, body) {
     if (body.taproot !== undefined) throw new WireError('BAD_FIELD', { field: 'taproot', message: 'BAD_FIELD: taproot does not apply to ecdsa-secp256k1' });
     if (body.message.length !== 32) throw new WireError('BAD_FIELD', { field: 'message', message: 'BAD_FIELD: ecdsa-secp256k1 signs a 32-byte digest' });

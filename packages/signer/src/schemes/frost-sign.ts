@@ -11,7 +11,7 @@ import { concatBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, SIGN_ROUND, type DeliverBody, type Envelope, type SignCommitmentBody, type SignStartBody } from '@keyquorum/protocol';
 import { commit, type SigningCommitments, type SigningTarget } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
-import { activeShareAt, type LoadedShare, type ShareCodec, type SharePublicRecord } from '../share-record.ts';
+import { activeShareAt, type HeldShare, type ShareCodec, type SharePublicPart } from '../held-share.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from '../sessions/context.ts';
 import type { CloseReason, Session } from '../sessions/session.ts';
 
@@ -25,18 +25,18 @@ export class FrostSignSession implements Session {
   readonly #ctx: SessionContext;
   readonly #proposalId: Uint8Array;
   readonly #epoch: number;
-  readonly #record: SharePublicRecord;
+  readonly #publicPart: SharePublicPart;
   readonly #body: SignStartBody;
   readonly #target: SigningTarget | undefined;
   readonly #codec: ShareCodec;
   readonly #ownCommitment: Uint8Array;
   #nonceOpen = true;
 
-  constructor(ctx: SessionContext, proposalId: Uint8Array, share: LoadedShare, body: SignStartBody, target: SigningTarget | undefined, codec: ShareCodec) {
+  constructor(ctx: SessionContext, proposalId: Uint8Array, share: HeldShare, body: SignStartBody, target: SigningTarget | undefined, codec: ShareCodec) {
     this.#ctx = ctx;
     this.#proposalId = proposalId;
     this.#epoch = share.epoch;
-    this.#record = share.record;
+    this.#publicPart = share.publicPart;
     this.#body = body;
     this.#target = target;
     this.#codec = codec;
@@ -66,16 +66,16 @@ export class FrostSignSession implements Session {
 
   handle(env: Envelope, body: unknown): boolean {
     if (env.header.round !== SIGN_ROUND.SIGN) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `sign does not accept round ${env.header.round} here` });
-    const record = this.#record;
+    const publicPart = this.#publicPart;
     const commitments = openRelayed<SignCommitmentBody>(this.#ctx, (body as DeliverBody).envelopes, {
       kind: 'sign', suite: this.suite, round: SIGN_ROUND.COMMITMENT, sessionId: this.#proposalId, to: COORDINATOR_ID,
-      required: [this.#ctx.signerId], optional: record.participants.map((p) => p.signer), own: this.#ownCommitment,
+      required: [this.#ctx.signerId], optional: publicPart.participants.map((p) => p.signer), own: this.#ownCommitment,
     });
-    const { threshold } = record.publicKey;
+    const { threshold } = publicPart.publicKey;
     if (commitments.size < threshold) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `a quorum needs ${threshold} commitments, got ${commitments.size}` });
     const signing = {
       message: this.#body.message,
-      commitments: [...commitments].map(([signer, c]): SigningCommitments => ({ id: record.participants.find((p) => p.signer === signer)!.index, hiding: c.hiding, binding: c.binding })),
+      commitments: [...commitments].map(([signer, c]): SigningCommitments => ({ id: publicPart.participants.find((p) => p.signer === signer)!.index, hiding: c.hiding, binding: c.binding })),
     };
     const { keyShare } = activeShareAt(this.#ctx.keystore, this.keyId, this.#epoch, this.#codec);
     // Durably consumed before anything computed from the nonce exists.

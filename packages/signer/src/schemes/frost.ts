@@ -178,9 +178,9 @@ function reshareParams(body: ReshareStartBody, sessionId: Uint8Array): ResharePa
 }
 
 export const frost: SchemeDriver = {
-  decodeSecret(secret, record) {
-    const publicKey = fromWirePublicKey(record.publicKey);
-    const keyShare = makeKeyShare({ suite: publicKey.suite, id: record.self, signingShare: secret, publicKey });
+  decodeSecret(secret, publicPart) {
+    const publicKey = fromWirePublicKey(publicPart.publicKey);
+    const keyShare = makeKeyShare({ suite: publicKey.suite, id: publicPart.self, signingShare: secret, publicKey });
     assertKeyShare(keyShare, 'keystore.share');
     return { keyShare };
   },
@@ -189,7 +189,7 @@ export const frost: SchemeDriver = {
   },
   signRounds: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT],
   dkg: ({ suite, participants, self, threshold }) => dkgRounds(suite as SuiteId, participants, self, threshold),
-  refresh: (share) => refreshRounds(share.keyShare, share.record.participants),
+  refresh: (share) => refreshRounds(share.keyShare, share.publicPart.participants),
   reshare: reshareRounds,
   checkSign(share, body) {
     targetPublicKey(share.keyShare.publicKey, signingTarget(body));

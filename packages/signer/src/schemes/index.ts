@@ -7,8 +7,8 @@
 import { ECDSA_SUITE } from '@keyquorum/protocol';
 import { SUITE_IDS } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
-import type { ShareRecord } from '../keystore/index.ts';
-import { openShare, type LoadedShare } from '../share-record.ts';
+import type { UnsealedShare } from '../keystore/index.ts';
+import { openShare, type HeldShare } from '../held-share.ts';
 import type { SchemeDriver } from './driver.ts';
 import { ecdsaScheme } from './ecdsa.ts';
 import { frost } from './frost.ts';
@@ -31,11 +31,11 @@ export function schemeFor(suite: string): SchemeDriver {
 }
 
 /** A stored share as the crypto package reads it (checked against its public record). */
-export function loadShare(row: ShareRecord): LoadedShare {
+export function loadShare(row: UnsealedShare): HeldShare {
   return openShare(row, schemeFor(row.suite));
 }
 
 /** Zeroes a loaded share's secrets, as its scheme holds them. */
-export function wipeLoadedShare(share: LoadedShare): void {
+export function wipeHeldShare(share: HeldShare): void {
   schemeFor(share.suite).wipe(share);
 }

@@ -14,8 +14,8 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { encodeBody, verifyClientRequest, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
-import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
-import type { LoadedShare } from '../share-record.ts';
+import { loadShare, wipeHeldShare } from '../schemes/index.ts';
+import type { HeldShare } from '../held-share.ts';
 import { sameRefs, type SessionContext } from './context.ts';
 
 interface UseOf<O extends Operation> {
@@ -31,7 +31,7 @@ interface UseOf<O extends Operation> {
 /** A use of the key this signer holds active at `epoch`; `check` is the operation's own (participants, derivation target, message form). */
 export interface ActiveKeyUse extends UseOf<'sign' | 'refresh' | 'retire'> {
   epoch: number;
-  check?(share: LoadedShare): void;
+  check?(share: HeldShare): void;
 }
 
 /** A reshare: a holder's share must be the reshare's old key; a dealer must hold one. */
@@ -45,21 +45,21 @@ export interface ReshareUse extends UseOf<'reshare'> {
 export type KeyUse = UseOf<'createKey'> | ActiveKeyUse | ReshareUse;
 
 export function authoriseUse(ctx: SessionContext, use: UseOf<'createKey'>): undefined;
-export function authoriseUse(ctx: SessionContext, use: ActiveKeyUse): LoadedShare;
-export function authoriseUse(ctx: SessionContext, use: ReshareUse): LoadedShare | undefined;
-export function authoriseUse(ctx: SessionContext, use: KeyUse): LoadedShare | undefined {
+export function authoriseUse(ctx: SessionContext, use: ActiveKeyUse): HeldShare;
+export function authoriseUse(ctx: SessionContext, use: ReshareUse): HeldShare | undefined;
+export function authoriseUse(ctx: SessionContext, use: KeyUse): HeldShare | undefined {
   const share = heldShare(ctx, use);
   try {
     verifyRequest(ctx, use);
   } catch (e) {
-    if (share) wipeLoadedShare(share);
+    if (share) wipeHeldShare(share);
     throw e;
   }
   return share;
 }
 
 /** This signer's own records of the key allow the use: the share it needs, if any. */
-function heldShare(ctx: SessionContext, use: KeyUse): LoadedShare | undefined {
+function heldShare(ctx: SessionContext, use: KeyUse): HeldShare | undefined {
   const { keyId } = use;
   if (use.op === 'createKey') {
     if (ctx.keystore.listKeys().some((k) => k.keyId === keyId && k.state !== 'pending')) {
@@ -74,13 +74,13 @@ function heldShare(ctx: SessionContext, use: KeyUse): LoadedShare | undefined {
     if (share.suite !== use.suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${keyId} is ${share.suite}` });
     use.check?.(share);
   } catch (e) {
-    wipeLoadedShare(share);
+    wipeHeldShare(share);
     throw e;
   }
   return share;
 }
 
-function reshareShare(ctx: SessionContext, use: ReshareUse): LoadedShare | undefined {
+function reshareShare(ctx: SessionContext, use: ReshareUse): HeldShare | undefined {
   const { keyId } = use;
   const held = ctx.keystore.listKeys().find((k) => k.keyId === keyId);
   if (held === undefined || held.state === 'pending') {
@@ -89,9 +89,9 @@ function reshareShare(ctx: SessionContext, use: ReshareUse): LoadedShare | undef
   }
   const share = loadShare(ctx.keystore.getActive(keyId));
   const matches = share.epoch === use.epoch && share.suite === use.suite &&
-    equalBytes(encodeBody(share.record.publicKey), encodeBody(use.oldPublicKey)) && sameRefs(share.record.participants, use.oldParticipants);
+    equalBytes(encodeBody(share.publicPart.publicKey), encodeBody(use.oldPublicKey)) && sameRefs(share.publicPart.participants, use.oldParticipants);
   if (!matches) {
-    wipeLoadedShare(share);
+    wipeHeldShare(share);
     throw new SignerError('WRONG_KEY_STATE', { field: 'oldPublicKey', message: `${keyId} here differs from the reshare's epoch ${use.epoch} key` });
   }
   return share;

@@ -11,7 +11,6 @@
 import { equalBytes } from '@noble/curves/utils.js';
 import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
-import { KeystoreError } from '../keystore/index.ts';
 import { hex, openRelayed, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import type { CloseReason, Session } from './session.ts';
 
@@ -119,7 +118,7 @@ export abstract class ContributedSession implements Session {
     try {
       this.ctx.keystore.discardPending(this.keyId, this.#pendingEpoch);
     } catch (e) {
-      if (!(e instanceof KeystoreError)) throw e;
+      if (!(e instanceof SignerError)) throw e;
     }
   }
 

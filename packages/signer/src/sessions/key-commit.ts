@@ -14,19 +14,18 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
-import { KeystoreError } from '../keystore/index.ts';
-import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
-import { decodeShareRecord, type LoadedShare } from '../share-record.ts';
+import { loadShare, wipeHeldShare } from '../schemes/index.ts';
+import { decodeSharePublicPart, type HeldShare } from '../held-share.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
 
 /** The stored share's public record and state; its secrets are wiped at once (COMMIT needs none). */
-function shareOf(ctx: SessionContext, keyId: string, epoch: number): LoadedShare {
+function shareOf(ctx: SessionContext, keyId: string, epoch: number): HeldShare {
   try {
     const share = loadShare(ctx.keystore.getShare(keyId, epoch));
-    wipeLoadedShare(share);
+    wipeHeldShare(share);
     return share;
   } catch (e) {
-    if (e instanceof KeystoreError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
+    if (e instanceof SignerError && (e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE')) {
       throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `no share of ${keyId} at epoch ${epoch}`, cause: e });
     }
     throw e;
@@ -40,13 +39,13 @@ export function commitKeySession(ctx: SessionContext, env: Envelope, body: Deliv
   if (kind === 'reshare' && own.length === 0) return leaveKey(ctx, env, body);
   const mine = openRelayed<ConfirmBody>(ctx, own, { ...expect, required: [ctx.signerId] }).get(ctx.signerId)!;
   const share = shareOf(ctx, mine.keyId, mine.epoch);
-  const { record } = share;
-  if (!equalBytes(record.sessionId, sessionId)) throw new SignerError('BAD_TRANSCRIPT', { field: 'header.sessionId', message: `the stored share of ${share.keyId} comes from another session` });
+  const { publicPart } = share;
+  if (!equalBytes(publicPart.sessionId, sessionId)) throw new SignerError('BAD_TRANSCRIPT', { field: 'header.sessionId', message: `the stored share of ${share.keyId} comes from another session` });
   if (share.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite' });
-  const confirms = openRelayed<ConfirmBody>(ctx, body.envelopes, { ...expect, required: record.participants.map((p) => p.signer) });
-  const publicKey = encodeBody(record.publicKey);
+  const confirms = openRelayed<ConfirmBody>(ctx, body.envelopes, { ...expect, required: publicPart.participants.map((p) => p.signer) });
+  const publicKey = encodeBody(publicPart.publicKey);
   for (const [signer, c] of confirms) {
-    const agrees = c.keyId === share.keyId && c.epoch === share.epoch && equalBytes(c.transcriptHash, record.transcriptHash) && equalBytes(encodeBody(c.publicKey), publicKey);
+    const agrees = c.keyId === share.keyId && c.epoch === share.epoch && equalBytes(c.transcriptHash, publicPart.transcriptHash) && equalBytes(encodeBody(c.publicKey), publicKey);
     if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer} confirmed another transcript or public key` });
   }
   if (share.state === 'pending') {
@@ -95,16 +94,16 @@ function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
   if (held.pendingEpoch !== null) {
     const pending = ctx.keystore.getShare(held.keyId, held.pendingEpoch);
     pending.secret.fill(0);
-    if (equalBytes(decodeShareRecord(pending.public).sessionId, sessionId)) {
+    if (equalBytes(decodeSharePublicPart(pending.public).sessionId, sessionId)) {
       throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `this signer is a new member of the reshare of ${held.keyId}, but its CONFIRM is missing` });
     }
   }
   const share = shareOf(ctx, held.keyId, held.epoch);
-  const old = share.record.publicKey;
+  const old = share.publicPart.publicKey;
   if (share.suite !== suite || !equalBytes(old.groupKey, first.publicKey.groupKey) || !equalBytes(old.chainCode, first.publicKey.chainCode)) {
     throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${first.keyId} at epoch ${held.epoch} is not the reshared key` });
   }
-  const position = old.participants.indexOf(share.record.self);
+  const position = old.participants.indexOf(share.publicPart.self);
   const attest = encodeBody({ keyId: share.keyId, epoch: share.epoch, destroyedAt: ctx.now(), verifyingShare: old.verifyingShares[position]! });
   ctx.keystore.retire(share.keyId, sha256(attest), attest);
   ctx.log.info('left the key after reshare; old share wiped', { keyId: share.keyId, epoch: share.epoch, newEpoch: first.epoch, sessionId: hex(sessionId) });
@@ -118,7 +117,7 @@ export function abortPendingBySession(ctx: SessionContext, sessionId: Uint8Array
     if (epoch === null) continue;
     const row = ctx.keystore.getShare(k.keyId, epoch);
     row.secret.fill(0);
-    if (equalBytes(decodeShareRecord(row.public).sessionId, sessionId)) {
+    if (equalBytes(decodeSharePublicPart(row.public).sessionId, sessionId)) {
       ctx.keystore.discardPending(k.keyId, epoch);
       ctx.log.info('pending share discarded', { keyId: k.keyId, epoch, sessionId: hex(sessionId) });
       return true;

@@ -11,7 +11,7 @@
 import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import type { KeyOutcome, KeyRounds } from '../schemes/driver.ts';
-import { encodeShareRecord } from '../share-record.ts';
+import { encodeSharePublicPart } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
 
@@ -103,9 +103,9 @@ export class KeySession extends ContributedSession {
       rounds.wipe();
     }
     const publicKey = toWirePublicKey(out.publicKey);
-    const record = encodeShareRecord({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash });
+    const publicPart = encodeSharePublicPart({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash });
     try {
-      this.ctx.keystore.putPending(this.keyId, epoch, this.suite, out.secret, record);
+      this.ctx.keystore.putPending(this.keyId, epoch, this.suite, out.secret, publicPart);
     } finally {
       out.secret.fill(0);
     }

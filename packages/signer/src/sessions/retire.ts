@@ -11,13 +11,13 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { COORDINATOR_ID, RETIRE_ROUND, encodeBody, retireDigest, type DeliverBody, type Envelope, type RetireApproveBody, type RetireAttestBody, type RetireStartBody } from '@keyquorum/protocol';
 import { equalBytes } from '@noble/curves/utils.js';
 import { SignerError } from '../errors.ts';
-import { loadShare, wipeLoadedShare } from '../schemes/index.ts';
+import { loadShare, wipeHeldShare } from '../schemes/index.ts';
 import { authoriseUse } from './authorise.ts';
 import { hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
 
 export function approveRetire(ctx: SessionContext, env: Envelope, body: RetireStartBody): void {
   const share = authoriseUse(ctx, { op: 'retire', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: retireDigest({ keyId: body.keyId }) });
-  wipeLoadedShare(share);
+  wipeHeldShare(share);
   const approve: RetireApproveBody = { keyId: body.keyId, epoch: body.epoch, requestDigest: body.request.digest };
   sendBody(ctx, { kind: 'retire', suite: share.suite, sessionId: env.header.sessionId, round: RETIRE_ROUND.APPROVE }, approve);
   ctx.log.info('retirement approved', { keyId: body.keyId, epoch: body.epoch, sessionId: hex(env.header.sessionId) });
@@ -43,17 +43,17 @@ export function commitRetire(ctx: SessionContext, env: Envelope, body: DeliverBo
     return;
   }
   const share = loadShare(ctx.keystore.getActive(keyId));
-  wipeLoadedShare(share);
-  const { record } = share;
+  wipeHeldShare(share);
+  const { publicPart } = share;
   if (share.epoch !== epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${share.epoch}` });
   if (share.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite' });
-  const outsiders = [...approvals.keys()].filter((s) => !record.participants.some((p) => p.signer === s));
+  const outsiders = [...approvals.keys()].filter((s) => !publicPart.participants.some((p) => p.signer === s));
   if (outsiders.length > 0) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${outsiders.join(',')} hold no share of ${keyId}` });
-  if (approvals.size < record.publicKey.threshold) {
-    throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `retirement needs ${record.publicKey.threshold} approvals, got ${approvals.size}` });
+  if (approvals.size < publicPart.publicKey.threshold) {
+    throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `retirement needs ${publicPart.publicKey.threshold} approvals, got ${approvals.size}` });
   }
-  const position = record.publicKey.participants.indexOf(record.self);
-  const attest: RetireAttestBody = { keyId, epoch, destroyedAt: ctx.now(), verifyingShare: record.publicKey.verifyingShares[position]! };
+  const position = publicPart.publicKey.participants.indexOf(publicPart.self);
+  const attest: RetireAttestBody = { keyId, epoch, destroyedAt: ctx.now(), verifyingShare: publicPart.publicKey.verifyingShares[position]! };
   const payload = encodeBody(attest);
   const result = ctx.keystore.retire(keyId, sha256(payload), payload);
   sendPayload(ctx, header, payload);

@@ -25,7 +25,6 @@ import {
 } from '@keyquorum/protocol';
 import { CryptoError } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
-import { KeystoreError } from '../keystore/index.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
@@ -63,11 +62,12 @@ export interface Failure {
 
 /** What to tell the coordinator about an error; internal errors say nothing more. */
 export function describeFailure(e: unknown): Failure {
-  if (e instanceof SignerError || e instanceof WireError) return { code: e.code, message: e.message, culprits: e.culprits };
-  if (e instanceof KeystoreError) {
+  if (e instanceof SignerError) {
+    // The keystore's "no such share" and "not in that state" are, to the coordinator, the key's state.
     const code = e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE' ? 'WRONG_KEY_STATE' : e.code;
-    return { code, message: e.message, culprits: [] };
+    return { code, message: e.message, culprits: e.culprits };
   }
+  if (e instanceof WireError) return { code: e.code, message: e.message, culprits: e.culprits };
   if (e instanceof CryptoError) return { code: e.code, message: e.message, culprits: [] };
   return { code: 'INTERNAL', message: 'internal error', culprits: [] };
 }

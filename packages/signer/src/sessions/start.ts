@@ -18,7 +18,7 @@ import {
 import { assertThreshold } from '@keyquorum/crypto';
 import { DKG_EPOCH } from '../constants.ts';
 import { SignerError } from '../errors.ts';
-import { schemeFor, wipeLoadedShare } from '../schemes/index.ts';
+import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
 import { authoriseUse } from './authorise.ts';
 import { pinnedKey, sameRefs, selfIndex, type SessionContext } from './context.ts';
 import { KeySession } from './key-session.ts';
@@ -62,17 +62,17 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
   const share = authoriseUse(ctx, {
     op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }),
     check: (s) => {
-      if (!sameRefs(s.record.participants, body.participants)) throw new SignerError('BAD_PARTICIPANTS', { field: 'participants', message: `refresh needs exactly the key's participants` });
+      if (!sameRefs(s.publicPart.participants, body.participants)) throw new SignerError('BAD_PARTICIPANTS', { field: 'participants', message: `refresh needs exactly the key's participants` });
       selfIndex(ctx, body.participants);
     },
   });
   try {
     dropStalePending(ctx, body.keyId);
   } catch (e) {
-    wipeLoadedShare(share);
+    wipeHeldShare(share);
     throw e;
   }
-  const { participants, self } = share.record;
+  const { participants, self } = share.publicPart;
   const signers = participants.map((p) => p.signer);
   const others = signers.filter((s) => s !== ctx.signerId);
   return new KeySession(ctx, {
@@ -111,7 +111,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
     oldPublicKey: old, oldParticipants: body.oldParticipants, dealer,
   });
   const share = dealer ? held : undefined;
-  if (held && !dealer) wipeLoadedShare(held);
+  if (held && !dealer) wipeHeldShare(held);
   const dealers = body.dealers.map((p) => p.signer);
   try {
     dropStalePending(ctx, body.keyId);
@@ -125,7 +125,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
       rounds: scheme.reshare({ body, signer: ctx.signerId, share }),
     });
   } catch (e) {
-    if (share) wipeLoadedShare(share);
+    if (share) wipeHeldShare(share);
     throw e;
   }
 }

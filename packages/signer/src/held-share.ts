@@ -1,5 +1,6 @@
 /**
- * The public record stored beside each sealed share (docs/cluster-protocol.md
+ * The share a session holds (`HeldShare`: unsealed and decoded by its scheme) and the
+ * public part stored beside each sealed share (`SharePublicPart`, docs/cluster-protocol.md
  * "Participants"): the key's public package in wire form, its `ParticipantRef[]`, this
  * signer's index, and the session id and transcript hash of the session that made
  * the epoch, so a COMMIT or ABORT re-sent after a restart can still be checked.
@@ -20,12 +21,13 @@ import {
   type ParticipantRef,
   type WirePublicKey,
 } from '@keyquorum/protocol';
-import type { ecdsa, KeyShare } from '@keyquorum/crypto';
+import { redacted, type ecdsa, type KeyShare } from '@keyquorum/crypto';
 import { SHARE_RECORD_VERSION } from './constants.ts';
 import { SignerError } from './errors.ts';
-import type { Keystore, ShareRecord } from './keystore/index.ts';
+import type { Keystore, UnsealedShare } from './keystore/index.ts';
 
-export interface SharePublicRecord {
+/** The public part of a stored share (the key's public package, participants, provenance); never a secret. */
+export interface SharePublicPart {
   publicKey: WirePublicKey;
   participants: ParticipantRef[];
   /** This signer's participant index. */
@@ -36,11 +38,11 @@ export interface SharePublicRecord {
 
 const FIELDS = ['v', 'publicKey', 'participants', 'self', 'sessionId', 'transcriptHash'] as const;
 
-export function encodeShareRecord(r: SharePublicRecord): Uint8Array {
+export function encodeSharePublicPart(r: SharePublicPart): Uint8Array {
   return encodeBody({ v: SHARE_RECORD_VERSION, ...r });
 }
 
-export function decodeShareRecord(bytesIn: Uint8Array): SharePublicRecord {
+export function decodeSharePublicPart(bytesIn: Uint8Array): SharePublicPart {
   const o = strictObject(decode(bytesIn), FIELDS, FIELDS, 'record');
   uint(o.v, SHARE_RECORD_VERSION, SHARE_RECORD_VERSION, 'record.v');
   return {
@@ -52,7 +54,7 @@ export function decodeShareRecord(bytesIn: Uint8Array): SharePublicRecord {
   };
 }
 
-/** The secret part of a loaded share, as its scheme decodes it. */
+/** The secret part of a held share, as its scheme decodes it. Secret: never logged, never sent. */
 export interface ShareSecret {
   /** The Feldman share every scheme here has (s_i, Y, Y_i), checked: s_i * G == Y_i. */
   keyShare: KeyShare;
@@ -60,31 +62,35 @@ export interface ShareSecret {
   ecdsa?: ecdsa.EcdsaKeyShare;
 }
 
-/** A stored share as the crypto package reads it, with its record. */
-export interface LoadedShare extends ShareSecret {
+/**
+ * A share unsealed from the keystore and decoded for a session, with its public part.
+ * Secret: never logged (it redacts itself), never sent; wiped by its scheme after use.
+ */
+export interface HeldShare extends ShareSecret {
   keyId: string;
   epoch: number;
   suite: string;
   state: 'pending' | 'active';
-  record: SharePublicRecord;
+  publicPart: SharePublicPart;
 }
 
 /** How one scheme reads and wipes the secret it seals. */
 export interface ShareCodec {
   /** The sealed secret -> the share, checked against its public record. */
-  decodeSecret(secret: Uint8Array, record: SharePublicRecord): ShareSecret;
+  decodeSecret(secret: Uint8Array, publicPart: SharePublicPart): ShareSecret;
   /** Zeroes the share's secrets; best effort, as everywhere in JS. */
   wipe(share: ShareSecret): void;
 }
 
 /** A keystore row read with its scheme's codec. */
-export function openShare(row: ShareRecord, codec: ShareCodec): LoadedShare {
-  const record = decodeShareRecord(row.public);
-  return { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, ...codec.decodeSecret(row.secret, record), record };
+export function openShare(row: UnsealedShare, codec: ShareCodec): HeldShare {
+  const publicPart = decodeSharePublicPart(row.public);
+  const share: HeldShare = { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, ...codec.decodeSecret(row.secret, publicPart), publicPart };
+  return redacted(share, `HeldShare ${row.keyId}@${row.epoch}`);
 }
 
 /** The share active here, read again when a session uses it: a refresh or retirement since START is honoured. */
-export function activeShareAt(keystore: Keystore, keyId: string, epoch: number, codec: ShareCodec): LoadedShare {
+export function activeShareAt(keystore: Keystore, keyId: string, epoch: number, codec: ShareCodec): HeldShare {
   const share = openShare(keystore.getActive(keyId), codec);
   if (share.epoch !== epoch) {
     codec.wipe(share);
