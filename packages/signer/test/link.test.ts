@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
   CONTROL_ROUND,
+  KINDS,
   PROTOCOL_VERSION,
   SIGN_ROUND,
   decodeBody,
@@ -120,7 +121,11 @@ describe('frames from the coordinator', () => {
     c.send('s1', { kind: 'sign', suite: 'frost-ed25519', sessionId: randomBytes(32), round: SIGN_ROUND.SHARE }, { share: new Uint8Array(32) });
     expect((await nextError(c)).code).toBe('WRONG_ROUND');
 
-    c.send('s1', { kind: 'repair', suite: 'frost-ed25519', sessionId: randomBytes(32), round: 0 }, {});
+    // A validly signed frame of a kind this protocol version does not have (share repair
+    // has no session yet, so it is off the wire): signed here with the kind allowed.
+    const offWire = { kinds: [...KINDS, 'repair'] };
+    const repair = sealEnvelope(c.identity, { ...header, kind: 'repair', suite: 'frost-ed25519', sessionId: randomBytes(32), to: 's1' }, encodeBody({}), offWire);
+    c.sendRaw('s1', encodeEnvelope(repair, offWire));
     expect((await nextError(c)).code).toBe('UNKNOWN_KIND');
 
     c.send('s1', { kind: 'sign', suite: 'frost-ed25519', sessionId: randomBytes(32), round: SIGN_ROUND.START }, { keyId: 'k1', unexpected: 1 });
