@@ -80,6 +80,19 @@ describe('architecture', () => {
     expect(long).toEqual([]);
   });
 
+  it('chooses a scheme by suite only where schemes are registered (and in the ECDSA driver itself)', () => {
+    const registrations = new Set([
+      'packages/signer/src/schemes/index.ts',
+      'packages/coordinator/src/sessions/schemes.ts',
+      'packages/coordinator/src/sessions/ecdsa-attempt.ts',
+    ]);
+    const branching = files
+      .map((f) => path.relative(ROOT, f))
+      .filter((f) => /^packages\/(signer|coordinator|client)\//.test(f) && !registrations.has(f))
+      .filter((f) => /\b(ECDSA_SUITE|isEcdsaSuite)\b|'ecdsa-secp256k1'/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+    expect(branching).toEqual([]);
+  });
+
   it('names only files that exist in docs/architecture.md', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
     const named = [...doc.matchAll(/`((?:packages|test|benchmarks|docs)\/[^`\s]+)`/g)].map((m) => m[1]!).filter((p) => !p.includes('<'));

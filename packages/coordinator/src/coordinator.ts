@@ -11,12 +11,10 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage } from '@keyquorum/crypto';
 import {
-  DIGEST_LENGTH,
   KEY_ID_PATTERN,
   KEY_SUITES,
   NODE_ID_PATTERN,
   Service,
-  isEcdsaSuite,
   type KeySuiteId,
   type KeyView,
   MAX_SIGN_MESSAGE_BYTES,
@@ -36,6 +34,7 @@ import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } fr
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
+import { schemeOf } from './sessions/schemes.ts';
 import { CoordinatorError } from './errors.ts';
 import { createHttpHandler } from './http.ts';
 import { ensureDataDir, loadIdentity } from './identity.ts';
@@ -191,7 +190,8 @@ export class Coordinator extends Service implements CoordinatorApi {
     const key = this.activeKey(p.keyId);
     if (!(p.message instanceof Uint8Array)) throw badRequest('message', 'expected bytes');
     if (p.message.length > MAX_SIGN_MESSAGE_BYTES) throw badRequest('message', `longer than ${MAX_SIGN_MESSAGE_BYTES} bytes`);
-    if (isEcdsaSuite(key.suite) && p.message.length !== DIGEST_LENGTH) throw badRequest('message', 'an ecdsa-secp256k1 key signs a 32-byte digest (e.g. keccak-256 of a transaction, a sighash)');
+    const refused = schemeOf(key.suite).refuseMessage(p.message);
+    if (refused !== undefined) throw badRequest('message', refused);
     const signing: SignRequest = { key, publicKey: key.publicKey, message: p.message, request: p.request };
     if (p.path !== undefined) {
       if (typeof p.path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
@@ -243,7 +243,8 @@ export class Coordinator extends Service implements CoordinatorApi {
     const { engine, registry } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
     const key = this.activeKey(p.keyId);
-    if (isEcdsaSuite(key.suite)) throw badRequest('keyId', 'reshare of ecdsa-secp256k1 keys is not supported yet');
+    const unsupported = schemeOf(key.suite).reshareUnsupported;
+    if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const signers: unknown = p.signers;
     checkSigners(signers, this.options.signers);
     checkThreshold(p.threshold, signers);

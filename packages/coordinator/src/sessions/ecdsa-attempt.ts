@@ -15,6 +15,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ecdsa, isCryptoError, targetExternalKey } from '@keyquorum/crypto';
 import {
+  DIGEST_LENGTH,
   BROADCAST,
   ECDSA_SIGN_ROUND,
   ECDSA_SUITE,
@@ -126,4 +127,10 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
 }
 
 /** The ecdsa-secp256k1 (DKLs23) driver. */
-export const ECDSA_DRIVER: SchemeDriver = { signAttempt: ecdsaSignAttempt, bansEveryCulprit: true, keyRoundTimeoutFactor: ECDSA_KEY_ROUND_TIMEOUT_FACTOR };
+export const ECDSA_DRIVER: SchemeDriver = {
+  signAttempt: ecdsaSignAttempt,
+  bansEveryCulprit: true,
+  keyRoundTimeoutFactor: ECDSA_KEY_ROUND_TIMEOUT_FACTOR,
+  refuseMessage: (message) => (message.length === DIGEST_LENGTH ? undefined : 'an ecdsa-secp256k1 key signs a 32-byte digest (e.g. keccak-256 of a transaction, a sighash)'),
+  reshareUnsupported: 'reshare of ecdsa-secp256k1 keys is not supported yet',
+};

@@ -72,4 +72,4 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
 }
 
 /** The FROST suites' driver (frost-secp256k1-tr, frost-ed25519, frost-secp256k1). */
-export const FROST_DRIVER: SchemeDriver = { signAttempt: frostSignAttempt, bansEveryCulprit: false, keyRoundTimeoutFactor: 1 };
+export const FROST_DRIVER: SchemeDriver = { signAttempt: frostSignAttempt, bansEveryCulprit: false, keyRoundTimeoutFactor: 1, refuseMessage: () => undefined };

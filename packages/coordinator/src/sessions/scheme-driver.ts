@@ -30,4 +30,11 @@ export interface SchemeDriver {
   bansEveryCulprit: boolean;
   /** Round timeouts per key-session round (DKLs23 key sessions make and check pairwise base OTs). */
   keyRoundTimeoutFactor: number;
+  /**
+   * Why a message cannot be signed by this scheme as given, or undefined when it can
+   * (ECDSA signs a 32-byte digest; FROST signs any message up to the wire's cap).
+   */
+  refuseMessage(message: Uint8Array): string | undefined;
+  /** Why this scheme's keys cannot be reshared yet, or undefined when they can. */
+  reshareUnsupported?: string;
 }
