@@ -143,7 +143,7 @@ async function accept(h: Harness, c: OperationCase, request: ClientRequest): Pro
   const proposalId = await startAt(h, c, request);
   h.c.send('s1', { kind: c.kind, suite: h.suite, sessionId: proposalId, round: c.abortRound }, { reason: 'test done' });
   const daemon = h.cl.daemons.get('s1')!;
-  while (daemon.metrics().liveSessions > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  while ((daemon.metrics().liveSessions ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 async function harness(suite: string): Promise<Harness & { stop(): Promise<void> }> {
