@@ -33,7 +33,7 @@ import {
 import { adminClient, removeTempDirs } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession } from './helpers/drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
-import { TestClock, snapshot, startClockedCluster, type ClockedCluster } from './helpers/state.ts';
+import { TestClock, patient, snapshot, startClockedCluster, type ClockedCluster } from './helpers/state.ts';
 
 const IDS = ['s1', 's2', 's3'];
 const participants = refs(IDS);
@@ -129,10 +129,13 @@ async function startAt(h: Harness, c: OperationCase, request: ClientRequest, pro
 async function expectRefused(h: Harness, c: OperationCase, request: ClientRequest, code: string): Promise<void> {
   const dataDir = h.cl.signers[0]!.dataDir;
   const before = snapshot(dataDir);
-  const e = await startAt(h, c, request).then(
+  const proposalId = randomBytes(32);
+  const e = await startAt(h, c, request, proposalId).then(
     () => undefined,
     (err: unknown) => err,
   );
+  // Accepted by mistake: end the session so it does not hold the key for the next check.
+  if (e === undefined) h.c.send('s1', { kind: c.kind, suite: h.suite, sessionId: proposalId, round: c.abortRound }, { reason: 'should have been refused' });
   expect(e).toBeInstanceOf(SessionAborted);
   expect((e as SessionAborted).body.reason).toMatch(new RegExp(`^${code}\\b`));
   expect(snapshot(dataDir)).toEqual(before);
@@ -148,7 +151,7 @@ async function accept(h: Harness, c: OperationCase, request: ClientRequest): Pro
 
 async function harness(suite: string): Promise<Harness & { stop(): Promise<void> }> {
   const clock = new TestClock();
-  const c = await FakeCoordinator.start();
+  const c = patient(await FakeCoordinator.start());
   const cl = await startClockedCluster(c, IDS, clock);
   const dkg = await runKeySession(c, 'dkg', suite, participants, dkgStart(KEY, suite, 2, participants));
   return {
@@ -171,7 +174,7 @@ describe.each(SUITES)('%s: a signer re-checks the client request of every START'
   let h: Awaited<ReturnType<typeof harness>>;
   beforeAll(async () => {
     h = await harness(suite);
-  });
+  }, 180_000);
   afterAll(async () => {
     await h?.stop();
     removeTempDirs();
@@ -222,7 +225,7 @@ describe('the replay window across restarts and pruning', () => {
   let h: Awaited<ReturnType<typeof harness>>;
   beforeAll(async () => {
     h = await harness('frost-ed25519');
-  });
+  }, 180_000);
   afterAll(async () => {
     await h?.stop();
     removeTempDirs();

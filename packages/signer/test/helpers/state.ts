@@ -39,6 +39,16 @@ export function snapshot(dataDir: string): KeystoreSnapshot {
   }
 }
 
+/**
+ * Gives every wait for a signer's frame `timeoutMs` (the fake coordinator's default is
+ * 10 s): an ECDSA DKG on a loaded 2-core machine can take longer per round.
+ */
+export function patient(coordinator: FakeCoordinator, timeoutMs = 60_000): FakeCoordinator {
+  const next = coordinator.next.bind(coordinator);
+  coordinator.next = (signerId, filter, ms = timeoutMs) => next(signerId, filter, ms);
+  return coordinator;
+}
+
 /** A clock the test moves: `now()` is the wall clock plus `offsetMs`. */
 export class TestClock {
   offsetMs = 0;
