@@ -1,0 +1,80 @@
+/**
+ * DKLs23 (Protocol 3.6) checks that only a lying party exercises: a wrong final share
+ * (w_i, u_i) at combine (step 10), and a party whose public share pk_j is wrong but
+ * consistent with everything else it sends (its multiplications and Gamma_v agree with
+ * it), so only the step-8 check that the public shares add up to the key catches it.
+ */
+import { describe, expect, it } from 'vitest';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { CryptoError } from '../src/errors.ts';
+import { combineSignature, signPresign, signRound1, signRound2, signRound3, type EcdsaKeyShare } from '../src/ecdsa/index.ts';
+import { runEcdsaDkg, runPresign, sid } from './ecdsa-helpers.ts';
+
+const Fn = secp256k1.Point.Fn;
+const digest = sha256(utf8ToBytes('send 10 ETH'));
+
+function caught(fn: () => unknown): CryptoError {
+  let error: unknown;
+  let returned: unknown;
+  try {
+    returned = fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(returned).toBeUndefined();
+  expect(error).toBeInstanceOf(CryptoError);
+  return error as CryptoError;
+}
+
+const plusOne = (scalar: Uint8Array) => Fn.toBytes(Fn.add(Fn.fromBytes(scalar), 1n));
+
+describe('ecdsa-secp256k1 combine (step 10) never returns a signature that does not verify', () => {
+  const { shares } = runEcdsaDkg(2, [1, 2, 3]);
+
+  it.each(['w', 'u'] as const)('a signer whose final %s is wrong makes combine return nothing (INVALID_SIGNATURE_SHARE)', (field) => {
+    const { pre } = runPresign([shares[0]!, shares[2]!]);
+    const sigShares = pre.map((p) => signRound3(p.presignature, digest));
+    sigShares[1] = { ...sigShares[1]!, [field]: plusOne(sigShares[1]![field]) };
+    const e = caught(() => combineSignature(pre[0]!.session, digest, sigShares));
+    expect(e.code).toBe('INVALID_SIGNATURE_SHARE');
+  });
+
+  it('shares computed for another digest do not combine into a signature of this one', () => {
+    const { pre } = runPresign([shares[0]!, shares[1]!]);
+    const sigShares = pre.map((p, k) => signRound3(p.presignature, k === 0 ? digest : sha256(utf8ToBytes('send 1 ETH'))));
+    expect(caught(() => combineSignature(pre[0]!.session, digest, sigShares)).code).toBe('INVALID_SIGNATURE_SHARE');
+  });
+
+  it('the honest shares of the same presignatures do combine (the refusals above are the check)', () => {
+    const { pre } = runPresign([shares[0]!, shares[2]!]);
+    const { signature } = combineSignature(pre[0]!.session, digest, pre.map((p) => signRound3(p.presignature, digest)));
+    expect(secp256k1.verify(signature, digest, pre[0]!.session.publicKey, { prehash: false })).toBe(true);
+  });
+});
+
+describe('ecdsa-secp256k1 step 8: the public shares must add up to the key', () => {
+  it('a party that lies consistently about its public share (its multiplications agree with the lie) is caught by every honest party', () => {
+    const { shares } = runEcdsaDkg(2, [1, 2, 3]);
+    const quorum = [1, 2, 3];
+    const sessionId = sid();
+    const liar = 1;
+    // The liar signs with s_2 + 1 instead of s_2: its sk, pk, Gamma_v and multiplications all follow from that one wrong value.
+    const lying: EcdsaKeyShare = { ...shares[liar]!, frost: { ...shares[liar]!.frost, signingShare: shares[liar]!.frost.signingShare.slice() } };
+    const parties = shares.map((s, k) => (k === liar ? lying : s));
+    const r1 = parties.map((s) => signRound1(s, { sessionId, quorum }));
+    lying.frost.signingShare.set(plusOne(lying.frost.signingShare));
+    const r2 = r1.map((r, k) =>
+      signRound2(
+        r.secret,
+        r1.filter((_, o) => o !== k).map((o) => o.broadcast),
+        r1.flatMap((o) => o.direct.filter((d) => d.to === quorum[k])),
+      ),
+    );
+    for (const k of [0, 2]) {
+      const e = caught(() => signPresign(r2[k]!.secret, r2.flatMap((o) => o.direct.filter((d) => d.to === quorum[k]))));
+      expect([e.code, e.field]).toEqual(['INVALID_COMMITMENT', 'sign.round2.publicShare']);
+    }
+  });
+});
