@@ -142,8 +142,10 @@ export class SessionRouter {
       return this.#failed(session, env, e);
     }
     if (!(step instanceof Promise)) return this.#advanced(session, step);
-    // The round runs off the event loop; its outcome counts only if the session is still live.
-    this.#register(session);
+    // The round runs off the event loop: computing is progress, so no round timeout runs
+    // meanwhile (it restarts when the round settles); the outcome counts only if the
+    // session is still live.
+    clearTimeout(this.#timers.get(session));
     step.then(
       (done) => this.#timers.has(session) && this.#advanced(session, done),
       (e: unknown) => this.#timers.has(session) && this.#failed(session, env, e),

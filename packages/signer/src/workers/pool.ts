@@ -62,9 +62,14 @@ export class CryptoPool implements CryptoRunner, Startable {
     return this.#threads.map((t) => t.worker);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Spawns the workers without waiting for them to load (a worker boots tsx and the
+   * crypto modules: on a loaded host that takes seconds the link need not wait for);
+   * rounds posted meanwhile queue on the worker's port.
+   */
+  start(): void {
     this.#stopping = false;
-    await Promise.all(Array.from({ length: this.size }, () => this.#spawn()));
+    for (let i = 0; i < this.size; i++) this.#spawn();
   }
 
   async stop(): Promise<void> {
@@ -113,37 +118,33 @@ export class CryptoPool implements CryptoRunner, Startable {
     });
   }
 
-  #spawn(): Promise<void> {
+  #spawn(): void {
     const worker = new Worker(ENTRY, { workerData: { module: MODULE } });
     const thread: Thread = { worker, jobs: new Set(), pending: new Map() };
     this.#threads.push(thread);
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      worker.on('message', (m: FromWorker) => {
-        if ('ready' in m) {
-          ready = true;
-          resolve();
-          return;
-        }
-        const p = thread.pending.get(m.call);
-        if (p === undefined) return;
-        thread.pending.delete(m.call);
-        if (m.ok) p.resolve(m.value);
-        else p.reject(deserializeError(m.error));
-      });
-      worker.on('error', (e) => {
-        this.#log.error('crypto worker failed', { threadId: worker.threadId, error: e.message });
-        if (!ready) reject(new SignerError('WORKER_FAILED', { message: `a crypto worker did not start: ${e.message}`, cause: e }));
-      });
-      worker.on('exit', (code) => {
-        if (!this.#threads.includes(thread)) return;
-        this.#threads = this.#threads.filter((t) => t !== thread);
-        this.#fail(thread, `the crypto worker exited (code ${code})`);
-        if (!ready) reject(new SignerError('WORKER_FAILED', { message: `a crypto worker exited before it started (code ${code})` }));
-        if (this.#stopping || !ready) return;
-        this.#log.warn('crypto worker exited; replacing it', { threadId: worker.threadId, code, sessionsFailed: thread.jobs.size });
-        this.#spawn().catch((e: unknown) => this.#log.error('crypto worker not replaced', { error: e instanceof Error ? e.message : String(e) }));
-      });
+    let ready = false;
+    worker.on('message', (m: FromWorker) => {
+      if ('ready' in m) {
+        ready = true;
+        return;
+      }
+      const p = thread.pending.get(m.call);
+      if (p === undefined) return;
+      thread.pending.delete(m.call);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(deserializeError(m.error));
+    });
+    worker.on('error', (e) => this.#log.error('crypto worker failed', { threadId: worker.threadId, error: e.message }));
+    worker.on('exit', (code) => {
+      if (!this.#threads.includes(thread)) return;
+      this.#threads = this.#threads.filter((t) => t !== thread);
+      const sessionsFailed = thread.jobs.size;
+      this.#fail(thread, `the crypto worker exited (code ${code})`);
+      if (this.#stopping) return;
+      // A worker that never loaded would fail the same way again: it is not replaced (its sessions fail typed).
+      if (!ready) return this.#log.error('crypto worker exited before it loaded; not replaced', { code });
+      this.#log.warn('crypto worker exited; replacing it', { threadId: worker.threadId, code, sessionsFailed });
+      this.#spawn();
     });
   }
 
