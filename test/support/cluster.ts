@@ -26,6 +26,10 @@ export interface ClusterOptions {
   coordinatorScript?: string;
   /** Extra allow-listed signer identities the test itself plays (no process is started). */
   extraSigners?: Record<string, IdentityKey>;
+  /** More fields of the coordinator's config file (e.g. heartbeatMs). */
+  coordinatorConfig?: Record<string, unknown>;
+  /** More fields of every signer's config file (e.g. cryptoWorkers). */
+  signerConfig?: Record<string, unknown>;
 }
 
 export class Cluster {
@@ -81,7 +85,7 @@ export class Cluster {
     const coordinatorConfig = path.join(this.root, 'coordinator.json');
     fs.writeFileSync(
       coordinatorConfig,
-      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs }, null, 2),
+      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...this.opts.coordinatorConfig }, null, 2),
     );
     this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
     const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
@@ -97,7 +101,7 @@ export class Cluster {
       fs.writeFileSync(
         this.signerConfig(id),
         JSON.stringify(
-          { signerId: id, dataDir: this.dataDir(id), coordinatorUrl: signerUrl, coordinatorPublicKey, peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs },
+          { signerId: id, dataDir: this.dataDir(id), coordinatorUrl: signerUrl, coordinatorPublicKey, peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...this.opts.signerConfig },
           null,
           2,
         ),

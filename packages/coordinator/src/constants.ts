@@ -12,8 +12,15 @@ export const SIGNER_PATH = '/signer';
 
 /** How long the coordinator waits for every expected message of one protocol round. */
 export const DEFAULT_ROUND_TIMEOUT_MS = 5000;
-/** WebSocket ping interval; a signer that has not answered the previous ping is dropped. */
+/** WebSocket ping interval. */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
+/**
+ * A signer is dropped when this many consecutive pings went unanswered, not one: a
+ * signer busy for a few seconds (a heavy crypto round, a loaded host) is slow, not gone,
+ * and dropping it mid-session fails the session (issue 10, finding 6). Any frame or
+ * pong from the signer resets the count.
+ */
+export const MISSED_PONGS_TO_DROP = 3;
 /** Largest WebSocket frame decoded (the wire layer's 1 MiB cap). */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 /** Largest HTTP request body read (a 64 KiB message in hex plus the request). */

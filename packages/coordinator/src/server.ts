@@ -10,8 +10,9 @@
  * verify. A newer connection of a signer replaces the older one. Cap then parse:
  * ws refuses frames above twice the cap, the decoder refuses anything above the cap.
  * A frame that fails any check is answered with control/ERROR and changes nothing;
- * before authentication the socket is then closed. Ping/pong: a signer that has not
- * answered the previous ping when the next is due is dropped.
+ * before authentication the socket is then closed. Ping/pong every `heartbeatMs`: a
+ * signer is dropped after `MISSED_PONGS_TO_DROP` consecutive unanswered pings (a pong
+ * or any frame from it resets the count), so a briefly busy signer is not cut off mid-session.
  *
  * A `Startable` part of the coordinator: `start()` listens, `stop()` (idempotent)
  * drops every signer and stops listening.
@@ -42,7 +43,7 @@ import {
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
-import { CONTROL_SUITE, SIGNER_PATH } from './constants.ts';
+import { CONTROL_SUITE, MISSED_PONGS_TO_DROP, SIGNER_PATH } from './constants.ts';
 import { isCoordinatorError } from './errors.ts';
 
 /** What the session engine gets from the server. */
@@ -72,7 +73,8 @@ interface Connection {
   ws: WebSocket;
   signer: string | undefined;
   challenge: Uint8Array;
-  alive: boolean;
+  /** Pings sent since the last pong or frame. */
+  missed: number;
 }
 
 const CLOSE_POLICY = 1008;
@@ -169,7 +171,7 @@ export class CoordinatorServer implements SignerLink, Startable {
   }
 
   private accept(ws: WebSocket): void {
-    const conn: Connection = { ws, signer: undefined, challenge: randomBytes(32), alive: true };
+    const conn: Connection = { ws, signer: undefined, challenge: randomBytes(32), missed: 0 };
     this.sockets.add(conn);
     const timer = setTimeout(() => {
       if (conn.signer === undefined) {
@@ -179,10 +181,13 @@ export class CoordinatorServer implements SignerLink, Startable {
     }, this.opts.roundTimeoutMs);
     timer.unref();
     ws.on('pong', () => {
-      conn.alive = true;
+      conn.missed = 0;
       if (conn.signer !== undefined) this.lastSeen.set(conn.signer, this.opts.now());
     });
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      conn.missed = 0;
+      this.onMessage(conn, data, isBinary);
+    });
     ws.on('error', (e) => this.log.warn('socket error', { signer: conn.signer, error: e.message }));
     ws.on('close', () => {
       clearTimeout(timer);
@@ -273,12 +278,13 @@ export class CoordinatorServer implements SignerLink, Startable {
 
   private beat(): void {
     for (const c of this.sockets) {
-      if (!c.alive) {
-        this.log.warn('signer missed a pong; dropping', { signer: c.signer });
+      if (c.missed >= MISSED_PONGS_TO_DROP) {
+        this.log.warn('signer missed pongs; dropping', { signer: c.signer, missed: c.missed });
         c.ws.terminate();
         continue;
       }
-      c.alive = false;
+      if (c.missed > 0) this.log.info('signer slow to answer a ping', { signer: c.signer, missed: c.missed });
+      c.missed++;
       c.ws.ping();
     }
   }

@@ -184,4 +184,33 @@ describe('signer handshake', () => {
       await s.stop();
     }
   });
+
+  it('keeps a signer that is slow to answer pings (two unanswered in a row) instead of failing its sessions', async () => {
+    const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 20 } });
+    try {
+      const raw = new WebSocket(s.coordinator.signerUrl, { autoPong: false });
+      const inbox: Envelope[] = [];
+      raw.on('message', (d: Buffer) => inbox.push(decodeEnvelope(new Uint8Array(d))));
+      await eventually(() => inbox.length > 0);
+      const { nonce } = decodeBody<{ nonce: Uint8Array }>('control', 0, 'none', inbox[0]!.payload);
+      const identity = s.signerIdentities.get('s1')!;
+      const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
+      raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
+      await eventually(() => s.coordinator.listSigners()[0]!.connected);
+      // A signer whose event loop is busy: it answers only every third ping.
+      let pings = 0;
+      let closed = false;
+      raw.on('close', () => (closed = true));
+      raw.on('ping', () => {
+        pings++;
+        if (pings % 3 === 0) raw.pong();
+      });
+      await eventually(() => pings >= 12 || closed, 20_000);
+      expect(closed).toBe(false);
+      expect(s.coordinator.listSigners()[0]!.connected).toBe(true);
+      raw.terminate();
+    } finally {
+      await s.stop();
+    }
+  });
 });

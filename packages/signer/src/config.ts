@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, DEFAULT_MAX_FRAME_BYTES, NODE_ID_PATTERN, ROLES, point, type Role, type TrustedClient } from '@keyquorum/protocol';
-import { DEFAULT_PASSPHRASE_ENV, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
+import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
 import { SignerError } from './errors.ts';
 import type { KekSource } from './keystore/index.ts';
 
@@ -35,6 +35,12 @@ export interface SignerOptions {
   listen?: string;
   roundTimeoutMs?: number;
   maxFrameBytes?: number;
+  /**
+   * Worker threads for key rounds (DKG, refresh, reshare), so that seconds of CPU in a
+   * DKLs23 round never stall heartbeats (`workers/pool.ts`). Default: one per core
+   * beyond the first, at least 1, at most 2. 0 runs them on the event loop.
+   */
+  cryptoWorkers?: number;
 }
 
 export interface ListenAddress {
@@ -56,9 +62,10 @@ export interface ResolvedSignerOptions {
   listen: ListenAddress | undefined;
   roundTimeoutMs: number;
   maxFrameBytes: number;
+  cryptoWorkers: number;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers'] as const;
 const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -177,6 +184,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
     listen: o.listen === undefined ? undefined : parseListen(o.listen),
     roundTimeoutMs: o.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : aInt(o.roundTimeoutMs, ROUND_TIMEOUT_RANGE_MS, 'roundTimeoutMs'),
     maxFrameBytes: o.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES : aInt(o.maxFrameBytes, MAX_FRAME_BYTES_RANGE, 'maxFrameBytes'),
+    cryptoWorkers: o.cryptoWorkers === undefined ? defaultCryptoWorkers() : aInt(o.cryptoWorkers, CRYPTO_WORKERS_RANGE, 'cryptoWorkers'),
   };
 }
 

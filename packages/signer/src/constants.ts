@@ -2,6 +2,7 @@
  * Signer daemon defaults and limits, in one place (the js-libp2p `constants.ts`
  * habit). Timings follow docs/cluster-protocol.md "Connection".
  */
+import os from 'node:os';
 import { DEFAULT_MAX_SKEW_MS } from '@keyquorum/protocol';
 
 /** Environment variable read for the keystore passphrase unless `passphraseEnv` names another. */
@@ -19,8 +20,20 @@ export const WS_PAYLOAD_FACTOR = 4;
 /** Reconnect backoff: 0.1 s doubling to 5 s, with full jitter. */
 export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
-/** The signer pings the coordinator this often and drops a link that missed a pong. */
+/** The signer pings the coordinator this often. */
 export const PING_INTERVAL_MS = 15_000;
+/**
+ * The link is dropped after this many consecutive pings went unanswered (not one): a
+ * coordinator busy for a few seconds is slow, not gone. Same rule as the coordinator's
+ * `MISSED_PONGS_TO_DROP`.
+ */
+export const MISSED_PONGS_TO_DROP = 3;
+/** Bounds of `cryptoWorkers` (0 runs key rounds on the event loop). */
+export const CRYPTO_WORKERS_RANGE = [0, 16] as const;
+/** Default `cryptoWorkers`: one thread per core beyond the event loop's, at least 1, at most 2. */
+export function defaultCryptoWorkers(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(2, cores - 1));
+}
 /** A handshake that has not completed in this long is dropped and retried. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Largest clock difference accepted on a client request; also the replay window. */

@@ -2,8 +2,8 @@
  * The signer daemon: opens the sealed keystore, discards every nonce left outstanding
  * by a crash, loads the identity key, dials the coordinator (`link.ts`) and runs the
  * session executors (`sessions/`) on its frames; optionally serves health and metrics.
- * A `Service` (@keyquorum/protocol lifecycle): its parts (keystore, health endpoint,
- * session router, replay-window pruning, coordinator link) start in that order and
+ * A `Service` (@keyquorum/protocol lifecycle): its parts (keystore, crypto worker pool,
+ * health endpoint, session router, replay-window pruning, coordinator link) start in that order and
  * stop in reverse; a failed start stops what already started and rethrows. Signals
  * are the CLI's business.
  */
@@ -19,6 +19,7 @@ import { SignerError } from './errors.ts';
 import { HealthServer } from './health.ts';
 import { Keystore } from './keystore/index.ts';
 import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts';
+import { CryptoPool } from './workers/pool.ts';
 import type { SessionContext } from './sessions/context.ts';
 import { SessionRouter } from './sessions/router.ts';
 
@@ -46,6 +47,7 @@ interface Running {
   router: SessionRouter;
   link: CoordinatorLink;
   health: HealthServer;
+  crypto: CryptoPool;
 }
 
 /** A part that only has something to undo when the daemon stops. */
@@ -116,6 +118,9 @@ export class SignerDaemon extends Service {
     // Crash recovery: a nonce outstanding before a restart is never used.
     const discardedNonces = keystore.discardOutstandingNonces();
     keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
+    const crypto = new CryptoPool({ size: o.cryptoWorkers, log: this.#log });
+    this.#running.crypto = crypto;
+    await stack.start(crypto);
 
     const ctx: SessionContext = {
       signerId: o.signerId,
@@ -126,6 +131,7 @@ export class SignerDaemon extends Service {
       behaviour: this.#deps.behaviour ?? honestBehaviour,
       log: this.#log,
       rng,
+      crypto,
       now,
       send: (env: Envelope) => this.#running.link?.send(env),
     };

@@ -63,7 +63,9 @@ export type SignerErrorCode =
   /** No signing nonce with that id. */
   | 'NONCE_UNKNOWN'
   /** An argument or option has the wrong type, length, range or format. */
-  | 'BAD_FIELD';
+  | 'BAD_FIELD'
+  /** A crypto worker thread died or failed a call: the session's round is lost (`workers/pool.ts`). */
+  | 'WORKER_FAILED';
 
 export interface SignerErrorOptions {
   field?: string;

@@ -6,7 +6,9 @@
  * from the coordinator, be addressed to this signer or '*', and carry the pinned
  * coordinator key's signature; anything else is answered with a control ERROR. A
  * coordinator that signs with another key is refused and the socket closed. The
- * link pings the coordinator, and reconnects with jittered exponential backoff.
+ * link pings the coordinator and drops the socket after `MISSED_PONGS_TO_DROP`
+ * consecutive unanswered pings (a pong or any frame resets the count: a busy
+ * coordinator is slow, not gone), and reconnects with jittered exponential backoff.
  */
 import WebSocket from 'ws';
 import {
@@ -28,7 +30,7 @@ import {
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import { equalBytes } from '@noble/curves/utils.js';
-import { HANDSHAKE_TIMEOUT_MS, PING_INTERVAL_MS, RECONNECT_MAX_MS, RECONNECT_MIN_MS, WS_PAYLOAD_FACTOR } from './constants.ts';
+import { HANDSHAKE_TIMEOUT_MS, MISSED_PONGS_TO_DROP, PING_INTERVAL_MS, RECONNECT_MAX_MS, RECONNECT_MIN_MS, WS_PAYLOAD_FACTOR } from './constants.ts';
 import { controlEnvelope, errorEnvelope } from './control.ts';
 
 export interface LinkTiming {
@@ -120,7 +122,8 @@ export class CoordinatorLink implements Startable {
     this.#ws = ws;
     this.#phase = 'challenge';
     this.#signerNonce = undefined;
-    let alive = true;
+    /** Pings sent since the last pong or frame. */
+    let missed = 0;
     ws.on('open', () => {
       log.debug('socket open', { url });
       this.#handshakeTimer = setTimeout(() => {
@@ -128,17 +131,20 @@ export class CoordinatorLink implements Startable {
         ws.terminate();
       }, timing.handshakeTimeoutMs);
       this.#pingTimer = setInterval(() => {
-        if (!alive) {
-          log.warn('coordinator missed a pong; reconnecting', { url });
+        if (missed >= MISSED_PONGS_TO_DROP) {
+          log.warn('coordinator missed pongs; reconnecting', { url, missed });
           ws.terminate();
           return;
         }
-        alive = false;
+        missed++;
         ws.ping();
       }, timing.pingIntervalMs);
     });
-    ws.on('pong', () => (alive = true));
-    ws.on('message', (data, isBinary) => this.#onMessage(ws, data, isBinary));
+    ws.on('pong', () => (missed = 0));
+    ws.on('message', (data, isBinary) => {
+      missed = 0;
+      this.#onMessage(ws, data, isBinary);
+    });
     ws.on('error', (err) => log.warn('coordinator connection error', { url, error: err.message, attempt: this.#attempt }));
     ws.on('close', (code) => {
       clearInterval(this.#pingTimer);

@@ -186,7 +186,8 @@ describe('signing nonces', () => {
   });
 
   it('a signing attempt with no SIGN within roundTimeoutMs is aborted with TIMEOUT and its nonce discarded', async () => {
-    const { c } = await setup({ extra: { roundTimeoutMs: 300 } });
+    // Key rounds inline: the 300 ms round timeout is for the signing attempt, not for a DKG's worker round trips on a loaded host.
+    const { c } = await setup({ extra: { roundTimeoutMs: 300, cryptoWorkers: 0 } });
     const suite = 'frost-ed25519';
     await runKeySession(c, 'dkg', suite, participants, dkgStart('k1', suite, 2, participants));
     const params = { keyId: 'k1', epoch: 0, message: sha256(utf8ToBytes('z')) };

@@ -4,19 +4,16 @@
  * (DKG, refresh and, if it has one, reshare) on the one round shape the key-session
  * engine runs (`sessions/key-session.ts`), and its signing session. A driver is
  * registered for its suites in `schemes/index.ts`; nothing else branches on the scheme.
+ * The key rounds are synchronous and pure; the session runs them through a
+ * `CryptoRunner` (`workers/`), on a worker thread unless `cryptoWorkers` is 0.
  */
-import type { ParticipantRef, ReshareStartBody, SignStartBody } from '@keyquorum/protocol';
-import type { PublicKeyPackage } from '@keyquorum/crypto';
+import type { ParticipantRef, SignStartBody } from '@keyquorum/protocol';
 import type { HeldShare, ShareCodec } from '../held-share.ts';
 import type { SessionContext } from '../sessions/context.ts';
 import type { Session } from '../sessions/session.ts';
+import type { DkgParams, KeyOutcome, ReshareRoundsParams } from '../workers/api.ts';
 
-/** What round 3 yields: the secret to seal and the public outcome every participant CONFIRMs. */
-export interface KeyOutcome {
-  secret: Uint8Array;
-  publicKey: PublicKeyPackage;
-  transcriptHash: Uint8Array;
-}
+export type { DkgParams, KeyOutcome, ReshareRoundsParams };
 
 /**
  * One key protocol's three rounds, closed over its secret state (never sent). Bodies
@@ -31,22 +28,6 @@ export interface KeyRounds {
   round3(r2: ReadonlyMap<string, unknown>): KeyOutcome;
   /** Zeroes whatever secret the rounds still hold. */
   wipe(): void;
-}
-
-export interface DkgParams {
-  suite: string;
-  participants: ParticipantRef[];
-  /** This signer's participant index. */
-  self: number;
-  threshold: number;
-}
-
-export interface ReshareRoundsParams {
-  body: ReshareStartBody;
-  /** This signer's id. */
-  signer: string;
-  /** The old share when this signer deals, else undefined. */
-  share: HeldShare | undefined;
 }
 
 export interface SchemeDriver extends ShareCodec {

@@ -60,9 +60,14 @@ export class EcdsaSignSession extends ContributedSession {
     this.#codec = codec;
   }
 
-  override handle(env: Envelope, body: unknown): boolean {
+  override handle(env: Envelope, body: unknown): boolean | Promise<boolean> {
     try {
-      return super.handle(env, body);
+      const step = super.handle(env, body);
+      if (!(step instanceof Promise)) return step;
+      return step.catch((e: unknown) => {
+        this.#banCulprits(e);
+        throw e;
+      });
     } catch (e) {
       this.#banCulprits(e);
       throw e;

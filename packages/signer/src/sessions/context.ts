@@ -33,6 +33,7 @@ import type { Logger } from '@keyquorum/protocol/logger';
 import { SignerError } from '../errors.ts';
 import type { Keystore } from '../keystore/index.ts';
 import type { SignerBehaviour } from '../behaviour.ts';
+import type { CryptoRunner } from '../workers/api.ts';
 
 export interface SessionContext {
   readonly signerId: string;
@@ -44,6 +45,8 @@ export interface SessionContext {
   readonly behaviour: SignerBehaviour;
   readonly log: Logger;
   readonly rng: Rng;
+  /** Where key rounds run: a worker thread, or inline with `cryptoWorkers: 0` (`workers/pool.ts`). */
+  readonly crypto: CryptoRunner;
   now(): number;
   send(envelope: Envelope): void;
 }

@@ -7,6 +7,8 @@
  * transcript; then R1_DELIVER and R2_DELIVER under that id, each accepted once and in
  * order (the phase guard). Past CONFIRM the outcome is a pending share in the
  * keystore: an ABORT discards it; a timeout or a dropped link keeps it for the COMMIT.
+ * A round may run off the event loop (a promise, `workers/`): until it settles the
+ * session refuses every other round, and once it is closed nothing more is sent.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
@@ -44,6 +46,9 @@ export abstract class ContributedSession implements Session {
   readonly #ownContribution: Uint8Array;
   #sessionId: Uint8Array | undefined;
   #pendingEpoch: number | undefined;
+  /** A round is running off the event loop. */
+  #busy = false;
+  #closed = false;
 
   protected constructor(ctx: SessionContext, init: ContributedInit) {
     this.ctx = ctx;
@@ -60,11 +65,11 @@ export abstract class ContributedSession implements Session {
   /** The signers the session id binds, from the contributions received; refuses a set that does not fit. */
   protected abstract quorum(contributions: ReadonlyMap<string, ContributionBody>): string[];
   /** Round 1 under the fresh session id. */
-  protected abstract onSessionId(sessionId: Uint8Array): void;
+  protected abstract onSessionId(sessionId: Uint8Array): void | Promise<void>;
   /** R1_DELIVER; true when this signer's part is over. */
-  protected abstract onRound1(envelopes: Envelope[]): boolean;
+  protected abstract onRound1(envelopes: Envelope[]): boolean | Promise<boolean>;
   /** R2_DELIVER; true when this signer's part is over. */
-  protected abstract onRound2(envelopes: Envelope[]): boolean;
+  protected abstract onRound2(envelopes: Envelope[]): boolean | Promise<boolean>;
   /** Zeroes what the session holds. */
   protected abstract release(reason: CloseReason): void;
 
@@ -89,30 +94,32 @@ export abstract class ContributedSession implements Session {
     return this.#sessionId!;
   }
 
-  handle(env: Envelope, body: unknown): boolean {
+  handle(env: Envelope, body: unknown): boolean | Promise<boolean> {
     const envelopes = (body as DeliverBody).envelopes;
     const rounds = this.#init.rounds;
     switch (env.header.round) {
       case rounds.CONTRIBUTIONS:
         this.#expect('contributed', env, this.#init.proposalId);
-        this.#onContributions(envelopes);
-        this.phase = 'round1';
-        return false;
-      case rounds.R1_DELIVER: {
+        return this.#then(this.#onContributions(envelopes), () => {
+          this.phase = 'round1';
+          return false;
+        });
+      case rounds.R1_DELIVER:
         this.#expect('round1', env, this.#sessionId);
-        const done = this.onRound1(envelopes);
-        this.phase = 'round2';
-        return done;
-      }
+        return this.#then(this.onRound1(envelopes), (done) => {
+          this.phase = 'round2';
+          return done;
+        });
       case rounds.R2_DELIVER:
         this.#expect('round2', env, this.#sessionId);
-        return this.onRound2(envelopes);
+        return this.#then(this.onRound2(envelopes), (done) => done);
       default:
         throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `${this.kind} does not accept round ${env.header.round} here` });
     }
   }
 
   close(reason: CloseReason): void {
+    this.#closed = true;
     this.release(reason);
     if (reason !== 'aborted' || this.phase !== 'confirmed' || this.#pendingEpoch === undefined) return;
     try {
@@ -128,14 +135,40 @@ export abstract class ContributedSession implements Session {
     this.phase = 'confirmed';
   }
 
+  /**
+   * After an awaited round: refuses to go on once the session was closed meanwhile (an
+   * ABORT, a timeout or a dropped link), so nothing computed for it is stored or sent.
+   */
+  protected assertOpen(): void {
+    if (this.#closed) throw new SignerError('WRONG_STATUS', { message: `the ${this.kind} session was closed while its round ran` });
+  }
+
+  /** Runs `next` after `step`, at once when it is synchronous; while it is pending the session is busy. */
+  #then<T>(step: T | Promise<T>, next: (value: T) => boolean): boolean | Promise<boolean> {
+    if (!(step instanceof Promise)) return next(step);
+    this.#busy = true;
+    return step.then(
+      (value) => {
+        this.#busy = false;
+        this.assertOpen();
+        return next(value);
+      },
+      (e: unknown) => {
+        this.#busy = false;
+        throw e;
+      },
+    );
+  }
+
   #expect(phase: Phase, env: Envelope, id: Uint8Array | undefined): void {
+    if (this.#busy) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `round ${env.header.round} arrived while this session's previous round still runs` });
     if (this.phase !== phase || id === undefined || !equalBytes(env.header.sessionId, id)) {
       throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `round ${env.header.round} is not expected in phase ${this.phase} under this session id` });
     }
   }
 
   /** CONTRIBUTIONS: every contributor's fresh 32 bytes -> the session id; then round 1. */
-  #onContributions(envelopes: Envelope[]): void {
+  #onContributions(envelopes: Envelope[]): void | Promise<void> {
     const { kind, suite, keyId } = this;
     const bodies = openRelayed<ContributionBody>(this.ctx, envelopes, {
       kind, suite, round: this.#init.rounds.CONTRIBUTION, sessionId: this.#init.proposalId, to: COORDINATOR_ID, ...this.contributors(), own: this.#ownContribution,
@@ -151,6 +184,6 @@ export abstract class ContributedSession implements Session {
       if (!(e instanceof WireError)) throw e;
       throw new SignerError('BAD_TRANSCRIPT', { field: 'contributions', message: e.message, cause: e });
     }
-    this.onSessionId(this.#sessionId);
+    return this.onSessionId(this.#sessionId);
   }
 }

@@ -6,11 +6,13 @@
  * R2 encrypted; R2_DELIVER -> decrypt, round 3, store the new share pending, CONFIRM.
  * The rounds are the scheme's (`schemes/`); who sends and receives what is the
  * session's plan (`start.ts`). COMMIT and ABORT are handled from the keystore
- * (`key-commit.ts`) so they also work after a restart.
+ * (`key-commit.ts`) so they also work after a restart. The rounds run through
+ * `ctx.crypto` (a worker thread, `workers/`); what they return is stored and sent here,
+ * on the event loop: the pending share is in the keystore before CONFIRM leaves.
  */
 import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
-import type { KeyOutcome, KeyRounds } from '../schemes/driver.ts';
+import type { AsyncKeyRounds, KeyOutcome } from '../workers/api.ts';
 import { encodeSharePublicPart } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
@@ -34,7 +36,8 @@ export interface KeySessionPlan {
   /** The new share's participants and this signer's index among them. */
   participants: ParticipantRef[];
   self: number;
-  rounds: KeyRounds;
+  /** The scheme's rounds, run by `ctx.crypto` (a worker thread unless `cryptoWorkers` is 0). */
+  rounds: AsyncKeyRounds;
 }
 
 export class KeySession extends ContributedSession {
@@ -63,21 +66,28 @@ export class KeySession extends ContributedSession {
   }
 
   /** Round 1 under the session id; a signer with nothing to deal sends no R1. */
-  protected onSessionId(sessionId: Uint8Array): void {
-    const r1 = this.#plan.rounds.round1(sessionId);
+  protected async onSessionId(sessionId: Uint8Array): Promise<void> {
+    const r1 = await this.#plan.rounds.round1(sessionId);
+    this.assertOpen();
     if (r1 !== undefined) this.#ownR1 = sendBody(this.ctx, { ...this.#header(KEY_ROUND.R1), to: BROADCAST }, r1).payload;
   }
 
   /** R1_DELIVER: check every R1 body (round 2), then send each peer its R2, encrypted. */
-  protected onRound1(envelopes: Envelope[]): boolean {
+  protected async onRound1(envelopes: Envelope[]): Promise<boolean> {
     const bodies = openRelayed<unknown>(this.ctx, envelopes, {
       kind: this.kind, suite: this.suite, round: KEY_ROUND.R1, sessionId: this.sessionId, to: BROADCAST, ...this.#plan.r1From, own: this.#ownR1,
     });
     let shares: Map<string, { signingShare: Uint8Array }>;
     try {
-      shares = this.#plan.rounds.round2(bodies);
+      shares = await this.#plan.rounds.round2(bodies);
     } catch (e) {
       throw attribute(e, this.#plan.culpritIndices);
+    }
+    try {
+      this.assertOpen();
+    } catch (e) {
+      for (const r2 of shares.values()) r2.signingShare.fill(0);
+      throw e;
     }
     for (const [to, r2] of shares) {
       sendSecret(this.ctx, { ...this.#header(KEY_ROUND.R2), to }, r2);
@@ -87,7 +97,7 @@ export class KeySession extends ContributedSession {
   }
 
   /** R2_DELIVER: decrypt and check the shares (round 3), store the new share pending, CONFIRM. */
-  protected onRound2(envelopes: Envelope[]): boolean {
+  protected async onRound2(envelopes: Envelope[]): Promise<boolean> {
     const { r2From, rounds, epoch } = this.#plan;
     if (r2From === undefined) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: 'this signer receives no share' });
     const bodies = openRelayed<SecretShareBody>(this.ctx, envelopes, {
@@ -95,12 +105,18 @@ export class KeySession extends ContributedSession {
     });
     let out: KeyOutcome;
     try {
-      out = rounds.round3(bodies);
+      out = await rounds.round3(bodies);
     } catch (e) {
       throw attribute(e, this.#plan.culpritIndices);
     } finally {
       for (const b of bodies.values()) b.signingShare.fill(0);
       rounds.wipe();
+    }
+    try {
+      this.assertOpen();
+    } catch (e) {
+      out.secret.fill(0);
+      throw e;
     }
     const publicKey = toWirePublicKey(out.publicKey);
     const publicPart = encodeSharePublicPart({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash });

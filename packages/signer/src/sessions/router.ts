@@ -6,7 +6,8 @@
  * (undecodable body, unknown session, round out of order) is answered with a control
  * ERROR and changes nothing; a check that fails inside a session aborts it with a
  * session ABORT naming the reason and any culprits. Sessions that make no progress
- * for `roundTimeoutMs` are dropped.
+ * for `roundTimeoutMs` are dropped. A round that runs off the event loop (a session's
+ * `handle` returns a promise) is judged when it settles, if its session is still live.
  */
 import {
   KEY_ROUND,
@@ -134,18 +135,33 @@ export class SessionRouter {
     const session = this.#byId.get(hex(sessionId));
     if (session === undefined || session.kind !== kind) return this.#error(env, 'UNKNOWN_SESSION', `no live ${kind} session with this id`);
     if (session.suite !== suite) return this.#error(env, 'WRONG_SUITE', `this session is ${session.suite}`);
+    let step: boolean | Promise<boolean>;
     try {
-      if (session.handle(env, body)) {
-        this.#finish(session, 'done');
-        this.#events.count('completed');
-      } else {
-        this.#register(session);
-      }
+      step = session.handle(env, body);
     } catch (e) {
-      if (e instanceof SignerError && e.code === 'WRONG_ROUND') return this.#error(env, e.code, e.message);
-      this.#abort(session.kind, session.suite, session.currentId, e);
-      this.#finish(session, 'failed');
+      return this.#failed(session, env, e);
     }
+    if (!(step instanceof Promise)) return this.#advanced(session, step);
+    // The round runs off the event loop: computing is progress, so no round timeout runs
+    // meanwhile (it restarts when the round settles); the outcome counts only if the
+    // session is still live.
+    clearTimeout(this.#timers.get(session));
+    step.then(
+      (done) => this.#timers.has(session) && this.#advanced(session, done),
+      (e: unknown) => this.#timers.has(session) && this.#failed(session, env, e),
+    );
+  }
+
+  #advanced(session: Session, done: boolean): void {
+    if (!done) return this.#register(session);
+    this.#finish(session, 'done');
+    this.#events.count('completed');
+  }
+
+  #failed(session: Session, env: Envelope, e: unknown): void {
+    if (e instanceof SignerError && e.code === 'WRONG_ROUND') return this.#error(env, e.code, e.message);
+    this.#abort(session.kind, session.suite, session.currentId, e);
+    this.#finish(session, 'failed');
   }
 
   /** Drops every live session (link lost or daemon stopping); pending shares stay in the keystore. */

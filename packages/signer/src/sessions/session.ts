@@ -18,8 +18,12 @@ export interface Session {
   readonly confirmed: boolean;
   /** Hex of every id the coordinator may address this session by. */
   ids(): string[];
-  /** Advances on one coordinator frame whose body is already decoded; true when finished. */
-  handle(envelope: Envelope, body: unknown): boolean;
+  /**
+   * Advances on one coordinator frame whose body is already decoded; true when finished.
+   * A promise when the round runs off the event loop (`workers/`); the session refuses
+   * further rounds until it settles.
+   */
+  handle(envelope: Envelope, body: unknown): boolean | Promise<boolean>;
   /** Releases what the session holds (a nonce, a pending share on 'aborted'). */
   close(reason: CloseReason): void;
 }

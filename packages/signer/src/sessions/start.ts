@@ -41,7 +41,7 @@ function dropStalePending(ctx: SessionContext, keyId: string): void {
 /** dkg START: a fresh key of pinned participants, authorised by a createKey request. */
 export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody): Session {
   const { suite } = env.header;
-  const scheme = schemeFor(suite);
+  schemeFor(suite);
   const self = selfIndex(ctx, body.participants);
   assertThreshold(body.threshold, body.participants.length, 'threshold');
   const signers = body.participants.map((p) => p.signer);
@@ -53,7 +53,7 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
     kind: 'dkg', suite, keyId: body.keyId, epoch: DKG_EPOCH, proposalId: env.header.sessionId, requestDigest: body.request.digest,
     signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: body.participants,
     participants: body.participants, self,
-    rounds: scheme.dkg({ suite, participants: body.participants, self, threshold: body.threshold }),
+    rounds: ctx.crypto.keyRounds({ op: 'dkg', params: { suite, participants: body.participants, self, threshold: body.threshold } }),
   });
 }
 
@@ -79,7 +79,7 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
     kind: 'refresh', suite: share.suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
     signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: participants,
     participants, self,
-    rounds: schemeFor(share.suite).refresh(share),
+    rounds: ctx.crypto.keyRounds({ op: 'refresh', share }),
   });
 }
 
@@ -122,7 +122,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
       r2From: member === undefined ? undefined : dealers.filter((s) => s !== ctx.signerId),
       culpritIndices: body.dealers,
       participants: body.newParticipants, self: member?.index ?? 0,
-      rounds: scheme.reshare({ body, signer: ctx.signerId, share }),
+      rounds: ctx.crypto.keyRounds({ op: 'reshare', suite, params: { body, signer: ctx.signerId, share } }),
     });
   } catch (e) {
     if (share) wipeHeldShare(share);
