@@ -26,6 +26,23 @@ async function signEvery(cluster: Cluster, keyId: string, suite: string): Promis
   }
 }
 
+/**
+ * Creates the key. A 3-of-5 DKLs23 DKG can lose a signer to a starved heartbeat on a
+ * loaded machine (issue 10 finding 6, heavy crypto on the event loop): that is not
+ * what these tests are about, so a DKG that failed that way is run again.
+ */
+async function createKey(cluster: Cluster, keyId: string, suite: 'frost-secp256k1-tr' | 'ecdsa-secp256k1', threshold: number): Promise<void> {
+  for (let run = 1; ; run++) {
+    try {
+      await cluster.client.createKey({ keyId, suite, threshold, signers: cluster.signerIds });
+      return;
+    } catch (e) {
+      if (run >= 3 || !/disconnected during dkg/.test((e as Error).message)) throw e;
+      for (const id of cluster.signerIds) await cluster.waitSignerState(id, true, 60_000);
+    }
+  }
+}
+
 /** What the audit log, the coordinator's bans and the honest signers' keystores say after the requests. */
 async function outcome(cluster: Cluster, keyId: string, honest: readonly string[]) {
   const { entries, verification } = await cluster.client.audit(keyId);
@@ -42,17 +59,17 @@ describe.each([
   { suite: 'frost-secp256k1-tr' as const, signers: 3, threshold: 2, liars: ['signer-1'], roundTimeoutMs: 5000 },
   { suite: 'frost-secp256k1-tr' as const, signers: 5, threshold: 3, liars: ['signer-1', 'signer-2'], roundTimeoutMs: 5000 },
   { suite: 'ecdsa-secp256k1' as const, signers: 3, threshold: 2, liars: ['signer-1'], roundTimeoutMs: 10_000 },
-  { suite: 'ecdsa-secp256k1' as const, signers: 5, threshold: 3, liars: ['signer-1', 'signer-2'], roundTimeoutMs: 10_000 },
+  { suite: 'ecdsa-secp256k1' as const, signers: 5, threshold: 3, liars: ['signer-1', 'signer-2'], roundTimeoutMs: 30_000 },
 ])('$suite $threshold-of-$signers with liars $liars', ({ suite, signers, threshold, liars, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers, roundTimeoutMs, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
+    cluster = await Cluster.start({ signers, roundTimeoutMs, heartbeatMs: 60_000, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 
   it(`a signer that answers every signing session with an ABORT accusing its peers cannot block ${suite} signing, nor get an honest signer banned or excluded`, async () => {
     const keyId = `accused-${signers}`;
-    await cluster.client.createKey({ keyId, suite, threshold, signers: cluster.signerIds });
+    await createKey(cluster, keyId, suite, threshold);
     await signEvery(cluster, keyId, suite);
 
     const honest = cluster.signerIds.filter((id) => !liars.includes(id));
@@ -84,7 +101,7 @@ describe('frost-secp256k1-tr 3-of-5 with a liar and a signer that sends a bad sh
 
   it('the signer whose share fails the coordinator\'s own check is banned; the accuser only left out; every request signs with an honest quorum', async () => {
     const suite = 'frost-secp256k1-tr' as const;
-    await cluster.client.createKey({ keyId: 'mixed', suite, threshold: 3, signers: cluster.signerIds });
+    await createKey(cluster, 'mixed', suite, 3);
     await signEvery(cluster, 'mixed', suite);
     const honest = ['signer-3', 'signer-4', 'signer-5'];
     const { failures, quorums, coordinatorBans, keystoreBans } = await outcome(cluster, 'mixed', honest);
