@@ -148,7 +148,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
 describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 5, roundTimeoutMs: 10_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' } });
+    cluster = await Cluster.start({ signers: 5, roundTimeoutMs: 30_000, heartbeatMs: 60_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -183,7 +183,7 @@ describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
     const bans = ['signer-2', 'signer-3'].flatMap((id) => cluster.signers.get(id)!.lines.filter((l) => l.msg === 'peer banned for key'));
     expect(bans.length).toBe(aborts.length);
     for (const b of bans) expect(b).toMatchObject({ keyId: 'evil-eth', peer: 'signer-1' });
-  });
+  }, 600_000);
 });
 
 describe('ecdsa-secp256k1 behind a relay that alters encrypted round-2 messages', () => {
