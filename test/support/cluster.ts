@@ -24,6 +24,8 @@ export interface ClusterOptions {
   signerScripts?: Record<string, string>;
   /** Start the coordinator from another script (e.g. a tampering relay fixture). */
   coordinatorScript?: string;
+  /** Coordinator heartbeat (ms): longer where CPU-heavy DKLs23 rounds run on a loaded machine. */
+  heartbeatMs?: number;
   /** Extra allow-listed signer identities the test itself plays (no process is started). */
   extraSigners?: Record<string, IdentityKey>;
   /** More fields of the coordinator's config file (e.g. heartbeatMs). */
@@ -85,7 +87,7 @@ export class Cluster {
     const coordinatorConfig = path.join(this.root, 'coordinator.json');
     fs.writeFileSync(
       coordinatorConfig,
-      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...this.opts.coordinatorConfig }, null, 2),
+      JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...(this.opts.heartbeatMs === undefined ? {} : { heartbeatMs: this.opts.heartbeatMs }), ...this.opts.coordinatorConfig }, null, 2),
     );
     this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
     const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');

@@ -32,10 +32,13 @@ export const DEFAULT_MAX_SKEW_MS = 60_000;
 export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
 
 /**
- * Sign attempts (quorums) per client request. Signers accept one request for at most
- * MAX_ATTEMPTS_PER_REQUEST (4) sign STARTs (docs/cluster-protocol.md, "Signing").
+ * At most this many sign attempts (quorums) per client request; a request tries each
+ * t-subset of the key's signers at most once, so keys with C(n, t) <= 10 (2-of-3: 3,
+ * 3-of-5: 10) search every quorum and an honest one is always reached
+ * (sessions/quorum-choice.ts). Signers accept one request for the same number of sign
+ * STARTs (signer constants.ts MAX_ATTEMPTS_PER_REQUEST; docs/cluster-protocol.md "Signing").
  */
-export const MAX_SIGN_ATTEMPTS = 4;
+export const MAX_SIGN_ATTEMPTS = 10;
 
 /** Files in the data directory. */
 export const IDENTITY_FILE = 'identity.sealed';

@@ -40,8 +40,11 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_REQUEST_SKEW_MS = DEFAULT_MAX_SKEW_MS;
 /** How often the persistent replay window forgets requests too old to be accepted. */
 export const REPLAY_PRUNE_INTERVAL_MS = 60_000;
-/** Sign STARTs accepted per client request (docs/cluster-protocol.md "Signing"). */
-export const MAX_ATTEMPTS_PER_REQUEST = 4;
+/**
+ * Sign STARTs accepted per client request (docs/cluster-protocol.md "Signing"): the
+ * coordinator's MAX_SIGN_ATTEMPTS, since a signer may be in every quorum it tries.
+ */
+export const MAX_ATTEMPTS_PER_REQUEST = 10;
 /** The epoch a key's first (DKG) share is stored at. */
 export const DKG_EPOCH = 0;
 /** `header.suite` of control frames. */

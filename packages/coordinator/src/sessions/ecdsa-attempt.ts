@@ -6,9 +6,9 @@
  * values: the signers' (w_i, u_i) and the instance point R; it combines them (step 10:
  * s = sum w / sum u, low s, recovery id) and verifies the result with noble's
  * `secp256k1.verify` (prehash false) before returning it. A signer whose peer fails
- * an OT or step-8 consistency check ABORTs naming that peer (`culprits`); signing.ts
- * bans it for the key (its OT state is reused) and retries with another quorum.
- * Nothing is durable here.
+ * an OT or step-8 consistency check ABORTs naming that peer (`culprits`); the
+ * coordinator cannot read the messages it judged, so signing.ts only keeps the pair
+ * apart (accusation 'conflict') and retries with another quorum. Nothing is durable here.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { equalBytes } from '@noble/curves/utils.js';
@@ -26,10 +26,10 @@ import {
   type ParticipantRef,
 } from '@keyquorum/protocol';
 import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR } from '../constants.ts';
-import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
+import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
-import type { AttemptSignature, SchemeDriver } from './scheme-driver.ts';
+import { provenCulprits, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
 async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[]): Promise<AttemptSignature> {
   const { key } = r;
@@ -119,7 +119,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     return { signature: combined.signature, recoveryId: combined.recovery };
   } catch (e) {
     log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, isSessionFault(e) ? e.culprits : []);
+    rt.abort(inbox, ids, proposal, e, provenCulprits(e));
     throw e;
   } finally {
     rt.close(inbox);
@@ -129,7 +129,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
 /** The ecdsa-secp256k1 (DKLs23) driver. */
 export const ECDSA_DRIVER: SchemeDriver = {
   signAttempt: ecdsaSignAttempt,
-  bansEveryCulprit: true,
+  accusation: 'conflict',
   keyRoundTimeoutFactor: ECDSA_KEY_ROUND_TIMEOUT_FACTOR,
   refuseMessage: (message) => (message.length === DIGEST_LENGTH ? undefined : 'an ecdsa-secp256k1 key signs a 32-byte digest (e.g. keccak-256 of a transaction, a sighash)'),
   reshareUnsupported: 'reshare of ecdsa-secp256k1 keys is not supported yet',

@@ -9,10 +9,10 @@
 import { aggregate, isCryptoError, verifySignature, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SIGN_ROUND, decodeBody, type ParticipantRef, type SignCommitmentBody, type SignShareBody } from '@keyquorum/protocol';
-import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
+import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { toCoordinator, type SessionRuntime } from './runtime.ts';
-import type { AttemptSignature, SchemeDriver } from './scheme-driver.ts';
+import { provenCulprits, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
 async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[], target: SigningTarget): Promise<AttemptSignature> {
   const { key } = r;
@@ -64,7 +64,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     return { signature };
   } catch (e) {
     log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, isSessionFault(e) ? e.culprits : []);
+    rt.abort(inbox, ids, proposal, e, provenCulprits(e));
     throw e;
   } finally {
     rt.close(inbox);
@@ -72,4 +72,4 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
 }
 
 /** The FROST suites' driver (frost-secp256k1-tr, frost-ed25519, frost-secp256k1). */
-export const FROST_DRIVER: SchemeDriver = { signAttempt: frostSignAttempt, bansEveryCulprit: false, keyRoundTimeoutFactor: 1, refuseMessage: () => undefined };
+export const FROST_DRIVER: SchemeDriver = { signAttempt: frostSignAttempt, accusation: 'refusal', keyRoundTimeoutFactor: 1, refuseMessage: () => undefined };

@@ -6,6 +6,7 @@
  */
 import type { SigningTarget } from '@keyquorum/crypto';
 import type { ParticipantRef } from '@keyquorum/protocol';
+import { isSessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import type { SessionRuntime } from './runtime.ts';
 
@@ -22,12 +23,14 @@ export interface SchemeDriver {
    */
   signAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[], target: SigningTarget): Promise<AttemptSignature>;
   /**
-   * Whether every culprit a failed attempt names is banned for the key, whoever
-   * reported it (the audit row of an ABORT then records the reporter): DKLs23 reuses
-   * the pair's OT state. Otherwise (FROST) only a signer whose share the coordinator
-   * itself failed to verify is banned.
+   * What a signer's ABORT naming quorum members means (no accusation is taken on
+   * faith; signing.ts). 'refusal' (FROST): the coordinator judges every signature share
+   * itself (RFC 9591 §5.4), so an ABORT only leaves its sender out of the request.
+   * 'conflict' (DKLs23): the accuser checked pairwise messages encrypted to it, which
+   * nobody else can check, so the accuser and each accused become a conflicting pair,
+   * kept apart in later quorums; nobody is banned for it.
    */
-  bansEveryCulprit: boolean;
+  accusation: 'refusal' | 'conflict';
   /** Round timeouts per key-session round (DKLs23 key sessions make and check pairwise base OTs). */
   keyRoundTimeoutFactor: number;
   /**
@@ -37,4 +40,13 @@ export interface SchemeDriver {
   refuseMessage(message: Uint8Array): string | undefined;
   /** Why this scheme's keys cannot be reshared yet, or undefined when they can. */
   reshareUnsupported?: string;
+}
+
+/**
+ * The culprits of a failed attempt that the coordinator checked itself, for the ABORT it
+ * sends the quorum: a signer's ABORT names suspects it alone can vouch for, and they are
+ * not passed on as culprits.
+ */
+export function provenCulprits(e: unknown): string[] {
+  return isSessionFault(e) && e.fault.reason !== 'abort' ? [...e.culprits] : [];
 }

@@ -1,25 +1,71 @@
 /**
  * The signing driver, the same for every scheme: chooses a quorum of t connected,
- * unbanned participants, runs the suite's signing attempt (schemes.ts), and on a
- * session fault leaves out whom it names and retries with another quorum, up to
- * MAX_SIGN_ATTEMPTS. Durable: the bans of culprits and the audit rows
- * ('key.sign_attempt_failed' per failed attempt, 'key.signed' for the signature).
+ * unbanned participants (quorum-choice.ts), runs the suite's signing attempt
+ * (schemes.ts), and on a session fault judges it and retries with another quorum, up
+ * to `signAttemptBudget` attempts (ARCHITECTURE.md "No accusation is taken on faith"):
+ * - a share the coordinator itself failed to verify (RFC 9591 §5.4), or any message
+ *   its sender signed that fails the coordinator's own checks: its sender is banned
+ *   for the key (a failure naming nobody only rules out that quorum);
+ * - a signer's ABORT is never evidence against another signer. FROST ('refusal'):
+ *   the accuser alone is left out of the request. DKLs23 ('conflict'): the accuser and
+ *   each accused quorum member become a conflicting pair, kept apart in later quorums
+ *   of the key's epoch; an ABORT naming nobody in the quorum leaves the accuser out;
+ * - a timeout or a dropped link leaves its signer out of the request.
+ * Durable: the bans and the audit rows ('key.sign_attempt_failed' per failed attempt,
+ * 'key.signed' for the signature). Conflicts and refusals live in memory only.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { targetExternalKey, type SigningTarget } from '@keyquorum/crypto';
-import { taprootLabel } from '@keyquorum/protocol';
-import { MAX_SIGN_ATTEMPTS } from '../constants.ts';
-import { CoordinatorError, isSessionFault } from '../errors.ts';
+import { taprootLabel, type ParticipantRef } from '@keyquorum/protocol';
+import { CoordinatorError, isSessionFault, type SessionFaultDetail } from '../errors.ts';
+import { AttemptMemory, chooseQuorum, quorumKey, signAttemptBudget, type KeyAttemptMemory } from './quorum-choice.ts';
 import type { SignRequest, SignResult } from './requests.ts';
 import { sessionError, type SessionRuntime } from './runtime.ts';
+import type { SchemeDriver } from './scheme-driver.ts';
 import { schemeOf } from './schemes.ts';
 
+/** Each runtime's attempt memory (one per coordinator process). */
+const memories = new WeakMap<SessionRuntime, AttemptMemory>();
+
+function memoryOf(rt: SessionRuntime): AttemptMemory {
+  let m = memories.get(rt);
+  if (m === undefined) {
+    m = new AttemptMemory();
+    memories.set(rt, m);
+  }
+  return m;
+}
+
+/** What one failed attempt means for the rest of the request and for the key. */
+interface Verdict {
+  /** Left out of the request's later attempts. */
+  exclude: string[];
+  /** Banned for the key (proven by the coordinator's own check). */
+  ban: string[];
+  /** Proven culprits, for the request's error. */
+  proven: string[];
+}
+
+function judge(scheme: SchemeDriver, fault: SessionFaultDetail, culprits: readonly string[], quorum: readonly ParticipantRef[], memory: KeyAttemptMemory): Verdict {
+  // The coordinator's own check failed a message its sender signed: proof, for every scheme.
+  if (fault.reason === 'invalid-share' || fault.reason === 'invalid') return { exclude: fault.excluded, ban: [...culprits], proven: [...culprits] };
+  if (fault.reason !== 'abort') return { exclude: fault.excluded, ban: [], proven: [] };
+  // An ABORT: fault.signers is its sender, `culprits` what it claims.
+  const accusers = fault.signers;
+  const accused = culprits.filter((c) => quorum.some((p) => p.signer === c) && !accusers.includes(c));
+  if (scheme.accusation === 'conflict' && accused.length > 0) {
+    for (const a of accusers) for (const c of accused) memory.conflict(a, c);
+    return { exclude: [], ban: [], proven: [] };
+  }
+  for (const a of accusers) memory.refusal(a);
+  return { exclude: [...accusers], ban: [], proven: [] };
+}
+
 /**
- * Signs with a quorum of t connected participants. A quorum member that times out,
- * drops, aborts, or whose share fails `verifyShare` (banned for the key) is left
- * out and another quorum tried, up to MAX_SIGN_ATTEMPTS; fails with
- * NOT_ENOUGH_SIGNERS once fewer than t usable signers remain.
+ * Signs with a quorum of t connected participants, retrying with other quorums; fails
+ * with NOT_ENOUGH_SIGNERS once no untried quorum without a conflicting pair is left
+ * among the usable signers, or SESSION_FAILED when the attempt budget is spent.
  */
 export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResult> {
   const { key } = r;
@@ -27,18 +73,20 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
   const target: SigningTarget = {};
   if (r.path !== undefined) target.path = r.path;
   if (r.taproot !== undefined) target.taproot = r.taproot;
+  const memory = memoryOf(rt).forKey(key.id, key.epoch);
   const excluded = new Set(rt.registry.bannedSigners(key.id));
+  const tried = new Set<string>();
   const culprits = new Set<string>();
+  const budget = signAttemptBudget(key.participants.length, key.threshold);
   let lastFault: CoordinatorError | undefined;
-  for (let attempt = 1; attempt <= MAX_SIGN_ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= budget; attempt++) {
     const usable = key.participants.filter((p) => !excluded.has(p.signer) && rt.link.isConnected(p.signer));
-    if (usable.length < key.threshold) {
-      throw new CoordinatorError('NOT_ENOUGH_SIGNERS', {
-        culprits: [...culprits],
-        message: `${usable.length} usable signers, ${key.threshold} needed${lastFault ? ` (last failure: ${lastFault.message})` : ''}`,
-      });
+    const quorum = usable.length < key.threshold ? undefined : chooseQuorum(usable, key.threshold, memory, tried);
+    if (quorum === undefined) {
+      const why = usable.length < key.threshold ? `${usable.length} usable signers, ${key.threshold} needed` : `no untried quorum of ${key.threshold} without a conflicting pair among ${usable.length} usable signers`;
+      throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { culprits: [...culprits], message: `${why}${lastFault ? ` (last failure: ${lastFault.message})` : ''}` });
     }
-    const quorum = usable.slice(0, key.threshold);
+    tried.add(quorumKey(quorum));
     try {
       const { signature, recoveryId } = await scheme.signAttempt(rt, r, quorum, target);
       const publicKey = targetExternalKey(r.publicKey, target);
@@ -59,17 +107,24 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
       if (!isSessionFault(e)) throw sessionError(e, 'signing failed');
       const { fault } = e;
       lastFault = e;
-      for (const id of fault.excluded) excluded.add(id);
-      for (const id of e.culprits) culprits.add(id);
-      // A share the coordinator failed to verify bans its signer; a bansEveryCulprit scheme
-      // (DKLs23) also bans a peer named by a consistency check, whoever reported it (fault.signers).
-      const ban = e.culprits.length > 0 && (fault.reason === 'invalid-share' || scheme.bansEveryCulprit);
+      const verdict = judge(scheme, fault, e.culprits, quorum, memory);
+      for (const id of verdict.exclude) excluded.add(id);
+      for (const id of verdict.proven) culprits.add(id);
       rt.registry.transaction(() => {
-        if (ban) for (const id of e.culprits) rt.registry.ban(key.id, id, e.message);
-        rt.registry.append('key.sign_attempt_failed', key.id, { epoch: key.epoch, attempt, quorum: quorum.map((p) => p.signer), reason: fault.reason, excluded: fault.excluded, culprits: e.culprits, banned: ban, ...(scheme.bansEveryCulprit && fault.reason === 'abort' ? { reportedBy: fault.signers } : {}) });
+        for (const id of verdict.ban) rt.registry.ban(key.id, id, e.message);
+        rt.registry.append('key.sign_attempt_failed', key.id, {
+          epoch: key.epoch,
+          attempt,
+          quorum: quorum.map((p) => p.signer),
+          reason: fault.reason,
+          excluded: verdict.exclude,
+          culprits: e.culprits,
+          banned: verdict.ban.length > 0,
+          ...(fault.reason === 'abort' ? { reportedBy: fault.signers } : {}),
+        });
       });
-      rt.log.warn('sign attempt failed; retrying with another quorum', { keyId: key.id, epoch: key.epoch, attempt, reason: e.message, excluded: fault.excluded });
+      rt.log.warn('sign attempt failed; retrying with another quorum', { keyId: key.id, epoch: key.epoch, attempt, reason: e.message, excluded: verdict.exclude, conflicts: memory.pairs().map(([a, b]) => `${a}|${b}`) });
     }
   }
-  throw new CoordinatorError('SESSION_FAILED', { culprits: [...culprits], message: `no quorum produced a signature in ${MAX_SIGN_ATTEMPTS} attempts (last failure: ${lastFault?.message ?? 'none'})` });
+  throw new CoordinatorError('SESSION_FAILED', { culprits: [...culprits], message: `no quorum produced a signature in ${budget} attempts (last failure: ${lastFault?.message ?? 'none'})` });
 }

@@ -15,8 +15,17 @@
  *   then the journal entry is durably consumed, and only then the round-3 share
  *   (w_i, u_i) is computed and sent as SHARE with the instance point R.
  * ABORT, a timeout or a dropped link discard the journal entry and the session state.
- * A peer named as culprit is banned here for the key (keystore `banPeer`); a quorum
- * including a banned peer is refused at CONTRIBUTIONS, naming it again.
+ * A peer is banned here for the key (keystore `banPeer`) only when its own signed
+ * message fails this signer's own check (decryption, decoding, the OT-extension check,
+ * step 8): DKLs23 reuses the pair's OT state, and a peer that can make checks fail at
+ * will could learn its bits (selective failure), so the pair stays apart until an
+ * operator clears it. Nobody else's word bans a peer: the coordinator's ABORT and its
+ * culprits only end the session. Two honest signers cannot be made to ban each other:
+ * each named check involves only the pair's own signed messages and this signer's own
+ * state (a relay that alters a message breaks the sender's signature: BAD_ENVELOPE,
+ * nobody named; the one check over every quorum member, sum pk_j == Y, names nobody).
+ * A quorum including a banned peer is refused at CONTRIBUTIONS, naming it again, which
+ * the coordinator records as a conflicting pair.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { equalBytes } from '@noble/curves/utils.js';
