@@ -8,7 +8,7 @@
  * session's plan (`start.ts`). COMMIT and ABORT are handled from the keystore
  * (`key-commit.ts`) so they also work after a restart.
  */
-import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
+import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type SessionKeyState, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import type { KeyOutcome, KeyRounds } from '../schemes/driver.ts';
 import { encodeSharePublicPart } from '../held-share.ts';
@@ -23,6 +23,8 @@ export interface KeySessionPlan {
   epoch: number;
   proposalId: Uint8Array;
   requestDigest: Uint8Array;
+  /** The key the session starts from in this signer's records (null for a dkg), bound into the session id. */
+  keyState: SessionKeyState | null;
   /** Every signer of the session, in order: each contributes, and the session id binds them. */
   signers: string[];
   /** R1 senders: each required one exactly once, each optional one at most once. */
@@ -42,7 +44,7 @@ export class KeySession extends ContributedSession {
   #ownR1: Uint8Array | undefined;
 
   constructor(ctx: SessionContext, plan: KeySessionPlan) {
-    super(ctx, { kind: plan.kind, suite: plan.suite, keyId: plan.keyId, proposalId: plan.proposalId, requestDigest: plan.requestDigest, rounds: KEY_ROUND });
+    super(ctx, { kind: plan.kind, suite: plan.suite, keyId: plan.keyId, proposalId: plan.proposalId, requestDigest: plan.requestDigest, keyState: plan.keyState, rounds: KEY_ROUND });
     this.#plan = plan;
   }
 

@@ -148,6 +148,6 @@ export async function runRetire(c: FakeCoordinator, suite: string, keyId: string
   const request = signClientRequest(adminClient, { op: 'retire', keyId, digest: retireDigest({ keyId }) });
   for (const id of approvers) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.START }, { keyId, epoch, request });
   const approvals = one(await gather(c, approvers, 'retire', RETIRE_ROUND.APPROVE));
-  for (const id of all) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.COMMIT }, { envelopes: approvals });
+  for (const id of all) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.COMMIT }, { request, envelopes: approvals });
   return one(await gather(c, all, 'retire', RETIRE_ROUND.ATTEST));
 }
