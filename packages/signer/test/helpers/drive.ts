@@ -42,7 +42,8 @@ export async function gather(c: FakeCoordinator, ids: readonly string[], kind: s
   for (const id of ids) {
     const got: Envelope[] = [];
     while (got.length < count) {
-      const e = await c.next(id, (x) => x.header.kind === kind && (x.header.round === round || x.header.round === ABORT));
+      // Generous: ecdsa-secp256k1 rounds (base OT) take seconds on a loaded machine.
+      const e = await c.next(id, (x) => x.header.kind === kind && (x.header.round === round || x.header.round === ABORT), 120_000);
       if (e.header.round === ABORT) throw new SessionAborted(id, decodeBody<AbortBody>(kind, ABORT, e.header.suite, e.payload));
       got.push(e);
     }
