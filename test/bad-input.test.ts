@@ -22,6 +22,7 @@ import {
   encodeEnvelope,
   generateIdentity,
   KEY_ROUND,
+  keyStateOf,
   openEnvelope,
   sealEnvelope,
   SIGN_ROUND,
@@ -30,11 +31,13 @@ import {
   type Envelope,
   type ErrorBody,
   type IdentityKey,
+  type SessionKeyState,
   type SignStartBody,
 } from '@keyquorum/protocol';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { Keystore, loadShare } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
 import { checkEthereum, standardVerify } from './support/verify.ts';
 
@@ -221,7 +224,17 @@ describe('bad input to the coordinator', () => {
       const seen = peer.frames.length;
       const start = await peer.frameAfter(seen, (e) => e.header.kind === kind && e.header.round === 0, `${kind} START`);
       const proposal = start.header.sessionId;
-      const { request } = decodeBody<{ request: SignStartBody['request'] }>(kind, 0, ECDSA, start.payload);
+      const { request, epoch } = decodeBody<{ request: SignStartBody['request']; epoch?: number }>(kind, 0, ECDSA, start.payload);
+      // The key state signer-2 binds: its own record of the key (none for a dkg).
+      let keyState: SessionKeyState | null = null;
+      if (kind !== 'dkg') {
+        const keystore = Keystore.open({ dataDir: cluster.dataDir(AS), kek: { passphrase: `passphrase of ${AS}` } });
+        try {
+          keyState = keyStateOf(epoch!, loadShare(keystore.getActive(keyId)).publicPart.publicKey);
+        } finally {
+          keystore.close();
+        }
+      }
       await beforeContributing(proposal);
       const n = peer.frames.length;
       peer.ws.send(frame({ kind, sessionId: proposal, round: 1 }, { contribution: new Uint8Array(randomBytes(32)) }), { binary: true });
@@ -229,7 +242,7 @@ describe('bad input to the coordinator', () => {
       const { envelopes } = decodeBody<DeliverBody>(kind, 2, ECDSA, delivered.payload);
       const contributions = Object.fromEntries(envelopes.map((e) => [e.header.from, decodeBody<ContributionBody>(kind, 1, ECDSA, e.payload).contribution]));
       expect(Object.keys(contributions).sort()).toEqual(participants);
-      return deriveSessionId({ kind, suite: ECDSA, keyId, participants, contributions, requestDigest: request.digest });
+      return deriveSessionId({ kind, suite: ECDSA, keyId, participants, contributions, requestDigest: request.digest, keyState });
     }
 
     it('signing: unknown and early rounds, a wrong suite, a forged signature, a foreign session, then a commitment of the wrong length get typed errors; signer-2 alone is named and banned, another quorum signs, nothing else changes', async () => {

@@ -93,6 +93,11 @@ export interface SignOptions {
   path?: string;
   /** frost-secp256k1-tr only; `{}` = key-path only (BIP86). */
   taproot?: TaprootTarget;
+  /**
+   * The key epoch the request authorises (it is in the signed digest); read from the
+   * coordinator when omitted. A request for another epoch than the key's is refused.
+   */
+  epoch?: number;
 }
 
 export interface ReshareOptions {
@@ -254,7 +259,8 @@ export class KeyquorumClient {
 
   async sign(keyId: string, o: SignOptions): Promise<SignatureResult> {
     const message = messageBytes(o.message);
-    const request = this.signRequest('sign', keyId, signDigest({ keyId, message, ...(o.path !== undefined ? { path: o.path } : {}), ...(o.taproot !== undefined ? { taproot: o.taproot } : {}) }));
+    const epoch = o.epoch ?? (await this.getKey(keyId)).epoch;
+    const request = this.signRequest('sign', keyId, signDigest({ keyId, epoch, message, ...(o.path !== undefined ? { path: o.path } : {}), ...(o.taproot !== undefined ? { taproot: o.taproot } : {}) }));
     const body: SignBodyJson = { message: bytesToHex(message), request: requestToJson(request) };
     if (o.path !== undefined) body.path = o.path;
     if (o.taproot !== undefined) body.taproot = taprootToJson(o.taproot);

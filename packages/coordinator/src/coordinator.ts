@@ -211,7 +211,7 @@ export class Coordinator extends Service implements CoordinatorApi {
       if (isCryptoError(e)) throw badRequest(e.field ?? 'path', e.message);
       throw e;
     }
-    signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, message: p.message, path: signing.path, taproot: signing.taproot }));
+    signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, epoch: key.epoch, message: p.message, path: signing.path, taproot: signing.taproot }));
     return this.locks.run(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);

@@ -14,7 +14,8 @@ async function createKey(c: Cluster, keyId: string, suite = 'frost-secp256k1-tr'
 }
 
 async function sign(c: Cluster, keyId: string, message: Uint8Array, extra: { path?: string; taproot?: { merkleRoot?: Uint8Array } } = {}) {
-  const request = c.request('sign', keyId, signDigest({ keyId, message, ...extra }));
+  const epoch = c.coordinator.getKey(keyId).epoch;
+  const request = c.request('sign', keyId, signDigest({ keyId, epoch, message, ...extra }));
   return c.coordinator.sign({ request, keyId, message, ...extra });
 }
 

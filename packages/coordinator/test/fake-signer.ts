@@ -45,6 +45,8 @@ import {
   openEnvelope,
   refreshDigest,
   retireDigest,
+  clientRequestId,
+  keyStateOf,
   sealEnvelope,
   signDigest,
   toWirePublicKey,
@@ -241,7 +243,9 @@ export class FakeSigner {
       const contributions: Record<string, Uint8Array> = {};
       for (const [id, env] of got) contributions[id] = decodeBody<{ contribution: Uint8Array }>(kind, KEY_ROUND.CONTRIBUTION, suite, env.payload).contribution;
       if (!equalBytes(contributions[this.id]!, s.contribution)) throw new Error('own contribution changed');
-      s.sessionId = deriveSessionId({ kind, suite, keyId: s.keyId, participants: ids, contributions, requestDigest: s.request.digest });
+      const held = kind === 'dkg' ? undefined : this.keys.get(s.keyId)!;
+      const keyState = held === undefined ? null : keyStateOf(held.epoch, toWirePublicKey(held.share.publicKey));
+      s.sessionId = deriveSessionId({ kind, suite, keyId: s.keyId, participants: ids, contributions, requestDigest: s.request.digest, keyState });
       this.sessions.set(bytesToHex(s.sessionId), s);
       if (kind === 'dkg') {
         const r = dkgRound1({ suite: suite as SuiteId, sessionId: s.sessionId, self: me, participants: s.participants.map((p) => p.index).sort((a, b) => a - b), threshold: s.threshold });
@@ -337,7 +341,7 @@ export class FakeSigner {
       const b = body as unknown as RetireStartBody;
       this.checkRequest(b.request, retireDigest({ keyId: b.keyId }));
       if (this.misbehave.refuseRetire) throw new Error('operator refuses retirement');
-      this.send('retire', suite, sessionId, RETIRE_ROUND.APPROVE, COORDINATOR_ID, { keyId: b.keyId, epoch: b.epoch, requestDigest: b.request.digest });
+      this.send('retire', suite, sessionId, RETIRE_ROUND.APPROVE, COORDINATOR_ID, { keyId: b.keyId, epoch: b.epoch, requestId: clientRequestId(b.request) });
       return;
     }
     if (round !== RETIRE_ROUND.COMMIT) return;

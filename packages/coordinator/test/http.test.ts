@@ -79,7 +79,7 @@ describe('HTTP API input handling (no signers connected)', () => {
 
   it('answers 404 for an unknown key on every key route', async () => {
     const msg = new Uint8Array(32);
-    const request = toJson(signClientRequest(c.admin, { op: 'sign', keyId: 'nope', digest: signDigest({ keyId: 'nope', message: msg }) }));
+    const request = toJson(signClientRequest(c.admin, { op: 'sign', keyId: 'nope', digest: signDigest({ keyId: 'nope', epoch: 0, message: msg }) }));
     for (const [method, path, body] of [
       ['GET', '/v1/keys/nope', undefined],
       ['GET', '/v1/keys/nope/derive?path=m/0', undefined],

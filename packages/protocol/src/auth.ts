@@ -11,6 +11,7 @@ import { bytesToHex, concatBytes } from '@noble/hashes/utils.js';
 import { i64be, lp, lpString, taggedHash, u32be } from './canonical.ts';
 import {
   CLIENT_NONCE_LENGTH,
+  CLIENT_REQUEST_ID_TAG,
   CLIENT_REQUEST_TAG,
   DEFAULT_MAX_SKEW_MS,
   DIGEST_LENGTH,
@@ -103,6 +104,16 @@ function requestMessage(r: Omit<ClientRequest, 'sig'>): Uint8Array {
     r.nonce,
     r.clientKey,
   );
+}
+
+/**
+ * The id of one signed request: every field, nonce and timestamp included, so two
+ * requests with the same digest (two retire requests of a key) have different ids.
+ *   SHA-256(lp(CLIENT_REQUEST_ID_TAG) || signed message || lp(sig))
+ */
+export function clientRequestId(r: ClientRequest): Uint8Array {
+  const parsed = parseClientRequest(r);
+  return taggedHash(CLIENT_REQUEST_ID_TAG, requestMessage(parsed), lp(parsed.sig));
 }
 
 /** Signs a request; `timestamp` defaults to the system clock, `nonce` to 16 random bytes. */

@@ -47,7 +47,9 @@ export const DEFAULT_MAX_SKEW_MS = 60_000;
 /** Domain-separation tags, one per hashed or derived structure. */
 export const ENVELOPE_TAG = 'keyquorum/envelope/v1';
 export const E2E_TAG = 'keyquorum/e2e/v1';
-export const SESSION_ID_TAG = 'keyquorum/session-id/v1';
+export const SESSION_ID_TAG = 'keyquorum/session-id/v2';
+export const KEY_STATE_TAG = 'keyquorum/key-state/v1';
+export const CLIENT_REQUEST_ID_TAG = 'keyquorum/client-request-id/v1';
 export const CLIENT_REQUEST_TAG = 'keyquorum/client-request/v1';
 export const OPERATION_DIGEST_TAG = 'keyquorum/operation/v1';
 export const HTTP_REQUEST_TAG = 'keyquorum/http-request/v1';

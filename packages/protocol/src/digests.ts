@@ -19,14 +19,23 @@ export function taprootLabel(taproot: TaprootTarget | undefined): string {
   return taproot.merkleRoot === undefined ? 'keypath' : bytesToHex(taproot.merkleRoot);
 }
 
-export function signDigest(p: { keyId: string; message: Uint8Array; path?: string; taproot?: TaprootTarget }): Uint8Array {
-  return operationDigest('sign', { keyId: p.keyId, message: p.message, path: p.path ?? '', taproot: taprootLabel(p.taproot) });
+/**
+ * A sign request is for the key at one epoch: signers at another epoch recompute
+ * another digest and refuse the START (issue 10, finding 2: a coordinator telling two
+ * signers different epochs for one authorised signing).
+ */
+export function signDigest(p: { keyId: string; epoch: number; message: Uint8Array; path?: string; taproot?: TaprootTarget }): Uint8Array {
+  return operationDigest('sign', { keyId: p.keyId, epoch: p.epoch, message: p.message, path: p.path ?? '', taproot: taprootLabel(p.taproot) });
 }
 
 export function refreshDigest(p: { keyId: string }): Uint8Array {
   return operationDigest('refresh', { keyId: p.keyId });
 }
 
+/**
+ * The same for every retire request of a key: what binds an approval to one request
+ * is `clientRequestId` (auth.ts) of the whole signed request (its nonce and timestamp).
+ */
 export function retireDigest(p: { keyId: string }): Uint8Array {
   return operationDigest('retire', { keyId: p.keyId });
 }

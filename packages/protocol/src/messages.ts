@@ -25,8 +25,9 @@
  *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
  *   (ecdsa-secp256k1 signs in DKLs23's three rounds instead: ECDSA_SIGN_ROUND, ecdsa.ts;
  *   decodeBody picks that suite's parsers from `suite`.)
- * Retirement: START -> APPROVE (S->C) -> COMMIT (C->S, at least t APPROVE envelopes)
- *   -> ATTEST (S->C, signed destruction attestation) .
+ * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S,
+ *   the client's signed request and at least t APPROVE envelopes of it, while the request
+ *   is fresh) -> ATTEST (S->C, signed destruction attestation) | ABORT (voids it).
  * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -135,7 +136,10 @@ export interface SignCommitmentBody { hiding: Uint8Array; binding: Uint8Array }
 export interface SignShareBody { share: Uint8Array }
 
 export interface RetireStartBody { keyId: string; epoch: number; request: ClientRequest }
-export interface RetireApproveBody { keyId: string; epoch: number; requestDigest: Uint8Array }
+/** `requestId` is `clientRequestId` of the retire request approved: one request, its nonce and timestamp. */
+export interface RetireApproveBody { keyId: string; epoch: number; requestId: Uint8Array }
+/** The client's signed retire request, checked by every signer itself, and the APPROVE envelopes of it. */
+export interface RetireCommitBody { request: ClientRequest; envelopes: Envelope[] }
 export interface RetireAttestBody { keyId: string; epoch: number; destroyedAt: number; verifyingShare: Uint8Array }
 
 /** Largest message a signer signs (digests and small payloads). */
@@ -327,10 +331,13 @@ const PARSERS: Record<string, Record<number, Parser>> = {
       return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), request: parseClientRequest(o.request, 'request') };
     },
     [RETIRE_ROUND.APPROVE]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'requestDigest']);
-      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), requestDigest: bytes(o.requestDigest, DIGEST_LENGTH, 'requestDigest') };
+      const o = obj(v, ['keyId', 'epoch', 'requestId']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), requestId: bytes(o.requestId, DIGEST_LENGTH, 'requestId') };
     },
-    [RETIRE_ROUND.COMMIT]: deliver,
+    [RETIRE_ROUND.COMMIT]: (v) => {
+      const o = obj(v, ['request', 'envelopes']);
+      return { request: parseClientRequest(o.request, 'request'), envelopes: parseEnvelopes(o.envelopes, 'envelopes') };
+    },
     [RETIRE_ROUND.ATTEST]: (v) => {
       const o = obj(v, ['keyId', 'epoch', 'destroyedAt', 'verifyingShare']);
       return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), destroyedAt: uint(o.destroyedAt, 0, Number.MAX_SAFE_INTEGER, 'destroyedAt'), verifyingShare: bytes(o.verifyingShare, undefined, 'verifyingShare') };

@@ -94,6 +94,6 @@ describe('ecdsa-secp256k1 message bodies', () => {
     expectWire(() => dec('sign', ECDSA_SIGN_ROUND.START, { ...start, taproot: {} }), 'BAD_FIELD', 'taproot');
     expectWire(() => dec('reshare', KEY_ROUND.START, {}), 'UNKNOWN_KIND');
     expectWire(() => dec('repair', KEY_ROUND.START, {}), 'UNKNOWN_KIND');
-    expect(dec('retire', RETIRE_ROUND.APPROVE, { keyId: 'k', epoch: 0, requestDigest: B(32) })).toMatchObject({ keyId: 'k' });
+    expect(dec('retire', RETIRE_ROUND.APPROVE, { keyId: 'k', epoch: 0, requestId: B(32) })).toMatchObject({ keyId: 'k' });
   });
 });

@@ -2,12 +2,14 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import {
+  clientRequestId,
   decodeBody,
   encodeBody,
   generateIdentity,
   isSecretRound,
   KEY_ROUND,
   RETIRE_ROUND,
+  retireDigest,
   SIGN_ROUND,
   signClientRequest,
   signDigest,
@@ -82,7 +84,7 @@ describe('message bodies', () => {
   it('a sign START carries a verifiable client request and an optional target', () => {
     const client = generateIdentity();
     const message = new Uint8Array(32).fill(9);
-    const digest = signDigest({ keyId: 'k1', message, path: 'm/1', taproot: {} });
+    const digest = signDigest({ keyId: 'k1', epoch: 0, message, path: 'm/1', taproot: {} });
     const request = signClientRequest(client, { op: 'sign', keyId: 'k1', digest });
     const body = decodeBody<{ path: string; taproot: object; request: { digest: Uint8Array } }>(
       'sign',
@@ -97,11 +99,16 @@ describe('message bodies', () => {
 
   it('sign digests differ by path and by taproot target, so a request cannot be redirected', () => {
     const message = new Uint8Array(32);
-    const base = signDigest({ keyId: 'k', message });
-    expect(signDigest({ keyId: 'k', message, path: 'm/0' })).not.toEqual(base);
-    expect(signDigest({ keyId: 'k', message, taproot: {} })).not.toEqual(base);
-    expect(signDigest({ keyId: 'k', message, taproot: { merkleRoot: new Uint8Array(32) } })).not.toEqual(signDigest({ keyId: 'k', message, taproot: {} }));
+    const base = signDigest({ keyId: 'k', epoch: 0, message });
+    expect(signDigest({ keyId: 'k', epoch: 0, message, path: 'm/0' })).not.toEqual(base);
+    expect(signDigest({ keyId: 'k', epoch: 0, message, taproot: {} })).not.toEqual(base);
+    expect(signDigest({ keyId: 'k', epoch: 0, message, taproot: { merkleRoot: new Uint8Array(32) } })).not.toEqual(signDigest({ keyId: 'k', epoch: 0, message, taproot: {} }));
     expect(taprootLabel(undefined)).toBe('');
+  });
+
+  it('a sign request for one epoch does not authorise signing at another (a coordinator telling signers different epochs)', () => {
+    const message = new Uint8Array(32);
+    expect(signDigest({ keyId: 'k', epoch: 1, message })).not.toEqual(signDigest({ keyId: 'k', epoch: 0, message }));
   });
 
   it('secret rounds are exactly the point-to-point share rounds', () => {
@@ -117,8 +124,22 @@ describe('message bodies', () => {
     expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(false);
   });
 
-  it('a retire APPROVE needs a 32-byte request digest', () => {
-    expectWire(() => decodeBody('retire', RETIRE_ROUND.APPROVE, 'frost-ed25519', encodeBody({ keyId: 'k', epoch: 0, requestDigest: new Uint8Array(31) })), 'BAD_FIELD', 'requestDigest');
+  it('a retire APPROVE needs a 32-byte request id', () => {
+    expectWire(() => decodeBody('retire', RETIRE_ROUND.APPROVE, 'frost-ed25519', encodeBody({ keyId: 'k', epoch: 0, requestId: new Uint8Array(31) })), 'BAD_FIELD', 'requestId');
+  });
+
+  it('two retire requests of one key have one digest but different ids, so an approval of one does not approve the other (replayed retirement approvals)', () => {
+    const client = generateIdentity();
+    const digest = retireDigest({ keyId: 'k' });
+    const a = signClientRequest(client, { op: 'retire', keyId: 'k', digest });
+    const b = signClientRequest(client, { op: 'retire', keyId: 'k', digest });
+    expect(a.digest).toEqual(b.digest);
+    expect(clientRequestId(a)).not.toEqual(clientRequestId(b));
+    expect(clientRequestId({ ...a })).toEqual(clientRequestId(a));
+  });
+
+  it('a retire COMMIT carries the client request with the approvals', () => {
+    expectWire(() => decodeBody('retire', RETIRE_ROUND.COMMIT, 'frost-ed25519', encodeBody({ envelopes: [] })), 'BAD_FIELD');
   });
 
   it('participants with a duplicated signer or index are refused', () => {

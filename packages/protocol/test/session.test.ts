@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deriveSessionId, sessionContribution, type SessionIdInput } from '../src/session.ts';
+import { deriveSessionId, keyStateOf, publicKeyHash, sessionContribution, type SessionIdInput } from '../src/session.ts';
+import type { WirePublicKey } from '../src/messages.ts';
 import { expectWireError, seededRng } from './helpers.ts';
 
 const rng = seededRng('contributions');
@@ -11,7 +12,18 @@ const base: SessionIdInput = {
   participants: ['s1', 's2', 's3'],
   contributions,
   requestDigest: seededRng('request')(32),
+  keyState: null,
 };
+
+const pkg: WirePublicKey = {
+  suite: 'ecdsa-secp256k1',
+  threshold: 2,
+  participants: [1, 2, 3],
+  groupKey: seededRng('group')(33),
+  verifyingShares: [seededRng('y1')(33), seededRng('y2')(33), seededRng('y3')(33)],
+  chainCode: seededRng('chain')(32),
+};
+const signing: SessionIdInput = { ...base, kind: 'sign', suite: 'ecdsa-secp256k1', keyState: keyStateOf(1, pkg) };
 
 describe('session ids', () => {
   it('are 32 bytes and do not depend on the order participants are listed in', () => {
@@ -31,12 +43,13 @@ describe('session ids', () => {
   it('bind kind, suite, key id and request digest', () => {
     const id = deriveSessionId(base);
     const variants: SessionIdInput[] = [
-      { ...base, kind: 'refresh' },
+
       { ...base, suite: 'frost-ed25519' },
       { ...base, keyId: 'hot-wallet-2' },
       { ...base, requestDigest: new Uint8Array(32) },
     ];
     for (const v of variants) expect(deriveSessionId(v)).not.toEqual(id);
+    expect(deriveSessionId({ ...signing, kind: 'refresh' })).not.toEqual(deriveSessionId(signing));
   });
 
   it('bind who contributed what: swapping two contributions changes the id', () => {
@@ -66,5 +79,27 @@ describe('session ids', () => {
     expectWireError(() => deriveSessionId({ ...base, participants: ['s1', 'S 2', 's3'] }), 'BAD_FIELD', 'participants[1]');
     expectWireError(() => deriveSessionId({ ...base, participants: [], contributions: {} }), 'BAD_FIELD', 'participants');
     expectWireError(() => deriveSessionId({ ...base, requestDigest: new Uint8Array(16) }), 'BAD_FIELD', 'requestDigest');
+  });
+
+  it('bind the key state each participant holds: signers at different epochs or with different packages derive different ids (a coordinator telling two signers different epochs)', () => {
+    const id = deriveSessionId(signing);
+    expect(deriveSessionId({ ...signing, keyState: keyStateOf(0, pkg) })).not.toEqual(id);
+    const refreshed = { ...pkg, verifyingShares: [pkg.verifyingShares[0]!, pkg.verifyingShares[2]!, pkg.verifyingShares[1]!] };
+    expect(deriveSessionId({ ...signing, keyState: keyStateOf(1, refreshed) })).not.toEqual(id);
+    expect(deriveSessionId({ ...signing, keyState: keyStateOf(1, { ...pkg }) })).toEqual(id);
+  });
+
+  it('refuse a key state for a dkg and none for any other kind', () => {
+    expectWireError(() => deriveSessionId({ ...base, keyState: keyStateOf(0, pkg) }), 'BAD_FIELD', 'keyState');
+    expectWireError(() => deriveSessionId({ ...signing, keyState: null }), 'BAD_FIELD', 'keyState');
+    expectWireError(() => deriveSessionId({ ...signing, keyState: { epoch: 1, publicKeyHash: new Uint8Array(31) } }), 'BAD_FIELD', 'keyState.publicKeyHash');
+  });
+
+  it('hash a public key package canonically: every field counts', () => {
+    const h = publicKeyHash(pkg);
+    expect(h).toHaveLength(32);
+    for (const v of [{ ...pkg, threshold: 3 }, { ...pkg, chainCode: new Uint8Array(32) }, { ...pkg, participants: [1, 2, 4] }, { ...pkg, suite: 'frost-secp256k1' }]) {
+      expect(publicKeyHash(v)).not.toEqual(h);
+    }
   });
 });

@@ -1,15 +1,19 @@
 /**
  * The retirement driver (rounds `RETIRE_ROUND`, docs/cluster-protocol.md; NIST SP
- * 800-57 destruction): START to every connected participant, at least t APPROVEs
- * (a refusing signer counts as absent), then the commit point: the key is marked
- * retired (audited) and a COMMIT carrying the approvals is queued for every
- * participant, offline ones included. Each participant wipes its share and answers
+ * 800-57 destruction): START to every connected participant, at least t APPROVEs of
+ * this one client request (`clientRequestId`; a refusing signer counts as absent),
+ * then, while the request is still fresh, the commit point: the key is marked retired
+ * (audited) and a COMMIT carrying the client's request and the approvals is queued for
+ * every participant, offline ones included. Each signer checks the request itself and
+ * refuses a COMMIT once the request has expired or after the session's ABORT (issue
+ * 10, finding 4), so a participant that comes back after the request's window keeps
+ * its share (its attestation stays outstanding). Each participant wipes its share and answers
  * with a signed destruction attestation (`recordAttestation`), which the registry
  * keeps. The session id is the proposal id throughout.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { RETIRE_ROUND, WireError, decodeBody, encodeEnvelope, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
+import { RETIRE_ROUND, WireError, clientRequestId, decodeBody, encodeEnvelope, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { Attestation, RegistryKey, PendingCommit } from '../registry.ts';
 import { sessionError, toCoordinator, type SessionRuntime } from './runtime.ts';
@@ -21,17 +25,19 @@ export async function retire(rt: SessionRuntime, key: RegistryKey, request: Clie
   if (connected.length < key.threshold) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${connected.length} participants connected, ${key.threshold} approvals needed` });
   const { inbox, proposal } = rt.open('retire', key.suite, RETIRE_ROUND, ids);
   const log = rt.log.child({ kind: 'retire', keyId: key.id, epoch: key.epoch, session: bytesToHex(proposal) });
+  const requestId = clientRequestId(request);
   let committed = false;
   try {
     inbox.expect(RETIRE_ROUND.APPROVE, connected, (e) => {
       toCoordinator(e);
       const body = decodeBody<RetireApproveBody>('retire', RETIRE_ROUND.APPROVE, key.suite, e.payload);
       if (body.keyId !== key.id || body.epoch !== key.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: approval names another key or epoch' });
-      if (!equalBytes(body.requestDigest, request.digest)) throw new WireError('BAD_FIELD', { field: 'requestDigest' });
+      if (!equalBytes(body.requestId, requestId)) throw new WireError('BAD_FIELD', { field: 'requestId', message: 'BAD_FIELD: approval of another retire request' });
     });
     for (const id of connected) rt.send(inbox, id, proposal, RETIRE_ROUND.START, { keyId: key.id, epoch: key.epoch, request });
     const approvals = await rt.collect(inbox, { timeoutMs: rt.opts.roundTimeoutMs, min: key.threshold });
     if (approvals.size < key.threshold) throw sessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
+    if (rt.opts.now() - request.timestamp > rt.opts.maxSkewMs) throw sessionFault('timeout', [], [], 'the retire request expired before a quorum approved it');
     const approvers = [...approvals.keys()].sort();
     const frames = rt.commit(inbox, proposal, {
       keyId: key.id,
@@ -39,6 +45,7 @@ export async function retire(rt: SessionRuntime, key: RegistryKey, request: Clie
       recipients: ids,
       round: RETIRE_ROUND.COMMIT,
       envelopes: approvers.map((id) => approvals.get(id)![0]!),
+      fields: { request },
       record: () => {
         rt.registry.setState(key.id, 'retired');
         rt.registry.append('key.retired', key.id, { epoch: key.epoch, approvers });

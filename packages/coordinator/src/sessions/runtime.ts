@@ -25,13 +25,16 @@ import {
   deriveSessionId,
   encodeBody,
   encodeEnvelope,
+  keyStateOf,
   openEnvelope,
   sealEnvelope,
+  toWirePublicKey,
   type AbortBody,
   type ClientRequest,
   type ContributionBody,
   type Envelope,
   type IdentityKey,
+  type SessionKeyState,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from '../config.ts';
@@ -71,6 +74,8 @@ export interface CommitPoint {
   round: number;
   /** The signed envelopes each COMMIT carries (CONFIRMs, APPROVEs). */
   envelopes: readonly Envelope[];
+  /** Fields the COMMIT body carries besides `envelopes` (a retirement's client request). */
+  fields?: Readonly<Record<string, unknown>>;
   /** The driver's registry writes, in the transaction that queues the COMMITs. */
   record: () => void;
 }
@@ -173,8 +178,9 @@ export class SessionRuntime {
 
   /**
    * The contributed session id: START under the proposal id to every participant, one
-   * CONTRIBUTION back from each, then `deriveSessionId` over all of them, so the
-   * coordinator alone can neither choose nor replay a session id. Routes the derived
+   * CONTRIBUTION back from each, then `deriveSessionId` over all of them and the key's
+   * state in the registry (`keyState`), so the coordinator alone can neither choose nor
+   * replay a session id. Routes the derived
    * id, lets the driver declare round 1, then relays every CONTRIBUTION to everyone
    * (CONTRIBUTIONS, under the proposal id).
    */
@@ -189,7 +195,7 @@ export class SessionRuntime {
     const got = await this.collect(inbox, { timeoutMs: n.timeoutMs });
     const contributions: Record<string, Uint8Array> = {};
     for (const [id, [e]] of got) contributions[id] = decodeBody<ContributionBody>(inbox.kind, n.rounds.CONTRIBUTION, inbox.suite, e!.payload).contribution;
-    const sessionId = deriveSessionId({ kind: inbox.kind, suite: inbox.suite, keyId: n.keyId, participants: ids, contributions, requestDigest: n.request.digest });
+    const sessionId = deriveSessionId({ kind: inbox.kind, suite: inbox.suite, keyId: n.keyId, participants: ids, contributions, requestDigest: n.request.digest, keyState: this.keyState(inbox.kind, n.keyId) });
     this.route(inbox, sessionId);
     n.declareRound1(sessionId);
     const all = ids.map((id) => got.get(id)![0]!);
@@ -198,12 +204,24 @@ export class SessionRuntime {
   }
 
   /**
+   * The key a session of `kind` starts from, as the registry holds it: its epoch and
+   * public package (none for a dkg). Each signer binds its own view, so a signer whose
+   * records differ derives another session id.
+   */
+  private keyState(kind: string, keyId: string): SessionKeyState | null {
+    if (kind === 'dkg') return null;
+    const key = this.registry.getKey(keyId);
+    if (key?.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { message: `${keyId} has no public key package` });
+    return keyStateOf(key.epoch, toWirePublicKey(key.publicKey));
+  }
+
+  /**
    * The commit point: a COMMIT carrying `c.envelopes` is sealed for every recipient
    * and, in one registry transaction, `c.record` runs and every COMMIT is queued,
    * before the first is sent. Returns the frames for `awaitCommitted`.
    */
   commit(inbox: Inbox, sessionId: Uint8Array, c: CommitPoint): Map<string, Uint8Array> {
-    const frames = new Map(c.recipients.map((id) => [id, encodeEnvelope(this.seal(inbox, sessionId, c.round, id, { envelopes: this.relay(inbox, c.envelopes, id, c.round) }))]));
+    const frames = new Map(c.recipients.map((id) => [id, encodeEnvelope(this.seal(inbox, sessionId, c.round, id, { ...c.fields, envelopes: this.relay(inbox, c.envelopes, id, c.round) }))]));
     this.registry.transaction(() => {
       c.record();
       for (const [id, frame] of frames) this.registry.addPendingCommit({ signer: id, keyId: c.keyId, kind: inbox.kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });

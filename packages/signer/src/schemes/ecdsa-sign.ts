@@ -32,6 +32,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import {
   BROADCAST,
   ECDSA_SIGN_ROUND,
+  keyStateOf,
   type ContributionBody,
   type EcdsaSignR1Body,
   type EcdsaSignR2Body,
@@ -62,7 +63,7 @@ export class EcdsaSignSession extends ContributedSession {
   #nonceOpen = false;
 
   constructor(ctx: SessionContext, proposalId: Uint8Array, share: HeldShare, body: SignStartBody, codec: ShareCodec) {
-    super(ctx, { kind: 'sign', suite: share.suite, keyId: share.keyId, proposalId, requestDigest: body.request.digest, rounds: ECDSA_SIGN_ROUND });
+    super(ctx, { kind: 'sign', suite: share.suite, keyId: share.keyId, proposalId, requestDigest: body.request.digest, keyState: keyStateOf(share.epoch, share.publicPart.publicKey), rounds: ECDSA_SIGN_ROUND });
     this.#epoch = share.epoch;
     this.#publicPart = share.publicPart;
     this.#body = body;

@@ -3,15 +3,18 @@
  * (docs/cluster-protocol.md "Key sessions", "ecdsa-secp256k1"): key sessions (dkg, refresh, reshare) and
  * ecdsa-secp256k1 signing. START sends this signer's CONTRIBUTION (fresh 32 bytes)
  * under the coordinator's proposal id; CONTRIBUTIONS -> the session id, a hash of every
- * contribution and the client request digest, so the coordinator cannot replay an old
- * transcript; then R1_DELIVER and R2_DELIVER under that id, each accepted once and in
+ * contribution, the client request digest and the key's state in this signer's own
+ * keystore (epoch and public package hash), so the coordinator cannot replay an old
+ * transcript, and signers holding the key at different epochs derive different ids:
+ * the first peer envelope then fails as another session's (BAD_TRANSCRIPT, no culprit,
+ * so never a ban) before any secret round is opened; then R1_DELIVER and R2_DELIVER under that id, each accepted once and in
  * order (the phase guard). Past CONFIRM the outcome is a pending share in the
  * keystore: an ABORT discards it; a timeout or a dropped link keeps it for the COMMIT.
  * A round may run off the event loop (a promise, `workers/`): until it settles the
  * session refuses every other round, and once it is closed nothing more is sent.
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
+import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope, type SessionKeyState } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import { hex, openRelayed, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import type { CloseReason, Session } from './session.ts';
@@ -33,6 +36,8 @@ export interface ContributedInit {
   proposalId: Uint8Array;
   /** The client request's digest, bound into the session id. */
   requestDigest: Uint8Array;
+  /** The key this session starts from, from this signer's own keystore (null for a dkg), bound into the session id. */
+  keyState: SessionKeyState | null;
   rounds: ContributedRounds;
 }
 
@@ -179,6 +184,7 @@ export abstract class ContributedSession implements Session {
         kind, suite, keyId, participants,
         contributions: Object.fromEntries([...bodies].map(([s, b]) => [s, b.contribution])),
         requestDigest: this.#init.requestDigest,
+        keyState: this.#init.keyState,
       });
     } catch (e) {
       if (!(e instanceof WireError)) throw e;

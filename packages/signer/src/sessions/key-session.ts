@@ -10,7 +10,7 @@
  * `ctx.crypto` (a worker thread, `workers/`); what they return is stored and sent here,
  * on the event loop: the pending share is in the keystore before CONFIRM leaves.
  */
-import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
+import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type SessionKeyState, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import type { AsyncKeyRounds, KeyOutcome } from '../workers/api.ts';
 import { encodeSharePublicPart } from '../held-share.ts';
@@ -25,6 +25,8 @@ export interface KeySessionPlan {
   epoch: number;
   proposalId: Uint8Array;
   requestDigest: Uint8Array;
+  /** The key the session starts from in this signer's records (null for a dkg), bound into the session id. */
+  keyState: SessionKeyState | null;
   /** Every signer of the session, in order: each contributes, and the session id binds them. */
   signers: string[];
   /** R1 senders: each required one exactly once, each optional one at most once. */
@@ -45,7 +47,7 @@ export class KeySession extends ContributedSession {
   #ownR1: Uint8Array | undefined;
 
   constructor(ctx: SessionContext, plan: KeySessionPlan) {
-    super(ctx, { kind: plan.kind, suite: plan.suite, keyId: plan.keyId, proposalId: plan.proposalId, requestDigest: plan.requestDigest, rounds: KEY_ROUND });
+    super(ctx, { kind: plan.kind, suite: plan.suite, keyId: plan.keyId, proposalId: plan.proposalId, requestDigest: plan.requestDigest, keyState: plan.keyState, rounds: KEY_ROUND });
     this.#plan = plan;
   }
 

@@ -21,6 +21,7 @@ import {
   type Envelope,
   type RefreshStartBody,
   type ReshareStartBody,
+  type RetireCommitBody,
   type RetireStartBody,
   type SignStartBody,
 } from '@keyquorum/protocol';
@@ -30,7 +31,7 @@ import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { abortPendingBySession, commitKeySession } from './key-commit.ts';
-import { approveRetire, commitRetire } from './retire.ts';
+import { approveRetire, commitRetire, voidRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
 import { startDkg, startRefresh, startReshare, startSign } from './start.ts';
 
@@ -128,7 +129,7 @@ export class SessionRouter {
     }
     if (kind === 'retire' && round === RETIRE_ROUND.COMMIT) {
       return this.#stateless(env, () => {
-        commitRetire(this.#ctx, env, body as DeliverBody);
+        commitRetire(this.#ctx, env, body as RetireCommitBody);
         this.#events.count('completed');
       });
     }
@@ -208,6 +209,7 @@ export class SessionRouter {
     this.#ctx.log.info('session aborted by coordinator', { kind, sessionId: hex(sessionId), reason });
     if (session !== undefined && session.kind === kind) return this.#finish(session, 'aborted');
     if (isKeyKind(kind)) this.#stateless(env, () => void abortPendingBySession(this.#ctx, sessionId));
+    if (kind === 'retire') this.#stateless(env, () => voidRetire(this.#ctx, sessionId));
   }
 
   #register(session: Session): void {

@@ -6,6 +6,7 @@
  */
 import {
   createKeyDigest,
+  keyStateOf,
   refreshDigest,
   reshareDigest,
   signDigest,
@@ -50,7 +51,7 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
   dropStalePending(ctx, body.keyId);
   const others = signers.filter((s) => s !== ctx.signerId);
   return new KeySession(ctx, {
-    kind: 'dkg', suite, keyId: body.keyId, epoch: DKG_EPOCH, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+    kind: 'dkg', suite, keyId: body.keyId, epoch: DKG_EPOCH, proposalId: env.header.sessionId, requestDigest: body.request.digest, keyState: null,
     signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: body.participants,
     participants: body.participants, self,
     rounds: ctx.crypto.keyRounds({ op: 'dkg', params: { suite, participants: body.participants, self, threshold: body.threshold } }),
@@ -77,6 +78,7 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
   const others = signers.filter((s) => s !== ctx.signerId);
   return new KeySession(ctx, {
     kind: 'refresh', suite: share.suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+    keyState: keyStateOf(share.epoch, share.publicPart.publicKey),
     signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: participants,
     participants, self,
     rounds: ctx.crypto.keyRounds({ op: 'refresh', share }),
@@ -117,6 +119,8 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
     dropStalePending(ctx, body.keyId);
     return new KeySession(ctx, {
       kind: 'reshare', suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+      // A holder's share was checked to be exactly this package at this epoch (authoriseUse); a new member has only the body's.
+      keyState: keyStateOf(body.epoch, old),
       signers: [...new Set([...dealers, ...body.newParticipants.map((p) => p.signer)])],
       r1From: { required: dealers, optional: [] },
       r2From: member === undefined ? undefined : dealers.filter((s) => s !== ctx.signerId),

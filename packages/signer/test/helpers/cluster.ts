@@ -72,7 +72,7 @@ export interface Cluster {
 export async function startCluster(
   coordinator: FakeCoordinator,
   ids: string[],
-  opts: { behaviour?: Partial<Record<string, SignerBehaviour>>; extra?: Partial<SignerOptions> } = {},
+  opts: { behaviour?: Partial<Record<string, SignerBehaviour>>; extra?: Partial<SignerOptions>; now?: () => number } = {},
 ): Promise<Cluster> {
   const root = tempDir();
   const signers = ids.map((id) => initTestSigner(id, root));
@@ -81,7 +81,7 @@ export async function startCluster(
   for (const s of signers) {
     const { log, lines } = captureLog();
     const behaviour = opts.behaviour?.[s.id];
-    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator, opts.extra), { env: ENV, log, ...(behaviour ? { behaviour } : {}) });
+    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator, opts.extra), { env: ENV, log, ...(behaviour ? { behaviour } : {}), ...(opts.now ? { now: opts.now } : {}) });
     await daemon.start();
     daemons.set(s.id, daemon);
     logs.set(s.id, lines);

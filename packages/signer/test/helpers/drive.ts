@@ -42,7 +42,8 @@ export async function gather(c: FakeCoordinator, ids: readonly string[], kind: s
   for (const id of ids) {
     const got: Envelope[] = [];
     while (got.length < count) {
-      const e = await c.next(id, (x) => x.header.kind === kind && (x.header.round === round || x.header.round === ABORT));
+      // Generous: ecdsa-secp256k1 rounds (base OT) take seconds on a loaded machine.
+      const e = await c.next(id, (x) => x.header.kind === kind && (x.header.round === round || x.header.round === ABORT), 120_000);
       if (e.header.round === ABORT) throw new SessionAborted(id, decodeBody<AbortBody>(kind, ABORT, e.header.suite, e.payload));
       got.push(e);
     }
@@ -148,6 +149,6 @@ export async function runRetire(c: FakeCoordinator, suite: string, keyId: string
   const request = signClientRequest(adminClient, { op: 'retire', keyId, digest: retireDigest({ keyId }) });
   for (const id of approvers) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.START }, { keyId, epoch, request });
   const approvals = one(await gather(c, approvers, 'retire', RETIRE_ROUND.APPROVE));
-  for (const id of all) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.COMMIT }, { envelopes: approvals });
+  for (const id of all) c.send(id, { kind: 'retire', suite, sessionId: proposalId, round: RETIRE_ROUND.COMMIT }, { request, envelopes: approvals });
   return one(await gather(c, all, 'retire', RETIRE_ROUND.ATTEST));
 }
