@@ -21,6 +21,21 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** Client request freshness window (|now - timestamp|) and replay window. */
 export const DEFAULT_MAX_SKEW_MS = 60_000;
 
+/**
+ * Open TCP connections on the port (HTTP clients and signers' WebSockets together);
+ * above it node:http drops new connections at once (`server.maxConnections`).
+ */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** Time a client has to send a request's headers (node's default is 60 s): slow-loris headers. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Time a client has to send a whole request, body included (node's default is 300 s). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this long. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/** Audit rows verified between two yields to the event loop (registry/audit.ts). */
+export const AUDIT_VERIFY_CHUNK_ROWS = 500;
+
 /** Environment variable holding the passphrase that unseals the identity. */
 export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
 
