@@ -34,7 +34,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** Audit rows verified between two yields to the event loop (registry/audit.ts). */
-export const AUDIT_VERIFY_CHUNK_ROWS = 500;
+export const AUDIT_VERIFY_CHUNK_ROWS = 200;
 
 /** Environment variable holding the passphrase that unseals the identity. */
 export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
