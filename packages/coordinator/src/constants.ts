@@ -51,8 +51,8 @@ export const REGISTRY_FILE = 'registry.db';
 export const SECRET_FILE_MODE = 0o600;
 export const DATA_DIR_MODE = 0o700;
 
-/** scrypt (RFC 7914) cost for the sealed identity: N = 2^15, r = 8, p = 1 (~32 MiB). */
-export const SCRYPT_N_DEFAULT = 2 ** 15;
+/** scrypt (RFC 7914) cost for a newly sealed identity: N = 2^17 (OWASP), r = 8, p = 1 (~128 MiB); the file records its N. */
+export const SCRYPT_N_DEFAULT = 2 ** 17;
 export const SCRYPT_N_MIN = 2 ** 4;
 export const SCRYPT_N_MAX = 2 ** 20;
 

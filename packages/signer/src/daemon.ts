@@ -116,6 +116,7 @@ export class SignerDaemon extends Service {
     // Crash recovery: a nonce outstanding before a restart is never used.
     const discardedNonces = keystore.discardOutstandingNonces();
     keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
+    keystore.pruneNonces(MAX_REQUEST_SKEW_MS);
 
     const ctx: SessionContext = {
       signerId: o.signerId,
@@ -170,7 +171,10 @@ export class SignerDaemon extends Service {
       await stack.start(health);
     }
     stack.adopt(undoOnStop(() => router.dropAll('stopped')));
-    const pruneTimer = setInterval(() => keystore.pruneRequests(MAX_REQUEST_SKEW_MS), REPLAY_PRUNE_INTERVAL_MS);
+    const pruneTimer = setInterval(() => {
+      keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
+      keystore.pruneNonces(MAX_REQUEST_SKEW_MS);
+    }, REPLAY_PRUNE_INTERVAL_MS);
     pruneTimer.unref();
     stack.adopt(undoOnStop(() => clearInterval(pruneTimer)));
     this.#running.link = link;
