@@ -77,7 +77,7 @@ export class Cluster {
   private async boot(): Promise<void> {
     const [coordinatorKey, ...signerKeys] = await Promise.all([
       runCli(COORDINATOR_CLI, ['init', '--data', this.dataDir('coordinator'), '--json'], this.coordinatorEnv),
-      ...this.signerIds.map((id) => runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json'], this.signerEnv(id))),
+      ...this.signerIds.map((id) => runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json', '--scrypt-n', String(2 ** 12)], this.signerEnv(id))),
     ]);
     const coordinatorPublicKey = (JSON.parse(coordinatorKey!) as { publicKey: string }).publicKey;
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, (JSON.parse(signerKeys[i]!) as { publicKey: string }).publicKey]));

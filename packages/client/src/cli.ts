@@ -13,6 +13,12 @@
  * otherwise KEYQUORUM_URL / KEYQUORUM_KEY_FILE, otherwise ./.keyquorum/cluster.json
  * (written by `keyquorum dev`). Exit codes: 0 ok, 1 request refused or failed,
  * 2 usage error. Signal handling for `dev` lives here.
+ *
+ * Every string that came from elsewhere (the coordinator's answers, which carry
+ * signer-supplied ban reasons, audit details and error messages) is printed through
+ * `printable`: control characters, terminal escapes among them, are replaced, so a
+ * hostile signer or coordinator cannot drive the operator's terminal. --json output
+ * escapes them already (JSON.stringify).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -122,8 +128,17 @@ function keyId(id: string): string {
 
 // ---- output ----
 
+/** C0 and C1 control characters and DEL (ESC starts terminal escapes; CR and LF forge lines). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** `s` with every control character shown as U+FFFD: safe to print to a terminal. */
+function printable(s: string): string {
+  return s.replace(CONTROL, '\ufffd');
+}
+
 /** Columns padded to their widest cell. */
-function table(header: string[], rows: string[][]): string {
+function table(header: string[], raw: string[][]): string {
+  const rows = raw.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -131,7 +146,7 @@ function table(header: string[], rows: string[][]): string {
 
 function fields(pairs: Array<[string, string]>): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${printable(v)}`).join('\n');
 }
 
 /**
@@ -224,7 +239,7 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
       const { client } = connect(v, io);
       if (sub === 'retire') {
         const out = await client.retire(id);
-        const lines = out.attestations.map((a) => `  ${a.signer} destroyed its epoch-${a.epoch} share at ${time(a.destroyedAt)}`);
+        const lines = out.attestations.map((a) => `  ${printable(a.signer)} destroyed its epoch-${a.epoch} share at ${time(a.destroyedAt)}`);
         print(v.json === true, { key: keyContract(out.key), attestations: out.attestations }, `${keyView(out.key)}\nattestations (${out.attestations.length}):\n${lines.join('\n')}`);
         return 0;
       }
@@ -364,7 +379,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case 'audit': {
       const { values: v } = parse(rest, { key: { type: 'string' } }, 0);
       const out = await connect(v, io).client.audit(v.key === undefined ? undefined : keyId(v.key as string));
-      const chain = out.verification.ok ? `audit chain verified: ${out.verification.count} entries, head ${out.verification.head.slice(0, 16)}…` : `AUDIT CHAIN BROKEN at seq ${out.verification.seq}: ${out.verification.reason}`;
+      const chain = out.verification.ok ? `audit chain verified: ${out.verification.count} entries, head ${out.verification.head.slice(0, 16)}…` : `AUDIT CHAIN BROKEN at seq ${out.verification.seq}: ${printable(out.verification.reason)}`;
       print(out, `${out.entries.length === 0 ? 'no entries' : auditView(out.entries)}\n${chain}`);
       return 0;
     }
@@ -377,7 +392,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
 async function main(argv: string[], io: CliIo): Promise<number> {
   const json = argv.includes('--json');
   const fail = (code: string, message: string) => {
-    io.err(json ? `${JSON.stringify({ error: { code, message } })}\n` : `keyquorum: ${code}: ${message}\n`);
+    io.err(json ? `${JSON.stringify({ error: { code, message } })}\n` : `keyquorum: ${printable(code)}: ${printable(message)}\n`);
     return 1;
   };
   try {

@@ -14,6 +14,7 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
+  AUDIT_PAGE_MAX,
   IdentityKey,
   ROUTES,
   createKeyDigest,
@@ -319,8 +320,28 @@ export class KeyquorumClient {
     await this.call(ROUTES.clearBan, { params: { id: keyId, signer } });
   }
 
-  /** Audit rows (one key's, or all) and the coordinator's verification of the whole chain. */
+  /**
+   * One page of audit rows (one key's, or all), oldest first: rows after `after` (a
+   * seq; default 0), at most `limit` (the coordinator's default 100, at most 1000);
+   * `next` is the `after` of the following page, null on the last. `verification` is the
+   * coordinator's check of the whole chain.
+   */
+  async auditPage(o: { keyId?: string; after?: number; limit?: number } = {}): Promise<{ entries: AuditEntry[]; next: number | null; verification: AuditVerification }> {
+    return this.call(ROUTES.audit, { query: { key: o.keyId, after: o.after === undefined ? undefined : String(o.after), limit: o.limit === undefined ? undefined : String(o.limit) } });
+  }
+
+  /** Every audit row (one key's, or all), page by page, and the chain's verification (the first failing one, else the last page's). */
   async audit(keyId?: string): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
-    return this.call(ROUTES.audit, { query: { key: keyId } });
+    const entries: AuditEntry[] = [];
+    let after: number | null = 0;
+    let verification: AuditVerification | undefined;
+    while (after !== null) {
+      const page: Awaited<ReturnType<KeyquorumClient['auditPage']>> = await this.auditPage({ ...(keyId === undefined ? {} : { keyId }), after, limit: AUDIT_PAGE_MAX });
+      entries.push(...page.entries);
+      if (verification === undefined || verification.ok) verification = page.verification;
+      if (page.next !== null && page.next <= after) throw new ClientError('BAD_RESPONSE', { field: 'next', message: 'next: the audit page does not advance' });
+      after = page.next;
+    }
+    return { entries, verification: verification! };
   }
 }

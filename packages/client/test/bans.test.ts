@@ -62,4 +62,18 @@ describe('signer bans through the SDK and the CLI', () => {
     expect([again.code, JSON.parse(again.stderr).error.code]).toEqual([1, 'NOT_FOUND']);
     expect((await cli(['bans', 'clear', 'k1', ...flags], { cwd: dir })).code).toBe(2);
   });
+
+  it('the CLI strips terminal escapes from a signer-supplied ban reason', async () => {
+    // A signer's ABORT reason becomes the ban reason; this one retitles the terminal, clears it and forges a line.
+    const hostile = 'bad share\u001b]0;pwned\u0007\u001b[2J\r\ns1  2000-01-01 00:00:00Z  (cleared)\u009b31m';
+    registry.ban('k1', 's3', hostile);
+    const human = await cli(['bans', 'k1', ...flags], { cwd: dir });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(human.stdout.trimEnd().split('\n')).toHaveLength(2);
+    expect(human.stdout).toContain('bad share\ufffd]0;pwned\ufffd\ufffd[2J\ufffd\ufffds1');
+    // --json keeps the reason exactly, escaped by JSON.
+    expect(json<Array<{ reason: string }>>(await cli(['bans', 'k1', '--json', ...flags], { cwd: dir }))[0]!.reason).toBe(hostile);
+    await client.clearBan('k1', 's3');
+  });
 });

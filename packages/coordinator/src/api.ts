@@ -10,7 +10,7 @@ import type { ClientRequest, KeyView, TaprootTarget } from '@keyquorum/protocol'
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
-import type { Attestation, AuditEntry, AuditVerification, Ban } from './registry.ts';
+import type { Attestation, AuditEntry, AuditPage, AuditVerification, Ban } from './registry.ts';
 import type { SignerStatus } from './server.ts';
 
 export interface CreateKeyParams {
@@ -97,7 +97,10 @@ export interface CoordinatorApi {
   deriveKey(keyId: string, path: string): DerivedPublicKey;
   listSigners(): SignerInfo[];
   audit(keyId?: string): AuditEntry[];
+  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage;
   verifyAudit(): AuditVerification;
+  /** The chain verified incrementally, never holding the event loop for more than a chunk. */
+  verifyAuditChain(): Promise<AuditVerification>;
   bans(keyId: string): Ban[];
   clearBan(keyId: string, signer: string, by?: string): void;
   readiness(): Readiness;

@@ -6,7 +6,8 @@
  *     "signers": { "s1": "<ed25519 public key hex>" },
  *     "clients": [{ "publicKey": "<hex>", "roles": ["admin"] }],
  *     "roundTimeoutMs"?: 5000, "heartbeatMs"?: 10000, "maxFrameBytes"?, "maxBodyBytes"?,
- *     "maxSkewMs"?, "logLevel"?: "info",
+ *     "maxSkewMs"?, "maxConnections"?: 256, "headersTimeoutMs"?: 10000,
+ *     "requestTimeoutMs"?: 30000, "metricsKeyLabels"?: false, "logLevel"?: "info",
  *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "..." }
  */
 import fs from 'node:fs';
@@ -15,13 +16,17 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, IdentityKey, NODE_ID_PATTERN, ROLES, type Envelope, type Role, type TrustedClient } from '@keyquorum/protocol';
 import { LOG_LEVELS, createLogger, silentLogger, type Logger, type LogLevel } from '@keyquorum/protocol/logger';
 import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_SKEW_MS,
   DEFAULT_PASSPHRASE_ENV,
   DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_ROUND_TIMEOUT_MS,
 } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
@@ -69,6 +74,16 @@ export interface CoordinatorOptions {
   maxFrameBytes?: number;
   maxBodyBytes?: number;
   maxSkewMs?: number;
+  /** Open connections on the port, HTTP and signers together; default 256. */
+  maxConnections?: number;
+  /** Time to send a request's headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time to send a whole request; default 30 s (at least `headersTimeoutMs`). */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this long; default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Label `keyquorum_key_epoch` with each key id at GET /metrics (public); default false: counts by suite and state only. */
+  metricsKeyLabels?: boolean;
   relay?: RelayHook;
   logger?: Logger;
   logLevel?: LogLevel;
@@ -89,6 +104,11 @@ export interface ResolvedOptions {
   maxFrameBytes: number;
   maxBodyBytes: number;
   maxSkewMs: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  metricsKeyLabels: boolean;
   relay: RelayHook | undefined;
   logger: Logger;
   now: () => number;
@@ -156,6 +176,10 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
   }
   if (o.relay !== undefined && typeof o.relay !== 'function') throw bad('relay', 'expected a function');
   if (o.now !== undefined && typeof o.now !== 'function') throw bad('now', 'expected a function');
+  if (o.metricsKeyLabels !== undefined && typeof o.metricsKeyLabels !== 'boolean') throw bad('metricsKeyLabels', 'expected true or false');
+  const headersTimeoutMs = int(optional(o.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS), 'headersTimeoutMs', 100, 600_000);
+  const requestTimeoutMs = int(optional(o.requestTimeoutMs, Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs)), 'requestTimeoutMs', 100, 3_600_000);
+  if (requestTimeoutMs < headersTimeoutMs) throw bad('requestTimeoutMs', 'expected at least headersTimeoutMs');
   const logLevel = optional(o.logLevel, 'info');
   if (!LOG_LEVELS.includes(logLevel)) throw bad('logLevel', `expected one of ${LOG_LEVELS.join(', ')}`);
 
@@ -172,6 +196,11 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     maxFrameBytes: int(optional(o.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES), 'maxFrameBytes', 1024, 64 * 1024 * 1024),
     maxBodyBytes: int(optional(o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES), 'maxBodyBytes', 1024, 64 * 1024 * 1024),
     maxSkewMs: int(optional(o.maxSkewMs, DEFAULT_MAX_SKEW_MS), 'maxSkewMs', 0, 24 * 3600_000),
+    maxConnections: int(optional(o.maxConnections, DEFAULT_MAX_CONNECTIONS), 'maxConnections', 1, 1_000_000),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: int(optional(o.keepAliveTimeoutMs, DEFAULT_KEEP_ALIVE_TIMEOUT_MS), 'keepAliveTimeoutMs', 100, 600_000),
+    metricsKeyLabels: o.metricsKeyLabels ?? false,
     relay: o.relay,
     logger: o.logger ?? createLogger({ level: logLevel }),
     now: o.now ?? Date.now,
@@ -188,6 +217,11 @@ const FILE_KEYS = [
   'maxFrameBytes',
   'maxBodyBytes',
   'maxSkewMs',
+  'maxConnections',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'keepAliveTimeoutMs',
+  'metricsKeyLabels',
   'logLevel',
   'passphraseEnv',
   'passphraseFile',
@@ -242,9 +276,10 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     clients: c.clients as CoordinatorOptions['clients'],
     passphrase,
   };
-  for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs'] as const) {
+  for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs'] as const) {
     if (c[k] !== undefined) opts[k] = c[k] as number;
   }
+  if (c.metricsKeyLabels !== undefined) opts.metricsKeyLabels = c.metricsKeyLabels as boolean;
   if (c.logLevel !== undefined) opts.logLevel = c.logLevel as LogLevel;
   resolveOptions({ ...opts, logger: silentLogger });
   return opts;

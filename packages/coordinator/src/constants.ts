@@ -28,6 +28,21 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** Client request freshness window (|now - timestamp|) and replay window. */
 export const DEFAULT_MAX_SKEW_MS = 60_000;
 
+/**
+ * Open TCP connections on the port (HTTP clients and signers' WebSockets together);
+ * above it node:http drops new connections at once (`server.maxConnections`).
+ */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** Time a client has to send a request's headers (node's default is 60 s): slow-loris headers. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Time a client has to send a whole request, body included (node's default is 300 s). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this long. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/** Audit rows verified between two yields to the event loop (registry/audit.ts). */
+export const AUDIT_VERIFY_CHUNK_ROWS = 200;
+
 /** Environment variable holding the passphrase that unseals the identity. */
 export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
 
@@ -46,8 +61,8 @@ export const REGISTRY_FILE = 'registry.db';
 export const SECRET_FILE_MODE = 0o600;
 export const DATA_DIR_MODE = 0o700;
 
-/** scrypt (RFC 7914) cost for the sealed identity: N = 2^15, r = 8, p = 1 (~32 MiB). */
-export const SCRYPT_N_DEFAULT = 2 ** 15;
+/** scrypt (RFC 7914) cost for a newly sealed identity: N = 2^17 (OWASP), r = 8, p = 1 (~128 MiB); the file records its N. */
+export const SCRYPT_N_DEFAULT = 2 ** 17;
 export const SCRYPT_N_MIN = 2 ** 4;
 export const SCRYPT_N_MAX = 2 ** 20;
 

@@ -41,7 +41,7 @@ import { ensureDataDir, loadIdentity } from './identity.ts';
 import { KeyLocks } from './key-locks.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
-import { Registry, toKeyView, type Attestation, type AuditEntry, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
+import { Registry, toKeyView, type Attestation, type AuditEntry, type AuditPage, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
 import { CoordinatorServer } from './server.ts';
 
 export type CoordinatorStatus = ServiceStatus;
@@ -73,6 +73,7 @@ export class Coordinator extends Service implements CoordinatorApi {
             connectedSigners: () => this.parts!.server.connectedSigners().length,
             keys: () => this.parts!.registry.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
+      { keyLabels: this.options.metricsKeyLabels },
     );
     this.operations = new OperationLog({
       now: this.options.now,
@@ -293,8 +294,17 @@ export class Coordinator extends Service implements CoordinatorApi {
     return this.started().registry.audit(keyId);
   }
 
+  /** One page of the audit log, each row checked against its contents and predecessor. */
+  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
+    return this.started().registry.auditPage(q);
+  }
+
   verifyAudit(): AuditVerification {
     return this.started().registry.verifyAudit();
+  }
+
+  verifyAuditChain(): Promise<AuditVerification> {
+    return this.started().registry.verifyAuditChain();
   }
 
   attestations(keyId: string): Attestation[] {

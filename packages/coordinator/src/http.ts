@@ -5,16 +5,21 @@
  * handler per route, typed by its entry in the table: a route without a handler, or
  * a handler answering a shape the contract does not name, does not compile.
  *
- * Per request: match the route (404 / 405), cap the body (413), authenticate the
- * request over its exact bytes (`verifyHttpRequest`; 401, 403 for a role the route
- * does not allow), then check the path segments, the query and the body's shape
- * (400, naming the field), then run the handler. The operation-level client request
- * in a mutation's body is checked by the coordinator and by every signer.
+ * Per request: match the route (404 / 405), refuse a declared body above the cap
+ * (413), authenticate the request from its headers alone (`verifyHttpHeaders`: the
+ * signature covers the body's hash; 401, 403 for a role the route does not allow)
+ * before a byte of the body is read, then read the body under the cap and check it is
+ * the one signed (401), then check the path segments, the query and the body's shape
+ * (400, naming the field), then run the handler. A refused request whose body was not
+ * read is answered with `connection: close`. The operation-level client request in a
+ * mutation's body must be the HTTP caller's own (403 otherwise: no role relays
+ * another client's request); it is checked by the coordinator and by every signer.
  * Long operations are awaited, or with `?wait=false` answered 202 with the running
  * operation and its Location; operations live in a bounded in-memory history
  * (operations.ts): after a restart, or once forgotten, GET answers 404.
  */
 import type http from 'node:http';
+import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
   API_ERRORS,
@@ -31,10 +36,14 @@ import {
   retirementToJson,
   signatureToJson,
   signerStatusToJson,
-  verifyHttpRequest,
+  checkHttpBody,
+  verifyHttpHeaders,
+  AUDIT_PAGE_DEFAULT,
+  AUDIT_PAGE_MAX,
   type Access,
   type BodyOf,
   type HttpCaller,
+  type HttpHeaderCaller,
   type OperationJson,
   type PathParams,
   type QueryParams,
@@ -112,8 +121,33 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
     return [200, op];
   },
   listSigners: ({ c }) => [200, { signers: c.listSigners().map(signerStatusToJson) }],
-  audit: ({ c, query }) => [200, { entries: c.audit(query.key), verification: c.verifyAudit() }],
+  audit: async ({ c, query }) => {
+    const after = queryInteger(query.after, 'after', 0, 0);
+    const limit = queryInteger(query.limit, 'limit', 1, AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX);
+    const page = c.auditPage({ keyId: query.key, after, limit });
+    // The chain from its last checkpoint (chunked, yielding); a row of this page that does not check wins if earlier.
+    const chain = await c.verifyAuditChain();
+    const verification = page.broken !== undefined && (chain.ok || page.broken.seq < chain.seq) ? { ok: false as const, ...page.broken } : chain;
+    return [200, { entries: page.entries, next: page.next, verification }];
+  },
 };
+
+/** An optional integer query parameter in [min, max]; `fallback` when absent. */
+function queryInteger(v: string | undefined, name: string, min: number, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d{1,16}$/.test(v) || n < min || n > max) throw bad(name, `expected an integer in [${min}, ${max}]`);
+  return n;
+}
+
+/** A mutation's operation request must be signed by the HTTP caller itself (no client relays another's). */
+function requireOwnRequest(body: unknown, caller: HttpCaller | undefined): void {
+  if (caller === undefined || typeof body !== 'object' || body === null || !('request' in body)) return;
+  const request = (body as { request: { clientKey: Uint8Array } }).request;
+  if (!equalBytes(request.clientKey, caller.clientKey)) {
+    throw new CoordinatorError('UNAUTHORISED', { field: 'request.clientKey', message: "request.clientKey: the operation request is another client's; the HTTP caller must be the request's client" });
+  }
+}
 
 /** A route with its URL pattern and the names of its `{name}` segments. */
 interface Served {
@@ -178,14 +212,14 @@ function decodeBody(r: Route, raw: Uint8Array): unknown {
   }
 }
 
+const tooLarge = (maxBytes: number) => new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
+
 async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = () => new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
-  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > maxBytes) throw tooLarge();
+    if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk as Buffer);
   }
   return new Uint8Array(Buffer.concat(chunks));
@@ -223,6 +257,7 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let caller: HttpCaller | undefined;
+    let bodyUnread = false;
     const respond = (status: number, body: unknown, answer?: Answer, headers?: Readonly<Record<string, string>>) => {
       send(res, status, body, answer, headers);
       log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started, client: caller === undefined ? undefined : bytesToHex(caller.clientKey).slice(0, 16) });
@@ -234,20 +269,34 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       if (hit === undefined) throw new CoordinatorError('METHOD_NOT_ALLOWED', { message: `${req.method} ${url.pathname}` });
       const { route } = hit.s;
       const access = accessOf(route);
-      // Cap, then authenticate over the exact bytes, then parse.
-      const raw = route.method === 'POST' ? await readBody(req, o.maxBodyBytes) : new Uint8Array(0);
+      // Cap, then authenticate from the headers, then read the body, then parse.
+      if (route.method === 'POST') bodyUnread = true;
+      if (route.method === 'POST' && Number(req.headers['content-length'] ?? 0) > o.maxBodyBytes) throw tooLarge(o.maxBodyBytes);
+      let signed: HttpHeaderCaller | undefined;
       if (access !== 'public') {
         try {
-          caller = verifyHttpRequest(req.headers, { method: req.method ?? '', target: req.url ?? '/', body: raw }, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay });
+          signed = verifyHttpHeaders(req.headers, { method: req.method ?? '', target: req.url ?? '/' }, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay });
         } catch (e) {
           throw httpAuthError(e);
         }
+        caller = { clientKey: signed.clientKey, roles: signed.roles };
         if (!caller.roles.some((r) => access.includes(r))) {
           throw new CoordinatorError('UNAUTHORISED', { message: `${route.method} ${route.path} needs one of the roles ${access.join(', ')}` });
         }
       }
+      const raw = route.method === 'POST' ? await readBody(req, o.maxBodyBytes) : new Uint8Array(0);
+      bodyUnread = false;
+      if (signed !== undefined) {
+        try {
+          checkHttpBody(signed, raw);
+        } catch (e) {
+          throw httpAuthError(e);
+        }
+      }
       const params = pathParams(hit.s, hit.m!);
-      const call = { c: coordinator, params, query: queryParams(route, url), body: decodeBody(route, raw), caller };
+      const decoded = decodeBody(route, raw);
+      requireOwnRequest(decoded, caller);
+      const call = { c: coordinator, params, query: queryParams(route, url), body: decoded, caller };
       // The table pairs each route with its handler; TypeScript cannot follow that pairing through a lookup by name.
       const handler = HANDLERS[hit.s.name] as unknown as Handler<Route>;
       const [status, body, headers] = await handler(call as Call<Route>);
@@ -257,7 +306,8 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       // Internal codes (a session fault, a config error) never leave: they answer INTERNAL.
       const err = publicError(e);
       if (err !== e) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-      if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+      // A body left unread (refused before reading it, or above the cap) is not drained: close.
+      if (err.code === 'PAYLOAD_TOO_LARGE' || bodyUnread) res.setHeader('connection', 'close');
       coordinator.metrics.error(err.code);
       respond(API_ERRORS[err.code], { error: apiErrorToJson(err) });
     });

@@ -2,8 +2,11 @@
  * Prometheus metrics of one coordinator (prom-client, a registry per instance so
  * several coordinators can share a process): lifecycle sessions by kind and outcome
  * with their latency, the latency of each protocol round, connected signers, each
- * key's epoch, signatures produced, and API errors by code. Served as text at
- * GET /metrics. Labels carry ids and error codes only. The label holding a key's
+ * keys by suite and state, signatures produced, and API errors by code. Served as
+ * text at GET /metrics, which is public (scrapers do not sign requests): by default no
+ * label names a key (`keyquorum_keys` counts them by suite and state); an operator who
+ * wants each key's epoch sets `metricsKeyLabels` and gets `keyquorum_key_epoch{key}`.
+ * Labels carry ids and error codes only. The label holding a key's
  * suite keeps its published name `scheme` (dashboards and alerts select on it, and
  * the signers' metrics use the same name).
  */
@@ -26,7 +29,7 @@ export class CoordinatorMetrics {
   readonly #signatures: Counter<'scheme'>;
   readonly #errors: Counter<'code'>;
 
-  constructor(source: () => MetricsSource | undefined) {
+  constructor(source: () => MetricsSource | undefined, opts: { keyLabels: boolean } = { keyLabels: false }) {
     const registers = [this.registry];
     this.#sessions = new Counter({ name: 'keyquorum_sessions_total', help: 'Lifecycle sessions by kind and outcome (ok, or the error code)', labelNames: ['kind', 'outcome'], registers });
     this.#latency = new Histogram({
@@ -53,6 +56,23 @@ export class CoordinatorMetrics {
         this.set(source()?.connectedSigners() ?? 0);
       },
     });
+    new Gauge({
+      name: 'keyquorum_keys',
+      help: 'Keys in the registry by suite and state',
+      labelNames: ['scheme', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        const counts = new Map<string, { scheme: string; state: string; n: number }>();
+        for (const k of source()?.keys() ?? []) {
+          const c = counts.get(`${k.suite}/${k.state}`) ?? { scheme: k.suite, state: k.state, n: 0 };
+          c.n++;
+          counts.set(`${k.suite}/${k.state}`, c);
+        }
+        for (const c of counts.values()) this.set({ scheme: c.scheme, state: c.state }, c.n);
+      },
+    });
+    if (!opts.keyLabels) return;
     new Gauge({
       name: 'keyquorum_key_epoch',
       help: 'Current share epoch of each key (increments on refresh and reshare)',

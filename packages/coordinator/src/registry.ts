@@ -15,9 +15,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import type { KeySuiteId, ParticipantRef, ReplayGuard, Startable } from '@keyquorum/protocol';
-import { REGISTRY_FILE, SECRET_FILE_MODE } from './constants.ts';
+import { AUDIT_VERIFY_CHUNK_ROWS, REGISTRY_FILE, SECRET_FILE_MODE } from './constants.ts';
 import { AttestationStore, type Attestation } from './registry/attestations.ts';
-import { AuditLog, type AuditEntry, type AuditEventType, type AuditEvents, type AuditVerification } from './registry/audit.ts';
+import { AuditChainVerifier, AuditLog, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditVerification } from './registry/audit.ts';
 import { BanStore, type Ban } from './registry/bans.ts';
 import { PendingCommits, SignerEpochs, type PendingCommit, type SignerEpoch } from './registry/commits.ts';
 import { KeyStore, type RegistryKey, type KeyState } from './registry/keys.ts';
@@ -25,7 +25,7 @@ import { ReplayWindow } from './registry/replay.ts';
 import { migrate } from './registry/schema.ts';
 
 export type { Attestation } from './registry/attestations.ts';
-export { auditHash, type AuditEntry, type AuditEvents, type AuditEventType, type AuditValue, type AuditVerification } from './registry/audit.ts';
+export { auditHash, type AuditEntry, type AuditPage, type AuditEvents, type AuditEventType, type AuditValue, type AuditVerification } from './registry/audit.ts';
 export type { Ban } from './registry/bans.ts';
 export type { PendingCommit, SignerEpoch } from './registry/commits.ts';
 export { toKeyView, type RegistryKey, type KeyState } from './registry/keys.ts';
@@ -34,6 +34,8 @@ export interface RegistryOptions {
   now?: () => number;
   /** Replay window for client request nonces; default 60 s. */
   replayWindowMs?: number;
+  /** Audit rows verified between two yields to the event loop; default AUDIT_VERIFY_CHUNK_ROWS. */
+  auditChunkRows?: number;
 }
 
 export class Registry implements ReplayGuard, Startable {
@@ -46,6 +48,7 @@ export class Registry implements ReplayGuard, Startable {
   private readonly banned: BanStore;
   private readonly replay: ReplayWindow;
   private readonly log: AuditLog;
+  private readonly chain: AuditChainVerifier;
 
   private constructor(file: string, db: Database.Database, now: () => number, opts: RegistryOptions) {
     this.file = file;
@@ -57,6 +60,7 @@ export class Registry implements ReplayGuard, Startable {
     this.banned = new BanStore(db, now);
     this.replay = new ReplayWindow(db, now, opts.replayWindowMs ?? 60_000);
     this.log = new AuditLog(db, now);
+    this.chain = new AuditChainVerifier(this.log, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
   }
 
   /**
@@ -222,8 +226,18 @@ export class Registry implements ReplayGuard, Startable {
     return this.log.list(keyId);
   }
 
-  /** Recomputes the whole chain from the first row. */
+  /** One page of the log (rows after `after`, at most `limit`), each row checked. */
+  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
+    return this.log.page(q);
+  }
+
+  /** Recomputes the whole chain from the first row, synchronously (tests and tools). */
   verifyAudit(): AuditVerification {
     return this.log.verify();
+  }
+
+  /** Verifies the chain from the last checkpoint to the head in chunks, yielding to the event loop between them. */
+  verifyAuditChain(): Promise<AuditVerification> {
+    return this.chain.verify();
   }
 }

@@ -14,6 +14,9 @@
  * signer is dropped after `MISSED_PONGS_TO_DROP` consecutive unanswered pings (a pong
  * or any frame from it resets the count), so a briefly busy signer is not cut off mid-session.
  *
+ * The port is bounded (config.ts): `maxConnections` open connections at most, and a
+ * client has `headersTimeoutMs` to send its headers and `requestTimeoutMs` its request.
+ *
  * A `Startable` part of the coordinator: `start()` listens, `stop()` (idempotent)
  * drops every signer and stops listening.
  */
@@ -109,7 +112,13 @@ export class CoordinatorServer implements SignerLink, Startable {
     this.identity = identity;
     this.handlers = handlers;
     this.log = opts.logger;
-    this.http = http.createServer((req, res) => handlers.http(req, res));
+    // Node's defaults leave a stalled client 60 s for its headers and 300 s for its
+    // request, with no cap on connections: bound all three.
+    this.http = http.createServer(
+      { headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs, keepAliveTimeout: opts.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.ceil(opts.headersTimeoutMs / 4)) },
+      (req, res) => handlers.http(req, res),
+    );
+    this.http.maxConnections = opts.maxConnections;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * 2 });
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.wss.on('connection', (ws) => this.accept(ws));

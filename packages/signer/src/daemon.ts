@@ -118,6 +118,7 @@ export class SignerDaemon extends Service {
     // Crash recovery: a nonce outstanding before a restart is never used.
     const discardedNonces = keystore.discardOutstandingNonces();
     keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
+    keystore.pruneNonces(MAX_REQUEST_SKEW_MS);
     const crypto = new CryptoPool({ size: o.cryptoWorkers, log: this.#log });
     this.#running.crypto = crypto;
     await stack.start(crypto);
@@ -176,7 +177,10 @@ export class SignerDaemon extends Service {
       await stack.start(health);
     }
     stack.adopt(undoOnStop(() => router.dropAll('stopped')));
-    const pruneTimer = setInterval(() => keystore.pruneRequests(MAX_REQUEST_SKEW_MS), REPLAY_PRUNE_INTERVAL_MS);
+    const pruneTimer = setInterval(() => {
+      keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
+      keystore.pruneNonces(MAX_REQUEST_SKEW_MS);
+    }, REPLAY_PRUNE_INTERVAL_MS);
     pruneTimer.unref();
     stack.adopt(undoOnStop(() => clearInterval(pruneTimer)));
     this.#running.link = link;

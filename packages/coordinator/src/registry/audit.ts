@@ -9,6 +9,14 @@
  * row is detected (a truncated tail is detected by comparing the head hash with one
  * kept elsewhere).
  *
+ * Reading and verifying a long log never holds the event loop: `page` answers at most
+ * a page of rows and checks each row it answers against its contents and its
+ * predecessor's hash; `AuditChainVerifier` checks the
+ * chain incrementally from its last checkpoint (seq, hash), a bounded chunk of rows at
+ * a time, yielding to the event loop between chunks. Its first run (after a start)
+ * verifies from the first row; later ones from the checkpoint, after checking that the
+ * checkpoint row still carries the hash it had.
+ *
  * `AuditEvents` names every event and types its payload.
  */
 import type Database from 'better-sqlite3';
@@ -76,6 +84,14 @@ export interface AuditEntry {
 
 export type AuditVerification = { ok: true; count: number; head: string } | { ok: false; seq: number; reason: string };
 
+/** One page of the log: at most `limit` rows after `after`; `next` is the `after` of the next page, null on the last. */
+export interface AuditPage {
+  entries: AuditEntry[];
+  next: number | null;
+  /** The first row of the page whose stored hash does not match its contents. */
+  broken?: { seq: number; reason: string };
+}
+
 const GENESIS = '00'.repeat(32);
 
 interface AuditRow {
@@ -122,6 +138,35 @@ export class AuditLog {
     return rows.map(toEntry);
   }
 
+  /** Rows with seq above `after` (of `keyId` when given), oldest first, at most `limit`, each re-hashed. */
+  page(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
+    const rows =
+      q.keyId === undefined
+        ? this.db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(q.after, q.limit + 1)
+        : this.db.prepare<[string, number, number], AuditRow>('SELECT * FROM audit WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(q.keyId, q.after, q.limit + 1);
+    const more = rows.length > q.limit;
+    const shown = rows.slice(0, q.limit);
+    const page: AuditPage = { entries: shown.map(toEntry), next: more ? shown.at(-1)!.seq : null };
+    // Every row answered is checked against its contents and its predecessor's stored hash.
+    for (const r of shown) {
+      const before = r.seq === 1 ? GENESIS : this.hashAt(r.seq - 1);
+      if (r.prev_hash !== before) page.broken = { seq: r.seq, reason: 'prev_hash does not match the previous row' };
+      else if (auditHash(r.prev_hash, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data }) !== r.hash) page.broken = { seq: r.seq, reason: 'hash does not match the row' };
+      if (page.broken !== undefined) break;
+    }
+    return page;
+  }
+
+  /** Up to `limit` rows with seq above `after`, oldest first, as stored (for the chunked verifier). */
+  rowsAfter(after: number, limit: number): AuditRow[] {
+    return this.db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit);
+  }
+
+  /** The stored hash of row `seq`, undefined if there is none. */
+  hashAt(seq: number): string | undefined {
+    return this.db.prepare<[number], { hash: string }>('SELECT hash FROM audit WHERE seq = ?').get(seq)?.hash;
+  }
+
   /** The rows of `events`, oldest first. */
   ofEvents(events: readonly AuditEventType[]): AuditEntry[] {
     return this.db
@@ -130,19 +175,77 @@ export class AuditLog {
       .map(toEntry);
   }
 
-  /** Recomputes the whole chain from the first row. */
+  /** Recomputes the whole chain from the first row, in one go (tests, tools; the API uses `AuditChainVerifier`). */
   verify(): AuditVerification {
-    let prev = GENESIS;
-    let expected = 1;
+    const state = { seq: 0, hash: GENESIS };
     for (const r of this.db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq').iterate()) {
-      if (r.seq !== expected) return { ok: false, seq: r.seq, reason: `expected row ${expected}` };
-      if (r.prev_hash !== prev) return { ok: false, seq: r.seq, reason: 'prev_hash does not match the previous row' };
-      if (auditHash(prev, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data }) !== r.hash) {
-        return { ok: false, seq: r.seq, reason: 'hash does not match the row' };
-      }
-      prev = r.hash;
-      expected++;
+      const broken = chainStep(state, r);
+      if (broken !== undefined) return broken;
     }
-    return { ok: true, count: expected - 1, head: prev };
+    return { ok: true, count: state.seq, head: state.hash };
+  }
+}
+
+/** Checks row `r` follows `state` (the last verified seq and hash) and advances it; the failure otherwise. */
+function chainStep(state: { seq: number; hash: string }, r: AuditRow): AuditVerification | undefined {
+  if (r.seq !== state.seq + 1) return { ok: false, seq: r.seq, reason: `expected row ${state.seq + 1}` };
+  if (r.prev_hash !== state.hash) return { ok: false, seq: r.seq, reason: 'prev_hash does not match the previous row' };
+  if (auditHash(state.hash, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data }) !== r.hash) {
+    return { ok: false, seq: r.seq, reason: 'hash does not match the row' };
+  }
+  state.seq = r.seq;
+  state.hash = r.hash;
+  return undefined;
+}
+
+export interface AuditChainVerifierOptions {
+  /** Rows checked between two yields to the event loop. */
+  chunkRows: number;
+  /** Gives the event loop a turn (default: setImmediate). */
+  yieldToLoop?: () => Promise<void>;
+}
+
+/**
+ * Incremental, non-blocking verification of the chain: from the last checkpoint to the
+ * head, `chunkRows` rows at a time with a yield to the event loop between chunks; the
+ * checkpoint advances after every chunk that verified. Concurrent callers share one run.
+ */
+export class AuditChainVerifier {
+  #checkpoint = { seq: 0, hash: GENESIS };
+  #running: Promise<AuditVerification> | undefined;
+  readonly #yield: () => Promise<void>;
+
+  constructor(
+    private readonly log: AuditLog,
+    private readonly opts: AuditChainVerifierOptions,
+  ) {
+    this.#yield = opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
+  }
+
+  /** The last verified (seq, hash). */
+  get checkpoint(): { seq: number; hash: string } {
+    return { ...this.#checkpoint };
+  }
+
+  verify(): Promise<AuditVerification> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #run(): Promise<AuditVerification> {
+    const state = { ...this.#checkpoint };
+    if (state.seq > 0 && this.log.hashAt(state.seq) !== state.hash) return { ok: false, seq: state.seq, reason: 'the row at the last verified checkpoint changed' };
+    for (;;) {
+      const rows = this.log.rowsAfter(state.seq, this.opts.chunkRows);
+      for (const r of rows) {
+        const broken = chainStep(state, r);
+        if (broken !== undefined) return broken;
+      }
+      this.#checkpoint = { ...state };
+      if (rows.length < this.opts.chunkRows) return { ok: true, count: state.seq, head: state.hash };
+      await this.#yield();
+    }
   }
 }

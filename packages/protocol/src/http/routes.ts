@@ -28,7 +28,12 @@ import {
   SignBodySchema,
   SignerStatusSchema,
 } from './types.ts';
-import { anyObject, array, object, oneOf, string, type JsonOf, type Schema } from './schema.ts';
+import { anyObject, array, integer, nullable, object, oneOf, string, type JsonOf, type Schema } from './schema.ts';
+
+/** `GET /v1/audit` answers at most this many entries per page ... */
+export const AUDIT_PAGE_MAX = 1000;
+/** ... and this many when the call names no `limit`. */
+export const AUDIT_PAGE_DEFAULT = 100;
 
 export type HttpMethod = 'GET' | 'POST' | 'DELETE';
 /** Who may call: 'public' (no authentication) or the roles allowed. */
@@ -204,9 +209,22 @@ export const ROUTES = {
   audit: route({
     method: 'GET',
     path: '/v1/audit',
-    summary: 'The hash-chained audit log and its verification',
-    params: [{ name: 'key', in: 'query', required: false, description: "Only this key's entries", schema: string() }],
-    responses: { 200: json('Entries', object({ entries: array(AuditEntrySchema), verification: AuditVerificationSchema })) },
+    summary: 'One page of the hash-chained audit log, oldest first, and the verification of the whole chain',
+    params: [
+      { name: 'key', in: 'query', required: false, description: "Only this key's entries", schema: string() },
+      { name: 'after', in: 'query', required: false, description: 'Entries with a seq above this one (the `next` of the previous page); default 0', schema: string() },
+      { name: 'limit', in: 'query', required: false, description: `At most this many entries, 1 to ${AUDIT_PAGE_MAX}; default ${AUDIT_PAGE_DEFAULT}`, schema: string() },
+    ],
+    responses: {
+      200: json(
+        'Entries',
+        object({
+          entries: array(AuditEntrySchema),
+          next: nullable(integer({ description: 'Pass as `after` for the next page; null on the last page' })),
+          verification: AuditVerificationSchema,
+        }),
+      ),
+    },
     errors: [401, 403],
   }),
 } as const;

@@ -1,11 +1,13 @@
 /**
  * Keystore defaults and limits, in one place (the js-libp2p `constants.ts` habit).
- * scrypt parameters follow RFC 7914 with N = 2^15, r = 8, p = 1 (about 32 MiB of
- * memory per derivation); tests may lower N through `KeystoreCreateOptions.scryptN`.
+ * scrypt parameters follow RFC 7914 with N = 2^17, r = 8, p = 1 (OWASP's password
+ * storage minimum; about 128 MiB of memory per derivation); tests may lower N through
+ * `KeystoreCreateOptions.scryptN`. A keystore sealed at a lower N is re-sealed at the
+ * default on its next unlock (open.ts).
  */
 
-/** scrypt cost N used when a keystore is created without `scryptN`. */
-export const SCRYPT_N_DEFAULT = 2 ** 15;
+/** scrypt cost N used when a keystore is created without `scryptN`, and the floor on unlock. */
+export const SCRYPT_N_DEFAULT = 2 ** 17;
 /** Lowest accepted N (tests only; production keeps the default). */
 export const SCRYPT_N_MIN = 2 ** 4;
 /** Highest accepted N, also bounding what a tampered `meta` row can make us allocate (1 GiB). */

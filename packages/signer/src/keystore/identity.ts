@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { ED25519_KEY_LENGTH, IDENTITY_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob } from './database.ts';
 import { SignerError } from '../errors.ts';
+import type { Kek } from './kek.ts';
 
 const PUBLIC_KEY_ROW = 'identity_public';
 const SEALED_SEED_ROW = 'identity_sealed';
@@ -16,6 +17,7 @@ function prepare(ctx: StoreContext) {
   return {
     value: ctx.db.prepare<[string], unknown>('SELECT value FROM meta WHERE name = ?').pluck(),
     insert: ctx.db.prepare<[string, Buffer]>('INSERT INTO meta (name, value) VALUES (?, ?)'),
+    update: ctx.db.prepare<[Buffer, string]>('UPDATE meta SET value = ? WHERE name = ?'),
   };
 }
 
@@ -46,6 +48,14 @@ export class IdentityStore {
     }
     const pub = new Uint8Array(publicKey);
     return { seed: this.#ctx.kek.unseal(sealed, this.#ad(pub), `meta.${SEALED_SEED_ROW}`), publicKey: pub };
+  }
+
+  /** Re-seals the seed, if one is stored, under `to` (the KEK is being replaced). */
+  reseal(to: Kek): void {
+    if (this.#sql.value.get(SEALED_SEED_ROW) === undefined) return;
+    const { seed, publicKey } = this.get();
+    this.#sql.update.run(blob(to.seal(seed, this.#ad(publicKey))), SEALED_SEED_ROW);
+    seed.fill(0);
   }
 
   /** The public key, from a read-only connection; 'NOT_FOUND' if none was stored. */

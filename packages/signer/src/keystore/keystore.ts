@@ -261,6 +261,15 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#write(({ replay }) => replay.prune(now(this.#keystore) - olderThanMs));
   }
 
+  /**
+   * Deletes the nonce journal's consumed and discarded rows created more than
+   * `olderThanMs` before now (the replay window); fresh ones are kept. Returns how many.
+   */
+  pruneNonces(olderThanMs: number): number {
+    aUint(olderThanMs, 'olderThanMs');
+    return this.#write(({ nonces }) => nonces.prune(now(this.#keystore) - olderThanMs));
+  }
+
   /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */
   start(): void {
     this.#read();

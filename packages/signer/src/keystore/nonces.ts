@@ -5,11 +5,15 @@
  * sealed copy in the transaction that returns it, so nothing computed from it can
  * leave the signer before the mark is durable. A nonce outstanding at a restart, a
  * refresh, a retirement or an aborted attempt is 'discarded' and zeroed instead.
- * Methods run inside the caller's transaction.
+ * `prune` deletes consumed and discarded rows created before the replay window (their
+ * sealed copies are zeroes already; no request that could name them is still fresh),
+ * and never a fresh one: an outstanding nonce goes only once discarded (at a restart,
+ * by `discardAll`). Methods run inside the caller's transaction.
  */
 import { NONCE_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob, now } from './database.ts';
 import { SignerError } from '../errors.ts';
+import type { Kek } from './kek.ts';
 
 interface NonceRow {
   nonce_id: string;
@@ -35,6 +39,9 @@ function prepare(ctx: StoreContext) {
     discardAllFresh: db.prepare<[]>(DISCARD),
     discardFreshOfKey: db.prepare<[string]>(`${DISCARD} AND key_id = ?`),
     discardFreshOfOtherEpochs: db.prepare<[string, number]>(`${DISCARD} AND key_id = ? AND epoch <> ?`),
+    freshRows: db.prepare<[], NonceRow>("SELECT nonce_id, key_id, epoch, sealed, state FROM nonces WHERE state = 'fresh'"),
+    setSealed: db.prepare<[Buffer, string]>('UPDATE nonces SET sealed = ? WHERE nonce_id = ?'),
+    prune: db.prepare<[number]>("DELETE FROM nonces WHERE state IN ('consumed', 'discarded') AND created_at < ?"),
     countFresh: db.prepare<[], number>("SELECT count(*) FROM nonces WHERE state = 'fresh'").pluck(),
     countFreshOfKey: db.prepare<[string], number>("SELECT count(*) FROM nonces WHERE key_id = ? AND state = 'fresh'").pluck(),
   };
@@ -85,6 +92,21 @@ export class NonceJournal {
   /** Discards the fresh nonces of every epoch of a key but `epoch` (it is being activated). */
   discardOfOtherEpochs(keyId: string, epoch: number): void {
     this.#sql.discardFreshOfOtherEpochs.run(keyId, epoch);
+  }
+
+  /** Deletes the consumed and discarded rows created before `beforeMs`; returns how many. Fresh rows stay. */
+  prune(beforeMs: number): number {
+    return this.#sql.prune.run(beforeMs).changes;
+  }
+
+  /** Re-seals every fresh nonce under `to` (the KEK is being replaced; consumed and discarded rows are zeroes). */
+  reseal(to: Kek): void {
+    for (const row of this.#sql.freshRows.all()) {
+      const ad = this.#ad(row.nonce_id, row.key_id, row.epoch);
+      const secret = this.#ctx.kek.unseal(row.sealed, ad, `nonces[${row.nonce_id}].sealed`);
+      this.#sql.setSealed.run(blob(to.seal(secret, ad)), row.nonce_id);
+      secret.fill(0);
+    }
   }
 
   countFresh(keyId?: string): number {

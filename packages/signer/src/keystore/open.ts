@@ -4,6 +4,15 @@
  * value, and the schema brought to `SCHEMA_VERSION` (all migrations of a new file, the
  * missing ones of an older file) in one transaction. No row or table is changed
  * before the KEK is known to be right.
+ *
+ * Transparent re-seal: a passphrase keystore whose scrypt N is below the target (the
+ * open options' `scryptN`, else SCRYPT_N_DEFAULT) is re-sealed on unlock: a new salt,
+ * the KEK derived at the target N, every live sealed blob (shares, fresh nonces, the
+ * identity seed) opened under the old KEK and sealed under the new one, and `meta`'s
+ * salt, N and check value replaced, all in one transaction (a crash leaves the old
+ * keystore whole); then the WAL is truncated so no blob under the old KEK stays in it
+ * (secure_delete zeroes the freed pages). A keystore created with an explicit
+ * `scryptN` (meta `scrypt_n_chosen`) keeps it unless the open options ask for more.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,10 +20,13 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 import type Database from 'better-sqlite3';
 import { aId, aString, aUint } from './assert.ts';
 import { DATA_DIR_MODE, KEYSTORE_DB_FILE, SALT_LENGTH, SCRYPT_N_DEFAULT, SCRYPT_P, SCRYPT_R, SECRET_FILE_MODE } from './constants.ts';
-import { type StoreContext, databaseFile, databaseFiles, openDatabase, sqliteToKeystore, tightenModes } from './database.ts';
+import { type StoreContext, blob, databaseFile, databaseFiles, openDatabase, sqliteToKeystore, tightenModes } from './database.ts';
 import { SignerError } from '../errors.ts';
+import { IdentityStore } from './identity.ts';
 import { Kek, type KekSource, kekKind, validateScryptParams } from './kek.ts';
 import { readMeta, writeMeta } from './meta.ts';
+import { NonceJournal } from './nonces.ts';
+import { ShareStore } from './shares.ts';
 import { SCHEMA_VERSION, migrate, readSchemaVersion, requireTables } from './schema.ts';
 import type { KeystoreCreateOptions, KeystoreOpenOptions } from './types.ts';
 
@@ -81,6 +93,7 @@ export function createKeystore(options: KeystoreCreateOptions): UnlockedKeystore
     conn.transaction(() => {
       migrate(conn, 0);
       writeMeta(conn, { signerId, kekKind: kind, salt, scrypt, verifier: kek.checkValue() }, createdAt);
+      if (scrypt !== null && o.scryptN !== undefined) conn.prepare("INSERT INTO meta (name, value) VALUES ('scrypt_n_chosen', 1)").run();
     }).immediate();
     return { db: conn, kek, signerId, dataDir, clock };
   } catch (e) {
@@ -124,10 +137,52 @@ export function openKeystore(options: KeystoreOpenOptions): UnlockedKeystore {
     }
     if (version < SCHEMA_VERSION) conn.transaction(() => migrate(conn, version)).immediate();
     requireTables(conn);
-    return { db: conn, kek, signerId: meta.signerId, dataDir, clock };
+    const unlocked = { db: conn, kek, signerId: meta.signerId, dataDir, clock };
+    const target = resealTarget(conn, meta.scrypt?.N, o.scryptN);
+    if (target !== undefined) kek = reseal(unlocked, source.passphrase as string, target);
+    return { ...unlocked, kek };
   } catch (e) {
     kek?.destroy();
     db?.close();
     throw sqliteToKeystore(e);
   }
+}
+
+/** The N to re-seal a passphrase keystore at, or undefined to keep it as it is. */
+function resealTarget(db: Database.Database, stored: number | undefined, requested: unknown): number | undefined {
+  if (stored === undefined) return undefined;
+  const explicit = requested !== undefined;
+  const target = explicit ? validateScryptParams({ N: requested as number, r: SCRYPT_R, p: SCRYPT_P }, 'scryptN').N : SCRYPT_N_DEFAULT;
+  if (stored >= target) return undefined;
+  const chosen = db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'scrypt_n_chosen'").pluck().get() !== undefined;
+  return chosen && !explicit ? undefined : target;
+}
+
+/**
+ * Re-seals every live blob of an unlocked keystore under a KEK derived at scrypt N =
+ * `N` with a new salt, and records salt, N and check value, in one transaction; returns
+ * the new KEK (the old one is destroyed). On failure nothing changed and the new KEK is destroyed.
+ */
+function reseal(ks: UnlockedKeystore, passphrase: string, N: number): Kek {
+  const salt = randomBytes(SALT_LENGTH);
+  const next = Kek.fromPassphrase(passphrase, salt, { N, r: SCRYPT_R, p: SCRYPT_P });
+  try {
+    ks.db
+      .transaction(() => {
+        new ShareStore(ks).reseal(next);
+        new NonceJournal(ks).reseal(next);
+        new IdentityStore(ks).reseal(next);
+        const set = ks.db.prepare<[Buffer | number, string]>('UPDATE meta SET value = ? WHERE name = ?');
+        set.run(blob(salt), 'salt');
+        set.run(blob(next.checkValue()), 'verifier');
+        set.run(N, 'scrypt_n');
+      })
+      .immediate();
+  } catch (e) {
+    next.destroy();
+    throw e;
+  }
+  ks.db.pragma('wal_checkpoint(TRUNCATE)');
+  ks.kek.destroy();
+  return next;
 }

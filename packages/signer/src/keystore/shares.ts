@@ -10,6 +10,7 @@
 import { SignerError } from '../errors.ts';
 import { SHARE_AD_LABEL } from './constants.ts';
 import { type StoreContext, associatedData, blob, now } from './database.ts';
+import type { Kek } from './kek.ts';
 import type { HeldKeySummary, UnsealedShare } from './types.ts';
 
 interface ShareRow {
@@ -45,6 +46,8 @@ function prepare(ctx: StoreContext) {
       "UPDATE shares SET state = 'retired', sealed = zeroblob(length(sealed)), updated_at = ? WHERE key_id = ?",
     ),
     deleteShares: db.prepare<[string]>('DELETE FROM shares WHERE key_id = ?'),
+    liveShares: db.prepare<[], ShareRow>("SELECT * FROM shares WHERE state <> 'retired'"),
+    setSealed: db.prepare<[Buffer, string, number]>('UPDATE shares SET sealed = ? WHERE key_id = ? AND epoch = ?'),
     allShares: db.prepare<[], Pick<ShareRow, 'key_id' | 'epoch' | 'state' | 'suite'>>(
       'SELECT key_id, epoch, state, suite FROM shares ORDER BY key_id, epoch',
     ),
@@ -142,6 +145,15 @@ export class ShareStore {
       }
     }
     return [...byKey.values()];
+  }
+
+  /** Re-seals every pending and active share under `to` (the KEK is being replaced). */
+  reseal(to: Kek): void {
+    for (const row of this.#sql.liveShares.all()) {
+      const share = this.#unseal(row);
+      this.#sql.setSealed.run(blob(to.seal(share.secret, this.#ad(row.key_id, row.epoch, row.suite))), row.key_id, row.epoch);
+      share.secret.fill(0);
+    }
   }
 
   #ad(keyId: string, epoch: number, suite: string): Uint8Array {

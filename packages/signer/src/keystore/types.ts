@@ -14,6 +14,11 @@ export interface KeystoreOpenOptions {
   kek: KekSource;
   /** When given, must equal the signer id the keystore was created for. */
   signerId?: string;
+  /**
+   * The scrypt N a passphrase keystore must have: one below it is re-sealed at it on
+   * unlock. Default SCRYPT_N_DEFAULT, except for a keystore created with an explicit N.
+   */
+  scryptN?: number;
   /** Milliseconds since the epoch; defaults to Date.now. */
   now?: () => number;
 }
