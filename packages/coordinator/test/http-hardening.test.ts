@@ -161,7 +161,7 @@ describe('the HTTP caller is the operation request\'s client', () => {
     expect([r.status, r.json.error?.code, r.json.error?.field]).toEqual([403, 'UNAUTHORISED', 'request.clientKey']);
     // A signer-role client relaying an admin's sign request.
     const message = '00'.repeat(32);
-    const sign = { message, request: toJson(signClientRequest(admin, { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', message: new Uint8Array(32) }) })) };
+    const sign = { message, request: toJson(signClientRequest(admin, { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', epoch: 0, message: new Uint8Array(32) }) })) };
     const s = await call(c, 'POST', '/v1/keys/k1/sign', signerRole, sign);
     expect([s.status, s.json.error?.field]).toEqual([403, 'request.clientKey']);
     // Its own request goes on to the coordinator's checks (no signers: 503).

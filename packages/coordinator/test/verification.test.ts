@@ -99,7 +99,7 @@ beforeEach(() => {
 
 async function sign(text: string) {
   const message = sha256(utf8ToBytes(text));
-  const request = signClientRequest(admin, { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', message }) });
+  const request = signClientRequest(admin, { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', epoch: 0, message }) });
   const signedBefore = coordinator.audit('k1').filter((e) => e.event === 'key.signed').length;
   const outcome = await coordinator.sign({ request, keyId: 'k1', message }).then(
     (out) => ({ out, error: undefined }),

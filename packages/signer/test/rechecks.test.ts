@@ -62,12 +62,13 @@ interface OperationCase {
 }
 
 function caseFor(kind: OperationCase['kind'], suite: string, publicKey: () => WirePublicKey, sign: { message: Uint8Array; path?: string; taproot?: TaprootTarget }): OperationCase {
-  const signed = (keyId: string, p: Partial<typeof sign> = {}) => signDigest({ keyId, ...sign, ...p });
+  const signed = (keyId: string, p: Partial<typeof sign> & { epoch?: number } = {}) => signDigest({ keyId, epoch: 0, ...sign, ...p });
   switch (kind) {
     case 'sign': {
       const others: [string, Uint8Array][] = [['another message', signed(KEY, { message: sha256(utf8ToBytes('another message')) })]];
       others.push(['another derivation path', signed(KEY, { path: sign.path === undefined ? 'm/0/1' : `${sign.path}/1` })]);
-      if (sign.path !== undefined) others.push(['no derivation path', signDigest({ keyId: KEY, message: sign.message, ...(sign.taproot ? { taproot: sign.taproot } : {}) })]);
+      others.push(['another epoch', signed(KEY, { epoch: 1 })]);
+      if (sign.path !== undefined) others.push(['no derivation path', signDigest({ keyId: KEY, epoch: 0, message: sign.message, ...(sign.taproot ? { taproot: sign.taproot } : {}) })]);
       if (sign.taproot !== undefined) others.push(['another taproot tweak', signed(KEY, { taproot: { merkleRoot: sha256(utf8ToBytes('script tree')) } })]);
       return { kind, op: 'sign', digest: (keyId) => signed(keyId), start: (request) => ({ keyId: KEY, epoch: 0, ...sign, request }), otherDigests: others, abortRound: SIGN_ROUND.ABORT };
     }

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEYSTORE_DB_FILE, Keystore, KeystoreError, SCRYPT_N_MIN } from '../src/keystore/index.ts';
+import { KEYSTORE_DB_FILE, Keystore, SCRYPT_N_MIN } from '../src/keystore/index.ts';
+import { SignerError } from '../src/errors.ts';
 
 const PASSPHRASE = 'sealing test passphrase';
 const dirs: string[] = [];
@@ -58,8 +59,8 @@ function expectCorrupt(fn: () => unknown): void {
   } catch (e) {
     error = e;
   }
-  expect(error).toBeInstanceOf(KeystoreError);
-  expect((error as KeystoreError).code).toBe('CORRUPT');
+  expect(error).toBeInstanceOf(SignerError);
+  expect((error as SignerError).code).toBe('CORRUPT');
 }
 
 /** One journal holds both: a FROST nonce pair (hiding || binding) and an ECDSA entry (r || phi), 64 sealed bytes each. */
