@@ -30,6 +30,7 @@ import {
   type TaprootTarget,
   type WirePublicKey,
 } from '@keyquorum/protocol';
+import { MAX_ATTEMPTS_PER_REQUEST } from '../src/constants.ts';
 import { adminClient, removeTempDirs } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession } from './helpers/drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
@@ -237,8 +238,8 @@ describe('the replay window across restarts and pruning', () => {
 
     it(`refuses a ${kind} request replayed after the signer restarted (REPLAY), and changes nothing`, async () => {
       const request = requestFor(op());
-      // A sign request may start up to 4 attempts; any other request one.
-      for (let attempt = 0; attempt < (kind === 'sign' ? 4 : 1); attempt++) await accept(h, op(), request);
+      // A sign request may start up to MAX_ATTEMPTS_PER_REQUEST attempts; any other request one.
+      for (let attempt = 0; attempt < (kind === 'sign' ? MAX_ATTEMPTS_PER_REQUEST : 1); attempt++) await accept(h, op(), request);
       await h.cl.restart('s1');
       await expectRefused(h, op(), request, 'REPLAY');
     });
