@@ -15,7 +15,7 @@ import { chooseQuorum, KeyAttemptMemory, quorumKey, signAttemptBudget } from '..
 type Ref = { signer: string; index: number };
 interface State { conflicts: [string, string][]; refusals: string[]; tried: string[]; excluded: string[]; starts: Record<string, number>; attempt: number }
 
-function worstCase(n: number, t: number, liars: ReadonlySet<string>, accusations: boolean) {
+function worstCase(n: number, t: number, liars: ReadonlySet<string>, accusations: boolean, onlyAccuse = false) {
   const parts: Ref[] = Array.from({ length: n }, (_, i) => ({ signer: `s${i + 1}`, index: i + 1 }));
   const budget = signAttemptBudget(n, t);
   const worst = { attempts: 0, honestStarts: 0, blocked: 0 };
@@ -36,12 +36,12 @@ function worstCase(n: number, t: number, liars: ReadonlySet<string>, accusations
     }
     const next = (o: Partial<State>) => play({ ...s, tried: [...s.tried, quorumKey(quorum)], starts, attempt: s.attempt + 1, ...o });
     for (const x of lying) {
-      next({ excluded: [...s.excluded, x], refusals: [...s.refusals, x] });
+      if (!onlyAccuse) next({ excluded: [...s.excluded, x], refusals: [...s.refusals, x] });
       if (!accusations) continue;
       const others = inQuorum.filter((y) => y !== x);
       for (let mask = 1; mask < 1 << others.length; mask++) next({ conflicts: [...s.conflicts, ...others.filter((_, i) => mask & (1 << i)).map((y): [string, string] => [x, y])] });
     }
-    if (accusations) next({});
+    if (accusations && !onlyAccuse) next({});
   };
   play({ conflicts: [], refusals: [], tried: [], excluded: [], starts: {}, attempt: 1 });
   return worst;
@@ -73,6 +73,18 @@ describe.each([
       expect(worst.attempts).toBeLessThanOrEqual(signAttemptBudget(n, t));
       expect(worst.honestStarts).toBeLessThanOrEqual(MAX_SIGN_ATTEMPTS);
     }
+  });
+});
+
+describe.each([
+  { n: 3, t: 2, f: 1 },
+  { n: 5, t: 3, f: 2 },
+  { n: 4, t: 2, f: 1 },
+  { n: 5, t: 2, f: 1 },
+])('$t-of-$n with $f liar(s) that only accuse', ({ n, t, f }) => {
+  it('every failed attempt adds a new conflicting pair: at most one attempt more than the pairs a liar is in', () => {
+    const pairsWithALiar = f * (n - f) + (f * (f - 1)) / 2;
+    for (const liars of liarSets(n, f)) expect(worstCase(n, t, liars, true, true).attempts).toBeLessThanOrEqual(pairsWithALiar + 1);
   });
 });
 

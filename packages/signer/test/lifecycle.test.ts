@@ -25,7 +25,7 @@ import {
   type SignShareBody,
 } from '@keyquorum/protocol';
 import { aggregate, verifySignature, type PublicKeyPackage, type SigningTarget } from '@keyquorum/crypto';
-import { SignerDaemon } from '../src/index.ts';
+import { MAX_ATTEMPTS_PER_REQUEST, SignerDaemon } from '../src/index.ts';
 import { ENV, captureLog, optionsFor, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, runRetire, runSign, signRequest, type SignParams } from './helpers/drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
@@ -152,13 +152,14 @@ describe('two-phase commit across restarts', () => {
 });
 
 describe('client requests', () => {
-  it('accepts one sign request for at most 4 STARTs (retries with other quorums), then refuses it as a replay', async () => {
+  it('accepts one sign request for at most MAX_ATTEMPTS_PER_REQUEST (10) STARTs (retries with other quorums), then refuses it as a replay', async () => {
+    expect(MAX_ATTEMPTS_PER_REQUEST).toBe(10);
     const { c, participants } = await setup();
     const suite = 'frost-ed25519';
     await runKeySession(c, 'dkg', suite, participants, dkgStart('k1', suite, 2, participants));
     const params = { keyId: 'k1', epoch: 0, message: sha256(utf8ToBytes('once')) };
     const request = signRequest(params);
-    for (let attempt = 0; attempt < 4; attempt++) await runSign(c, suite, ['s1', 's2'], params, request);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS_PER_REQUEST; attempt++) await runSign(c, suite, ['s1', 's2'], params, request);
     await expectAbort(runSign(c, suite, ['s1', 's2'], params, request), 'REPLAY');
   });
 
