@@ -185,8 +185,8 @@ describe('signer handshake', () => {
     }
   });
 
-  it('keeps a signer that is slow to answer pings (two unanswered in a row) instead of failing its sessions', async () => {
-    const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 20 } });
+  it('keeps a signer that is slow to answer pings (every other one unanswered) instead of failing its sessions', async () => {
+    const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 100 } });
     try {
       const raw = new WebSocket(s.coordinator.signerUrl, { autoPong: false });
       const inbox: Envelope[] = [];
@@ -197,15 +197,18 @@ describe('signer handshake', () => {
       const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
       raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
       await eventually(() => s.coordinator.listSigners()[0]!.connected);
-      // A signer whose event loop is busy: it answers only every third ping.
+      // A signer whose event loop is busy: it answers only every other ping. (One missed
+      // pong more than that can come from this test process being descheduled on a loaded
+      // machine — a late timer fires before the pong is read — and is still under the limit
+      // of three in a row; with the limit at one, this fails at once.)
       let pings = 0;
       let closed = false;
       raw.on('close', () => (closed = true));
       raw.on('ping', () => {
         pings++;
-        if (pings % 3 === 0) raw.pong();
+        if (pings % 2 === 0) raw.pong();
       });
-      await eventually(() => pings >= 12 || closed, 20_000);
+      await eventually(() => pings >= 12 || closed, 30_000);
       expect(closed).toBe(false);
       expect(s.coordinator.listSigners()[0]!.connected).toBe(true);
       raw.terminate();
