@@ -147,6 +147,9 @@ export class SessionRouter {
     // meanwhile (it restarts when the round settles); the outcome counts only if the
     // session is still live.
     clearTimeout(this.#timers.get(session));
+    // The session may have taken its derived id before awaiting (CONTRIBUTIONS): route it
+    // now, so an ABORT under that id finds the session while its round still runs.
+    for (const id of session.ids()) this.#byId.set(id, session);
     step.then(
       (done) => this.#timers.has(session) && this.#advanced(session, done),
       (e: unknown) => this.#timers.has(session) && this.#failed(session, env, e),
