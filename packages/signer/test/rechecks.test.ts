@@ -199,6 +199,11 @@ describe.each(SUITES)('%s: a signer re-checks the client request of every START'
       await expectRefused(h, op(), requestFor(op(), { keyId: 'k-other' }), 'BAD_DIGEST');
     });
 
+    it(`refuses a ${kind} request naming another key id over this START's digest (BAD_DIGEST)`, async () => {
+      const c = op();
+      await expectRefused(h, c, requestFor(c, { keyId: 'k-other', digest: c.digest(c.kind === 'dkg' ? 'k2' : KEY) }), 'BAD_DIGEST');
+    });
+
     it(`refuses a ${kind} START carrying a request that authorises another operation (BAD_DIGEST)`, async () => {
       const c = op();
       await expectRefused(h, c, requestFor(c, { op: anotherOp(c.op) }), 'BAD_DIGEST');
@@ -257,5 +262,47 @@ describe('the replay window across restarts and pruning', () => {
         h.clock.offsetMs = 0;
       }
     });
+  });
+});
+
+describe("a signer checks every START against its own records of the key", () => {
+  let h: Awaited<ReturnType<typeof harness>>;
+  beforeAll(async () => {
+    h = await harness('frost-secp256k1-tr');
+  }, 180_000);
+  afterAll(async () => {
+    await h?.stop();
+    removeTempDirs();
+  });
+  const sign = () => caseFor('sign', h.suite, () => h.publicKey, { message: MESSAGE, taproot: {} });
+  const reshare = () => caseFor('reshare', h.suite, () => h.publicKey, { message: MESSAGE });
+
+  it('refuses a genuine DKG request for a key id it already holds (WRONG_KEY_STATE), and keeps the share', async () => {
+    const c = caseFor('dkg', h.suite, () => h.publicKey, { message: MESSAGE });
+    const existing = { ...c, start: (request: ClientRequest) => ({ ...dkgStart(KEY, h.suite, 2, participants), request }) };
+    await expectRefused(h, existing, requestFor(c, { keyId: KEY }), 'WRONG_KEY_STATE');
+  });
+
+  it("refuses a sign START under another suite than the key's (WRONG_SUITE)", async () => {
+    await expectRefused({ ...h, suite: 'frost-secp256k1' }, sign(), requestFor(sign()), 'WRONG_SUITE');
+  });
+
+  it('refuses a sign START at an epoch the key is not active at (WRONG_KEY_STATE)', async () => {
+    const c = sign();
+    await expectRefused(h, { ...c, start: (request) => ({ ...c.start(request), epoch: 1 }) }, requestFor(c), 'WRONG_KEY_STATE');
+  });
+
+  it("refuses a reshare START whose old epoch or old participants differ from the share it holds (WRONG_KEY_STATE)", async () => {
+    const c = reshare();
+    await expectRefused(h, { ...c, start: (request) => ({ ...c.start(request), epoch: 1 }) }, requestFor(c), 'WRONG_KEY_STATE');
+    const swapped = [{ signer: 's1', index: 2 }, { signer: 's2', index: 1 }, { signer: 's3', index: 3 }];
+    const renumbered = { ...c, start: (request: ClientRequest) => ({ ...c.start(request), oldParticipants: swapped, dealers: swapped.slice(0, 2) }) };
+    await expectRefused(h, renumbered, requestFor(c), 'WRONG_KEY_STATE');
+  });
+
+  it('refuses to deal in a reshare of a key it holds no share of (WRONG_KEY_STATE)', async () => {
+    const c = reshare();
+    const none = { ...c, start: (request: ClientRequest) => ({ ...c.start(request), keyId: 'k-none' }) };
+    await expectRefused(h, none, requestFor(c, { keyId: 'k-none' }), 'WRONG_KEY_STATE');
   });
 });
