@@ -18,7 +18,7 @@ const SIGNER_CLI = 'packages/signer/src/cli.ts';
 
 export interface ClusterOptions {
   signers?: number;
-  /** Per-round timeout of coordinator and signers (short, so fault tests run fast). */
+  /** Per-round timeout of coordinator and signers (default 10 s: rounds on a crypto worker pool of a loaded CI machine; fault tests set shorter ones). */
   roundTimeoutMs?: number;
   /** Start these signers from another script (a misbehaving fixture) instead of the CLI. */
   signerScripts?: Record<string, string>;
@@ -54,7 +54,7 @@ export class Cluster {
 
   static async start(opts: ClusterOptions = {}): Promise<Cluster> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-e2e-'));
-    const cluster = new Cluster(root, { signers: 3, roundTimeoutMs: 3000, ...opts });
+    const cluster = new Cluster(root, { signers: 3, roundTimeoutMs: 10_000, ...opts });
     try {
       await cluster.boot();
     } catch (e) {
