@@ -169,15 +169,7 @@ describe('signer handshake', () => {
   it('drops a signer that stops answering pings', async () => {
     const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 50 } });
     try {
-      const raw = new WebSocket(s.coordinator.signerUrl, { autoPong: false });
-      const inbox: Envelope[] = [];
-      raw.on('message', (d: Buffer) => inbox.push(decodeEnvelope(new Uint8Array(d))));
-      await eventually(() => inbox.length > 0);
-      const { nonce } = decodeBody<{ nonce: Uint8Array }>('control', 0, 'none', inbox[0]!.payload);
-      const identity = s.signerIdentities.get('s1')!;
-      const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
-      raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
-      await eventually(() => s.coordinator.listSigners()[0]!.connected);
+      const raw = await connectWithoutAutoPong(s);
       await eventually(() => !s.coordinator.listSigners()[0]!.connected, 2000);
       raw.terminate();
     } finally {
@@ -188,15 +180,7 @@ describe('signer handshake', () => {
   it('keeps a signer that is slow to answer pings (every other one unanswered) instead of failing its sessions', async () => {
     const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 100 } });
     try {
-      const raw = new WebSocket(s.coordinator.signerUrl, { autoPong: false });
-      const inbox: Envelope[] = [];
-      raw.on('message', (d: Buffer) => inbox.push(decodeEnvelope(new Uint8Array(d))));
-      await eventually(() => inbox.length > 0);
-      const { nonce } = decodeBody<{ nonce: Uint8Array }>('control', 0, 'none', inbox[0]!.payload);
-      const identity = s.signerIdentities.get('s1')!;
-      const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
-      raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
-      await eventually(() => s.coordinator.listSigners()[0]!.connected);
+      const raw = await connectWithoutAutoPong(s);
       // A signer whose event loop is busy: it answers only every other ping. (One missed
       // pong more than that can come from this test process being descheduled on a loaded
       // machine — a late timer fires before the pong is read — and is still under the limit
@@ -217,3 +201,17 @@ describe('signer handshake', () => {
     }
   });
 });
+
+/** Authenticates as s1 over a raw socket that answers no ping by itself. */
+async function connectWithoutAutoPong(s: Awaited<ReturnType<typeof startCluster>>): Promise<WebSocket> {
+  const raw = new WebSocket(s.coordinator.signerUrl, { autoPong: false });
+  const inbox: Envelope[] = [];
+  raw.on('message', (d: Buffer) => inbox.push(decodeEnvelope(new Uint8Array(d))));
+  await eventually(() => inbox.length > 0);
+  const { nonce } = decodeBody<{ nonce: Uint8Array }>('control', 0, 'none', inbox[0]!.payload);
+  const identity = s.signerIdentities.get('s1')!;
+  const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
+  raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
+  await eventually(() => s.coordinator.listSigners()[0]!.connected);
+  return raw;
+}

@@ -12,13 +12,11 @@
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { equalBytes } from '@noble/curves/utils.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { ecdsa, isCryptoError, targetExternalKey } from '@keyquorum/crypto';
 import {
   DIGEST_LENGTH,
   BROADCAST,
   ECDSA_SIGN_ROUND,
-  ECDSA_SUITE,
   WireError,
   decodeBody,
   type EcdsaSignR1Body,
@@ -29,17 +27,13 @@ import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR } from '../constants.ts';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
-import { provenCulprits, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
+import { runAttempt, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
 async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[]): Promise<AttemptSignature> {
   const { key } = r;
-  const ids = quorum.map((p) => p.signer);
-  const { inbox, proposal } = rt.open('sign', ECDSA_SUITE, ECDSA_SIGN_ROUND, ids);
-  const log = rt.log.child({ kind: 'sign', suite: ECDSA_SUITE, keyId: key.id, epoch: key.epoch, session: bytesToHex(proposal) });
   const timeoutMs = rt.opts.roundTimeoutMs;
   const R = ECDSA_SIGN_ROUND;
-  try {
-    log.info('sign attempt started', { quorum: ids });
+  return runAttempt(rt, r, quorum, R, async ({ inbox, proposal, ids, log }) => {
     const start: Record<string, unknown> = { keyId: key.id, epoch: key.epoch, message: r.message, request: r.request };
     if (r.path !== undefined) start.path = r.path;
 
@@ -117,13 +111,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     }
     log.info('signature produced', { quorum: ids });
     return { signature: combined.signature, recoveryId: combined.recovery };
-  } catch (e) {
-    log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, provenCulprits(e));
-    throw e;
-  } finally {
-    rt.close(inbox);
-  }
+  });
 }
 
 /** The ecdsa-secp256k1 (DKLs23) driver. */

@@ -7,21 +7,16 @@
  * signature with the standard verifier before returning it. Nothing is durable here.
  */
 import { aggregate, isCryptoError, verifySignature, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { SIGN_ROUND, decodeBody, type ParticipantRef, type SignCommitmentBody, type SignShareBody } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { SignRequest } from './requests.ts';
 import { toCoordinator, type SessionRuntime } from './runtime.ts';
-import { provenCulprits, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
+import { runAttempt, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
 async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[], target: SigningTarget): Promise<AttemptSignature> {
   const { key } = r;
-  const ids = quorum.map((p) => p.signer);
-  const { inbox, proposal } = rt.open('sign', key.suite, SIGN_ROUND, ids);
-  const log = rt.log.child({ kind: 'sign', keyId: key.id, epoch: key.epoch, session: bytesToHex(proposal) });
   const timeoutMs = rt.opts.roundTimeoutMs;
-  try {
-    log.info('sign attempt started', { quorum: ids });
+  return runAttempt(rt, r, quorum, SIGN_ROUND, async ({ inbox, proposal, ids, log }) => {
     const start: Record<string, unknown> = { keyId: key.id, epoch: key.epoch, message: r.message, request: r.request };
     if (r.path !== undefined) start.path = r.path;
     if (r.taproot !== undefined) start.taproot = r.taproot.merkleRoot === undefined ? {} : { merkleRoot: r.taproot.merkleRoot };
@@ -62,13 +57,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
     }
     log.info('signature produced', { quorum: ids });
     return { signature };
-  } catch (e) {
-    log.warn('sign attempt aborted', { reason: (e as Error).message });
-    rt.abort(inbox, ids, proposal, e, provenCulprits(e));
-    throw e;
-  } finally {
-    rt.close(inbox);
-  }
+  });
 }
 
 /** The FROST suites' driver (frost-secp256k1-tr, frost-ed25519, frost-secp256k1). */

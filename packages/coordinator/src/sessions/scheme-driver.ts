@@ -4,9 +4,12 @@
  * Each scheme implements it in one file (frost-attempt.ts, ecdsa-attempt.ts);
  * schemes.ts registers them by suite.
  */
+import { bytesToHex } from '@noble/hashes/utils.js';
 import type { SigningTarget } from '@keyquorum/crypto';
 import type { ParticipantRef } from '@keyquorum/protocol';
+import type { Logger } from '@keyquorum/protocol/logger';
 import { isSessionFault } from '../errors.ts';
+import type { Inbox, RoundTable } from './inbox.ts';
 import type { SignRequest } from './requests.ts';
 import type { SessionRuntime } from './runtime.ts';
 
@@ -49,4 +52,35 @@ export interface SchemeDriver {
  */
 export function provenCulprits(e: unknown): string[] {
   return isSessionFault(e) && e.fault.reason !== 'abort' ? [...e.culprits] : [];
+}
+
+/** One open signing attempt, as a scheme's attempt body sees it. */
+export interface AttemptSession {
+  inbox: Inbox;
+  /** The proposal id (START, CONTRIBUTIONS and the ABORT go under it). */
+  proposal: Uint8Array;
+  /** The quorum's signer ids. */
+  ids: string[];
+  log: Logger;
+}
+
+/**
+ * Opens one signing attempt's session with `quorum` and runs the scheme's `body` on it,
+ * the same for every scheme: a failure ABORTs the quorum (passing on only the culprits
+ * a fault proves) and is rethrown; the session is closed either way.
+ */
+export async function runAttempt<T>(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[], rounds: RoundTable, body: (s: AttemptSession) => Promise<T>): Promise<T> {
+  const ids = quorum.map((p) => p.signer);
+  const { inbox, proposal } = rt.open('sign', r.key.suite, rounds, ids);
+  const log = rt.log.child({ kind: 'sign', suite: r.key.suite, keyId: r.key.id, epoch: r.key.epoch, session: bytesToHex(proposal) });
+  try {
+    log.info('sign attempt started', { quorum: ids });
+    return await body({ inbox, proposal, ids, log });
+  } catch (e) {
+    log.warn('sign attempt aborted', { reason: (e as Error).message });
+    rt.abort(inbox, ids, proposal, e, provenCulprits(e));
+    throw e;
+  } finally {
+    rt.close(inbox);
+  }
 }
