@@ -25,7 +25,7 @@ import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
 import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
 import type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
-import { recordAttestation, retire } from './sessions/retirement.ts';
+import { recordAttestation, recordRefusedAttestation, retire } from './sessions/retirement.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { sign } from './sessions/signing.ts';
 
@@ -59,6 +59,12 @@ export class SessionEngine {
       const pending = this.runtime.answeredCommit(signer, envelope, pinned);
       if (h.kind === 'retire') recordAttestation(this.runtime, signer, envelope, pending);
       else recordAck(this.runtime, signer, envelope, pending);
+      this.runtime.acknowledged(pending, signer);
+      return;
+    }
+    if (h.kind === 'retire' && h.round === RETIRE_ROUND.ABORT && this.runtime.inbox(h.sessionId) === undefined) {
+      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
+      recordRefusedAttestation(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
     }

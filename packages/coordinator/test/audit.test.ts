@@ -30,6 +30,7 @@ const EVENTS: Record<AuditEventType, true> = {
   'key.sign_attempt_failed': true,
   'key.retired': true,
   'key.attested': true,
+  'key.attestation_refused': true,
   'commit.acked': true,
   'signer.unbanned': true,
 };

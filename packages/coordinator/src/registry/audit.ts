@@ -64,6 +64,12 @@ export interface AuditEvents {
   'key.retired': { epoch: number; approvers: string[] };
   /** A signer attested it destroyed its share of the retired key. */
   'key.attested': { signer: string; epoch: number; destroyedAt: number; verifyingShare: string };
+  /**
+   * A signer refused a retirement COMMIT (its client request expired while the signer
+   * was away, or the session was aborted): it keeps its share, no attestation will come,
+   * and the COMMIT is no longer re-sent.
+   */
+  'key.attestation_refused': { signer: string; epoch: number; reason: string };
   /** A signer acknowledged a COMMIT: it holds the share of `epoch`. */
   'commit.acked': { signer: string; kind: string; epoch: number };
   /** An operator lifted a ban (`by`: the client key, when known). */
