@@ -111,7 +111,7 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
 
     // Each dealer sends one encrypted share to every member but itself.
     expectPairwise(inbox, KEY_ROUND.R2, sessionId, dealers, members);
-    const allR1 = [...r1.values()].flat();
+    const allR1 = dealers.flatMap((id) => r1.get(id)!);
     rt.deliver(inbox, ids, sessionId, KEY_ROUND.R1_DELIVER, (id) => (s.r1Pairwise ? allR1.filter((e) => e.header.to === id) : allR1));
     const r2 = [...(await rt.collect(inbox, { timeoutMs })).values()].flat();
 
