@@ -133,14 +133,19 @@ describe('share repair across real processes', () => {
       expect(audit.entries.some((e) => e.event === 'commit.acked' && e.data.signer === TARGET && e.data.kind === 'repair')).toBe(true);
     }
 
-    // signer-3's keystore: the repaired shares, sealed and active at epoch 0; nothing of lied-ed.
+    // The repaired share's record is whole: a refresh of the key with all three works, and it signs at epoch 1.
+    await cluster.startSigner('signer-1');
+    expect(await cluster.client.refresh('repair-tr')).toMatchObject({ epoch: 1, publicKey: publicKeys.get('repair-tr') });
+    await signAndVerify('repair-tr', 'frost-secp256k1-tr');
+
+    // signer-3's keystore: the repaired shares, sealed and active; nothing of lied-ed.
     await cluster.killSigner(TARGET, 'SIGTERM');
     const keystore = Keystore.open({ dataDir: cluster.dataDir(TARGET), kek: { passphrase: `passphrase of ${TARGET}` } });
     try {
       const held = keystore.listKeys().map((k) => ({ keyId: k.keyId, state: k.state, epoch: k.state === 'retired' ? null : k.epoch }));
       expect(held.sort((a, b) => a.keyId.localeCompare(b.keyId))).toEqual([
         { keyId: 'repair-ed', state: 'active', epoch: 0 },
-        { keyId: 'repair-tr', state: 'active', epoch: 0 },
+        { keyId: 'repair-tr', state: 'active', epoch: 1 },
       ]);
     } finally {
       keystore.close();
