@@ -24,12 +24,13 @@ import type { Attestation, RegistryKey, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
 import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
-import type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
+import { repair } from './sessions/repair.ts';
+import type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 import { recordAttestation, recordRefusedAttestation, retire } from './sessions/retirement.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { sign } from './sessions/signing.ts';
 
-export type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
+export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 
 export class SessionEngine {
   private readonly opts: ResolvedOptions;
@@ -100,6 +101,11 @@ export class SessionEngine {
   /** Moves an active key to a new signer set and threshold; same group key, epoch e + 1. */
   reshare(r: ReshareRequest): Promise<PublicKeyPackage> {
     return reshare(this.runtime, r);
+  }
+
+  /** Rebuilds one participant's lost share from t helpers; epoch and public key unchanged. */
+  repair(r: RepairRequest): Promise<PublicKeyPackage> {
+    return repair(this.runtime, r);
   }
 
   /** Signs with a quorum of t connected participants, retrying with other quorums. */

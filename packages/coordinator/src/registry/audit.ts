@@ -56,6 +56,9 @@ export interface AuditEvents {
     clientKey: string;
   };
   'key.reshare_failed': SessionFailure & { epoch: number };
+  /** `signer`'s lost share (participant `index`) was rebuilt by `helpers`; epoch and public key unchanged. */
+  'key.repaired': { epoch: number; signer: string; index: number; helpers: string[]; transcriptHash: string; clientKey: string };
+  'key.repair_failed': SessionFailure & { epoch: number; signer: string };
   /** A quorum produced a signature, at the `attempts`-th quorum tried. */
   'key.signed': { epoch: number; quorum: string[]; attempts: number; messageSha256: string; path: string; taproot: string; publicKey: string; signature: string; clientKey: string };
   /** One sign attempt failed; `banned` when its culprits were banned for the key. */
