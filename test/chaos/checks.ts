@@ -13,7 +13,7 @@ import type { Cluster } from '../support/cluster.ts';
 import { checkAuditChain, findLostShares, findNonceReuse, signaturesInAudit, type HeldShareRow, type SignatureRecord } from './invariants.ts';
 import { readKeystoreView, type KeystoreView } from './keystore-view.ts';
 import { BadSignature, signAndCheck } from './ops.ts';
-import { sleep } from './faults.ts';
+import { errorLine, sleep } from './faults.ts';
 
 export type ViolationKind = 'unrecovered' | 'unsignable' | 'bad-signature' | 'share-lost' | 'nonce-reused' | 'audit' | 'harness';
 
@@ -22,7 +22,6 @@ export interface Violation {
   detail: string;
 }
 
-const message = (e: unknown) => (e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e));
 
 /** What the checks remember across trials: every signature seen, and what was reported. */
 export class RunEvidence {
@@ -70,7 +69,7 @@ async function checkSignable(cluster: Cluster, evidence: RunEvidence): Promise<V
       }
     }
     if (last instanceof BadSignature) out.push({ kind: 'bad-signature', detail: last.message });
-    else if (last !== undefined) out.push({ kind: 'unsignable', detail: `${key.id} (${key.suite}, ${key.threshold}-of-[${key.signers.join(',')}], epoch ${key.epoch}): ${message(last)}` });
+    else if (last !== undefined) out.push({ kind: 'unsignable', detail: `${key.id} (${key.suite}, ${key.threshold}-of-[${key.signers.join(',')}], epoch ${key.epoch}): ${errorLine(last)}` });
   }
   return out;
 }
@@ -108,7 +107,7 @@ export async function checkInvariants(cluster: Cluster, evidence: RunEvidence): 
     try {
       out.push(...(await check()));
     } catch (e) {
-      out.push({ kind: 'harness', detail: `the ${name} check failed to run: ${message(e)}` });
+      out.push({ kind: 'harness', detail: `the ${name} check failed to run: ${errorLine(e)}` });
     }
   }
   return out;

@@ -8,6 +8,14 @@ import type { Cluster } from '../support/cluster.ts';
 
 export const COORDINATOR = 'coordinator';
 
+/** An error in one line: its code (unless the message starts with it) and first line. */
+export function errorLine(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as { code?: string }).code ?? e.name;
+  const first = e.message.split('\n')[0] ?? '';
+  return first.startsWith(code) ? first : `${code}: ${first}`;
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `test` every 250 ms until it holds or `timeoutMs` passed; whether it held. Errors count as not yet. */

@@ -7,7 +7,7 @@
  */
 import type { Cluster } from '../support/cluster.ts';
 import { checkInvariants, keystoreViews, leftSigners, type RunEvidence, type Violation } from './checks.ts';
-import { COORDINATOR, allConnected, commitsAcknowledged, kill, restart, sleep } from './faults.ts';
+import { COORDINATOR, allConnected, commitsAcknowledged, errorLine, kill, restart, sleep } from './faults.ts';
 import { BadSignature, chooseOp, spanOf, type ChaosOp, type ChaosSuite, type OpName, type OpPlan } from './ops.ts';
 import type { SignatureRecord } from './invariants.ts';
 import { Prng } from './prng.ts';
@@ -45,7 +45,6 @@ export interface TrialRecord {
   durationMs: number;
 }
 
-const describe = (e: unknown) => (e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message.split('\n')[0]}` : String(e));
 
 type Settled = { ok: true } | { ok: false; error: unknown };
 
@@ -103,7 +102,7 @@ export async function runTrial(cluster: Cluster, trial: number, s: TrialSettings
   let result = await first;
   let attempts = 1;
   while (!result.ok && !(result.error instanceof BadSignature) && attempts <= s.retries) {
-    errors.push(describe(result.error));
+    errors.push(errorLine(result.error));
     if (!(await allConnected(cluster))) errors.push('not every signer reconnected within 30 s');
     if (await plan.done().catch(() => false)) {
       result = { ok: true };
@@ -114,9 +113,9 @@ export async function runTrial(cluster: Cluster, trial: number, s: TrialSettings
     result = await settle(plan.attempt(), s.attemptTimeoutMs);
   }
   if (!result.ok) {
-    errors.push(describe(result.error));
+    errors.push(errorLine(result.error));
     if (result.error instanceof BadSignature) violations.push({ kind: 'bad-signature', detail: result.error.message });
-    else violations.push({ kind: 'unrecovered', detail: `${plan.op} ${plan.keyId} failed ${attempts} attempts; last: ${describe(result.error)}` });
+    else violations.push({ kind: 'unrecovered', detail: `${plan.op} ${plan.keyId} failed ${attempts} attempts; last: ${errorLine(result.error)}` });
   }
 
   if (!(await allConnected(cluster))) violations.push({ kind: 'unrecovered', detail: 'not every signer reconnected within 30 s' });
