@@ -3,7 +3,7 @@
  *   [--suites frost-secp256k1-tr,frost-ed25519,ecdsa-secp256k1] [--max-keys 3]
  *   [--retries 3] [--fail-fast] [--out FILE]`
  * Runs the chaos trials (test/chaos/runner.ts) and writes the JSON summary to --out
- * (default docs/results/chaos-<date>-seed<S>.json); progress goes to stderr, the
+ * (default docs/results/chaos-<date>-seed<S>.json; rewritten after every trial); progress goes to stderr, the
  * results file name and the README summary line to stdout. Exit code 1 when a trial failed.
  */
 import fs from 'node:fs';
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../support/process.ts';
 import { CHAOS_SUITES, type ChaosSuite } from './ops.ts';
 import { randomSeed } from './prng.ts';
-import { DEFAULT_OPTIONS, markdownLine, runChaos, type ChaosOptions } from './runner.ts';
+import { DEFAULT_OPTIONS, markdownLine, runChaos, type ChaosOptions, type ChaosSummary } from './runner.ts';
 
 function int(v: string | undefined, fallback: number, name: string, min: number): number {
   if (v === undefined) return fallback;
@@ -58,10 +58,12 @@ async function main(): Promise<number> {
   };
   if (options.threshold > signers) throw new Error(`--threshold ${options.threshold} exceeds --signers ${signers}`);
   const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-  const summary = await runChaos(options, log);
-  const out = path.resolve(REPO_ROOT, v.out ?? `docs/results/chaos-${summary.startedAt.slice(0, 10)}-seed${options.seed}.json`);
+  const out = path.resolve(REPO_ROOT, v.out ?? `docs/results/chaos-${new Date().toISOString().slice(0, 10)}-seed${options.seed}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
+  // Written after every trial too (finished: false), so an interrupted run keeps its results.
+  const write = (s: ChaosSummary) => fs.writeFileSync(out, `${JSON.stringify(s, null, 2)}\n`);
+  const summary = await runChaos(options, log, write);
+  write(summary);
   const rel = path.relative(REPO_ROOT, out);
   process.stdout.write(`${rel}\n${markdownLine(summary, rel)}\n`);
   return summary.failed === 0 ? 0 : 1;

@@ -46,7 +46,11 @@ export interface OpPlan {
 export interface ChaosOp {
   name: OpName;
   weight: number;
-  /** Expected span (ms) on a loaded 2-core machine, FROST and ECDSA; the kill delay is drawn in [0, span). */
+  /**
+   * Typical span (ms) of one attempt from the client's request to its answer, FROST and
+   * ECDSA, on a loaded 2-core machine (measured in early runs); the kill delay is drawn
+   * in [0, span), so most kills land while the operation runs and some after it ended.
+   */
   spanMs: { frost: number; ecdsa: number };
   applies(ctx: OpContext): boolean;
   plan(ctx: OpContext, rng: Prng): OpPlan;
@@ -78,7 +82,7 @@ const suiteOf = (key: KeyJson) => key.suite as ChaosSuite;
 const dkg: ChaosOp = {
   name: 'dkg',
   weight: 2,
-  spanMs: { frost: 4000, ecdsa: 20_000 },
+  spanMs: { frost: 1500, ecdsa: 18_000 },
   applies: (ctx) => ctx.active.length < ctx.maxKeys,
   plan(ctx, rng) {
     const suite = rng.pick(ctx.suites);
@@ -98,7 +102,7 @@ const dkg: ChaosOp = {
 const sign: ChaosOp = {
   name: 'sign',
   weight: 3,
-  spanMs: { frost: 2000, ecdsa: 6000 },
+  spanMs: { frost: 500, ecdsa: 1500 },
   applies: (ctx) => ctx.active.length > 0,
   plan(ctx, rng) {
     const key = rng.pick(ctx.active);
@@ -121,7 +125,7 @@ function epochPlan(ctx: OpContext, op: OpName, key: KeyJson, detail: string, run
 const refresh: ChaosOp = {
   name: 'refresh',
   weight: 2,
-  spanMs: { frost: 4000, ecdsa: 20_000 },
+  spanMs: { frost: 1000, ecdsa: 12_000 },
   applies: (ctx) => ctx.active.length > 0,
   plan(ctx, rng) {
     const key = rng.pick(ctx.active);
@@ -135,7 +139,7 @@ const reshareable = (ctx: OpContext) => ctx.active.filter((k) => k.suite !== 'ec
 const reshare: ChaosOp = {
   name: 'reshare',
   weight: 2,
-  spanMs: { frost: 5000, ecdsa: 5000 },
+  spanMs: { frost: 800, ecdsa: 800 },
   applies: (ctx) => reshareable(ctx).length > 0,
   plan(ctx, rng) {
     const key = rng.pick(reshareable(ctx));
@@ -152,7 +156,7 @@ const reshare: ChaosOp = {
 const retire: ChaosOp = {
   name: 'retire',
   weight: 1,
-  spanMs: { frost: 2500, ecdsa: 4000 },
+  spanMs: { frost: 600, ecdsa: 1000 },
   // Keep one key to sign with: the last active key is not retired.
   applies: (ctx) => ctx.active.length > 1,
   plan(ctx, rng) {

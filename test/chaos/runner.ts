@@ -41,6 +41,8 @@ export const DEFAULT_OPTIONS: Omit<ChaosOptions, 'seed'> = {
 };
 
 export interface ChaosSummary {
+  /** False in the file written after each trial while the run goes on. */
+  finished: boolean;
   seed: number;
   options: Omit<ChaosOptions, 'seed'>;
   startedAt: string;
@@ -62,7 +64,7 @@ export interface ChaosSummary {
 
 const VIOLATION_KINDS: ViolationKind[] = ['unrecovered', 'unsignable', 'bad-signature', 'share-lost', 'nonce-reused', 'audit', 'harness'];
 
-export function summarise(seed: number, options: Omit<ChaosOptions, 'seed'>, startedAt: Date, trials: TrialRecord[], evidence: RunEvidence): ChaosSummary {
+export function summarise(seed: number, options: Omit<ChaosOptions, 'seed'>, startedAt: Date, trials: TrialRecord[], evidence: RunEvidence, finished: boolean): ChaosSummary {
   const perOp: ChaosSummary['perOp'] = Object.fromEntries(OPS.map((o) => [o.name, { trials: 0, ok: 0, retried: 0, unrecovered: 0 }]));
   for (const t of trials) {
     const o = (perOp[t.op] ??= { trials: 0, ok: 0, retried: 0, unrecovered: 0 });
@@ -73,6 +75,7 @@ export function summarise(seed: number, options: Omit<ChaosOptions, 'seed'>, sta
   for (const v of trials.flatMap((t) => t.violations)) violations[v.kind]++;
   const failedTrials = trials.filter((t) => t.violations.length > 0);
   return {
+    finished,
     seed,
     options,
     startedAt: startedAt.toISOString(),
@@ -98,8 +101,8 @@ export function summarise(seed: number, options: Omit<ChaosOptions, 'seed'>, sta
   };
 }
 
-/** Runs the trials on a fresh cluster (stopped and removed at the end). */
-export async function runChaos(o: ChaosOptions, log: (line: string) => void): Promise<ChaosSummary> {
+/** Runs the trials on a fresh cluster (stopped and removed at the end); `progress` gets the summary so far after each trial. */
+export async function runChaos(o: ChaosOptions, log: (line: string) => void, progress?: (s: ChaosSummary) => void): Promise<ChaosSummary> {
   const { seed, ...options } = o;
   const startedAt = new Date();
   const settings: TrialSettings = { seed, threshold: o.threshold, suites: o.suites, maxKeys: o.maxKeys, retries: o.retries, attemptTimeoutMs: o.attemptTimeoutMs };
@@ -119,6 +122,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void): Pr
         record = harnessFailure(trial, e);
       }
       trials.push(record);
+      progress?.(summarise(seed, options, startedAt, trials, evidence, false));
       if (o.failFast && record.violations.length > 0) {
         log(`chaos: stopping at trial ${trial} (--fail-fast)`);
         break;
@@ -127,7 +131,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void): Pr
   } finally {
     await cluster.stop();
   }
-  return summarise(seed, options, startedAt, trials, evidence);
+  return summarise(seed, options, startedAt, trials, evidence, true);
 }
 
 function harnessFailure(trial: number, e: unknown): TrialRecord {
