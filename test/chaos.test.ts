@@ -9,9 +9,13 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_OPTIONS, runChaos } from './chaos/runner.ts';
 
-/** Its first trials cover a DKG, signing and a reshare, with signer and coordinator kills. */
-const SEED = 20261127;
-const TRIALS = 4;
+/**
+ * Its draws (test/chaos/prng.ts): a DKG with signer-2 killed, a refresh with the
+ * coordinator killed, a reshare to 3-of-3 with signer-2 killed; every trial's checks
+ * sign with every active key. Three trials keep the slice near a minute on a loaded machine.
+ */
+const SEED = 7;
+const TRIALS = 3;
 
 describe('chaos slice', () => {
   it(`${TRIALS} seeded kill -9 trials (seed ${SEED}) break no invariant`, async () => {
@@ -21,6 +25,7 @@ describe('chaos slice', () => {
     expect(summary.failures, trace).toEqual([]);
     expect(summary.trialsRun, trace).toBe(TRIALS);
     expect(summary.kills.total).toBe(TRIALS);
+    expect(summary.trials.map((t) => `${t.op}/${t.victim}`)).toEqual(['dkg/signer-2', 'refresh/coordinator', 'reshare/signer-2']);
     // every trial ran its checks: the active keys were signed and those signatures scanned
     expect(summary.signaturesScanned).toBeGreaterThanOrEqual(TRIALS);
     expect(Object.values(summary.violations).every((n) => n === 0)).toBe(true);
