@@ -115,7 +115,10 @@ export async function runTrial(cluster: Cluster, trial: number, s: TrialSettings
   if (!result.ok) {
     errors.push(errorLine(result.error));
     if (result.error instanceof BadSignature) violations.push({ kind: 'bad-signature', detail: result.error.message });
-    else violations.push({ kind: 'unrecovered', detail: `${plan.op} ${plan.keyId} failed ${attempts} attempts; last: ${errorLine(result.error)}` });
+    else {
+      const state = await cluster.client.getKey(plan.keyId).then((k) => `${k.state} at epoch ${k.epoch}`, errorLine);
+      violations.push({ kind: 'unrecovered', detail: `${plan.op} ${plan.keyId} failed ${attempts} attempts (key now: ${state}); last: ${errorLine(result.error)}` });
+    }
   }
 
   if (!(await allConnected(cluster))) violations.push({ kind: 'unrecovered', detail: 'not every signer reconnected within 30 s' });
