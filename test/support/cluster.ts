@@ -89,12 +89,8 @@ export class Cluster {
       coordinatorConfig,
       JSON.stringify({ dataDir: this.dataDir('coordinator'), listen: '127.0.0.1:0', signers: allowList, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...(this.opts.heartbeatMs === undefined ? {} : { heartbeatMs: this.opts.heartbeatMs }), ...this.opts.coordinatorConfig }, null, 2),
     );
-    this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
-    const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
-    const match = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(ready.msg));
-    if (!match) throw new Error(`unexpected listening line: ${String(ready.msg)}`);
-    this.url = match[1]!;
-    const signerUrl = match[2]!;
+    const { url, signerUrl } = await this.spawnCoordinator(coordinatorConfig);
+    this.url = url;
     this.signerUrl = signerUrl;
     this.coordinatorPublicKey = coordinatorPublicKey;
     this.client = new KeyquorumClient({ url: this.url, clientKey: this.admin });
@@ -110,6 +106,28 @@ export class Cluster {
       );
     }
     await Promise.all(this.signerIds.map((id) => this.startSigner(id)));
+  }
+
+  private async spawnCoordinator(configFile: string): Promise<{ url: string; signerUrl: string }> {
+    this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', configFile], this.coordinatorEnv);
+    const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
+    const match = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(ready.msg));
+    if (!match) throw new Error(`unexpected listening line: ${String(ready.msg)}`);
+    return { url: match[1]!, signerUrl: match[2]! };
+  }
+
+  /**
+   * Starts the coordinator again (after a kill) on the same data dir and the same port,
+   * so the signers' configured URL still reaches it; waits for its listening line only
+   * (signers reconnect on their own backoff: see `waitSignerState`).
+   */
+  async restartCoordinator(): Promise<void> {
+    if (this.coordinator.alive) throw new Error('restartCoordinator: the coordinator is still running');
+    const configFile = path.join(this.root, 'coordinator.json');
+    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(configFile, JSON.stringify({ ...config, listen: new URL(this.url).host }, null, 2));
+    const { url } = await this.spawnCoordinator(configFile);
+    if (url !== this.url) throw new Error(`the restarted coordinator listens on ${url}, not ${this.url}`);
   }
 
   signerConfig(id: string): string {
