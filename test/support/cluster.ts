@@ -15,6 +15,8 @@ import { NodeProcess, runCli } from './process.ts';
 
 const COORDINATOR_CLI = 'packages/coordinator/src/cli.ts';
 const SIGNER_CLI = 'packages/signer/src/cli.ts';
+/** scrypt cost of every node's sealed secrets here (init --scrypt-n; tests only, the products default to 2^17). */
+const TEST_SCRYPT_N = String(2 ** 12);
 
 export interface ClusterOptions {
   signers?: number;
@@ -76,8 +78,8 @@ export class Cluster {
 
   private async boot(): Promise<void> {
     const [coordinatorKey, ...signerKeys] = await Promise.all([
-      runCli(COORDINATOR_CLI, ['init', '--data', this.dataDir('coordinator'), '--json'], this.coordinatorEnv),
-      ...this.signerIds.map((id) => runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json', '--scrypt-n', String(2 ** 12)], this.signerEnv(id))),
+      runCli(COORDINATOR_CLI, ['init', '--data', this.dataDir('coordinator'), '--json', '--scrypt-n', TEST_SCRYPT_N], this.coordinatorEnv),
+      ...this.signerIds.map((id) => runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json', '--scrypt-n', TEST_SCRYPT_N], this.signerEnv(id))),
     ]);
     const coordinatorPublicKey = (JSON.parse(coordinatorKey!) as { publicKey: string }).publicKey;
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, (JSON.parse(signerKeys[i]!) as { publicKey: string }).publicKey]));
