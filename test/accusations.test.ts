@@ -62,7 +62,7 @@ describe.each([
 ])('$signers signers with liars $liars', ({ signers, liars, cases, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers, roundTimeoutMs, heartbeatMs: 60_000, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
+    cluster = await Cluster.start({ initInProcess: true, signers, roundTimeoutMs, heartbeatMs: 60_000, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 
@@ -94,7 +94,7 @@ describe.each([
 describe('frost-secp256k1-tr 3-of-5 with a liar and a signer that sends a bad share', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 5, roundTimeoutMs: 5000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 5000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 

@@ -58,7 +58,8 @@ export class Dev {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  async waitFor(re: RegExp, ms = 30_000): Promise<string> {
+  /** Waits for a stdout line; the default allows a cluster start on a heavily loaded CI machine (each node is a tsx process). */
+  async waitFor(re: RegExp, ms = 120_000): Promise<string> {
     const until = Date.now() + ms;
     for (;;) {
       const hit = this.lines.find((l) => re.test(l));
