@@ -38,6 +38,8 @@ const TSX = createRequire(import.meta.url).resolve('tsx');
 const COORDINATOR_IDENTITY = 'identity.sealed';
 const SIGNER_KEYSTORE = 'keystore.db';
 const START_TIMEOUT_MS = 60_000;
+/** The dev coordinator's round timeout (production default: 5 s). */
+const DEV_ROUND_TIMEOUT_MS = 15_000;
 const STOP_DEADLINE_MS = 10_000;
 
 export interface DevOptions {
@@ -270,9 +272,11 @@ export class DevCluster extends Service {
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, signerKeys[i]!]));
 
     const coordinatorConfig = this.file('coordinator.json');
+    // Every node of a dev cluster shares one machine, often a busy laptop: rounds get
+    // three times the production default before a slow peer counts as absent.
     fs.writeFileSync(
       coordinatorConfig,
-      `${JSON.stringify({ dataDir: 'coordinator', listen: `127.0.0.1:${this.o.port}`, signers: peers, clients, passphraseFile: 'secrets/coordinator.passphrase' }, null, 2)}\n`,
+      `${JSON.stringify({ dataDir: 'coordinator', listen: `127.0.0.1:${this.o.port}`, signers: peers, clients, passphraseFile: 'secrets/coordinator.passphrase', roundTimeoutMs: DEV_ROUND_TIMEOUT_MS }, null, 2)}\n`,
     );
     const coordinator = new Child('coordinator', COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.file('logs', 'coordinator.log'));
     this.coordinator = coordinator;

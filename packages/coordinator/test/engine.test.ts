@@ -98,7 +98,7 @@ describe('session engine against in-process signers', () => {
   });
 
   it('retries around a silent signer and fails with NOT_ENOUGH_SIGNERS when fewer than t usable remain', async () => {
-    const c = await startCluster(IDS, { options: { roundTimeoutMs: 400 } });
+    const c = await startCluster(IDS, { options: { roundTimeoutMs: 2000 } });
     try {
       await createKey(c, 'k-silent');
       c.signers[0]!.misbehave = { silentSign: true };
@@ -151,7 +151,7 @@ describe('session engine against in-process signers', () => {
   });
 
   it('re-sends an unacknowledged DKG COMMIT on reconnect and refuses a refresh until every signer caught up', async () => {
-    const c = await startCluster(IDS, { options: { roundTimeoutMs: 400 } });
+    const c = await startCluster(IDS, { options: { roundTimeoutMs: 2000 } });
     try {
       c.signers[2]!.misbehave = { dropAck: true };
       await createKey(c, 'k-ack');
