@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KeyquorumClient } from '@keyquorum/client';
 import { generateIdentity, identityFromSecret, type IdentityKey } from '@keyquorum/protocol';
+import { loadIdentity } from '@keyquorum/coordinator';
 import { Keystore } from '@keyquorum/signer';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { NodeProcess, runCli } from './process.ts';
@@ -170,6 +171,25 @@ export class Cluster {
     };
     walk(this.dataDir(node));
     return out;
+  }
+
+  /** Stops the coordinator process (SIGTERM); its data dir and port stay for `restartCoordinator`. */
+  async stopCoordinator(): Promise<void> {
+    await this.coordinator.kill('SIGTERM');
+  }
+
+  /** The coordinator's identity, unsealed from its data dir (a test may play a coordinator with it; stop the process first). */
+  coordinatorIdentity(): IdentityKey {
+    return loadIdentity(this.dataDir('coordinator'), this.coordinatorEnv.KEYQUORUM_COORDINATOR_PASSPHRASE);
+  }
+
+  /** Starts the coordinator again on its data dir (registry) and on the same port, so the signers reconnect to it. */
+  async restartCoordinator(): Promise<void> {
+    const config = path.join(this.root, 'coordinator.json');
+    const fields = JSON.parse(fs.readFileSync(config, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(config, JSON.stringify({ ...fields, listen: new URL(this.url).host }, null, 2));
+    this.coordinator = new NodeProcess('coordinator', COORDINATOR_CLI, ['start', '--config', config], this.coordinatorEnv);
+    await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
   }
 
   async stop(): Promise<void> {

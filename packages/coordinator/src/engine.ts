@@ -27,6 +27,7 @@ import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
 import type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 import { recordAttestation, retire } from './sessions/retirement.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
+import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
 
 export type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
@@ -34,10 +35,14 @@ export type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sess
 export class SessionEngine {
   private readonly opts: ResolvedOptions;
   private readonly runtime: SessionRuntime;
+  /** Unresolved key sessions (issue 10, finding 3). */
+  readonly resolver: Resolver;
 
   constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
     this.opts = opts;
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
+    this.resolver = new Resolver(this.runtime);
+    this.runtime.onUnresolved = (s) => this.resolver.note(s);
   }
 
   // ---- connection events (from server.ts) ----
@@ -45,6 +50,7 @@ export class SessionEngine {
   /** Re-sends every COMMIT the signer has not acknowledged, oldest first. */
   onSignerAuthenticated(signer: string): void {
     this.runtime.resendCommits(signer);
+    this.resolver.onSignerAuthenticated(signer);
   }
 
   onSignerLost(signer: string): void {
@@ -61,6 +67,11 @@ export class SessionEngine {
       else recordAck(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
+    }
+    if (KEY_SESSION_KINDS.includes(h.kind)) {
+      if (this.resolver.offer(signer, envelope)) return;
+      // PENDING_UNRESOLVED: the ABORT carries the signer's CONFIRM of a session left unresolved (even if its session ended meanwhile).
+      if (h.round === ABORT_ROUND) this.resolver.noteAbort(signer, envelope);
     }
     const inbox = this.runtime.inbox(h.sessionId);
     if (inbox === undefined || !inbox.participants.has(signer)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
