@@ -25,7 +25,7 @@ const SUITE = 'frost-ed25519';
 const signer = generateIdentity();
 
 function veto(): Envelope {
-  const header = { v: PROTOCOL_VERSION, kind: 'refresh', suite: SUITE, sessionId: new Uint8Array(32).fill(7), round: KEY_ROUND.VETO, from: 's2', to: COORDINATOR_ID };
+  const header = { v: PROTOCOL_VERSION, kind: 'refresh', suite: SUITE, sessionId: new Uint8Array(32).fill(7), round: KEY_ROUND.VETO, from: 's2', to: COORDINATOR_ID } as const;
   return sealEnvelope(signer, header, encodeBody({ keyId: 'k1', epoch: 1 }));
 }
 

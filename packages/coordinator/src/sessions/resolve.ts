@@ -168,7 +168,10 @@ export class Resolver {
     }
     const key = rt.registry.getKey(session.keyId);
     const pkg = fromWirePublicKey(first.publicKey);
-    const record = session.kind === 'refresh' && key?.publicKey !== undefined && key.epoch + 1 === session.epoch && equalBytes(key.publicKey.groupKey, pkg.groupKey);
+    // What refresh's own check demands (key-configs.ts): same group key, chain code, threshold and participants.
+    const old = key?.publicKey;
+    const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
+    const record = session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey;
     if (!record) {
       rt.log.warn('unresolved key session confirmed by all, but the registry cannot record it', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
       return 'unresolved';
