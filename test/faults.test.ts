@@ -92,7 +92,7 @@ describe.each([
     // kind 'refresh': this process also logged 'share stored pending' for the earlier DKG.
     // Restarted at once, so the coordinator need not wait out its acknowledgement timeout.
     const restarted = victim
-      .waitFor((l) => l.msg === 'share stored pending' && l.kind === 'refresh', 20_000, 'a pending refreshed share')
+      .waitFor((l) => l.msg === 'share stored pending' && l.kind === 'refresh', 60_000, 'a pending refreshed share')
       .then(() => victim.kill('SIGKILL'))
       .then(() => cluster.startSigner('signer-2'));
     const outcome = await cluster.client.refresh('crash-sign').then(
