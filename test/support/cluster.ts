@@ -158,6 +158,40 @@ export class Cluster {
     }
   }
 
+  /**
+   * Wipes a (stopped) signer's data directory and initialises it again, as an operator
+   * would after losing the disk: a new identity key. Returns its public key (hex).
+   */
+  async reinitSigner(id: string): Promise<string> {
+    fs.rmSync(this.dataDir(id), { recursive: true, force: true });
+    const out = await runCli(SIGNER_CLI, ['init', '--data', this.dataDir(id), '--id', id, '--json', '--scrypt-n', String(2 ** 12)], this.signerEnv(id));
+    return (JSON.parse(out) as { publicKey: string }).publicKey;
+  }
+
+  /**
+   * Pins `id` under `publicKey` in the coordinator's allow-list and every signer's peers,
+   * as each operator would edit its config, and restarts every node with it (the
+   * coordinator on the same address). Registry and keystores stay.
+   */
+  async repin(id: string, publicKey: string): Promise<void> {
+    await Promise.all([...this.signers.values()].map((p) => p.kill('SIGTERM')));
+    await this.coordinator.kill('SIGTERM');
+    const coordinatorConfig = path.join(this.root, 'coordinator.json');
+    const c = JSON.parse(fs.readFileSync(coordinatorConfig, 'utf8')) as { signers: Record<string, string>; listen: string };
+    c.signers[id] = publicKey;
+    c.listen = new URL(this.url).host;
+    fs.writeFileSync(coordinatorConfig, JSON.stringify(c, null, 2));
+    for (const signer of this.signerIds) {
+      const file = this.signerConfig(signer);
+      const config = JSON.parse(fs.readFileSync(file, 'utf8')) as { peers: Record<string, string> };
+      config.peers[id] = publicKey;
+      fs.writeFileSync(file, JSON.stringify(config, null, 2));
+    }
+    this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
+    await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
+    await Promise.all(this.signerIds.map((signer) => this.startSigner(signer)));
+  }
+
   /** Every file under a node's data dir (SQLite database, WAL, identity), raw bytes. */
   filesOf(node: string): Array<{ file: string; bytes: Buffer }> {
     const out: Array<{ file: string; bytes: Buffer }> = [];

@@ -4,7 +4,7 @@
  *   keyquorum keys create --suite S --threshold T [--signers id,...] [--label L]   (--scheme: older name of --suite)
  *   keyquorum keys list | keys show ID | keys derive ID --path m/44/0/7
  *   keyquorum sign ID --message HEX [--path m/44/0/7]
- *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys retire ID
+ *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys repair ID --signer S | keys retire ID
  *   keyquorum signers
  *   keyquorum bans ID | bans clear ID --signer S
  *   keyquorum audit [--key ID]
@@ -41,6 +41,7 @@ const USAGE = `usage: keyquorum <command> [options]
   keys derive ID --path m/44/0/7
   keys refresh ID
   keys reshare ID --signers id,... --threshold T
+  keys repair ID --signer S         rebuild S's lost share from t helpers (S re-initialised, its new key pinned)
   keys retire ID
   sign ID --message HEX [--path m/44/0/7]
   signers
@@ -258,6 +259,20 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
       const signers = signerList(need(v, 'signers'));
       const threshold = integer(need(v, 'threshold'), 'threshold', 2, 255);
       const key = await connect(v, io).client.reshare(keyId(positionals[0]!), { signers, threshold });
+      print(v.json === true, keyContract(key), keyView(key));
+      return 0;
+    }
+    case 'repair': {
+      const { values: v, positionals } = parse(args, { signer: { type: 'string' } }, 1);
+      const id = keyId(positionals[0]!);
+      const signer = need(v, 'signer');
+      const { client } = connect(v, io);
+      const progress = (line: string) => io.err(`${line}\n`);
+      const started = await client.repair(id, signer, { wait: false });
+      progress(`repairing ${printable(signer)}'s share of ${printable(id)} (operation ${printable(started.id)})...`);
+      const done = await client.waitForOperation<KeyJson>(started.id, { timeoutMs: 10 * 60_000 });
+      const key = done.result!;
+      progress(`${printable(signer)} holds its share of ${printable(id)} again (epoch ${key.epoch}); checked against its verifying share`);
       print(v.json === true, keyContract(key), keyView(key));
       return 0;
     }

@@ -20,6 +20,7 @@ import {
   createKeyDigest,
   refreshDigest,
   requestToJson,
+  repairDigest,
   reshareDigest,
   retireDigest,
   signClientRequest,
@@ -40,6 +41,7 @@ import {
   type OperationJson,
   type Operation as RequestOp,
   type RequestOnlyBodyJson,
+  type RepairBodyJson,
   type ReshareBodyJson,
   type RetirementJson,
   type Route,
@@ -295,6 +297,20 @@ export class KeyquorumClient {
     const request = this.signRequest('reshare', keyId, reshareDigest({ keyId, groupKey: hexToBytes(key.groupKey), newThreshold: o.threshold, signers: o.signers }));
     const body: ReshareBodyJson = { signers: o.signers, threshold: o.threshold, request: requestToJson(request) };
     return this.long<KeyJson>(ROUTES.reshare, { params: { id: keyId }, body }, opts);
+  }
+
+  /**
+   * Rebuilds `signer`'s lost share of the key from t helpers, none of which learns it
+   * (the signer was re-initialised and its new identity pinned by every operator); the
+   * key keeps its epoch and public key. The request names the key and the signer. Not
+   * for ecdsa-secp256k1 keys (400 BAD_REQUEST). `{ wait: false }`: the running operation.
+   */
+  async repair(keyId: string, signer: string, opts?: { wait?: true }): Promise<KeyJson>;
+  async repair(keyId: string, signer: string, opts: { wait: false }): Promise<Operation<KeyJson>>;
+  async repair(keyId: string, signer: string, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>>;
+  async repair(keyId: string, signer: string, opts?: WaitOption): Promise<KeyJson | Operation<KeyJson>> {
+    const body: RepairBodyJson = { signer, request: requestToJson(this.signRequest('repair', keyId, repairDigest({ keyId, target: signer }))) };
+    return this.long<KeyJson>(ROUTES.repair, { params: { id: keyId }, body }, opts);
   }
 
   /** Retires the key; resolves to it and the destruction attestations received so far (`{ wait: false }`: the running operation). */

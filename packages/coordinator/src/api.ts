@@ -31,6 +31,13 @@ export interface ReshareParams {
   threshold: number;
 }
 
+export interface RepairParams {
+  request: ClientRequest;
+  keyId: string;
+  /** The participant whose share is rebuilt (re-initialised, its new identity pinned). */
+  signer: string;
+}
+
 export interface SignParams {
   request: ClientRequest;
   keyId: string;
@@ -91,6 +98,7 @@ export interface CoordinatorApi {
   sign(p: SignParams): Promise<SignOutput>;
   refresh(p: KeyRequestParams): Promise<KeyView>;
   reshare(p: ReshareParams): Promise<KeyView>;
+  repair(p: RepairParams): Promise<KeyView>;
   retire(p: KeyRequestParams): Promise<RetireOutput>;
   getKey(keyId: string): KeyView;
   listKeys(): KeyView[];

@@ -20,6 +20,7 @@ import {
   MAX_SIGN_MESSAGE_BYTES,
   createKeyDigest,
   refreshDigest,
+  repairDigest,
   reshareDigest,
   retireDigest,
   signDigest,
@@ -29,7 +30,7 @@ import {
   type ServiceStatus,
   type StartStack,
 } from '@keyquorum/protocol';
-import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
+import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
@@ -259,6 +260,27 @@ export class Coordinator extends Service implements CoordinatorApi {
       if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `new signers not connected: ${offline.join(',')}` });
       const newParticipants = signers.map((signer, i) => ({ signer, index: i + 1 }));
       await this.metrics.session('reshare', () => engine.reshare({ key: current, publicKey: current.publicKey, newParticipants, threshold: p.threshold, request }));
+      return this.getKey(key.id);
+    });
+  }
+
+  /**
+   * Rebuilds the share of participant `p.signer`, which lost it (re-initialised under a
+   * new identity that the operators pinned), from t helpers at the key's current epoch
+   * (docs/cluster-protocol.md "Share repair"). Returns the key, unchanged.
+   */
+  async repair(p: RepairParams): Promise<KeyView> {
+    const { engine } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    const key = this.activeKey(p.keyId);
+    const unsupported = schemeOf(key.suite).repairUnsupported;
+    if (unsupported !== undefined) throw badRequest('keyId', unsupported);
+    const target = key.participants.find((r) => r.signer === p.signer);
+    if (typeof p.signer !== 'string' || target === undefined) throw badRequest('signer', `not a participant of ${key.id}`);
+    const request = this.authorise('repair', key.id, p.request, repairDigest({ keyId: key.id, target: target.signer }));
+    return this.locks.run(key.id, 'exclusive', async () => {
+      const current = this.activeKey(key.id);
+      await this.metrics.session('repair', () => engine.repair({ key: current, publicKey: current.publicKey, target, request }));
       return this.getKey(key.id);
     });
   }

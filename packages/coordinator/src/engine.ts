@@ -24,13 +24,14 @@ import type { Attestation, RegistryKey, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
 import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
-import type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
-import { recordAttestation, retire } from './sessions/retirement.ts';
+import { repair } from './sessions/repair.ts';
+import type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
+import { recordAttestation, recordRefusedAttestation, retire } from './sessions/retirement.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
 
-export type { DkgRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
+export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 
 export class SessionEngine {
   private readonly opts: ResolvedOptions;
@@ -65,6 +66,12 @@ export class SessionEngine {
       const pending = this.runtime.answeredCommit(signer, envelope, pinned);
       if (h.kind === 'retire') recordAttestation(this.runtime, signer, envelope, pending);
       else recordAck(this.runtime, signer, envelope, pending);
+      this.runtime.acknowledged(pending, signer);
+      return;
+    }
+    if (h.kind === 'retire' && h.round === RETIRE_ROUND.ABORT && this.runtime.inbox(h.sessionId) === undefined) {
+      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
+      recordRefusedAttestation(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
     }
@@ -105,6 +112,11 @@ export class SessionEngine {
   /** Moves an active key to a new signer set and threshold; same group key, epoch e + 1. */
   reshare(r: ReshareRequest): Promise<PublicKeyPackage> {
     return reshare(this.runtime, r);
+  }
+
+  /** Rebuilds one participant's lost share from t helpers; epoch and public key unchanged. */
+  repair(r: RepairRequest): Promise<PublicKeyPackage> {
+    return repair(this.runtime, r);
   }
 
   /** Signs with a quorum of t connected participants, retrying with other quorums. */

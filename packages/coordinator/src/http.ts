@@ -108,6 +108,7 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   sign: async ({ c, params, body }) => [200, signatureToJson(await c.sign({ keyId: params.id, ...body }))],
   refresh: ({ c, params, query, body }) => longOperation(c, query.wait, 'refresh', params.id, 200, () => c.refresh({ keyId: params.id, request: body.request }), keyToJson),
   reshare: ({ c, params, query, body }) => longOperation(c, query.wait, 'reshare', params.id, 200, () => c.reshare({ keyId: params.id, ...body }), keyToJson),
+  repair: ({ c, params, query, body }) => longOperation(c, query.wait, 'repair', params.id, 200, () => c.repair({ keyId: params.id, ...body }), keyToJson),
   retire: ({ c, params, query, body }) => longOperation(c, query.wait, 'retire', params.id, 200, () => c.retire({ keyId: params.id, request: body.request }), retirementToJson),
   bans: ({ c, params }) => [200, { bans: c.bans(params.id).map(banToJson) }],
   clearBan: ({ c, params, caller }) => {

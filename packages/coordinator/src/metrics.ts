@@ -13,7 +13,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { publicError } from './errors.ts';
 
-export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
+export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'repair' | 'retire';
 
 /** What the gauges read at scrape time. */
 export interface MetricsSource {

@@ -14,7 +14,7 @@ import { apiErrorToJson, type ApiErrorJson } from '@keyquorum/protocol';
 import { OPERATION_HISTORY } from './constants.ts';
 import { publicError, type CoordinatorError } from './errors.ts';
 
-export type OperationKind = 'createKey' | 'refresh' | 'reshare' | 'retire';
+export type OperationKind = 'createKey' | 'refresh' | 'reshare' | 'repair' | 'retire';
 export type OperationState = 'running' | 'succeeded' | 'failed';
 
 export interface OperationRecord<R = unknown> {

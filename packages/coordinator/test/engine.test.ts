@@ -171,6 +171,31 @@ describe('session engine against in-process signers', () => {
     }
   });
 
+  it('a signer back after the retire request expired refuses the COMMIT: the refusal is audited and the COMMIT is no longer re-sent', async () => {
+    const c = await startCluster(IDS);
+    try {
+      await createKey(c, 'k-gone');
+      await c.signers[2]!.close();
+      await eventually(() => !c.coordinator.listSigners().find((s) => s.id === 's3')!.connected);
+      await c.coordinator.retire({ keyId: 'k-gone', request: c.request('retire', 'k-gone', retireDigest({ keyId: 'k-gone' })) });
+      c.signers[2]!.clockOffsetMs = 10 * 60_000;
+      await c.signers[2]!.connect();
+      await eventually(() => c.coordinator.audit('k-gone').some((e) => e.event === 'key.attestation_refused'), 10_000);
+      const refusal = c.coordinator.audit('k-gone').find((e) => e.event === 'key.attestation_refused')!;
+      expect(refusal.data).toMatchObject({ signer: 's3', epoch: 0, reason: expect.stringMatching(/STALE|expired|old/i) });
+      expect(c.coordinator.attestations('k-gone').map((a) => a.signer).sort()).toEqual(['s1', 's2']);
+      // Not re-sent: a second reconnect draws no second refusal.
+      await c.signers[2]!.close();
+      await c.signers[2]!.connect();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.coordinator.audit('k-gone').filter((e) => e.event === 'key.attestation_refused')).toHaveLength(1);
+      expect(c.signers[2]!.retired.has('k-gone')).toBe(false);
+      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('re-sends the retire COMMIT to a signer that was offline, which then attests', async () => {
     const c = await startCluster(IDS);
     try {

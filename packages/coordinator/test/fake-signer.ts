@@ -106,6 +106,8 @@ export class FakeSigner {
   readonly retired = new Set<string>();
   readonly errors: ErrorBody[] = [];
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
+  /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
+  clockOffsetMs = 0;
   private readonly o: FakeSignerOptions;
   private readonly sessions = new Map<string, KeySessionState>();
   private readonly nonces = new Map<string, { nonces: SigningNonces; start: SignStartBody }>();
@@ -158,7 +160,7 @@ export class FakeSigner {
 
   private checkRequest(request: ClientRequest, digest: Uint8Array): void {
     // No replay window here: the coordinator's sign retries reuse one request (the daemon caps them).
-    verifyClientRequest(request, { trusted: this.o.clients, now: Date.now(), replay: { checkAndRemember: () => true } });
+    verifyClientRequest(request, { trusted: this.o.clients, now: Date.now() + this.clockOffsetMs, replay: { checkAndRemember: () => true } });
     if (!equalBytes(request.digest, digest)) throw new Error('request digest mismatch');
   }
 
@@ -345,6 +347,9 @@ export class FakeSigner {
       return;
     }
     if (round !== RETIRE_ROUND.COMMIT) return;
+    // Like a daemon (issue 10, finding 4): the client's request must still be fresh here.
+    const request = (body as unknown as { request: ClientRequest }).request;
+    this.checkRequest(request, retireDigest({ keyId: request.keyId }));
     const got = this.openPeers((body as unknown as DeliverBody).envelopes, sessionId, 'retire', RETIRE_ROUND.APPROVE);
     const approvals = [...got.values()].map((env) => decodeBody<{ keyId: string; epoch: number }>('retire', RETIRE_ROUND.APPROVE, suite, env.payload));
     const keyId = approvals[0]!.keyId;

@@ -43,3 +43,8 @@ export function retireDigest(p: { keyId: string }): Uint8Array {
 export function reshareDigest(p: { keyId: string; groupKey: Uint8Array; newThreshold: number; signers: readonly string[] }): Uint8Array {
   return operationDigest('reshare', { keyId: p.keyId, groupKey: bytesToHex(p.groupKey), newThreshold: p.newThreshold, signers: signerList(p.signers) });
 }
+
+/** Share repair of `target`'s share of the key (docs/cluster-protocol.md "Share repair"). */
+export function repairDigest(p: { keyId: string; target: string }): Uint8Array {
+  return operationDigest('repair', { keyId: p.keyId, target: p.target });
+}

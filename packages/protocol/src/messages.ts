@@ -20,6 +20,8 @@
  *   COMMIT        C->S  every CONFIRM envelope: the signer activates only if all agree
  *   ACK           S->C  done
  *   ABORT         C->S  discard pending state
+ * Share repair (kind 'repair', same rounds): R1 = a helper's delta to each other helper and
+ *   R2 = a helper's sigma to the target, both encrypted; only the target CONFIRMs.
  * Signing: START (C->S) -> COMMITMENT (S->C, nonce commitments, stored sealed)
  *   -> SIGN (C->S, the quorum's COMMITMENT envelopes; sessionId derived from them)
  *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
@@ -117,6 +119,16 @@ export interface ReshareStartBody {
   dealers: ParticipantRef[];
   newParticipants: ParticipantRef[];
   newThreshold: number;
+  request: ClientRequest;
+}
+/** Share repair: `helpers` (at least t holders at `epoch`) rebuild `target`'s share of the key `publicKey`. */
+export interface RepairStartBody {
+  keyId: string;
+  epoch: number;
+  publicKey: WirePublicKey;
+  participants: ParticipantRef[];
+  target: ParticipantRef;
+  helpers: ParticipantRef[];
   request: ClientRequest;
 }
 export interface ContributionBody { contribution: Uint8Array }
@@ -311,6 +323,23 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     [KEY_ROUND.R1]: commitmentBody,
     [KEY_ROUND.R2]: secretShare,
   },
+  repair: {
+    ...KEY_SESSION_COMMON,
+    [KEY_ROUND.START]: (v) => {
+      const o = obj(v, ['keyId', 'epoch', 'publicKey', 'participants', 'target', 'helpers', 'request']);
+      return {
+        keyId: keyId(o.keyId, 'keyId'),
+        epoch: epoch(o.epoch, 'epoch'),
+        publicKey: parseWirePublicKey(o.publicKey, 'publicKey'),
+        participants: parseParticipants(o.participants, 'participants', 2),
+        target: parseParticipants([o.target], 'target', 1)[0]!,
+        helpers: parseParticipants(o.helpers, 'helpers', 1),
+        request: parseClientRequest(o.request, 'request'),
+      };
+    },
+    [KEY_ROUND.R1]: secretShare,
+    [KEY_ROUND.R2]: secretShare,
+  },
   sign: {
     [SIGN_ROUND.START]: (v) => {
       const o = obj(v, ['keyId', 'epoch', 'message', 'request'], ['path', 'taproot']);
@@ -358,7 +387,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   },
 };
 
-/** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare yet. */
+/** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
 const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
   dkg: { ...PARSERS.dkg, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
   refresh: { ...PARSERS.refresh, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
@@ -384,6 +413,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
 /** Rounds whose bodies are secret and must arrive end-to-end encrypted (`suite` and `to` matter for ecdsa-secp256k1). */
 export function isSecretRound(kind: string, round: number, suite?: string, to?: string): boolean {
   if (suite === ECDSA_SUITE) return isEcdsaSecretRound(kind, round, to);
+  if (kind === 'repair') return round === KEY_ROUND.R1 || round === KEY_ROUND.R2;
   return (kind === 'dkg' || kind === 'refresh' || kind === 'reshare') && round === KEY_ROUND.R2;
 }
 

@@ -48,19 +48,19 @@ describe('client authorisation', () => {
 
   it('an admin may request every operation', () => {
     const { verify } = setup();
-    for (const op of ['createKey', 'sign', 'refresh', 'reshare', 'retire'] as const) {
+    for (const op of ['createKey', 'sign', 'refresh', 'reshare', 'repair', 'retire'] as const) {
       expect(verify(request(admin, op)).op).toBe(op);
     }
   });
 
-  it('refuses a request for share repair, an operation no session serves', () => {
+  it('refuses an operation it does not know', () => {
     const { verify } = setup();
-    expectWireError(() => verify({ ...request(admin, 'sign'), op: 'repair' }), 'BAD_FIELD');
+    expectWireError(() => verify({ ...request(admin, 'sign'), op: 'restore' as 'sign' }), 'BAD_FIELD');
   });
 
-  it('a signer-role client may not refresh, retire or create keys', () => {
+  it('a signer-role client may not refresh, repair, retire or create keys', () => {
     const { verify } = setup();
-    for (const op of ['createKey', 'refresh', 'retire'] as const) {
+    for (const op of ['createKey', 'refresh', 'repair', 'retire'] as const) {
       expectWireError(() => verify(request(wallet, op)), 'UNAUTHORISED');
     }
   });

@@ -9,7 +9,9 @@ import {
   isSecretRound,
   KEY_ROUND,
   RETIRE_ROUND,
+  repairDigest,
   retireDigest,
+  type RepairStartBody,
   SIGN_ROUND,
   signClientRequest,
   signDigest,
@@ -118,10 +120,30 @@ describe('message bodies', () => {
     expect(isSecretRound('sign', SIGN_ROUND.SHARE)).toBe(false);
   });
 
-  it('share repair has no messages on the wire: its rounds are unknown and none is secret', () => {
-    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody({})), 'UNKNOWN_KIND');
-    expectWire(() => decodeBody('repair', KEY_ROUND.R1, 'frost-ed25519', encodeBody({ delta: new Uint8Array(32) })), 'UNKNOWN_KIND');
-    expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(false);
+  it('share repair: START round-trips; deltas (R1) and sigmas (R2) are secret scalars; only the target CONFIRMs', () => {
+    const request = signClientRequest(generateIdentity(), { op: 'repair', keyId: 'k', digest: repairDigest({ keyId: 'k', target: 'c' }) });
+    const publicKey = { suite: 'frost-ed25519', threshold: 2, participants: [1, 2, 3], groupKey: edPoint(), verifyingShares: [edPoint(), edPoint(), edPoint()], chainCode: new Uint8Array(32) };
+    const participants = [{ signer: 'a', index: 1 }, { signer: 'b', index: 2 }, { signer: 'c', index: 3 }];
+    const start = { keyId: 'k', epoch: 4, publicKey, participants, target: participants[2]!, helpers: participants.slice(0, 2), request };
+    const decoded = decodeBody<RepairStartBody>('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody(start));
+    expect(decoded).toEqual(start);
+    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody({ ...start, target: { signer: 'c', index: 0 } })), 'BAD_FIELD', 'target[0].index');
+    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody({ ...start, helpers: [] })), 'BAD_FIELD', 'helpers');
+    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'frost-ed25519', encodeBody({ ...start, extra: 1 })), 'UNKNOWN_FIELD', 'extra');
+    const overOrder = new Uint8Array(32).fill(0xff);
+    expectWire(() => decodeBody('repair', KEY_ROUND.R1, 'frost-ed25519', encodeBody({ signingShare: overOrder })), 'BAD_FIELD', 'signingShare');
+    expectWire(() => decodeBody('repair', KEY_ROUND.R2, 'frost-ed25519', encodeBody({ sigma: new Uint8Array(32) })), 'UNKNOWN_FIELD');
+    expect(decodeBody('repair', KEY_ROUND.R2, 'frost-ed25519', encodeBody({ signingShare: new Uint8Array(32) }))).toEqual({ signingShare: new Uint8Array(32) });
+    expect(isSecretRound('repair', KEY_ROUND.R1)).toBe(true);
+    expect(isSecretRound('repair', KEY_ROUND.R2)).toBe(true);
+    expect(isSecretRound('repair', KEY_ROUND.CONFIRM)).toBe(false);
+    // ecdsa-secp256k1 has no repair session (its pairwise OT state cannot be rebuilt by it).
+    expectWire(() => decodeBody('repair', KEY_ROUND.START, 'ecdsa-secp256k1', encodeBody(start)), 'UNKNOWN_KIND');
+  });
+
+  it('the repair digest names the key and the target signer', () => {
+    expect(repairDigest({ keyId: 'k', target: 'a' })).not.toEqual(repairDigest({ keyId: 'k', target: 'b' }));
+    expect(repairDigest({ keyId: 'k', target: 'a' })).not.toEqual(repairDigest({ keyId: 'j', target: 'a' }));
   });
 
   it('a retire APPROVE needs a 32-byte request id', () => {

@@ -4,7 +4,7 @@
  * another `computeSignatureShare` (a corrupted share inside properly signed
  * envelopes) without any test-only branch in the daemon.
  */
-import { signShare, type ecdsa, type KeyShare, type SignatureShare, type SigningNonces, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
+import { signShare, type ecdsa, type RepairSigma, type KeyShare, type SignatureShare, type SigningNonces, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 
 export interface SignatureShareInput {
   keyId: string;
@@ -25,6 +25,11 @@ export interface SignerBehaviour {
    * about to be sent, returned as sent. Absent in production; a fault fixture alters them.
    */
   ecdsaRound2?(input: { keyId: string; sessionId: string; messages: ecdsa.SignRound2Direct[] }): ecdsa.SignRound2Direct[];
+  /**
+   * Share repair, optional: a helper's sigma (the sum of the deltas it received) about to be
+   * sent to the repaired signer, returned as sent. Absent in production; a fault fixture alters it.
+   */
+  repairSigma?(input: { keyId: string; sessionId: string; sigma: RepairSigma }): RepairSigma;
 }
 
 export const honestBehaviour: SignerBehaviour = {

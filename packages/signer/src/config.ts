@@ -41,6 +41,12 @@ export interface SignerOptions {
    * beyond the first, at least 1, at most 2. 0 runs them on the event loop.
    */
   cryptoWorkers?: number;
+  /**
+   * Label `/metrics` with key ids (`keyquorum_signer_key_epoch{key}`). Off by default:
+   * key ids are an inventory of the wallets this signer guards, and the metrics endpoint
+   * is often scraped more widely than the daemon is trusted. Without it, only the count.
+   */
+  metricsKeyLabels?: boolean;
 }
 
 export interface ListenAddress {
@@ -63,9 +69,10 @@ export interface ResolvedSignerOptions {
   roundTimeoutMs: number;
   maxFrameBytes: number;
   cryptoWorkers: number;
+  metricsKeyLabels: boolean;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'metricsKeyLabels'] as const;
 const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -171,6 +178,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
   const passphraseEnv = o.passphraseEnv === undefined ? DEFAULT_PASSPHRASE_ENV : aString(o.passphraseEnv, 'passphraseEnv');
   if (!ENV_NAME_PATTERN.test(passphraseEnv)) throw bad('passphraseEnv', 'expected an environment variable name');
   if (o.passphraseFile !== undefined && o.keyFile !== undefined) throw bad('keyFile', 'give passphraseFile or keyFile, not both');
+  if (o.metricsKeyLabels !== undefined && typeof o.metricsKeyLabels !== 'boolean') throw bad('metricsKeyLabels', 'expected true or false');
   return {
     signerId,
     dataDir: aPath(o.dataDir, 'dataDir', baseDir),
@@ -185,6 +193,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
     roundTimeoutMs: o.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : aInt(o.roundTimeoutMs, ROUND_TIMEOUT_RANGE_MS, 'roundTimeoutMs'),
     maxFrameBytes: o.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES : aInt(o.maxFrameBytes, MAX_FRAME_BYTES_RANGE, 'maxFrameBytes'),
     cryptoWorkers: o.cryptoWorkers === undefined ? defaultCryptoWorkers() : aInt(o.cryptoWorkers, CRYPTO_WORKERS_RANGE, 'cryptoWorkers'),
+    metricsKeyLabels: o.metricsKeyLabels === true,
   };
 }
 

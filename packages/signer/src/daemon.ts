@@ -172,6 +172,7 @@ export class SignerDaemon extends Service {
           keys: () => keystore.listKeys().flatMap((k) => (k.state === 'active' ? [{ keyId: k.keyId, epoch: k.epoch, suite: k.suite }] : [])),
         },
         o.listen,
+        { keyLabels: o.metricsKeyLabels },
       );
       this.#running.health = health;
       await stack.start(health);

@@ -70,6 +70,8 @@ export type SignerErrorCode =
   | 'NONCE_UNKNOWN'
   /** An argument or option has the wrong type, length, range or format. */
   | 'BAD_FIELD'
+  /** A repaired share does not match its verifying share in the key's public package (a helper sent a wrong value). */
+  | 'SHARE_MISMATCH'
   /** A crypto worker thread died or failed a call: the session's round is lost (`workers/pool.ts`). */
   | 'WORKER_FAILED';
 

@@ -3,8 +3,9 @@
  * GET /healthz is 200 while the process serves; GET /readyz is 200 only when the
  * keystore is open and the coordinator link is authenticated, 503 otherwise;
  * GET /metrics is the Prometheus exposition (prom-client, one registry per server):
- * the daemon's frame and session counters, its connection state, and the epoch of
- * every active key it holds a share of. Nothing else is served.
+ * the daemon's frame and session counters, its connection state, the number of active
+ * keys it holds a share of, and, only with `keyLabels` (config `metricsKeyLabels`), the
+ * epoch of each such key labelled with its id. Nothing else is served.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +24,7 @@ export interface HealthSource {
 /** Values of `metrics()` that go up and down; every other one is a counter. */
 const GAUGES = new Set(['connected', 'liveSessions']);
 
-function prometheus(source: HealthSource): Registry {
+function prometheus(source: HealthSource, keyLabels: boolean): Registry {
   const registry = new Registry();
   for (const name of Object.keys(source.metrics())) {
     const metric = `keyquorum_signer_${name}`;
@@ -50,6 +51,15 @@ function prometheus(source: HealthSource): Registry {
     }
   }
   new Gauge({
+    name: 'keyquorum_signer_active_keys',
+    help: 'Active keys this signer holds a share of',
+    registers: [registry],
+    collect() {
+      this.set(source.keys?.().length ?? 0);
+    },
+  });
+  if (!keyLabels) return registry;
+  new Gauge({
     name: 'keyquorum_signer_key_epoch',
     help: 'Epoch of the active share this signer holds, per key',
     labelNames: ['key', 'scheme'],
@@ -68,9 +78,9 @@ export class HealthServer implements Startable {
   readonly #at: ListenAddress;
   #bound: ListenAddress | undefined;
 
-  constructor(source: HealthSource, at: ListenAddress) {
+  constructor(source: HealthSource, at: ListenAddress, options: { keyLabels?: boolean } = {}) {
     this.#at = at;
-    const registry = prometheus(source);
+    const registry = prometheus(source, options.keyLabels === true);
     this.#server = http.createServer((req, res) => {
       const reply = (status: number, body: string, type = 'application/json') => {
         res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });

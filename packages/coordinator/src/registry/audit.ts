@@ -56,6 +56,9 @@ export interface AuditEvents {
     clientKey: string;
   };
   'key.reshare_failed': SessionFailure & { epoch: number };
+  /** `signer`'s lost share (participant `index`) was rebuilt by `helpers`; epoch and public key unchanged. */
+  'key.repaired': { epoch: number; signer: string; index: number; helpers: string[]; transcriptHash: string; clientKey: string };
+  'key.repair_failed': SessionFailure & { epoch: number; signer: string };
   /** A quorum produced a signature, at the `attempts`-th quorum tried. */
   'key.signed': { epoch: number; quorum: string[]; attempts: number; messageSha256: string; path: string; taproot: string; publicKey: string; signature: string; clientKey: string };
   /** One sign attempt failed; `banned` when its culprits were banned for the key. */
@@ -64,6 +67,12 @@ export interface AuditEvents {
   'key.retired': { epoch: number; approvers: string[] };
   /** A signer attested it destroyed its share of the retired key. */
   'key.attested': { signer: string; epoch: number; destroyedAt: number; verifyingShare: string };
+  /**
+   * A signer refused a retirement COMMIT (its client request expired while the signer
+   * was away, or the session was aborted): it keeps its share, no attestation will come,
+   * and the COMMIT is no longer re-sent.
+   */
+  'key.attestation_refused': { signer: string; epoch: number; reason: string };
   /** A signer acknowledged a COMMIT: it holds the share of `epoch`. */
   'commit.acked': { signer: string; kind: string; epoch: number };
   /** An operator lifted a ban (`by`: the client key, when known). */

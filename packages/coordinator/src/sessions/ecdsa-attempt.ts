@@ -121,4 +121,6 @@ export const ECDSA_DRIVER: SchemeDriver = {
   keyRoundTimeoutFactor: ECDSA_KEY_ROUND_TIMEOUT_FACTOR,
   refuseMessage: (message) => (message.length === DIGEST_LENGTH ? undefined : 'an ecdsa-secp256k1 key signs a 32-byte digest (e.g. keccak-256 of a transaction, a sighash)'),
   reshareUnsupported: 'reshare of ecdsa-secp256k1 keys is not supported yet',
+  repairUnsupported:
+    'repair of an ecdsa-secp256k1 share is not supported: the repaired signer would also need fresh pairwise OT state with every other participant (DKLs23), which repair does not build; an ecdsa key keeps signing with the remaining participants (t <= n - 1)',
 };

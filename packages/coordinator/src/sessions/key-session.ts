@@ -1,6 +1,7 @@
 /**
  * The key-session driver (rounds `KEY_ROUND`, docs/cluster-protocol.md): DKG, refresh
- * and reshare are configurations of it (key-configs.ts).
+ * and reshare are configurations of it (key-configs.ts), and so is share repair
+ * (repair.ts: R1 pairwise between helpers, the target alone confirms).
  * START -> CONTRIBUTION -> CONTRIBUTIONS (the contributed session id, runtime.ts) ->
  * R1 -> R1_DELIVER -> R2 -> R2_DELIVER -> CONFIRM, then the commit point (registry
  * write + queued COMMITs) and COMMIT; every COMMIT is answered by an ACK
@@ -26,10 +27,11 @@ import {
 } from '@keyquorum/protocol';
 import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
 import type { PendingCommit } from '../registry.ts';
+import type { Inbox } from './inbox.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import { schemeOf } from './schemes.ts';
 
-export const KEY_SESSION_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare'];
+export const KEY_SESSION_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare', 'repair'];
 
 /**
  * Who does what in a key session. DKG and refresh: everyone deals (R1, R2) and
@@ -44,13 +46,17 @@ export interface SessionRoles {
 }
 
 export interface KeySession {
-  kind: 'dkg' | 'refresh' | 'reshare';
+  kind: 'dkg' | 'refresh' | 'reshare' | 'repair';
   suite: KeySuiteId;
   keyId: string;
   /** Session participants (deriveSessionId's list): every dealer and member. */
   participants: string[];
   /** Default: everyone deals and receives, nobody leaves. */
   roles?: SessionRoles;
+  /** R1 goes from each dealer to every other dealer, encrypted (repair's deltas), instead of a broadcast. */
+  r1Pairwise?: boolean;
+  /** Who gets the COMMIT; default: every participant and leaver. */
+  commitTo?: string[];
   startBody: Record<string, unknown>;
   request: ClientRequest;
   /** The epoch every CONFIRM must name. */
@@ -90,31 +96,23 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       timeoutMs,
       declareRound1: (derived) => {
         log.info('session id derived', { session: bytesToHex(derived) });
-        inbox.expect(KEY_ROUND.R1, dealers, (e) => {
-          sameSession(e, derived);
-          if (e.header.to !== BROADCAST) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
-          decodeBody(s.kind, KEY_ROUND.R1, s.suite, e.payload);
-        });
+        if (s.r1Pairwise) expectPairwise(inbox, KEY_ROUND.R1, derived, dealers, dealers);
+        else {
+          inbox.expect(KEY_ROUND.R1, dealers, (e) => {
+            sameSession(e, derived);
+            if (e.header.to !== BROADCAST) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
+            decodeBody(s.kind, KEY_ROUND.R1, s.suite, e.payload);
+          });
+        }
       },
     });
     const r1 = await rt.collect(inbox, { timeoutMs });
     s.round1?.(sessionId, new Map(dealers.map((id) => [id, r1.get(id)![0]!])));
 
     // Each dealer sends one encrypted share to every member but itself.
-    const owed = (dealer: string) => members.filter((m) => m !== dealer).length;
-    inbox.expect(
-      KEY_ROUND.R2,
-      dealers,
-      (e, prior) => {
-        const { to, from } = e.header;
-        sameSession(e, sessionId);
-        if (to === from || !members.includes(to) || prior.some((p) => p.header.to === to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
-        if (e.enc === undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: round-2 shares must be encrypted to their recipient' });
-      },
-      owed,
-    );
-    const allR1 = dealers.map((id) => r1.get(id)![0]!);
-    rt.deliver(inbox, ids, sessionId, KEY_ROUND.R1_DELIVER, () => allR1);
+    expectPairwise(inbox, KEY_ROUND.R2, sessionId, dealers, members);
+    const allR1 = dealers.flatMap((id) => r1.get(id)!);
+    rt.deliver(inbox, ids, sessionId, KEY_ROUND.R1_DELIVER, (id) => (s.r1Pairwise ? allR1.filter((e) => e.header.to === id) : allR1));
     const r2 = [...(await rt.collect(inbox, { timeoutMs })).values()].flat();
 
     inbox.expect(KEY_ROUND.CONFIRM, members, (e) => {
@@ -136,7 +134,7 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
     assertPublicKeyPackage(pkg);
     s.check(pkg);
 
-    const recipients = [...ids, ...leavers];
+    const recipients = s.commitTo ?? [...ids, ...leavers];
     const frames = rt.commit(inbox, sessionId, {
       keyId: s.keyId,
       epoch: s.epoch,
@@ -157,12 +155,28 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       log.warn('key session aborted', { reason: (e as Error).message, culprits });
       rt.abort(inbox, ids, sessionId, e, culprits);
       // Past the derived id a member may have stored its share and confirmed: resolve the session (resolve.ts).
-      if (!equalBytes(sessionId, proposal)) rt.onUnresolved({ kind: s.kind, suite: s.suite, keyId: s.keyId, epoch: s.epoch, sessionId, participants: members });
+      // (A repair changes no one's share but the target's, which had none: nothing to resolve.)
+      if (s.kind !== 'repair' && !equalBytes(sessionId, proposal)) rt.onUnresolved({ kind: s.kind, suite: s.suite, keyId: s.keyId, epoch: s.epoch, sessionId, participants: members });
     }
     throw e;
   } finally {
     rt.close(inbox);
   }
+}
+
+/** Each of `from` sends one envelope of `round`, encrypted, to every one of `to` but itself. */
+function expectPairwise(inbox: Inbox, round: number, sessionId: Uint8Array, from: readonly string[], to: readonly string[]): void {
+  inbox.expect(
+    round,
+    from,
+    (e, prior) => {
+      const h = e.header;
+      sameSession(e, sessionId);
+      if (h.to === h.from || !to.includes(h.to) || prior.some((p) => p.header.to === h.to)) throw new WireError('WRONG_RECIPIENT', { field: 'header.to' });
+      if (e.enc === undefined) throw new WireError('BAD_FIELD', { field: 'enc', message: 'BAD_FIELD: secret rounds must be encrypted to their recipient' });
+    },
+    (sender) => to.filter((m) => m !== sender).length,
+  );
 }
 
 /** A member's ACK of a key session's COMMIT: it holds the new epoch. */

@@ -33,6 +33,15 @@ export interface SignResult {
   recoveryId?: number;
 }
 
+export interface RepairRequest {
+  key: RegistryKey;
+  /** The key's current public package (epoch `key.epoch`). */
+  publicKey: PublicKeyPackage;
+  /** The participant whose share is rebuilt, with its index in the key. */
+  target: ParticipantRef;
+  request: ClientRequest;
+}
+
 export interface ReshareRequest {
   key: RegistryKey;
   /** The key's current public package (epoch `key.epoch`). */

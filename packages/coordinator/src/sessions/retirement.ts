@@ -13,7 +13,7 @@
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { RETIRE_ROUND, WireError, clientRequestId, decodeBody, encodeEnvelope, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
+import { RETIRE_ROUND, WireError, clientRequestId, decodeBody, encodeEnvelope, type AbortBody, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { Attestation, RegistryKey, PendingCommit } from '../registry.ts';
 import { sessionError, toCoordinator, type SessionRuntime } from './runtime.ts';
@@ -79,4 +79,21 @@ export function recordAttestation(rt: SessionRuntime, signer: string, envelope: 
     rt.registry.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare) });
   });
   rt.log.info('destruction attested', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId });
+}
+
+/**
+ * A participant's ABORT of a queued retirement COMMIT: it checked the client's request
+ * itself and refused (the request expired while it was away, or the session had been
+ * aborted). Such a refusal is final, so the COMMIT is dropped from the queue rather
+ * than re-sent on every reconnect, and the refusal is audited: that signer still holds
+ * its share of a retired key, and the operator knows which attestation will not come.
+ */
+export function recordRefusedAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+  const h = envelope.header;
+  const body = decodeBody<AbortBody>(h.kind, h.round, h.suite, envelope.payload);
+  rt.registry.transaction(() => {
+    rt.registry.removePendingCommit(pending.seq);
+    rt.registry.append('key.attestation_refused', pending.keyId, { signer, epoch: pending.epoch, reason: body.reason });
+  });
+  rt.log.warn('retirement refused: the signer keeps its share', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId, reason: body.reason });
 }

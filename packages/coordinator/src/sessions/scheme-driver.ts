@@ -43,6 +43,8 @@ export interface SchemeDriver {
   refuseMessage(message: Uint8Array): string | undefined;
   /** Why this scheme's keys cannot be reshared yet, or undefined when they can. */
   reshareUnsupported?: string;
+  /** Why a lost share of this scheme's keys cannot be repaired, or undefined when it can. */
+  repairUnsupported?: string;
 }
 
 /**

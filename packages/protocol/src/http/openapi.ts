@@ -10,13 +10,13 @@ import type { ObjectSchema, OpenApiSchema } from './schema.ts';
 import { COMPONENTS, ErrorSchema } from './types.ts';
 
 const DESCRIPTION =
-  'Threshold key lifecycle: create keys by DKG, derive child public keys, sign, refresh, reshare, retire, and read signers and the audit log. ' +
+  'Threshold key lifecycle: create keys by DKG, derive child public keys, sign, refresh, reshare, repair a lost share, retire, and read signers and the audit log. ' +
   'Bytes travel as lowercase hex. Every /v1 route except this document is authenticated per request: the client signs ' +
   'SHA-256(lp("keyquorum/http-request/v1") || lp(METHOD) || lp(path and query) || SHA-256(body) || i64(timestamp ms) || nonce || clientKey) ' +
   'with its Ed25519 key and sends key, timestamp, nonce (16 bytes) and signature in x-keyquorum-* headers; stale timestamps and reused nonces are refused. ' +
   'Reads need any role (admin, signer, auditor); POST and DELETE routes need admin, except sign (admin or signer). ' +
   'Mutations also carry a signed operation request (`request`) that the coordinator and every signer check themselves. ' +
-  'DKG, refresh, reshare and retire are awaited by default: the call returns when the session has finished. With ?wait=false the request is checked as usual ' +
+  'DKG, refresh, reshare, repair and retire are awaited by default: the call returns when the session has finished. With ?wait=false the request is checked as usual ' +
   '(refusals answer as when awaited), then the answer is 202 with a running operation and a Location header to poll (GET /v1/operations/{id}). ' +
   'Operations are kept in a bounded in-memory history (the 1000 most recent finished ones, and every running one); after a restart, or once forgotten, ' +
   'GET answers 404 and the key and the audit log, the durable record, tell what happened.';

@@ -21,6 +21,7 @@ import {
   KeySchema,
   OperationSchema,
   ReadinessSchema,
+  RepairBodySchema,
   RequestOnlyBodySchema,
   ReshareBodySchema,
   RetirementSchema,
@@ -164,6 +165,15 @@ export const ROUTES = {
     params: [keyParam, waitParam],
     body: ReshareBodySchema,
     responses: { 200: json('The key with its new signers, threshold and epoch', KeySchema), 202: accepted },
+    errors: OPERATION_ERRORS,
+  }),
+  repair: route({
+    method: 'POST',
+    path: '/v1/keys/{id}/repair',
+    summary: "Rebuild a signer's lost share from t helpers, none of which learns it; same epoch and public key (admin; not for ecdsa-secp256k1)",
+    params: [keyParam, waitParam],
+    body: RepairBodySchema,
+    responses: { 200: json('The key (unchanged: same epoch, signers and public key)', KeySchema), 202: accepted },
     errors: OPERATION_ERRORS,
   }),
   retire: route({

@@ -105,7 +105,7 @@ export const ReadinessSchema = component(
   ),
 );
 
-export const OPERATION_KINDS = ['createKey', 'refresh', 'reshare', 'retire'] as const;
+export const OPERATION_KINDS = ['createKey', 'refresh', 'reshare', 'repair', 'retire'] as const;
 export const OPERATION_STATES = ['running', 'succeeded', 'failed'] as const;
 
 export const OperationSchema = component(
@@ -180,6 +180,14 @@ export const ReshareBodySchema = object(
   { closed: true },
 );
 
+export const RepairBodySchema = object(
+  {
+    signer: string({ description: 'The participant whose share is rebuilt (re-initialised, its new identity pinned)', example: 'signer-2' }),
+    request: ClientRequestSchema,
+  },
+  { closed: true },
+);
+
 // ---- the types ----
 
 export type ClientRequestJson = JsonOf<typeof ClientRequestSchema>;
@@ -207,8 +215,10 @@ export type ErrorJson = JsonOf<typeof ErrorSchema>;
 export type CreateKeyBodyJson = JsonOf<typeof CreateKeyBodySchema>;
 export type SignBodyJson = JsonOf<typeof SignBodySchema>;
 export type ReshareBodyJson = JsonOf<typeof ReshareBodySchema>;
+export type RepairBodyJson = JsonOf<typeof RepairBodySchema>;
 export type RequestOnlyBodyJson = JsonOf<typeof RequestOnlyBodySchema>;
 export type CreateKeyBody = DecodedOf<typeof CreateKeyBodySchema>;
 export type SignBody = DecodedOf<typeof SignBodySchema>;
 export type ReshareBody = DecodedOf<typeof ReshareBodySchema>;
+export type RepairBody = DecodedOf<typeof RepairBodySchema>;
 export type RequestOnlyBody = DecodedOf<typeof RequestOnlyBodySchema>;

@@ -8,6 +8,7 @@
  * `CryptoRunner` (`workers/`), on a worker thread unless `cryptoWorkers` is 0.
  */
 import type { ParticipantRef, SignStartBody } from '@keyquorum/protocol';
+import type { KeyShare } from '@keyquorum/crypto';
 import type { HeldShare, ShareCodec } from '../held-share.ts';
 import type { SessionContext } from '../sessions/context.ts';
 import type { Session } from '../sessions/session.ts';
@@ -38,6 +39,12 @@ export interface SchemeDriver extends ShareCodec {
   refresh(share: HeldShare): KeyRounds;
   /** Absent when the scheme cannot move a key to another signer set. */
   reshare?(p: ReshareRoundsParams): KeyRounds;
+  /**
+   * The sealed secret of a share rebuilt by share repair (`sessions/repair.ts`). Absent
+   * when the scheme's share holds more than the Feldman share: an ecdsa-secp256k1 share
+   * also holds pairwise OT state, which repair does not rebuild.
+   */
+  repairSecret?(keyShare: KeyShare): Uint8Array;
   /** The scheme's own checks of a sign START (message form, derivation target), run before the client request. */
   checkSign(share: HeldShare, body: SignStartBody): void;
   /** Starts signing with the authorised share; the caller wipes the share afterwards. */

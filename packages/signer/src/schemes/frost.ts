@@ -191,6 +191,7 @@ export const frost: SchemeDriver = {
   dkg: ({ suite, participants, self, threshold }) => dkgRounds(suite as SuiteId, participants, self, threshold),
   refresh: (share) => refreshRounds(share.keyShare, share.publicPart.participants),
   reshare: reshareRounds,
+  repairSecret: (keyShare) => keyShare.signingShare.slice(),
   checkSign(share, body) {
     targetPublicKey(share.keyShare.publicKey, signingTarget(body));
   },

@@ -42,11 +42,22 @@ export interface ReshareUse extends UseOf<'reshare'> {
   dealer: boolean;
 }
 
-export type KeyUse = UseOf<'createKey'> | ActiveKeyUse | ReshareUse;
+/**
+ * A share repair: a helper must hold the key active at `epoch` with exactly this package and
+ * participants; the target must hold none of it (a pending leftover is allowed: START drops it).
+ */
+export interface RepairUse extends UseOf<'repair'> {
+  epoch: number;
+  publicKey: WirePublicKey;
+  participants: readonly ParticipantRef[];
+  helper: boolean;
+}
+
+export type KeyUse = UseOf<'createKey'> | ActiveKeyUse | ReshareUse | RepairUse;
 
 export function authoriseUse(ctx: SessionContext, use: UseOf<'createKey'>): undefined;
 export function authoriseUse(ctx: SessionContext, use: ActiveKeyUse): HeldShare;
-export function authoriseUse(ctx: SessionContext, use: ReshareUse): HeldShare | undefined;
+export function authoriseUse(ctx: SessionContext, use: ReshareUse | RepairUse): HeldShare | undefined;
 export function authoriseUse(ctx: SessionContext, use: KeyUse): HeldShare | undefined {
   const share = heldShare(ctx, use);
   try {
@@ -68,6 +79,7 @@ function heldShare(ctx: SessionContext, use: KeyUse): HeldShare | undefined {
     return undefined;
   }
   if (use.op === 'reshare') return reshareShare(ctx, use);
+  if (use.op === 'repair') return repairShare(ctx, use);
   const share = loadShare(ctx.keystore.getActive(keyId));
   try {
     if (share.epoch !== use.epoch) throw new SignerError('WRONG_KEY_STATE', { field: 'epoch', message: `${keyId} is active at epoch ${share.epoch}` });
@@ -93,6 +105,23 @@ function reshareShare(ctx: SessionContext, use: ReshareUse): HeldShare | undefin
   if (!matches) {
     wipeHeldShare(share);
     throw new SignerError('WRONG_KEY_STATE', { field: 'oldPublicKey', message: `${keyId} here differs from the reshare's epoch ${use.epoch} key` });
+  }
+  return share;
+}
+
+function repairShare(ctx: SessionContext, use: RepairUse): HeldShare | undefined {
+  const { keyId } = use;
+  const held = ctx.keystore.listKeys().find((k) => k.keyId === keyId);
+  if (!use.helper) {
+    if (held !== undefined && held.state !== 'pending') throw new SignerError('WRONG_KEY_STATE', { field: 'target', message: `${ctx.signerId} holds ${keyId} (${held.state}): nothing to repair` });
+    return undefined;
+  }
+  const share = loadShare(ctx.keystore.getActive(keyId));
+  const matches = share.epoch === use.epoch && share.suite === use.suite &&
+    equalBytes(encodeBody(share.publicPart.publicKey), encodeBody(use.publicKey)) && sameRefs(share.publicPart.participants, use.participants);
+  if (!matches) {
+    wipeHeldShare(share);
+    throw new SignerError('WRONG_KEY_STATE', { field: 'publicKey', message: `${keyId} here differs from the repair's epoch ${use.epoch} key` });
   }
   return share;
 }

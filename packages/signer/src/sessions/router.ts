@@ -21,6 +21,7 @@ import {
   type Envelope,
   type RefreshStartBody,
   type ResolveBody,
+  type RepairStartBody,
   type ReshareStartBody,
   type RetireCommitBody,
   type RetireStartBody,
@@ -33,6 +34,7 @@ import { findScheme } from '../schemes/index.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { commitKeySession } from './key-commit.ts';
 import { abortPending, answerResolve, evidenceOf } from './pending.ts';
+import { commitRepair, startRepair } from './repair.ts';
 import { approveRetire, commitRetire, voidRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
 import { startDkg, startRefresh, startReshare, startSign } from './start.ts';
@@ -47,16 +49,16 @@ type Inbound = Readonly<Record<string, readonly number[]>>;
  * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
  * such a suite; the body is then refused UNKNOWN_SUITE.
  */
-const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS };
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS };
 
-/** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare only if it has one. */
+/** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare and repair only if it has them. */
 const inboundOf = (scheme: SchemeDriver): Inbound => ({
-  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS,
+  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), ...(scheme.repairSecret === undefined ? {} : { repair: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS,
 });
 
-const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
+const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
 
-const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare';
+const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair';
 
 export interface Failure {
   code: string;
@@ -124,7 +126,8 @@ export class SessionRouter {
     if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
     if (isKeyKind(kind) && round === KEY_ROUND.COMMIT) {
       return this.#stateless(env, () => {
-        commitKeySession(this.#ctx, env, body as DeliverBody);
+        if (kind === 'repair') commitRepair(this.#ctx, env, body as DeliverBody);
+        else commitKeySession(this.#ctx, env, body as DeliverBody);
         const live = this.#byId.get(hex(sessionId));
         if (live) this.#finish(live, 'done');
         this.#events.count('completed');
@@ -190,6 +193,7 @@ export class SessionRouter {
       if (k === 'dkg') session = startDkg(this.#ctx, env, body as DkgStartBody);
       else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody);
       else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody);
+      else if (k === 'repair') session = startRepair(this.#ctx, env, body as RepairStartBody);
       else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody);
       else approveRetire(this.#ctx, env, body as RetireStartBody);
       this.#events.count('started');

@@ -1,0 +1,169 @@
+/**
+ * Share repair at the signers (docs/cluster-protocol.md "Share repair"), driven through
+ * the real protocol by a coordinator the test plays: a 2-of-3 frost-ed25519 key on
+ * s1..s3; s3 loses its data directory and is initialised again; s1 and s2 rebuild its
+ * share, which then signs. The checks: a helper refuses a target that is not pinned, a
+ * START whose participant indices differ from its records, and a request for another
+ * target; the target refuses a package other than the helpers' (its session id differs,
+ * so their sigmas are another session's) and a sum that fails its verifying share
+ * (SHARE_MISMATCH); in each case nothing is stored.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { KEY_ROUND, SIGN_ROUND, decodeBody, deriveSessionId, keyStateOf, type ContributionBody, fromWirePublicKey, repairDigest, signClientRequest, type ConfirmBody, type Envelope, type ParticipantRef, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
+import { aggregate, verifySignature } from '@keyquorum/crypto';
+import { Keystore, SignerDaemon, honestBehaviour, type SignerBehaviour } from '../src/index.ts';
+import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
+import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+
+const SUITE = 'frost-ed25519';
+const KEY = 'k1';
+const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
+
+let coordinator: FakeCoordinator | undefined;
+let cluster: Cluster | undefined;
+const extra: SignerDaemon[] = [];
+
+afterEach(async () => {
+  for (const d of extra.splice(0)) await d.stop();
+  await cluster?.stop();
+  await coordinator?.close();
+  removeTempDirs();
+});
+
+/** A 2-of-3 key on s1..s3, then s3's data directory wiped and initialised again (same id and seed here). */
+async function setup(behaviour: Partial<Record<string, SignerBehaviour>> = {}): Promise<{ c: FakeCoordinator; publicKey: WirePublicKey; participants: ParticipantRef[] }> {
+  coordinator = await FakeCoordinator.start();
+  const c = coordinator;
+  cluster = await startCluster(c, ['s1', 's2', 's3'], { behaviour });
+  const participants = refs(['s1', 's2', 's3']);
+  const dkg = await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
+  const s3 = cluster.signers.find((s) => s.id === 's3')!;
+  await cluster.daemons.get('s3')!.stop();
+  cluster.daemons.delete('s3');
+  for (let i = 0; i < 200 && c.connected('s3'); i++) await new Promise((r) => setTimeout(r, 50));
+  fs.rmSync(s3.dataDir, { recursive: true, force: true });
+  initTestSigner('s3', path.dirname(s3.dataDir));
+  const { log, lines } = captureLog();
+  const daemon = new SignerDaemon(optionsFor(s3, cluster.signers, c), { env: ENV, log });
+  await daemon.start();
+  extra.push(daemon);
+  cluster.logs.set('s3', lines);
+  await c.waitFor('s3');
+  return { c, publicKey: dkg.publicKey, participants };
+}
+
+function repairStart(publicKey: WirePublicKey, participants: ParticipantRef[], target = participants[2]!, helpers = participants.slice(0, 2), requestTarget = target.signer) {
+  const request = signClientRequest(adminClient, { op: 'repair', keyId: KEY, digest: repairDigest({ keyId: KEY, target: requestTarget }) });
+  return { keyId: KEY, epoch: 0, publicKey, participants, target, helpers, request };
+}
+
+/**
+ * START (per signer, may differ) -> CONTRIBUTIONS -> R1 (deltas) -> R1_DELIVER -> R2 (sigmas)
+ * -> R2_DELIVER -> CONFIRM. The target's frames go under the id it derives from its own
+ * START (as a coordinator that lies to it would send them).
+ */
+async function runRepair(c: FakeCoordinator, starts: Record<string, ReturnType<typeof repairStart>>): Promise<{ sessionId: Uint8Array; confirm: Envelope; r1: Envelope[]; r2: Envelope[] }> {
+  const ids = Object.keys(starts);
+  const proposalId = randomBytes(32);
+  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.START }, starts[id]);
+  const contributions = one(await gather(c, ids, 'repair', KEY_ROUND.CONTRIBUTION));
+  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.CONTRIBUTIONS }, { envelopes: contributions });
+  const target = starts.s3!;
+  const targetId = deriveSessionId({
+    kind: 'repair', suite: SUITE, keyId: KEY, participants: ids, requestDigest: target.request.digest, keyState: keyStateOf(target.epoch, target.publicKey),
+    contributions: Object.fromEntries(contributions.map((e) => [e.header.from, decodeBody<ContributionBody>('repair', KEY_ROUND.CONTRIBUTION, SUITE, e.payload).contribution])),
+  });
+  const r1 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R1));
+  const sessionId = r1[0]!.header.sessionId;
+  const idOf = (id: string) => (id === 's3' ? targetId : sessionId);
+  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: idOf(id), round: KEY_ROUND.R1_DELIVER }, { envelopes: r1.filter((e) => e.header.to === id) });
+  const r2 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R2));
+  c.send('s3', { kind: 'repair', suite: SUITE, sessionId: targetId, round: KEY_ROUND.R2_DELIVER }, { envelopes: r2 });
+  const confirm = one(await gather(c, ['s3'], 'repair', KEY_ROUND.CONFIRM))[0]!;
+  return { sessionId, confirm, r1, r2 };
+}
+
+/** The keys a stopped signer's keystore holds. */
+function heldBy(id: string): string[] {
+  const s = cluster!.signers.find((x) => x.id === id)!;
+  const ks = Keystore.open({ dataDir: s.dataDir, kek: { passphrase: PASSPHRASE } });
+  try {
+    return ks.listKeys().map((k) => `${k.keyId}:${k.state}`);
+  } finally {
+    ks.close();
+  }
+}
+
+async function expectAbort(p: Promise<unknown>, signer: string, code: string): Promise<void> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(SessionAborted);
+  expect((e as SessionAborted).signer).toBe(signer);
+  expect((e as SessionAborted).body.reason).toMatch(new RegExp(`^${code}`));
+}
+
+describe('share repair at the signers', () => {
+  it('two helpers rebuild s3 share from encrypted deltas and sigmas; it activates at COMMIT and signs', async () => {
+    const { c, publicKey, participants } = await setup();
+    const start = repairStart(publicKey, participants);
+    const { sessionId, confirm, r1, r2 } = await runRepair(c, { s1: start, s2: start, s3: start });
+    // Deltas go helper to helper, sigmas helper to target, all encrypted end to end.
+    expect(r1.map((e) => `${e.header.from}>${e.header.to}:${e.enc !== undefined}`).sort()).toEqual(['s1>s2:true', 's2>s1:true']);
+    expect(r2.map((e) => `${e.header.from}>${e.header.to}:${e.enc !== undefined}`).sort()).toEqual(['s1>s3:true', 's2>s3:true']);
+    const body = decodeBody<ConfirmBody>('repair', KEY_ROUND.CONFIRM, SUITE, confirm.payload);
+    expect(body).toMatchObject({ keyId: KEY, epoch: 0, publicKey });
+    c.send('s3', { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: [confirm] });
+    await gather(c, ['s3'], 'repair', KEY_ROUND.ACK);
+
+    const message = sha256(utf8ToBytes('after repair'));
+    const signed = await runSign(c, SUITE, ['s2', 's3'], { keyId: KEY, epoch: 0, message });
+    const idOf = (e: Envelope) => participants.find((p) => p.signer === e.header.from)!.index;
+    const commitments = signed.commitments.map((e) => ({ id: idOf(e), ...decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.COMMITMENT, SUITE, e.payload) }));
+    const shares = signed.shares.map((e) => ({ id: idOf(e), share: decodeBody<SignShareBody>('sign', SIGN_ROUND.SHARE, SUITE, e.payload).share }));
+    const pkg = fromWirePublicKey(publicKey);
+    expect(verifySignature(pkg, message, aggregate(pkg, { message, commitments }, shares))).toBe(true);
+  }, 120_000);
+
+  it('a lying helper: the target refuses the sum (SHARE_MISMATCH) and stores nothing', async () => {
+    const lie: SignerBehaviour['repairSigma'] = ({ sigma }) => ({ ...sigma, sigma: ed25519.Point.Fn.toBytes(ed25519.Point.Fn.add(ed25519.Point.Fn.fromBytes(sigma.sigma), 1n)) });
+    const { c, publicKey, participants } = await setup({ s1: { ...honestBehaviour, repairSigma: lie } });
+    const start = repairStart(publicKey, participants);
+    await expectAbort(runRepair(c, { s1: start, s2: start, s3: start }), 's3', 'SHARE_MISMATCH');
+    await extra[0]!.stop();
+    extra.splice(0);
+    expect(heldBy('s3')).toEqual([]);
+  }, 120_000);
+
+  it('the target refuses a package other than the helpers\' (another session id): nothing stored', async () => {
+    const { c, publicKey, participants } = await setup();
+    const start = repairStart(publicKey, participants);
+    // Same verifying share for s3 (so the sum would pass), another chain code.
+    const fake = repairStart({ ...publicKey, chainCode: new Uint8Array(32).fill(7) }, participants);
+    fake.request = start.request;
+    await expectAbort(runRepair(c, { s1: start, s2: start, s3: fake }), 's3', 'BAD_TRANSCRIPT');
+    await extra[0]!.stop();
+    extra.splice(0);
+    expect(heldBy('s3')).toEqual([]);
+  }, 120_000);
+
+  it('a helper refuses an unpinned target, indices other than its records, and a request for another target', async () => {
+    const { c, publicKey, participants } = await setup();
+    const send = (start: Record<string, unknown>) => {
+      const proposalId = randomBytes(32);
+      c.send('s1', { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.START }, start);
+      return gather(c, ['s1'], 'repair', KEY_ROUND.CONTRIBUTION);
+    };
+    const unpinned = [participants[0]!, participants[1]!, { signer: 's9', index: 3 }];
+    await expectAbort(send(repairStart(publicKey, unpinned)), 's1', 'UNPINNED_PEER');
+    // The coordinator says s3 is participant 2 (and s2 participant 3): the helpers would rebuild s2's share for s3.
+    const swapped = [participants[0]!, { signer: 's2', index: 3 }, { signer: 's3', index: 2 }];
+    await expectAbort(send(repairStart(publicKey, swapped, swapped[2], swapped.slice(0, 2))), 's1', 'WRONG_KEY_STATE');
+    await expectAbort(send(repairStart(publicKey, participants, participants[2], participants.slice(0, 2), 's2')), 's1', 'BAD_DIGEST');
+  }, 120_000);
+});
