@@ -58,10 +58,7 @@ export const KEY_ROUND = {
   CONFIRM: 7,
   COMMIT: 8,
   ACK: 9,
-  /** C->S: asks for this signer's word on an unresolved key session (docs/cluster-protocol.md "Unresolved key sessions"). */
-  RESOLVE: 10,
-  /** S->C: a signed promise never to store, confirm or activate that session. */
-  VETO: 11,
+  RESOLVE: 10, VETO: 11, // RESOLVE C->S, VETO S->C: an unresolved key session (resolve.ts)
   ABORT: 15,
 } as const;
 
@@ -138,13 +135,8 @@ export interface CommitmentBody { commitment: Uint8Array[] }
 export interface SecretShareBody { signingShare: Uint8Array }
 export interface ConfirmBody { keyId: string; epoch: number; transcriptHash: Uint8Array; publicKey: WirePublicKey }
 export interface AckBody { keyId: string; epoch: number }
-/** ABORT both ways: C->S discards pending state; S->C reports why, naming cheating peers. */
-export interface AbortBody {
-  reason: string;
-  culprits?: string[];
-  /** Key sessions only (resolve.ts): a VETO (C->S) or the signer's own CONFIRM (S->C). */
-  envelopes?: Envelope[];
-}
+/** ABORT both ways: C->S ends a session; S->C reports why, naming cheating peers. `envelopes` (key sessions, resolve.ts): a VETO C->S, the signer's CONFIRM S->C. */
+export interface AbortBody { reason: string; culprits?: string[]; envelopes?: Envelope[] }
 
 export interface SignStartBody {
   keyId: string;
@@ -261,8 +253,7 @@ const KEY_SESSION_COMMON: Record<number, Parser> = {
   [KEY_ROUND.CONFIRM]: confirm,
   [KEY_ROUND.COMMIT]: deliver,
   [KEY_ROUND.ACK]: ack,
-  [KEY_ROUND.RESOLVE]: parseResolve,
-  [KEY_ROUND.VETO]: parseResolve,
+  [KEY_ROUND.RESOLVE]: parseResolve, [KEY_ROUND.VETO]: parseResolve,
   [KEY_ROUND.ABORT]: (v) => parseKeyAbort(v, abort),
 };
 
