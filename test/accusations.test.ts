@@ -55,20 +55,19 @@ async function outcome(cluster: Cluster, keyId: string, honest: readonly string[
   return { failures, quorums, coordinatorBans, keystoreBans, banLines };
 }
 
+// One cluster per shape (signers, liars), shared by the suites' cases: each case makes its own key.
 describe.each([
-  { suite: 'frost-secp256k1-tr' as const, signers: 3, threshold: 2, liars: ['signer-1'], roundTimeoutMs: 5000 },
-  { suite: 'frost-secp256k1-tr' as const, signers: 5, threshold: 3, liars: ['signer-1', 'signer-2'], roundTimeoutMs: 5000 },
-  { suite: 'ecdsa-secp256k1' as const, signers: 3, threshold: 2, liars: ['signer-1'], roundTimeoutMs: 10_000 },
-  { suite: 'ecdsa-secp256k1' as const, signers: 5, threshold: 3, liars: ['signer-1', 'signer-2'], roundTimeoutMs: 30_000 },
-])('$suite $threshold-of-$signers with liars $liars', ({ suite, signers, threshold, liars, roundTimeoutMs }) => {
+  { signers: 3, liars: ['signer-1'], cases: [{ suite: 'frost-secp256k1-tr' as const, threshold: 2 }, { suite: 'ecdsa-secp256k1' as const, threshold: 2 }], roundTimeoutMs: 10_000 },
+  { signers: 5, liars: ['signer-1', 'signer-2'], cases: [{ suite: 'frost-secp256k1-tr' as const, threshold: 3 }, { suite: 'ecdsa-secp256k1' as const, threshold: 3 }], roundTimeoutMs: 30_000 },
+])('$signers signers with liars $liars', ({ signers, liars, cases, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers, roundTimeoutMs, heartbeatMs: 60_000, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
+    cluster = await Cluster.start({ initInProcess: true, signers, roundTimeoutMs, heartbeatMs: 60_000, signerScripts: Object.fromEntries(liars.map((id) => [id, LIAR])) });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 
-  it(`a signer that answers every signing session with an ABORT accusing its peers cannot block ${suite} signing, nor get an honest signer banned or excluded`, async () => {
-    const keyId = `accused-${signers}`;
+  it.each(cases)('$suite $threshold-of-' + signers + ': a signer that answers every signing session with an ABORT accusing its peers cannot block signing, nor get an honest signer banned or excluded', async ({ suite, threshold }) => {
+    const keyId = `accused-${suite}-${signers}`;
     await createKey(cluster, keyId, suite, threshold);
     await signEvery(cluster, keyId, suite);
 
@@ -95,7 +94,7 @@ describe.each([
 describe('frost-secp256k1-tr 3-of-5 with a liar and a signer that sends a bad share', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 5, roundTimeoutMs: 5000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 5000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 

@@ -26,6 +26,7 @@ describe('a CPU hog beside a 3-of-5 ecdsa-secp256k1 DKG', () => {
   let hog: ChildProcess[] = [];
   beforeAll(async () => {
     cluster = await Cluster.start({
+      initInProcess: true,
       signers: 5,
       roundTimeoutMs: 300_000,
       coordinatorConfig: { heartbeatMs: 1000 },

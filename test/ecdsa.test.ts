@@ -29,7 +29,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
   let cluster: Cluster;
   const keyId = 'eth-hot-1';
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 10_000 });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 10_000 });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -148,7 +148,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
 describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 5, roundTimeoutMs: 30_000, heartbeatMs: 60_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 30_000, heartbeatMs: 60_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -189,7 +189,7 @@ describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
 describe('ecdsa-secp256k1 behind a relay that alters encrypted round-2 messages', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 10_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 10_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 

@@ -51,7 +51,7 @@ describe.each([
 ])('crash faults ($scheme)', ({ scheme, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, roundTimeoutMs });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -118,7 +118,7 @@ describe.each([
 describe('a malicious signer', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, signerScripts: { 'signer-1': 'test/fixtures/evil-signer.ts' } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, signerScripts: { 'signer-1': 'test/fixtures/evil-signer.ts' } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -140,7 +140,7 @@ describe('a malicious signer', () => {
 describe('a tampering relay', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, coordinatorScript: 'test/fixtures/tampering-coordinator.ts' });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, coordinatorScript: 'test/fixtures/tampering-coordinator.ts' });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 

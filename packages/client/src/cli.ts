@@ -1,6 +1,7 @@
 /**
  * The `keyquorum` CLI, on the SDK:
- *   keyquorum dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]
+ *   keyquorum dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR] [--scrypt-n N]
+ *     (--scrypt-n: for tests only, a cheaper scrypt cost for the nodes' sealed secrets at init)
  *   keyquorum keys create --suite S --threshold T [--signers id,...] [--label L]   (--scheme: older name of --suite)
  *   keyquorum keys list | keys show ID | keys derive ID --path m/44/0/7
  *   keyquorum sign ID --message HEX [--path m/44/0/7]
@@ -282,7 +283,7 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
 }
 
 async function dev(args: string[], io: CliIo): Promise<number> {
-  const { values: v } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } }, 0);
+  const { values: v } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, 'scrypt-n': { type: 'string' } }, 0);
   const signers = integer((v.signers as string | undefined) ?? '3', 'signers', 2, 64);
   const threshold = integer((v.threshold as string | undefined) ?? '2', 'threshold', 2, 255);
   if (threshold > signers) throw new UsageError(`--threshold ${threshold} is greater than --signers ${signers}`);
@@ -290,7 +291,9 @@ async function dev(args: string[], io: CliIo): Promise<number> {
   const dataDir = path.resolve(io.cwd, (v.data as string | undefined) ?? DEV_DIR);
   const progress = (line: string) => io.out(`${line}\n`);
 
-  const cluster = new DevCluster({ dataDir, signers, threshold, port, progress });
+  // --scrypt-n (tests only; undocumented in USAGE): a cheaper sealing cost for fresh nodes; the CLIs check its range.
+  const scryptN = v['scrypt-n'] === undefined ? {} : { scryptN: integer(v['scrypt-n'] as string, 'scrypt-n', 16, 2 ** 20) };
+  const cluster = new DevCluster({ dataDir, signers, threshold, port, progress, ...scryptN });
   let interrupted = false;
   const stopped = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

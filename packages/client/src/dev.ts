@@ -46,6 +46,8 @@ export interface DevOptions {
   threshold: number;
   /** API port; 0 picks a free one. */
   port: number;
+  /** scrypt cost N of the nodes' sealed secrets at init (`--scrypt-n`): for tests only; absent, each CLI's default (2^17). */
+  scryptN?: number;
   /** One human-readable progress line. */
   progress?: (line: string) => void;
 }
@@ -232,11 +234,14 @@ export class DevCluster extends Service {
     const dir = this.file(node);
     const initialised = fs.existsSync(path.join(dir, coordinator ? COORDINATOR_IDENTITY : SIGNER_KEYSTORE));
     const pass = ['--passphrase-file', this.passphraseFile(node)];
+    const cost = this.o.scryptN === undefined ? [] : ['--scrypt-n', String(this.o.scryptN)];
     const args = coordinator
-      ? [initialised ? 'pubkey' : 'init', '--data', dir, '--json', ...pass]
+      ? initialised
+        ? ['pubkey', '--data', dir, '--json', ...pass]
+        : ['init', '--data', dir, '--json', ...pass, ...cost]
       : initialised
         ? ['pubkey', '--data', dir, '--json']
-        : ['init', '--data', dir, '--id', node, '--json', ...pass];
+        : ['init', '--data', dir, '--id', node, '--json', ...pass, ...cost];
     const out = await runCli(coordinator ? COORDINATOR_CLI : SIGNER_CLI, args);
     const publicKey = (JSON.parse(out) as { publicKey: string }).publicKey;
     this.progress(`  ✓ ${`${node} identity ${initialised ? 'loaded' : 'created'}`.padEnd(30)} ${short(publicKey)}`);

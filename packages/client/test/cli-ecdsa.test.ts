@@ -26,8 +26,8 @@ const run = (...args: string[]) => cli(args, { cwd: dir });
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-cli-ecdsa-'));
   dev = new Dev(dir, ['--signers', '5', '--threshold', '3']);
-  await dev.waitFor(/ready at http/, 60_000);
-}, 90_000);
+  await dev.waitFor(/ready at http/, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   if (dev) {

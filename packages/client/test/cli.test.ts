@@ -26,7 +26,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-cli-'));
   dev = new Dev(dir);
   await dev.waitFor(/ready at http/);
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   if (dev?.child.exitCode === null) {
@@ -213,5 +213,5 @@ describe('keyquorum dev shutdown and restart', () => {
     const ed = keys.find((k) => k.scheme === 'frost-ed25519')!;
     const sig = json<{ signature: string }>(await run('sign', ed.id, '--message', MESSAGE, '--json'));
     expect(ed25519.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(ed.publicKey))).toBe(true);
-  });
+  }, 240_000);
 });

@@ -1,7 +1,9 @@
 /**
  * The coordinator CLI (run with tsx):
- *   init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
- *          creates DIR (0700) and a sealed identity; prints its public key hex
+ *   init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE] [--scrypt-n N]
+ *          creates DIR (0700) and a sealed identity; prints its public key hex.
+ *          --scrypt-n lowers the sealing cost below the default 2^17 (sealed.ts): for
+ *          tests only (as the signer's init --scrypt-n); the file records its N.
  *   pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
  *   start  --config FILE
  * The passphrase comes from KEYQUORUM_COORDINATOR_PASSPHRASE unless told otherwise.
@@ -18,7 +20,7 @@ import { isCoordinatorError } from './errors.ts';
 import { initIdentity, loadIdentity } from './identity.ts';
 
 const USAGE = `usage:
-  keyquorum-coordinator init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
+  keyquorum-coordinator init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE] [--scrypt-n N (tests only)]
   keyquorum-coordinator pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
   keyquorum-coordinator start  --config FILE`;
 
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       'passphrase-env': { type: 'string' },
       'passphrase-file': { type: 'string' },
+      'scrypt-n': { type: 'string' },
     },
     strict: true,
   });
@@ -55,7 +58,9 @@ async function main(argv: string[]): Promise<number> {
     case 'init':
     case 'pubkey': {
       if (values.data === undefined) throw new UsageError('--data DIR is required');
-      const identity = command === 'init' ? initIdentity(values.data, passphrase(values)) : loadIdentity(values.data, passphrase(values));
+      if (values['scrypt-n'] !== undefined && command !== 'init') throw new UsageError('--scrypt-n applies to init only');
+      const scryptN = values['scrypt-n'] === undefined ? {} : { scryptN: Number(values['scrypt-n']) };
+      const identity = command === 'init' ? initIdentity(values.data, passphrase(values), scryptN) : loadIdentity(values.data, passphrase(values));
       printKey(identity.publicKey, values.json, values.data);
       return 0;
     }

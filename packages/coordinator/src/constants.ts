@@ -63,6 +63,7 @@ export const DATA_DIR_MODE = 0o700;
 
 /** scrypt (RFC 7914) cost for a newly sealed identity: N = 2^17 (OWASP), r = 8, p = 1 (~128 MiB); the file records its N. */
 export const SCRYPT_N_DEFAULT = 2 ** 17;
+/** Lowest accepted N: for tests only (`init --scrypt-n`), production keeps the default. */
 export const SCRYPT_N_MIN = 2 ** 4;
 export const SCRYPT_N_MAX = 2 ** 20;
 

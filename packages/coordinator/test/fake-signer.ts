@@ -4,8 +4,9 @@
  * tests (the real daemon lives in @keyquorum/signer). It checks what an honest
  * signer checks (pinned keys, sessions, client requests, digests) and can be told
  * to misbehave: send an invalid signature share, stay silent while signing, refuse
- * to approve a retirement, or activate a commit without acknowledging it (as if the
- * ACK were lost); a re-sent COMMIT of an epoch it already activated is ACKed again.
+ * to approve a retirement, activate a commit without acknowledging it (as if the
+ * ACK were lost), or send one kind of frame under a forged signature (`Forgery`); a
+ * re-sent COMMIT of an epoch it already activated is ACKed again.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
@@ -74,7 +75,27 @@ export interface FakeSignerOptions {
   peers: Record<string, Uint8Array>;
   clients: TrustedClient[];
   url: string;
-  misbehave?: { badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean };
+  misbehave?: { badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery };
+}
+
+/**
+ * A frame of `kind` and `round` sent with a signature that is not this signer's: its
+ * bits flipped ('corrupt'), all zero ('blank': no signature at all, in the fixed-length
+ * field), or made with another identity (`key`, e.g. another pinned signer's) over the
+ * same header, which still names this signer as its sender. The body stays honest.
+ */
+export interface Forgery {
+  kind: string;
+  round: number;
+  how: 'corrupt' | 'blank' | 'other';
+  key?: IdentityKey;
+}
+
+function forge(e: Envelope, f: Forgery): Envelope {
+  if (f.how === 'other') return sealEnvelope(f.key!, e.header, e.payload, e.enc === undefined ? {} : { enc: e.enc });
+  const sig = f.how === 'blank' ? new Uint8Array(e.sig.length) : e.sig.slice();
+  if (f.how === 'corrupt') sig[0]! ^= 1;
+  return { ...e, sig };
 }
 
 interface KeySessionState {
@@ -149,7 +170,9 @@ export class FakeSigner {
 
   private send(kind: string, suite: string, sessionId: Uint8Array, round: number, to: string, body: unknown): void {
     const header = { v: PROTOCOL_VERSION, kind, suite, sessionId, round, from: this.id, to } as const;
-    this.ws!.send(encodeEnvelope(sealEnvelope(this.o.identity, header, encodeBody(body))));
+    const sealed = sealEnvelope(this.o.identity, header, encodeBody(body));
+    const f = this.misbehave.forge;
+    this.ws!.send(encodeEnvelope(f !== undefined && f.kind === kind && f.round === round ? forge(sealed, f) : sealed));
   }
 
   private peer(id: string): Uint8Array {

@@ -1,43 +1,30 @@
 /**
  * The coordinator never returns or audits an ECDSA signature that does not verify
  * (DKLs23 Protocol 3.6 step 10, sessions/ecdsa-attempt.ts). A real coordinator and
- * three real signer daemons run in this process over real WebSockets; the fixture
- * below makes one signer send a wrong final share w_i (its envelopes stay properly
- * signed: the signer itself lies), and, separately, stands in for a combine step that
- * lost its own verification, so the coordinator's verification under the standard
- * verifier is the only check left.
+ * three real signer daemons run in this process over real WebSockets. Signer s2 lies:
+ * its daemon dials the coordinator through a relay holding s2's identity key
+ * (lying-link.ts), which replaces s2's final share w_i or u_i by a wrong one and seals
+ * the frame again with s2's key, so the lie arrives properly signed, as from a
+ * compromised signer. The coordinator's own last check (`checkFinalSignature`) is also
+ * tested directly, on a signature that does not verify: with the real crypto,
+ * `ecdsa.combineSignature` refuses such shares first, so nothing else reaches it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { createKeyDigest, generateIdentity, identityFromSecret, signClientRequest, signDigest } from '@keyquorum/protocol';
+import { ECDSA_SIGN_ROUND, createKeyDigest, decodeBody, encodeBody, generateIdentity, identityFromSecret, signClientRequest, signDigest, type EcdsaSignShareBody } from '@keyquorum/protocol';
 import { SCRYPT_N_MIN, SignerDaemon, initSigner, silentLogger } from '@keyquorum/signer';
 import { Coordinator, CoordinatorError } from '../src/index.ts';
+import { checkFinalSignature } from '../src/sessions/ecdsa-attempt.ts';
+import { LyingLink } from './lying-link.ts';
 
-/** What the fixture falsifies: the final w of these quorum indices, and whether combine skips its own check. */
-const lie = vi.hoisted(() => ({ wrongW: new Set<number>(), combineUnverified: false }));
-
-vi.mock('@keyquorum/crypto', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@keyquorum/crypto')>();
-  const Fn = (await import('@noble/curves/secp256k1.js')).secp256k1.Point.Fn;
-  const ecdsa: typeof real.ecdsa = {
-    ...real.ecdsa,
-    signRound3: (presignature, digest) => {
-      const share = real.ecdsa.signRound3(presignature, digest);
-      return lie.wrongW.has(presignature.self) ? { ...share, w: Fn.toBytes(Fn.add(Fn.fromBytes(share.w), 1n)) } : share;
-    },
-    combineSignature: (session, digest, shares) => {
-      if (!lie.combineUnverified) return real.ecdsa.combineSignature(session, digest, shares);
-      // A combine without its final check: whatever the shares make, returned as is.
-      return { signature: new Uint8Array(64).fill(7), recovery: 0 };
-    },
-  };
-  return { ...real, ecdsa };
-});
+const Fn = secp256k1.Point.Fn;
+/** What s2 falsifies in its final share: nothing, w_i, or u_i (each plus one). */
+const lie: { field: 'w' | 'u' | undefined } = { field: undefined };
 
 const IDS = ['s1', 's2', 's3'];
 const SUITE = 'ecdsa-secp256k1';
@@ -48,6 +35,7 @@ let root: string;
 let coordinator: Coordinator;
 const daemons: SignerDaemon[] = [];
 let publicKey: Uint8Array;
+let link: LyingLink;
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'kq-verification-'));
@@ -63,6 +51,16 @@ beforeAll(async () => {
     roundTimeoutMs: 20_000,
   });
   await coordinator.start();
+  link = await LyingLink.start({
+    coordinatorUrl: coordinator.signerUrl,
+    identity: identityFromSecret(seeds.get('s2')!),
+    rewrite: (e) => {
+      const field = lie.field;
+      if (field === undefined || e.header.kind !== 'sign' || e.header.round !== ECDSA_SIGN_ROUND.SHARE) return undefined;
+      const body = decodeBody<EcdsaSignShareBody>(e.header.kind, e.header.round, e.header.suite, e.payload);
+      return encodeBody({ ...body, [field]: Fn.toBytes(Fn.add(Fn.fromBytes(body[field]), 1n)) });
+    },
+  });
   for (const id of IDS) {
     const dataDir = path.join(root, id);
     initSigner({ dataDir, signerId: id, kek: { passphrase: PASSPHRASE }, scryptN: SCRYPT_N_MIN, rng: () => seeds.get(id)!.slice() });
@@ -70,7 +68,7 @@ beforeAll(async () => {
       {
         signerId: id,
         dataDir,
-        coordinatorUrl: coordinator.signerUrl,
+        coordinatorUrl: id === 's2' ? link.url : coordinator.signerUrl,
         coordinatorPublicKey: bytesToHex(coordinatorIdentity.publicKey),
         peers: Object.fromEntries(keys),
         clients: [{ publicKey: bytesToHex(admin.publicKey), roles: ['admin'] }],
@@ -88,13 +86,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const d of daemons) await d.stop();
+  await link?.stop();
   await coordinator?.stop();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
 beforeEach(() => {
-  lie.wrongW.clear();
-  lie.combineUnverified = false;
+  lie.field = undefined;
 });
 
 async function sign(text: string) {
@@ -110,11 +108,15 @@ async function sign(text: string) {
 }
 
 describe('ecdsa-secp256k1: the coordinator verifies the combined signature before it returns or audits it', () => {
-  it('a quorum member that sends a wrong final share w_i (properly signed): no attempt with it returns or audits a signature, and an honest quorum signs', async () => {
-    lie.wrongW.add(2);
-    const { message, out, signed } = await sign('pay the attacker');
-    // Every attempt that held the liar failed its verification and was audited as such, never as signed.
-    const failed = coordinator.audit('k1').filter((e) => e.event === 'key.sign_attempt_failed');
+  it.each(['w', 'u'] as const)('a quorum member that sends a wrong final share %s_i (properly signed): no attempt with it returns or audits a signature, and an honest quorum signs', async (field) => {
+    lie.field = field;
+    const rewrittenBefore = link.rewritten;
+    const failedBefore = coordinator.audit('k1').filter((e) => e.event === 'key.sign_attempt_failed').length;
+    const { message, out, signed } = await sign(`pay the attacker (${field})`);
+    // The lie reached the coordinator (s2 was in a quorum) ...
+    expect(link.rewritten).toBeGreaterThan(rewrittenBefore);
+    // ... and every attempt that held the liar failed its verification and was audited as such, never as signed.
+    const failed = coordinator.audit('k1').filter((e) => e.event === 'key.sign_attempt_failed').slice(failedBefore);
     expect(failed.length).toBeGreaterThan(0);
     expect(failed.every((e) => (e.data as { reason: string }).reason === 'invalid')).toBe(true);
     expect(failed.every((e) => (e.data as { quorum: string[] }).quorum.includes('s2'))).toBe(true);
@@ -127,13 +129,27 @@ describe('ecdsa-secp256k1: the coordinator verifies the combined signature befor
     expect(coordinator.verifyAudit()).toMatchObject({ ok: true });
   });
 
-  it('a combine that returned a signature without verifying it is caught by the coordinator: nothing returned, nothing audited', async () => {
-    lie.combineUnverified = true;
-    const { out, error, signed } = await sign('pay the attacker again');
-    expect(out).toBeUndefined();
-    expect(error).toBeInstanceOf(CoordinatorError);
-    expect((error as CoordinatorError).message).toMatch(/does not verify/);
-    expect(signed).toEqual([]);
+  it("the coordinator's own final check refuses a signature that does not verify under the key, whatever combined it (SESSION_FAILED)", async () => {
+    // A real signature of this key, checked against another digest, and with its s changed: neither verifies.
+    const { message, out } = await sign('pay the merchant first');
+    expect(out).toBeDefined();
+    expect(() => checkFinalSignature(out!.signature, message, publicKey)).not.toThrow();
+    const other = sha256(utf8ToBytes('pay the attacker instead'));
+    const tweaked = out!.signature.slice();
+    tweaked[63]! ^= 1;
+    for (const [signature, digest] of [
+      [out!.signature, other],
+      [tweaked, message],
+    ] as const) {
+      let error: unknown;
+      try {
+        checkFinalSignature(signature, digest, publicKey);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(CoordinatorError);
+      expect(error).toMatchObject({ code: 'SESSION_FAILED', message: expect.stringMatching(/does not verify/) });
+    }
   });
 
   it('an honest quorum signs, and what is returned and audited verifies under the key (the refusals above are the check)', async () => {

@@ -41,13 +41,13 @@ export function json<T>(r: Run): T {
   return JSON.parse(r.stdout) as T;
 }
 
-/** `keyquorum dev --port 0 [args]` in `cwd`, with its stdout lines. */
+/** `keyquorum dev --port 0 --scrypt-n 4096 [args]` in `cwd`, with its stdout lines (a test-only sealing cost: the default 2^17 costs seconds per node start). */
 export class Dev {
   readonly lines: string[] = [];
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   constructor(cwd: string, args: string[] = []) {
-    this.child = spawn(process.execPath, [BIN, 'dev', '--port', '0', ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--scrypt-n', String(2 ** 12), ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const parts = (partial + d.toString()).split('\n');
@@ -58,7 +58,8 @@ export class Dev {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  async waitFor(re: RegExp, ms = 30_000): Promise<string> {
+  /** Waits for a stdout line; the default allows a cluster start on a heavily loaded CI machine (each node is a tsx process). */
+  async waitFor(re: RegExp, ms = 120_000): Promise<string> {
     const until = Date.now() + ms;
     for (;;) {
       const hit = this.lines.find((l) => re.test(l));

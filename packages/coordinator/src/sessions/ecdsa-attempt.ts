@@ -29,6 +29,18 @@ import type { SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import { runAttempt, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
+/**
+ * The coordinator's own last check of step 10: the combined signature verifies under
+ * the standard verifier (noble `secp256k1.verify`, prehash false) before it is returned
+ * or audited. `ecdsa.combineSignature` checks the same first; this one does not depend
+ * on it (defence in depth).
+ */
+export function checkFinalSignature(signature: Uint8Array, digest: Uint8Array, publicKey: Uint8Array): void {
+  if (!secp256k1.verify(signature, digest, publicKey, { prehash: false })) {
+    throw new CoordinatorError('SESSION_FAILED', { message: 'the combined ECDSA signature does not verify under the standard verifier' });
+  }
+}
+
 async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: readonly ParticipantRef[]): Promise<AttemptSignature> {
   const { key } = r;
   const timeoutMs = rt.opts.roundTimeoutMs;
@@ -106,9 +118,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
       if (!isCryptoError(e)) throw e;
       throw sessionFault('invalid', [], [], `the signature shares do not combine to a valid signature (unattributable): ${e.message}`);
     }
-    if (!secp256k1.verify(combined.signature, r.message, publicKey, { prehash: false })) {
-      throw new CoordinatorError('SESSION_FAILED', { message: 'the combined ECDSA signature does not verify under the standard verifier' });
-    }
+    checkFinalSignature(combined.signature, r.message, publicKey);
     log.info('signature produced', { quorum: ids });
     return { signature: combined.signature, recoveryId: combined.recovery };
   });
