@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './support/cluster.ts';
 import type { LogLine } from './support/process.ts';
 import { checkSignature } from './support/verify.ts';
+import { snapshot } from '../packages/signer/test/helpers/state.ts';
 
 const SCHEME = 'frost-secp256k1-tr';
 /** 32 random bytes: a message for the FROST suites, a digest for ecdsa-secp256k1. */
@@ -18,6 +19,19 @@ const sessionOf = (kind: string) => (l: LogLine) => l.msg === 'session started' 
 async function signAndVerify(cluster: Cluster, keyId: string, scheme = SCHEME): Promise<void> {
   const message = msg();
   checkSignature(scheme, await cluster.client.sign(keyId, { message }), message);
+}
+
+/** The one epoch every signer holds the key at, once none holds a pending share and the registry agrees (polled). */
+async function settledEpoch(cluster: Cluster, keyId: string, timeoutMs = 120_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = cluster.signerIds.map((id) => snapshot(cluster.dataDir(id)).shares.filter((r) => r.startsWith(`${keyId}|`)));
+    const epochs = new Set(rows.map((r) => (r.length === 1 && r[0]!.split('|')[2] === 'active' ? r[0]!.split('|')[1] : 'unsettled')));
+    const registry = (await cluster.client.getKey(keyId)).epoch;
+    if (epochs.size === 1 && !epochs.has('unsettled') && Number([...epochs][0]) === registry) return registry;
+    if (Date.now() > deadline) throw new Error(`${keyId} did not settle: ${JSON.stringify(rows)} (registry at ${registry})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Signs once with each pair of a 2-of-3 key, by stopping the third signer each time. */
@@ -78,7 +92,7 @@ describe.each([
     // kind 'refresh': this process also logged 'share stored pending' for the earlier DKG.
     // Restarted at once, so the coordinator need not wait out its acknowledgement timeout.
     const restarted = victim
-      .waitFor((l) => l.msg === 'share stored pending' && l.kind === 'refresh', 20_000, 'a pending refreshed share')
+      .waitFor((l) => l.msg === 'share stored pending' && l.kind === 'refresh', 60_000, 'a pending refreshed share')
       .then(() => victim.kill('SIGKILL'))
       .then(() => cluster.startSigner('signer-2'));
     const outcome = await cluster.client.refresh('crash-sign').then(
@@ -87,9 +101,16 @@ describe.each([
     );
     await restarted;
     expect(await victim.exited).toMatchObject({ signal: 'SIGKILL' });
+    // A failed refresh leaves shares pending (a signer may have confirmed): the coordinator
+    // resolves the session once the victim is back (docs/cluster-protocol.md "Unresolved key
+    // sessions"), committing it if every signer stored its share, else ending it with a VETO.
+    // Either way every signer settles on one active epoch, the registry's.
+    const settled = await settledEpoch(cluster, 'crash-sign');
     const after = await cluster.client.getKey('crash-sign');
     expect(after.publicKey).toBe(before.publicKey);
-    expect(after.epoch).toBe(outcome.ok ? before.epoch + 1 : before.epoch);
+    expect(after.epoch).toBe(settled);
+    expect(after.epoch).toBe(outcome.ok ? before.epoch + 1 : settled);
+    expect([before.epoch, before.epoch + 1]).toContain(settled);
     await signWithEveryPair(cluster, 'crash-sign', scheme);
   });
 });

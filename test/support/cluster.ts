@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KeyquorumClient } from '@keyquorum/client';
 import { generateIdentity, identityFromSecret, type IdentityKey } from '@keyquorum/protocol';
-import { initIdentity } from '@keyquorum/coordinator';
+import { initIdentity, loadIdentity } from '@keyquorum/coordinator';
 import { Keystore, initSigner } from '@keyquorum/signer';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { NodeProcess, runCli } from './process.ts';
@@ -239,6 +239,16 @@ export class Cluster {
     };
     walk(this.dataDir(node));
     return out;
+  }
+
+  /** Stops the coordinator process (SIGTERM); its data dir and port stay for `restartCoordinator`. */
+  async stopCoordinator(): Promise<void> {
+    await this.coordinator.kill('SIGTERM');
+  }
+
+  /** The coordinator's identity, unsealed from its data dir (a test may play a coordinator with it; stop the process first). */
+  coordinatorIdentity(): IdentityKey {
+    return loadIdentity(this.dataDir('coordinator'), this.coordinatorEnv.KEYQUORUM_COORDINATOR_PASSPHRASE);
   }
 
   async stop(): Promise<void> {

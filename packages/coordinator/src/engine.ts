@@ -28,6 +28,7 @@ import { repair } from './sessions/repair.ts';
 import type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 import { recordAttestation, recordRefusedAttestation, retire } from './sessions/retirement.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
+import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
 
 export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
@@ -35,10 +36,14 @@ export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult
 export class SessionEngine {
   private readonly opts: ResolvedOptions;
   private readonly runtime: SessionRuntime;
+  /** Unresolved key sessions (issue 10, finding 3). */
+  readonly resolver: Resolver;
 
   constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
     this.opts = opts;
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
+    this.resolver = new Resolver(this.runtime);
+    this.runtime.onUnresolved = (s) => this.resolver.note(s);
   }
 
   // ---- connection events (from server.ts) ----
@@ -46,6 +51,7 @@ export class SessionEngine {
   /** Re-sends every COMMIT the signer has not acknowledged, oldest first. */
   onSignerAuthenticated(signer: string): void {
     this.runtime.resendCommits(signer);
+    this.resolver.onSignerAuthenticated(signer);
   }
 
   onSignerLost(signer: string): void {
@@ -68,6 +74,11 @@ export class SessionEngine {
       recordRefusedAttestation(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
+    }
+    if (KEY_SESSION_KINDS.includes(h.kind)) {
+      if (this.resolver.offer(signer, envelope)) return;
+      // PENDING_UNRESOLVED: the ABORT carries the signer's CONFIRM of a session left unresolved (even if its session ended meanwhile).
+      if (h.round === ABORT_ROUND) this.resolver.noteAbort(signer, envelope);
     }
     const inbox = this.runtime.inbox(h.sessionId);
     if (inbox === undefined || !inbox.participants.has(signer)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });

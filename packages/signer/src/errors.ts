@@ -27,6 +27,12 @@ export type SignerErrorCode =
   | 'BAD_DIGEST'
   /** The key is not in the state the operation needs (unknown, pending, retired, other epoch). */
   | 'WRONG_KEY_STATE'
+  /** The key holds a pending share of a session that may have committed: no new key session until it is resolved. */
+  | 'PENDING_UNRESOLVED'
+  /** This signer vetoed that key session: it never stores, confirms or activates it. */
+  | 'VETOED'
+  /** A VETO that does not prove the session cannot commit (not a participant's, another session, ...). */
+  | 'BAD_VETO'
   /** A relayed set of envelopes is incomplete, duplicated or inconsistent. */
   | 'BAD_TRANSCRIPT'
   /** A relayed peer envelope's signature does not verify: altered in relay or forged; no culprit. */

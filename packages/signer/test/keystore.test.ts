@@ -23,6 +23,7 @@ import {
   writeKeyFile,
 } from '../src/keystore/index.ts';
 import { SignerError, type SignerErrorCode } from '../src/errors.ts';
+import { SCHEMA_VERSION } from '../src/keystore/schema.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
 const SUITE = 'FROST-secp256k1-SHA256-TR-v1';
@@ -182,7 +183,7 @@ describe('keystore files', () => {
   it('open refuses a keystore written by a newer schema version, with SCHEMA_VERSION', () => {
     const dataDir = tempDir();
     create(dataDir).close();
-    withRaw(dataDir, (db) => db.prepare("UPDATE meta SET value = 2 WHERE name = 'schema_version'").run());
+    withRaw(dataDir, (db) => db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(SCHEMA_VERSION + 1));
     expectCode(() => Keystore.open({ dataDir, kek: { passphrase: PASSPHRASE } }), 'SCHEMA_VERSION');
   });
 });

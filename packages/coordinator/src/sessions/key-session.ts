@@ -154,6 +154,9 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       const culprits = isSessionFault(e) ? e.culprits : undefined;
       log.warn('key session aborted', { reason: (e as Error).message, culprits });
       rt.abort(inbox, ids, sessionId, e, culprits);
+      // Past the derived id a member may have stored its share and confirmed: resolve the session (resolve.ts).
+      // (A repair changes no one's share but the target's, which had none: nothing to resolve.)
+      if (s.kind !== 'repair' && !equalBytes(sessionId, proposal)) rt.onUnresolved({ kind: s.kind, suite: s.suite, keyId: s.keyId, epoch: s.epoch, sessionId, participants: members });
     }
     throw e;
   } finally {

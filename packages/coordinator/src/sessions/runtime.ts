@@ -34,6 +34,7 @@ import {
   type ContributionBody,
   type Envelope,
   type IdentityKey,
+  type KeySuiteId,
   type SessionKeyState,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
@@ -80,6 +81,18 @@ export interface CommitPoint {
   record: () => void;
 }
 
+/** A key session that failed once its id was derived: a participant may hold its share pending (resolve.ts). */
+export interface UnresolvedSession {
+  kind: 'dkg' | 'refresh' | 'reshare';
+  suite: KeySuiteId;
+  keyId: string;
+  /** The epoch its shares are stored at. */
+  epoch: number;
+  sessionId: Uint8Array;
+  /** Who may hold a share of it (the session's receiving members). */
+  participants: string[];
+}
+
 interface AckWaiter {
   pending: Set<string>;
   wake: () => void;
@@ -111,6 +124,8 @@ export class SessionRuntime {
   private readonly metrics: CoordinatorMetrics;
   /** Hex session id (proposal and derived) -> the running session's inbox. */
   private readonly sessions = new Map<string, Inbox>();
+  /** Told of every key session left unresolved (the engine's resolve.ts Resolver). */
+  onUnresolved: (session: UnresolvedSession) => void = () => undefined;
   /** Hex session id -> who still owes an ACK / ATTEST of its COMMIT. */
   private readonly ackWaiters = new Map<string, AckWaiter>();
 

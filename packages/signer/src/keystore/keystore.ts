@@ -20,6 +20,7 @@ import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
+import { SessionRecords, type StoredVeto } from './sessions.ts';
 import type { HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
@@ -29,6 +30,7 @@ interface Stores {
   identity: IdentityStore;
   retired: RetiredKeys;
   bans: PeerBans;
+  sessions: SessionRecords;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -51,6 +53,7 @@ export class Keystore implements ReplayGuard, Startable {
       identity: new IdentityStore(keystore),
       retired: new RetiredKeys(keystore),
       bans: new PeerBans(keystore),
+      sessions: new SessionRecords(keystore),
     };
   }
 
@@ -64,17 +67,54 @@ export class Keystore implements ReplayGuard, Startable {
     return new Keystore(openKeystore(options));
   }
 
-  /** Stores the share of a new epoch (DKG, refresh or reshare) as 'pending'; the active epoch stays in use. */
-  putPending(keyId: string, epoch: number, suite: string, secret: Uint8Array, publicBytes: Uint8Array): void {
+  /**
+   * Stores the share of a new epoch (DKG, refresh or reshare) as 'pending'; the active epoch
+   * stays in use. With `session`: 'VETOED' if this signer vetoed that session, else the
+   * CONFIRM envelope it signed for the share is kept with it (`confirmOf`).
+   */
+  putPending(keyId: string, epoch: number, suite: string, secret: Uint8Array, publicBytes: Uint8Array, session?: { sessionId: Uint8Array; confirm: Uint8Array }): void {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
     aId(suite, 'suite');
     aBytes(secret, 'secret', { min: 1, max: BLOB_MAX_BYTES });
     aBytes(publicBytes, 'public', { min: 1, max: BLOB_MAX_BYTES });
-    this.#write(({ retired, shares }) => {
+    if (session !== undefined) {
+      aBytes(session.sessionId, 'sessionId', { min: 1, max: BLOB_MAX_BYTES });
+      aBytes(session.confirm, 'confirm', { min: 1, max: BLOB_MAX_BYTES });
+    }
+    this.#write(({ retired, shares, sessions }) => {
       retired.refuseRetired(keyId);
+      if (session === undefined) return shares.putPending(keyId, epoch, suite, secret, publicBytes);
+      if (sessions.veto(session.sessionId) !== undefined) throw new SignerError('VETOED', { field: 'sessionId', message: `this signer vetoed the session of ${keyId} epoch ${epoch}` });
       shares.putPending(keyId, epoch, suite, secret, publicBytes);
+      sessions.putConfirm(keyId, epoch, session.sessionId, session.confirm);
     });
+  }
+
+  /** The CONFIRM envelope kept with the share at `epoch` (undefined if none was kept). */
+  confirmOf(keyId: string, epoch: number): { sessionId: Uint8Array; envelope: Uint8Array } | undefined {
+    aId(keyId, 'keyId');
+    aUint(epoch, 'epoch');
+    return this.#read().sessions.confirm(keyId, epoch);
+  }
+
+  /**
+   * Durably records this signer's veto of a key session (`envelope`: the signed VETO);
+   * from then on `putPending` of that session is refused 'VETOED'. The caller checks
+   * that it holds no share of the session. A second veto keeps the first record.
+   */
+  recordVeto(sessionId: Uint8Array, keyId: string, epoch: number, envelope: Uint8Array): void {
+    aBytes(sessionId, 'sessionId', { min: 1, max: BLOB_MAX_BYTES });
+    aId(keyId, 'keyId');
+    aUint(epoch, 'epoch');
+    aBytes(envelope, 'envelope', { min: 1, max: BLOB_MAX_BYTES });
+    this.#write(({ sessions }) => sessions.putVeto(sessionId, keyId, epoch, envelope));
+  }
+
+  /** This signer's veto of the session, if it vetoed it. */
+  vetoOf(sessionId: Uint8Array): StoredVeto | undefined {
+    aBytes(sessionId, 'sessionId', { min: 1, max: BLOB_MAX_BYTES });
+    return this.#read().sessions.veto(sessionId);
   }
 
   /**
@@ -85,10 +125,11 @@ export class Keystore implements ReplayGuard, Startable {
   activate(keyId: string, epoch: number): void {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
-    this.#write(({ retired, shares, nonces }) => {
+    this.#write(({ retired, shares, nonces, sessions }) => {
       retired.refuseRetired(keyId);
       shares.activate(keyId, epoch);
       nonces.discardOfOtherEpochs(keyId, epoch);
+      sessions.dropOtherConfirms(keyId, epoch);
     });
     this.#purgeWal();
   }
@@ -97,7 +138,10 @@ export class Keystore implements ReplayGuard, Startable {
   discardPending(keyId: string, epoch: number): void {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
-    this.#write(({ shares }) => shares.discardPending(keyId, epoch));
+    this.#write(({ shares, sessions }) => {
+      shares.discardPending(keyId, epoch);
+      sessions.dropConfirm(keyId, epoch);
+    });
     this.#purgeWal();
   }
 
@@ -136,10 +180,11 @@ export class Keystore implements ReplayGuard, Startable {
     aId(keyId, 'keyId');
     aBytes(attestationDigest, 'attestationDigest', { len: ATTESTATION_DIGEST_LENGTH });
     if (attestation !== undefined) aBytes(attestation, 'attestation', { min: 1, max: BLOB_MAX_BYTES });
-    const result = this.#write(({ retired, shares, nonces }) => {
+    const result = this.#write(({ retired, shares, nonces, sessions }) => {
       retired.refuseRetired(keyId);
       const retiredAt = now(this.#keystore);
       const wipedEpochs = shares.wipeAll(keyId, retiredAt);
+      sessions.dropKeyConfirms(keyId);
       nonces.discardOfKey(keyId);
       retired.record({ keyId, retiredAt, attestationDigest }, attestation);
       return { keyId, retiredAt, wipedEpochs };

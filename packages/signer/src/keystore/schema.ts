@@ -70,14 +70,40 @@ CREATE TABLE peer_bans (
 ) STRICT;
 `;
 
+/**
+ * Migration 2 (issue 10, finding 3): beside a share, the CONFIRM envelope this signer
+ * signed for it (so it can answer a RESOLVE with the very bytes, kind included), and
+ * the key sessions this signer vetoed (a signed promise never to store, confirm or
+ * activate them; `sessions.ts`).
+ */
+const SESSION_RECORDS_V2 = `
+CREATE TABLE share_confirms (
+  key_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 0),
+  session_id BLOB NOT NULL,
+  envelope BLOB NOT NULL,
+  PRIMARY KEY (key_id, epoch)
+) STRICT;
+CREATE TABLE vetoed_sessions (
+  session_id BLOB PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 0),
+  envelope BLOB NOT NULL,
+  vetoed_at INTEGER NOT NULL
+) STRICT;
+`;
+
 /** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, up: (db) => db.exec(LAYOUT_V1) }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, up: (db) => db.exec(LAYOUT_V1) },
+  { version: 2, up: (db) => db.exec(SESSION_RECORDS_V2) },
+];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

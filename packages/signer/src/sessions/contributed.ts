@@ -9,7 +9,8 @@
  * the first peer envelope then fails as another session's (BAD_TRANSCRIPT, no culprit,
  * so never a ban) before any secret round is opened; then R1_DELIVER and R2_DELIVER under that id, each accepted once and in
  * order (the phase guard). Past CONFIRM the outcome is a pending share in the
- * keystore: an ABORT discards it; a timeout or a dropped link keeps it for the COMMIT.
+ * keystore, kept until a COMMIT or a participant's VETO (`pending.ts`): a bare ABORT, a
+ * timeout or a dropped link leaves it there.
  * A round may run off the event loop (a promise, `workers/`): until it settles the
  * session refuses every other round, and once it is closed nothing more is sent.
  */
@@ -50,7 +51,6 @@ export abstract class ContributedSession implements Session {
   readonly #init: ContributedInit;
   readonly #ownContribution: Uint8Array;
   #sessionId: Uint8Array | undefined;
-  #pendingEpoch: number | undefined;
   /** A round is running off the event loop. */
   #busy = false;
   #closed = false;
@@ -123,20 +123,14 @@ export abstract class ContributedSession implements Session {
     }
   }
 
+  /** Past CONFIRM the pending share stays whatever the reason: only a COMMIT or a participant's VETO ends it (`pending.ts`). */
   close(reason: CloseReason): void {
     this.#closed = true;
     this.release(reason);
-    if (reason !== 'aborted' || this.phase !== 'confirmed' || this.#pendingEpoch === undefined) return;
-    try {
-      this.ctx.keystore.discardPending(this.keyId, this.#pendingEpoch);
-    } catch (e) {
-      if (!(e instanceof SignerError)) throw e;
-    }
   }
 
-  /** Past CONFIRM: the share pending at `epoch` is the outcome; from now on an ABORT discards it. */
-  protected confirm(epoch: number): void {
-    this.#pendingEpoch = epoch;
+  /** Past CONFIRM: the share pending at `epoch` is the outcome; it outlives the session. */
+  protected confirm(_epoch: number): void {
     this.phase = 'confirmed';
   }
 

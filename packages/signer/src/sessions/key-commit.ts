@@ -7,8 +7,8 @@
  * again. An old holder that leaves the key by reshare (a dealer, or a holder the
  * session did not involve) finds no CONFIRM of its own in the COMMIT: once every
  * new member has confirmed one transcript of its key at the next epoch, it wipes its
- * old share (`keystore.retire`, keeping a destruction attestation) and ACKs. ABORT
- * discards the pending share the session left.
+ * old share (`keystore.retire`, keeping a destruction attestation) and ACKs. A session
+ * this signer vetoed is never activated; ABORT is `pending.ts`.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -17,6 +17,7 @@ import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
 import { decodeSharePublicPart, type HeldShare } from '../held-share.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
+import { refuseVetoed } from './pending.ts';
 
 /** The stored share's public record and state; its secrets are wiped at once (COMMIT needs none). */
 function shareOf(ctx: SessionContext, keyId: string, epoch: number): HeldShare {
@@ -37,6 +38,7 @@ export function commitKeySession(ctx: SessionContext, env: Envelope, body: Deliv
   const expect = { kind, suite, round: KEY_ROUND.CONFIRM, sessionId, to: COORDINATOR_ID };
   const own = body.envelopes.filter((e) => e.header.from === ctx.signerId);
   if (kind === 'reshare' && own.length === 0) return leaveKey(ctx, env, body);
+  refuseVetoed(ctx, sessionId);
   const mine = openRelayed<ConfirmBody>(ctx, own, { ...expect, required: [ctx.signerId] }).get(ctx.signerId)!;
   const share = shareOf(ctx, mine.keyId, mine.epoch);
   const { publicPart } = share;
@@ -108,20 +110,4 @@ function leaveKey(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
   ctx.keystore.retire(share.keyId, sha256(attest), attest);
   ctx.log.info('left the key after reshare; old share wiped', { keyId: share.keyId, epoch: share.epoch, newEpoch: first.epoch, sessionId: hex(sessionId) });
   sendBody(ctx, ack, { keyId: first.keyId, epoch: first.epoch });
-}
-
-/** Discards the pending share stored by session `sessionId`, if any; true if one was. */
-export function abortPendingBySession(ctx: SessionContext, sessionId: Uint8Array): boolean {
-  for (const k of ctx.keystore.listKeys()) {
-    const epoch = k.state === 'pending' ? k.epoch : k.state === 'active' ? k.pendingEpoch : null;
-    if (epoch === null) continue;
-    const row = ctx.keystore.getShare(k.keyId, epoch);
-    row.secret.fill(0);
-    if (equalBytes(decodeSharePublicPart(row.public).sessionId, sessionId)) {
-      ctx.keystore.discardPending(k.keyId, epoch);
-      ctx.log.info('pending share discarded', { keyId: k.keyId, epoch, sessionId: hex(sessionId) });
-      return true;
-    }
-  }
-  return false;
 }

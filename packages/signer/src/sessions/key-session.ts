@@ -10,12 +10,13 @@
  * `ctx.crypto` (a worker thread, `workers/`); what they return is stored and sent here,
  * on the event loop: the pending share is in the keystore before CONFIRM leaves.
  */
-import { BROADCAST, KEY_ROUND, toWirePublicKey, type Envelope, type SessionKeyState, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
+import { BROADCAST, KEY_ROUND, encodeEnvelope, toWirePublicKey, type Envelope, type SessionKeyState, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import type { AsyncKeyRounds, KeyOutcome } from '../workers/api.ts';
 import { encodeSharePublicPart } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
+import { sealConfirm } from './pending.ts';
 
 export interface KeySessionPlan {
   kind: 'dkg' | 'refresh' | 'reshare';
@@ -122,13 +123,15 @@ export class KeySession extends ContributedSession {
     }
     const publicKey = toWirePublicKey(out.publicKey);
     const publicPart = encodeSharePublicPart({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash });
+    // The CONFIRM is kept with the share (pending.ts answers a RESOLVE with it), so it is sealed first.
+    const confirm = sealConfirm(this.ctx, this.#header(KEY_ROUND.CONFIRM), { keyId: this.keyId, epoch, transcriptHash: out.transcriptHash, publicKey });
     try {
-      this.ctx.keystore.putPending(this.keyId, epoch, this.suite, out.secret, publicPart);
+      this.ctx.keystore.putPending(this.keyId, epoch, this.suite, out.secret, publicPart, { sessionId: this.sessionId, confirm: encodeEnvelope(confirm) });
     } finally {
       out.secret.fill(0);
     }
     this.confirm(epoch);
-    sendBody(this.ctx, this.#header(KEY_ROUND.CONFIRM), { keyId: this.keyId, epoch, transcriptHash: out.transcriptHash, publicKey });
+    this.ctx.send(confirm);
     this.ctx.log.info('share stored pending', { kind: this.kind, keyId: this.keyId, epoch, sessionId: hex(this.sessionId) });
     return false;
   }

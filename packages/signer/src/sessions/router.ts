@@ -20,6 +20,7 @@ import {
   type DkgStartBody,
   type Envelope,
   type RefreshStartBody,
+  type ResolveBody,
   type RepairStartBody,
   type ReshareStartBody,
   type RetireCommitBody,
@@ -31,13 +32,14 @@ import { SignerError } from '../errors.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
-import { abortPendingBySession, commitKeySession } from './key-commit.ts';
+import { commitKeySession } from './key-commit.ts';
+import { abortPending, answerResolve, evidenceOf } from './pending.ts';
 import { commitRepair, startRepair } from './repair.ts';
 import { approveRetire, commitRetire, voidRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
 import { startDkg, startRefresh, startReshare, startSign } from './start.ts';
 
-const KEY_ROUNDS = [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.ABORT];
+const KEY_ROUNDS = [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.RESOLVE, KEY_ROUND.ABORT];
 const RETIRE_ROUNDS = [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT];
 
 type Inbound = Readonly<Record<string, readonly number[]>>;
@@ -120,7 +122,8 @@ export class SessionRouter {
       return;
     }
     if (round === 0) return this.#start(env, body);
-    if (round === ABORT_ROUND[kind]) return this.#aborted(env, (body as AbortBody).reason);
+    if (round === ABORT_ROUND[kind]) return this.#aborted(env, body as AbortBody);
+    if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
     if (isKeyKind(kind) && round === KEY_ROUND.COMMIT) {
       return this.#stateless(env, () => {
         if (kind === 'repair') commitRepair(this.#ctx, env, body as DeliverBody);
@@ -210,12 +213,13 @@ export class SessionRouter {
     }
   }
 
-  #aborted(env: Envelope, reason: string): void {
+  #aborted(env: Envelope, body: AbortBody): void {
     const { kind, sessionId } = env.header;
     const session = this.#byId.get(hex(sessionId));
-    this.#ctx.log.info('session aborted by coordinator', { kind, sessionId: hex(sessionId), reason });
-    if (session !== undefined && session.kind === kind) return this.#finish(session, 'aborted');
-    if (isKeyKind(kind)) this.#stateless(env, () => void abortPendingBySession(this.#ctx, sessionId));
+    this.#ctx.log.info('session aborted by coordinator', { kind, sessionId: hex(sessionId), reason: body.reason });
+    if (session !== undefined && session.kind === kind) this.#finish(session, 'aborted');
+    // A pending share the session left goes only with a participant's VETO (pending.ts).
+    if (isKeyKind(kind)) this.#stateless(env, () => void abortPending(this.#ctx, env, body));
     if (kind === 'retire') this.#stateless(env, () => voidRetire(this.#ctx, sessionId));
   }
 
@@ -253,6 +257,7 @@ export class SessionRouter {
     this.#events.count('aborted');
     const body: AbortBody = { reason: (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`).slice(0, 1024) };
     if (f.culprits.length > 0) body.culprits = f.culprits;
+    if (evidenceOf(e).length > 0) body.envelopes = evidenceOf(e);
     sendBody(this.#ctx, { kind, suite, sessionId, round: ABORT_ROUND[kind]! }, body);
   }
 

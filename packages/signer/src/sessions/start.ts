@@ -23,21 +23,8 @@ import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
 import { authoriseUse } from './authorise.ts';
 import { pinnedKey, sameRefs, selfIndex, type SessionContext } from './context.ts';
 import { KeySession } from './key-session.ts';
+import { refuseUnresolved } from './pending.ts';
 import type { Session } from './session.ts';
-
-/**
- * Drops a pending epoch left by a session that is no longer live (a crash or a lost
- * ABORT; the router refuses a START while a key session for the key is live), so it
- * cannot block the next session for the key: such a session never reached the
- * coordinator's commit point, or its COMMIT would have been re-sent first.
- */
-function dropStalePending(ctx: SessionContext, keyId: string): void {
-  const summary = ctx.keystore.listKeys().find((k) => k.keyId === keyId);
-  const pending = summary?.state === 'pending' ? summary.epoch : summary?.state === 'active' ? summary.pendingEpoch : null;
-  if (pending === null || pending === undefined) return;
-  ctx.keystore.discardPending(keyId, pending);
-  ctx.log.warn('discarded stale pending share', { keyId, epoch: pending });
-}
 
 /** dkg START: a fresh key of pinned participants, authorised by a createKey request. */
 export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody): Session {
@@ -47,8 +34,8 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
   assertThreshold(body.threshold, body.participants.length, 'threshold');
   const signers = body.participants.map((p) => p.signer);
   const digest = createKeyDigest({ keyId: body.keyId, suite, threshold: body.threshold, signers });
+  refuseUnresolved(ctx, body.keyId);
   authoriseUse(ctx, { op: 'createKey', keyId: body.keyId, suite, request: body.request, digest });
-  dropStalePending(ctx, body.keyId);
   const others = signers.filter((s) => s !== ctx.signerId);
   return new KeySession(ctx, {
     kind: 'dkg', suite, keyId: body.keyId, epoch: DKG_EPOCH, proposalId: env.header.sessionId, requestDigest: body.request.digest, keyState: null,
@@ -60,6 +47,7 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
 
 /** refresh START: same participants, the key active at `epoch` here; the new share is epoch + 1. */
 export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshStartBody): Session {
+  refuseUnresolved(ctx, body.keyId);
   const share = authoriseUse(ctx, {
     op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }),
     check: (s) => {
@@ -67,12 +55,6 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
       selfIndex(ctx, body.participants);
     },
   });
-  try {
-    dropStalePending(ctx, body.keyId);
-  } catch (e) {
-    wipeHeldShare(share);
-    throw e;
-  }
   const { participants, self } = share.publicPart;
   const signers = participants.map((p) => p.signer);
   const others = signers.filter((s) => s !== ctx.signerId);
@@ -108,6 +90,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
   const member = body.newParticipants.find((p) => p.signer === ctx.signerId);
   if (!dealer && member === undefined) throw new SignerError('BAD_PARTICIPANTS', { field: 'newParticipants', message: `${ctx.signerId} neither deals nor receives` });
   const digest = reshareDigest({ keyId: body.keyId, groupKey: old.groupKey, newThreshold: body.newThreshold, signers: body.newParticipants.map((p) => p.signer) });
+  refuseUnresolved(ctx, body.keyId);
   const held = authoriseUse(ctx, {
     op: 'reshare', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest,
     oldPublicKey: old, oldParticipants: body.oldParticipants, dealer,
@@ -116,7 +99,6 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
   if (held && !dealer) wipeHeldShare(held);
   const dealers = body.dealers.map((p) => p.signer);
   try {
-    dropStalePending(ctx, body.keyId);
     return new KeySession(ctx, {
       kind: 'reshare', suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
       // A holder's share was checked to be exactly this package at this epoch (authoriseUse); a new member has only the body's.

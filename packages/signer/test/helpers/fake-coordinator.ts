@@ -57,9 +57,9 @@ export class FakeCoordinator {
     server.on('connection', (ws) => this.#accept(ws));
   }
 
-  /** `signAs` makes the coordinator sign with another key than the one it advertises. */
-  static async start(opts: { identity?: IdentityKey; signAs?: IdentityKey } = {}): Promise<FakeCoordinator> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  /** `signAs` makes the coordinator sign with another key than the one it advertises; `port` takes a given port (e.g. a stopped coordinator's). */
+  static async start(opts: { identity?: IdentityKey; signAs?: IdentityKey; port?: number } = {}): Promise<FakeCoordinator> {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: opts.port ?? 0 });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     const { port } = server.address() as { port: number };
     const identity = opts.identity ?? generateIdentity();

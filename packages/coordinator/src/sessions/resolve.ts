@@ -1,0 +1,195 @@
+/**
+ * Resolution of unresolved key sessions (docs/cluster-protocol.md "Unresolved key
+ * sessions"; issue 10, finding 3). A signer that stored a key session's share pending
+ * keeps it until the session is resolved, and refuses every new key session for the
+ * key meanwhile (PENDING_UNRESOLVED). The coordinator resolves a session it knows of:
+ * one of its own that failed once its id was derived (a signer may have stored and
+ * confirmed), or one a signer names when it refuses a START (the ABORT carries that
+ * signer's signed CONFIRM of it, so a replaced coordinator learns of a session its
+ * predecessor left behind).
+ *
+ * Resolving: RESOLVE to every connected participant; each answers its CONFIRM (it holds
+ * a share of the session, pending or already active) or its VETO (it holds none and
+ * never will). Any VETO: ABORT carrying it to every participant (each checks it before
+ * discarding its pending share). Every participant's CONFIRM, one transcript and
+ * package: the session is committed through the ordinary commit point (registry write
+ * and queued COMMITs); for a refresh the registry moves to the session's epoch. A
+ * participant that is offline is asked again when it reconnects. Nothing here needs
+ * trusting the coordinator: signers check every CONFIRM and VETO themselves.
+ */
+import { equalBytes } from '@noble/curves/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { KEY_ROUND, WireError, decodeBody, encodeBody, fromWirePublicKey, openEnvelope, type AbortBody, type ConfirmBody, type Envelope, type KeySuiteId, type ResolveBody } from '@keyquorum/protocol';
+import { Inbox } from './inbox.ts';
+import { toCoordinator, type SessionRuntime, type UnresolvedSession } from './runtime.ts';
+
+const KEY_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare'];
+
+interface Resolving {
+  session: UnresolvedSession;
+  answers: Map<string, Envelope>;
+  /** Participants that refused to answer (e.g. active at or past the session's epoch without a share of it). */
+  refused: Set<string>;
+  wake: () => void;
+}
+
+export type Resolution = 'committed' | 'vetoed' | 'unresolved';
+
+export class Resolver {
+  readonly #rt: SessionRuntime;
+  /** Hex session id -> a session still to resolve. */
+  readonly #known = new Map<string, UnresolvedSession>();
+  /** Hex session id -> the resolution running now. */
+  readonly #running = new Map<string, Resolving>();
+
+  constructor(rt: SessionRuntime) {
+    this.#rt = rt;
+  }
+
+  /** Sessions still unresolved (hex ids). */
+  get pending(): string[] {
+    return [...this.#known.keys()];
+  }
+
+  /** Remembers a session to resolve and starts resolving it (in the background). */
+  note(session: UnresolvedSession): void {
+    const hex = bytesToHex(session.sessionId);
+    if (!this.#known.has(hex)) this.#rt.log.warn('key session unresolved', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex, signers: session.participants });
+    this.#known.set(hex, session);
+    void this.run(session);
+  }
+
+  /**
+   * A signer's ABORT of a key session: when it refused a START for a key with an
+   * unresolved session, it carries its CONFIRM of that session. Both checked (signed by
+   * that signer; a key session's CONFIRM); the participants are the key's in the registry.
+   */
+  noteAbort(signer: string, abort: Envelope): void {
+    const pinned = this.#rt.opts.signers.get(signer)!;
+    let confirm: Envelope | undefined;
+    let body: ConfirmBody;
+    try {
+      openEnvelope(abort, pinned);
+      confirm = decodeBody<AbortBody>(abort.header.kind, abort.header.round, abort.header.suite, abort.payload).envelopes?.[0];
+      if (confirm === undefined) return;
+      const h = confirm.header;
+      if (h.from !== signer || !KEY_KINDS.includes(h.kind) || h.round !== KEY_ROUND.CONFIRM) return;
+      openEnvelope(confirm, pinned);
+      toCoordinator(confirm);
+      body = decodeBody<ConfirmBody>(h.kind, h.round, h.suite, confirm.payload);
+    } catch (e) {
+      if (e instanceof WireError) return;
+      throw e;
+    }
+    const h = confirm.header;
+    const { keyId } = body;
+    const key = this.#rt.registry.getKey(keyId);
+    if (key === undefined) return;
+    const participants = key.participants.map((p) => p.signer);
+    if (!participants.includes(signer)) return;
+    this.note({ kind: h.kind as UnresolvedSession['kind'], suite: h.suite as KeySuiteId, keyId, epoch: body.epoch, sessionId: h.sessionId, participants });
+  }
+
+  /** A participant of unresolved sessions reconnected: ask again. */
+  onSignerAuthenticated(signer: string): void {
+    for (const s of this.#known.values()) if (s.participants.includes(signer)) void this.run(s);
+  }
+
+  /** A CONFIRM, VETO or refusal (ABORT) answering a RESOLVE; false if no resolution waits for it. */
+  offer(signer: string, envelope: Envelope): boolean {
+    const h = envelope.header;
+    if (h.round !== KEY_ROUND.CONFIRM && h.round !== KEY_ROUND.VETO && h.round !== KEY_ROUND.ABORT) return false;
+    const r = this.#running.get(bytesToHex(h.sessionId));
+    if (r === undefined || !r.session.participants.includes(signer) || h.kind !== r.session.kind || h.suite !== r.session.suite) return false;
+    openEnvelope(envelope, this.#rt.opts.signers.get(signer)!, { expect: { sessionId: r.session.sessionId } });
+    toCoordinator(envelope);
+    if (h.round === KEY_ROUND.ABORT) {
+      const { reason } = decodeBody<AbortBody>(h.kind, h.round, h.suite, envelope.payload);
+      this.#rt.log.warn('resolve refused', { signer, session: bytesToHex(h.sessionId), reason });
+      r.refused.add(signer);
+      r.wake();
+      return true;
+    }
+    const body = decodeBody<ResolveBody | ConfirmBody>(h.kind, h.round, h.suite, envelope.payload);
+    if (body.keyId !== r.session.keyId || body.epoch !== r.session.epoch) throw new WireError('BAD_FIELD', { field: 'epoch', message: 'BAD_FIELD: answers another key or epoch' });
+    r.answers.set(signer, envelope);
+    r.wake();
+    return true;
+  }
+
+  /** One resolution attempt over the connected participants. */
+  async run(session: UnresolvedSession): Promise<Resolution> {
+    const hex = bytesToHex(session.sessionId);
+    if (this.#running.has(hex)) return 'unresolved';
+    const rt = this.#rt;
+    const online = session.participants.filter((id) => rt.link.isConnected(id));
+    const inbox = new Inbox(session.kind, session.suite, KEY_ROUND, session.participants, session.sessionId);
+    const r: Resolving = { session, answers: new Map(), refused: new Set(), wake: () => undefined };
+    this.#running.set(hex, r);
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, rt.opts.roundTimeoutMs);
+        r.wake = () => {
+          if (online.some((id) => !r.answers.has(id) && !r.refused.has(id))) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        for (const id of online) rt.send(inbox, id, session.sessionId, KEY_ROUND.RESOLVE, { keyId: session.keyId, epoch: session.epoch });
+        r.wake();
+      });
+      return await this.#conclude(inbox, r);
+    } catch (e) {
+      rt.log.warn('key session resolution failed', { session: hex, reason: (e as Error).message });
+      return 'unresolved';
+    } finally {
+      this.#running.delete(hex);
+    }
+  }
+
+  async #conclude(inbox: Inbox, r: Resolving): Promise<Resolution> {
+    const rt = this.#rt;
+    const { session, answers } = r;
+    const hex = bytesToHex(session.sessionId);
+    const veto = [...answers.values()].find((e) => e.header.round === KEY_ROUND.VETO);
+    if (veto !== undefined) {
+      for (const id of session.participants) rt.send(inbox, id, session.sessionId, KEY_ROUND.ABORT, { reason: `vetoed by ${veto.header.from}`, envelopes: [veto] });
+      // Offline participants get the VETO when they are next asked (they answer CONFIRM, the VETO stands).
+      if (session.participants.every((id) => answers.has(id))) this.#known.delete(hex);
+      rt.log.info('unresolved key session vetoed', { keyId: session.keyId, session: hex, by: veto.header.from });
+      return 'vetoed';
+    }
+    if (!session.participants.every((id) => answers.has(id))) return 'unresolved';
+    const confirms = session.participants.map((id) => answers.get(id)!);
+    const bodies = confirms.map((e) => decodeBody<ConfirmBody>(session.kind, KEY_ROUND.CONFIRM, session.suite, e.payload));
+    const first = bodies[0]!;
+    if (bodies.some((b) => !equalBytes(b.transcriptHash, first.transcriptHash) || !equalBytes(encodeBody(b.publicKey), encodeBody(first.publicKey)))) {
+      rt.log.warn('unresolved key session: participants confirmed different transcripts', { session: hex });
+      return 'unresolved';
+    }
+    const key = rt.registry.getKey(session.keyId);
+    const pkg = fromWirePublicKey(first.publicKey);
+    // What refresh's own check demands (key-configs.ts): same group key, chain code, threshold and participants.
+    const old = key?.publicKey;
+    const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
+    const record = session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey;
+    if (!record) {
+      rt.log.warn('unresolved key session confirmed by all, but the registry cannot record it', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
+      return 'unresolved';
+    }
+    const frames = rt.commit(inbox, session.sessionId, {
+      keyId: session.keyId,
+      epoch: session.epoch,
+      recipients: session.participants,
+      round: KEY_ROUND.COMMIT,
+      envelopes: confirms,
+      record: () => {
+        rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
+        rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(first.transcriptHash) });
+      },
+    });
+    this.#known.delete(hex);
+    rt.log.info('unresolved key session committed', { keyId: session.keyId, epoch: session.epoch, session: hex });
+    await rt.awaitCommitted(session.sessionId, frames, session.participants.filter((id) => rt.link.isConnected(id)));
+    return 'committed';
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Issue 10, finding 3, end to end: "A coordinator can destroy keys with t > (n+1)/2".
+ * Real processes: the coordinator CLI and signer CLIs, each with its own SQLite files.
+ * The coordinator is compromised: its process is replaced by a lying one (a fixture
+ * speaking the real protocol with the coordinator's own identity, on its port). The liar
+ * refreshes the key, delivers the COMMIT to t - 1 signers only (they activate epoch 1 and
+ * wipe epoch 0), then tells the rest to drop their pending epoch-1 share: a bare ABORT
+ * and a second, authorised refresh START. They keep it. The real coordinator is then
+ * restarted on its registry (which never heard of that refresh): the next refresh is
+ * refused by the signers holding the unresolved session, whose refusal carries their
+ * signed CONFIRM of it; the coordinator resolves it (every participant confirms, so it
+ * commits), and the key signs under its original public key with every signer at one
+ * epoch and no share lost; the refresh after that runs as usual.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { KEY_ROUND, refreshDigest, signClientRequest, type ParticipantRef } from '@keyquorum/protocol';
+import { Cluster } from './support/cluster.ts';
+import { checkSignature } from './support/verify.ts';
+import { gather, refs, runKeySession } from '../packages/signer/test/helpers/drive.ts';
+import { FakeCoordinator } from '../packages/signer/test/helpers/fake-coordinator.ts';
+import { nextAbort } from '../packages/signer/test/helpers/resolve-drive.ts';
+import { patient, snapshot } from '../packages/signer/test/helpers/state.ts';
+
+let cluster: Cluster | undefined;
+let liar: FakeCoordinator | undefined;
+
+afterEach(async () => {
+  await liar?.close();
+  await cluster?.stop();
+  liar = undefined;
+  cluster = undefined;
+});
+
+const KEY = 'victim';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await probe();
+    if (got !== undefined) return got;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const sharesOf = (cl: Cluster, id: string) => snapshot(cl.dataDir(id)).shares.map((r) => r.split('|').slice(0, 3).join('|'));
+
+/** The lying coordinator's refresh: COMMIT to the first t - 1 signers only, then a bare ABORT and a new START to the rest. */
+async function partialCommit(c: FakeCoordinator, cl: Cluster, suite: string, participants: ParticipantRef[], t: number): Promise<string[]> {
+  const request = () => signClientRequest(cl.admin, { op: 'refresh', keyId: KEY, digest: refreshDigest({ keyId: KEY }) });
+  const ids = participants.map((p) => p.signer);
+  const refresh = await runKeySession(c, 'refresh', suite, participants, { keyId: KEY, epoch: 0, participants, request: request() }, { noCommit: true });
+  const committed = ids.slice(0, t - 1);
+  const rest = ids.slice(t - 1);
+  for (const id of committed) c.send(id, { kind: 'refresh', suite, sessionId: refresh.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: refresh.confirms });
+  await gather(c, committed, 'refresh', KEY_ROUND.ACK);
+  for (const id of rest) c.send(id, { kind: 'refresh', suite, sessionId: refresh.sessionId, round: KEY_ROUND.ABORT }, { reason: 'aborted (a lie)' });
+  const proposal = randomBytes(32);
+  const start = { keyId: KEY, epoch: 0, participants, request: request() };
+  for (const id of rest) c.send(id, { kind: 'refresh', suite, sessionId: proposal, round: KEY_ROUND.START }, start);
+  for (const id of rest) expect((await nextAbort(c, id, 'refresh', suite)).reason).toMatch(/^PENDING_UNRESOLVED/);
+  return rest;
+}
+
+describe('a compromised coordinator that partially commits a refresh, then the real coordinator again', () => {
+  it.each([
+    ['2-of-2', 'frost-ed25519', 2, 2],
+    ['3-of-3', 'frost-secp256k1-tr', 3, 3],
+    ['3-of-4', 'frost-ed25519', 4, 3],
+  ] as const)('%s %s: no share is lost, the real coordinator resolves the session, and the key signs under its public key', async (_name, suite, n, t) => {
+    cluster = await Cluster.start({ signers: n });
+    const cl = cluster;
+    const created = await cl.client.createKey({ keyId: KEY, suite, threshold: t, signers: cl.signerIds });
+    const participants = refs(cl.signerIds);
+
+    // The coordinator process is replaced by the liar: same identity, same port.
+    const identity = cl.coordinatorIdentity();
+    const port = Number(new URL(cl.url).port);
+    await cl.stopCoordinator();
+    liar = patient(await FakeCoordinator.start({ identity, port }), 120_000);
+    for (const id of cl.signerIds) await liar.waitFor(id, 60_000);
+    const rest = await partialCommit(liar, cl, suite, participants, t);
+    for (const id of cl.signerIds) expect(sharesOf(cl, id)).toEqual(rest.includes(id) ? [`${KEY}|0|active`, `${KEY}|1|pending`] : [`${KEY}|1|active`]);
+    await liar.close();
+    liar = undefined;
+
+    // The real coordinator again, on its registry: it knows the key at epoch 0 only.
+    await cl.restartCoordinator();
+    for (const id of cl.signerIds) await cl.waitSignerState(id, true, 60_000);
+    expect((await cl.client.getKey(KEY)).epoch).toBe(0);
+    // Its refresh is refused (the holders of the unresolved session name it); it resolves that session.
+    await expect(cl.client.refresh(KEY)).rejects.toBeInstanceOf(Error);
+    const resolved = await until('the resolved epoch', async () => {
+      const key = await cl.client.getKey(KEY);
+      return key.epoch === 1 ? key : undefined;
+    });
+    expect(resolved.publicKey).toBe(created.publicKey);
+    await until('every signer at epoch 1', async () => (cl.signerIds.every((id) => sharesOf(cl, id).join() === `${KEY}|1|active`) ? true : undefined));
+
+    const message = new Uint8Array(randomBytes(32));
+    const signed = await cl.client.sign(KEY, { message });
+    expect(signed.publicKey).toBe(created.publicKey);
+    checkSignature(suite, signed, message);
+
+    const refreshed = await cl.client.refresh(KEY);
+    expect(refreshed.epoch).toBe(2);
+    expect(refreshed.publicKey).toBe(created.publicKey);
+    for (const id of cl.signerIds) expect(sharesOf(cl, id)).toEqual([`${KEY}|2|active`]);
+  }, 600_000);
+});
