@@ -123,6 +123,15 @@ export class FrameFuzzer {
     }
   }
 
+  /** Waits for the signer's next connection through the relay (after `legs` of them) to be authenticated. */
+  private async waitRelinked(legs: number): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (this.live.proxy.connections <= legs || !this.live.proxy.linked) {
+      if (Date.now() > deadline) throw new Error(`${FUZZ_SIGNER} did not reconnect through the relay`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** The barrier: a frame the receiver refuses with a known ERROR under `marker`. */
   private probe(dir: Direction, marker: Uint8Array): Uint8Array {
     if (dir === 'up') {
@@ -220,9 +229,10 @@ export class FrameFuzzer {
     const replies = frames.slice(1);
     const codes = replies.filter((e) => e?.header.round === CONTROL_ROUND.ERROR).map((e) => decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, 'none', e.payload).code);
     const welcomed = replies.some((e) => e?.header.round === CONTROL_ROUND.WELCOME);
+    const legs = this.live.proxy.connections;
     ws.terminate();
     // A WELCOME means the input was a valid AUTH: it replaced the relayed link, which reconnects.
-    if (welcomed) await this.waitLinked();
+    if (welcomed) await this.waitRelinked(legs);
     return { target: 'handshake', input, verdict: judgeFrame(this.known, codes, welcomed ? 1 : 0, answered, false) };
   }
 }

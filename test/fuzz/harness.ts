@@ -56,7 +56,7 @@ function recordingFetch(calls: RecordedCall[]): typeof fetch {
 
 /** Starts the cluster, relays signer-3 and records its identities; `progress` hears each step. */
 export async function startLive(progress: (msg: string) => void = () => {}): Promise<Live> {
-  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 20_000 });
+  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000 });
   let proxy: RecordingProxy | undefined;
   try {
     progress('cluster up; unsealing identities');
@@ -90,24 +90,34 @@ export async function startLive(progress: (msg: string) => void = () => {}): Pro
 
 const MESSAGE = sha256(utf8ToBytes('keyquorum fuzz workload'));
 
+/** Runs a workload step, once more if a loaded machine timed a session out (a timed-out session changes nothing). */
+async function retried<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'SESSION_FAILED' && (e as { code?: string }).code !== 'TIMEOUT') throw e;
+    return step();
+  }
+}
+
 /** Every flow once, with signer-3 in every session. */
 async function runWorkload(live: Live, progress: (msg: string) => void): Promise<void> {
   const client = new KeyquorumClient({ url: live.cluster.url, clientKey: live.cluster.admin, fetch: recordingFetch(live.calls) });
   const pair = ['signer-1', FUZZ_SIGNER];
   const { frost, ecdsa, retired } = KEYS;
   progress('workload: FROST DKG, sign, refresh, sign, reshare');
-  await client.createKey({ keyId: frost.keyId, suite: frost.suite, threshold: 2, signers: pair });
+  await retried(() => client.createKey({ keyId: frost.keyId, suite: frost.suite, threshold: 2, signers: pair }));
   checkSignature(frost.suite, await client.sign(frost.keyId, { message: MESSAGE }), MESSAGE);
-  await client.refresh(frost.keyId);
+  await retried(() => client.refresh(frost.keyId));
   checkSignature(frost.suite, await client.sign(frost.keyId, { message: MESSAGE, path: 'm/0/1' }), MESSAGE);
-  await client.reshare(frost.keyId, { signers: live.cluster.signerIds, threshold: 2 });
+  await retried(() => client.reshare(frost.keyId, { signers: live.cluster.signerIds, threshold: 2 }));
   progress('workload: ECDSA DKG, sign, refresh');
-  await client.createKey({ keyId: ecdsa.keyId, suite: ecdsa.suite, threshold: 2, signers: pair });
+  await retried(() => client.createKey({ keyId: ecdsa.keyId, suite: ecdsa.suite, threshold: 2, signers: pair }));
   checkSignature(ecdsa.suite, await client.sign(ecdsa.keyId, { message: MESSAGE }), MESSAGE);
-  await client.refresh(ecdsa.keyId);
+  await retried(() => client.refresh(ecdsa.keyId));
   progress('workload: DKG and retirement');
-  await client.createKey({ keyId: retired.keyId, suite: retired.suite, threshold: 2, signers: pair });
-  await client.retire(retired.keyId);
+  await retried(() => client.createKey({ keyId: retired.keyId, suite: retired.suite, threshold: 2, signers: pair }));
+  await retried(() => client.retire(retired.keyId));
   live.proxy.recording = false;
 }
 

@@ -26,7 +26,7 @@ export function knownCodes(): Set<string> {
   const codes = new Set<string>(Object.keys(API_ERRORS));
   for (const file of ERROR_SOURCES) {
     const src = fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
-    const union = /export type \w+ErrorCode =([\s\S]*?);/.exec(src)?.[1] ?? '';
+    const union = /export type \w+ErrorCode =([\s\S]*?);\s*\n/.exec(src)?.[1] ?? '';
     for (const m of union.matchAll(/\|\s*'([A-Z_]+)'/g)) codes.add(m[1]!);
   }
   return codes;

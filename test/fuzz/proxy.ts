@@ -9,6 +9,7 @@
  * fuzzer and not forwarded, so neither real process sees the other's refusals.
  */
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { CONTROL_ROUND, decodeEnvelope } from '@keyquorum/protocol';
 
 export type Direction = 'up' | 'down';
 
@@ -22,10 +23,20 @@ function toBytes(data: RawData): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+function isWelcome(bytes: Uint8Array): boolean {
+  try {
+    const { kind, round } = decodeEnvelope(bytes, { maxBytes: 64 * 1024 * 1024 }).header;
+    return kind === 'control' && round === CONTROL_ROUND.WELCOME;
+  } catch {
+    return false;
+  }
+}
+
 interface Leg {
   down: WebSocket;
   up: WebSocket;
-  upOpen: Promise<void>;
+  /** The coordinator's WELCOME passed: the signer is authenticated on this leg. */
+  welcomed: boolean;
 }
 
 export class RecordingProxy {
@@ -59,8 +70,7 @@ export class RecordingProxy {
     this.leg?.up.terminate();
     this.connections++;
     const up = new WebSocket(this.target, { maxPayload: 64 * 1024 * 1024 });
-    const upOpen = new Promise<void>((resolve) => up.once('open', () => resolve()));
-    const leg: Leg = { down, up, upOpen };
+    const leg: Leg = { down, up, welcomed: false };
     this.leg = leg;
     const pendingDown: Uint8Array[] = [];
     down.on('message', (data) => {
@@ -75,6 +85,7 @@ export class RecordingProxy {
     });
     up.on('message', (data) => {
       const bytes = toBytes(data);
+      if (!leg.welcomed) leg.welcomed = isWelcome(bytes);
       this.observe('down', bytes);
       if (this.muted.down) return;
       if (down.readyState === WebSocket.OPEN) down.send(bytes);
@@ -98,9 +109,9 @@ export class RecordingProxy {
     }
   }
 
-  /** True while a signer is connected through the relay and its upstream leg is open. */
+  /** True while a signer is connected and authenticated through the relay. */
   get linked(): boolean {
-    return this.leg !== undefined && this.leg.up.readyState === WebSocket.OPEN && this.leg.down.readyState === WebSocket.OPEN;
+    return this.leg !== undefined && this.leg.welcomed && this.leg.up.readyState === WebSocket.OPEN && this.leg.down.readyState === WebSocket.OPEN;
   }
 
   /** Sends raw bytes (or a text frame) on one leg: 'up' to the coordinator, 'down' to the signer. */

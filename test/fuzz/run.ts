@@ -88,14 +88,17 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const stateChanges: string[] = [];
   const outputMark = new Map([live.cluster.coordinator, ...live.cluster.signers.values()].map((p) => [p, p.output.length]));
   const frames = new FrameFuzzer(live, rand, known);
+  progress('building HTTP bases');
   const httpFuzz = new HttpFuzzer(live, rand, known, await impossibleCalls(live));
   let baseline: StateSnapshot = snapshotState(dataDirs(live));
+  progress('fuzzing');
 
   const record = (target: string, mutation: string, origin: string, v: Verdict) => {
     inputs.add(target);
     outcomes.add(`${target}.${v.outcome}`);
     mutations.add(`${target}.${mutation}`);
     for (const c of v.codes) codes.add(c);
+    if (process.env.FUZZ_TRACE && v.outcome !== 'refused') progress(`  ${target} ${mutation} ${origin} -> ${JSON.stringify(v)}`);
     if ((v.outcome === 'untyped' || v.outcome === 'hang' || v.outcome === 'silent') && failures.length < keep) failures.push({ target, mutation, origin, outcome: v.outcome, codes: v.codes, ...(v.detail ? { detail: v.detail } : {}) });
   };
   const check = async (label: string) => {
@@ -117,13 +120,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       if (wantFrames) {
         const roll = rand.int(20);
         const target: FrameResult['target'] = roll < 9 ? 'coordinator' : roll < 18 ? 'signer' : 'handshake';
+        if (process.env.FUZZ_TRACE) progress(`frame ${i} ${target}`);
         const r = await frames.one(target);
         record(`frames.${target}`, r.input.mutation, r.input.origin, r.verdict);
       }
       if (wantHttp) {
+        if (process.env.FUZZ_TRACE) progress(`http ${i}`);
         const r: HttpResult = await httpFuzz.one();
         record('http', r.input.mutation, `${r.input.method} ${r.input.target.slice(0, 80)}`, r.verdict);
       }
+      if ((i + 1) % 50 === 0) progress(`${i + 1}/${o.count}`);
       if ((i + 1) % batch === 0 || i + 1 === o.count) {
         await check(`after ${i + 1}`);
         progress(`${i + 1}/${o.count} inputs per target; ${JSON.stringify(outcomes.toJSON())}; crashes ${crashes.length}, state changes ${stateChanges.length}`);
