@@ -224,12 +224,12 @@ export class FrameFuzzer {
     const nonce = this.rand.bytes(32);
     const auth = seal(identity, { kind: 'control', suite: 'none', sessionId: challenge.header.sessionId, round: CONTROL_ROUND.AUTH, from: FUZZ_SIGNER, to: COORDINATOR_ID }, { nonce, coordinatorNonce: challenge.header.sessionId, publicKey: identity.publicKey });
     const input = mutateFrame(encodeEnvelope(auth), auth, this.ctx);
+    const legs = this.live.proxy.connections;
     for (const f of input.frames) ws.send(f, { binary: typeof f !== 'string' });
     const answered = await until(() => frames.length > 1 || closed);
     const replies = frames.slice(1);
     const codes = replies.filter((e) => e?.header.round === CONTROL_ROUND.ERROR).map((e) => decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, 'none', e.payload).code);
     const welcomed = replies.some((e) => e?.header.round === CONTROL_ROUND.WELCOME);
-    const legs = this.live.proxy.connections;
     ws.terminate();
     // A WELCOME means the input was a valid AUTH: it replaced the relayed link, which reconnects.
     if (welcomed) await this.waitRelinked(legs);
