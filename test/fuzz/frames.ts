@@ -29,7 +29,7 @@ import {
   type ErrorBody,
   type IdentityKey,
 } from '@keyquorum/protocol';
-import { FUZZ_SIGNER, type Live } from './harness.ts';
+import { FUZZ_SIGNER, HELLO_SIGNER, type Live } from './harness.ts';
 import { mutateFrame, type FuzzInput, type MutationContext } from './mutate.ts';
 import { abortCode, judgeFrame, type Verdict } from './oracles.ts';
 import type { Direction } from './proxy.ts';
@@ -123,15 +123,6 @@ export class FrameFuzzer {
     }
   }
 
-  /** Waits for the signer's next connection through the relay (after `legs` of them) to be authenticated. */
-  private async waitRelinked(legs: number): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (this.live.proxy.connections <= legs || !this.live.proxy.linked) {
-      if (Date.now() > deadline) throw new Error(`${FUZZ_SIGNER} did not reconnect through the relay`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
   /** The barrier: a frame the receiver refuses with a known ERROR under `marker`. */
   private probe(dir: Direction, marker: Uint8Array): Uint8Array {
     if (dir === 'up') {
@@ -196,7 +187,7 @@ export class FrameFuzzer {
 
   /** A mutated AUTH on a fresh connection to the coordinator, built for that connection's CHALLENGE. */
   private async handshake(): Promise<FrameResult> {
-    const identity = this.live.identities.get(FUZZ_SIGNER)!;
+    const identity = this.live.identities.get(HELLO_SIGNER)!;
     const ws = new WebSocket(this.live.cluster.signerUrl, { maxPayload: 64 * MAX_FRAME_BYTES });
     const frames: Envelope[] = [];
     let closed = false;
@@ -222,17 +213,14 @@ export class FrameFuzzer {
     await until(() => frames.length > 0 || closed);
     const challenge = frames[0]!;
     const nonce = this.rand.bytes(32);
-    const auth = seal(identity, { kind: 'control', suite: 'none', sessionId: challenge.header.sessionId, round: CONTROL_ROUND.AUTH, from: FUZZ_SIGNER, to: COORDINATOR_ID }, { nonce, coordinatorNonce: challenge.header.sessionId, publicKey: identity.publicKey });
+    const auth = seal(identity, { kind: 'control', suite: 'none', sessionId: challenge.header.sessionId, round: CONTROL_ROUND.AUTH, from: HELLO_SIGNER, to: COORDINATOR_ID }, { nonce, coordinatorNonce: challenge.header.sessionId, publicKey: identity.publicKey });
     const input = mutateFrame(encodeEnvelope(auth), auth, this.ctx);
-    const legs = this.live.proxy.connections;
     for (const f of input.frames) ws.send(f, { binary: typeof f !== 'string' });
     const answered = await until(() => frames.length > 1 || closed);
     const replies = frames.slice(1);
     const codes = replies.filter((e) => e?.header.round === CONTROL_ROUND.ERROR).map((e) => decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, 'none', e.payload).code);
     const welcomed = replies.some((e) => e?.header.round === CONTROL_ROUND.WELCOME);
     ws.terminate();
-    // A WELCOME means the input was a valid AUTH: it replaced the relayed link, which reconnects.
-    if (welcomed) await this.waitRelinked(legs);
     return { target: 'handshake', input, verdict: judgeFrame(this.known, codes, welcomed ? 1 : 0, answered, false) };
   }
 }

@@ -14,13 +14,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { loadIdentity } from '@keyquorum/coordinator';
 import { KeyquorumClient } from '@keyquorum/client';
-import type { IdentityKey } from '@keyquorum/protocol';
+import { generateIdentity, type IdentityKey } from '@keyquorum/protocol';
 import { Cluster } from '../support/cluster.ts';
 import { checkSignature } from '../support/verify.ts';
 import { RecordingProxy } from './proxy.ts';
 
 /** The signer whose link runs through the relay: the fuzzer speaks as it, and to it. */
 export const FUZZ_SIGNER = 'signer-3';
+/** An allow-listed signer identity no daemon uses: handshake inputs speak as it, so a valid AUTH disturbs no real link. */
+export const HELLO_SIGNER = 'fuzz-hello';
 export const COORDINATOR_PASSPHRASE = 'passphrase of the coordinator';
 
 export const KEYS = {
@@ -56,12 +58,14 @@ function recordingFetch(calls: RecordedCall[]): typeof fetch {
 
 /** Starts the cluster, relays signer-3 and records its identities; `progress` hears each step. */
 export async function startLive(progress: (msg: string) => void = () => {}): Promise<Live> {
-  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000 });
+  const hello = generateIdentity();
+  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000, extraSigners: { [HELLO_SIGNER]: hello } });
   let proxy: RecordingProxy | undefined;
   try {
     progress('cluster up; unsealing identities');
     await Promise.all(cluster.signerIds.map((id) => cluster.killSigner(id, 'SIGTERM')));
     const identities = new Map(cluster.signerIds.map((id) => [id, cluster.identityOf(id)]));
+    identities.set(HELLO_SIGNER, hello);
     const coordinatorIdentity = loadIdentity(cluster.dataDir('coordinator'), COORDINATOR_PASSPHRASE);
     proxy = await RecordingProxy.start(cluster.signerUrl);
     const config = JSON.parse(fs.readFileSync(cluster.signerConfig(FUZZ_SIGNER), 'utf8')) as Record<string, unknown>;
