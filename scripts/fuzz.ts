@@ -6,7 +6,7 @@
  * HTTP requests (per target) to the live processes and checks after every batch that
  * nothing crashed, nothing durable changed and every refusal was typed (test/fuzz/).
  * Progress goes to stderr; the JSON summary to `--out` (and stdout). Exits 1 when an
- * oracle failed.
+ * oracle failed. FUZZ_TRACE=1 also prints every input and every input not refused.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crashLines, diffState, judgeFrame, judgeHttp, knownCodes, snapshotState } from './fuzz/oracles.ts';
 import { Rand } from './fuzz/random.ts';
+import { mayAnswer2xx } from './fuzz/http.ts';
 
 const known = knownCodes();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-fuzz-oracles-'));
@@ -87,6 +88,16 @@ describe('the typed-error oracle (HTTP)', () => {
   });
 });
 
+describe('which HTTP successes are legitimate', () => {
+  it('a read, or a public route whatever its headers; never a mutation, nor an authenticated read with broken or replayed authentication', () => {
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'path' })).toBe(true);
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/openapi.json', mutation: 'auth-replay' })).toBe(true);
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'auth-missing' })).toBe(false);
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/audit?limit=5', mutation: 'auth-replay' })).toBe(false);
+    expect(mayAnswer2xx({ method: 'POST', target: '/v1/keys', mutation: 'json' })).toBe(false);
+  });
+});
+
 describe('the typed-error oracle (frames)', () => {
   it('passes refusals with known codes', () => {
     expect(judgeFrame(known, ['BAD_FIELD', 'WRONG_SESSION'], 0, true, false).outcome).toBe('refused');
@@ -103,7 +114,8 @@ describe('the typed-error oracle (frames)', () => {
 
   it('flags a frame left unanswered unless its kind is never answered (ABORT, ERROR)', () => {
     expect(judgeFrame(known, [], 0, true, false).outcome).toBe('silent');
-    expect(judgeFrame(known, [], 0, true, true).outcome).toBe('accepted');
+    expect(judgeFrame(known, [], 0, true, true).outcome).toBe('ignored');
+    expect(judgeFrame(known, [], 1, true, false).outcome).toBe('accepted');
   });
 
   it('knows the codes of every package and no invented one', () => {

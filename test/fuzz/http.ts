@@ -101,6 +101,20 @@ function mutatePath(target: string, r: Rand): string {
   return segs.join('/') + (query ? `?${query}` : '');
 }
 
+/** Routes that authenticate nobody (routes.ts `access: 'public'`). */
+const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/v1/openapi.json']);
+
+/**
+ * Whether a success is a legitimate answer: a GET reads and changes nothing, but an
+ * authenticated route must refuse a request whose authentication was broken or
+ * replayed. (A GET's body is never read, so a body other than the signed one is moot.)
+ */
+export function mayAnswer2xx(input: Pick<HttpInput, 'method' | 'target' | 'mutation'>): boolean {
+  if (input.method !== 'GET') return false;
+  const brokenAuth = input.mutation.startsWith('auth-') && input.mutation !== 'auth-body-swap';
+  return !brokenAuth || PUBLIC.has(input.target.split('?')[0]!);
+}
+
 export class HttpFuzzer {
   private readonly bases: RecordedCall[];
   private readonly stranger: IdentityKey = generateIdentity();
@@ -184,8 +198,7 @@ export class HttpFuzzer {
     while (!/^[\x21-\x7e]+$/.test(input.target)) input = this.next();
     if (input.mutation === 'auth-replay') await this.send(input);
     const { status, text } = await this.send(input);
-    const readOnly = input.method === 'GET' && input.mutation !== 'auth-replay';
-    return { input, status, verdict: judgeHttp(this.known, status, text, readOnly) };
+    return { input, status, verdict: judgeHttp(this.known, status, text, mayAnswer2xx(input)) };
   }
 
   send(input: HttpInput): Promise<{ status?: number; text: string }> {

@@ -32,7 +32,8 @@ export function knownCodes(): Set<string> {
   return codes;
 }
 
-export type Outcome = 'refused' | 'accepted' | 'silent' | 'untyped' | 'hang';
+/** refused: a typed refusal; accepted: answered as valid (a replayed COMMIT re-ACKed, a read); ignored: an ABORT or ERROR, never answered by design. */
+export type Outcome = 'refused' | 'accepted' | 'ignored' | 'silent' | 'untyped' | 'hang';
 
 /** How one input ended, and the codes it was refused with. */
 export interface Verdict {
@@ -48,7 +49,7 @@ export function judgeFrame(known: ReadonlySet<string>, codes: readonly string[],
   if (bad.length > 0) return { outcome: 'untyped', codes: [...codes], detail: `untyped codes: ${bad.join(', ')}` };
   if (codes.length > 0) return { outcome: 'refused', codes: [...codes] };
   if (otherReplies > 0) return { outcome: 'accepted', codes: [] };
-  return { outcome: silentAllowed ? 'accepted' : 'silent', codes: [] };
+  return { outcome: silentAllowed ? 'ignored' : 'silent', codes: [] };
 }
 
 /** The code at the start of an ABORT reason ("BAD_DIGEST: ..."), or 'UNTYPED'. */
