@@ -1,8 +1,9 @@
 /**
  * Frame fuzzing of live processes over the relayed signer-3 link (proxy.ts):
  * - coordinator target: mutated signer-3 frames of every round (and ABORT/ERROR frames
- *   built from them), injected upstream on signer-3's authenticated connection, plus
- *   mutated handshake AUTHs on fresh connections;
+ *   built from them), injected upstream on signer-3's authenticated connection;
+ * - handshake target: mutated AUTHs on fresh connections, as an allow-listed identity
+ *   no daemon uses (a valid AUTH then disturbs no real link);
  * - signer target: mutated coordinator frames of every round (relayed peer envelopes
  *   inside DELIVER/COMMIT bodies re-signed by their peers), injected downstream to the
  *   real signer-3 daemon.
