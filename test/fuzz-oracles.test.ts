@@ -93,6 +93,8 @@ describe('which HTTP successes are legitimate', () => {
     expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'path' })).toBe(true);
     expect(mayAnswer2xx({ method: 'GET', target: '/v1/openapi.json', mutation: 'auth-replay' })).toBe(true);
     expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'auth-missing' })).toBe(false);
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'auth-drop-x-keyquorum-signature' })).toBe(false);
+    expect(mayAnswer2xx({ method: 'GET', target: '/v1/keys', mutation: 'auth-drop-x-keyquorum-content-sha256' })).toBe(true);
     expect(mayAnswer2xx({ method: 'GET', target: '/v1/audit?limit=5', mutation: 'auth-replay' })).toBe(false);
     expect(mayAnswer2xx({ method: 'POST', target: '/v1/keys', mutation: 'json' })).toBe(false);
   });

@@ -111,7 +111,9 @@ const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/v1/openapi.json']);
  */
 export function mayAnswer2xx(input: Pick<HttpInput, 'method' | 'target' | 'mutation'>): boolean {
   if (input.method !== 'GET') return false;
-  const brokenAuth = input.mutation.startsWith('auth-') && input.mutation !== 'auth-body-swap';
+  // An absent content hash means an empty body (http/auth.ts): dropping it from a GET leaves the request intact.
+  const intact = input.mutation === 'auth-body-swap' || input.mutation === `auth-drop-${HTTP_AUTH_HEADERS.contentSha256}`;
+  const brokenAuth = input.mutation.startsWith('auth-') && !intact;
   return !brokenAuth || PUBLIC.has(input.target.split('?')[0]!);
 }
 
@@ -179,7 +181,12 @@ export class HttpFuzzer {
     let auth = this.signed(method, target, body);
     switch (mutation) {
       case 'auth-missing': auth = {}; break;
-      case 'auth-drop': delete auth[r.pick(Object.values(HTTP_AUTH_HEADERS))]; break;
+      case 'auth-drop': {
+        const dropped = r.pick(Object.values(HTTP_AUTH_HEADERS));
+        delete auth[dropped];
+        mutation = `auth-drop-${dropped}`;
+        break;
+      }
       case 'auth-bad-signature': auth[HTTP_AUTH_HEADERS.signature] = auth[HTTP_AUTH_HEADERS.signature]!.replace(/^./, (c) => (c === '0' ? '1' : '0')); break;
       case 'auth-unknown-key': auth = this.signed(method, target, body, this.stranger); break;
       case 'auth-stale': auth = this.signed(method, target, body, undefined, Date.now() - 10 * 60_000); break;
