@@ -95,6 +95,25 @@ function errorCode(e: unknown): string {
   return 'INTERNAL';
 }
 
+/**
+ * A request Node's parser refused before any handler ran (a head above its size cap,
+ * bytes that are not HTTP) gets the API's JSON error, 400 BAD_REQUEST, not Node's bare
+ * 431/400 status line; a timed-out request keeps Node's 408.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'request head above the size cap' : 'malformed HTTP request';
+  const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message } });
+  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+}
+
 export class CoordinatorServer implements SignerLink, Startable {
   private readonly opts: ResolvedOptions;
   private readonly identity: IdentityKey;
@@ -121,6 +140,7 @@ export class CoordinatorServer implements SignerLink, Startable {
     this.http.maxConnections = opts.maxConnections;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * 2 });
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket));
     this.wss.on('connection', (ws) => this.accept(ws));
   }
 

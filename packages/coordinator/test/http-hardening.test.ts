@@ -137,6 +137,32 @@ describe('the port is bounded', () => {
   });
 });
 
+describe('requests Node refuses before any handler are answered with the API\'s JSON error (found by npm run fuzz)', () => {
+  const answer = async (raw: string) => {
+    const client = rawClient(port(c!));
+    await client.connected;
+    client.socket.write(raw);
+    await client.closed;
+    const [head = '', body = ''] = client.received.split('\r\n\r\n');
+    return { head, body };
+  };
+
+  it('GET /v1/keys/ followed by 100 000 a (a target above the header cap) is 400 BAD_REQUEST as JSON, not a bare 431', async () => {
+    c = await startCluster(['s1', 's2', 's3'], { connected: [] });
+    const { head, body } = await answer(`GET /v1/keys/${'a'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(head).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(body)).toEqual({ error: { code: 'BAD_REQUEST', message: 'request head above the size cap' } });
+  });
+
+  it('bytes that are not HTTP are 400 BAD_REQUEST as JSON', async () => {
+    c = await startCluster(['s1', 's2', 's3'], { connected: [] });
+    const { head, body } = await answer('\u0000\u0001 not http at all\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+  });
+});
+
 describe('the HTTP caller is the operation request\'s client', () => {
   it("an HTTP caller cannot relay another client's signed request", async () => {
     const other = generateIdentity();

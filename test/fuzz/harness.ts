@@ -1,0 +1,134 @@
+/**
+ * The live system the fuzzer attacks: a real cluster (coordinator and three signer
+ * daemons as child processes, real WebSockets, real SQLite) with signer-3 linked
+ * through a RecordingProxy, and a recorded workload run over the client SDK so
+ * that every round of every flow has passed the relay once: DKG, sign, refresh and
+ * reshare (FROST), DKG, sign and refresh (ECDSA, DKLs23), retirement (START, APPROVE,
+ * COMMIT, ATTEST), COMMIT/ACK and the handshake. The identities of the coordinator
+ * and of every signer are unsealed from their data dirs (the fuzzer re-signs mutated
+ * frames with them, so they pass signature checks and reach deep validation), and the
+ * HTTP calls of the workload are recorded (their client requests are spent).
+ */
+import fs from 'node:fs';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { loadIdentity } from '@keyquorum/coordinator';
+import { KeyquorumClient } from '@keyquorum/client';
+import { generateIdentity, type IdentityKey } from '@keyquorum/protocol';
+import { Cluster } from '../support/cluster.ts';
+import { checkSignature } from '../support/verify.ts';
+import { RecordingProxy } from './proxy.ts';
+
+/** The signer whose link runs through the relay: the fuzzer speaks as it, and to it. */
+export const FUZZ_SIGNER = 'signer-3';
+/** An allow-listed signer identity no daemon uses: handshake inputs speak as it, so a valid AUTH disturbs no real link. */
+export const HELLO_SIGNER = 'fuzz-hello';
+export const COORDINATOR_PASSPHRASE = 'passphrase of the coordinator';
+
+export const KEYS = {
+  frost: { keyId: 'fz-frost', suite: 'frost-secp256k1-tr' },
+  ecdsa: { keyId: 'fz-ecdsa', suite: 'ecdsa-secp256k1' },
+  retired: { keyId: 'fz-retired', suite: 'frost-ed25519' },
+} as const;
+
+/** One HTTP call as the SDK sent it. */
+export interface RecordedCall {
+  method: string;
+  target: string;
+  body: string;
+}
+
+export interface Live {
+  cluster: Cluster;
+  proxy: RecordingProxy;
+  coordinatorIdentity: IdentityKey;
+  identities: Map<string, IdentityKey>;
+  calls: RecordedCall[];
+  stop(): Promise<void>;
+}
+
+/** A fetch that records what the SDK sends and passes it on. */
+function recordingFetch(calls: RecordedCall[]): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(String(input));
+    calls.push({ method: init?.method ?? 'GET', target: `${url.pathname}${url.search}`, body: typeof init?.body === 'string' ? init.body : '' });
+    return fetch(input, init);
+  };
+}
+
+/** Starts the cluster, relays signer-3 and records its identities; `progress` hears each step. */
+export async function startLive(progress: (msg: string) => void = () => {}): Promise<Live> {
+  const hello = generateIdentity();
+  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000, extraSigners: { [HELLO_SIGNER]: hello } });
+  let proxy: RecordingProxy | undefined;
+  try {
+    progress('cluster up; unsealing identities');
+    await Promise.all(cluster.signerIds.map((id) => cluster.killSigner(id, 'SIGTERM')));
+    const identities = new Map(cluster.signerIds.map((id) => [id, cluster.identityOf(id)]));
+    identities.set(HELLO_SIGNER, hello);
+    const coordinatorIdentity = loadIdentity(cluster.dataDir('coordinator'), COORDINATOR_PASSPHRASE);
+    proxy = await RecordingProxy.start(cluster.signerUrl);
+    const config = JSON.parse(fs.readFileSync(cluster.signerConfig(FUZZ_SIGNER), 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(cluster.signerConfig(FUZZ_SIGNER), JSON.stringify({ ...config, coordinatorUrl: proxy.url }, null, 2));
+    await Promise.all(cluster.signerIds.map((id) => cluster.startSigner(id)));
+    const calls: RecordedCall[] = [];
+    const live: Live = {
+      cluster,
+      proxy,
+      coordinatorIdentity,
+      identities,
+      calls,
+      stop: async () => {
+        await cluster.stop();
+        await proxy?.close();
+      },
+    };
+    await runWorkload(live, progress);
+    return live;
+  } catch (e) {
+    await cluster.stop();
+    await proxy?.close();
+    throw e;
+  }
+}
+
+const MESSAGE = sha256(utf8ToBytes('keyquorum fuzz workload'));
+
+/** Runs a workload step, once more if a loaded machine timed a session out (a timed-out session changes nothing). */
+async function retried<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'SESSION_FAILED' && (e as { code?: string }).code !== 'TIMEOUT') throw e;
+    return step();
+  }
+}
+
+/** Every flow once, with signer-3 in every session. */
+async function runWorkload(live: Live, progress: (msg: string) => void): Promise<void> {
+  const client = new KeyquorumClient({ url: live.cluster.url, clientKey: live.cluster.admin, fetch: recordingFetch(live.calls) });
+  const pair = ['signer-1', FUZZ_SIGNER];
+  const { frost, ecdsa, retired } = KEYS;
+  progress('workload: FROST DKG, sign, refresh, sign, reshare');
+  await retried(() => client.createKey({ keyId: frost.keyId, suite: frost.suite, threshold: 2, signers: pair }));
+  checkSignature(frost.suite, await client.sign(frost.keyId, { message: MESSAGE }), MESSAGE);
+  await retried(() => client.refresh(frost.keyId));
+  checkSignature(frost.suite, await client.sign(frost.keyId, { message: MESSAGE, path: 'm/0/1' }), MESSAGE);
+  await retried(() => client.reshare(frost.keyId, { signers: live.cluster.signerIds, threshold: 2 }));
+  progress('workload: ECDSA DKG, sign, refresh');
+  await retried(() => client.createKey({ keyId: ecdsa.keyId, suite: ecdsa.suite, threshold: 2, signers: pair }));
+  checkSignature(ecdsa.suite, await client.sign(ecdsa.keyId, { message: MESSAGE }), MESSAGE);
+  await retried(() => client.refresh(ecdsa.keyId));
+  progress('workload: DKG and retirement');
+  await retried(() => client.createKey({ keyId: retired.keyId, suite: retired.suite, threshold: 2, signers: pair }));
+  await retried(() => client.retire(retired.keyId));
+  live.proxy.recording = false;
+}
+
+/** A real sign after the fuzz: the key still signs and the signature verifies with the standard verifier. */
+export async function signStillWorks(live: Live): Promise<boolean> {
+  const message = sha256(utf8ToBytes(`after the fuzz ${Date.now()}`));
+  const out = await live.cluster.client.sign(KEYS.frost.keyId, { message });
+  checkSignature(KEYS.frost.suite, out, message);
+  return true;
+}
