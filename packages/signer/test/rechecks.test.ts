@@ -1,7 +1,7 @@
 /**
  * Signers decide for themselves (ARCHITECTURE.md "Trust model", issue 15): each one
  * re-checks the client's signed request of every START it gets, so a compromised
- * coordinator cannot make it sign, create, refresh, reshare or retire what no client
+ * coordinator cannot make it sign, create, refresh, reshare, retire or help repair what no client
  * asked. Driven here through the real protocol (a real daemon, a real WebSocket, a
  * coordinator that lies): a trusted client key with a bad signature; a request
  * authorising another key, operation, digest, message, path or tweak; a stale and a
@@ -21,6 +21,7 @@ import {
   SIGN_ROUND,
   createKeyDigest,
   refreshDigest,
+  repairDigest,
   reshareDigest,
   retireDigest,
   signClientRequest,
@@ -51,7 +52,7 @@ interface Fields {
 
 /** One operation a signer performs: how its START is made and what its request's digest binds. */
 interface OperationCase {
-  kind: 'sign' | 'dkg' | 'refresh' | 'reshare' | 'retire';
+  kind: 'sign' | 'dkg' | 'refresh' | 'reshare' | 'retire' | 'repair';
   op: Operation;
   /** The digest a genuine request for this START carries, for key `keyId`. */
   digest(keyId: string): Uint8Array;
@@ -90,6 +91,16 @@ function caseFor(kind: OperationCase['kind'], suite: string, publicKey: () => Wi
         kind, op: 'reshare', digest: (keyId) => digest(keyId),
         start: (request) => ({ keyId: KEY, epoch: 0, oldPublicKey: publicKey(), oldParticipants: participants, dealers: participants.slice(0, 2), newParticipants: participants, newThreshold: 2, request }),
         otherDigests: [['another threshold', digest(KEY, 3)], ['other signers', digest(KEY, 2, ['s1', 's2', 's4'])], ['another group key', digest(KEY, 2, IDS, new Uint8Array(publicKey().groupKey.length).fill(2))]],
+        abortRound: KEY_ROUND.ABORT,
+      };
+    }
+    case 'repair': {
+      // s1 helps rebuild s3's share with s2; the request names the key and the target.
+      const digest = (keyId: string, target = 's3') => repairDigest({ keyId, target });
+      return {
+        kind, op: 'repair', digest: (keyId) => digest(keyId),
+        start: (request) => ({ keyId: KEY, epoch: 0, publicKey: publicKey(), participants, target: participants[2]!, helpers: participants.slice(0, 2), request }),
+        otherDigests: [['another target', digest(KEY, 's2')]],
         abortRound: KEY_ROUND.ABORT,
       };
     }
@@ -182,7 +193,7 @@ describe.each(SUITES)('%s: a signer re-checks the client request of every START'
     removeTempDirs();
   });
 
-  const kinds = (suite === 'ecdsa-secp256k1' ? ['sign', 'dkg', 'refresh', 'retire'] : ['sign', 'dkg', 'refresh', 'reshare', 'retire']) as OperationCase['kind'][];
+  const kinds = (suite === 'ecdsa-secp256k1' ? ['sign', 'dkg', 'refresh', 'retire'] : ['sign', 'dkg', 'refresh', 'reshare', 'retire', 'repair']) as OperationCase['kind'][];
   describe.each(kinds)('%s', (kind) => {
     const op = () => caseFor(kind, suite, () => h.publicKey, { message: MESSAGE, ...target });
 
@@ -238,7 +249,7 @@ describe('the replay window across restarts and pruning', () => {
     removeTempDirs();
   });
 
-  describe.each(['sign', 'dkg', 'refresh', 'reshare', 'retire'] as const)('%s', (kind) => {
+  describe.each(['sign', 'dkg', 'refresh', 'reshare', 'retire', 'repair'] as const)('%s', (kind) => {
     const op = () => caseFor(kind, h.suite, () => h.publicKey, { message: sha256(utf8ToBytes(`replayed ${kind}`)) });
 
     it(`refuses a ${kind} request replayed after the signer restarted (REPLAY), and changes nothing`, async () => {
