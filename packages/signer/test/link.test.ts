@@ -121,11 +121,11 @@ describe('frames from the coordinator', () => {
     c.send('s1', { kind: 'sign', suite: 'frost-ed25519', sessionId: randomBytes(32), round: SIGN_ROUND.SHARE }, { share: new Uint8Array(32) });
     expect((await nextError(c)).code).toBe('WRONG_ROUND');
 
-    // A validly signed frame of a kind this protocol version does not have (share repair
-    // has no session yet, so it is off the wire): signed here with the kind allowed.
-    const offWire = { kinds: [...KINDS, 'repair'] };
-    const repair = sealEnvelope(c.identity, { ...header, kind: 'repair', suite: 'frost-ed25519', sessionId: randomBytes(32), to: 's1' }, encodeBody({}), offWire);
-    c.sendRaw('s1', encodeEnvelope(repair, offWire));
+    // A validly signed frame of a kind this protocol version does not have: signed here
+    // with the kind allowed.
+    const offWire = { kinds: [...KINDS, 'teleport'] };
+    const unknown = sealEnvelope(c.identity, { ...header, kind: 'teleport', suite: 'frost-ed25519', sessionId: randomBytes(32), to: 's1' }, encodeBody({}), offWire);
+    c.sendRaw('s1', encodeEnvelope(unknown, offWire));
     expect((await nextError(c)).code).toBe('UNKNOWN_KIND');
 
     c.send('s1', { kind: 'sign', suite: 'frost-ed25519', sessionId: randomBytes(32), round: SIGN_ROUND.START }, { keyId: 'k1', unexpected: 1 });
