@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_ROUND } from '@keyquorum/protocol';
 import { Cluster } from './support/cluster.ts';
@@ -143,5 +144,23 @@ describe('a coordinator killed with kill -9 during a DKG leaves the key pending 
     expect(events.map((e) => e.event).filter((e) => e.startsWith('key.') && e !== 'key.signed')).toEqual(['key.pending', 'key.created']);
     expect(events.find((e) => e.event === 'key.created')!.data).toMatchObject({ epoch: 0, resolved: true, signers: cluster.signerIds });
     await expect(createKey(keyId)).rejects.toMatchObject({ code: 'KEY_EXISTS' });
+  }, 300_000);
+
+  it('does not activate a resolved DKG whose confirmed package does not match the pending record (here its threshold): the key stays pending', async () => {
+    const keyId = 'crash-mismatch';
+    fs.writeFileSync(path.join(cluster.dataDir('coordinator'), 'crash-at-round'), String(KEY_ROUND.COMMIT));
+    await crashDuringDkg(keyId, async () => undefined);
+    expect(sharesOf(keyId)).toEqual([['0|pending'], ['0|pending'], ['0|pending']]);
+    // The registry's record of the pending key says threshold 3; the signers' DKG ran with 2.
+    const db = new Database(path.join(cluster.dataDir('coordinator'), 'registry.db'));
+    try {
+      expect(db.prepare("UPDATE keys SET threshold = 3 WHERE id = ? AND state = 'pending'").run(keyId).changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    await restart();
+    await cluster.coordinator.waitFor((l) => l.msg === 'unresolved DKG: the confirmed package does not fit the pending key' && l.keyId === keyId, 60_000, 'mismatch refused');
+    expect(await stateOf(keyId)).toBe('pending');
+    expect((await auditOf(keyId)).map((e) => e.event)).toEqual(['key.pending']);
   }, 300_000);
 });
