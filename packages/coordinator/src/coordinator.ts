@@ -171,7 +171,11 @@ export class Coordinator extends Service implements CoordinatorApi {
     const signers: unknown = p.signers === undefined ? server.connectedSigners() : p.signers;
     checkSigners(signers, this.options.signers);
     checkThreshold(p.threshold, p.signers === undefined ? undefined : signers);
-    if (registry.getKey(p.keyId) !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
+    const existing = registry.getKey(p.keyId);
+    if (existing?.state === 'pending' && !engine.creating(p.keyId)) {
+      throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `an earlier DKG of key ${p.keyId} was interrupted and is being resolved with its signers; retry later` });
+    }
+    if (existing !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
     const request = this.authorise('createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
     if (signers.length < Math.max(2, p.threshold)) {
       throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${signers.length} signers connected, ${Math.max(2, p.threshold)} needed` });

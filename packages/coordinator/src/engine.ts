@@ -44,6 +44,16 @@ export class SessionEngine {
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
     this.resolver = new Resolver(this.runtime);
     this.runtime.onUnresolved = (s) => this.resolver.note(s);
+    // Keys a DKG left pending when the coordinator died in it (resolve.ts).
+    this.resolver.adoptPendingKeys();
+  }
+
+  /** Key ids whose DKG runs in this process now. */
+  readonly #creating = new Set<string>();
+
+  /** Whether a DKG of `keyId` runs in this process (a pending key without one is being resolved). */
+  creating(keyId: string): boolean {
+    return this.#creating.has(keyId);
   }
 
   // ---- connection events (from server.ts) ----
@@ -100,8 +110,13 @@ export class SessionEngine {
   // ---- the flows (sessions/) ----
 
   /** Generates a key by DKG among `participants`; the key is active at epoch 0 on success. */
-  dkg(p: DkgRequest): Promise<PublicKeyPackage> {
-    return dkg(this.runtime, p);
+  async dkg(p: DkgRequest): Promise<PublicKeyPackage> {
+    this.#creating.add(p.keyId);
+    try {
+      return await dkg(this.runtime, p);
+    } finally {
+      this.#creating.delete(p.keyId);
+    }
   }
 
   /** Refreshes every share of an active key: epoch e -> e + 1, same public key. */

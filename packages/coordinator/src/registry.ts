@@ -116,6 +116,11 @@ export class Registry implements ReplayGuard, Startable {
     this.keys.insertPending(k);
   }
 
+  /** Records a pending key's DKG session id (hex) as soon as it is derived. */
+  setKeySession(id: string, sessionId: string): void {
+    this.keys.setSessionId(id, sessionId);
+  }
+
   deleteKey(id: string): void {
     this.keys.delete(id);
   }

@@ -44,7 +44,7 @@ function dump(db: Database.Database): Record<string, unknown> {
 const openFixture = (dir: string) => Registry.open(dir, { now: () => listing.clock, replayWindowMs: listing.replayWindowMs });
 
 describe('registry schema migrations', () => {
-  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte', () => {
+  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null)', () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       expect(userVersion(db)).toBe(0);
@@ -53,8 +53,25 @@ describe('registry schema migrations', () => {
     openFixture(dir).stop();
     withFile(dir, (db) => {
       expect(userVersion(db)).toBe(SCHEMA_VERSION);
-      expect(dump(db)).toEqual(before);
+      const after = dump(db) as Record<string, { sql: string; rows: Record<string, unknown>[] }>;
+      const keys = (before as typeof after).keys!;
+      expect(after.keys!.sql).toBe(keys.sql.replace(/\)$/, ', session_id TEXT)'));
+      expect(after.keys!.rows).toEqual(keys.rows.map((row) => ({ ...row, session_id: null })));
+      expect({ ...after, keys: undefined }).toEqual({ ...before, keys: undefined });
     });
+  });
+
+  it("version 2: a pending key read from an old registry has no DKG session id; one recorded later is read back after a restart (only on a pending key)", () => {
+    const dir = fixtureCopy();
+    let r = openFixture(dir);
+    expect(r.getKey('k-pending')!.sessionId).toBeUndefined();
+    r.setKeySession('k-pending', 'ab'.repeat(32));
+    r.setKeySession('k-active', 'cd'.repeat(32));
+    r.stop();
+    r = openFixture(dir);
+    expect(r.getKey('k-pending')!.sessionId).toBe('ab'.repeat(32));
+    expect(r.getKey('k-active')!.sessionId).toBeUndefined();
+    r.stop();
   });
 
   it('reads back every key, commit, signer epoch, attestation, ban and replay entry the old registry wrote, and its audit chain still verifies', () => {

@@ -21,6 +21,8 @@ export interface RegistryKey {
   publicKey: PublicKeyPackage | undefined;
   epoch: number;
   state: KeyState;
+  /** A pending key's DKG session id (hex), once derived; undefined before (and once active: stale). */
+  sessionId: string | undefined;
   createdAt: number;
   updatedAt: number;
 }
@@ -33,6 +35,7 @@ interface KeyRow {
   public_key: Uint8Array | null;
   epoch: number;
   state: KeyState;
+  session_id: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -46,6 +49,7 @@ function toKey(row: KeyRow): RegistryKey {
     publicKey: row.public_key === null ? undefined : fromWirePublicKey(parseWirePublicKey(decode(new Uint8Array(row.public_key)), 'public_key')),
     epoch: row.epoch,
     state: row.state,
+    sessionId: row.session_id ?? undefined,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -87,6 +91,11 @@ export class KeyStore {
       }
       throw e;
     }
+  }
+
+  /** Records a pending key's derived DKG session id (hex). */
+  setSessionId(id: string, sessionId: string): void {
+    this.db.prepare("UPDATE keys SET session_id = ?, updated_at = ? WHERE id = ? AND state = 'pending'").run(sessionId, this.now(), id);
   }
 
   delete(id: string): void {

@@ -108,6 +108,14 @@ const MIGRATIONS: readonly Migration[] = [
       if (!hadEpochs) fillSignerEpochs(db, now);
     },
   },
+  {
+    // Version 2: a pending key's DKG session id (hex), recorded once derived, so a
+    // coordinator restarted mid-DKG can resolve the session (sessions/resolve.ts).
+    version: 2,
+    up(db) {
+      db.exec('ALTER TABLE keys ADD COLUMN session_id TEXT');
+    },
+  },
 ];
 
 /** The version this code writes. */

@@ -15,11 +15,37 @@ import { runKeySession } from './key-session.ts';
 import type { DkgRequest, ReshareRequest } from './requests.ts';
 import { sessionError, type SessionRuntime } from './runtime.ts';
 
+/** The pending key a DKG creates (the registry's record of it). */
+type DkgTarget = Pick<RegistryKey, 'id' | 'suite' | 'threshold' | 'participants'>;
+
+/** Throws unless the agreed public package is the one `key`'s DKG must produce: its suite, threshold and participant indices. */
+export function checkDkgPackage(key: DkgTarget, pkg: PublicKeyPackage): void {
+  const indices = key.participants.map((r) => r.index).sort((a, b) => a - b);
+  if (pkg.suite !== packageSuiteOf(key.suite) || pkg.threshold !== key.threshold || pkg.participants.join() !== indices.join()) {
+    throw sessionFault('invalid', [], [], 'the confirmed public key package does not match the requested suite, threshold or participants');
+  }
+}
+
+/** The DKG's commit point writes: the key active at epoch 0, and `key.created` (`extra`: e.g. `resolved`). */
+export function recordDkg(rt: SessionRuntime, key: DkgTarget, pkg: PublicKeyPackage, transcriptHash: Uint8Array, extra: Record<string, unknown> = {}): void {
+  rt.registry.setKeyMaterial(key.id, pkg, 0);
+  rt.registry.append('key.created', key.id, {
+    suite: key.suite,
+    threshold: key.threshold,
+    signers: key.participants.map((r) => r.signer),
+    epoch: 0,
+    publicKey: bytesToHex(targetExternalKey(pkg)),
+    transcriptHash: bytesToHex(transcriptHash),
+    ...extra,
+  });
+}
+
 /** Generates a key by DKG among `participants`; the key is active at epoch 0 on success. */
 export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyPackage> {
   const signers = p.participants.map((r) => r.signer);
+  const key: DkgTarget = { id: p.keyId, suite: p.suite, threshold: p.threshold, participants: p.participants };
   rt.registry.transaction(() => {
-    rt.registry.insertPendingKey({ id: p.keyId, suite: p.suite, threshold: p.threshold, participants: p.participants });
+    rt.registry.insertPendingKey(key);
     rt.registry.append('key.pending', p.keyId, { suite: p.suite, threshold: p.threshold, signers });
   });
   try {
@@ -31,23 +57,10 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
       startBody: { keyId: p.keyId, threshold: p.threshold, participants: p.participants, request: p.request },
       request: p.request,
       epoch: 0,
-      check: (pkg) => {
-        const indices = p.participants.map((r) => r.index).sort((a, b) => a - b);
-        if (pkg.suite !== packageSuiteOf(p.suite) || pkg.threshold !== p.threshold || pkg.participants.join() !== indices.join()) {
-          throw sessionFault('invalid', [], [], 'the confirmed public key package does not match the requested suite, threshold or participants');
-        }
-      },
-      commit: (pkg, transcriptHash) => {
-        rt.registry.setKeyMaterial(p.keyId, pkg, 0);
-        rt.registry.append('key.created', p.keyId, {
-          suite: p.suite,
-          threshold: p.threshold,
-          signers,
-          epoch: 0,
-          publicKey: bytesToHex(targetExternalKey(pkg)),
-          transcriptHash: bytesToHex(transcriptHash),
-        });
-      },
+      // Durable before CONTRIBUTIONS go out: a coordinator restarted after this resolves the session (resolve.ts).
+      derived: (sessionId) => rt.registry.setKeySession(p.keyId, bytesToHex(sessionId)),
+      check: (pkg) => checkDkgPackage(key, pkg),
+      commit: (pkg, transcriptHash) => recordDkg(rt, key, pkg, transcriptHash),
     });
   } catch (e) {
     const err = sessionError(e, 'DKG failed');

@@ -61,6 +61,8 @@ export interface KeySession {
   request: ClientRequest;
   /** The epoch every CONFIRM must name. */
   epoch: number;
+  /** Called with the derived session id, before any participant learns it (so before any can store a share of it). */
+  derived?: (sessionId: Uint8Array) => void;
   /** Called with the derived session id and every R1 envelope (by sender); may throw a session fault. */
   round1?: (sessionId: Uint8Array, r1: Map<string, Envelope>) => void;
   /** Checks the agreed public package against what the session must produce. */
@@ -96,6 +98,7 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       timeoutMs,
       declareRound1: (derived) => {
         log.info('session id derived', { session: bytesToHex(derived) });
+        s.derived?.(derived);
         if (s.r1Pairwise) expectPairwise(inbox, KEY_ROUND.R1, derived, dealers, dealers);
         else {
           inbox.expect(KEY_ROUND.R1, dealers, (e) => {

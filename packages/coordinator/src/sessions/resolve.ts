@@ -16,11 +16,22 @@
  * and queued COMMITs); for a refresh the registry moves to the session's epoch. A
  * participant that is offline is asked again when it reconnects. Nothing here needs
  * trusting the coordinator: signers check every CONFIRM and VETO themselves.
+ *
+ * A DKG the coordinator crashed in (kill -9: its catch never ran) leaves its key
+ * pending in the registry. At start (`adoptPendingKeys`): a pending key without a
+ * session id is deleted (no signer can hold a share of a session whose id was never
+ * derived: the id is recorded before CONTRIBUTIONS go out); one with a session id is
+ * resolved here: every participant's CONFIRM of a package matching the key's suite,
+ * threshold and indices makes it active (`key.created`, `resolved: true`); a VETO
+ * deletes it (`key.create_failed`).
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { assertPublicKeyPackage, type PublicKeyPackage } from '@keyquorum/crypto';
 import { KEY_ROUND, WireError, decodeBody, encodeBody, fromWirePublicKey, openEnvelope, type AbortBody, type ConfirmBody, type Envelope, type KeySuiteId, type ResolveBody } from '@keyquorum/protocol';
+import type { RegistryKey } from '../registry.ts';
 import { Inbox } from './inbox.ts';
+import { checkDkgPackage, recordDkg } from './key-configs.ts';
 import { toCoordinator, type SessionRuntime, type UnresolvedSession } from './runtime.ts';
 
 const KEY_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare'];
@@ -31,6 +42,8 @@ interface Resolving {
   /** Participants that refused to answer (e.g. active at or past the session's epoch without a share of it). */
   refused: Set<string>;
   wake: () => void;
+  /** A participant connected while this attempt ran: run another once it ends. */
+  again: boolean;
 }
 
 export type Resolution = 'committed' | 'vetoed' | 'unresolved';
@@ -49,6 +62,30 @@ export class Resolver {
   /** Sessions still unresolved (hex ids). */
   get pending(): string[] {
     return [...this.#known.keys()];
+  }
+
+  /**
+   * At start: the keys a DKG left pending (the coordinator died in it). Without a
+   * session id: deleted, `key.create_failed`. With one: resolved (`note`).
+   */
+  adoptPendingKeys(): void {
+    const rt = this.#rt;
+    for (const key of rt.registry.listKeys().filter((k) => k.state === 'pending')) {
+      const participants = key.participants.map((p) => p.signer);
+      if (key.sessionId === undefined) {
+        rt.registry.transaction(() => {
+          rt.registry.deleteKey(key.id);
+          rt.registry.append('key.create_failed', key.id, {
+            code: 'SESSION_FAILED',
+            reason: 'the coordinator restarted before the DKG derived its session id (no signer can hold a share of it)',
+            culprits: [],
+          });
+        });
+        rt.log.warn('pending key of an interrupted DKG deleted', { keyId: key.id });
+      } else {
+        this.note({ kind: 'dkg', suite: key.suite, keyId: key.id, epoch: 0, sessionId: hexToBytes(key.sessionId), participants });
+      }
+    }
   }
 
   /** Remembers a session to resolve and starts resolving it (in the background). */
@@ -120,11 +157,15 @@ export class Resolver {
   /** One resolution attempt over the connected participants. */
   async run(session: UnresolvedSession): Promise<Resolution> {
     const hex = bytesToHex(session.sessionId);
-    if (this.#running.has(hex)) return 'unresolved';
+    const current = this.#running.get(hex);
+    if (current !== undefined) {
+      current.again = true;
+      return 'unresolved';
+    }
     const rt = this.#rt;
     const online = session.participants.filter((id) => rt.link.isConnected(id));
     const inbox = new Inbox(session.kind, session.suite, KEY_ROUND, session.participants, session.sessionId);
-    const r: Resolving = { session, answers: new Map(), refused: new Set(), wake: () => undefined };
+    const r: Resolving = { session, answers: new Map(), refused: new Set(), wake: () => undefined, again: false };
     this.#running.set(hex, r);
     try {
       await new Promise<void>((resolve) => {
@@ -143,7 +184,15 @@ export class Resolver {
       return 'unresolved';
     } finally {
       this.#running.delete(hex);
+      if (r.again && this.#known.has(hex)) void this.run(session);
     }
+  }
+
+  /** The pending key `session` (a DKG) would create, if the registry still holds it for that session. */
+  #pendingKeyOf(session: UnresolvedSession): RegistryKey | undefined {
+    const key = this.#rt.registry.getKey(session.keyId);
+    const ours = session.kind === 'dkg' && key?.state === 'pending' && key.sessionId === bytesToHex(session.sessionId);
+    return ours ? key : undefined;
   }
 
   async #conclude(inbox: Inbox, r: Resolving): Promise<Resolution> {
@@ -153,6 +202,14 @@ export class Resolver {
     const veto = [...answers.values()].find((e) => e.header.round === KEY_ROUND.VETO);
     if (veto !== undefined) {
       for (const id of session.participants) rt.send(inbox, id, session.sessionId, KEY_ROUND.ABORT, { reason: `vetoed by ${veto.header.from}`, envelopes: [veto] });
+      // A DKG that can never commit: its pending key goes.
+      const pending = this.#pendingKeyOf(session);
+      if (pending !== undefined) {
+        rt.registry.transaction(() => {
+          rt.registry.deleteKey(pending.id);
+          rt.registry.append('key.create_failed', pending.id, { code: 'SESSION_FAILED', reason: `DKG interrupted by a coordinator restart, then vetoed by ${veto.header.from}`, culprits: [] });
+        });
+      }
       // Offline participants get the VETO when they are next asked (they answer CONFIRM, the VETO stands).
       if (session.participants.every((id) => answers.has(id))) this.#known.delete(hex);
       rt.log.info('unresolved key session vetoed', { keyId: session.keyId, session: hex, by: veto.header.from });
@@ -166,13 +223,9 @@ export class Resolver {
       rt.log.warn('unresolved key session: participants confirmed different transcripts', { session: hex });
       return 'unresolved';
     }
-    const key = rt.registry.getKey(session.keyId);
     const pkg = fromWirePublicKey(first.publicKey);
-    // What refresh's own check demands (key-configs.ts): same group key, chain code, threshold and participants.
-    const old = key?.publicKey;
-    const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
-    const record = session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey;
-    if (!record) {
+    const record = this.#recorder(session, pkg, first.transcriptHash);
+    if (record === undefined) {
       rt.log.warn('unresolved key session confirmed by all, but the registry cannot record it', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
       return 'unresolved';
     }
@@ -182,14 +235,42 @@ export class Resolver {
       recipients: session.participants,
       round: KEY_ROUND.COMMIT,
       envelopes: confirms,
-      record: () => {
-        rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
-        rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(first.transcriptHash) });
-      },
+      record,
     });
     this.#known.delete(hex);
     rt.log.info('unresolved key session committed', { keyId: session.keyId, epoch: session.epoch, session: hex });
     await rt.awaitCommitted(session.sessionId, frames, session.participants.filter((id) => rt.link.isConnected(id)));
     return 'committed';
+  }
+
+  /**
+   * The commit point's registry writes for a session every participant confirmed, or
+   * undefined if the registry cannot record it. A refresh: the key is at the epoch
+   * before, and the package keeps what refresh's own check demands (key-configs.ts). A
+   * DKG: its key is still pending for this session, and the package is the one the
+   * DKG must produce (`checkDkgPackage`).
+   */
+  #recorder(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): (() => void) | undefined {
+    const rt = this.#rt;
+    if (session.kind === 'dkg') {
+      const pending = this.#pendingKeyOf(session);
+      if (pending === undefined) return undefined;
+      try {
+        assertPublicKeyPackage(pkg);
+        checkDkgPackage(pending, pkg);
+      } catch (e) {
+        rt.log.warn('unresolved DKG: the confirmed package does not fit the pending key', { keyId: session.keyId, reason: (e as Error).message });
+        return undefined;
+      }
+      return () => recordDkg(rt, pending, pkg, transcriptHash, { resolved: true });
+    }
+    const key = rt.registry.getKey(session.keyId);
+    const old = key?.publicKey;
+    const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
+    if (!(session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey)) return undefined;
+    return () => {
+      rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
+      rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(transcriptHash) });
+    };
   }
 }
