@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { auditHash } from '@keyquorum/coordinator';
-import type { AuditEntry } from '@keyquorum/client';
+import type { AuditEntry, KeyJson, KeyquorumClient } from '@keyquorum/client';
 import { checkAuditChain, findLostShares, findNonceReuse, nonceOf, signaturesInAudit, type HeldShareRow, type SignatureRecord } from './chaos/invariants.ts';
 import { Prng } from './chaos/prng.ts';
+import { OPS, chooseOp, repairTargets, type OpContext } from './chaos/ops.ts';
 
 const hex = (byte: string, n: number) => byte.repeat(n);
 const sig = (r: string, s: string): SignatureRecord['signature'] => `${hex(r, 32)}${hex(s, 32)}`;
@@ -142,5 +143,68 @@ describe('the seeded schedule: Prng', () => {
     }
     expect(p.shuffle([1, 2, 3, 4]).sort()).toEqual([1, 2, 3, 4]);
     expect(() => p.pick([])).toThrow();
+  });
+});
+
+describe('the op table: repair', () => {
+  const SIGNERS = ['signer-1', 'signer-2', 'signer-3'];
+  const key = (id: string, suite: string, threshold: number, signers: string[], epoch = 0) => ({ id, suite, threshold, signers, epoch, state: 'active' }) as unknown as KeyJson;
+  const ctx = (active: KeyJson[], trial = 1): OpContext => ({
+    // The draws never reach the cluster: a call would throw here.
+    client: {} as KeyquorumClient,
+    signerIds: SIGNERS,
+    threshold: 2,
+    suites: ['frost-secp256k1-tr', 'frost-ed25519', 'ecdsa-secp256k1'],
+    maxKeys: 3,
+    trial,
+    active,
+    left: new Map(),
+    recordSignature: () => undefined,
+    loseSigner: () => Promise.reject(new Error('not in a draw')),
+  });
+
+  it('is an entry of OPS with the smallest weight', () => {
+    const repair = OPS.find((o) => o.name === 'repair');
+    expect(repair).toBeDefined();
+    expect(repair!.weight).toBe(Math.min(...OPS.map((o) => o.weight)));
+  });
+
+  it('targets only signers whose every active key is FROST with t other holders', () => {
+    const tr = key('k-tr', 'frost-secp256k1-tr', 2, SIGNERS);
+    const ed = key('k-ed', 'frost-ed25519', 2, ['signer-1', 'signer-2']);
+    expect(repairTargets(ctx([tr]))).toEqual(SIGNERS);
+    // k-ed is 2-of-2: a holder that loses it has one helper, fewer than t.
+    expect(repairTargets(ctx([tr, ed]))).toEqual(['signer-3']);
+    // an ecdsa key held by everyone: a wiped signer would lose a share repair cannot rebuild.
+    expect(repairTargets(ctx([tr, key('k-ec', 'ecdsa-secp256k1', 2, SIGNERS)]))).toEqual([]);
+    expect(repairTargets(ctx([tr, key('k-ec', 'ecdsa-secp256k1', 2, ['signer-1', 'signer-2'])]))).toEqual(['signer-3']);
+    // signer-1 holds no key: nothing to repair (and the 2-of-2 holders have one helper each).
+    expect(repairTargets(ctx([key('k-ed2', 'frost-ed25519', 2, ['signer-2', 'signer-3'])]))).toEqual([]);
+    expect(repairTargets(ctx([key('k-ed3', 'frost-ed25519', 2, ['signer-2', 'signer-3']), key('k-ed4', 'frost-ed25519', 1, ['signer-1', 'signer-2'])]))).toEqual(['signer-1']);
+    expect(repairTargets(ctx([]))).toEqual([]);
+  });
+
+  it('is drawn with the seed, replays the same, and plans the repair of every key the target holds', () => {
+    const pool = [key('k-ed', 'frost-ed25519', 2, SIGNERS, 2), key('k-tr', 'frost-secp256k1-tr', 2, SIGNERS, 1)];
+    const drawn = (seed: number) =>
+      Array.from({ length: 40 }, (_, i) => {
+        const rng = Prng.forTrial(seed, i + 1);
+        const c = ctx(pool, i + 1);
+        const op = chooseOp(c, rng);
+        const plan = op.plan(c, rng);
+        return `${op.name}:${plan.keyId}:${plan.detail}`;
+      });
+    const run = drawn(31);
+    expect(drawn(31)).toEqual(run);
+    expect(drawn(32)).not.toEqual(run);
+    const repairs = run.filter((d) => d.startsWith('repair:'));
+    expect(repairs.length).toBeGreaterThan(0);
+    for (const r of repairs) expect(r).toMatch(/^repair:k-ed\+k-tr:signer-[123] wiped; repairs k-ed@2, k-tr@1$/);
+    // every op of the table appears in 40 draws; repair less often than sign.
+    expect(new Set(run.map((d) => d.split(':')[0]))).toEqual(new Set(OPS.map((o) => o.name)));
+    expect(repairs.length).toBeLessThan(run.filter((d) => d.startsWith('sign:')).length);
+    // an ecdsa key on every signer: repair never applies.
+    const withEcdsa = [...pool, key('k-ec', 'ecdsa-secp256k1', 2, SIGNERS)];
+    for (let t = 1; t <= 40; t++) expect(chooseOp(ctx(withEcdsa, t), Prng.forTrial(31, t)).name).not.toBe('repair');
   });
 });

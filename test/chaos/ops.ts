@@ -3,7 +3,8 @@
  * applies to the key pool, how long it takes (the window its kill delay is drawn
  * from), and plans one concrete operation: an `attempt` exactly as a client sends it,
  * and a `done` check for after a failed attempt (the operation may have taken effect
- * before the kill). New operations (e.g. repair) are one more entry in `OPS`.
+ * before the kill). An operation may also `prepare` the cluster before the timed part
+ * (repair: the signer's loss, which no kill lands in).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { isClientError, type KeyquorumClient, type KeyJson } from '@keyquorum/client';
@@ -13,8 +14,8 @@ import { verifySignature } from './verify.ts';
 
 export const CHAOS_SUITES = ['frost-secp256k1-tr', 'frost-ed25519', 'ecdsa-secp256k1'] as const;
 export type ChaosSuite = (typeof CHAOS_SUITES)[number];
-/** The operations of `OPS`; 'repair' joins when it exists. */
-export type OpName = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire';
+/** The operations of `OPS`. */
+export type OpName = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'retire' | 'repair';
 
 /** A signature that failed its standard verifier: a violation, never retried. */
 export class BadSignature extends Error {}
@@ -31,6 +32,12 @@ export interface OpContext {
   /** Per key id, the signers that left it (retired it in their keystore): they cannot rejoin it. */
   left: ReadonlyMap<string, readonly string[]>;
   recordSignature(rec: SignatureRecord): void;
+  /**
+   * The operator's side of a lost disk: the signer is stopped, its data dir wiped and
+   * initialised again (a new identity), and the new key pinned at the coordinator and
+   * every peer (every node restarted). The cluster is whole again when it resolves.
+   */
+  loseSigner(id: string): Promise<void>;
 }
 
 export interface OpPlan {
@@ -39,6 +46,8 @@ export interface OpPlan {
   suite: ChaosSuite;
   /** Parameters in words, for logs and the results file. */
   detail: string;
+  /** Runs before the attempt and outside the kill window (a repair's loss); a failure is a harness failure. */
+  prepare?(): Promise<void>;
   attempt(): Promise<void>;
   done(): Promise<boolean>;
 }
@@ -172,7 +181,58 @@ const retire: ChaosOp = {
   },
 };
 
-export const OPS: readonly ChaosOp[] = [dkg, sign, refresh, reshare, retire];
+/**
+ * Repair targets: signers that hold at least one active key and whose every active key
+ * can be repaired, i.e. is FROST (ecdsa-secp256k1 repair is refused by design) and has
+ * t other holders to help. A wiped signer loses every share it held, so the trial
+ * repairs all of them and "no share lost" holds for every key afterwards, unweakened.
+ */
+export function repairTargets(ctx: Pick<OpContext, 'signerIds' | 'active'>): string[] {
+  return ctx.signerIds.filter((s) => {
+    const held = ctx.active.filter((k) => k.signers.includes(s));
+    return held.length > 0 && held.every((k) => k.suite !== 'ecdsa-secp256k1' && k.signers.length - 1 >= k.threshold);
+  });
+}
+
+const repair: ChaosOp = {
+  name: 'repair',
+  weight: 1,
+  // All of the target's keys, one repair after the other (1 to 3 keys, ~400 ms each).
+  spanMs: { frost: 1500, ecdsa: 1500 },
+  applies: (ctx) => repairTargets(ctx).length > 0,
+  plan(ctx, rng) {
+    const target = rng.pick(repairTargets(ctx));
+    const keys = ctx.active.filter((k) => k.signers.includes(target));
+    // Audit rows after this seq are this trial's: a key is repaired once a `key.repaired` row names the target.
+    let since = Number.POSITIVE_INFINITY;
+    const repaired = async (): Promise<Set<string>> => {
+      const { entries } = await ctx.client.audit();
+      return new Set(entries.filter((e) => e.seq > since && e.event === 'key.repaired' && e.data.signer === target && e.keyId !== null).map((e) => e.keyId as string));
+    };
+    return {
+      op: 'repair',
+      keyId: keys.map((k) => k.id).join('+'),
+      // The suite of the first key (a target may hold keys of both FROST suites).
+      suite: suiteOf(keys[0]!),
+      detail: `${target} wiped; repairs ${keys.map((k) => `${k.id}@${k.epoch}`).join(', ')}`,
+      prepare: async () => {
+        await ctx.loseSigner(target);
+        since = (await ctx.client.audit()).entries.at(-1)?.seq ?? 0;
+      },
+      // As a client would: repair each key the audit does not show repaired yet (a retry skips the ones done).
+      attempt: async () => {
+        const done = await repaired();
+        for (const key of keys) if (!done.has(key.id)) await ctx.client.repair(key.id, target);
+      },
+      done: async () => {
+        const done = await repaired();
+        return keys.every((k) => done.has(k.id));
+      },
+    };
+  },
+};
+
+export const OPS: readonly ChaosOp[] = [dkg, sign, refresh, reshare, retire, repair];
 
 /** The trial's operation: drawn by weight among the entries that apply to the pool. */
 export function chooseOp(ctx: OpContext, rng: Prng, ops: readonly ChaosOp[] = OPS): ChaosOp {

@@ -32,7 +32,7 @@ export interface TrialRecord {
   suite: ChaosSuite | 'none';
   detail: string;
   victim: string;
-  /** Drawn delay from the operation's start to the kill; `killedAtMs` is when it happened. */
+  /** Drawn delay from the operation's start (after any `prepare`) to the kill; `killedAtMs` is when it happened. */
   delayMs: number;
   killedAtMs: number;
   /** False when the operation had already ended before the kill. */
@@ -75,6 +75,10 @@ async function draw(cluster: Cluster, trial: number, s: TrialSettings, evidence:
     left: leftSigners(keystoreViews(cluster)),
     // Signatures the operation makes go into the run's evidence for the nonce scan.
     recordSignature: (r: SignatureRecord) => evidence.record(r),
+    loseSigner: async (id: string) => {
+      await cluster.killSigner(id, 'SIGKILL');
+      await cluster.repin(id, await cluster.reinitSigner(id));
+    },
   };
   const op = chooseOp(ctx, rng, s.ops);
   const plan = op.plan(ctx, rng);
@@ -90,12 +94,15 @@ export async function runTrial(cluster: Cluster, trial: number, s: TrialSettings
   const errors: string[] = [];
   const violations: Violation[] = [];
 
+  // The operation's own set-up (a repair's lost disk) is not timed and no kill lands in it.
+  await plan.prepare?.();
+  const opStarted = Date.now();
   const first = settle(plan.attempt(), s.attemptTimeoutMs);
   let ended = false;
   void first.then(() => (ended = true));
   await Promise.race([sleep(delayMs), first]);
   const killedDuringOp = !ended;
-  const killedAtMs = Date.now() - started;
+  const killedAtMs = Date.now() - opStarted;
   await kill(cluster, victim);
   await restart(cluster, victim);
 
