@@ -7,7 +7,9 @@
  * signer can hold a share, or one vetoed), never pending; no signer is left holding a
  * pending share of it; a createKey retry of a deleted key works; the audit chain
  * verifies. The crashing coordinator is test/fixtures/crashing-coordinator.ts (the
- * real coordinator, killed from its relay hook).
+ * real coordinator, killed from its relay hook). The last block fails a DKG in a running
+ * coordinator after its session id was derived (signer-3, test/fixtures/withholding-signer.ts,
+ * loses its messages of one round): the key stays pending and is resolved the same way.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +25,8 @@ const SUITE = 'frost-secp256k1-tr';
 let cluster: Cluster;
 
 beforeAll(async () => {
-  cluster = await Cluster.start({ signers: 3, initInProcess: true, coordinatorScript: 'test/fixtures/crashing-coordinator.ts' });
+  // signer-3 can lose its messages of one DKG round (test/fixtures/withholding-signer.ts).
+  cluster = await Cluster.start({ signers: 3, initInProcess: true, coordinatorScript: 'test/fixtures/crashing-coordinator.ts', signerScripts: { 'signer-3': 'test/fixtures/withholding-signer.ts' } });
 }, 180_000);
 
 afterAll(async () => {
@@ -162,5 +165,52 @@ describe('a coordinator killed with kill -9 during a DKG leaves the key pending 
     await cluster.coordinator.waitFor((l) => l.msg === 'unresolved DKG: the confirmed package does not fit the pending key' && l.keyId === keyId, 60_000, 'mismatch refused');
     expect(await stateOf(keyId)).toBe('pending');
     expect((await auditOf(keyId)).map((e) => e.event)).toEqual(['key.pending']);
+  }, 300_000);
+});
+
+describe('a DKG that fails in a running coordinator after its session id was derived is resolved, not dropped', () => {
+  const withhold = (round: number) => fs.writeFileSync(path.join(cluster.dataDir('signer-3'), 'withhold-round'), String(round));
+  const release = () => fs.rmSync(path.join(cluster.dataDir('signer-3'), 'withhold-round'), { force: true });
+
+  it("a CONFIRM that never arrives (every signer stored its share): the key stays pending (a retry answers WRONG_STATE), and once the CONFIRM comes, it is activated (key.created, resolved) and signs; no share stays pending", async () => {
+    const keyId = 'late-confirm';
+    withhold(KEY_ROUND.CONFIRM);
+    try {
+      await expect(createKey(keyId)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      expect(sharesOf(keyId)).toEqual([['0|pending'], ['0|pending'], ['0|pending']]);
+      expect(await stateOf(keyId)).toBe('pending');
+      await expect(createKey(keyId)).rejects.toMatchObject({ code: 'WRONG_STATE', status: 409, message: expect.stringContaining('being resolved') });
+      expect((await auditOf(keyId)).map((e) => e.event)).toEqual(['key.pending']);
+    } finally {
+      release();
+    }
+    // signer-3 reconnects: it is asked again and answers its stored CONFIRM.
+    await cluster.killSigner('signer-3', 'SIGTERM');
+    await cluster.startSigner('signer-3');
+    expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('active');
+    await until('every signer activated its share', async () => (sharesOf(keyId).every((r) => r.join() === '0|active') ? true : undefined));
+    await signs(keyId);
+    const events = await auditOf(keyId);
+    expect(events.map((e) => e.event).filter((e) => e.startsWith('key.') && e !== 'key.signed')).toEqual(['key.pending', 'key.created']);
+    expect(events.find((e) => e.event === 'key.created')!.data).toMatchObject({ epoch: 0, resolved: true, signers: cluster.signerIds });
+  }, 300_000);
+
+  it('an R2 that never arrives (no signer stored a share): every signer vetoes, the key is deleted (key.create_failed, vetoed), and a retry works', async () => {
+    const keyId = 'lost-r2';
+    withhold(KEY_ROUND.R2);
+    try {
+      await expect(createKey(keyId)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('gone');
+    } finally {
+      release();
+    }
+    const events = await auditOf(keyId);
+    expect(events.map((e) => e.event)).toEqual(['key.pending', 'key.create_failed']);
+    expect(String(events[1]!.data.reason)).toContain('vetoed by');
+    expect(sharesOf(keyId)).toEqual([[], [], []]);
+
+    await createKey(keyId);
+    await signs(keyId);
+    expect(sharesOf(keyId)).toEqual([['0|active'], ['0|active'], ['0|active']]);
   }, 300_000);
 });

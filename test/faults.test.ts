@@ -35,6 +35,27 @@ async function settledEpoch(cluster: Cluster, keyId: string, timeoutMs = 120_000
 }
 
 /** Signs once with each pair of a 2-of-3 key, by stopping the third signer each time. */
+/**
+ * The key's registry state once no DKG of it waits for resolution ('gone' if deleted):
+ * a DKG that failed after its session id was derived keeps its key pending until its
+ * signers settle it (docs/cluster-protocol.md "Unresolved key sessions").
+ */
+async function settledKeyState(cluster: Cluster, keyId: string, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await cluster.client.getKey(keyId).then(
+      (k) => k.state,
+      (e: { code?: string }) => {
+        if (e.code === 'UNKNOWN_KEY') return 'gone';
+        throw e;
+      },
+    );
+    if (state !== 'pending') return state;
+    if (Date.now() > deadline) throw new Error(`${keyId} still pending after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function signWithEveryPair(cluster: Cluster, keyId: string, scheme: string): Promise<void> {
   for (const left of cluster.signerIds) {
     await cluster.killSigner(left, 'SIGTERM');
@@ -81,8 +102,13 @@ describe.each([
     await killed;
     expect(await victim.exited).toMatchObject({ signal: 'SIGKILL' });
     await cluster.startSigner('signer-3');
-    const key = await cluster.client.createKey({ keyId: 'crash-dkg', suite: scheme, threshold: 2, signers: cluster.signerIds });
-    expect(key.state).toBe('active');
+    // Killed after the session id was derived, the DKG is resolved once signer-3 is back:
+    // committed if every signer had stored its share, else vetoed and deleted (then retried).
+    if ((await settledKeyState(cluster, 'crash-dkg')) === 'gone') {
+      const key = await cluster.client.createKey({ keyId: 'crash-dkg', suite: scheme, threshold: 2, signers: cluster.signerIds });
+      expect(key.state).toBe('active');
+    }
+    expect((await cluster.client.getKey('crash-dkg')).state).toBe('active');
     await signAndVerify(cluster, 'crash-dkg', scheme);
   });
 
@@ -158,7 +184,8 @@ describe('a tampering relay', () => {
       // no honest signer is blamed for the relay's tampering
       expect(a.culprits ?? []).toEqual([]);
     }
-    const key = await cluster.client.getKey('tampered').catch((e: { code: string }) => e.code);
-    expect(key).toBe('UNKNOWN_KEY');
+    // The DKG failed after its session id was derived: its key is deleted once the signers
+    // (none of which stored a share) veto the session.
+    expect(await settledKeyState(cluster, 'tampered')).toBe('gone');
   });
 });

@@ -116,7 +116,7 @@ describe('session engine against in-process signers', () => {
     }
   });
 
-  it('aborts a DKG that a tampering relay breaks, leaves no key behind, and a retry with a new request succeeds', async () => {
+  it('aborts a DKG that a tampering relay breaks after its session id was derived, keeps its key pending for resolution (a retry answers WRONG_STATE), and a new DKG succeeds', async () => {
     let tamper = true;
     const c = await startCluster(IDS, {
       options: {
@@ -131,9 +131,14 @@ describe('session engine against in-process signers', () => {
     try {
       const err = await createKey(c, 'k-relay').catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'SESSION_FAILED' });
-      expect(() => c.coordinator.getKey('k-relay')).toThrow(/UNKNOWN_KEY/);
+      // A signer may hold a share of a session past its derived id: the key waits for the
+      // resolver (these fake signers never answer RESOLVE; test/dkg-crash.test.ts resolves
+      // such a DKG with real signers, both ways).
+      expect(c.coordinator.getKey('k-relay').state).toBe('pending');
+      expect(c.coordinator.audit('k-relay').map((e) => e.event)).toEqual(['key.pending']);
+      await expect(createKey(c, 'k-relay')).rejects.toMatchObject({ code: 'WRONG_STATE' });
       tamper = false;
-      const key = await createKey(c, 'k-relay');
+      const key = await createKey(c, 'k-relay-2');
       expect(key.state).toBe('active');
     } finally {
       await c.stop();

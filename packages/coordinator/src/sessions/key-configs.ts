@@ -3,7 +3,8 @@
  * (key-session.ts). Each says who takes part, what START carries, which epoch the
  * CONFIRMs name, what the agreed public package must be, and what the commit point
  * writes (the key material and its audit row); on failure each writes its failure
- * audit row (DKG also deletes the pending key).
+ * audit row (DKG also deletes the pending key, unless its session id was derived: then
+ * the resolver settles it, resolve.ts).
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -64,6 +65,13 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
     });
   } catch (e) {
     const err = sessionError(e, 'DKG failed');
+    // Past the derived id a signer may have stored its share (and confirmed): the key
+    // stays pending and the resolver (resolve.ts, told by runKeySession) activates it
+    // on every CONFIRM or deletes it on a VETO.
+    if (rt.registry.getKey(p.keyId)?.sessionId !== undefined) {
+      rt.log.warn('DKG failed after its session id was derived: its pending key is kept until the session is resolved', { keyId: p.keyId, reason: err.message });
+      throw err;
+    }
     rt.registry.transaction(() => {
       rt.registry.deleteKey(p.keyId);
       rt.registry.append('key.create_failed', p.keyId, { code: err.code, reason: err.message, culprits: err.culprits });

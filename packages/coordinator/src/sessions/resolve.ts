@@ -17,11 +17,12 @@
  * participant that is offline is asked again when it reconnects. Nothing here needs
  * trusting the coordinator: signers check every CONFIRM and VETO themselves.
  *
- * A DKG the coordinator crashed in (kill -9: its catch never ran) leaves its key
- * pending in the registry. At start (`adoptPendingKeys`): a pending key without a
- * session id is deleted (no signer can hold a share of a session whose id was never
- * derived: the id is recorded before CONTRIBUTIONS go out); one with a session id is
- * resolved here: every participant's CONFIRM of a package matching the key's suite,
+ * A DKG that failed after its session id was derived keeps its key pending (dkg() in
+ * key-configs.ts) and is resolved here as below. A DKG the coordinator crashed in
+ * (kill -9: its catch never ran) leaves its key pending in the registry too. At
+ * start (`adoptPendingKeys`): a pending key without a session id is deleted (no
+ * signer can hold a share of a session whose id was never derived: the id is recorded
+ * before CONTRIBUTIONS go out); one with a session id is resolved here: every participant's CONFIRM of a package matching the key's suite,
  * threshold and indices makes it active (`key.created`, `resolved: true`); a VETO
  * deletes it (`key.create_failed`).
  */
@@ -207,7 +208,7 @@ export class Resolver {
       if (pending !== undefined) {
         rt.registry.transaction(() => {
           rt.registry.deleteKey(pending.id);
-          rt.registry.append('key.create_failed', pending.id, { code: 'SESSION_FAILED', reason: `DKG interrupted by a coordinator restart, then vetoed by ${veto.header.from}`, culprits: [] });
+          rt.registry.append('key.create_failed', pending.id, { code: 'SESSION_FAILED', reason: `DKG interrupted, then vetoed by ${veto.header.from}`, culprits: [] });
         });
       }
       // Offline participants get the VETO when they are next asked (they answer CONFIRM, the VETO stands).
