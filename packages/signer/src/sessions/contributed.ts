@@ -53,6 +53,8 @@ export abstract class ContributedSession implements Session {
   #sessionId: Uint8Array | undefined;
   /** A round is running off the event loop. */
   #busy = false;
+  /** That round's outcome: a frame arriving meanwhile waits for it (see `handle`). */
+  #running: Promise<unknown> | undefined;
   #closed = false;
 
   protected constructor(ctx: SessionContext, init: ContributedInit) {
@@ -100,6 +102,17 @@ export abstract class ContributedSession implements Session {
   }
 
   handle(env: Envelope, body: unknown): boolean | Promise<boolean> {
+    // The next round may come before this one's worker call settles (a reshare member
+    // that deals nothing gets R2_DELIVER as soon as the dealers' R2 are in, possibly while
+    // its own R1 checks still run): it waits its turn, then meets the phase checks.
+    if (this.#running !== undefined) {
+      return this.#running.then(
+        () => this.handle(env, body),
+        () => {
+          throw new SignerError('WRONG_STATUS', { message: `the ${this.kind} session failed before round ${env.header.round} could run` });
+        },
+      );
+    }
     const envelopes = (body as DeliverBody).envelopes;
     const rounds = this.#init.rounds;
     switch (env.header.round) {
@@ -146,17 +159,21 @@ export abstract class ContributedSession implements Session {
   #then<T>(step: T | Promise<T>, next: (value: T) => boolean): boolean | Promise<boolean> {
     if (!(step instanceof Promise)) return next(step);
     this.#busy = true;
-    return step.then(
+    const running = step.then(
       (value) => {
         this.#busy = false;
+        this.#running = undefined;
         this.assertOpen();
         return next(value);
       },
       (e: unknown) => {
         this.#busy = false;
+        this.#running = undefined;
         throw e;
       },
     );
+    this.#running = running;
+    return running;
   }
 
   #expect(phase: Phase, env: Envelope, id: Uint8Array | undefined): void {
