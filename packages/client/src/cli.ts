@@ -8,12 +8,12 @@
  *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys repair ID --signer S | keys retire ID
  *   keyquorum signers
  *   keyquorum bans ID | bans clear ID --signer S
- *   keyquorum audit [--key ID]
+ *   keyquorum audit [--key ID] | audit export --out FILE | audit verify FILE   (cli-audit.ts)
  *   keyquorum client-key --out FILE
  * Every command takes --json (machine output on stdout) and --url / --key-file;
  * otherwise KEYQUORUM_URL / KEYQUORUM_KEY_FILE, otherwise ./.keyquorum/cluster.json
- * (written by `keyquorum dev`). Exit codes: 0 ok, 1 request refused or failed,
- * 2 usage error. Signal handling for `dev` lives here.
+ * (written by `keyquorum dev`). Exit codes: 0 ok, 1 request refused or failed (or an
+ * audit export that does not verify), 2 usage error or a file that cannot be read or written. Signal handling for `dev` lives here.
  *
  * Every string that came from elsewhere (the coordinator's answers, which carry
  * signer-supplied ban reasons, audit details and error messages) is printed through
@@ -24,12 +24,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { KEY_ID_PATTERN, KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
-import { KeyquorumClient, type AuditEntry, type Ban, type CreateKeyOptions, type KeyJson, type SignerStatus } from './client.ts';
+import { KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
+import { audit } from './cli-audit.ts';
+import { IoError, Refusal, UsageError, connect, fields, keyId, need, parse, printable, table, time, type CliIo, type Values } from './cli-support.ts';
+import type { Ban, CreateKeyOptions, KeyJson, SignerStatus } from './client.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
-import { discoverEndpoint, readClientKeyFile, writeClientKeyFile } from './discovery.ts';
+import { writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
 
 const USAGE = `usage: keyquorum <command> [options]
@@ -48,7 +49,9 @@ const USAGE = `usage: keyquorum <command> [options]
   signers
   bans ID                           signers banned from the key's sessions (caught cheating)
   bans clear ID --signer S          lift the coordinator's ban (admin; each signer: keyquorum-signer unban)
-  audit [--key ID]
+  audit [--key ID]                  the log and the coordinator's check of its hash chain
+  audit export --out FILE           the whole log into a file that verifies offline (progress on stderr)
+  audit verify FILE                 check an export with no coordinator; names the first entry that fails
   client-key --out FILE             create a client key file (0600); prints its public key for configs
 
 common options:
@@ -56,51 +59,10 @@ common options:
   --url URL         coordinator API (else $KEYQUORUM_URL, else ./${DEV_DIR}/cluster.json)
   --key-file FILE   client key (else $KEYQUORUM_KEY_FILE, else the dev admin key in ./${DEV_DIR}/)
 
-exit codes: 0 ok, 1 request refused or failed, 2 usage error`;
+exit codes: 0 ok, 1 request refused or failed (audit: does not verify), 2 usage error or unreadable/unwritable file`;
 
 const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'] as const;
 
-class UsageError extends Error {}
-
-/** A refusal decided before any request is sent (exit 1). */
-class Refusal extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-interface CliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-type Values = Record<string, string | boolean | undefined>;
-
-const COMMON = { json: { type: 'boolean' }, url: { type: 'string' }, 'key-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
-
-function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, positionals: number): { values: Values; positionals: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : parsed.positionals.length < positionals ? 'missing key ID' : `unexpected argument '${parsed.positionals[positionals]}'`);
-  }
-  return { values: parsed.values as Values, positionals: parsed.positionals };
-}
-
-function need(v: Values, name: string): string {
-  const s = v[name];
-  if (typeof s !== 'string' || s.length === 0) throw new UsageError(`--${name} is required`);
-  return s;
-}
 
 function integer(v: string, name: string, min: number, max: number): number {
   const n = Number(v);
@@ -123,33 +85,10 @@ function suiteOption(v: Values): KeySuiteId {
   return suite as KeySuiteId;
 }
 
-function keyId(id: string): string {
-  if (!KEY_ID_PATTERN.test(id)) throw new UsageError(`key ID '${id}': expected ${KEY_ID_PATTERN}`);
-  return id;
-}
 
 // ---- output ----
 
-/** C0 and C1 control characters and DEL (ESC starts terminal escapes; CR and LF forge lines). */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
-/** `s` with every control character shown as U+FFFD: safe to print to a terminal. */
-function printable(s: string): string {
-  return s.replace(CONTROL, '\ufffd');
-}
-
-/** Columns padded to their widest cell. */
-function table(header: string[], raw: string[][]): string {
-  const rows = raw.map((r) => r.map(printable));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
-
-function fields(pairs: Array<[string, string]>): string {
-  const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${printable(v)}`).join('\n');
-}
 
 /**
  * A key as the CLI's documented JSON: exactly these seven fields. The CLI's output keeps
@@ -170,7 +109,6 @@ function keyView(k: KeyJson): string {
   ]);
 }
 
-const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
 
 /** `key@epoch` for each key the signer holds a share of. */
 const epochs = (s: SignerStatus) => Object.entries(s.epochs).map(([key, epoch]) => `${key}@${epoch}`).join(', ') || '-';
@@ -183,29 +121,9 @@ function bansView(keyId: string, list: Ban[]): string {
   return list.length === 0 ? `no bans for key ${keyId}` : table(['SIGNER', 'SINCE', 'REASON'], list.map((b) => [b.signer, time(b.at), b.reason]));
 }
 
-function auditView(entries: AuditEntry[]): string {
-  return table(
-    ['SEQ', 'TIME', 'EVENT', 'KEY', 'DETAIL'],
-    entries.map((e) => {
-      const detail = Object.entries(e.data)
-        .filter(([, v]) => typeof v === 'number' || (typeof v === 'string' && v.length <= 24))
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(' ');
-      return [String(e.seq), time(e.ts), e.event, e.keyId ?? '-', detail];
-    }),
-  );
-}
 
 // ---- commands ----
 
-function connect(v: Values, io: CliIo): { client: KeyquorumClient; threshold: number | undefined } {
-  const devDir = path.resolve(io.cwd, DEV_DIR);
-  const found = discoverEndpoint({ url: v.url as string | undefined, keyFile: v['key-file'] as string | undefined }, io.env, devDir);
-  if (found.url === undefined) throw new UsageError(`no coordinator URL: pass --url, set KEYQUORUM_URL, or run 'keyquorum dev' in this directory`);
-  if (found.keyFile === undefined) throw new UsageError(`no client key: pass --key-file, set KEYQUORUM_KEY_FILE, or run 'keyquorum dev' in this directory`);
-  const key = readClientKeyFile(path.resolve(io.cwd, found.keyFile));
-  return { client: new KeyquorumClient({ url: found.url, clientKey: key.identity }), threshold: found.cluster?.threshold };
-}
 
 async function keys(sub: string | undefined, args: string[], io: CliIo): Promise<number> {
   const print = (json: boolean, data: unknown, human: string) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
@@ -394,13 +312,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       print(list, bansView(id, list));
       return 0;
     }
-    case 'audit': {
-      const { values: v } = parse(rest, { key: { type: 'string' } }, 0);
-      const out = await connect(v, io).client.audit(v.key === undefined ? undefined : keyId(v.key as string));
-      const chain = out.verification.ok ? `audit chain verified: ${out.verification.count} entries, head ${out.verification.head.slice(0, 16)}…` : `AUDIT CHAIN BROKEN at seq ${out.verification.seq}: ${printable(out.verification.reason)}`;
-      print(out, `${out.entries.length === 0 ? 'no entries' : auditView(out.entries)}\n${chain}`);
-      return 0;
-    }
+    case 'audit':
+      return audit(rest, io);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -418,6 +331,10 @@ async function main(argv: string[], io: CliIo): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`keyquorum: ${e.message}\n(run 'keyquorum --help' for usage)\n`);
+      return 2;
+    }
+    if (e instanceof IoError) {
+      fail('IO', e.message);
       return 2;
     }
     if (e instanceof Refusal) return fail(e.code, e.message);

@@ -16,6 +16,10 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   AUDIT_PAGE_MAX,
   IdentityKey,
+  buildAuditExport,
+  verifyAuditExport,
+  type AuditChainRow,
+  type AuditExportVerification,
   ROUTES,
   createKeyDigest,
   refreshDigest,
@@ -359,5 +363,34 @@ export class KeyquorumClient {
       after = page.next;
     }
     return { entries, verification: verification! };
+  }
+
+  /**
+   * The whole audit log as the text of an export file (@keyquorum/protocol
+   * audit-export.ts), read page by page (`onProgress` gets the count read so far after
+   * each page), its number of entries, and that text verified here with `verifyAuditExport`, as anyone can
+   * later with no coordinator. A log that does not verify is still exported (it is the
+   * evidence); `verification` names its first bad entry.
+   *
+   * Each entry's `data` is written as the coordinator hashed it: the coordinator hashed
+   * JSON.stringify(payload) and serves that JSON parsed; JSON.stringify gives the text
+   * of a JSON.parse of its own output back unchanged (same keys in the same order, same
+   * number and string spellings), so nothing is re-encoded differently.
+   */
+  async exportAudit(opts: { onProgress?: (entries: number) => void } = {}): Promise<{ text: string; entries: number; verification: AuditExportVerification }> {
+    const entries: AuditChainRow[] = [];
+    let after: number | null = 0;
+    while (after !== null) {
+      const page: Awaited<ReturnType<KeyquorumClient['auditPage']>> = await this.auditPage({ after, limit: AUDIT_PAGE_MAX });
+      if (!Array.isArray(page.entries) || page.entries.some((e) => typeof e !== 'object' || e === null)) {
+        throw new ClientError('BAD_RESPONSE', { field: 'entries', message: 'entries: expected an array of audit entries' });
+      }
+      for (const e of page.entries) entries.push({ seq: e.seq, ts: e.ts, event: e.event, keyId: e.keyId, data: JSON.stringify(e.data), prevHash: e.prevHash, hash: e.hash });
+      if (page.next !== null && page.next <= after) throw new ClientError('BAD_RESPONSE', { field: 'next', message: 'next: the audit page does not advance' });
+      after = page.next;
+      opts.onProgress?.(entries.length);
+    }
+    const text = buildAuditExport({ coordinatorUrl: this.base, exportedAt: this.now(), entries });
+    return { text, entries: entries.length, verification: verifyAuditExport(text) };
   }
 }

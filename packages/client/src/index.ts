@@ -21,4 +21,13 @@ export {
   type WaitOption,
 } from './client.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
-export { requestToJson } from '@keyquorum/protocol';
+export {
+  requestToJson,
+  verifyAuditExport,
+  buildAuditExport,
+  AUDIT_EXPORT_FORMAT,
+  AUDIT_EXPORT_VERSION,
+  type AuditExportHeader,
+  type AuditExportFault,
+  type AuditExportVerification,
+} from '@keyquorum/protocol';

@@ -2,7 +2,8 @@
  * The coordinator's audit log: every lifecycle transition, signature and operator
  * decision, one row each, durable once the enclosing registry transaction commits.
  *
- * Hash-chained: row n stores
+ * Hash-chained (the one definition is `auditHash` in @keyquorum/protocol, audit.ts,
+ * shared with the offline verifier of exports): row n stores
  *   hash_n = SHA-256(prev_hash || i64(seq) || i64(ts) || lp(event) || lp(keyId or '') || lp(data))
  * with prev_hash = hash_{n-1} (32 zero bytes for the first row) and data the payload's
  * JSON as written; `verify` recomputes the chain, so an edited, inserted or deleted
@@ -20,9 +21,7 @@
  * `AuditEvents` names every event and types its payload.
  */
 import type Database from 'better-sqlite3';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
-import { i64be, lpString, type KeySuiteId } from '@keyquorum/protocol';
+import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type KeySuiteId } from '@keyquorum/protocol';
 import type { CoordinatorErrorCode } from '../errors.ts';
 
 export type AuditValue = string | number | boolean | null | AuditValue[] | { [key: string]: AuditValue };
@@ -101,8 +100,6 @@ export interface AuditPage {
   broken?: { seq: number; reason: string };
 }
 
-const GENESIS = '00'.repeat(32);
-
 interface AuditRow {
   seq: number;
   ts: number;
@@ -113,11 +110,7 @@ interface AuditRow {
   hash: string;
 }
 
-/** The hash of one audit row over its predecessor's hash. */
-export function auditHash(prevHash: string, row: { seq: number; ts: number; event: string; keyId: string | null; data: string }): string {
-  const body = concatBytes(i64be(row.seq), i64be(row.ts), lpString(row.event), lpString(row.keyId ?? ''), lpString(row.data));
-  return bytesToHex(sha256(concatBytes(hexToBytes(prevHash), body)));
-}
+export { auditHash };
 
 const toEntry = (r: AuditRow): AuditEntry => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: JSON.parse(r.data) as Record<string, AuditValue>, prevHash: r.prev_hash, hash: r.hash });
 
@@ -197,14 +190,8 @@ export class AuditLog {
 
 /** Checks row `r` follows `state` (the last verified seq and hash) and advances it; the failure otherwise. */
 function chainStep(state: { seq: number; hash: string }, r: AuditRow): AuditVerification | undefined {
-  if (r.seq !== state.seq + 1) return { ok: false, seq: r.seq, reason: `expected row ${state.seq + 1}` };
-  if (r.prev_hash !== state.hash) return { ok: false, seq: r.seq, reason: 'prev_hash does not match the previous row' };
-  if (auditHash(state.hash, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data }) !== r.hash) {
-    return { ok: false, seq: r.seq, reason: 'hash does not match the row' };
-  }
-  state.seq = r.seq;
-  state.hash = r.hash;
-  return undefined;
+  const broken = auditChainStep(state, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
+  return broken === undefined ? undefined : { ok: false, seq: r.seq, reason: broken.reason };
 }
 
 export interface AuditChainVerifierOptions {
