@@ -368,7 +368,7 @@ export class KeyquorumClient {
   /**
    * The whole audit log as the text of an export file (@keyquorum/protocol
    * audit-export.ts), read page by page (`onProgress` gets the count read so far after
-   * each page), its number of entries, and that text verified here with `verifyAuditExport`, as anyone can
+   * each page; `pageSize` entries a page, default and at most AUDIT_PAGE_MAX), its number of entries, and that text verified here with `verifyAuditExport`, as anyone can
    * later with no coordinator. A log that does not verify is still exported (it is the
    * evidence); `verification` names its first bad entry.
    *
@@ -377,11 +377,11 @@ export class KeyquorumClient {
    * of a JSON.parse of its own output back unchanged (same keys in the same order, same
    * number and string spellings), so nothing is re-encoded differently.
    */
-  async exportAudit(opts: { onProgress?: (entries: number) => void } = {}): Promise<{ text: string; entries: number; verification: AuditExportVerification }> {
+  async exportAudit(opts: { onProgress?: (entries: number) => void; pageSize?: number } = {}): Promise<{ text: string; entries: number; verification: AuditExportVerification }> {
     const entries: AuditChainRow[] = [];
     let after: number | null = 0;
     while (after !== null) {
-      const page: Awaited<ReturnType<KeyquorumClient['auditPage']>> = await this.auditPage({ after, limit: AUDIT_PAGE_MAX });
+      const page: Awaited<ReturnType<KeyquorumClient['auditPage']>> = await this.auditPage({ after, limit: opts.pageSize ?? AUDIT_PAGE_MAX });
       if (!Array.isArray(page.entries) || page.entries.some((e) => typeof e !== 'object' || e === null)) {
         throw new ClientError('BAD_RESPONSE', { field: 'entries', message: 'entries: expected an array of audit entries' });
       }

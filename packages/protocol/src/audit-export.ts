@@ -75,7 +75,11 @@ function headerJson(h: HeaderFields & { headerSha256?: string }): string {
   return JSON.stringify(fields);
 }
 
-const headerDigest = (h: HeaderFields) => bytesToHex(sha256(utf8ToBytes(headerJson(h))));
+/** SHA-256 of the header's JSON without `headerSha256`. */
+function headerDigest(h: HeaderFields & { headerSha256?: string }): string {
+  const { headerSha256: _, ...fields } = h;
+  return bytesToHex(sha256(utf8ToBytes(headerJson(fields))));
+}
 
 const entryJson = (e: AuditChainRow) => JSON.stringify({ seq: e.seq, ts: e.ts, event: e.event, keyId: e.keyId, data: e.data, prevHash: e.prevHash, hash: e.hash });
 
