@@ -179,13 +179,12 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     const out = JSON.parse(exported.stdout) as { file: string; entries: number; verification: AuditExportVerification };
     expect(out).toMatchObject({ file: file(), entries: c.coordinator.audit().length, verification: { ok: true, count: c.coordinator.audit().length } });
 
-    const human = await cli(['audit', 'verify', file()], { cwd: dir });
+    const [human, asJson] = await Promise.all([cli(['audit', 'verify', file()], { cwd: dir }), cli(['audit', 'verify', file(), '--json'], { cwd: dir })]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(new RegExp(`^audit export verified: ${out.entries} entries, head [0-9a-f]{64}\\nexported from http://127\\.0\\.0\\.1:\\d+ at `));
-    const asJson = await cli(['audit', 'verify', file(), '--json'], { cwd: dir });
     expect(asJson.code).toBe(0);
     expect(JSON.parse(asJson.stdout)).toEqual(out.verification);
-  });
+  }, 120_000);
 
   it('verify of a tampered export exits 1 and names the entry; a missing file or a bad call exits 2', async () => {
     const exported = fs.readFileSync(file(), 'utf8').split('\n');
@@ -193,19 +192,21 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     exported[3] = exported[3]!.replace(/"ts":(\d+)/, (_, ts: string) => `"ts":${ts.slice(0, -1)}${(Number(ts.at(-1)) + 1) % 10}`);
     const tampered = path.join(dir, 'tampered.jsonl');
     fs.writeFileSync(tampered, exported.join('\n'));
-    const human = await cli(['audit', 'verify', tampered], { cwd: dir });
+    const [human, asJson, missing, noFile, again] = await Promise.all([
+      cli(['audit', 'verify', tampered], { cwd: dir }),
+      cli(['audit', 'verify', tampered, '--json'], { cwd: dir }),
+      cli(['audit', 'verify', path.join(dir, 'nope.jsonl'), '--json'], { cwd: dir }),
+      cli(['audit', 'verify'], { cwd: dir }),
+      cli(['audit', 'export', '--out', file(), ...flags], { cwd: dir }),
+    ]);
     expect(human.code).toBe(1);
     expect(human.stdout).toBe('AUDIT EXPORT DOES NOT VERIFY at entry 3 (line 4): hash-mismatch: hash does not match the row\n');
-    const asJson = await cli(['audit', 'verify', tampered, '--json'], { cwd: dir });
     expect(asJson.code).toBe(1);
     expect(JSON.parse(asJson.stdout)).toEqual({ ok: false, seq: 3, line: 4, fault: 'hash-mismatch', reason: 'hash does not match the row' });
-
-    const missing = await cli(['audit', 'verify', path.join(dir, 'nope.jsonl'), '--json'], { cwd: dir });
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stderr)).toMatchObject({ error: { code: 'IO' } });
-    expect((await cli(['audit', 'verify'], { cwd: dir })).code).toBe(2);
-    const again = await cli(['audit', 'export', '--out', file(), ...flags], { cwd: dir });
+    expect(noFile.code).toBe(2);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/exists; not overwriting/);
-  });
+  }, 120_000);
 });
