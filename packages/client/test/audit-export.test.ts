@@ -43,7 +43,8 @@ function rewrittenHeader(ls: string[], change: Record<string, unknown>): string 
 }
 
 beforeAll(async () => {
-  c = await startCluster(['s1', 's2', 's3']);
+  // A round timeout for a loaded machine (the helper's 1.5 s is for tests that wait for one).
+  c = await startCluster(['s1', 's2', 's3'], { options: { roundTimeoutMs: 30_000 } });
   client = new KeyquorumClient({ url: c.coordinator.url, clientKey: c.admin });
   await client.createKey({ keyId: 'ax-1', suite: 'frost-secp256k1-tr', threshold: 2 });
   await client.sign('ax-1', { message: 'ab'.repeat(32) });
@@ -208,5 +209,24 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     expect(noFile.code).toBe(2);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/exists; not overwriting/);
+  }, 120_000);
+});
+
+describe('the export of a log the coordinator altered (last: it breaks the log)', () => {
+  it('is written whole and names the altered entry; the CLI still writes the file and exits 1', async () => {
+    const registry = (c.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
+    const db = (registry as unknown as { db: import('better-sqlite3').Database }).db;
+    // Row 6's payload rewritten in the coordinator's store, its hash left as it was.
+    const row = db.prepare<[], { data: string }>('SELECT data FROM audit WHERE seq = 6').get()!;
+    db.prepare('UPDATE audit SET data = ? WHERE seq = 6').run(JSON.stringify({ ...(JSON.parse(row.data) as object), altered: true }));
+    const out = await client.exportAudit();
+    expect(out.entries).toBe(c.coordinator.audit().length);
+    expect(out.verification).toEqual({ ok: false, seq: 6, line: 7, fault: 'hash-mismatch', reason: 'hash does not match the row' });
+
+    const file = path.join(dir, 'altered.jsonl');
+    const r = await cli(['audit', 'export', '--out', file, '--json', ...flags], { cwd: dir });
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file, verification: { ok: false, seq: 6, fault: 'hash-mismatch' } });
+    expect(verifyAuditExport(fs.readFileSync(file))).toMatchObject({ ok: false, seq: 6 });
   }, 120_000);
 });
