@@ -3,8 +3,11 @@
  *   audit [--key ID]           the log (or one key's rows) and the coordinator's check of the chain
  *   audit export --out FILE    the whole log into a self-describing file (@keyquorum/protocol
  *                              audit-export.ts), verified locally as written; progress on stderr
- *   audit verify FILE          checks an export with no coordinator and names the first entry
- *                              that does not verify
+ *   audit verify FILE [--signer-keys KEYS.json]
+ *                              checks an export with no coordinator and names the first entry
+ *                              that does not verify; with --signer-keys ({ signerId: Ed25519
+ *                              public key hex }, the shape of the coordinator config's `signers`),
+ *                              also each retirement attestation's signature under its signer's key
  * Exit codes: 0 ok / verified, 1 refused or does not verify (an export whose log does not
  * verify is still written: it is the evidence), 2 usage error or a file that cannot be
  * read or written.
@@ -30,9 +33,28 @@ function auditView(entries: AuditEntry[]): string {
 
 /** One line saying whether an export verifies, and if not where and why. */
 function verdict(v: AuditExportVerification): string {
-  if (v.ok) return `audit export verified: ${v.count} entries, head ${v.head}`;
+  if (v.ok) {
+    const a = v.attestations;
+    const signed = a.attested === 0 ? '' : `; ${a.attested} destruction attestations, ${a.signed} signed, ${a.verified} signatures verified under pinned signer keys`;
+    return `audit export verified: ${v.count} entries, head ${v.head}${signed}`;
+  }
   const where = v.seq === null ? 'the header' : `entry ${v.seq}`;
   return `AUDIT EXPORT DOES NOT VERIFY at ${where} (line ${v.line}): ${v.fault}: ${v.reason}`;
+}
+
+/** `{ signerId: 64 hex digits }` from a JSON file. */
+function readSignerKeys(file: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new IoError(`cannot read ${file} as JSON: ${errorMessage(e)}`);
+  }
+  const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed) : [];
+  if (entries.length === 0 || entries.some(([, k]) => typeof k !== 'string' || !/^[0-9a-fA-F]{64}$/.test(k))) {
+    throw new UsageError('--signer-keys: expected a JSON object { "signer-id": "<Ed25519 public key, 64 hex digits>", ... }');
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 function errorMessage(e: unknown): string {
@@ -62,7 +84,7 @@ export async function audit(args: string[], io: CliIo): Promise<number> {
       return out.verification.ok ? 0 : 1;
     }
     case 'verify': {
-      const { values: v, positionals } = parse(args.slice(1), {}, 1);
+      const { values: v, positionals } = parse(args.slice(1), { 'signer-keys': { type: 'string' } }, 1);
       if (v.url !== undefined || v['key-file'] !== undefined) throw new UsageError('audit verify reads a file only: no --url or --key-file');
       const file = path.resolve(io.cwd, positionals[0]!);
       let bytes: Uint8Array;
@@ -71,7 +93,8 @@ export async function audit(args: string[], io: CliIo): Promise<number> {
       } catch (e) {
         throw new IoError(`cannot read ${file}: ${errorMessage(e)}`);
       }
-      const result = verifyAuditExport(bytes);
+      const signerKeys = v['signer-keys'] === undefined ? {} : { signerKeys: readSignerKeys(path.resolve(io.cwd, v['signer-keys'] as string)) };
+      const result = verifyAuditExport(bytes, signerKeys);
       const from = result.ok ? `\nexported from ${printable(result.coordinator.url)} at ${time(result.exportedAt)}; entries are not signed: compare the head with one kept elsewhere (an earlier export, 'keyquorum audit')` : '';
       print(result, `${verdict(result)}${from}`);
       return result.ok ? 0 : 1;

@@ -51,7 +51,9 @@ const USAGE = `usage: keyquorum <command> [options]
   bans clear ID --signer S          lift the coordinator's ban (admin; each signer: keyquorum-signer unban)
   audit [--key ID]                  the log and the coordinator's check of its hash chain
   audit export --out FILE           the whole log into a file that verifies offline (progress on stderr)
-  audit verify FILE                 check an export with no coordinator; names the first entry that fails
+  audit verify FILE [--signer-keys KEYS.json]
+                                    check an export with no coordinator; names the first entry that fails
+                                    (--signer-keys: { id: hex } pins signers to check their attestations)
   client-key --out FILE             create a client key file (0600); prints its public key for configs
 
 common options:

@@ -30,4 +30,5 @@ export {
   type AuditExportHeader,
   type AuditExportFault,
   type AuditExportVerification,
+  type AttestationTally,
 } from '@keyquorum/protocol';

@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditHash, exportIdentitySecret, type AuditChainRow } from '@keyquorum/protocol';
+import { auditHash, decodeEnvelope, encodeEnvelope, exportIdentitySecret, generateIdentity, sealEnvelope, type AuditChainRow } from '@keyquorum/protocol';
 import type { Registry } from '../../coordinator/src/index.ts';
 import { startCluster, type Cluster } from '../../coordinator/test/helpers.ts';
 import { buildAuditExport, KeyquorumClient, verifyAuditExport, type AuditExportVerification } from '../src/index.ts';
@@ -77,7 +77,9 @@ describe('exportAudit and verifyAuditExport of a real log', () => {
     const coordinatorView = c.coordinator.verifyAudit();
     expect(coordinatorView.ok).toBe(true);
     const v = verifyAuditExport(text);
-    expect(v).toEqual({ ok: true, version: 1, coordinator: { url: c.coordinator.url }, exportedAt: expect.any(Number), count: rows.length, head: rows.at(-1)!.hash });
+    // The three signers' destruction attestations of ax-1, each with its signed ATTEST (no keys pinned: none signature-checked).
+    const attestations = { attested: 3, signed: 3, verified: 0 };
+    expect(v).toEqual({ ok: true, version: 1, coordinator: { url: c.coordinator.url }, exportedAt: expect.any(Number), count: rows.length, head: rows.at(-1)!.hash, attestations });
     expect(coordinatorView).toMatchObject({ count: rows.length, head: rows.at(-1)!.hash });
     // The bytes verified: each entry's data is the payload JSON the coordinator hashed.
     expect(lines).toHaveLength(rows.length + 1);
@@ -171,6 +173,61 @@ describe('exportAudit and verifyAuditExport of a real log', () => {
   });
 });
 
+/** `ls` with entry line `at` (index in `ls`) replaced by `change` of its data, every hash from there re-chained and the header rewritten to match: what a coordinator that rewrites its log can produce. */
+function rechained(ls: string[], at: number, change: (data: Record<string, unknown>) => Record<string, unknown>): string[] {
+  const out = [...ls];
+  let prev = (JSON.parse(ls[at - 1]!) as { hash?: string }).hash ?? '00'.repeat(32);
+  for (let i = at; i < ls.length; i++) {
+    const e = JSON.parse(ls[i]!) as AuditChainRow;
+    const data = i === at ? JSON.stringify(change(JSON.parse(e.data) as Record<string, unknown>)) : e.data;
+    const row = { seq: e.seq, ts: e.ts, event: e.event, keyId: e.keyId, data };
+    const hash = auditHash(prev, row);
+    out[i] = JSON.stringify({ ...row, prevHash: prev, hash });
+    prev = hash;
+  }
+  out[0] = rewrittenHeader(out, { head: prev });
+  return out;
+}
+
+describe("the signers' word: retirement attestations checked under pinned signer keys", () => {
+  const pinned = () => Object.fromEntries([...c.signerIdentities].map(([id, k]) => [id, bytesToHex(k.publicKey)]));
+  /** The index in `lines` of `signer`'s key.attested row. */
+  const attestedLine = (signer: string) => lines.findIndex((l) => l.includes('"event":"key.attested"') && l.includes(`\\"signer\\":\\"${signer}\\"`));
+
+  it("verifies every attestation's signature under its signer's key", () => {
+    expect(attestedLine('s2')).toBeGreaterThan(0);
+    expect(verifyAuditExport(text, { signerKeys: pinned() })).toMatchObject({ ok: true, attestations: { attested: 3, signed: 3, verified: 3 } });
+  });
+
+  it('names the attestation whose signer is pinned to another key, or not pinned', () => {
+    const at = attestedLine('s2');
+    const wrong = { ...pinned(), s2: bytesToHex(generateIdentity().publicKey) };
+    expect(fails(verifyAuditExport(text, { signerKeys: wrong }))).toMatchObject({ seq: at, line: at + 1, fault: 'bad-attestation', reason: expect.stringMatching(/signature/) });
+    const { s3: _, ...partial } = pinned();
+    const s3 = attestedLine('s3');
+    expect(fails(verifyAuditExport(text, { signerKeys: partial }))).toMatchObject({ seq: s3, fault: 'bad-attestation', reason: expect.stringMatching(/no pinned key/) });
+  });
+
+  it('catches a re-chained log whose attested row says what the signature does not', () => {
+    const at = attestedLine('s1');
+    const moved = rechained(lines, at, (d) => ({ ...d, destroyedAt: (d.destroyedAt as number) + 1 }));
+    expect(fails(verifyAuditExport(join(moved)))).toMatchObject({ seq: at, fault: 'bad-attestation', reason: expect.stringMatching(/does not say what the row says/) });
+    const stolen = rechained(lines, at, (d) => ({ ...d, signer: 's2' }));
+    expect(fails(verifyAuditExport(join(stolen)))).toMatchObject({ seq: at, fault: 'bad-attestation', reason: expect.stringMatching(/sender/) });
+  });
+
+  it('catches, with the keys pinned only, an attestation re-signed by the rewriter under another key', () => {
+    const at = attestedLine('s1');
+    const forged = rechained(lines, at, (d) => {
+      const real = decodeEnvelope(hexToBytes(d.envelope as string));
+      return { ...d, envelope: bytesToHex(encodeEnvelope(sealEnvelope(generateIdentity(), real.header, real.payload))) };
+    });
+    // The file alone cannot tell (the chain and the signed body are consistent): a signer key pinned elsewhere can.
+    expect(verifyAuditExport(join(forged))).toMatchObject({ ok: true, attestations: { signed: 3, verified: 0 } });
+    expect(fails(verifyAuditExport(join(forged), { signerKeys: pinned() }))).toMatchObject({ seq: at, fault: 'bad-attestation', reason: expect.stringMatching(/signature/) });
+  });
+});
+
 describe('keyquorum audit export / audit verify (the real CLI against the coordinator)', () => {
   const file = () => path.join(dir, 'audit.jsonl');
 
@@ -180,9 +237,17 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     const out = JSON.parse(exported.stdout) as { file: string; entries: number; verification: AuditExportVerification };
     expect(out).toMatchObject({ file: file(), entries: c.coordinator.audit().length, verification: { ok: true, count: c.coordinator.audit().length } });
 
-    const [human, asJson] = await Promise.all([cli(['audit', 'verify', file()], { cwd: dir }), cli(['audit', 'verify', file(), '--json'], { cwd: dir })]);
+    const keysFile = path.join(dir, 'signer-keys.json');
+    fs.writeFileSync(keysFile, JSON.stringify(Object.fromEntries([...c.signerIdentities].map(([id, k]) => [id, bytesToHex(k.publicKey)]))));
+    const [human, asJson, pinned] = await Promise.all([
+      cli(['audit', 'verify', file()], { cwd: dir }),
+      cli(['audit', 'verify', file(), '--json'], { cwd: dir }),
+      cli(['audit', 'verify', file(), '--signer-keys', keysFile], { cwd: dir }),
+    ]);
+    expect(pinned.code, pinned.stderr).toBe(0);
+    expect(pinned.stdout).toMatch(/; 3 destruction attestations, 3 signed, 3 signatures verified under pinned signer keys\n/);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toMatch(new RegExp(`^audit export verified: ${out.entries} entries, head [0-9a-f]{64}\\nexported from http://127\\.0\\.0\\.1:\\d+ at `));
+    expect(human.stdout).toMatch(new RegExp(`^audit export verified: ${out.entries} entries, head [0-9a-f]{64}; 3 destruction attestations, 3 signed, 0 signatures verified under pinned signer keys\\nexported from http://127\\.0\\.0\\.1:\\d+ at `));
     expect(asJson.code).toBe(0);
     expect(JSON.parse(asJson.stdout)).toEqual(out.verification);
   }, 120_000);

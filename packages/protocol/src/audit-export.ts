@@ -24,9 +24,13 @@
  * elsewhere: someone who rewrites the whole file consistently (every hash after the
  * change, and the header) is not detected by the file alone. Compare `head` (and
  * `count`) with a head kept elsewhere: an earlier export, or `keyquorum audit` output.
+ * The exception is the signers' own word: each `key.attested` row carries the signer's
+ * signed ATTEST, checked under that signer's pinned key (`signerKeys`), which a rewriter
+ * without the signer's key cannot forge (audit-attestations.ts).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { checkAttestation, type AttestationTally } from './audit-attestations.ts';
 import { AUDIT_GENESIS, auditChainStep, type AuditChainFault, type AuditChainRow } from './audit.ts';
 
 export const AUDIT_EXPORT_FORMAT = 'keyquorum-audit-export';
@@ -50,12 +54,15 @@ export interface AuditExportHeader {
  * an entry line is not a well-formed entry ('malformed'), is not the next seq
  * ('sequence': a removed, reordered or duplicated entry), does not link to the previous
  * entry's hash ('broken-link') or does not hash to its `hash` ('hash-mismatch'), the file
- * ends before the header's count ('truncated') or goes on after it ('extra').
+ * ends before the header's count ('truncated') or goes on after it ('extra'), or a
+ * `key.attested` row's signed ATTEST is not the signer's word for it ('bad-attestation':
+ * audit-attestations.ts).
  */
-export type AuditExportFault = 'header' | 'malformed' | AuditChainFault | 'truncated' | 'extra';
+export type AuditExportFault = 'header' | 'malformed' | AuditChainFault | 'truncated' | 'extra' | 'bad-attestation';
 
 export type AuditExportVerification =
-  | { ok: true; version: number; coordinator: { url: string }; exportedAt: number; count: number; head: string }
+  /** `attestations`: `key.attested` rows, those carrying the signer's signed ATTEST, and those whose signature was checked against a pinned key. */
+  | { ok: true; version: number; coordinator: { url: string }; exportedAt: number; count: number; head: string; attestations: AttestationTally }
   /**
    * `seq`: the first entry that does not verify, as its position in the chain (every
    * entry before it verified); null when the header is at fault. `line`: its 1-based
@@ -148,22 +155,38 @@ function readEntry(bytes: Uint8Array): AuditChainRow | string {
   return entry;
 }
 
-/** True if `data` is the JSON of an object. */
-function isObjectJson(data: string): boolean {
+/** The object `data` is the JSON of; undefined if it is not. */
+function objectJson(data: string): Record<string, unknown> | undefined {
   try {
-    return isRecord(JSON.parse(data));
+    const v: unknown = JSON.parse(data);
+    return isRecord(v) ? v : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Signer id -> 32-byte Ed25519 identity key (hex or bytes). */
+function pinnedKeys(keys: Readonly<Record<string, string | Uint8Array>> | undefined): Map<string, Uint8Array> | undefined {
+  if (keys === undefined) return undefined;
+  return new Map(
+    Object.entries(keys).map(([id, k]) => {
+      const key = typeof k === 'string' && /^[0-9a-fA-F]{64}$/.test(k) ? hexToBytes(k.toLowerCase()) : k;
+      if (!(key instanceof Uint8Array) || key.length !== 32) throw new TypeError(`signerKeys.${id}: expected a 32-byte Ed25519 public key`);
+      return [id, key];
+    }),
+  );
 }
 
 /**
  * Verifies an export with no coordinator: the header, then every entry in order
  * (well-formed, next seq, linked to its predecessor, hashing to its `hash`, `data` an
- * object's JSON), then the count and head against the header. Answers the first fault.
- * Pure: no I/O; `file` is the file's bytes (or its text).
+ * object's JSON; a `key.attested` row's signed ATTEST, checked under the signer's key
+ * when `signerKeys` pins it), then the count and head against the header. Answers the
+ * first fault. Pure: no I/O; `file` is the file's bytes (or its text).
  */
-export function verifyAuditExport(file: Uint8Array | string): AuditExportVerification {
+export function verifyAuditExport(file: Uint8Array | string, opts: { signerKeys?: Readonly<Record<string, string | Uint8Array>> } = {}): AuditExportVerification {
+  const signerKeys = pinnedKeys(opts.signerKeys);
+  const tally: AttestationTally = { attested: 0, signed: 0, verified: 0 };
   const bytes = typeof file === 'string' ? utf8ToBytes(file) : file;
   const lines: Uint8Array[] = [];
   let start = 0;
@@ -193,11 +216,14 @@ export function verifyAuditExport(file: Uint8Array | string): AuditExportVerific
     if (typeof entry === 'string') return fail('malformed', entry);
     const broken = auditChainStep(state, entry);
     if (broken !== undefined) return fail(broken.fault, broken.fault === 'sequence' ? `expected entry ${seq}, found seq ${entry.seq} (removed, reordered or duplicated entries)` : broken.reason);
-    if (!isObjectJson(entry.data)) return fail('malformed', 'data: not the JSON of an object');
+    const data = objectJson(entry.data);
+    if (data === undefined) return fail('malformed', 'data: not the JSON of an object');
+    const attestation = checkAttestation(entry, data, signerKeys, tally);
+    if (attestation !== undefined) return fail('bad-attestation', attestation);
   }
   if (state.seq < header.count) {
     return { ok: false, seq: state.seq + 1, line: state.seq + 2, fault: 'truncated', reason: `the header counts ${header.count} entries; the file ends after ${state.seq}` };
   }
   if (state.hash !== header.head) return { ok: false, seq: null, line: 1, fault: 'header', reason: "the header's head is not the chain's last hash" };
-  return { ok: true, version: header.version, coordinator: { url: header.coordinator.url }, exportedAt: header.exportedAt, count: header.count, head: header.head };
+  return { ok: true, version: header.version, coordinator: { url: header.coordinator.url }, exportedAt: header.exportedAt, count: header.count, head: header.head, attestations: tally };
 }

@@ -64,8 +64,11 @@ export interface AuditEvents {
   'key.sign_attempt_failed': { epoch: number; attempt: number; quorum: string[]; reason: string; excluded: string[]; culprits: string[]; banned: boolean; reportedBy?: string[] };
   /** A quorum approved retirement; the key is retired. */
   'key.retired': { epoch: number; approvers: string[] };
-  /** A signer attested it destroyed its share of the retired key. */
-  'key.attested': { signer: string; epoch: number; destroyedAt: number; verifyingShare: string };
+  /**
+   * A signer attested it destroyed its share of the retired key; `envelope`: its signed
+   * ATTEST, encoded (absent from rows written before it was added).
+   */
+  'key.attested': { signer: string; epoch: number; destroyedAt: number; verifyingShare: string; envelope?: string };
   /**
    * A signer refused a retirement COMMIT (its client request expired while the signer
    * was away, or the session was aborted): it keeps its share, no attestation will come,

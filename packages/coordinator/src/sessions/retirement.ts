@@ -73,10 +73,12 @@ export function recordAttestation(rt: SessionRuntime, signer: string, envelope: 
   const index = key?.participants.find((p) => p.signer === signer)?.index;
   const expected = index === undefined ? undefined : key?.publicKey?.verifyingShares[index];
   if (expected === undefined || !equalBytes(expected, body.verifyingShare)) throw new WireError('BAD_FIELD', { field: 'verifyingShare' });
+  const encoded = encodeEnvelope(envelope);
   rt.registry.transaction(() => {
-    rt.registry.addAttestation({ keyId: body.keyId, signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: body.verifyingShare, envelope: encodeEnvelope(envelope) });
+    rt.registry.addAttestation({ keyId: body.keyId, signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: body.verifyingShare, envelope: encoded });
     rt.registry.removePendingCommit(pending.seq);
-    rt.registry.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare) });
+    // The signed ATTEST itself in the chained row: an audit export lets anyone check it against the signer's key.
+    rt.registry.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare), envelope: bytesToHex(encoded) });
   });
   rt.log.info('destruction attested', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId });
 }
