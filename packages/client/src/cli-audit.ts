@@ -84,7 +84,7 @@ export async function audit(args: string[], io: CliIo): Promise<number> {
       return out.verification.ok ? 0 : 1;
     }
     case 'verify': {
-      const { values: v, positionals } = parse(args.slice(1), { 'signer-keys': { type: 'string' } }, 1);
+      const { values: v, positionals } = parse(args.slice(1), { 'signer-keys': { type: 'string' } }, 1, 'export FILE');
       if (v.url !== undefined || v['key-file'] !== undefined) throw new UsageError('audit verify reads a file only: no --url or --key-file');
       const file = path.resolve(io.cwd, positionals[0]!);
       let bytes: Uint8Array;

@@ -37,7 +37,8 @@ export type Values = Record<string, string | boolean | undefined>;
 
 export const COMMON = { json: { type: 'boolean' }, url: { type: 'string' }, 'key-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
-export function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, positionals: number): { values: Values; positionals: string[] } {
+/** `args` parsed with the common options and `options`; exactly `positionals` positionals (`what` names a missing one). */
+export function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, positionals: number, what = 'key ID'): { values: Values; positionals: string[] } {
   let parsed;
   try {
     parsed = parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: true });
@@ -45,7 +46,7 @@ export function parse(args: string[], options: Record<string, { type: 'string' |
     throw new UsageError((e as Error).message);
   }
   if (parsed.positionals.length !== positionals) {
-    throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : parsed.positionals.length < positionals ? 'missing key ID' : `unexpected argument '${parsed.positionals[positionals]}'`);
+    throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : parsed.positionals.length < positionals ? `missing ${what}` : `unexpected argument '${parsed.positionals[positionals]}'`);
   }
   return { values: parsed.values as Values, positionals: parsed.positionals };
 }

@@ -272,6 +272,7 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stderr)).toMatchObject({ error: { code: 'IO' } });
     expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toMatch(/missing export FILE/);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/exists; not overwriting/);
   }, 120_000);
