@@ -4,13 +4,14 @@
  * must flag it, and fed a correct refusal and must pass it.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crashLines, diffState, judgeFrame, judgeHttp, knownCodes, snapshotState } from './fuzz/oracles.ts';
 import { Rand } from './fuzz/random.ts';
-import { mayAnswer2xx } from './fuzz/http.ts';
+import { mayAnswer2xx, sendHttp, type HttpInput } from './fuzz/http.ts';
 
 const known = knownCodes();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-fuzz-oracles-'));
@@ -85,6 +86,64 @@ describe('the typed-error oracle (HTTP)', () => {
     expect(judgeHttp(known, 200, '{}', false).outcome).toBe('untyped');
     expect(judgeHttp(known, 200, '{}', true).outcome).toBe('accepted');
     expect(judgeHttp(known, undefined, 'timed out', false).outcome).toBe('hang');
+  });
+});
+
+describe('the hang oracle (HTTP): an answer the server closed on is an answer', () => {
+  /** A TCP server that handles each connection with `onData` (called on every chunk it reads). */
+  async function server(onData: (socket: net.Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('data', () => onData(socket));
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (srv.address() as net.AddressInfo).port,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        return new Promise<void>((resolve) => srv.close(() => resolve()));
+      },
+    };
+  }
+  const upload: HttpInput = { mutation: 'oversize', method: 'POST', target: '/v1/keys', headers: { 'content-type': 'application/json' }, body: new Uint8Array(3_000_000).fill(0x61) };
+
+  it('a 413 sent before the body was read, the connection then closed under the upload (EPIPE/ECONNRESET), is a typed refusal', async () => {
+    const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body above 1048576 bytes' } });
+    // As the coordinator does: answer from the headers, then close with the body unread (the kernel resets the connection).
+    const s = await server((socket) => {
+      if (socket.writable) socket.write(`HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`, () => socket.resetAndDestroy());
+    });
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 60_000 });
+      expect(got.status).toBe(413);
+      expect(judgeHttp(known, got.status, got.text, false)).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a request nobody answers is still a hang', async () => {
+    const s = await server(() => {});
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 1_000 });
+      expect(got.status).toBeUndefined();
+      expect(judgeHttp(known, got.status, got.text, false).outcome).toBe('hang');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a connection closed without any answer is a hang too', async () => {
+    const s = await server((socket) => socket.destroy());
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 60_000 });
+      expect(got.status).toBeUndefined();
+      expect(judgeHttp(known, got.status, got.text, false).outcome).toBe('hang');
+    } finally {
+      await s.close();
+    }
   });
 });
 
