@@ -2,7 +2,7 @@
  * HTTP fuzzing of the live coordinator's API (packages/protocol/src/http/routes.ts).
  * Bases: the workload's own calls (their client requests are spent), mutations whose
  * fresh client request asks for something the registry refuses (a key id that exists,
- * a retired key), and every read route. Mutations: authentication headers dropped,
+ * a retired key, a repair of an ecdsa key or of a non-participant), and every read route. Mutations: authentication headers dropped,
  * altered, stale, of an unknown key or replayed; bodies mutated as JSON or as bytes,
  * malformed, oversized, with other content types; methods and paths changed. Every
  * mutation but the header ones is signed by the trusted admin key over exactly what is
@@ -110,12 +110,14 @@ const UPLOAD_CHUNK = 64 * 1024;
 
 /**
  * Sends one request and waits for its answer. A server may answer before it has read
- * the body (413 for an oversized one) and close the connection; the client's next write
- * then fails (EPIPE, ECONNRESET). The body goes out in chunks, each after the last was
- * written, and no chunk is written once an answer has begun, so such an answer is read;
- * an answer (status and whatever body arrived) received before the connection failed is
- * the request's answer. Only a request with no answer at all is `status: undefined` (a
- * hang for the oracle), as is one unanswered within `timeoutMs`.
+ * the body (413 for an oversized one) and close the connection; a write after that
+ * fails (EPIPE, ECONNRESET) and Node drops the socket with the answer unread. So a body
+ * above one chunk is announced with `expect: 100-continue` (the coordinator answers 100
+ * Continue, or refuses from the headers alone) and goes out only after the 100, in
+ * chunks, each after the last was written, none once an answer has begun. An answer
+ * (status and whatever body arrived) received before the connection failed is the
+ * request's answer. Only a request with no answer at all is `status: undefined` (a hang
+ * for the oracle), as is one unanswered within `timeoutMs`.
  */
 export function sendHttp(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string }> {
   return new Promise((resolve) => {
@@ -133,7 +135,9 @@ export function sendHttp(input: HttpInput, o: { host: string; port: number; agen
       if (!ended) req.destroy();
       finish({ status: answer!.status, text: Buffer.concat(answer!.chunks).toString('utf8') });
     };
-    const req = http.request({ host: o.host, port: o.port, method: input.method, path: input.target, headers: { ...input.headers, 'content-length': String(input.body.length) }, agent: o.agent, timeout: o.timeoutMs }, (res) => {
+    const announce = input.body.length > UPLOAD_CHUNK;
+    const headers = { ...input.headers, 'content-length': String(input.body.length), ...(announce ? { expect: '100-continue' } : {}) };
+    const req = http.request({ host: o.host, port: o.port, method: input.method, path: input.target, headers, agent: o.agent, timeout: o.timeoutMs }, (res) => {
       answer = { status: res.statusCode, chunks: [] };
       res.on('data', (c: Buffer) => answer!.chunks.push(c));
       res.on('end', answered);
@@ -156,7 +160,12 @@ export function sendHttp(input: HttpInput, o: { host: string; port: number; agen
         if (err === undefined || err === null) setImmediate(() => write(at + UPLOAD_CHUNK));
       });
     };
-    write(0);
+    if (!announce) write(0);
+    else {
+      // An answer sent with the 100 (or instead of it) is parsed before the first chunk goes out.
+      req.on('continue', () => setImmediate(() => write(0)));
+      req.flushHeaders();
+    }
   });
 }
 
