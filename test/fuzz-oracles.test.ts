@@ -4,6 +4,7 @@
  * must flag it, and fed a correct refusal and must pass it.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,6 +122,25 @@ describe('the hang oracle (HTTP): an answer the server closed on is an answer', 
       expect(judgeHttp(known, got.status, got.text, false)).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
     } finally {
       await s.close();
+    }
+  });
+
+  it('a Node HTTP server that refuses from the headers (413, connection: close, the body unread), as the coordinator does: a typed refusal, every time', async () => {
+    const srv = http.createServer((req, res) => {
+      const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body above 1048576 bytes' } });
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = srv.address() as net.AddressInfo;
+      for (let i = 0; i < 5; i++) {
+        const got = await sendHttp(upload, { host: '127.0.0.1', port, timeoutMs: 60_000 });
+        expect(judgeHttp(known, got.status, got.text, false), got.text).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
+      }
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
     }
   });
 
