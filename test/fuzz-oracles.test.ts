@@ -4,13 +4,15 @@
  * must flag it, and fed a correct refusal and must pass it.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crashLines, diffState, judgeFrame, judgeHttp, knownCodes, snapshotState } from './fuzz/oracles.ts';
 import { Rand } from './fuzz/random.ts';
-import { mayAnswer2xx } from './fuzz/http.ts';
+import { mayAnswer2xx, sendHttp, type HttpInput } from './fuzz/http.ts';
 
 const known = knownCodes();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keyquorum-fuzz-oracles-'));
@@ -85,6 +87,102 @@ describe('the typed-error oracle (HTTP)', () => {
     expect(judgeHttp(known, 200, '{}', false).outcome).toBe('untyped');
     expect(judgeHttp(known, 200, '{}', true).outcome).toBe('accepted');
     expect(judgeHttp(known, undefined, 'timed out', false).outcome).toBe('hang');
+  });
+});
+
+describe('the hang oracle (HTTP): an answer the server closed on is an answer', () => {
+  /** A TCP server that handles each connection with `onData` (called on every chunk it reads, with the connection's number from 1). */
+  async function server(onData: (socket: net.Socket, n: number) => void): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((socket) => {
+      sockets.add(socket);
+      const n = sockets.size;
+      socket.on('error', () => {});
+      socket.on('data', () => onData(socket, n));
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (srv.address() as net.AddressInfo).port,
+      connections: () => sockets.size,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        return new Promise<void>((resolve) => srv.close(() => resolve()));
+      },
+    };
+  }
+  const upload: HttpInput = { mutation: 'oversize', method: 'POST', target: '/v1/keys', headers: { 'content-type': 'application/json' }, body: new Uint8Array(3_000_000).fill(0x61) };
+
+  it('a 413 sent before the body was read, the connection then closed under the upload (EPIPE/ECONNRESET), is a typed refusal', async () => {
+    const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body above 1048576 bytes' } });
+    // As the coordinator does: answer from the headers, then close with the body unread (the kernel resets the connection).
+    const s = await server((socket) => {
+      if (socket.writable) socket.write(`HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`, () => socket.resetAndDestroy());
+    });
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 60_000 });
+      expect(got.status).toBe(413);
+      expect(judgeHttp(known, got.status, got.text, false)).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a Node HTTP server that refuses from the headers (413, connection: close, the body unread), as the coordinator does: a typed refusal, every time', async () => {
+    const srv = http.createServer((req, res) => {
+      const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body above 1048576 bytes' } });
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = srv.address() as net.AddressInfo;
+      for (let i = 0; i < 5; i++) {
+        const got = await sendHttp(upload, { host: '127.0.0.1', port, timeoutMs: 60_000 });
+        expect(judgeHttp(known, got.status, got.text, false), got.text).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
+      }
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    }
+  });
+
+  it('an upload whose connection is reset before any answer is sent once more, and that answer counts', async () => {
+    const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body above 1048576 bytes' } });
+    // The first connection is reset with no answer (the close overtook it); the second is answered.
+    const s = await server((socket, n) => {
+      if (n === 1) socket.resetAndDestroy();
+      else if (socket.writable) socket.end(`HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 60_000 });
+      expect(s.connections()).toBe(2);
+      expect(got.resent).toBe(true);
+      expect(judgeHttp(known, got.status, got.text, false)).toEqual({ outcome: 'refused', codes: ['PAYLOAD_TOO_LARGE'] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a request nobody answers is still a hang', async () => {
+    const s = await server(() => {});
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 1_000 });
+      expect(got.status).toBeUndefined();
+      expect(judgeHttp(known, got.status, got.text, false).outcome).toBe('hang');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a connection closed without any answer is a hang too', async () => {
+    const s = await server((socket) => socket.destroy());
+    try {
+      const got = await sendHttp(upload, { host: '127.0.0.1', port: s.port, timeoutMs: 60_000 });
+      expect(got.status).toBeUndefined();
+      expect(judgeHttp(known, got.status, got.text, false).outcome).toBe('hang');
+    } finally {
+      await s.close();
+    }
   });
 });
 

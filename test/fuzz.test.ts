@@ -35,8 +35,12 @@ describe('fuzz slice: mutated frames and HTTP requests against live processes', 
     const { coordinator, signer } = summary.roundsFuzzed;
     // signer -> coordinator: ECDSA DKG R2 and SHARE, FROST sign SHARE, retire APPROVE/ATTEST, ACK.
     for (const r of ['dkg/ecdsa-secp256k1/5', 'sign/ecdsa-secp256k1/7', 'sign/frost-secp256k1-tr/3', 'retire/frost-ed25519/1', 'retire/frost-ed25519/3', 'reshare/frost-secp256k1-tr/9']) expect(coordinator).toContain(r);
+    // Share repair with signer-3 as the target: its CONTRIBUTION, CONFIRM and ACK; the resolution of a failed DKG: its VETO.
+    for (const r of ['repair/frost-secp256k1-tr/1', 'repair/frost-secp256k1-tr/7', 'repair/frost-secp256k1-tr/9', 'dkg/frost-ed25519/11']) expect(coordinator).toContain(r);
     // coordinator -> signer: START, DELIVERs, COMMIT, retire COMMIT, ABORT, handshake frames.
     for (const r of ['dkg/frost-ed25519/0', 'refresh/ecdsa-secp256k1/6', 'reshare/frost-secp256k1-tr/8', 'sign/ecdsa-secp256k1/6', 'retire/frost-ed25519/2', 'sign/frost-secp256k1-tr/15', 'control/none/0', 'control/none/2']) expect(signer).toContain(r);
+    // Repair START, R2_DELIVER (the sigmas) and COMMIT to the target; RESOLVE of the failed DKG.
+    for (const r of ['repair/frost-secp256k1-tr/0', 'repair/frost-secp256k1-tr/6', 'repair/frost-secp256k1-tr/8', 'dkg/frost-ed25519/10']) expect(signer).toContain(r);
   });
 
   it('crashed nothing: every process alive and answering, no uncaught exception in any output', () => {

@@ -36,7 +36,7 @@ import { abortCode, judgeFrame, type Verdict } from './oracles.ts';
 import type { Direction } from './proxy.ts';
 import type { Rand } from './random.ts';
 
-const ABORT_ROUNDS: Record<string, number> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
+const ABORT_ROUNDS: Record<string, number> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
 const BARRIER_TIMEOUT_MS = 15_000;
 const MAX_FRAME_BYTES = 1024 * 1024;
 

@@ -4,7 +4,10 @@
  * through a RecordingProxy, and a recorded workload run over the client SDK so
  * that every round of every flow has passed the relay once: DKG, sign, refresh and
  * reshare (FROST), DKG, sign and refresh (ECDSA, DKLs23), retirement (START, APPROVE,
- * COMMIT, ATTEST), COMMIT/ACK and the handshake. The identities of the coordinator
+ * COMMIT, ATTEST), COMMIT/ACK and the handshake; share repair with signer-3 as the
+ * target (signer-3 is re-initialised and re-pinned first, as an operator would after
+ * losing its disk); and the resolution of a DKG that failed after its session id was
+ * derived (RESOLVE down, VETO up). The identities of the coordinator
  * and of every signer are unsealed from their data dirs (the fuzzer re-signs mutated
  * frames with them, so they pass signature checks and reach deep validation), and the
  * HTTP calls of the workload are recorded (their client requests are spent).
@@ -14,7 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { loadIdentity } from '@keyquorum/coordinator';
 import { KeyquorumClient } from '@keyquorum/client';
-import { generateIdentity, type IdentityKey } from '@keyquorum/protocol';
+import { COORDINATOR_ID, KEY_ROUND, PROTOCOL_VERSION, decodeEnvelope, encodeBody, encodeEnvelope, generateIdentity, sealEnvelope, type IdentityKey } from '@keyquorum/protocol';
 import { Cluster } from '../support/cluster.ts';
 import { checkSignature } from '../support/verify.ts';
 import { RecordingProxy } from './proxy.ts';
@@ -29,6 +32,10 @@ export const KEYS = {
   frost: { keyId: 'fz-frost', suite: 'frost-secp256k1-tr' },
   ecdsa: { keyId: 'fz-ecdsa', suite: 'ecdsa-secp256k1' },
   retired: { keyId: 'fz-retired', suite: 'frost-ed25519' },
+  /** Made before signer-3 is re-initialised; the workload repairs signer-3's share of it. */
+  repaired: { keyId: 'fz-repaired', suite: 'frost-secp256k1-tr' },
+  /** Its DKG fails after the session id is derived; RESOLVE and VETO settle it (the key is deleted). */
+  vetoed: { keyId: 'fz-vetoed', suite: 'frost-ed25519' },
 } as const;
 
 /** One HTTP call as the SDK sent it. */
@@ -56,21 +63,29 @@ function recordingFetch(calls: RecordedCall[]): typeof fetch {
   };
 }
 
-/** Starts the cluster, relays signer-3 and records its identities; `progress` hears each step. */
+/**
+ * Starts the cluster, makes the key to repair, re-initialises signer-3 (a new identity,
+ * pinned by every node) behind the relay, records the identities and runs the
+ * workload; `progress` hears each step.
+ */
 export async function startLive(progress: (msg: string) => void = () => {}): Promise<Live> {
   const hello = generateIdentity();
   const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000, extraSigners: { [HELLO_SIGNER]: hello } });
   let proxy: RecordingProxy | undefined;
   try {
-    progress('cluster up; unsealing identities');
+    progress('cluster up; a FROST key to repair, then signer-3 loses its data and is re-initialised');
+    const { repaired } = KEYS;
+    await retried(() => cluster.client.createKey({ keyId: repaired.keyId, suite: repaired.suite, threshold: 2, signers: cluster.signerIds }));
     await Promise.all(cluster.signerIds.map((id) => cluster.killSigner(id, 'SIGTERM')));
+    const newKey = await cluster.reinitSigner(FUZZ_SIGNER);
     const identities = new Map(cluster.signerIds.map((id) => [id, cluster.identityOf(id)]));
     identities.set(HELLO_SIGNER, hello);
     const coordinatorIdentity = loadIdentity(cluster.dataDir('coordinator'), COORDINATOR_PASSPHRASE);
     proxy = await RecordingProxy.start(cluster.signerUrl);
     const config = JSON.parse(fs.readFileSync(cluster.signerConfig(FUZZ_SIGNER), 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(cluster.signerConfig(FUZZ_SIGNER), JSON.stringify({ ...config, coordinatorUrl: proxy.url }, null, 2));
-    await Promise.all(cluster.signerIds.map((id) => cluster.startSigner(id)));
+    // Every operator pins signer-3's new key; every node restarts (signer-3 through the relay).
+    await cluster.repin(FUZZ_SIGNER, newKey);
     const calls: RecordedCall[] = [];
     const live: Live = {
       cluster,
@@ -108,7 +123,9 @@ async function retried<T>(step: () => Promise<T>): Promise<T> {
 async function runWorkload(live: Live, progress: (msg: string) => void): Promise<void> {
   const client = new KeyquorumClient({ url: live.cluster.url, clientKey: live.cluster.admin, fetch: recordingFetch(live.calls) });
   const pair = ['signer-1', FUZZ_SIGNER];
-  const { frost, ecdsa, retired } = KEYS;
+  const { frost, ecdsa, retired, repaired } = KEYS;
+  progress('workload: repair of the share of signer-3 (helpers signer-1, signer-2)');
+  await retried(() => client.repair(repaired.keyId, FUZZ_SIGNER));
   progress('workload: FROST DKG, sign, refresh, sign, reshare');
   await retried(() => client.createKey({ keyId: frost.keyId, suite: frost.suite, threshold: 2, signers: pair }));
   checkSignature(frost.suite, await client.sign(frost.keyId, { message: MESSAGE }), MESSAGE);
@@ -122,7 +139,48 @@ async function runWorkload(live: Live, progress: (msg: string) => void): Promise
   progress('workload: DKG and retirement');
   await retried(() => client.createKey({ keyId: retired.keyId, suite: retired.suite, threshold: 2, signers: pair }));
   await retried(() => client.retire(retired.keyId));
+  progress('workload: a DKG that fails after its session id exists, resolved by RESOLVE and VETO');
+  await vetoedDkg(live, client);
   live.proxy.recording = false;
+}
+
+/**
+ * A DKG of KEYS.vetoed (signer-1 and signer-3) that fails once its session id is
+ * derived: the relay swaps signer-3's R1 for an ABORT signed by signer-3 (what its
+ * daemon sends when it gives up). No signer stored a share, so the coordinator's
+ * RESOLVE draws a VETO from both and the pending key is deleted. Waits for that.
+ */
+async function vetoedDkg(live: Live, client: KeyquorumClient): Promise<void> {
+  const { vetoed } = KEYS;
+  const signer3 = live.identities.get(FUZZ_SIGNER)!;
+  let swapped = false;
+  live.proxy.rewrite = (dir, bytes) => {
+    if (swapped || dir !== 'up') return bytes;
+    const { header } = decodeEnvelope(bytes, { maxBytes: 64 * 1024 * 1024 });
+    if (header.kind !== 'dkg' || header.round !== KEY_ROUND.R1) return bytes;
+    swapped = true;
+    const abort = sealEnvelope(signer3, { ...header, v: PROTOCOL_VERSION, round: KEY_ROUND.ABORT, to: COORDINATOR_ID }, encodeBody({ reason: 'TIMEOUT: fuzz workload gives up after R1', culprits: [] }));
+    return encodeEnvelope(abort);
+  };
+  try {
+    const failed = await client.createKey({ keyId: vetoed.keyId, suite: vetoed.suite, threshold: 2, signers: ['signer-1', FUZZ_SIGNER] }).then(
+      () => false,
+      () => true,
+    );
+    if (!swapped || !failed) throw new Error('the vetoed DKG did not fail after its R1');
+  } finally {
+    live.proxy.rewrite = undefined;
+  }
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const gone = await live.cluster.client.getKey(vetoed.keyId).then(
+      () => false,
+      (e: { code?: string }) => e.code === 'UNKNOWN_KEY',
+    );
+    if (gone) return;
+    if (Date.now() > deadline) throw new Error(`${vetoed.keyId} was not resolved (vetoed and deleted) in time`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** A real sign after the fuzz: the key still signs and the signature verifies with the standard verifier. */

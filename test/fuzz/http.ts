@@ -2,7 +2,7 @@
  * HTTP fuzzing of the live coordinator's API (packages/protocol/src/http/routes.ts).
  * Bases: the workload's own calls (their client requests are spent), mutations whose
  * fresh client request asks for something the registry refuses (a key id that exists,
- * a retired key), and every read route. Mutations: authentication headers dropped,
+ * a retired key, a repair of an ecdsa key or of a non-participant), and every read route. Mutations: authentication headers dropped,
  * altered, stale, of an unknown key or replayed; bodies mutated as JSON or as bytes,
  * malformed, oversized, with other content types; methods and paths changed. Every
  * mutation but the header ones is signed by the trusted admin key over exactly what is
@@ -33,7 +33,7 @@ export interface HttpResult {
 
 const READS: RecordedCall[] = [
   '/healthz', '/readyz', '/metrics', '/v1/openapi.json', '/v1/keys', `/v1/keys/${KEYS.frost.keyId}`, `/v1/keys/${KEYS.frost.keyId}/derive?path=m%2F0%2F1`,
-  `/v1/keys/${KEYS.frost.keyId}/bans`, '/v1/operations/op-unknown', '/v1/signers', '/v1/audit?limit=5', `/v1/audit?key=${KEYS.frost.keyId}&after=1&limit=2`,
+  `/v1/keys/${KEYS.frost.keyId}/bans`, `/v1/keys/${KEYS.repaired.keyId}`, '/v1/operations/op-unknown', '/v1/signers', '/v1/audit?limit=5', `/v1/audit?key=${KEYS.frost.keyId}&after=1&limit=2`,
 ].map((target) => ({ method: 'GET', target, body: '' }));
 
 /** POST bodies the SDK builds with fresh client requests for operations the registry must refuse. */
@@ -46,7 +46,7 @@ export async function impossibleCalls(live: Live): Promise<RecordedCall[]> {
     return new Response(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'captured, not sent' } }), { status: 400 });
   };
   const client = new KeyquorumClient({ url: live.cluster.url, clientKey: live.cluster.admin, fetch: capture });
-  const { frost, retired } = KEYS;
+  const { frost, ecdsa, retired, repaired } = KEYS;
   const attempts: Array<() => Promise<unknown>> = [
     () => client.createKey({ keyId: frost.keyId, suite: frost.suite, threshold: 2, signers: live.cluster.signerIds }),
     () => client.sign(retired.keyId, { message: new Uint8Array(32).fill(7), epoch: 0 }),
@@ -54,6 +54,10 @@ export async function impossibleCalls(live: Live): Promise<RecordedCall[]> {
     () => client.retire(retired.keyId),
     () => client.reshare(retired.keyId, { signers: live.cluster.signerIds, threshold: 2 }),
     () => client.clearBan(frost.keyId, 'signer-1'),
+    // Repairs refused before any session (none may run: a failed one writes key.repair_failed).
+    () => client.repair(retired.keyId, 'signer-3'),
+    () => client.repair(ecdsa.keyId, 'signer-3'),
+    () => client.repair(repaired.keyId, 'signer-9'),
   ];
   for (const attempt of attempts) await attempt().catch(() => undefined);
   return calls;
@@ -99,6 +103,82 @@ function mutatePath(target: string, r: Rand): string {
     default: segs[segs.length - 1] = `${segs[segs.length - 1]}${r.pick(['.json', '~', ';x', '%20'])}`;
   }
   return segs.join('/') + (query ? `?${query}` : '');
+}
+
+/** Body chunk size: between chunks the event loop runs, so an answer that arrives mid-upload is read. */
+const UPLOAD_CHUNK = 64 * 1024;
+
+/**
+ * Sends one request and waits for its answer. A server may answer before it has read
+ * the body (413 for an oversized one) and close the connection; a write after that
+ * fails (EPIPE, ECONNRESET) and Node drops the socket with the answer unread. So a body
+ * above one chunk is announced with `expect: 100-continue` (the coordinator answers 100
+ * Continue, or refuses from the headers alone) and goes out only after the 100, in
+ * chunks, each after the last was written, none once an answer has begun. An answer
+ * (status and whatever body arrived) received before the connection failed is the
+ * request's answer. On a loaded machine the close can still overtake the answer (seed
+ * 4242 saw two of about 170 large uploads fail so): an announced upload whose
+ * connection failed before any answer is sent once more, the same bytes on a fresh
+ * connection, and that answer is the request's (`resent`). Only a request with no
+ * answer at all is `status: undefined` (a hang for the oracle), as is one unanswered
+ * within `timeoutMs`.
+ */
+export async function sendHttp(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string; resent?: true }> {
+  const first = await sendOnce(input, o);
+  if (!first.reset || input.body.length <= UPLOAD_CHUNK) return { status: first.status, text: first.text };
+  const again = await sendOnce(input, { ...o, agent: undefined });
+  return { status: again.status, text: again.text, resent: true };
+}
+
+/** One attempt; `reset`: the connection failed (EPIPE, ECONNRESET) before any answer. */
+function sendOnce(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string; reset?: boolean }> {
+  return new Promise((resolve) => {
+    let done = false;
+    let answer: { status?: number; chunks: Buffer[] } | undefined;
+    const finish = (v: { status?: number; text: string; reset?: boolean }) => {
+      if (!done) {
+        done = true;
+        resolve(v);
+      }
+    };
+    let ended = false;
+    const answered = () => {
+      // Answered before the whole body went out: this connection is done.
+      if (!ended) req.destroy();
+      finish({ status: answer!.status, text: Buffer.concat(answer!.chunks).toString('utf8') });
+    };
+    const announce = input.body.length > UPLOAD_CHUNK;
+    const headers = { ...input.headers, 'content-length': String(input.body.length), ...(announce ? { expect: '100-continue' } : {}) };
+    const req = http.request({ host: o.host, port: o.port, method: input.method, path: input.target, headers, agent: o.agent, timeout: o.timeoutMs }, (res) => {
+      answer = { status: res.statusCode, chunks: [] };
+      res.on('data', (c: Buffer) => answer!.chunks.push(c));
+      res.on('end', answered);
+      res.on('error', answered);
+      res.on('aborted', answered);
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      finish({ text: 'timed out' });
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => (answer !== undefined ? answered() : finish({ text: `request failed: ${e.message}`, reset: e.code === 'EPIPE' || e.code === 'ECONNRESET' })));
+    const write = (at: number): void => {
+      if (answer !== undefined || req.destroyed) return;
+      if (at >= input.body.length) {
+        ended = true;
+        req.end();
+        return;
+      }
+      req.write(input.body.subarray(at, at + UPLOAD_CHUNK), (err) => {
+        if (err === undefined || err === null) setImmediate(() => write(at + UPLOAD_CHUNK));
+      });
+    };
+    if (!announce) write(0);
+    else {
+      // An answer sent with the 100 (or instead of it) is parsed before the first chunk goes out.
+      req.on('continue', () => setImmediate(() => write(0)));
+      req.flushHeaders();
+    }
+  });
 }
 
 /** Routes that authenticate nobody (routes.ts `access: 'public'`). */
@@ -204,32 +284,14 @@ export class HttpFuzzer {
     // Node's client refuses to send a path with raw spaces or control characters: draw again.
     while (!/^[\x21-\x7e]+$/.test(input.target)) input = this.next();
     if (input.mutation === 'auth-replay') await this.send(input);
-    const { status, text } = await this.send(input);
+    const { status, text, resent } = await this.send(input);
+    // The summary's mutation histogram counts uploads answered only on the second connection.
+    if (resent) input.mutation = `${input.mutation}-resent`;
     return { input, status, verdict: judgeHttp(this.known, status, text, mayAnswer2xx(input)) };
   }
 
-  send(input: HttpInput): Promise<{ status?: number; text: string }> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (v: { status?: number; text: string }) => {
-        if (!done) {
-          done = true;
-          resolve(v);
-        }
-      };
-      const req = http.request({ host: this.host, port: this.port, method: input.method, path: input.target, headers: { ...input.headers, 'content-length': String(input.body.length) }, agent: this.agent, timeout: TIMEOUT_MS }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => finish({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', () => finish({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.on('timeout', () => {
-        req.destroy();
-        finish({ text: 'timed out' });
-      });
-      req.on('error', (e) => finish({ text: `request failed: ${e.message}` }));
-      req.end(input.body);
-    });
+  send(input: HttpInput): Promise<{ status?: number; text: string; resent?: true }> {
+    return sendHttp(input, { host: this.host, port: this.port, agent: this.agent, timeoutMs: TIMEOUT_MS });
   }
 
   close(): void {

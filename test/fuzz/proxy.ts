@@ -48,6 +48,8 @@ export class RecordingProxy {
   private leg: Leg | undefined;
   private readonly listeners = new Set<() => void>();
   connections = 0;
+  /** When set, replaces each frame about to be forwarded (after recording the original); the workload uses it to make a session fail. */
+  rewrite: ((dir: Direction, bytes: Uint8Array) => Uint8Array) | undefined;
 
   private constructor(
     private readonly server: WebSocketServer,
@@ -77,8 +79,9 @@ export class RecordingProxy {
       const bytes = toBytes(data);
       this.observe('up', bytes);
       if (this.muted.up) return;
-      if (up.readyState === WebSocket.OPEN) up.send(bytes);
-      else pendingDown.push(bytes);
+      const out = this.rewrite?.('up', bytes) ?? bytes;
+      if (up.readyState === WebSocket.OPEN) up.send(out);
+      else pendingDown.push(out);
     });
     up.on('open', () => {
       for (const b of pendingDown.splice(0)) up.send(b);
@@ -88,7 +91,8 @@ export class RecordingProxy {
       if (!leg.welcomed) leg.welcomed = isWelcome(bytes);
       this.observe('down', bytes);
       if (this.muted.down) return;
-      if (down.readyState === WebSocket.OPEN) down.send(bytes);
+      const out = this.rewrite?.('down', bytes) ?? bytes;
+      if (down.readyState === WebSocket.OPEN) down.send(out);
     });
     const close = () => {
       if (this.leg === leg) this.leg = undefined;
