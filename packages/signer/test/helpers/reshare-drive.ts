@@ -6,7 +6,7 @@
  * the new members.
  */
 import { randomBytes } from 'node:crypto';
-import { KEY_ROUND, decodeBody, reshareDigest, signClientRequest, type ConfirmBody, type Envelope, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, decodeBody, reshareDigest, signClientRequest, type ConfirmBody, type Envelope, type IdentityKey, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { adminClient } from './cluster.ts';
 import { gather } from './drive.ts';
 import type { FakeCoordinator } from './fake-coordinator.ts';
@@ -20,6 +20,8 @@ export interface ReshareParams {
   dealers: ParticipantRef[];
   newParticipants: ParticipantRef[];
   newThreshold: number;
+  /** Who signs the client request (default: the test cluster's admin client). */
+  client?: IdentityKey;
 }
 
 export interface ReshareRun {
@@ -32,7 +34,7 @@ export interface ReshareRun {
 /** The reshare START body, with a fresh authorised client request. */
 export function reshareStart(p: ReshareParams) {
   const signers = p.newParticipants.map((r) => r.signer);
-  const request = signClientRequest(adminClient, { op: 'reshare', keyId: p.keyId, digest: reshareDigest({ keyId: p.keyId, groupKey: p.oldPublicKey.groupKey, newThreshold: p.newThreshold, signers }) });
+  const request = signClientRequest(p.client ?? adminClient, { op: 'reshare', keyId: p.keyId, digest: reshareDigest({ keyId: p.keyId, groupKey: p.oldPublicKey.groupKey, newThreshold: p.newThreshold, signers }) });
   const { keyId, epoch, oldPublicKey, oldParticipants, dealers, newParticipants, newThreshold } = p;
   return { keyId, epoch, oldPublicKey, oldParticipants, dealers, newParticipants, newThreshold, request };
 }
