@@ -11,13 +11,23 @@
  * signed CONFIRM of it; the coordinator resolves it (every participant confirms, so it
  * commits), and the key signs under its original public key with every signer at one
  * epoch and no share lost; the refresh after that runs as usual.
+ * The same for a reshare (2-of-3 -> 3-of-3, a dealer leaving): the liar's COMMIT
+ * reaches one new member only; the real coordinator learns of the session
+ * from a pending member's refusal (its CONFIRM and the member refs stored with its
+ * share), resolves it among the new members, records them, and COMMITs to members
+ * the leaver: the leaver, still holding its old share, wipes it only then.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { KEY_ROUND, refreshDigest, signClientRequest, type ParticipantRef } from '@keyquorum/protocol';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { KEY_ROUND, refreshDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEYSTORE_DB_FILE } from '@keyquorum/signer';
+import { decodeSharePublicPart } from '../packages/signer/src/held-share.ts';
 import { Cluster } from './support/cluster.ts';
 import { checkSignature } from './support/verify.ts';
 import { gather, refs, runKeySession } from '../packages/signer/test/helpers/drive.ts';
+import { runReshare } from '../packages/signer/test/helpers/reshare-drive.ts';
 import { FakeCoordinator } from '../packages/signer/test/helpers/fake-coordinator.ts';
 import { nextAbort } from '../packages/signer/test/helpers/resolve-drive.ts';
 import { patient, snapshot } from '../packages/signer/test/helpers/state.ts';
@@ -107,5 +117,71 @@ describe('a compromised coordinator that partially commits a refresh, then the r
     expect(refreshed.epoch).toBe(2);
     expect(refreshed.publicKey).toBe(created.publicKey);
     for (const id of cl.signerIds) expect(sharesOf(cl, id)).toEqual([`${KEY}|2|active`]);
+  }, 600_000);
+});
+
+/** The public key package stored with `id`'s share of the key at `epoch` (read-only, beside the running daemon). */
+function storedPackage(cl: Cluster, id: string, epoch: number): WirePublicKey {
+  const db = new Database(path.join(cl.dataDir(id), KEYSTORE_DB_FILE), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT public FROM shares WHERE key_id = ? AND epoch = ?').get(KEY, epoch) as { public: Uint8Array };
+    return decodeSharePublicPart(row.public).publicKey;
+  } finally {
+    db.close();
+  }
+}
+
+describe('a compromised coordinator that partially commits a reshare, then the real coordinator again', () => {
+  it('2-of-3 -> 3-of-3 frost-ed25519: the real coordinator learns the new members from a pending member, commits the reshare, the leaver wipes only then, the key signs', async () => {
+    const suite = 'frost-ed25519';
+    // A generous round timeout: this machine may be loaded, and nothing here waits on a timeout to pass.
+    cluster = await Cluster.start({ signers: 4, roundTimeoutMs: 30_000 });
+    const cl = cluster;
+    const oldSigners = ['signer-1', 'signer-2', 'signer-3'];
+    const created = await cl.client.createKey({ keyId: KEY, suite, threshold: 2, signers: oldSigners });
+    const oldRefs = refs(oldSigners);
+    // signer-1 and signer-2 deal; signer-2, signer-3, signer-4 are the new members; signer-1 (a dealer) leaves.
+    const newRefs = [{ signer: 'signer-2', index: 1 }, { signer: 'signer-3', index: 2 }, { signer: 'signer-4', index: 3 }];
+    const members = newRefs.map((p) => p.signer);
+
+    const identity = cl.coordinatorIdentity();
+    const port = Number(new URL(cl.url).port);
+    await cl.stopCoordinator();
+    liar = patient(await FakeCoordinator.start({ identity, port }), 120_000);
+    for (const id of cl.signerIds) await liar.waitFor(id, 60_000);
+    const params = { keyId: KEY, suite, epoch: 0, oldPublicKey: storedPackage(cl, 'signer-1', 0), oldParticipants: oldRefs, dealers: oldRefs.slice(0, 2), newParticipants: newRefs, newThreshold: 3, client: cl.admin };
+    const reshare = await runReshare(liar, params);
+    liar.send('signer-2', { kind: 'reshare', suite, sessionId: reshare.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: reshare.confirms });
+    await gather(liar, ['signer-2'], 'reshare', KEY_ROUND.ACK);
+    for (const id of ['signer-1', 'signer-3', 'signer-4']) liar.send(id, { kind: 'reshare', suite, sessionId: reshare.sessionId, round: KEY_ROUND.ABORT }, { reason: 'aborted (a lie)' });
+    const before: Record<string, string[]> = { 'signer-1': [`${KEY}|0|active`], 'signer-2': [`${KEY}|1|active`], 'signer-3': [`${KEY}|0|active`, `${KEY}|1|pending`], 'signer-4': [`${KEY}|1|pending`] };
+    for (const id of cl.signerIds) expect(sharesOf(cl, id), id).toEqual(before[id]);
+    await liar.close();
+    liar = undefined;
+
+    // The real coordinator again, on its registry: the key at epoch 0 on signer-1..3; it has never heard of signer-4's share.
+    await cl.restartCoordinator();
+    for (const id of cl.signerIds) await cl.waitSignerState(id, true, 60_000);
+    expect((await cl.client.getKey(KEY)).epoch).toBe(0);
+    // Its refresh is refused; signer-3's refusal names the reshare and its members. The coordinator resolves it.
+    await expect(cl.client.refresh(KEY)).rejects.toBeInstanceOf(Error);
+    const resolved = await until('the reshared epoch', async () => {
+      const key = await cl.client.getKey(KEY);
+      return key.epoch === 1 ? key : undefined;
+    });
+    expect(resolved).toMatchObject({ publicKey: created.publicKey, threshold: 3, signers: members, state: 'active' });
+    await until('every member at epoch 1, the leaver without a share', async () => (cl.signerIds.every((id) => sharesOf(cl, id).join() === (members.includes(id) ? `${KEY}|1|active` : '')) ? true : undefined));
+    const audit = await cl.client.audit(KEY);
+    expect(audit.verification.ok).toBe(true);
+    expect(audit.entries.filter((e) => e.event === 'key.reshared').map((e) => e.data)).toEqual([
+      expect.objectContaining({ fromEpoch: 0, epoch: 1, fromThreshold: 2, threshold: 3, signers: members, leavers: ['signer-1'], resolved: true }),
+    ]);
+
+    const message = new Uint8Array(randomBytes(32));
+    const signed = await cl.client.sign(KEY, { message });
+    expect(signed.publicKey).toBe(created.publicKey);
+    checkSignature(suite, signed, message);
+    const refreshed = await cl.client.refresh(KEY);
+    expect(refreshed).toMatchObject({ epoch: 2, publicKey: created.publicKey, signers: members });
   }, 600_000);
 });

@@ -38,7 +38,7 @@ import { decode, encode, type WireValue } from './codec.ts';
 import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_PATTERN, MAX_PARTICIPANTS, NODE_ID_PATTERN } from './constants.ts';
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
-import { parseKeyAbort, parseResolve } from './resolve.ts';
+import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
 import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
@@ -135,8 +135,8 @@ export interface CommitmentBody { commitment: Uint8Array[] }
 export interface SecretShareBody { signingShare: Uint8Array }
 export interface ConfirmBody { keyId: string; epoch: number; transcriptHash: Uint8Array; publicKey: WirePublicKey }
 export interface AckBody { keyId: string; epoch: number }
-/** ABORT both ways: C->S ends a session; S->C reports why, naming cheating peers. `envelopes` (key sessions, resolve.ts): a VETO C->S, the signer's CONFIRM S->C. */
-export interface AbortBody { reason: string; culprits?: string[]; envelopes?: Envelope[] }
+/** ABORT both ways: C->S ends a session; S->C reports why, naming cheating peers. `envelopes` (key sessions, resolve.ts): a VETO C->S, the signer's CONFIRM S->C (with its stored member refs). */
+export interface AbortBody { reason: string; culprits?: string[]; envelopes?: Envelope[]; participants?: ParticipantRef[] }
 
 export interface SignStartBody {
   keyId: string;
@@ -253,8 +253,8 @@ const KEY_SESSION_COMMON: Record<number, Parser> = {
   [KEY_ROUND.CONFIRM]: confirm,
   [KEY_ROUND.COMMIT]: deliver,
   [KEY_ROUND.ACK]: ack,
-  [KEY_ROUND.RESOLVE]: parseResolve, [KEY_ROUND.VETO]: parseResolve,
-  [KEY_ROUND.ABORT]: (v) => parseKeyAbort(v, abort),
+  [KEY_ROUND.RESOLVE]: (v) => parseResolve(v, parseParticipants), [KEY_ROUND.VETO]: parseVeto,
+  [KEY_ROUND.ABORT]: (v) => parseKeyAbort(v, abort, parseParticipants),
 };
 
 const PARSERS: Record<string, Record<number, Parser>> = {

@@ -55,6 +55,13 @@ describe('RESOLVE and VETO bodies', () => {
     expectWire(() => decodeBody('refresh', KEY_ROUND.VETO, SUITE, encodeBody({ keyId: 'k1', epoch: -1 })), 'BAD_FIELD', 'epoch');
   });
 
+  it('RESOLVE may name the members (participants); a VETO never does; duplicate refs are refused', () => {
+    const participants = [{ signer: 's2', index: 1 }, { signer: 's5', index: 3 }];
+    expect(decodeBody<ResolveBody>('reshare', KEY_ROUND.RESOLVE, SUITE, encodeBody({ keyId: 'k1', epoch: 2, participants }))).toEqual({ keyId: 'k1', epoch: 2, participants });
+    expectWire(() => decodeBody('reshare', KEY_ROUND.VETO, SUITE, encodeBody({ keyId: 'k1', epoch: 2, participants })), 'UNKNOWN_FIELD');
+    expectWire(() => decodeBody('reshare', KEY_ROUND.RESOLVE, SUITE, encodeBody({ keyId: 'k1', epoch: 2, participants: [participants[0], { signer: 's5', index: 1 }] })), 'BAD_FIELD');
+  });
+
   it('RESOLVE and VETO are key-session rounds only', () => {
     expectWire(() => decodeBody('sign', KEY_ROUND.RESOLVE, SUITE, encodeBody({ keyId: 'k1', epoch: 1 })), 'UNKNOWN_KIND');
   });
@@ -87,6 +94,13 @@ describe("a key session's ABORT", () => {
     })();
     expect(e).toBeInstanceOf(WireError);
     expect(e?.field).toMatch(/^envelopes\[0\]\./);
+  });
+
+  it('carries the member refs beside the envelope only', () => {
+    const participants = [{ signer: 's2', index: 1 }, { signer: 's3', index: 2 }];
+    const body = decodeBody<AbortBody>('reshare', KEY_ROUND.ABORT, SUITE, encodeBody({ reason: 'PENDING_UNRESOLVED', envelopes: [veto()], participants }));
+    expect(body.participants).toEqual(participants);
+    expectWire(() => decodeBody('reshare', KEY_ROUND.ABORT, SUITE, encodeBody({ reason: 'r', participants })), 'BAD_FIELD', 'participants');
   });
 
   it('a sign ABORT carries no envelopes', () => {

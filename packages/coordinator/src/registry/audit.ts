@@ -40,7 +40,11 @@ export interface AuditEvents {
   /** Every share refreshed: epoch fromEpoch -> epoch, same public key. */
   'key.refreshed': { fromEpoch: number; epoch: number; transcriptHash: string };
   'key.refresh_failed': SessionFailure & { epoch: number };
-  /** The key's shares were redealt to `signers` (threshold and members may change). */
+  /**
+   * The key's shares were redealt to `signers` (threshold and members may change).
+   * Committed by resolution of a session another coordinator ran (`resolved`): its
+   * dealers and client key are unknown, and `leavers` lists every old holder leaving.
+   */
   'key.reshared': {
     fromEpoch: number;
     epoch: number;
@@ -48,11 +52,12 @@ export interface AuditEvents {
     threshold: number;
     fromSigners: string[];
     signers: string[];
-    dealers: string[];
+    dealers?: string[];
     leavers: string[];
     publicKey: string;
     transcriptHash: string;
-    clientKey: string;
+    clientKey?: string;
+    resolved?: true;
   };
   'key.reshare_failed': SessionFailure & { epoch: number };
   /** `signer`'s lost share (participant `index`) was rebuilt by `helpers`; epoch and public key unchanged. */

@@ -9,7 +9,7 @@
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isCryptoError, resharePublicKey, targetExternalKey, type PublicKeyPackage, type ReshareParams } from '@keyquorum/crypto';
-import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, toWirePublicKey, type ClientRequest, type CommitmentBody } from '@keyquorum/protocol';
+import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, toWirePublicKey, type ClientRequest, type CommitmentBody, type ParticipantRef } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { RegistryKey } from '../registry.ts';
 import { runKeySession } from './key-session.ts';
@@ -108,6 +108,26 @@ export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: P
 }
 
 /**
+ * The reshare's commit point writes: `key` (at epoch e) moves to e + 1 with `pkg` and
+ * the new members, and `key.reshared` (`extra`: the session's dealers, leavers and
+ * client key; or, committed by resolution, the leavers and `resolved`).
+ */
+export function recordReshare(rt: SessionRuntime, key: RegistryKey, pkg: PublicKeyPackage, members: ParticipantRef[], transcriptHash: Uint8Array, extra: { leavers: string[]; dealers?: string[]; clientKey?: string; resolved?: true }): void {
+  rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1, members);
+  rt.registry.append('key.reshared', key.id, {
+    fromEpoch: key.epoch,
+    epoch: key.epoch + 1,
+    fromThreshold: key.threshold,
+    threshold: pkg.threshold,
+    fromSigners: key.participants.map((p) => p.signer),
+    signers: members.map((p) => p.signer),
+    publicKey: bytesToHex(targetExternalKey(pkg)),
+    transcriptHash: bytesToHex(transcriptHash),
+    ...extra,
+  });
+}
+
+/**
  * Moves an active key to a new signer set and threshold (reshare): a quorum of t
  * connected old holders deals, the new members (all connected) receive and
  * confirm; the group key stays and the epoch moves to e + 1. Old holders outside
@@ -143,6 +163,7 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
       keyId: key.id,
       participants,
       roles: { dealers, members, leavers },
+      memberRefs: r.newParticipants,
       startBody: {
         keyId: key.id,
         epoch: key.epoch,
@@ -173,22 +194,7 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
         }
         if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw sessionFault('invalid', [], [], 'the reshared public key package changes the group key or chain code');
       },
-      commit: (pkg, transcriptHash) => {
-        rt.registry.setKeyMaterial(key.id, pkg, epoch, r.newParticipants);
-        rt.registry.append('key.reshared', key.id, {
-          fromEpoch: key.epoch,
-          epoch,
-          fromThreshold: key.threshold,
-          threshold: r.threshold,
-          fromSigners: key.participants.map((p) => p.signer),
-          signers: members,
-          dealers,
-          leavers,
-          publicKey: bytesToHex(targetExternalKey(pkg)),
-          transcriptHash: bytesToHex(transcriptHash),
-          clientKey: bytesToHex(r.request.clientKey),
-        });
-      },
+      commit: (pkg, transcriptHash) => recordReshare(rt, key, pkg, r.newParticipants, transcriptHash, { dealers, leavers, clientKey: bytesToHex(r.request.clientKey) }),
     });
   } catch (e) {
     const err = sessionError(e, 'reshare failed');

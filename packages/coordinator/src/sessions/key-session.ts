@@ -24,6 +24,7 @@ import {
   type ConfirmBody,
   type Envelope,
   type KeySuiteId,
+  type ParticipantRef,
 } from '@keyquorum/protocol';
 import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
 import type { PendingCommit } from '../registry.ts';
@@ -55,6 +56,8 @@ export interface KeySession {
   roles?: SessionRoles;
   /** R1 goes from each dealer to every other dealer, encrypted (repair's deltas), instead of a broadcast. */
   r1Pairwise?: boolean;
+  /** A reshare's new members (signer -> index), for the resolution of the session if it fails once its id is derived (resolve.ts). */
+  memberRefs?: ParticipantRef[];
   /** Who gets the COMMIT; default: every participant and leaver. */
   commitTo?: string[];
   startBody: Record<string, unknown>;
@@ -159,7 +162,7 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       rt.abort(inbox, ids, sessionId, e, culprits);
       // Past the derived id a member may have stored its share and confirmed: resolve the session (resolve.ts).
       // (A repair changes no one's share but the target's, which had none: nothing to resolve.)
-      if (s.kind !== 'repair' && !equalBytes(sessionId, proposal)) rt.onUnresolved({ kind: s.kind, suite: s.suite, keyId: s.keyId, epoch: s.epoch, sessionId, participants: members });
+      if (s.kind !== 'repair' && !equalBytes(sessionId, proposal)) rt.onUnresolved({ kind: s.kind, suite: s.suite, keyId: s.keyId, epoch: s.epoch, sessionId, participants: members, ...(s.memberRefs ? { members: s.memberRefs } : {}) });
     }
     throw e;
   } finally {

@@ -25,14 +25,26 @@
  * before CONTRIBUTIONS go out); one with a session id is resolved here: every participant's CONFIRM of a package matching the key's suite,
  * threshold and indices makes it active (`key.created`, `resolved: true`); a VETO
  * deletes it (`key.create_failed`).
+ *
+ * A reshare is resolved among its new members only: their refs (signer -> index) come
+ * from the coordinator's own session, or from a member's refusal (the refs it stored
+ * with its share, beside its CONFIRM). RESOLVE names them; each member holding a share
+ * refuses refs other than its own stored ones, so every CONFIRM vouches for them. A
+ * leaver (an old holder outside the new set) is not asked: it holds no share of the
+ * session, and its VETO would prove nothing (members refuse it, BAD_VETO). Every
+ * member's CONFIRM of a package keeping the key's group key, chain code and suite, over
+ * exactly the refs' indices, with the registry at the epoch before: the ordinary
+ * reshare commit point (`recordReshare`: the new members recorded, `key.reshared` with
+ * `resolved: true`), COMMIT to the members and to every old holder leaving (each
+ * wipes its old share only on that COMMIT, key-commit.ts).
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { assertPublicKeyPackage, type PublicKeyPackage } from '@keyquorum/crypto';
-import { KEY_ROUND, WireError, decodeBody, encodeBody, fromWirePublicKey, openEnvelope, type AbortBody, type ConfirmBody, type Envelope, type KeySuiteId, type ResolveBody } from '@keyquorum/protocol';
+import { KEY_ROUND, WireError, decodeBody, encodeBody, fromWirePublicKey, openEnvelope, type AbortBody, type ConfirmBody, type Envelope, type KeySuiteId, type ParticipantRef, type ResolveBody } from '@keyquorum/protocol';
 import type { RegistryKey } from '../registry.ts';
 import { Inbox } from './inbox.ts';
-import { checkDkgPackage, recordDkg } from './key-configs.ts';
+import { checkDkgPackage, recordDkg, recordReshare } from './key-configs.ts';
 import { toCoordinator, type SessionRuntime, type UnresolvedSession } from './runtime.ts';
 
 const KEY_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare'];
@@ -100,15 +112,22 @@ export class Resolver {
   /**
    * A signer's ABORT of a key session: when it refused a START for a key with an
    * unresolved session, it carries its CONFIRM of that session. Both checked (signed by
-   * that signer; a key session's CONFIRM); the participants are the key's in the registry.
+   * that signer; a key session's CONFIRM). The participants of a DKG or refresh are the
+   * key's in the registry; a reshare's are the new members the ABORT names beside the
+   * CONFIRM (the refs the signer stored with its share; they must name it and only
+   * signers configured here). A later claim replaces an earlier one: a member lying
+   * about them can only block the resolution, as it can by not answering.
    */
   noteAbort(signer: string, abort: Envelope): void {
     const pinned = this.#rt.opts.signers.get(signer)!;
     let confirm: Envelope | undefined;
+    let members: ParticipantRef[] | undefined;
     let body: ConfirmBody;
     try {
       openEnvelope(abort, pinned);
-      confirm = decodeBody<AbortBody>(abort.header.kind, abort.header.round, abort.header.suite, abort.payload).envelopes?.[0];
+      const refusal = decodeBody<AbortBody>(abort.header.kind, abort.header.round, abort.header.suite, abort.payload);
+      confirm = refusal.envelopes?.[0];
+      members = refusal.participants;
       if (confirm === undefined) return;
       const h = confirm.header;
       if (h.from !== signer || !KEY_KINDS.includes(h.kind) || h.round !== KEY_ROUND.CONFIRM) return;
@@ -123,9 +142,18 @@ export class Resolver {
     const { keyId } = body;
     const key = this.#rt.registry.getKey(keyId);
     if (key === undefined) return;
+    const base = { kind: h.kind as UnresolvedSession['kind'], suite: h.suite as KeySuiteId, keyId, epoch: body.epoch, sessionId: h.sessionId };
+    if (h.kind === 'reshare') {
+      if (members === undefined || !members.some((p) => p.signer === signer) || !members.every((p) => this.#rt.opts.signers.has(p.signer))) {
+        this.#rt.log.warn('unresolved reshare named without usable member refs: not resolvable', { signer, keyId, session: bytesToHex(h.sessionId) });
+        return;
+      }
+      this.note({ ...base, participants: members.map((p) => p.signer), members });
+      return;
+    }
     const participants = key.participants.map((p) => p.signer);
     if (!participants.includes(signer)) return;
-    this.note({ kind: h.kind as UnresolvedSession['kind'], suite: h.suite as KeySuiteId, keyId, epoch: body.epoch, sessionId: h.sessionId, participants });
+    this.note({ ...base, participants });
   }
 
   /** A participant of unresolved sessions reconnected: ask again. */
@@ -176,7 +204,8 @@ export class Resolver {
           clearTimeout(timer);
           resolve();
         };
-        for (const id of online) rt.send(inbox, id, session.sessionId, KEY_ROUND.RESOLVE, { keyId: session.keyId, epoch: session.epoch });
+        const ask: ResolveBody = { keyId: session.keyId, epoch: session.epoch, ...(session.members ? { participants: session.members } : {}) };
+        for (const id of online) rt.send(inbox, id, session.sessionId, KEY_ROUND.RESOLVE, ask);
         r.wake();
       });
       return await this.#conclude(inbox, r);
@@ -185,7 +214,8 @@ export class Resolver {
       return 'unresolved';
     } finally {
       this.#running.delete(hex);
-      if (r.again && this.#known.has(hex)) void this.run(session);
+      const latest = this.#known.get(hex);
+      if (r.again && latest !== undefined) void this.run(latest);
     }
   }
 
@@ -225,34 +255,36 @@ export class Resolver {
       return 'unresolved';
     }
     const pkg = fromWirePublicKey(first.publicKey);
-    const record = this.#recorder(session, pkg, first.transcriptHash);
-    if (record === undefined) {
+    const commit = this.#recorder(session, pkg, first.transcriptHash);
+    if (commit === undefined) {
       rt.log.warn('unresolved key session confirmed by all, but the registry cannot record it', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
       return 'unresolved';
     }
     const frames = rt.commit(inbox, session.sessionId, {
       keyId: session.keyId,
       epoch: session.epoch,
-      recipients: session.participants,
+      recipients: commit.recipients,
       round: KEY_ROUND.COMMIT,
       envelopes: confirms,
-      record,
+      record: commit.record,
     });
     this.#known.delete(hex);
-    rt.log.info('unresolved key session committed', { keyId: session.keyId, epoch: session.epoch, session: hex });
-    await rt.awaitCommitted(session.sessionId, frames, session.participants.filter((id) => rt.link.isConnected(id)));
+    rt.log.info('unresolved key session committed', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
+    await rt.awaitCommitted(session.sessionId, frames, commit.recipients.filter((id) => rt.link.isConnected(id)));
     return 'committed';
   }
 
   /**
-   * The commit point's registry writes for a session every participant confirmed, or
-   * undefined if the registry cannot record it. A refresh: the key is at the epoch
-   * before, and the package keeps what refresh's own check demands (key-configs.ts). A
-   * DKG: its key is still pending for this session, and the package is the one the
-   * DKG must produce (`checkDkgPackage`).
+   * The commit point's registry writes and COMMIT recipients for a session every
+   * participant confirmed, or undefined if the registry cannot record it. A refresh:
+   * the key is at the epoch before, and the package keeps what refresh's own check
+   * demands (key-configs.ts). A DKG: its key is still pending for this session, and the
+   * package is the one the DKG must produce (`checkDkgPackage`). A reshare: `#reshare`.
    */
-  #recorder(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): (() => void) | undefined {
+  #recorder(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): { record: () => void; recipients: string[] } | undefined {
     const rt = this.#rt;
+    if (session.kind === 'reshare') return this.#reshare(session, pkg, transcriptHash);
+    const recipients = session.participants;
     if (session.kind === 'dkg') {
       const pending = this.#pendingKeyOf(session);
       if (pending === undefined) return undefined;
@@ -263,15 +295,46 @@ export class Resolver {
         rt.log.warn('unresolved DKG: the confirmed package does not fit the pending key', { keyId: session.keyId, reason: (e as Error).message });
         return undefined;
       }
-      return () => recordDkg(rt, pending, pkg, transcriptHash, { resolved: true });
+      return { recipients, record: () => recordDkg(rt, pending, pkg, transcriptHash, { resolved: true }) };
     }
     const key = rt.registry.getKey(session.keyId);
     const old = key?.publicKey;
     const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
     if (!(session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey)) return undefined;
-    return () => {
-      rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
-      rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(transcriptHash) });
+    return {
+      recipients,
+      record: () => {
+        rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
+        rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(transcriptHash) });
+      },
     };
+  }
+
+  /**
+   * A reshare every new member confirmed: the key is active at the epoch before, the
+   * package is well formed, keeps its group key, chain code and suite, and its indices
+   * are exactly the members' (each member checked the refs against its own, answering
+   * RESOLVE). COMMIT goes to the members and to every old holder outside the new set.
+   */
+  #reshare(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): { record: () => void; recipients: string[] } | undefined {
+    const rt = this.#rt;
+    const { members } = session;
+    const key = rt.registry.getKey(session.keyId);
+    const old = key?.publicKey;
+    if (members === undefined || key === undefined || old === undefined || key.state !== 'active' || key.epoch + 1 !== session.epoch) return undefined;
+    try {
+      assertPublicKeyPackage(pkg);
+    } catch (e) {
+      rt.log.warn('unresolved reshare: the confirmed package is malformed', { keyId: session.keyId, reason: (e as Error).message });
+      return undefined;
+    }
+    const sorted = (l: readonly number[]) => [...l].sort((a, b) => a - b).join();
+    const sameKey = pkg.suite === old.suite && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode);
+    if (!sameKey || sorted(members.map((p) => p.index)) !== sorted(pkg.participants)) {
+      rt.log.warn('unresolved reshare: the confirmed package changes the group key, chain code or suite, or its indices are not the members\'', { keyId: session.keyId });
+      return undefined;
+    }
+    const leavers = key.participants.map((p) => p.signer).filter((id) => !members.some((m) => m.signer === id));
+    return { recipients: [...members.map((p) => p.signer), ...leavers], record: () => recordReshare(rt, key, pkg, members, transcriptHash, { leavers, resolved: true }) };
   }
 }

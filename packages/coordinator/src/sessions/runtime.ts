@@ -35,6 +35,7 @@ import {
   type Envelope,
   type IdentityKey,
   type KeySuiteId,
+  type ParticipantRef,
   type SessionKeyState,
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
@@ -91,6 +92,8 @@ export interface UnresolvedSession {
   sessionId: Uint8Array;
   /** Who may hold a share of it (the session's receiving members). */
   participants: string[];
+  /** A reshare's new members (signer -> index): RESOLVE names them, and a commit by resolution records them. */
+  members?: ParticipantRef[];
 }
 
 interface AckWaiter {

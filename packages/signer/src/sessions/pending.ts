@@ -28,21 +28,22 @@ import {
   sealEnvelope,
   type AbortBody,
   type Envelope,
+  type ParticipantRef,
   type ResolveBody,
 } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import { decodeSharePublicPart, type SharePublicPart } from '../held-share.ts';
-import { hex, pinnedKey, type SessionContext } from './context.ts';
+import { hex, pinnedKey, sameRefs, type SessionContext } from './context.ts';
 
 const KEY_KINDS: readonly string[] = ['dkg', 'refresh', 'reshare'];
 
-/** A START refused because the key holds an unresolved session; carries this signer's CONFIRM of it. */
+/** A START refused because the key holds an unresolved session; carries this signer's CONFIRM of it and the member refs stored with the share. */
 export class PendingUnresolved extends SignerError {
-  readonly envelopes: Envelope[];
+  readonly evidence: Pick<AbortBody, 'envelopes' | 'participants'>;
 
-  constructor(keyId: string, epoch: number, sessionId: Uint8Array, confirm: Envelope | undefined) {
+  constructor(keyId: string, epoch: number, sessionId: Uint8Array, confirm: Envelope | undefined, participants: ParticipantRef[]) {
     super('PENDING_UNRESOLVED', { field: 'keyId', message: `${keyId} holds a pending share of session ${hex(sessionId)} at epoch ${epoch}; it must be resolved (COMMIT or a participant's VETO) first` });
-    this.envelopes = confirm === undefined ? [] : [confirm];
+    this.evidence = confirm === undefined ? {} : { envelopes: [confirm], participants };
   }
 }
 
@@ -80,12 +81,12 @@ export function refuseUnresolved(ctx: SessionContext, keyId: string): void {
   const { pending } = keyState(ctx, keyId);
   if (pending === undefined) return;
   const { sessionId } = pending.publicPart;
-  throw new PendingUnresolved(keyId, pending.epoch, sessionId, storedConfirm(ctx, keyId, pending.epoch, sessionId));
+  throw new PendingUnresolved(keyId, pending.epoch, sessionId, storedConfirm(ctx, keyId, pending.epoch, sessionId), pending.publicPart.participants);
 }
 
-/** The signed envelopes a failure carries to the coordinator (a PENDING_UNRESOLVED's CONFIRM). */
-export function evidenceOf(e: unknown): Envelope[] {
-  return e instanceof PendingUnresolved ? e.envelopes : [];
+/** What a failure carries to the coordinator besides its reason: a PENDING_UNRESOLVED's CONFIRM and the member refs stored with the share. */
+export function evidenceOf(e: unknown): Pick<AbortBody, 'envelopes' | 'participants'> {
+  return e instanceof PendingUnresolved ? e.evidence : {};
 }
 
 function seal(ctx: SessionContext, h: { kind: string; suite: string; sessionId: Uint8Array; round: number }, body: unknown): Envelope {
@@ -105,22 +106,29 @@ function confirmOf(ctx: SessionContext, env: Envelope, keyId: string, held: Held
  * RESOLVE (C->S, header = the session's kind, suite and id): this signer's CONFIRM of the
  * session if it holds a share of it, else its VETO (recorded durably before it is
  * signed). No veto when its active epoch is at or past the session's epoch: it may
- * have committed that session (WRONG_KEY_STATE).
+ * have committed that session (WRONG_KEY_STATE). A RESOLVE naming the session's members
+ * (`participants`, a reshare's) is refused BAD_PARTICIPANTS when they are not the refs
+ * stored with this signer's share (the coordinator would record them), and, from a
+ * signer holding no share, when they do not name it: only a member's VETO counts, so
+ * a signer not named (a reshare's leaver) is no one to veto.
  */
 export function answerResolve(ctx: SessionContext, env: Envelope, body: ResolveBody): void {
   const { kind, suite, sessionId } = env.header;
-  const { keyId, epoch } = body;
+  const { keyId, epoch, participants } = body;
+  const badRefs = (message: string) => new SignerError('BAD_PARTICIPANTS', { field: 'participants', message });
   const k = ctx.keystore.listKeys().find((s) => s.keyId === keyId);
   if (k !== undefined && k.state !== 'retired') {
     const epochs = [k.epoch, ...(k.state === 'active' && k.pendingEpoch !== null ? [k.pendingEpoch] : [])];
     for (const e of epochs) {
       const held = heldAt(ctx, keyId, e);
       if (!equalBytes(held.publicPart.sessionId, sessionId)) continue;
+      if (participants !== undefined && !sameRefs(participants, held.publicPart.participants)) throw badRefs('not the members this signer stored with its share of the session');
       ctx.send(confirmOf(ctx, env, keyId, held));
       ctx.log.info('resolve: confirmed the session again', { keyId, epoch: e, state: held.state, sessionId: hex(sessionId) });
       return;
     }
   }
+  if (participants !== undefined && !participants.some((p) => p.signer === ctx.signerId)) throw badRefs(`${ctx.signerId} holds no share of the session and is not one of the members named: it does not veto`);
   const earlier = ctx.keystore.vetoOf(sessionId);
   if (earlier !== undefined) {
     ctx.send(decodeEnvelope(earlier.envelope));

@@ -257,7 +257,7 @@ export class SessionRouter {
     this.#events.count('aborted');
     const body: AbortBody = { reason: (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`).slice(0, 1024) };
     if (f.culprits.length > 0) body.culprits = f.culprits;
-    if (evidenceOf(e).length > 0) body.envelopes = evidenceOf(e);
+    Object.assign(body, evidenceOf(e));
     sendBody(this.#ctx, { kind, suite, sessionId, round: ABORT_ROUND[kind]! }, body);
   }
 

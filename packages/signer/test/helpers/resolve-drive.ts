@@ -1,10 +1,11 @@
 /**
  * Resolution of an unresolved key session as docs/cluster-protocol.md "Unresolved key
  * sessions" says an honest coordinator runs it, for tests driving real signers through
- * a FakeCoordinator: RESOLVE to every participant; every CONFIRM -> COMMIT to all; a
- * VETO -> ABORT carrying it.
+ * a FakeCoordinator: RESOLVE to every participant (naming a reshare's new members);
+ * every CONFIRM -> COMMIT to all (and to a reshare's leavers); a VETO -> ABORT
+ * carrying it.
  */
-import { KEY_ROUND, decodeBody, type AbortBody, type Envelope } from '@keyquorum/protocol';
+import { KEY_ROUND, decodeBody, type AbortBody, type Envelope, type ParticipantRef } from '@keyquorum/protocol';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 import { SessionAborted, gather } from './drive.ts';
 
@@ -14,11 +15,13 @@ export interface Session {
   sessionId: Uint8Array;
   keyId: string;
   epoch: number;
+  /** A reshare's new members, named in RESOLVE. */
+  participants?: ParticipantRef[];
 }
 
 /** Each participant's answer to RESOLVE: its CONFIRM or its VETO (an ABORT throws SessionAborted). */
 export async function askResolve(c: FakeCoordinator, ids: readonly string[], s: Session): Promise<Map<string, Envelope>> {
-  for (const id of ids) c.send(id, { kind: s.kind, suite: s.suite, sessionId: s.sessionId, round: KEY_ROUND.RESOLVE }, { keyId: s.keyId, epoch: s.epoch });
+  for (const id of ids) c.send(id, { kind: s.kind, suite: s.suite, sessionId: s.sessionId, round: KEY_ROUND.RESOLVE }, { keyId: s.keyId, epoch: s.epoch, ...(s.participants ? { participants: s.participants } : {}) });
   const out = new Map<string, Envelope>();
   for (const id of ids) {
     const e = await c.next(id, (x) => x.header.kind === s.kind && [KEY_ROUND.CONFIRM, KEY_ROUND.VETO, KEY_ROUND.ABORT].includes(x.header.round as 7 | 11 | 15), 60_000);
@@ -28,8 +31,8 @@ export async function askResolve(c: FakeCoordinator, ids: readonly string[], s: 
   return out;
 }
 
-/** The whole resolution: returns 'committed' (every participant ACKed) or 'vetoed' (the ABORT with a VETO was sent to all). */
-export async function resolve(c: FakeCoordinator, ids: readonly string[], s: Session): Promise<'committed' | 'vetoed'> {
+/** The whole resolution: returns 'committed' (every participant and leaver ACKed) or 'vetoed' (the ABORT with a VETO was sent to all). */
+export async function resolve(c: FakeCoordinator, ids: readonly string[], s: Session, leavers: readonly string[] = []): Promise<'committed' | 'vetoed'> {
   const answers = await askResolve(c, ids, s);
   const veto = [...answers.values()].find((e) => e.header.round === KEY_ROUND.VETO);
   if (veto !== undefined) {
@@ -37,8 +40,8 @@ export async function resolve(c: FakeCoordinator, ids: readonly string[], s: Ses
     return 'vetoed';
   }
   const confirms = ids.map((id) => answers.get(id)!);
-  for (const id of ids) c.send(id, { kind: s.kind, suite: s.suite, sessionId: s.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: confirms });
-  await gather(c, ids, s.kind, KEY_ROUND.ACK);
+  for (const id of [...ids, ...leavers]) c.send(id, { kind: s.kind, suite: s.suite, sessionId: s.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: confirms });
+  await gather(c, [...ids, ...leavers], s.kind, KEY_ROUND.ACK);
   return 'committed';
 }
 
