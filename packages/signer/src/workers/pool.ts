@@ -54,6 +54,8 @@ export class CryptoPool implements CryptoRunner, Startable {
   #nextJob = 1;
   #nextCall = 1;
   #stopping = false;
+  /** Rounds asked for and not yet answered (`callsRunning`). */
+  #callsRunning = 0;
 
   constructor(opts: { size: number; log: Logger }) {
     this.size = opts.size;
@@ -81,6 +83,15 @@ export class CryptoPool implements CryptoRunner, Startable {
     this.#threads = [];
     for (const t of threads) this.#fail(t, 'the crypto pool stopped');
     await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+
+  /**
+   * Rounds asked for and not yet answered: on a worker (queued or computing) while the
+   * event loop goes on. An inline round (`cryptoWorkers: 0`) counts only while it blocks
+   * the loop, so nothing the loop serves (a /metrics scrape) ever sees it.
+   */
+  get callsRunning(): number {
+    return this.#callsRunning;
   }
 
   /** Sessions open on the workers (their secret state is held there until wiped). */
@@ -111,7 +122,10 @@ export class CryptoPool implements CryptoRunner, Startable {
 
   /** Opens `spec` on the least busy worker (or inline with `cryptoWorkers: 0`). */
   #open(spec: JobSpec): { call(round: RoundName, arg: unknown): Promise<unknown>; wipe(): void } {
-    if (this.size === 0) return inlineJob(spec);
+    if (this.size === 0) {
+      const inline = openJob(spec);
+      return { call: (round, arg) => this.#counted(async () => inline.call(round, arg)), wipe: () => inline.wipe() };
+    }
     const thread = this.#threads.reduce<Thread | undefined>((a, t) => (a === undefined || t.jobs.size < a.jobs.size ? t : a), undefined);
     if (thread === undefined) throw new SignerError('WORKER_FAILED', { message: 'the crypto pool is not running' });
     const job = this.#nextJob++;
@@ -120,7 +134,7 @@ export class CryptoPool implements CryptoRunner, Startable {
     // The worker holds its own copy (posting clones synchronously); ours is wiped now.
     wipeSpec(spec);
     return {
-      call: (round, arg) => this.#call(thread, job, round, arg),
+      call: (round, arg) => this.#counted(() => this.#call(thread, job, round, arg)),
       wipe: () => {
         thread.jobs.delete(job);
         this.#dead.delete(job);
@@ -132,6 +146,11 @@ export class CryptoPool implements CryptoRunner, Startable {
         if (this.#threads.includes(thread)) thread.worker.postMessage({ type: 'wipe', job } satisfies ToWorker);
       },
     };
+  }
+
+  #counted(run: () => Promise<unknown>): Promise<unknown> {
+    this.#callsRunning++;
+    return run().finally(() => this.#callsRunning--);
   }
 
   #call(thread: Thread, job: number, round: RoundName, arg: unknown): Promise<unknown> {
@@ -182,13 +201,4 @@ export class CryptoPool implements CryptoRunner, Startable {
     for (const p of thread.pending.values()) p.reject(new SignerError('WORKER_FAILED', { message }));
     thread.pending.clear();
   }
-}
-
-/** The same rounds on the event loop (`cryptoWorkers: 0`): the caller holds their outputs, so `sent` is not called. */
-function inlineJob(spec: JobSpec): { call(round: RoundName, arg: unknown): Promise<unknown>; wipe(): void } {
-  const job = openJob(spec);
-  return {
-    call: async (round, arg) => job.call(round, arg),
-    wipe: () => job.wipe(),
-  };
 }
