@@ -5,13 +5,14 @@
  * show that the worker never keeps a session the signer has closed: after a signature,
  * and after an ABORT sent while round 2 may still run on the worker, every signer's
  * `cryptoJobsOpen` and `cryptoCallsRunning` gauges fall back to 0; the ABORT discards
- * the journalled nonce; and the pair then signs again.
+ * the journalled nonce; and the pair then signs again. A frame that arrives while the
+ * previous round still runs on the worker waits its turn instead of being refused.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE } from '@keyquorum/protocol';
 import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
-import { dkgStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
+import { dkgStart, gather, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { ecdsaSign, ecdsaToRound1 } from './helpers/ecdsa-drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
 
@@ -70,5 +71,31 @@ describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
 
     await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
     await workersHoldNothing(cl);
+  }, 300_000);
+
+  it('R2_DELIVER arriving while this signer\'s round 2 still runs on the worker waits its turn: the signer answers with its SHARE', async () => {
+    coordinator = await FakeCoordinator.start();
+    const c = coordinator;
+    cluster = await startCluster(c, IDS);
+    const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
+    const message = randomBytes(32);
+    const body = start(message);
+    const { r1 } = await ecdsaToRound1(c, IDS, () => body);
+    const all = [...r1.values()].flat();
+    const sessionId = all[0]!.header.sessionId;
+    const deliver1 = (id: string) => ({ envelopes: all.filter((e) => e.header.from !== id && (e.header.to === BROADCAST || e.header.to === id)) });
+    // s2 goes first; once its R2 is in, s1 gets R1_DELIVER and R2_DELIVER back to back (one socket read).
+    c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, deliver1('s2'));
+    const fromS2 = (await gather(c, ['s2'], 'sign', R.R2)).get('s2')!;
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, deliver1('s1'));
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS2 });
+    const fromS1 = (await gather(c, ['s1'], 'sign', R.R2)).get('s1')!;
+    c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS1 });
+    const shares = await gather(c, IDS, 'sign', R.SHARE);
+    expect([...shares.keys()].sort()).toEqual(IDS);
+    expect(cluster.logs.get('s1')!.filter((l) => l.msg === 'frame refused')).toEqual([]);
+    await workersHoldNothing(cluster);
+    // The pair signs again (nothing of the session lingers).
+    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
   }, 300_000);
 });
