@@ -84,7 +84,7 @@ export class SignerDaemon extends Service {
   }
 
   metrics(): Record<string, number> {
-    return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0 };
+    return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0, cryptoCallsRunning: this.#running.crypto?.callsRunning ?? 0, cryptoJobsOpen: this.#running.crypto?.openJobs ?? 0 };
   }
 
   /** Resolves once the link is authenticated (now, if it is). */

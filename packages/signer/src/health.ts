@@ -3,7 +3,9 @@
  * GET /healthz is 200 while the process serves; GET /readyz is 200 only when the
  * keystore is open and the coordinator link is authenticated, 503 otherwise;
  * GET /metrics is the Prometheus exposition (prom-client, one registry per server):
- * the daemon's frame and session counters, its connection state, the number of active
+ * the daemon's frame and session counters, its connection state, the crypto rounds
+ * running on its worker threads (`cryptoCallsRunning`) and the sessions whose secret
+ * round state they hold (`cryptoJobsOpen`), the number of active
  * keys it holds a share of, and, only with `keyLabels` (config `metricsKeyLabels`), the
  * epoch of each such key labelled with its id. Nothing else is served.
  */
@@ -22,7 +24,7 @@ export interface HealthSource {
 }
 
 /** Values of `metrics()` that go up and down; every other one is a counter. */
-const GAUGES = new Set(['connected', 'liveSessions']);
+const GAUGES = new Set(['connected', 'liveSessions', 'cryptoCallsRunning', 'cryptoJobsOpen']);
 
 function prometheus(source: HealthSource, keyLabels: boolean): Registry {
   const registry = new Registry();

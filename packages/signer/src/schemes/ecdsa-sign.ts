@@ -15,6 +15,16 @@
  *   then the journal entry is durably consumed, and only then the round-3 share
  *   (w_i, u_i) is computed and sent as SHARE with the instance point R.
  * ABORT, a timeout or a dropped link discard the journal entry and the session state.
+ *
+ * Where it runs: the rounds' CPU (round 1, round 2 with the OT-extension checks,
+ * presign with the step-8 checks, round 3) runs through `ctx.crypto`, on a crypto
+ * worker thread unless `cryptoWorkers` is 0 (`ecdsa-sign-rounds.ts`, `workers/`), which
+ * holds r_i, phi_i, the OT-derived state and the presignature; this event loop opens
+ * and checks envelopes, seals, journals and sends. The worker hands round 1's
+ * r_i || phi_i back only to be sealed here (never logged, zeroed once journalled);
+ * round 3 is asked for only after the journal entry is durably consumed, and gets
+ * that entry, which must be this session's. A frame arriving while a round runs
+ * waits its turn (`contributed.ts`); closing the session wipes the worker's state.
  * A peer is banned here for the key (keystore `banPeer`) only when its own signed
  * message fails this signer's own check (decryption, decoding, the OT-extension check,
  * step 8): DKLs23 reuses the pair's OT state, and a peer that can make checks fail at
@@ -27,8 +37,6 @@
  * A quorum including a banned peer is refused at CONTRIBUTIONS, naming it again, which
  * the coordinator records as a conflicting pair.
  */
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { equalBytes } from '@noble/curves/utils.js';
 import {
   BROADCAST,
   ECDSA_SIGN_ROUND,
@@ -41,14 +49,13 @@ import {
   type ParticipantRef,
   type SignStartBody,
 } from '@keyquorum/protocol';
-import { ecdsa } from '@keyquorum/crypto';
+import type { ecdsa } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
 import { activeShareAt, type HeldShare, type ShareCodec, type SharePublicPart } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from '../sessions/context.ts';
 import { ContributedSession } from '../sessions/contributed.ts';
 import type { CloseReason } from '../sessions/session.ts';
-
-const Fn = secp256k1.Point.Fn;
+import type { AsyncEcdsaSignRounds } from '../workers/api.ts';
 
 export class EcdsaSignSession extends ContributedSession {
   readonly #epoch: number;
@@ -56,9 +63,8 @@ export class EcdsaSignSession extends ContributedSession {
   readonly #body: SignStartBody;
   readonly #codec: ShareCodec;
   #quorum: ParticipantRef[] = [];
-  #share: HeldShare | undefined;
-  #r1: ecdsa.SignRound1Secret | undefined;
-  #r2: ecdsa.SignRound2Secret | undefined;
+  /** The rounds and their secret state (on a crypto worker), from CONTRIBUTIONS on. */
+  #rounds: AsyncEcdsaSignRounds | undefined;
   #ownR1: Uint8Array | undefined;
   #nonceOpen = false;
 
@@ -98,10 +104,8 @@ export class EcdsaSignSession extends ContributedSession {
 
   protected release(reason: CloseReason): void {
     this.phase = 'done';
-    if (this.#share) this.#codec.wipe(this.#share);
-    this.#share = undefined;
-    this.#r1 = undefined;
-    this.#r2 = undefined;
+    this.#rounds?.wipe();
+    this.#rounds = undefined;
     if (!this.#nonceOpen) return;
     this.#nonceOpen = false;
     if (this.ctx.keystore.discardNonce(hex(this.proposalId))) this.ctx.log.info('nonce discarded', { keyId: this.keyId, sessionId: hex(this.proposalId), reason });
@@ -140,22 +144,28 @@ export class EcdsaSignSession extends ContributedSession {
   }
 
   /** Round 1 (steps 4-6), journalled before it is sent. */
-  protected onSessionId(sessionId: Uint8Array): void {
-    this.#share = activeShareAt(this.ctx.keystore, this.keyId, this.#epoch, this.#codec);
-    const params: ecdsa.SignParams = { sessionId, quorum: this.#quorum.map((p) => p.index), ...(this.#body.path === undefined ? {} : { path: this.#body.path }) };
-    const r1 = ecdsa.signRound1(this.#share.ecdsa!, params);
-    // The instance key and inversion mask are journalled (sealed) before any message derived from them leaves.
-    const nonce = new Uint8Array(64);
-    nonce.set(Fn.toBytes(r1.secret.r), 0);
-    nonce.set(Fn.toBytes(r1.secret.phi), 32);
+  protected async onSessionId(sessionId: Uint8Array): Promise<void> {
+    const share: HeldShare = activeShareAt(this.ctx.keystore, this.keyId, this.#epoch, this.#codec);
+    let rounds: AsyncEcdsaSignRounds;
     try {
-      this.ctx.keystore.storeNonce(hex(this.proposalId), this.keyId, this.#epoch, nonce);
+      // The rounds own the share from here (a worker gets a copy and ours is wiped).
+      rounds = this.ctx.crypto.ecdsaSignRounds(share);
+    } catch (e) {
+      this.#codec.wipe(share);
+      throw e;
+    }
+    this.#rounds = rounds;
+    const params: ecdsa.SignParams = { sessionId, quorum: this.#quorum.map((p) => p.index), ...(this.#body.path === undefined ? {} : { path: this.#body.path }) };
+    const r1 = await rounds.round1(params);
+    // The instance key and inversion mask are journalled (sealed) before any message derived from them leaves.
+    try {
+      this.assertOpen();
+      this.ctx.keystore.storeNonce(hex(this.proposalId), this.keyId, this.#epoch, r1.nonce);
     } finally {
-      nonce.fill(0);
+      r1.nonce.fill(0);
     }
     this.#nonceOpen = true;
-    this.#r1 = r1.secret;
-    this.#ownR1 = sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.R1, BROADCAST), { commitment: r1.broadcast.commitment }).payload;
+    this.#ownR1 = sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.R1, BROADCAST), { commitment: r1.commitment }).payload;
     for (const d of r1.direct) {
       const to = this.#quorum.find((p) => p.index === d.to)!.signer;
       sendSecret(this.ctx, { ...this.#header(ECDSA_SIGN_ROUND.R1), to }, { mul: d.mul });
@@ -163,7 +173,7 @@ export class EcdsaSignSession extends ContributedSession {
   }
 
   /** R1_DELIVER: every peer's commitment and RVOLE message -> round 2 (step 7), encrypted to each peer. */
-  protected onRound1(envelopes: Envelope[]): boolean {
+  protected async onRound1(envelopes: Envelope[]): Promise<boolean> {
     const peers = this.#peers().map((p) => p.signer);
     const common = { kind: 'sign', suite: this.suite, round: ECDSA_SIGN_ROUND.R1, sessionId: this.sessionId };
     const broadcasts = openRelayed<EcdsaSignR1Body>(this.ctx, envelopes.filter((e) => e.header.to === BROADCAST), {
@@ -175,19 +185,22 @@ export class EcdsaSignSession extends ContributedSession {
     const wrongShape = peers.filter((s) => !('commitment' in broadcasts.get(s)!) || !('mul' in direct.get(s)!));
     if (wrongShape.length > 0) throw new SignerError('PEER_MISBEHAVED', { culprits: wrongShape, message: 'round-1 broadcast and direct messages swapped' });
     const self = this.#self().index;
-    let out: ReturnType<typeof ecdsa.signRound2>;
+    let out: ecdsa.SignRound2Direct[];
     try {
-      out = ecdsa.signRound2(
-        this.#r1!,
-        peers.map((s) => ({ from: this.#indexOf(s), commitment: (broadcasts.get(s) as { commitment: Uint8Array }).commitment })),
-        peers.map((s) => ({ from: this.#indexOf(s), to: self, mul: (direct.get(s) as { mul: ecdsa.MulMessage1 }).mul })),
-      );
+      out = await this.#rounds!.round2({
+        broadcasts: peers.map((s) => ({ from: this.#indexOf(s), commitment: (broadcasts.get(s) as { commitment: Uint8Array }).commitment })),
+        direct: peers.map((s) => ({ from: this.#indexOf(s), to: self, mul: (direct.get(s) as { mul: ecdsa.MulMessage1 }).mul })),
+      });
     } catch (e) {
       throw attribute(e, this.#quorum);
     }
-    this.#r1 = undefined;
-    this.#r2 = out.secret;
-    const messages = this.ctx.behaviour.ecdsaRound2?.({ keyId: this.keyId, sessionId: hex(this.proposalId), messages: out.direct }) ?? out.direct;
+    try {
+      this.assertOpen();
+    } catch (e) {
+      for (const m of out) m.psi.fill(0);
+      throw e;
+    }
+    const messages = this.ctx.behaviour.ecdsaRound2?.({ keyId: this.keyId, sessionId: hex(this.proposalId), messages: out }) ?? out;
     for (const m of messages) {
       const to = this.#quorum.find((p) => p.index === m.to)!.signer;
       const r2: EcdsaSignR2Body = { instancePoint: m.instancePoint, salt: m.salt, publicShare: m.publicShare, gammaU: m.gammaU, gammaV: m.gammaV, psi: m.psi, mul: m.mul };
@@ -198,33 +211,37 @@ export class EcdsaSignSession extends ContributedSession {
   }
 
   /** R2_DELIVER: presign (step 8 checks), consume the journal entry durably, then round 3 (step 9). */
-  protected onRound2(envelopes: Envelope[]): boolean {
+  protected async onRound2(envelopes: Envelope[]): Promise<boolean> {
     const peers = this.#peers().map((p) => p.signer);
     const bodies = openRelayed<EcdsaSignR2Body>(this.ctx, envelopes, {
       kind: 'sign', suite: this.suite, round: ECDSA_SIGN_ROUND.R2, sessionId: this.sessionId, to: this.ctx.signerId, required: peers, encrypted: true,
     });
     const self = this.#self().index;
-    let presigned: ReturnType<typeof ecdsa.signPresign>;
+    const rounds = this.#rounds!;
+    let presigned: { instancePoint: Uint8Array };
     try {
-      presigned = ecdsa.signPresign(this.#r2!, peers.map((s) => ({ from: this.#indexOf(s), to: self, ...bodies.get(s)! })));
+      const pending = rounds.presign(peers.map((s) => ({ from: this.#indexOf(s), to: self, ...bodies.get(s)! })));
+      // The bodies crossed to the worker by copy (or are checked already, inline): psi_ji is zeroed here.
+      for (const b of bodies.values()) b.psi.fill(0);
+      presigned = await pending;
     } catch (e) {
       throw attribute(e, this.#quorum);
-    } finally {
-      for (const b of bodies.values()) b.psi.fill(0);
-      this.#r2 = undefined;
-      if (this.#share) this.#codec.wipe(this.#share);
-      this.#share = undefined;
     }
-    // Durably consumed before anything computed from the presignature exists.
+    this.assertOpen();
+    // Durably consumed before anything computed from the presignature exists; round 3 gets the entry.
     this.#nonceOpen = false;
     const journalled = this.ctx.keystore.consumeNonce(hex(this.proposalId));
-    const phi = Fn.toBytes(presigned.presignature.phi);
-    const same = equalBytes(journalled.subarray(32), phi);
+    const computing = rounds.round3({ journalled, digest: this.#body.message });
     journalled.fill(0);
-    phi.fill(0);
-    if (!same) throw new SignerError('NONCE_MISMATCH', { field: 'nonceId', message: 'the journalled nonce is not the one this session holds' });
-    const share = ecdsa.signRound3(presigned.presignature, this.#body.message);
-    const body: EcdsaSignShareBody = { w: share.w, u: share.u, instancePoint: presigned.session.instancePoint };
+    const share = await computing;
+    try {
+      this.assertOpen();
+    } catch (e) {
+      share.w.fill(0);
+      share.u.fill(0);
+      throw e;
+    }
+    const body: EcdsaSignShareBody = { w: share.w, u: share.u, instancePoint: presigned.instancePoint };
     sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.SHARE), body);
     this.phase = 'done';
     this.ctx.log.info('signature share sent', { keyId: this.keyId, epoch: this.#epoch, sessionId: hex(this.proposalId), quorum: this.#quorum.map((p) => p.signer) });

@@ -1,7 +1,7 @@
 /**
  * The work a crypto worker does, written once for both places it runs: a spec
- * (`api.ts`) opens the scheme driver's synchronous key rounds (`schemes/`), and a
- * call is one round on its inbound bodies. Errors cross a thread as plain data and
+ * (`api.ts`) opens the scheme driver's synchronous key rounds or an ecdsa-secp256k1
+ * signing's steps (`schemes/`), and a call is one round on its inbound bodies. Errors cross a thread as plain data and
  * are rebuilt as the typed error they were (a `CryptoError` keeps its `culprits`, so
  * the session still names the cheater); anything else becomes INTERNAL on the way.
  */
@@ -10,10 +10,39 @@ import { CryptoError, type CryptoErrorCode } from '@keyquorum/crypto';
 import { SignerError, type SignerErrorCode } from '../errors.ts';
 import { redacted } from '@keyquorum/crypto';
 import type { KeyRounds } from '../schemes/driver.ts';
-import { schemeFor } from '../schemes/index.ts';
-import type { KeyRoundsSpec } from './api.ts';
+import { ecdsaSignSteps } from '../schemes/ecdsa-sign-rounds.ts';
+import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
+import type { JobSpec, KeyRoundsSpec } from './api.ts';
 
-export type RoundName = 'round1' | 'round2' | 'round3';
+/** A call's step: a key round, or a signing step (`EcdsaSignSteps`). */
+export type RoundName = 'round1' | 'round2' | 'round3' | 'presign';
+
+/** What an open job is, wherever it runs: one step per call, a hook once an output was copied away, and wipe. */
+export interface Job {
+  call(round: RoundName, arg: unknown): unknown;
+  /** The last output was copied to another thread: zero the secrets this side still holds of it. */
+  sent(): void;
+  wipe(): void;
+}
+
+/** The job `spec` opens; it owns a share the spec carries. */
+export function openJob(spec: JobSpec): Job {
+  if (spec.op === 'ecdsa-sign') {
+    const steps = ecdsaSignSteps(spec.share, wipeHeldShare);
+    return {
+      call(round, arg) {
+        if (round === 'round1') return steps.round1(arg as Parameters<typeof steps.round1>[0]);
+        if (round === 'round2') return steps.round2(arg as Parameters<typeof steps.round2>[0]);
+        if (round === 'presign') return steps.presign(arg as Parameters<typeof steps.presign>[0]);
+        return steps.round3(arg as Parameters<typeof steps.round3>[0]);
+      },
+      sent: () => steps.sent(),
+      wipe: () => steps.wipe(),
+    };
+  }
+  const rounds = openKeyRounds(spec);
+  return { call: (round, arg) => callRound(rounds, round, arg), sent: () => {}, wipe: () => rounds.wipe() };
+}
 
 /** The driver's rounds for `spec`; they own a share the spec carries. */
 export function openKeyRounds(spec: KeyRoundsSpec): KeyRounds {
@@ -34,20 +63,21 @@ export function openKeyRounds(spec: KeyRoundsSpec): KeyRounds {
  * A spec that arrived by structured clone: a share in it lost its redaction hooks
  * (they are non-enumerable), so it gets them back before any code can log it.
  */
-export function rewrapSpec(spec: KeyRoundsSpec): KeyRoundsSpec {
-  if (spec.op === 'refresh') redacted(spec.share, `HeldShare ${spec.share.keyId}@${spec.share.epoch}`);
+export function rewrapSpec(spec: JobSpec): JobSpec {
+  if (spec.op === 'refresh' || spec.op === 'ecdsa-sign') redacted(spec.share, `HeldShare ${spec.share.keyId}@${spec.share.epoch}`);
   if (spec.op === 'reshare' && spec.params.share) redacted(spec.params.share, `HeldShare ${spec.params.share.keyId}@${spec.params.share.epoch}`);
   return spec;
 }
 
 /** Zeroes the share a spec hands over (the caller's copy, once a worker holds its own). */
-export function wipeSpec(spec: KeyRoundsSpec): void {
-  const share = spec.op === 'refresh' ? spec.share : spec.op === 'reshare' ? spec.params.share : undefined;
+export function wipeSpec(spec: JobSpec): void {
+  const share = spec.op === 'refresh' || spec.op === 'ecdsa-sign' ? spec.share : spec.op === 'reshare' ? spec.params.share : undefined;
   if (share) schemeFor(share.suite).wipe(share);
 }
 
-/** One round of open rounds. */
-export function callRound(rounds: KeyRounds, round: RoundName, arg: unknown): unknown {
+/** One round of open key rounds. */
+function callRound(rounds: KeyRounds, round: RoundName, arg: unknown): unknown {
+  if (round === 'presign') throw new SignerError('WORKER_FAILED', { message: 'key rounds have no presign step' });
   if (round === 'round1') return rounds.round1(arg as Uint8Array);
   if (round === 'round2') return rounds.round2(arg as ReadonlyMap<string, unknown>);
   return rounds.round3(arg as ReadonlyMap<string, unknown>);

@@ -2,26 +2,29 @@
  * The signer's crypto pool (issue 10, finding 6: a DKLs23 DKG round took seconds of CPU
  * on the event loop, the coordinator missed a pong and dropped the signer mid-DKG).
  * `cryptoWorkers` worker threads (`worker.ts`, booted by `entry.mjs`) run the key
- * rounds of every scheme (DKG, refresh, reshare); the event loop only decodes, checks
- * envelopes, stores and sends. A session's rounds stay on the worker that opened them
+ * rounds of every scheme (DKG, refresh, reshare) and the ecdsa-secp256k1 signing rounds
+ * (DKLs23: round 1, round 2, presign, round 3); the event loop only decodes, checks
+ * envelopes, seals, stores and sends. A session's rounds stay on the worker that opened them
  * (their secret state lives there, see `api.ts`); a new session goes to the worker
  * with the fewest open sessions. With `cryptoWorkers: 0` the same rounds run inline.
  *
  * A worker that dies (crash, out of memory, terminated) fails every call it owed and
  * every session opened on it with SignerError('WORKER_FAILED'), never a hang, and is
  * replaced. Nothing a worker returns leaves the process before the main thread has
- * done what must come first (store the pending share, then CONFIRM).
+ * done what must come first (store the pending share, then CONFIRM; journal a
+ * signing's nonce sealed, then send round 1).
  */
 import { Worker } from 'node:worker_threads';
 import type { Startable } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import { SignerError } from '../errors.ts';
-import type { AsyncKeyRounds, CryptoRunner, KeyOutcome, KeyRoundsSpec } from './api.ts';
-import { callRound, deserializeError, openKeyRounds, wipeSpec, type RoundName, type SerializedError } from './jobs.ts';
+import type { AsyncEcdsaSignRounds, AsyncKeyRounds, CryptoRunner, JobSpec, KeyOutcome, KeyRoundsSpec } from './api.ts';
+import type { HeldShare } from '../held-share.ts';
+import { deserializeError, openJob, wipeSpec, type RoundName, type SerializedError } from './jobs.ts';
 
 /** Messages to a worker; a call is answered with `FromWorker`. */
 export type ToWorker =
-  | { type: 'open'; job: number; spec: KeyRoundsSpec }
+  | { type: 'open'; job: number; spec: JobSpec }
   | { type: 'call'; job: number; call: number; round: RoundName; arg: unknown }
   | { type: 'wipe'; job: number };
 
@@ -51,6 +54,8 @@ export class CryptoPool implements CryptoRunner, Startable {
   #nextJob = 1;
   #nextCall = 1;
   #stopping = false;
+  /** Rounds asked for and not yet answered (`callsRunning`). */
+  #callsRunning = 0;
 
   constructor(opts: { size: number; log: Logger }) {
     this.size = opts.size;
@@ -80,8 +85,47 @@ export class CryptoPool implements CryptoRunner, Startable {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
+  /**
+   * Rounds asked for and not yet answered: on a worker (queued or computing) while the
+   * event loop goes on. An inline round (`cryptoWorkers: 0`) counts only while it blocks
+   * the loop, so nothing the loop serves (a /metrics scrape) ever sees it.
+   */
+  get callsRunning(): number {
+    return this.#callsRunning;
+  }
+
+  /** Sessions open on the workers (their secret state is held there until wiped). */
+  get openJobs(): number {
+    return this.#threads.reduce((n, t) => n + t.jobs.size, 0);
+  }
+
   keyRounds(spec: KeyRoundsSpec): AsyncKeyRounds {
-    if (this.size === 0) return inlineRounds(spec);
+    const job = this.#open(spec);
+    return {
+      round1: (sessionId) => job.call('round1', sessionId),
+      round2: (r1) => job.call('round2', r1) as Promise<Map<string, { signingShare: Uint8Array }>>,
+      round3: (r2) => job.call('round3', r2) as Promise<KeyOutcome>,
+      wipe: job.wipe,
+    };
+  }
+
+  ecdsaSignRounds(share: HeldShare): AsyncEcdsaSignRounds {
+    const job = this.#open({ op: 'ecdsa-sign', share });
+    return {
+      round1: (params) => job.call('round1', params) as ReturnType<AsyncEcdsaSignRounds['round1']>,
+      round2: (r1) => job.call('round2', r1) as ReturnType<AsyncEcdsaSignRounds['round2']>,
+      presign: (direct) => job.call('presign', direct) as ReturnType<AsyncEcdsaSignRounds['presign']>,
+      round3: (input) => job.call('round3', input) as ReturnType<AsyncEcdsaSignRounds['round3']>,
+      wipe: job.wipe,
+    };
+  }
+
+  /** Opens `spec` on the least busy worker (or inline with `cryptoWorkers: 0`). */
+  #open(spec: JobSpec): { call(round: RoundName, arg: unknown): Promise<unknown>; wipe(): void } {
+    if (this.size === 0) {
+      const inline = openJob(spec);
+      return { call: (round, arg) => this.#counted(async () => inline.call(round, arg)), wipe: () => inline.wipe() };
+    }
     const thread = this.#threads.reduce<Thread | undefined>((a, t) => (a === undefined || t.jobs.size < a.jobs.size ? t : a), undefined);
     if (thread === undefined) throw new SignerError('WORKER_FAILED', { message: 'the crypto pool is not running' });
     const job = this.#nextJob++;
@@ -89,11 +133,8 @@ export class CryptoPool implements CryptoRunner, Startable {
     thread.worker.postMessage({ type: 'open', job, spec } satisfies ToWorker);
     // The worker holds its own copy (posting clones synchronously); ours is wiped now.
     wipeSpec(spec);
-    const call = <T>(round: RoundName, arg: unknown) => this.#call(thread, job, round, arg) as Promise<T>;
     return {
-      round1: (sessionId) => call('round1', sessionId),
-      round2: (r1) => call<Map<string, { signingShare: Uint8Array }>>('round2', r1),
-      round3: (r2) => call<KeyOutcome>('round3', r2),
+      call: (round, arg) => this.#counted(() => this.#call(thread, job, round, arg)),
       wipe: () => {
         thread.jobs.delete(job);
         this.#dead.delete(job);
@@ -105,6 +146,11 @@ export class CryptoPool implements CryptoRunner, Startable {
         if (this.#threads.includes(thread)) thread.worker.postMessage({ type: 'wipe', job } satisfies ToWorker);
       },
     };
+  }
+
+  #counted(run: () => Promise<unknown>): Promise<unknown> {
+    this.#callsRunning++;
+    return run().finally(() => this.#callsRunning--);
   }
 
   #call(thread: Thread, job: number, round: RoundName, arg: unknown): Promise<unknown> {
@@ -155,16 +201,4 @@ export class CryptoPool implements CryptoRunner, Startable {
     for (const p of thread.pending.values()) p.reject(new SignerError('WORKER_FAILED', { message }));
     thread.pending.clear();
   }
-}
-
-/** The same rounds on the event loop (`cryptoWorkers: 0`). */
-function inlineRounds(spec: KeyRoundsSpec): AsyncKeyRounds {
-  const rounds = openKeyRounds(spec);
-  const run = async <T>(round: RoundName, arg: unknown): Promise<T> => callRound(rounds, round, arg) as T;
-  return {
-    round1: (sessionId) => run('round1', sessionId),
-    round2: (r1) => run('round2', r1),
-    round3: (r2) => run('round3', r2),
-    wipe: () => rounds.wipe(),
-  };
 }

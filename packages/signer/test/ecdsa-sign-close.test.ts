@@ -1,0 +1,101 @@
+/**
+ * An ecdsa-secp256k1 signing's rounds run on the signer's crypto worker
+ * (`schemes/ecdsa-sign-rounds.ts`), which holds the session's secret round state. Here
+ * real signer daemons over real WebSockets (the FakeCoordinator plays the coordinator)
+ * show that the worker never keeps a session the signer has closed: after a signature,
+ * and after an ABORT sent while round 2 may still run on the worker, every signer's
+ * `cryptoJobsOpen` and `cryptoCallsRunning` gauges fall back to 0; the ABORT discards
+ * the journalled nonce; and the pair then signs again. A frame that arrives while the
+ * previous round still runs on the worker waits its turn instead of being refused.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE } from '@keyquorum/protocol';
+import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { dkgStart, gather, refs, runKeySession, signRequest } from './helpers/drive.ts';
+import { ecdsaSign, ecdsaToRound1 } from './helpers/ecdsa-drive.ts';
+import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+
+let coordinator: FakeCoordinator | undefined;
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  await cluster?.stop();
+  await coordinator?.close();
+  cluster = undefined;
+  coordinator = undefined;
+  removeTempDirs();
+});
+
+const IDS = ['s1', 's2'];
+const KEY = 'eth-close';
+const participants = refs(IDS);
+const R = ECDSA_SIGN_ROUND;
+
+/** Waits until every daemon's crypto gauges read 0 (the session close runs right after its last frame). */
+async function workersHoldNothing(cl: Cluster): Promise<void> {
+  const idle = () => [...cl.daemons.values()].every((d) => d.metrics().cryptoJobsOpen === 0 && d.metrics().cryptoCallsRunning === 0);
+  for (let i = 0; i < 600 && !idle(); i++) await new Promise((r) => setTimeout(r, 50));
+  for (const d of cl.daemons.values()) expect(d.metrics()).toMatchObject({ cryptoJobsOpen: 0, cryptoCallsRunning: 0 });
+}
+
+const start = (message: Uint8Array) => ({ keyId: KEY, epoch: 0, message, request: signRequest({ keyId: KEY, epoch: 0, message }) });
+
+describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
+  it('a finished and an aborted signing leave nothing open on the workers; the ABORT discards the nonce; the pair signs again', async () => {
+    coordinator = await FakeCoordinator.start();
+    const c = coordinator;
+    cluster = await startCluster(c, IDS);
+    const cl = cluster;
+    const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
+    await workersHoldNothing(cl);
+
+    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+    await workersHoldNothing(cl);
+
+    // Round 1 done (nonces journalled), R1_DELIVER sent, and at once an ABORT: round 2 may still run on the worker.
+    const aborted = start(randomBytes(32));
+    const { r1 } = await ecdsaToRound1(c, IDS, () => aborted);
+    const all = [...r1.values()].flat();
+    const sessionId = all[0]!.header.sessionId;
+    for (const id of IDS) {
+      c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, { envelopes: all.filter((e) => e.header.from !== id && (e.header.to === BROADCAST || e.header.to === id)) });
+      c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.ABORT }, { reason: 'aborted by the test' });
+    }
+    for (const id of IDS) {
+      const lines = cl.logs.get(id)!;
+      for (let i = 0; i < 600 && !lines.some((l) => l.msg === 'nonce discarded'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(lines.filter((l) => l.msg === 'nonce discarded')).toEqual([expect.objectContaining({ keyId: KEY, reason: 'aborted' })]);
+    }
+    await workersHoldNothing(cl);
+
+    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+    await workersHoldNothing(cl);
+  }, 300_000);
+
+  it('R2_DELIVER arriving while this signer\'s round 2 still runs on the worker waits its turn: the signer answers with its SHARE', async () => {
+    coordinator = await FakeCoordinator.start();
+    const c = coordinator;
+    cluster = await startCluster(c, IDS);
+    const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
+    const message = randomBytes(32);
+    const body = start(message);
+    const { r1 } = await ecdsaToRound1(c, IDS, () => body);
+    const all = [...r1.values()].flat();
+    const sessionId = all[0]!.header.sessionId;
+    const deliver1 = (id: string) => ({ envelopes: all.filter((e) => e.header.from !== id && (e.header.to === BROADCAST || e.header.to === id)) });
+    // s2 goes first; once its R2 is in, s1 gets R1_DELIVER and R2_DELIVER back to back (one socket read).
+    c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, deliver1('s2'));
+    const fromS2 = (await gather(c, ['s2'], 'sign', R.R2)).get('s2')!;
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, deliver1('s1'));
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS2 });
+    const fromS1 = (await gather(c, ['s1'], 'sign', R.R2)).get('s1')!;
+    c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS1 });
+    const shares = await gather(c, IDS, 'sign', R.SHARE);
+    expect([...shares.keys()].sort()).toEqual(IDS);
+    expect(cluster.logs.get('s1')!.filter((l) => l.msg === 'frame refused')).toEqual([]);
+    await workersHoldNothing(cluster);
+    // The pair signs again (nothing of the session lingers).
+    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+  }, 300_000);
+});
