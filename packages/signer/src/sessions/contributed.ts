@@ -11,8 +11,9 @@
  * order (the phase guard). Past CONFIRM the outcome is a pending share in the
  * keystore, kept until a COMMIT or a participant's VETO (`pending.ts`): a bare ABORT, a
  * timeout or a dropped link leaves it there.
- * A round may run off the event loop (a promise, `workers/`): until it settles the
- * session refuses every other round, and once it is closed nothing more is sent.
+ * A round may run off the event loop (a promise, `workers/`): a frame that arrives
+ * before it settles waits its turn (one at a time, in order) and is then checked by the
+ * phase guard as usual; once the session is closed nothing more is sent.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { COORDINATOR_ID, WireError, deriveSessionId, sessionContribution, type ContributionBody, type DeliverBody, type Envelope, type SessionKeyState } from '@keyquorum/protocol';
