@@ -21,5 +21,6 @@ export * from './messages.ts';
 export { type ResolveBody } from './resolve.ts';
 export * from './ecdsa.ts';
 export * from './digests.ts';
+export * from './key-states.ts';
 export * from './http/index.ts';
 export { Service, StartStack, type ServiceStatus, type Startable } from './lifecycle.ts';
