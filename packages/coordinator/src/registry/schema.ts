@@ -120,7 +120,7 @@ const MIGRATIONS: readonly Migration[] = [
     // Version 3 (issue 11): each key's usage state (registry/key-states.ts), beside its lifecycle state.
     version: 3,
     up(db) {
-      db.exec(`CREATE TABLE key_states (
+      db.exec(`CREATE TABLE IF NOT EXISTS key_states (
         key_id TEXT PRIMARY KEY,
         state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'deactivated', 'compromised', 'destroy-scheduled', 'destroyed')),
         previous TEXT,
