@@ -27,7 +27,7 @@ import {
 } from '@keyquorum/protocol';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
-import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
+import { SessionAborted, dkgStart, gather, refs, runKeySession, runRetire, runSign } from './helpers/drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { TestClock, patient, snapshot } from './helpers/state.ts';
 
@@ -196,7 +196,15 @@ describe('a signer checks each transition request itself and changes nothing whe
 });
 
 describe('scheduled destruction: each signer waits for its own clock', () => {
-  beforeAll(async () => createKey('k-destroy'), 120_000);
+  beforeAll(async () => {
+    await createKey('k-destroy');
+    await createKey('k-retire');
+  }, 180_000);
+
+  it('a signer holding the key as destroy-scheduled refuses a retirement COMMIT that others approved (WRONG_KEY_STATE), and keeps its share', async () => {
+    await transition(['s1'], 'k-retire', 'schedule-destroy', stateRequest('k-retire', 'schedule-destroy', { afterMs: HOUR }), HOUR);
+    await expectRefused(() => runRetire(c, SUITE, 'k-retire', 0, ['s2', 's3'], ['s1']), 'WRONG_KEY_STATE');
+  });
 
   it('refuses to wipe before its own deadline, refuses another schedule, then wipes and attests', async () => {
     const schedule = stateRequest('k-destroy', 'schedule-destroy', { afterMs: HOUR });
