@@ -60,10 +60,15 @@ export function nextState(from: UsageState, transition: Transition, previous?: U
   return rule.from.includes(from) ? rule.to : undefined;
 }
 
-/** Operations a key in `state` may be used for; `retire` (immediate destruction) stays possible until the key is scheduled for destruction. */
+/**
+ * Operations a key in `state` may be used for; `retire` (immediate destruction) stays
+ * possible until the key is scheduled for destruction. A suspended key may be refreshed
+ * (same holders, who keep their records) but not reshared or repaired: a new holder
+ * would have no record of the suspension.
+ */
 const USES: Readonly<Record<UsageState, readonly Operation[]>> = {
   active: ['sign', 'refresh', 'reshare', 'repair', 'retire', 'state'],
-  suspended: ['refresh', 'reshare', 'repair', 'retire', 'state'],
+  suspended: ['refresh', 'retire', 'state'],
   deactivated: ['retire', 'state'],
   compromised: ['retire', 'state'],
   'destroy-scheduled': ['state'],

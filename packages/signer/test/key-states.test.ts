@@ -14,7 +14,10 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import {
   DEFAULT_MAX_SKEW_MS,
+  KEY_ROUND,
   STATE_ROUND,
+  refreshDigest,
+  reshareDigest,
   decodeBody,
   generateIdentity,
   signClientRequest,
@@ -24,6 +27,7 @@ import {
   type RetireAttestBody,
   type StateAckBody,
   type Transition,
+  type WirePublicKey,
 } from '@keyquorum/protocol';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
@@ -54,8 +58,22 @@ afterAll(async () => {
   removeTempDirs();
 });
 
+const publicKeys = new Map<string, WirePublicKey>();
+
 async function createKey(keyId: string): Promise<void> {
-  await runKeySession(c, 'dkg', SUITE, participants, dkgStart(keyId, SUITE, 2, participants));
+  publicKeys.set(keyId, (await runKeySession(c, 'dkg', SUITE, participants, dkgStart(keyId, SUITE, 2, participants))).publicKey);
+}
+
+/** A refresh or reshare START of the key (same holders, threshold 2) to s1 alone: resolves on its CONTRIBUTION, throws its ABORT. */
+async function keySessionStart(kind: 'refresh' | 'reshare', keyId: string): Promise<void> {
+  const sessionId = randomBytes(32);
+  const publicKey = publicKeys.get(keyId)!;
+  const body = kind === 'refresh'
+    ? { keyId, epoch: 0, participants, request: signClientRequest(adminClient, { op: 'refresh', keyId, digest: refreshDigest({ keyId }) }) }
+    : { keyId, epoch: 0, oldPublicKey: publicKey, oldParticipants: participants, dealers: participants.slice(0, 2), newParticipants: participants, newThreshold: 2,
+        request: signClientRequest(adminClient, { op: 'reshare', keyId, digest: reshareDigest({ keyId, groupKey: publicKey.groupKey, newThreshold: 2, signers: IDS }) }) };
+  c.send('s1', { kind, suite: SUITE, sessionId, round: KEY_ROUND.START }, body);
+  await gather(c, ['s1'], kind, KEY_ROUND.CONTRIBUTION);
 }
 
 function stateRequest(keyId: string, transition: RequestedTransition, o: { afterMs?: number; timestamp?: number; by?: typeof adminClient } = {}): ClientRequest {
@@ -103,6 +121,8 @@ describe('a signer refuses to use a key in a state that does not allow it, whate
     const acks = (await transition(IDS, 'k-susp', 'suspend', stateRequest('k-susp', 'suspend'))) as StateAckBody[];
     expect(acks.map((a) => a.state)).toEqual(['suspended', 'suspended', 'suspended']);
     await expectRefused(() => runSign(c, SUITE, ['s1'], { keyId: 'k-susp', epoch: 0, message: message('pay the attacker') }), 'WRONG_KEY_STATE');
+    // A reshare or repair would give new holders no record of the suspension: refused too.
+    await expectRefused(() => keySessionStart('reshare', 'k-susp'), 'WRONG_KEY_STATE');
     await transition(IDS, 'k-susp', 'resume', stateRequest('k-susp', 'resume'));
     const { shares } = await runSign(c, SUITE, ['s1', 's2'], { keyId: 'k-susp', epoch: 0, message: message('pay the merchant') });
     expect(shares).toHaveLength(2);
@@ -190,6 +210,7 @@ describe('a signer checks each transition request itself and changes nothing whe
     await expectRefused(() => transition(['s1'], 'k-deact', 'resume', stateRequest('k-deact', 'resume')), 'WRONG_KEY_STATE');
     await expectRefused(() => transition(['s1'], 'k-deact', 'suspend', stateRequest('k-deact', 'suspend')), 'WRONG_KEY_STATE');
     await expectRefused(() => runSign(c, SUITE, ['s1'], { keyId: 'k-deact', epoch: 0, message: message('deactivated') }), 'WRONG_KEY_STATE');
+    await expectRefused(() => keySessionStart('refresh', 'k-deact'), 'WRONG_KEY_STATE');
     await transition(['s1'], 'k-deact', 'compromise', stateRequest('k-deact', 'compromise'));
     expect(stateOf('s1', 'k-deact')).toBe('compromised');
   });
