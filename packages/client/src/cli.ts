@@ -29,6 +29,7 @@ import { KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } f
 import { audit } from './cli-audit.ts';
 import { IoError, Refusal, UsageError, connect, fields, keyId, need, parse, printable, table, time, type CliIo, type Values } from './cli-support.ts';
 import type { Ban, CreateKeyOptions, KeyJson, SignerStatus } from './client.ts';
+import { stateTransition } from './cli-states.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
@@ -45,6 +46,8 @@ const USAGE = `usage: keyquorum <command> [options]
   keys reshare ID --signers id,... --threshold T
   keys repair ID --signer S         rebuild S's lost share from t helpers (S re-initialised, its new key pinned)
   keys retire ID
+  keys suspend|resume|deactivate|compromise ID   change the key state (admin; every signer checks it)
+  keys destroy ID [--after 7d] [--cancel]        schedule the wipe of every share (default 7 days), or cancel it
   sign ID --message HEX [--path m/44/0/7]
   signers
   bans ID                           signers banned from the key's sessions (caught cheating)
@@ -166,6 +169,14 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
         return 0;
       }
       const key = sub === 'show' ? await client.getKey(id) : await client.refresh(id);
+      print(v.json === true, keyContract(key), keyView(key));
+      return 0;
+    }
+    case 'suspend': case 'resume': case 'deactivate': case 'compromise': case 'destroy': {
+      const { values: v, positionals } = parse(args, { after: { type: 'string' }, cancel: { type: 'boolean' } }, 1);
+      const change = stateTransition(sub, { after: v.after as string | undefined, cancel: v.cancel as boolean | undefined });
+      if ('usage' in change) throw new UsageError(change.usage);
+      const key = await connect(v, io).client.changeState(keyId(positionals[0]!), change);
       print(v.json === true, keyContract(key), keyView(key));
       return 0;
     }

@@ -27,6 +27,10 @@ import {
   repairDigest,
   reshareDigest,
   retireDigest,
+  stateDigest,
+  DEFAULT_DESTROY_DELAY_MS,
+  type RequestedTransition,
+  type StateBodyJson,
   signClientRequest,
   signDigest,
   signHttpRequest,
@@ -324,6 +328,44 @@ export class KeyquorumClient {
   async retire(keyId: string, opts?: WaitOption): Promise<Retirement | Operation<Retirement>> {
     const body: RequestOnlyBodyJson = { request: requestToJson(this.signRequest('retire', keyId, retireDigest({ keyId }))) };
     return this.long<Retirement>(ROUTES.retire, { params: { id: keyId }, body }, opts);
+  }
+
+  /**
+   * Changes the key's state (NIST SP 800-57 states; docs/cluster-protocol.md "Key
+   * states"): 'suspend' | 'resume' | 'deactivate' | 'compromise' | 'schedule-destroy'
+   * (`afterMs`, default 7 days) | 'cancel-destroy'. Needs the admin role; every signer
+   * checks the request and the transition against its own record. Resolves to the key.
+   */
+  async changeState(keyId: string, change: { transition: RequestedTransition; afterMs?: number }): Promise<KeyJson> {
+    const afterMs = change.afterMs ?? (change.transition === 'schedule-destroy' ? DEFAULT_DESTROY_DELAY_MS : 0);
+    const request = this.signRequest('state', keyId, stateDigest({ keyId, transition: change.transition, afterMs }));
+    const body: StateBodyJson = { transition: change.transition, ...(change.transition === 'schedule-destroy' ? { afterMs } : {}), request: requestToJson(request) };
+    return this.call(ROUTES.state, { params: { id: keyId }, body });
+  }
+
+  suspend(keyId: string): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'suspend' });
+  }
+
+  resume(keyId: string): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'resume' });
+  }
+
+  deactivate(keyId: string): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'deactivate' });
+  }
+
+  compromise(keyId: string): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'compromise' });
+  }
+
+  /** Schedules the destruction of the key's shares `afterMs` from now (default 7 days); `cancelDestroy` undoes it until then. */
+  scheduleDestroy(keyId: string, afterMs: number = DEFAULT_DESTROY_DELAY_MS): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'schedule-destroy', afterMs });
+  }
+
+  cancelDestroy(keyId: string): Promise<KeyJson> {
+    return this.changeState(keyId, { transition: 'cancel-destroy' });
   }
 
   /** The signers banned from sessions of `keyId` (caught cheating), with why and since when. */

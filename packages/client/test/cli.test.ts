@@ -117,6 +117,28 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
     expect(JSON.parse(refused.stderr)).toMatchObject({ error: { code: 'WRONG_STATE' } });
   });
 
+  it('keys suspend|resume|destroy|compromise --json change the state; a suspended or compromised key refuses to sign (exit 1, WRONG_KEY_STATE)', async () => {
+    const k = json<{ id: string }>(await run('keys', 'create', '--scheme', 'frost-ed25519', '--threshold', '2', '--label', 'cli-states', '--json'));
+    expect(json(await run('keys', 'suspend', k.id, '--json'))).toMatchObject({ id: k.id, state: 'suspended' });
+    expect((await run('keys', 'show', k.id)).stdout).toMatch(/^state\s+suspended$/m);
+    const refused = await run('sign', k.id, '--message', MESSAGE, '--json');
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toMatchObject({ error: { code: 'WRONG_KEY_STATE' } });
+    expect(json(await run('keys', 'resume', k.id, '--json'))).toMatchObject({ state: 'active' });
+    expect((await run('sign', k.id, '--message', MESSAGE, '--json')).code).toBe(0);
+    expect(json(await run('keys', 'destroy', k.id, '--after', '7d', '--json'))).toMatchObject({ state: 'destroy-scheduled' });
+    expect(json(await run('keys', 'destroy', k.id, '--cancel', '--json'))).toMatchObject({ state: 'active' });
+    expect((await run('keys', 'destroy', k.id, '--after', 'soon', '--json')).code).toBe(2);
+    expect(json(await run('keys', 'compromise', k.id, '--json'))).toMatchObject({ state: 'compromised' });
+    const resume = await run('keys', 'resume', k.id, '--json');
+    expect(resume.code).toBe(1);
+    expect(JSON.parse(resume.stderr)).toMatchObject({ error: { code: 'WRONG_KEY_STATE' } });
+    // retire stays the immediate path for a compromised key (and leaves the later checks of signer epochs as they were)
+    const retired = json<{ key: { state: string }; attestations: unknown[] }>(await run('keys', 'retire', k.id, '--json'));
+    expect(retired.key.state).toBe('retired');
+    expect(retired.attestations).toHaveLength(3);
+  }, 240_000);
+
   it('shows the work in Prometheus metrics on the coordinator and on each signer', async () => {
     const { url } = JSON.parse(fs.readFileSync(path.join(dir, '.keyquorum', 'cluster.json'), 'utf8')) as { url: string };
     const coordinator = await (await fetch(`${url}/metrics`)).text();

@@ -6,7 +6,7 @@
  * `Coordinator` implements it; the adapter never sees the class, so the two do not
  * import each other.
  */
-import type { ClientRequest, KeyView, TaprootTarget } from '@keyquorum/protocol';
+import type { ClientRequest, KeyView, RequestedTransition, TaprootTarget } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
@@ -46,6 +46,14 @@ export interface SignParams {
   path?: string;
   /** frost-secp256k1-tr only: sign for the BIP341 output key (`{}` = key-path only). */
   taproot?: TaprootTarget;
+}
+
+/** A key state transition (POST /v1/keys/{id}/state): `afterMs` for 'schedule-destroy' only (default 7 days). */
+export interface StateParams {
+  request: ClientRequest;
+  keyId: string;
+  transition: RequestedTransition;
+  afterMs?: number;
 }
 
 /** Refresh and retire name the key and carry the signed request. */
@@ -100,6 +108,7 @@ export interface CoordinatorApi {
   reshare(p: ReshareParams): Promise<KeyView>;
   repair(p: RepairParams): Promise<KeyView>;
   retire(p: KeyRequestParams): Promise<RetireOutput>;
+  changeState(p: StateParams): Promise<KeyView>;
   getKey(keyId: string): KeyView;
   listKeys(): KeyView[];
   deriveKey(keyId: string, path: string): DerivedPublicKey;

@@ -24,13 +24,20 @@ import {
   reshareDigest,
   retireDigest,
   signDigest,
+  stateDigest,
+  allowsUse,
+  DEFAULT_DESTROY_DELAY_MS,
+  MAX_DESTROY_DELAY_MS,
+  REQUESTED_TRANSITIONS,
+  USAGE_STATES,
+  type UsageState,
   type ClientRequest,
   type IdentityKey,
   type Operation,
   type ServiceStatus,
   type StartStack,
 } from '@keyquorum/protocol';
-import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
+import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, StateParams } from './api.ts';
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
@@ -119,6 +126,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   }
 
   protected override afterStop(): void {
+    this.parts?.engine.stop();
     this.parts = undefined;
   }
 
@@ -149,9 +157,15 @@ export class Coordinator extends Service implements CoordinatorApi {
     return k;
   }
 
-  private activeKey(keyId: unknown): RegistryKey & { publicKey: PublicKeyPackage } {
+  /**
+   * The key, if its lifecycle state (not pending or retired: WRONG_STATE) and its usage
+   * state (key-states.ts `allowsUse`: WRONG_KEY_STATE naming it) allow `op`.
+   */
+  private activeKey(keyId: unknown, op: Operation): RegistryKey & { publicKey: PublicKeyPackage } {
     const k = this.record(keyId);
-    if (k.state !== 'active' || k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
+    const usage = (USAGE_STATES as readonly string[]).includes(k.state) ? (k.state as UsageState) : undefined;
+    if (usage === undefined || k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
+    if (!allowsUse(usage, op)) throw new CoordinatorError('WRONG_KEY_STATE', { field: 'keyId', message: `key ${k.id} is ${usage}: no ${op}` });
     return k as RegistryKey & { publicKey: PublicKeyPackage };
   }
 
@@ -193,7 +207,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async sign(p: SignParams): Promise<SignOutput> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId);
+    const key = this.activeKey(p.keyId, 'sign');
     if (!(p.message instanceof Uint8Array)) throw badRequest('message', 'expected bytes');
     if (p.message.length > MAX_SIGN_MESSAGE_BYTES) throw badRequest('message', `longer than ${MAX_SIGN_MESSAGE_BYTES} bytes`);
     const refused = schemeOf(key.suite).refuseMessage(p.message);
@@ -228,12 +242,12 @@ export class Coordinator extends Service implements CoordinatorApi {
   /** Refreshes every share (epoch + 1, same public key); returns the key. */
   async refresh(p: KeyRequestParams): Promise<KeyView> {
     const { engine } = this.started();
-    const key = this.activeKey(p?.keyId);
+    const key = this.activeKey(p?.keyId, 'refresh');
     // Old holders that left the key by reshare may still owe an ACK; they do not take part.
     checkCaughtUp(this.started().registry, key, key.participants.map((p) => p.signer));
     const request = this.authorise('refresh', key.id, p.request, refreshDigest({ keyId: key.id }));
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id);
+      const current = this.activeKey(key.id, 'refresh');
       await this.metrics.session('refresh', () => engine.refresh(current, current.publicKey, request));
       return this.getKey(key.id);
     });
@@ -248,7 +262,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async reshare(p: ReshareParams): Promise<KeyView> {
     const { engine, registry } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId);
+    const key = this.activeKey(p.keyId, 'reshare');
     const unsupported = schemeOf(key.suite).reshareUnsupported;
     if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const signers: unknown = p.signers;
@@ -256,7 +270,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     checkThreshold(p.threshold, signers);
     const request = this.authorise('reshare', key.id, p.request, reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers }));
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id);
+      const current = this.activeKey(key.id, 'reshare');
       // New members must be at the registry's epoch (dealers are chosen among old holders
       // that are; an old holder that is behind and leaves gets its COMMITs in order).
       checkCaughtUp(registry, current, signers);
@@ -276,14 +290,14 @@ export class Coordinator extends Service implements CoordinatorApi {
   async repair(p: RepairParams): Promise<KeyView> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId);
+    const key = this.activeKey(p.keyId, 'repair');
     const unsupported = schemeOf(key.suite).repairUnsupported;
     if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const target = key.participants.find((r) => r.signer === p.signer);
     if (typeof p.signer !== 'string' || target === undefined) throw badRequest('signer', `not a participant of ${key.id}`);
     const request = this.authorise('repair', key.id, p.request, repairDigest({ keyId: key.id, target: target.signer }));
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id);
+      const current = this.activeKey(key.id, 'repair');
       await this.metrics.session('repair', () => engine.repair({ key: current, publicKey: current.publicKey, target, request }));
       return this.getKey(key.id);
     });
@@ -292,12 +306,33 @@ export class Coordinator extends Service implements CoordinatorApi {
   /** Retires the key with a quorum of approvals; returns it and the destruction attestations received. */
   async retire(p: KeyRequestParams): Promise<RetireOutput> {
     const { engine } = this.started();
-    const key = this.activeKey(p?.keyId);
+    const key = this.activeKey(p?.keyId, 'retire');
     const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id);
+      const current = this.activeKey(key.id, 'retire');
       const attestations = await this.metrics.session('retire', () => engine.retire(current, request));
       return { key: this.getKey(key.id), attestations };
+    });
+  }
+
+  /**
+   * Changes the key's state (docs/cluster-protocol.md "Key states"): the admin's signed
+   * request (op 'state', `stateDigest`) is checked here, the transition against the
+   * registry's record, then every holder gets it and checks both itself (sessions/state.ts).
+   */
+  async changeState(p: StateParams): Promise<KeyView> {
+    const { engine } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    const key = this.activeKey(p.keyId, 'state');
+    if (!(REQUESTED_TRANSITIONS as readonly unknown[]).includes(p.transition)) throw badRequest('transition', `expected one of ${REQUESTED_TRANSITIONS.join(', ')}`);
+    const afterMs = p.transition === 'schedule-destroy' ? (p.afterMs ?? DEFAULT_DESTROY_DELAY_MS) : (p.afterMs ?? 0);
+    if (!Number.isSafeInteger(afterMs) || afterMs < 0 || afterMs > MAX_DESTROY_DELAY_MS) throw badRequest('afterMs', `expected 0..${MAX_DESTROY_DELAY_MS} ms`);
+    if (p.transition !== 'schedule-destroy' && afterMs !== 0) throw badRequest('afterMs', 'only schedule-destroy takes a delay');
+    const change = { transition: p.transition, afterMs, request: this.authorise('state', key.id, p.request, stateDigest({ keyId: key.id, transition: p.transition, afterMs })) };
+    return this.locks.run(key.id, 'exclusive', async () => {
+      const missing = await engine.changeState(this.activeKey(key.id, 'state'), change);
+      if (missing.length > 0) this.options.logger.warn('key state transition not yet acknowledged; re-sent on reconnect', { keyId: key.id, signers: missing });
+      return this.getKey(key.id);
     });
   }
 

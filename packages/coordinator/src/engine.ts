@@ -6,7 +6,8 @@
  * kind and suite are checked. The flows themselves live in sessions/: the runtime
  * (runtime.ts), the key sessions (key-session.ts with the DKG, refresh and reshare
  * configurations in key-configs.ts), signing (signing.ts, one attempt driver per
- * scheme registered in schemes.ts) and retirement (retirement.ts).
+ * scheme registered in schemes.ts), retirement (retirement.ts) and key state
+ * transitions with their scheduled destructions (state.ts).
  *
  * The coordinator never runs a crypto round on a secret: it relays peer envelopes
  * verbatim, verifies signature shares and the final signature with the public
@@ -30,6 +31,7 @@ import { recordAttestation, recordRefusedAttestation, retire } from './sessions/
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
+import { changeState, destroyDue, recordStateAnswer, type StateChange } from './sessions/state.ts';
 
 export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 
@@ -46,6 +48,37 @@ export class SessionEngine {
     this.runtime.onUnresolved = (s) => this.resolver.note(s);
     // Keys a DKG left pending when the coordinator died in it (resolve.ts).
     this.resolver.adoptPendingKeys();
+    for (const u of registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
+  }
+
+  /** Destruction deadlines and re-sends waiting (state.ts); cleared by `stop`. */
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  #later(delayMs: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      try {
+        run();
+      } catch (e) {
+        this.runtime.log.error('scheduled key state work failed', { error: e instanceof Error ? e.message : String(e) });
+      }
+    }, Math.max(0, delayMs));
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  /** Runs the destruction of `keyId` once the coordinator's clock passes `destroyAt`. */
+  #armDestroy(keyId: string, destroyAt: number): void {
+    this.#later(destroyAt - this.opts.now(), () => {
+      const schedule = this.runtime.registry.keyUsage(keyId)?.schedule;
+      if (!destroyDue(this.runtime, keyId) && schedule !== undefined) this.#armDestroy(keyId, schedule.destroyAt);
+    });
+  }
+
+  /** Stops the timers of scheduled destructions and re-sends. */
+  stop(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
   }
 
   /** Key ids whose DKG runs in this process now. */
@@ -76,6 +109,16 @@ export class SessionEngine {
       const pending = this.runtime.answeredCommit(signer, envelope, pinned);
       if (h.kind === 'retire') recordAttestation(this.runtime, signer, envelope, pending);
       else recordAck(this.runtime, signer, envelope, pending);
+      this.runtime.acknowledged(pending, signer);
+      return;
+    }
+    if (h.kind === 'state') {
+      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
+      recordStateAnswer(this.runtime, signer, envelope, pending, (delayMs) =>
+        this.#later(delayMs, () => {
+          if (this.runtime.registry.findPendingCommit(signer, pending.sessionId) !== undefined) this.runtime.link.sendFrame(signer, pending.frame);
+        }),
+      );
       this.runtime.acknowledged(pending, signer);
       return;
     }
@@ -137,6 +180,14 @@ export class SessionEngine {
   /** Signs with a quorum of t connected participants, retrying with other quorums. */
   sign(r: SignRequest): Promise<SignResult> {
     return sign(this.runtime, r);
+  }
+
+  /** Records a key state transition and delivers it to every holder (state.ts); returns who did not answer within a round. */
+  async changeState(key: RegistryKey, change: StateChange): Promise<string[]> {
+    const missing = await changeState(this.runtime, key, change);
+    const schedule = this.runtime.registry.keyUsage(key.id)?.schedule;
+    if (change.transition === 'schedule-destroy' && schedule !== undefined) this.#armDestroy(key.id, schedule.destroyAt);
+    return missing;
   }
 
   /** Retires a key once a quorum approves; returns the attestations received so far. */

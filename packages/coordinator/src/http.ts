@@ -110,6 +110,7 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   reshare: ({ c, params, query, body }) => longOperation(c, query.wait, 'reshare', params.id, 200, () => c.reshare({ keyId: params.id, ...body }), keyToJson),
   repair: ({ c, params, query, body }) => longOperation(c, query.wait, 'repair', params.id, 200, () => c.repair({ keyId: params.id, ...body }), keyToJson),
   retire: ({ c, params, query, body }) => longOperation(c, query.wait, 'retire', params.id, 200, () => c.retire({ keyId: params.id, request: body.request }), retirementToJson),
+  state: async ({ c, params, body }) => [200, keyToJson(await c.changeState({ keyId: params.id, ...body }))],
   bans: ({ c, params }) => [200, { bans: c.bans(params.id).map(banToJson) }],
   clearBan: ({ c, params, caller }) => {
     c.clearBan(params.id, params.signer, caller === undefined ? undefined : bytesToHex(caller.clientKey));

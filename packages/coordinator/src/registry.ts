@@ -21,6 +21,7 @@ import { AuditChainVerifier, AuditLog, type AuditEntry, type AuditEventType, typ
 import { BanStore, type Ban } from './registry/bans.ts';
 import { PendingCommits, SignerEpochs, type PendingCommit, type SignerEpoch } from './registry/commits.ts';
 import { KeyStore, type RegistryKey, type KeyState } from './registry/keys.ts';
+import { KeyUsageStore, type KeyUsage } from './registry/key-states.ts';
 import { ReplayWindow } from './registry/replay.ts';
 import { migrate } from './registry/schema.ts';
 
@@ -29,6 +30,7 @@ export { auditHash, type AuditEntry, type AuditPage, type AuditEvents, type Audi
 export type { Ban } from './registry/bans.ts';
 export type { PendingCommit, SignerEpoch } from './registry/commits.ts';
 export { toKeyView, type RegistryKey, type KeyState } from './registry/keys.ts';
+export type { KeyUsage } from './registry/key-states.ts';
 
 export interface RegistryOptions {
   now?: () => number;
@@ -42,6 +44,7 @@ export class Registry implements ReplayGuard, Startable {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly keys: KeyStore;
+  private readonly usage: KeyUsageStore;
   private readonly commits: PendingCommits;
   private readonly epochs: SignerEpochs;
   private readonly attested: AttestationStore;
@@ -54,6 +57,7 @@ export class Registry implements ReplayGuard, Startable {
     this.file = file;
     this.db = db;
     this.keys = new KeyStore(db, now);
+    this.usage = new KeyUsageStore(db, now);
     this.commits = new PendingCommits(db, now);
     this.epochs = new SignerEpochs(db, now, this.keys);
     this.attested = new AttestationStore(db, now);
@@ -140,6 +144,20 @@ export class Registry implements ReplayGuard, Startable {
 
   setState(id: string, state: KeyState): void {
     this.keys.setState(id, state);
+  }
+
+  /** The key's usage state record; undefined for a key that never left 'active'. */
+  keyUsage(id: string): KeyUsage | undefined {
+    return this.usage.get(id);
+  }
+
+  setKeyUsage(u: Omit<KeyUsage, 'updatedAt'>): void {
+    this.usage.put(u);
+  }
+
+  /** Keys whose destruction is scheduled, soonest first. */
+  scheduledDestructions(): KeyUsage[] {
+    return this.usage.scheduled();
   }
 
   // ---- pending commits and the epoch each signer holds ----

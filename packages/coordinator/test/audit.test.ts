@@ -35,15 +35,25 @@ const EVENTS: Record<AuditEventType, true> = {
   'signer.unbanned': true,
   'key.repaired': true,
   'key.repair_failed': true,
+  'key.suspended': true,
+  'key.resumed': true,
+  'key.deactivated': true,
+  'key.compromised': true,
+  'key.destroy_scheduled': true,
+  'key.destroy_cancelled': true,
+  'key.destroyed': true,
+  'key.state_applied': true,
+  'key.state_refused': true,
 };
 
-/** Events added after the registry-v1 fixture was written (share repair, refused retirement COMMITs). */
-const SINCE_V1 = ['key.repaired', 'key.repair_failed', 'key.attestation_refused'];
+/** Events added after the registry-v1 fixture was written (share repair, refused retirement COMMITs, key states). */
+const SINCE_V1 = ['key.repaired', 'key.repair_failed', 'key.attestation_refused', 'key.suspended', 'key.resumed', 'key.deactivated', 'key.compromised',
+  'key.destroy_scheduled', 'key.destroy_cancelled', 'key.destroyed', 'key.state_applied', 'key.state_refused'];
 
 describe('audit events', () => {
-  it('names the 16 events the coordinator writes, each of them found in the registry-v1 fixture but those added since', () => {
+  it('names the 25 events the coordinator writes, each of them found in the registry-v1 fixture but those added since', () => {
     const listing = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'registry-v1', 'registry-v1.json'), 'utf8')) as { audit: { events: string[] } };
-    expect(Object.keys(EVENTS)).toHaveLength(16);
+    expect(Object.keys(EVENTS)).toHaveLength(25);
     expect(Object.keys(EVENTS).filter((e) => !SINCE_V1.includes(e)).sort()).toEqual([...new Set(listing.audit.events)].sort());
   });
 

@@ -28,7 +28,7 @@ import { IdentityKey, sign, verifySignature } from './identity.ts';
 import { defaultRng, drawRandom, type Rng } from './rng.ts';
 import { array, bytes, fieldPath, isPlainObject, oneOf, str, strictObject, uint } from './validate.ts';
 
-export const OPERATIONS = ['createKey', 'sign', 'refresh', 'reshare', 'repair', 'retire'] as const;
+export const OPERATIONS = ['createKey', 'sign', 'refresh', 'reshare', 'repair', 'retire', 'state'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const ROLES = ['admin', 'signer', 'auditor'] as const;

@@ -24,5 +24,6 @@ export * from './digests.ts';
 export * from './audit.ts';
 export * from './audit-export.ts';
 export { type AttestationTally } from './audit-attestations.ts';
+export * from './key-states.ts';
 export * from './http/index.ts';
 export { Service, StartStack, type ServiceStatus, type Startable } from './lifecycle.ts';

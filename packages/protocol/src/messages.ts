@@ -2,9 +2,8 @@
  * The message catalogue of the cluster: one body type per (kind, round), each with
  * a strict parser. Every frame on a socket is an `Envelope` (envelope.ts); its
  * header's `kind` and `round` say which body its payload holds, and `to` says who
- * may read it. Bodies of secret rounds (DKG/refresh/reshare shares) travel
- * end-to-end encrypted (e2e.ts): the coordinator relays them and can read none of
- * them.
+ * may read it. Bodies of secret rounds (DKG/refresh/reshare shares) travel end-to-end
+ * encrypted (e2e.ts): the coordinator relays them and can read none of them.
  *
  * Session shape for dkg, refresh and reshare (C = coordinator, S = signer):
  *   START         C->S  parameters and the client's signed request   (sessionId = proposal id)
@@ -27,9 +26,9 @@
  *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
  *   (ecdsa-secp256k1 signs in DKLs23's three rounds instead: ECDSA_SIGN_ROUND, ecdsa.ts;
  *   decodeBody picks that suite's parsers from `suite`.)
- * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S,
- *   the client's signed request and at least t APPROVE envelopes of it, while the request
- *   is fresh) -> ATTEST (S->C, signed destruction attestation) | ABORT (voids it).
+ * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S, the client's
+ *   signed request and at least t APPROVEs of it, while fresh) -> ATTEST (S->C) | ABORT (voids it).
+ * Key states (kind 'state', key-states.ts): START -> ACK | ATTEST (destroy) | ABORT.
  * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -39,6 +38,7 @@ import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_P
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
 import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
+import { STATE_PARSERS } from './key-states.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
 import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
@@ -158,8 +158,7 @@ export interface RetireAttestBody { keyId: string; epoch: number; destroyedAt: n
 
 /** Largest message a signer signs (digests and small payloads). */
 export const MAX_SIGN_MESSAGE_BYTES = 64 * 1024;
-const MAX_PATH_LENGTH = 1024;
-const MAX_REASON_LENGTH = 1024;
+const MAX_PATH_LENGTH = 1024, MAX_REASON_LENGTH = 1024;
 
 // ---- field parsers ----
 const keyId = (v: unknown, f: string) => str(v, KEY_ID_PATTERN, f);
@@ -376,6 +375,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     },
     [RETIRE_ROUND.ABORT]: abort,
   },
+  state: STATE_PARSERS,
 };
 
 /** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
@@ -399,6 +399,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
     [ECDSA_SIGN_ROUND.ABORT]: abort,
   },
   retire: PARSERS.retire!,
+  state: STATE_PARSERS,
 };
 
 /** Rounds whose bodies are secret and must arrive end-to-end encrypted (`suite` and `to` matter for ecdsa-secp256k1). */
@@ -428,7 +429,6 @@ export function encodeBody(body: unknown): Uint8Array {
 
 /** Hex of a key-session proposal or session id, for logs and maps. */
 export const sessionKey = (id: Uint8Array): string => bytesToHex(id);
-
 
 /** The crypto package's public key package in wire form. */
 export function toWirePublicKey(pkg: PublicKeyPackage): WirePublicKey {

@@ -29,6 +29,9 @@ export type AuditValue = string | number | boolean | null | AuditValue[] | { [ke
 /** A key session that failed: the error the caller got. */
 type SessionFailure = { code: CoordinatorErrorCode; reason: string; culprits: string[] };
 
+/** A key state transition: from, to, and the admin client key (hex) that asked. */
+type StateChange = { from: string; to: string; clientKey: string };
+
 /** Each audit event and its payload (hex for bytes, ms since the Unix epoch for times). */
 export interface AuditEvents {
   /** A key's DKG starts; the key is pending. */
@@ -80,6 +83,21 @@ export interface AuditEvents {
    * and the COMMIT is no longer re-sent.
    */
   'key.attestation_refused': { signer: string; epoch: number; reason: string };
+  /**
+   * Key state transitions (key-states.ts), recorded when the coordinator queues them to
+   * every holder; `clientKey` is the admin that asked. 'key.destroyed': the deadline
+   * passed and the wipe was queued (each signer then attests, 'key.attested').
+   */
+  'key.suspended': StateChange;
+  'key.resumed': StateChange;
+  'key.deactivated': StateChange;
+  'key.compromised': StateChange;
+  'key.destroy_scheduled': StateChange & { afterMs: number; destroyAt: number };
+  'key.destroy_cancelled': StateChange;
+  'key.destroyed': StateChange;
+  /** A holder recorded a transition (ACK), or refused it (its own record does not allow it, or the request expired while it was away). */
+  'key.state_applied': { signer: string; transition: string; state: string };
+  'key.state_refused': { signer: string; transition: string; reason: string };
   /** A signer acknowledged a COMMIT: it holds the share of `epoch`. */
   'commit.acked': { signer: string; kind: string; epoch: number };
   /** An operator lifted a ban (`by`: the client key, when known). */

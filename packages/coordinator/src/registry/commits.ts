@@ -58,9 +58,9 @@ export class PendingCommits {
     return rows.map((r) => ({ seq: r.seq, signer: r.signer, keyId: r.key_id, kind: r.kind, epoch: r.epoch, sessionId: r.session_id, frame: new Uint8Array(r.frame) }));
   }
 
-  /** Signers that have not acknowledged some commit of `keyId`. */
+  /** Signers that have not acknowledged some commit of `keyId` (a queued key state transition is no commit of an epoch). */
   unacknowledged(keyId: string): string[] {
-    return this.db.prepare<[string], string>('SELECT DISTINCT signer FROM pending_commits WHERE key_id = ? ORDER BY signer').pluck().all(keyId);
+    return this.db.prepare<[string], string>("SELECT DISTINCT signer FROM pending_commits WHERE key_id = ? AND kind != 'state' ORDER BY signer").pluck().all(keyId);
   }
 
   find(signer: string, sessionId: string): PendingCommit | undefined {

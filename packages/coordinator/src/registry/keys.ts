@@ -1,6 +1,6 @@
 /**
  * The registry's keys: id, suite, threshold, participants, lifecycle state
- * (pending -> active -> retired) and, once a key session committed, its public key
+ * (pending -> active -> retired; an active key reads as its usage state, key-states.ts) and, once a key session committed, its public key
  * package (wire encoding) and epoch. Durable when the registry transaction commits.
  */
 import Database from 'better-sqlite3';
@@ -38,7 +38,11 @@ interface KeyRow {
   session_id: string | null;
   created_at: number;
   updated_at: number;
+  /** `key_states.state`, when the key left 'active' once (registry/key-states.ts). */
+  usage: KeyState | null;
 }
+
+const SELECT = 'SELECT k.*, s.state AS usage FROM keys k LEFT JOIN key_states s ON s.key_id = k.id';
 
 function toKey(row: KeyRow): RegistryKey {
   return {
@@ -48,7 +52,8 @@ function toKey(row: KeyRow): RegistryKey {
     participants: JSON.parse(row.participants) as ParticipantRef[],
     publicKey: row.public_key === null ? undefined : fromWirePublicKey(parseWirePublicKey(decode(new Uint8Array(row.public_key)), 'public_key')),
     epoch: row.epoch,
-    state: row.state,
+    // An active key shows its usage state; a key destroyed after a schedule shows 'destroyed'.
+    state: row.usage !== null && (row.state === 'active' || row.usage === 'destroyed') ? row.usage : row.state,
     sessionId: row.session_id ?? undefined,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -103,12 +108,12 @@ export class KeyStore {
   }
 
   get(id: string): RegistryKey | undefined {
-    const row = this.db.prepare<[string], KeyRow>('SELECT * FROM keys WHERE id = ?').get(id);
+    const row = this.db.prepare<[string], KeyRow>(`${SELECT} WHERE k.id = ?`).get(id);
     return row === undefined ? undefined : toKey(row);
   }
 
   list(): RegistryKey[] {
-    return this.db.prepare<[], KeyRow>('SELECT * FROM keys ORDER BY created_at, id').all().map(toKey);
+    return this.db.prepare<[], KeyRow>(`${SELECT} ORDER BY k.created_at, k.id`).all().map(toKey);
   }
 
   /** Records a key's (new) public package and epoch and makes it active; UNKNOWN_KEY if there is no such key. */

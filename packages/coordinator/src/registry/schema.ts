@@ -116,6 +116,21 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE keys ADD COLUMN session_id TEXT');
     },
   },
+  {
+    // Version 3 (issue 11): each key's usage state (registry/key-states.ts), beside its lifecycle state.
+    version: 3,
+    up(db) {
+      db.exec(`CREATE TABLE IF NOT EXISTS key_states (
+        key_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'deactivated', 'compromised', 'destroy-scheduled', 'destroyed')),
+        previous TEXT,
+        after_ms INTEGER,
+        destroy_at INTEGER,
+        schedule BLOB,
+        updated_at INTEGER NOT NULL
+      )`);
+    },
+  },
 ];
 
 /** The version this code writes. */

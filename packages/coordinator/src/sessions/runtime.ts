@@ -247,6 +247,21 @@ export class SessionRuntime {
     return frames;
   }
 
+  /**
+   * A commit point without a session inbox (key state transitions): `body` is sealed for
+   * every recipient as round `round`, and in one registry transaction `record` runs and
+   * every frame is queued (re-sent on reconnect until answered). Returns the frames.
+   */
+  queue(kind: string, suite: string, sessionId: Uint8Array, c: { keyId: string; epoch: number; recipients: readonly string[]; round: number; body: unknown; record: () => void }): Map<string, Uint8Array> {
+    const seal = (to: string) => sealEnvelope(this.identity, { v: PROTOCOL_VERSION, kind, suite, sessionId, round: c.round, from: COORDINATOR_ID, to }, encodeBody(c.body));
+    const frames = new Map(c.recipients.map((id) => [id, encodeEnvelope(seal(id))]));
+    this.registry.transaction(() => {
+      c.record();
+      for (const [id, frame] of frames) this.registry.addPendingCommit({ signer: id, keyId: c.keyId, kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });
+    });
+    return frames;
+  }
+
   /** Sends the queued COMMITs to `online` and waits (one round timeout at most) for their ACK / ATTEST; returns who did not answer. */
   async awaitCommitted(sessionId: Uint8Array, frames: ReadonlyMap<string, Uint8Array>, online: readonly string[]): Promise<string[]> {
     const hex = bytesToHex(sessionId);

@@ -26,6 +26,8 @@ export const API_ERRORS = {
   KEY_EXISTS: 409,
   /** The key's lifecycle state does not allow the operation. */
   WRONG_STATE: 409,
+  /** The key's usage state (suspended, deactivated, compromised, destroy-scheduled, destroyed) refuses the operation or transition; the message names the state. */
+  WRONG_KEY_STATE: 409,
   /** Another lifecycle session of the key is running. */
   BUSY: 409,
   /** Fewer usable (connected, allow-listed, not excluded) signers than the operation needs. */

@@ -28,6 +28,7 @@ import {
   SignatureSchema,
   SignBodySchema,
   SignerStatusSchema,
+  StateBodySchema,
 } from './types.ts';
 import { anyObject, array, integer, nullable, object, oneOf, string, type JsonOf, type Schema } from './schema.ts';
 
@@ -183,6 +184,15 @@ export const ROUTES = {
     params: [keyParam, waitParam],
     body: RequestOnlyBodySchema,
     responses: { 200: json('The retired key and the destruction attestations received', RetirementSchema), 202: accepted },
+    errors: OPERATION_ERRORS,
+  }),
+  state: route({
+    method: 'POST',
+    path: '/v1/keys/{id}/state',
+    summary: 'Change the key state (admin): suspend, resume, deactivate, compromise, schedule-destroy, cancel-destroy; every signer checks the request and the transition against its own record',
+    params: [keyParam],
+    body: StateBodySchema,
+    responses: { 200: json('The key in its new state', KeySchema) },
     errors: OPERATION_ERRORS,
   }),
   bans: route({

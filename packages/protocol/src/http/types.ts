@@ -6,6 +6,7 @@
  */
 import { OPERATIONS } from '../auth.ts';
 import { KEY_SUITES } from '../ecdsa.ts';
+import { MAX_DESTROY_DELAY_MS, REQUESTED_TRANSITIONS } from '../key-states.ts';
 import { apiError } from './errors.ts';
 import { anyObject, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
 
@@ -28,7 +29,8 @@ export const ClientRequestSchema = component(
   ),
 );
 
-export const KEY_STATES = ['pending', 'active', 'retired'] as const;
+/** 'pending' (DKG running), the usage states of key-states.ts, and 'retired' (destroyed by retirement). */
+export const KEY_STATES = ['pending', 'active', 'suspended', 'deactivated', 'compromised', 'destroy-scheduled', 'destroyed', 'retired'] as const;
 
 export const KeySchema = component(
   'Key',
@@ -188,6 +190,16 @@ export const RepairBodySchema = object(
   { closed: true },
 );
 
+/** A key state transition (key-states.ts): the transition, its delay for 'schedule-destroy', and the admin's signed request (op 'state', `stateDigest`). */
+export const StateBodySchema = object(
+  {
+    transition: oneOf(REQUESTED_TRANSITIONS),
+    afterMs: integer({ minimum: 0, maximum: MAX_DESTROY_DELAY_MS, description: "schedule-destroy only: the delay before the shares are wiped, ms (default 7 days); each signer counts it on its own clock from when it records the schedule" }),
+    request: ClientRequestSchema,
+  },
+  { optional: ['afterMs'], closed: true },
+);
+
 // ---- the types ----
 
 export type ClientRequestJson = JsonOf<typeof ClientRequestSchema>;
@@ -217,8 +229,10 @@ export type SignBodyJson = JsonOf<typeof SignBodySchema>;
 export type ReshareBodyJson = JsonOf<typeof ReshareBodySchema>;
 export type RepairBodyJson = JsonOf<typeof RepairBodySchema>;
 export type RequestOnlyBodyJson = JsonOf<typeof RequestOnlyBodySchema>;
+export type StateBodyJson = JsonOf<typeof StateBodySchema>;
 export type CreateKeyBody = DecodedOf<typeof CreateKeyBodySchema>;
 export type SignBody = DecodedOf<typeof SignBodySchema>;
 export type ReshareBody = DecodedOf<typeof ReshareBodySchema>;
 export type RepairBody = DecodedOf<typeof RepairBodySchema>;
 export type RequestOnlyBody = DecodedOf<typeof RequestOnlyBodySchema>;
+export type StateBody = DecodedOf<typeof StateBodySchema>;

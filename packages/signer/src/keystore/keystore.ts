@@ -16,6 +16,7 @@ import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from '.
 import { now, readWithoutKek } from './database.ts';
 import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
+import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
 import { NonceJournal } from './nonces.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
@@ -31,6 +32,7 @@ interface Stores {
   retired: RetiredKeys;
   bans: PeerBans;
   sessions: SessionRecords;
+  states: KeyStates;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -54,6 +56,7 @@ export class Keystore implements ReplayGuard, Startable {
       retired: new RetiredKeys(keystore),
       bans: new PeerBans(keystore),
       sessions: new SessionRecords(keystore),
+      states: new KeyStates(keystore),
     };
   }
 
@@ -191,6 +194,47 @@ export class Keystore implements ReplayGuard, Startable {
     });
     this.#purgeWal();
     return result;
+  }
+
+  /** This signer's record of the key's state; undefined for a key that never left 'active'. */
+  keyState(keyId: string): KeyStateRecord | undefined {
+    return this.#read().states.get(aId(keyId, 'keyId'));
+  }
+
+  /** Whether a transition carried by this request (its `clientRequestId`) was applied to the key. */
+  transitionApplied(keyId: string, requestId: Uint8Array): boolean {
+    aBytes(requestId, 'requestId', { len: ATTESTATION_DIGEST_LENGTH });
+    return this.#read().states.applied(aId(keyId, 'keyId'), requestId);
+  }
+
+  /** The key's state changes, oldest first. */
+  keyStateHistory(keyId: string): KeyStateChange[] {
+    return this.#read().states.history(aId(keyId, 'keyId'));
+  }
+
+  /**
+   * Durably records a state transition of a key this signer holds ('WRONG_STATE' if
+   * retired, 'NOT_FOUND' without an active share). With `destroy`, the key's shares
+   * are wiped and the attestation kept in the same transaction, as `retire` does.
+   */
+  recordKeyState(next: KeyStateRecord, change: KeyStateChange, destroy?: { attestationDigest: Uint8Array; attestation: Uint8Array }): void {
+    aId(next.keyId, 'keyId');
+    aBytes(next.requestId, 'requestId', { len: ATTESTATION_DIGEST_LENGTH });
+    aUint(next.requestTimestamp, 'requestTimestamp');
+    if (destroy !== undefined) aBytes(destroy.attestationDigest, 'attestationDigest', { len: ATTESTATION_DIGEST_LENGTH });
+    this.#write(({ retired, shares, nonces, sessions, states }) => {
+      retired.refuseRetired(next.keyId);
+      shares.active(next.keyId).secret.fill(0);
+      if (destroy !== undefined) {
+        const at = now(this.#keystore);
+        shares.wipeAll(next.keyId, at);
+        sessions.dropKeyConfirms(next.keyId);
+        nonces.discardOfKey(next.keyId);
+        retired.record({ keyId: next.keyId, retiredAt: at, attestationDigest: destroy.attestationDigest }, destroy.attestation);
+      }
+      states.record(next, change);
+    });
+    if (destroy !== undefined) this.#purgeWal();
   }
 
   /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */

@@ -93,17 +93,44 @@ CREATE TABLE vetoed_sessions (
 ) STRICT;
 `;
 
+/**
+ * Migration 3 (issue 11, key states): this signer's own record of each key's state
+ * (key-states.ts), and the history of every transition it applied.
+ */
+const KEY_STATES_V3 = `
+CREATE TABLE key_states (
+  key_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'deactivated', 'compromised', 'destroy-scheduled', 'destroyed')),
+  previous TEXT,
+  request_id BLOB NOT NULL,
+  request_ts INTEGER NOT NULL,
+  not_before INTEGER,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE key_state_history (
+  seq INTEGER PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  transition TEXT NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  request_id BLOB NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX key_state_history_key ON key_state_history (key_id, request_id);
+`;
+
 /** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(LAYOUT_V1) },
   { version: 2, up: (db) => db.exec(SESSION_RECORDS_V2) },
+  { version: 3, up: (db) => db.exec(KEY_STATES_V3) },
 ];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

@@ -1,7 +1,7 @@
 /**
  * `authoriseUse`: will this signer do this operation, for this key, now? One answer
  * for every START (docs/cluster-protocol.md, ARCHITECTURE.md "Usage"): first its own
- * records of the key (state, epoch, suite), then the operation's own checks against
+ * records of the key (its usage state: suspended, deactivated, compromised, ...; epoch, suite), then the operation's own checks against
  * the share, then the client request: op and key id, the digest this signer
  * recomputes, the signature, roles, freshness and the persistent replay window (last,
  * so only genuine requests consume an entry). Sign requests may be started
@@ -11,7 +11,7 @@
  * which the caller then owns and wipes.
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { encodeBody, verifyClientRequest, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { allowsUse, encodeBody, verifyClientRequest, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
@@ -59,6 +59,7 @@ export function authoriseUse(ctx: SessionContext, use: UseOf<'createKey'>): unde
 export function authoriseUse(ctx: SessionContext, use: ActiveKeyUse): HeldShare;
 export function authoriseUse(ctx: SessionContext, use: ReshareUse | RepairUse): HeldShare | undefined;
 export function authoriseUse(ctx: SessionContext, use: KeyUse): HeldShare | undefined {
+  refuseByState(ctx, use.keyId, use.op);
   const share = heldShare(ctx, use);
   try {
     verifyRequest(ctx, use);
@@ -67,6 +68,15 @@ export function authoriseUse(ctx: SessionContext, use: KeyUse): HeldShare | unde
     throw e;
   }
   return share;
+}
+
+/**
+ * The key's state as this signer recorded it (sessions/state.ts) allows the operation
+ * (`allowsUse`): a suspended key signs nothing here whatever the coordinator says.
+ */
+export function refuseByState(ctx: SessionContext, keyId: string, op: Operation): void {
+  const state = ctx.keystore.keyState(keyId)?.state;
+  if (state !== undefined && !allowsUse(state, op)) throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `${keyId} is ${state} here: no ${op}` });
 }
 
 /** This signer's own records of the key allow the use: the share it needs, if any. */

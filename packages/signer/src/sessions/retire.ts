@@ -34,7 +34,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
-import { authoriseUse } from './authorise.ts';
+import { authoriseUse, refuseByState } from './authorise.ts';
 import { hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
 
 /** The replay-window entry that settles a retire session: (session id, this mark). */
@@ -68,6 +68,7 @@ export function commitRetire(ctx: SessionContext, env: Envelope, body: RetireCom
     sendPayload(ctx, header, ctx.keystore.getAttestation(keyId));
     return;
   }
+  refuseByState(ctx, keyId, 'retire');
   checkRetireRequest(ctx, body);
   const requestId = clientRequestId(request);
   const approvals = openRelayed<RetireApproveBody>(ctx, body.envelopes, {

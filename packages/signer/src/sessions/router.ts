@@ -13,6 +13,7 @@ import {
   KEY_ROUND,
   RETIRE_ROUND,
   SIGN_ROUND,
+  STATE_ROUND,
   WireError,
   decodeBody,
   type AbortBody,
@@ -26,6 +27,7 @@ import {
   type RetireCommitBody,
   type RetireStartBody,
   type SignStartBody,
+  type StateStartBody,
 } from '@keyquorum/protocol';
 import { CryptoError } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
@@ -38,9 +40,11 @@ import { commitRepair, startRepair } from './repair.ts';
 import { approveRetire, commitRetire, voidRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
 import { startDkg, startRefresh, startReshare, startSign } from './start.ts';
+import { applyState } from './state.ts';
 
 const KEY_ROUNDS = [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.RESOLVE, KEY_ROUND.ABORT];
 const RETIRE_ROUNDS = [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT];
+const STATE_ROUNDS = [STATE_ROUND.START];
 
 type Inbound = Readonly<Record<string, readonly number[]>>;
 
@@ -49,14 +53,14 @@ type Inbound = Readonly<Record<string, readonly number[]>>;
  * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
  * such a suite; the body is then refused UNKNOWN_SUITE.
  */
-const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS };
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS };
 
 /** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare and repair only if it has them. */
 const inboundOf = (scheme: SchemeDriver): Inbound => ({
-  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), ...(scheme.repairSecret === undefined ? {} : { repair: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS,
+  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), ...(scheme.repairSecret === undefined ? {} : { repair: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS, state: STATE_ROUNDS,
 });
 
-const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
+const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT, state: STATE_ROUND.ABORT };
 
 const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair';
 
@@ -195,6 +199,7 @@ export class SessionRouter {
       else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody);
       else if (k === 'repair') session = startRepair(this.#ctx, env, body as RepairStartBody);
       else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody);
+      else if (k === 'state') applyState(this.#ctx, env, body as StateStartBody);
       else approveRetire(this.#ctx, env, body as RetireStartBody);
       this.#events.count('started');
       if (session) {

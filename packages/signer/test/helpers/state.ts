@@ -20,6 +20,7 @@ export interface KeystoreSnapshot {
   requests: string[];
   retired: string[];
   bans: string[];
+  keyStates: string[];
 }
 
 /** Every durable row a session could change, as comparable strings. */
@@ -33,6 +34,7 @@ export function snapshot(dataDir: string): KeystoreSnapshot {
       requests: rows('SELECT client_key, nonce, timestamp FROM requests ORDER BY client_key, nonce'),
       retired: rows('SELECT key_id FROM retired_keys ORDER BY key_id'),
       bans: rows('SELECT key_id, peer FROM peer_bans ORDER BY key_id, peer'),
+      keyStates: [...rows('SELECT key_id, state, previous, request_ts, not_before FROM key_states ORDER BY key_id'), ...rows('SELECT seq, key_id, transition, to_state FROM key_state_history ORDER BY seq')],
     };
   } finally {
     db.close();
