@@ -121,6 +121,32 @@ describe('client authorisation', () => {
     expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(false);
   });
 
+  it('a request replayed exactly at the edge of the replay window is still refused (its entry is not forgotten a tick early)', () => {
+    const { replay, advance } = setup();
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(true);
+    // Now the request is exactly maxSkewMs old: verifyClientRequest still calls it fresh.
+    advance(DEFAULT_MAX_SKEW_MS);
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(false);
+    expect(replay.size).toBe(1);
+    // One millisecond later it is forgotten, and refused by the guard (and as STALE by its caller).
+    advance(1);
+    expect(replay.checkAndRemember('aa', 'bb', T0)).toBe(false);
+    expect(replay.size).toBe(0);
+  });
+
+  it('a replay guard built with no clock uses the system clock: a request dated now is remembered, one older than the window refused', () => {
+    const replay = new MemoryReplayGuard({ windowMs: 60_000 });
+    const now = Date.now();
+    expect(replay.checkAndRemember('aa', 'bb', now)).toBe(true);
+    expect(replay.checkAndRemember('aa', 'bb', now)).toBe(false);
+    expect(replay.checkAndRemember('aa', 'cc', now - 3_600_000)).toBe(false);
+  });
+
+  it('a replay guard refuses a clock that is not a function and a bad window, naming the option', () => {
+    expectWireError(() => new MemoryReplayGuard({ now: 5 as never }), 'BAD_FIELD', 'now');
+    expectWireError(() => new MemoryReplayGuard({ windowMs: -1 }), 'BAD_FIELD', 'windowMs');
+  });
+
   it('decoding refuses unknown fields, other versions and wrong lengths', () => {
     const { verify } = setup();
     const r = request();
