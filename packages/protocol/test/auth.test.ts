@@ -61,14 +61,14 @@ describe('client authorisation', () => {
   it('a signer-role client may not refresh, repair, retire or create keys', () => {
     const { verify } = setup();
     for (const op of ['createKey', 'refresh', 'repair', 'retire'] as const) {
-      expectWireError(() => verify(request(wallet, op)), 'UNAUTHORISED');
+      expectWireError(() => verify(request(wallet, op)), 'UNAUTHORISED', 'request.clientKey');
     }
   });
 
   it('an auditor may request nothing, and an unknown key is refused', () => {
     const { verify } = setup();
-    expectWireError(() => verify(request(auditor, 'sign')), 'UNAUTHORISED');
-    expectWireError(() => verify(request(stranger, 'sign')), 'UNAUTHORISED');
+    expectWireError(() => verify(request(auditor, 'sign')), 'UNAUTHORISED', 'request.clientKey');
+    expectWireError(() => verify(request(stranger, 'sign')), 'UNAUTHORISED', 'request.clientKey');
   });
 
   it('a request altered after signing is refused', () => {
@@ -147,6 +147,40 @@ describe('client authorisation', () => {
     expectWireError(() => new MemoryReplayGuard({ windowMs: -1 }), 'BAD_FIELD', 'windowMs');
   });
 
+  it("a verifier configured with a tighter skew than the default refuses a request 1 ms beyond it, either way", () => {
+    const replay = new MemoryReplayGuard({ now: () => T0 });
+    const verify = (r: ClientRequest) => verifyClientRequest(r, { trusted, now: T0, maxSkewMs: 30_000, replay });
+    expectWireError(() => verify(request(wallet, 'sign', T0 - 30_001)), 'STALE', 'request.timestamp');
+    expectWireError(() => verify(request(wallet, 'sign', T0 + 30_001)), 'STALE', 'request.timestamp');
+    expect(verify(request(wallet, 'sign', T0 + 30_000)).op).toBe('sign');
+  });
+
+  it('a request without a version, or that is not an object, is refused as a bad field (not a crash, not a version)', () => {
+    const { verify } = setup();
+    const { v: _v, ...unversioned } = request();
+    expectWireError(() => verify(unversioned), 'BAD_FIELD', 'request.v');
+    expectWireError(() => verify(null), 'BAD_FIELD', 'request');
+    expectWireError(() => verify([request()]), 'BAD_FIELD', 'request');
+  });
+
+  it('a malformed trust list is refused naming the entry, never read as trusting anyone', () => {
+    const r = request();
+    const replay = new MemoryReplayGuard({ now: () => T0 });
+    const withTrusted = (list: unknown) => () => verifyClientRequest(r, { trusted: list as TrustedClient[], now: T0, replay });
+    expectWireError(withTrusted([{ publicKey: wallet.publicKey, roles: ['root'] }]), 'BAD_FIELD', 'trusted[0].roles[0]');
+    expectWireError(withTrusted([{ publicKey: wallet.publicKey.slice(1), roles: ['signer'] }]), 'BAD_FIELD', 'trusted[0].publicKey');
+    expectWireError(withTrusted([{ publicKey: wallet.publicKey, roles: ['signer'], admin: true }]), 'UNKNOWN_FIELD', 'trusted[0].admin');
+    expectWireError(withTrusted([{ publicKey: wallet.publicKey, roles: ['signer', 'admin', 'auditor', 'signer'] }]), 'BAD_FIELD', 'trusted[0].roles');
+    expectWireError(() => verifyClientRequest(r, { trusted, now: -1, replay }), 'BAD_FIELD', 'now');
+    expectWireError(() => verifyClientRequest(r, { trusted, now: T0, maxSkewMs: 1.5, replay }), 'BAD_FIELD', 'maxSkewMs');
+    expect(replay.size).toBe(0);
+  });
+
+  it('refuses to sign a request with anything but an identity key', () => {
+    const fake = { publicKey: wallet.publicKey, secretKey: new Uint8Array(32) };
+    expectWireError(() => signClientRequest(fake as never, { op: 'sign', keyId: 'hot-1', digest }), 'BAD_FIELD', 'client');
+  });
+
   it('decoding refuses unknown fields, other versions and wrong lengths', () => {
     const { verify } = setup();
     const r = request();
@@ -175,6 +209,12 @@ describe('operationDigest', () => {
     for (const o of others) expect(o).not.toEqual(d);
     // Length prefixes: moving bytes between a name and its value changes the digest.
     expect(operationDigest('sign', { ab: 'c' })).not.toEqual(operationDigest('sign', { a: 'bc' }));
+  });
+
+  it('refuses an unknown operation and parameters that are not a plain object', () => {
+    expectWireError(() => operationDigest('exportKey' as never, {}), 'BAD_FIELD', 'op');
+    expectWireError(() => operationDigest('sign', null as never), 'BAD_FIELD', 'params');
+    expectWireError(() => operationDigest('sign', [1] as never), 'BAD_FIELD', 'params');
   });
 
   it('refuses fractional numbers and bad names', () => {

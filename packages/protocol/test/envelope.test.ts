@@ -133,6 +133,37 @@ describe('envelope', () => {
     for (const [v, field] of cases) expectWireError(() => decodeEnvelope(encode(v as never)), 'BAD_FIELD', field);
   });
 
+  it('decode refuses a header without a version, or that is not an object, as a bad field (not a crash)', () => {
+    const p = plain();
+    const { v: _v, ...unversioned } = p.header as Record<string, unknown>;
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: unversioned } as never)), 'BAD_FIELD', 'header.v');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: null } as never)), 'BAD_FIELD', 'header');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: [1] } as never)), 'BAD_FIELD', 'header');
+    expectWireError(() => decodeEnvelope(encode({ ...p, enc: null } as never)), 'BAD_FIELD', 'enc');
+  });
+
+  it("open refuses a malformed expectation or pinned key naming it, rather than opening unchecked", () => {
+    const e = sealEnvelope(alice, header(), payload);
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { sessionId: sessionA.subarray(1) } }), 'BAD_FIELD', 'expect.sessionId');
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { to: 'Bob!' } }), 'BAD_FIELD', 'expect.to');
+    expectWireError(() => openEnvelope(e, alice.publicKey.subarray(1)), 'BAD_FIELD', 'senderPublicKey');
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { kind: 'sign' } }), 'WRONG_KIND', 'header.kind');
+  });
+
+  it('a relay that relabels the kind or suite of a signed envelope is detected', () => {
+    const e = sealEnvelope(alice, header(), payload);
+    for (const t of [{ ...e, header: { ...e.header, kind: 'sign' } }, { ...e, header: { ...e.header, suite: 'frost-secp256k1' } }]) {
+      expectWireError(() => openEnvelope(t, alice.publicKey), 'BAD_SIGNATURE', 'sig');
+    }
+  });
+
+  it('an encrypted envelope keeps its encryption marker across the wire', () => {
+    const eph = new Uint8Array(32).fill(9);
+    const frame = encodeEnvelope(sealEnvelope(alice, header(), payload, { enc: { eph } }));
+    const e = openEnvelope(decodeEnvelope(frame), alice.publicKey);
+    expect(e.enc).toEqual({ eph });
+  });
+
   it('decode refuses truncated and oversized frames', () => {
     const frame = encodeEnvelope(sealEnvelope(alice, header(), payload));
     expectWireError(() => decodeEnvelope(frame.subarray(0, frame.length - 1)), 'MALFORMED');
