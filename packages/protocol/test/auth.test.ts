@@ -176,6 +176,34 @@ describe('client authorisation', () => {
     expect(replay.size).toBe(0);
   });
 
+  it('each malformed request field is refused naming that field, when verified and when signed', () => {
+    const { verify } = setup();
+    const r = request();
+    const cases: [string, unknown][] = [
+      ['keyId', 'hot 1'], ['digest', new Uint8Array(31)], ['timestamp', -1],
+      ['clientKey', new Uint8Array(31)], ['sig', new Uint8Array(63)],
+    ];
+    for (const [name, value] of cases) expectWireError(() => verify({ ...r, [name]: value }), 'BAD_FIELD', `request.${name}`);
+    expectWireError(() => signClientRequest(wallet, { op: 'sign', keyId: 'hot 1', digest }), 'BAD_FIELD', 'fields.keyId');
+    expectWireError(() => verifyClientRequest(r, { trusted: {} as never, now: T0, replay: new MemoryReplayGuard() }), 'BAD_FIELD', 'trusted');
+  });
+
+  it('a client trusted with several roles may request what any one of them allows', () => {
+    const { verify } = setup();
+    const both: TrustedClient[] = [{ publicKey: wallet.publicKey, roles: ['signer', 'admin'] }];
+    const replay = new MemoryReplayGuard({ now: () => T0 });
+    expect(verifyClientRequest(request(wallet, 'refresh'), { trusted: both, now: T0, replay }).op).toBe('refresh');
+    expectWireError(() => verify(request(wallet, 'refresh')), 'UNAUTHORISED', 'request.clientKey');
+  });
+
+  it('the replay guard refuses a malformed key, nonce or timestamp naming it', () => {
+    const { replay } = setup();
+    expectWireError(() => replay.checkAndRemember('zz', 'bb', T0), 'BAD_FIELD', 'clientKeyHex');
+    expectWireError(() => replay.checkAndRemember('aa', 'b', T0), 'BAD_FIELD', 'nonceHex');
+    expectWireError(() => replay.checkAndRemember('aa', 'bb', -1), 'BAD_FIELD', 'timestamp');
+    expect(replay.size).toBe(0);
+  });
+
   it('refuses to sign a request with anything but an identity key', () => {
     const fake = { publicKey: wallet.publicKey, secretKey: new Uint8Array(32) };
     expectWireError(() => signClientRequest(fake as never, { op: 'sign', keyId: 'hot-1', digest }), 'BAD_FIELD', 'client');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encode } from '../src/codec.ts';
-import { decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Header } from '../src/envelope.ts';
+import { canonicalHeaderBytes, decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Header } from '../src/envelope.ts';
 import { generateIdentity } from '../src/identity.ts';
 import { expectWireError, seededRng } from './helpers.ts';
 
@@ -162,6 +162,14 @@ describe('envelope', () => {
     const frame = encodeEnvelope(sealEnvelope(alice, header(), payload, { enc: { eph } }));
     const e = openEnvelope(decodeEnvelope(frame), alice.publicKey);
     expect(e.enc).toEqual({ eph });
+  });
+
+  it('a malformed kind or suite is refused naming it, and so is a bad header given for the canonical bytes (the e2e AAD)', () => {
+    const p = plain();
+    const h = p.header as Record<string, unknown>;
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: { ...h, kind: 7 } } as never)), 'BAD_FIELD', 'header.kind');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: { ...h, suite: 'bad suite' } } as never)), 'BAD_FIELD', 'header.suite');
+    expectWireError(() => canonicalHeaderBytes(header({ round: -1 })), 'BAD_FIELD', 'header.round');
   });
 
   it('decode refuses truncated and oversized frames', () => {

@@ -398,7 +398,7 @@ describe('key lifecycle', () => {
     expectCode(() => ks.storeNonce('n1', 'k1', 1, bytes(64)), 'WRONG_STATE', 'epoch');
     ks.activate('k1', 1);
     expect(ks.countFreshNonces('k1')).toBe(0);
-    expectCode(() => ks.consumeNonce('n0'), 'NONCE_DISCARDED');
+    expectCode(() => ks.consumeNonce('n0'), 'NONCE_DISCARDED', 'nonceId');
     ks.close();
     const sealed = withRaw(dataDir, (db) => db.prepare("SELECT sealed FROM nonces WHERE nonce_id = 'n0'").pluck().get() as Buffer);
     expect(sealed.length).toBeGreaterThan(0);
