@@ -92,6 +92,12 @@ describe('end-to-end encryption', () => {
     expect(a.payload).not.toEqual(b.payload);
   });
 
+  it('refuses a malformed header, plaintext or sender key naming it, before any key agreement', () => {
+    expectWireError(() => encryptTo(alice, bob.publicKey, { ...header, round: -1 }, share), 'BAD_FIELD', 'header.round');
+    expectWireError(() => encryptTo(alice, bob.publicKey, header, 'a share' as never), 'BAD_FIELD', 'plaintext');
+    expectWireError(() => decryptFrom(bob, alice.publicKey.subarray(1), sealedShare()), 'BAD_FIELD', 'senderEd25519Pub');
+  });
+
   it('refuses to encrypt to a broadcast, and refuses an unencrypted payload', () => {
     expectWireError(() => encryptTo(alice, bob.publicKey, { ...header, to: '*' }, share), 'BAD_FIELD', 'header.to');
     const plain = sealEnvelope(alice, header, share);

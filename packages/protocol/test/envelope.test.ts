@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encode } from '../src/codec.ts';
-import { decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Header } from '../src/envelope.ts';
+import { canonicalHeaderBytes, decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Header } from '../src/envelope.ts';
 import { generateIdentity } from '../src/identity.ts';
 import { expectWireError, seededRng } from './helpers.ts';
 
@@ -131,6 +131,45 @@ describe('envelope', () => {
       [{ header: h, payload: p.payload }, 'sig'],
     ];
     for (const [v, field] of cases) expectWireError(() => decodeEnvelope(encode(v as never)), 'BAD_FIELD', field);
+  });
+
+  it('decode refuses a header without a version, or that is not an object, as a bad field (not a crash)', () => {
+    const p = plain();
+    const { v: _v, ...unversioned } = p.header as Record<string, unknown>;
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: unversioned } as never)), 'BAD_FIELD', 'header.v');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: null } as never)), 'BAD_FIELD', 'header');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: [1] } as never)), 'BAD_FIELD', 'header');
+    expectWireError(() => decodeEnvelope(encode({ ...p, enc: null } as never)), 'BAD_FIELD', 'enc');
+  });
+
+  it("open refuses a malformed expectation or pinned key naming it, rather than opening unchecked", () => {
+    const e = sealEnvelope(alice, header(), payload);
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { sessionId: sessionA.subarray(1) } }), 'BAD_FIELD', 'expect.sessionId');
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { to: 'Bob!' } }), 'BAD_FIELD', 'expect.to');
+    expectWireError(() => openEnvelope(e, alice.publicKey.subarray(1)), 'BAD_FIELD', 'senderPublicKey');
+    expectWireError(() => openEnvelope(e, alice.publicKey, { expect: { kind: 'sign' } }), 'WRONG_KIND', 'header.kind');
+  });
+
+  it('a relay that relabels the kind or suite of a signed envelope is detected', () => {
+    const e = sealEnvelope(alice, header(), payload);
+    for (const t of [{ ...e, header: { ...e.header, kind: 'sign' } }, { ...e, header: { ...e.header, suite: 'frost-secp256k1' } }]) {
+      expectWireError(() => openEnvelope(t, alice.publicKey), 'BAD_SIGNATURE', 'sig');
+    }
+  });
+
+  it('an encrypted envelope keeps its encryption marker across the wire', () => {
+    const eph = new Uint8Array(32).fill(9);
+    const frame = encodeEnvelope(sealEnvelope(alice, header(), payload, { enc: { eph } }));
+    const e = openEnvelope(decodeEnvelope(frame), alice.publicKey);
+    expect(e.enc).toEqual({ eph });
+  });
+
+  it('a malformed kind or suite is refused naming it, and so is a bad header given for the canonical bytes (the e2e AAD)', () => {
+    const p = plain();
+    const h = p.header as Record<string, unknown>;
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: { ...h, kind: 7 } } as never)), 'BAD_FIELD', 'header.kind');
+    expectWireError(() => decodeEnvelope(encode({ ...p, header: { ...h, suite: 'bad suite' } } as never)), 'BAD_FIELD', 'header.suite');
+    expectWireError(() => canonicalHeaderBytes(header({ round: -1 })), 'BAD_FIELD', 'header.round');
   });
 
   it('decode refuses truncated and oversized frames', () => {

@@ -119,6 +119,23 @@ describe('scrypt cost', () => {
     expect(() => Keystore.open({ dataDir, kek: { passphrase: 'wrong' } })).toThrow(/BAD_PASSPHRASE/);
   });
 
+  it('a re-seal that meets a damaged fresh nonce stops with CORRUPT naming that nonce, and changes nothing', () => {
+    const dataDir = fixtureCopy();
+    const { nonceId } = contents.nonces.fresh;
+    withRaw(dataDir, (db) => db.prepare('UPDATE nonces SET sealed = zeroblob(length(sealed)) WHERE nonce_id = ?').run(nonceId));
+    const before = { salt: meta(dataDir, 'salt'), blobs: sealedBlobs(dataDir) };
+    let error: unknown;
+    try {
+      stores.push(Keystore.open({ dataDir, kek: { passphrase: contents.passphrase }, signerId: contents.signerId }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'CORRUPT', field: `nonces[${nonceId}].sealed` });
+    expect(meta(dataDir, 'scrypt_n')).toBe(SCRYPT_N_MIN);
+    expect(meta(dataDir, 'salt')).toEqual(before.salt);
+    expect(sealedBlobs(dataDir)).toEqual(before.blobs);
+  });
+
   it('a re-seal that fails part-way changes nothing: the keystore stays whole at its old N', () => {
     const dataDir = fixtureCopy();
     // One share's sealed blob is damaged: the re-seal reaches it after re-sealing others, then fails.

@@ -313,6 +313,17 @@ describe("a signer checks every START against its own records of the key", () =>
     await expectRefused(h, renumbered, requestFor(c), 'WRONG_KEY_STATE');
   });
 
+  it('refuses a reshare START whose old key package differs from the one it holds under the same group key, with a genuine request for that group key (WRONG_KEY_STATE)', async () => {
+    const c = reshare();
+    const chainCode = h.publicKey.chainCode.slice();
+    chainCode[0]! ^= 0x01;
+    const verifyingShares = [h.publicKey.verifyingShares[1]!, h.publicKey.verifyingShares[0]!, h.publicKey.verifyingShares[2]!];
+    for (const forged of [{ ...h.publicKey, chainCode }, { ...h.publicKey, verifyingShares }]) {
+      const substituted = { ...c, start: (request: ClientRequest) => ({ ...c.start(request), oldPublicKey: forged }) };
+      await expectRefused(h, substituted, requestFor(c), 'WRONG_KEY_STATE');
+    }
+  });
+
   it('refuses to deal in a reshare of a key it holds no share of (WRONG_KEY_STATE)', async () => {
     const c = reshare();
     const none = { ...c, start: (request: ClientRequest) => ({ ...c.start(request), keyId: 'k-none' }) };
