@@ -59,7 +59,9 @@ function hold(signer: FakeSigner): () => void {
 describe('long operations with ?wait=false', () => {
   let c: Cluster;
   beforeAll(async () => {
-    c = await startCluster(['s1', 's2', 's3'], { options: { roundTimeoutMs: 500 } });
+    // 3 s: long enough for a DKG round of these in-process signers on a loaded machine; the
+    // reshare below (which they do not speak) waits it out once.
+    c = await startCluster(['s1', 's2', 's3'], { options: { roundTimeoutMs: 3000 } });
   });
   afterAll(async () => c.stop());
 
@@ -194,7 +196,8 @@ describe('the operation history', () => {
 
 describe('GET /readyz', () => {
   it('is ready only with a writable registry and as many connected signers as the smallest active threshold (2 without keys)', async () => {
-    const c = await startCluster(['s1', 's2', 's3'], { connected: ['s1'] });
+    // A generous round timeout: the DKGs below must not time out on a loaded machine.
+    const c = await startCluster(['s1', 's2', 's3'], { connected: ['s1'], options: { roundTimeoutMs: 15_000 } });
     try {
       const readyz = async () => {
         const res = await fetch(`${c.coordinator.url}/readyz`);
