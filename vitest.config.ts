@@ -6,5 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time: one file alone leaves a core idle while its processes start,
+    // wait on each other and stop (vitest's default on 2 cores is 1 worker). Every test
+    // must pass beside other load anyway; figures in README "Tests".
+    maxWorkers: 2,
   },
 });

@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { andSlow } from './support/slow.ts';
 import { Keystore } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
 import { checkSignature } from './support/verify.ts';
@@ -58,7 +59,9 @@ async function outcome(cluster: Cluster, keyId: string, honest: readonly string[
 // One cluster per shape (signers, liars), shared by the suites' cases: each case makes its own key.
 describe.each([
   { signers: 3, liars: ['signer-1'], cases: [{ suite: 'frost-secp256k1-tr' as const, threshold: 2 }, { suite: 'ecdsa-secp256k1' as const, threshold: 2 }], roundTimeoutMs: 10_000 },
-  { signers: 5, liars: ['signer-1', 'signer-2'], cases: [{ suite: 'frost-secp256k1-tr' as const, threshold: 3 }, { suite: 'ecdsa-secp256k1' as const, threshold: 3 }], roundTimeoutMs: 30_000 },
+  // ecdsa-secp256k1 3-of-5 is in the slow set (test/support/slow.ts): the 2-of-3 ECDSA case
+  // above runs the same conflict-pair logic in npm test.
+  { signers: 5, liars: ['signer-1', 'signer-2'], cases: andSlow([{ suite: 'frost-secp256k1-tr' as const, threshold: 3 }], [{ suite: 'ecdsa-secp256k1' as const, threshold: 3 }]), roundTimeoutMs: 30_000 },
 ])('$signers signers with liars $liars', ({ signers, liars, cases, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {

@@ -18,6 +18,7 @@
  * the leaver: the leaver, still holding its old share, wipes it only then.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { andSlow } from './support/slow.ts';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -74,11 +75,14 @@ async function partialCommit(c: FakeCoordinator, cl: Cluster, suite: string, par
 }
 
 describe('a compromised coordinator that partially commits a refresh, then the real coordinator again', () => {
-  it.each([
-    ['2-of-2', 'frost-ed25519', 2, 2],
-    ['3-of-3', 'frost-secp256k1-tr', 3, 3],
-    ['3-of-4', 'frost-ed25519', 4, 3],
-  ] as const)('%s %s: no share is lost, the real coordinator resolves the session, and the key signs under its public key', async (_name, suite, n, t) => {
+  // 3-of-3 and 3-of-4 are in the slow set (test/support/slow.ts) here; the signer-level
+  // packages/signer/test/partial-commit.test.ts runs the attack on all three shapes in npm test.
+  it.each(
+    andSlow<readonly [string, 'frost-ed25519' | 'frost-secp256k1-tr', number, number]>(
+      [['2-of-2', 'frost-ed25519', 2, 2] as const],
+      [['3-of-3', 'frost-secp256k1-tr', 3, 3] as const, ['3-of-4', 'frost-ed25519', 4, 3] as const],
+    ),
+  )('%s %s: no share is lost, the real coordinator resolves the session, and the key signs under its public key', async (_name, suite, n, t) => {
     cluster = await Cluster.start({ signers: n });
     const cl = cluster;
     const created = await cl.client.createKey({ keyId: KEY, suite, threshold: t, signers: cl.signerIds });
