@@ -221,6 +221,11 @@ describe('policy changes: each signer accepts only the next version, approved by
     expect(recorded(keyId).versions).toEqual([1]);
   });
 
+  it('refuses a policy for a key it holds no share of (WRONG_KEY_STATE)', async () => {
+    const req = request(adminClient, { op: 'policy', keyId: 'k-unheld', digest: policyRequestDigest({ keyId: 'k-unheld', policy: v1 }) });
+    await expectRefused(() => setPolicy(['s1'], 'k-unheld', policyToText(v1), req), 'WRONG_KEY_STATE');
+  });
+
   it('refuses another document under the version in force (version)', async () => {
     const other = policyOf(1, { approvals: {} });
     const req = request(adminClient, { op: 'policy', keyId, digest: policyRequestDigest({ keyId, policy: other }) });
@@ -297,6 +302,8 @@ describe('signatures need their approvals, checked by each signer against its ow
       // A sign request may be started MAX_ATTEMPTS_PER_REQUEST times (new quorums after a failed one); s1 took part once.
       for (let n = 1; n < MAX_ATTEMPTS_PER_REQUEST; n++) await signStart(p, req);
       await expectRefused(() => signStart(p, req), 'REPLAY');
+      // Past the 60 s window the request's replay entries outlive a restart's pruning: kept until its deadline.
+      clock.offsetMs = 20 * MINUTE;
       await cl.restart('s1');
       await expectRefused(() => signStart(p, req), 'REPLAY');
       clock.offsetMs = HOUR + MINUTE;
@@ -325,9 +332,15 @@ describe('velocity limits are counted by each signer in its own store', () => {
     await signOk(first, firstReq);
     expect(recorded(keyId).velocity).toBe(1);
     await signOk(signParams(keyId, 'v2'));
-    await signOk(signParams(keyId, 'v3'));
+    const third = signParams(keyId, 'v3');
+    const thirdReq = signReq(third);
+    await signOk(third, thirdReq);
     const fourth = signParams(keyId, 'v4');
     await expectRefused(() => signStart(fourth, signReq(fourth)), 'POLICY_DENIED', 'velocity');
+    // Another attempt of an admitted request is not a new signature request: it passes at the limit.
+    await signStart(third, thirdReq, 's3');
+    await signStart(third, thirdReq, 's1');
+    expect(recorded(keyId).velocity).toBe(3);
     await cl.restart('s1');
     await expectRefused(() => signStart(fourth, signReq(fourth)), 'POLICY_DENIED', 'velocity');
     // A fresh coordinator (nothing of the old one's counts) at the same address and key.
