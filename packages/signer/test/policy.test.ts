@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import {
+  ECDSA_SIGN_ROUND,
+  ECDSA_SUITE,
   POLICY_ROUND,
   SIGN_ROUND,
   STATE_ROUND,
@@ -51,6 +53,7 @@ import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../src/index.ts';
 import { adminClient, removeTempDirs } from './helpers/cluster.ts';
 import { SessionAborted, gather, refs, runKeySession, runSign, type SignParams } from './helpers/drive.ts';
+import { ecdsaSign } from './helpers/ecdsa-drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { TestClock, patient, snapshot, startClockedCluster, type ClockedCluster } from './helpers/state.ts';
 
@@ -118,17 +121,17 @@ function withApprovals(r: ClientRequest, names: readonly ApproverName[]): Client
 }
 
 /** Policy START to `ids`; resolves with their ACKs, throws the first ABORT (SessionAborted, body with `rule`). */
-async function setPolicy(ids: readonly string[], keyId: string, text: string, req: ClientRequest): Promise<PolicyAckBody[]> {
+async function setPolicy(ids: readonly string[], keyId: string, text: string, req: ClientRequest, suite = SUITE): Promise<PolicyAckBody[]> {
   const sessionId = randomBytes(32);
-  for (const id of ids) c.send(id, { kind: 'policy', suite: SUITE, sessionId, round: POLICY_ROUND.START }, { keyId, policy: text, request: req });
+  for (const id of ids) c.send(id, { kind: 'policy', suite, sessionId, round: POLICY_ROUND.START }, { keyId, policy: text, request: req });
   const got = await gather(c, ids, 'policy', POLICY_ROUND.ACK);
-  return [...got.values()].map((l) => decodeBody<PolicyAckBody>('policy', POLICY_ROUND.ACK, SUITE, l[0]!.payload));
+  return [...got.values()].map((l) => decodeBody<PolicyAckBody>('policy', POLICY_ROUND.ACK, suite, l[0]!.payload));
 }
 
 /** Sets `policy` on every signer, by the admin, approved by `approvedBy` when the policy in force needs it. */
-async function install(keyId: string, policy: ReturnType<typeof policyOf>, approvedBy?: ApproverName[]): Promise<void> {
+async function install(keyId: string, policy: ReturnType<typeof policyOf>, approvedBy?: ApproverName[], suite = SUITE): Promise<void> {
   const req = request(adminClient, { op: 'policy', keyId, digest: policyRequestDigest({ keyId, policy }) }, approvedBy ? { approvedBy } : {});
-  const acks = await setPolicy(IDS, keyId, policyToText(policy), req);
+  const acks = await setPolicy(IDS, keyId, policyToText(policy), req, suite);
   expect(acks.map((a) => a.version)).toEqual([policy.version, policy.version, policy.version]);
 }
 
@@ -439,4 +442,32 @@ describe('state transitions need the quorum the policy names for them', () => {
     const [resumed] = await transition(['s1'], keyId, 'resume', stateReq(keyId, 'resume', { approvedBy: ['carol', 'bob'] }));
     expect(resumed!.state).toBe('active');
   });
+});
+
+describe('ecdsa-secp256k1 signatures go through the same policy checks', () => {
+  const keyId = 'k-ecdsa';
+  let groupKey: Uint8Array;
+  beforeAll(async () => {
+    const request0 = request(adminClient, { op: 'createKey', keyId, digest: createKeyDigest({ keyId, suite: ECDSA_SUITE, threshold: 2, signers: IDS }) });
+    groupKey = (await runKeySession(c, 'dkg', ECDSA_SUITE, participants, { keyId, threshold: 2, participants, request: request0 })).publicKey.groupKey;
+    await install(keyId, policyOf(1, { approvals: { sign: 2 }, velocity: [{ limit: 1, windowSeconds: 60, per: 'key' }] }), undefined, ECDSA_SUITE);
+  }, 600_000);
+
+  /** An ecdsa sign START to s1 alone: resolves on its CONTRIBUTION (then aborted), throws its ABORT. */
+  async function ecdsaStart(p: SignParams, req: ClientRequest): Promise<void> {
+    const sessionId = randomBytes(32);
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: ECDSA_SIGN_ROUND.START }, { ...p, request: req });
+    await gather(c, ['s1'], 'sign', ECDSA_SIGN_ROUND.CONTRIBUTION);
+    c.send('s1', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: ECDSA_SIGN_ROUND.ABORT }, { reason: 'test done' });
+  }
+
+  it('refuses an unapproved signature (approvals), signs an approved one (verified), then refuses the next (velocity)', async () => {
+    const p = signParams(keyId, 'ecdsa unapproved');
+    await expectRefused(() => ecdsaStart(p, signReq(p)), 'POLICY_DENIED', 'approvals');
+    const ok = signParams(keyId, 'ecdsa approved');
+    const signature = await ecdsaSign(c, participants.slice(0, 2), groupKey, { ...ok, request: signReq(ok, { approvedBy: ['bob', 'carol'] }) });
+    expect(signature).toHaveLength(64);
+    const next = signParams(keyId, 'ecdsa next');
+    await expectRefused(() => ecdsaStart(next, signReq(next, { approvedBy: ['alice', 'bob'] })), 'POLICY_DENIED', 'velocity');
+  }, 300_000);
 });
