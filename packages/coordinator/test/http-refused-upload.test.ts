@@ -78,7 +78,7 @@ const chunked = (b: Buffer) => Buffer.concat([Buffer.from(`${b.length.toString(1
 describe('a request refused while its client is still uploading the body: the client reads the answer', () => {
   it('413 from the Content-Length: the whole JSON error, then the connection closes', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
-    const size = 2 * 1024 * 1024;
+    const size = 1024 * 1024;
     const chunks = Array.from({ length: size / CHUNK }, () => body(CHUNK));
     const got = await uploadThenRead(c, 'PAYLOAD_TOO_LARGE', `POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`, chunks, 1);
     expect(got.error).toBeUndefined();
@@ -90,7 +90,7 @@ describe('a request refused while its client is still uploading the body: the cl
 
   it('413 past the cap of a streamed (chunked) body of an authenticated request: the whole JSON error', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
-    const size = 2 * 1024 * 1024;
+    const size = 1024 * 1024;
     const signed = signHttpRequest(c.admin, { method: 'POST', target: '/v1/keys', body: body(size) });
     const head = `POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n${Object.entries(signed).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
     const chunks = [...Array.from({ length: size / CHUNK }, () => chunked(body(CHUNK))), Buffer.from('0\r\n\r\n')];
