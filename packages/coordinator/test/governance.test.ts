@@ -328,3 +328,14 @@ function parseRequest(op: PendingOperationJson): ClientRequest {
   const j = op.request;
   return { v: 1, op: j.op, keyId: j.keyId, digest: hexToBytes(j.digest), timestamp: j.timestamp, nonce: hexToBytes(j.nonce), clientKey: hexToBytes(j.clientKey), sig: hexToBytes(j.sig) };
 }
+
+describe('client allow-list of any operation (last: it locks this key\'s policy)', () => {
+  it("a policy change by a client outside the policy's allow-list for 'policy' is refused (403 clients) and not recorded", async () => {
+    await setPolicyOk({ clients: { policy: ['cd'.repeat(32)] } });
+    const r = await setPolicy({});
+    expect(r.status).toBe(403);
+    expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'clients' });
+    expect(events('policy.denied').at(-1)?.data).toMatchObject({ rule: 'clients', where: 'coordinator', op: 'policy' });
+    expect((await call('GET', `/v1/keys/${KEY}/policy`)).json).toMatchObject({ version });
+  });
+});
