@@ -22,6 +22,7 @@ import {
   signClientRequest,
   signDigest,
   signHttpRequest,
+  stateDigest,
   type Approval,
   type ClientRequest,
   type IdentityKey,
@@ -268,6 +269,26 @@ describe('operations waiting for approvals', () => {
     expect(events('key.policy_set').at(-1)?.data).toMatchObject({ version, approvers: ['carol'] });
     expect(c.signers.map((s) => s.policies.get(KEY))).toEqual([version, version, version]);
   });
+});
+
+describe('a key state transition the policy requires approvals for', () => {
+  const state = (transition: 'suspend' | 'resume') => {
+    const request = signClientRequest(c.admin, { op: 'state', keyId: KEY, digest: stateDigest({ keyId: KEY, transition, afterMs: 0 }), timestamp: Date.now() + skew });
+    return call('POST', `/v1/keys/${KEY}/state`, { transition, request: requestToJson(request) });
+  };
+
+  it('suspend waits for its approval, then runs through the state route; the audit row names the approver', async () => {
+    await setPolicyOk({ approvers: APPROVERS, approvals: { suspend: 1 } });
+    const r = await state('suspend');
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    const op = r.json.operation as PendingOperationJson;
+    expect(op).toMatchObject({ op: 'state', action: 'suspend', required: 1, params: { transition: 'suspend' } });
+    expect((await call('GET', `/v1/keys/${KEY}`)).json).toMatchObject({ state: 'active' });
+    const done = await approve(op.id, signApproval(alice, 'alice', parseRequest(op)));
+    expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { id: KEY, state: 'suspended' } });
+    expect(events('key.suspended').at(-1)?.data).toMatchObject({ from: 'active', to: 'suspended', approvers: ['alice'] });
+    expect((await state('resume')).json).toMatchObject({ state: 'active' });
+  }, 30_000);
 });
 
 describe('early refusal with the coordinator\'s copy of the policy (no signer contacted)', () => {
