@@ -20,6 +20,7 @@ import {
   requestToJson,
   signApproval,
   signClientRequest,
+  refreshDigest,
   signDigest,
   signHttpRequest,
   stateDigest,
@@ -289,6 +290,20 @@ describe('a key state transition the policy requires approvals for', () => {
     expect(events('key.suspended').at(-1)?.data).toMatchObject({ from: 'active', to: 'suspended', approvers: ['alice'] });
     expect((await state('resume')).json).toMatchObject({ state: 'active' });
   }, 30_000);
+
+  it('a refresh the policy requires an approval for (with ?wait=false) waits for it, then runs as the refresh route does', async () => {
+    await setPolicyOk({ approvers: APPROVERS, approvals: { refresh: 1 } });
+    const request = signClientRequest(c.admin, { op: 'refresh', keyId: KEY, digest: refreshDigest({ keyId: KEY }), timestamp: Date.now() + skew });
+    const r = await call('POST', `/v1/keys/${KEY}/refresh?wait=false`, { request: requestToJson(request) });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    const op = r.json.operation as PendingOperationJson;
+    expect(op).toMatchObject({ kind: 'approval', op: 'refresh', state: 'pending', required: 1 });
+    const done = await approve(op.id, carol.approve('carol', hexToBytes(op.challenge)));
+    expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { id: KEY, epoch: epoch + 1 } });
+    epoch += 1;
+    await eventually(() => c.signers.every((s) => s.keys.get(KEY)?.epoch === epoch), 10_000);
+    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, op: 'refresh', state: 'succeeded', approvers: ['carol'] });
+  }, 60_000);
 });
 
 describe('early refusal with the coordinator\'s copy of the policy (no signer contacted)', () => {
