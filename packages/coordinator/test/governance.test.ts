@@ -332,9 +332,13 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
       skew = 0;
     }
   });
-  it('velocity: the coordinator keeps its own durable count per key', async () => {
+  it('velocity: the coordinator keeps its own count per key, durably (across a restart)', async () => {
     await setPolicyOk({ velocity: [{ limit: 2, windowSeconds: 3600, per: 'key' }] });
     for (const fill of [30, 31]) expect((await sign(new Uint8Array(32).fill(fill))).status).toBe(200);
+    // Durable: the count survives a restart.
+    await c.coordinator.stop();
+    await c.coordinator.start();
+    await Promise.all(c.signers.map((s) => s.connect()));
     const before = startsOf();
     const third = await sign(new Uint8Array(32).fill(32));
     expect(third.status).toBe(403);
