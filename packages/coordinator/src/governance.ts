@@ -64,6 +64,8 @@ export interface Admission {
   digest: Uint8Array;
   /** The call's parameters without `request` and `keyId` (bytes as Uint8Array): what approvers approve. */
   params: Record<string, unknown>;
+  /** The operation's own policy rules (sign: `checkSign`), run on the authenticated request before it waits for approvals or runs. */
+  precheck?: (request: ClientRequest) => void;
 }
 
 export interface Admitted {
@@ -165,6 +167,7 @@ export class Governance {
       if (e instanceof PolicyDeniedError) throw this.deny(a.key.id, a.op, e, { clientKey });
       throw e;
     }
+    a.precheck?.(request);
     if (required === 0) return { request, approvers: [] };
     if (request.timestamp > now + this.o.maxSkewMs) throw new CoordinatorError('UNAUTHENTICATED', { field: 'request.timestamp', message: 'STALE: request.timestamp is in the future' });
     const deadline = approvalDeadline(policy, request);
@@ -277,8 +280,8 @@ export class Governance {
 
   /**
    * The sign rules of the coordinator's copy (checkSignPolicy: clients, validity,
-   * derivation, refresh, velocity with the coordinator's own count), then the use
-   * recorded (once per request). 403 POLICY_DENIED before any signer is contacted.
+   * derivation, refresh, velocity with the coordinator's own count): 403
+   * POLICY_DENIED before any signer is contacted, or the request waits for approvals.
    */
   checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
     const policy = this.policyOf(key.id);
@@ -299,6 +302,14 @@ export class Governance {
       if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
       throw e;
     }
+  }
+
+  /** Counts a sign the coordinator starts (once per request) for the velocity rules. */
+  recordSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
+    const policy = this.policyOf(key.id);
+    const requestId = bytesToHex(clientRequestId(request));
+    const pathLabel = path ?? 'm';
+    const g = this.registry().governance;
     const longest = Math.max(0, ...policy.velocity.map((r) => r.windowSeconds)) * 1000;
     if (policy.velocity.length > 0) g.recordSignUse(key.id, requestId, pathLabel, longest);
   }

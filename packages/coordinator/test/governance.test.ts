@@ -322,6 +322,11 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
   it('clients: a client outside the allow-list', () => refused({ clients: { sign: ['ab'.repeat(32)] } }, 'clients'));
   it('validity: before the cryptoperiod', () => refused({ notBefore: '2099-01-01T00:00:00Z' }, 'validity'));
   it('validity: after it', () => refused({ notAfter: '2001-01-01T00:00:00Z' }, 'validity'));
+  it('a sign that needs approvals is refused by its rules before it waits for them (no pending operation)', async () => {
+    const pendingBefore = (await call('GET', '/v1/operations')).json.operations as unknown[];
+    await refused({ approvers: APPROVERS, approvals: { sign: 2 }, notAfter: '2001-01-01T00:00:00Z' }, 'validity');
+    expect((await call('GET', '/v1/operations')).json.operations).toHaveLength(pendingBefore.length);
+  });
   it('derivation: an index above the deepest allowed', () => refused({ maxDerivationIndex: 5 }, 'derivation', { path: 'm/7' }));
   it('refresh: shares overdue for refresh (counted from the DKG, on the coordinator clock)', async () => {
     // The coordinator's clock (and so the client's, to stay fresh) two minutes on: the DKG's shares are overdue.
