@@ -207,7 +207,8 @@ export class Governance {
   }
 
   list(state?: PendingOperationState): PendingOperationJson[] {
-    return this.registry().governance.operations(state).map((o) => operationToJson(this.#expireIfDue(o)));
+    // Expire what is due first, so that a listing of pending operations holds none past its deadline.
+    return this.registry().governance.operations(state).map((o) => operationToJson(this.#expireIfDue(o))).filter((o) => state === undefined || o.state === state);
   }
 
   get(id: string): PendingOperationJson | undefined {

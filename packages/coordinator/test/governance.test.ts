@@ -251,6 +251,9 @@ describe('operations waiting for approvals', () => {
     expect(r.status).toBe(202);
     const op = r.json.operation as PendingOperationJson;
     await eventually(() => Date.now() > op.expiresAt + 50, 5000);
+    // Listed as pending no more once past its deadline (expired by the listing itself).
+    const listed = (await call('GET', '/v1/operations?state=pending')).json.operations as PendingOperationJson[];
+    expect(listed.map((o) => o.id)).not.toContain(op.id);
     const late = await approve(op.id, signApproval(alice, 'alice', parseRequest(op)));
     expect(late.status).toBe(409);
     expect(late.json.error).toMatchObject({ code: 'OPERATION_EXPIRED' });
