@@ -20,7 +20,7 @@ import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, De
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
-import { Governance, runOperation, type Admission, type Admitted } from './governance.ts';
+import { Governance, failInterrupted, runOperation, type Admission, type Admitted } from './governance.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
 import { schemeOf } from './sessions/schemes.ts';
 import { CoordinatorError } from './errors.ts';
@@ -97,6 +97,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     ensureDataDir(o.dataDir);
     const identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
     const registry = stack.adopt(Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
+    failInterrupted(registry);
     let engine: SessionEngine | undefined;
     const server = new CoordinatorServer(o, identity, {
       http: createHttpHandler(this),

@@ -342,3 +342,20 @@ export async function runOperation(c: OperationCalls, op: PendingOperation, requ
       throw new CoordinatorError('INTERNAL', { message: `no approved operation runs ${op.op}` });
   }
 }
+
+/**
+ * At start: an approved operation still 'running' was interrupted by the previous
+ * process's end. Whether it took effect is in the key's record and the audit log; the
+ * operation is marked failed, saying so (audited 'operation.finished').
+ */
+export function failInterrupted(registry: Registry): void {
+  const g = registry.governance;
+  for (const op of g.operations('running')) {
+    const error = { code: 'INTERNAL', message: 'interrupted by a coordinator restart while it ran: see the key and the audit log for whether it took effect' };
+    registry.transaction(() => {
+      if (g.setOperationState(op.id, 'running', 'failed', { error })) {
+        registry.append('operation.finished', op.keyId, { id: op.id, op: op.op, state: 'failed', approvers: op.approvals.map((a) => a.approver).sort(), error: 'INTERRUPTED' });
+      }
+    });
+  }
+}

@@ -30,6 +30,7 @@ import {
   type PendingOperationJson,
 } from '@keyquorum/protocol';
 import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { Registry } from '../src/index.ts';
 import { eventually, startCluster, type Cluster } from './helpers.ts';
 
 const KEY = 'gov-1';
@@ -243,6 +244,22 @@ describe('operations waiting for approvals', () => {
     expect((after.json.operations as PendingOperationJson[]).find((o) => o.id === op.id)).toMatchObject({ state: 'pending', approvals: ['bob'], required: 2 });
     const done = await approve(op.id, signApproval(alice, 'alice', parseRequest(op)));
     expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', approvals: ['bob', 'alice'] });
+  }, 60_000);
+
+  it('an approved operation interrupted by a restart while it ran is marked failed, saying so', async () => {
+    const r = await sign(new Uint8Array(32).fill(14));
+    expect(r.status).toBe(202);
+    const op = r.json.operation as PendingOperationJson;
+    await c.coordinator.stop();
+    // As if the previous process died between reaching quorum and recording the outcome.
+    const registry = Registry.open(c.coordinator.options.dataDir);
+    expect(registry.governance.setOperationState(op.id, 'pending', 'running')).toBe(true);
+    registry.stop();
+    await c.coordinator.start();
+    await Promise.all(c.signers.map((s) => s.connect()));
+    const got = (await call('GET', `/v1/operations/${op.id}`)).json;
+    expect(got).toMatchObject({ state: 'failed', error: { code: 'INTERNAL', message: expect.stringMatching(/interrupted by a coordinator restart/) } });
+    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, state: 'failed', error: 'INTERRUPTED' });
   }, 60_000);
 
   it('an operation past its approval deadline is expired: approving answers 409 OPERATION_EXPIRED', async () => {
