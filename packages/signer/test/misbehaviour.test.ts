@@ -25,7 +25,8 @@ import {
 } from '@keyquorum/protocol';
 import { CryptoError, aggregate } from '@keyquorum/crypto';
 import { corruptShareBehaviour } from './fixtures/corrupt-share.ts';
-import type { Cluster, ClusterOptions } from './helpers/cluster.ts';
+import { SignerDaemon } from '../src/index.ts';
+import { ENV, captureLog, optionsFor, type Cluster, type ClusterOptions } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign, signRequest } from './helpers/drive.ts';
 import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
@@ -174,10 +175,16 @@ describe('signing nonces', () => {
   });
 
   it('a signing attempt with no SIGN within roundTimeoutMs is aborted with TIMEOUT and its nonce discarded', async () => {
-    // Key rounds inline: the 300 ms round timeout is for the signing attempt, not for a DKG's worker round trips on a loaded host.
-    const { c } = await setup({ extra: { roundTimeoutMs: 300, cryptoWorkers: 0 } });
+    // The DKG runs under the default round timeout (a loaded host may take seconds per round);
+    // s1 is then restarted with a 300 ms one, which only the signing attempt below waits out.
+    const { c, cl } = await setup();
     const suite = 'frost-ed25519';
     await runKeySession(c, 'dkg', suite, participants, dkgStart('k1', suite, 2, participants));
+    await cl.daemons.get('s1')!.stop();
+    const restarted = new SignerDaemon(optionsFor(cl.signers[0]!, cl.signers, c, { roundTimeoutMs: 300 }), { env: ENV, log: captureLog().log });
+    fake.extra.push(restarted);
+    await restarted.start();
+    await c.waitFor('s1');
     const params = { keyId: 'k1', epoch: 0, message: sha256(utf8ToBytes('z')) };
     const id = randomBytes(32);
     for (const s of ['s1', 's2']) c.send(s, { kind: 'sign', suite, sessionId: id, round: SIGN_ROUND.START }, { ...params, request: signRequest(params) });
