@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { SLOW_FILES, SLOW_TESTS } from './test/support/slow.ts';
 
 export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Whole files of the slow set (test/support/slow.ts) only run in `npm run test:slow`.
+    exclude: [...configDefaults.exclude, ...(SLOW_TESTS ? [] : SLOW_FILES)],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
