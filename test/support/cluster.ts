@@ -38,9 +38,10 @@ export interface ClusterOptions {
   /**
    * Initialise the nodes' data dirs in this process, with the functions their `init`
    * commands call (coordinator `initIdentity`, signer `initSigner`), instead of one CLI
-   * process per node: spares a tsx start (about 1.5 s of CPU) per node, for test files
-   * that boot several clusters. The nodes still run as their own processes; the `init`
-   * commands themselves are exercised by the default and by the CLI tests.
+   * process per node: spares a tsx start (about 1.5 s of CPU) per node, for every test
+   * file but one. The nodes still run as their own processes; the `init` commands
+   * themselves are exercised by the default (test/lifecycle.test.ts keeps it) and by the
+   * CLI tests.
    */
   initInProcess?: boolean;
 }

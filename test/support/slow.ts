@@ -16,8 +16,9 @@ export function andSlow<T>(always: readonly T[], slow: readonly T[]): T[] {
  * Whole files in the slow set: `npm test` does not collect them (vitest.config.ts
  * `exclude`), `npm run test:slow` runs them.
  * - packages/client/test/cli-ecdsa.test.ts: ecdsa-secp256k1 3-of-5 through `keyquorum dev
- *   --signers 5 --threshold 3` (DKG, sign, refresh, retire). `npm test` runs the same CLI
- *   commands on a 2-of-3 ecdsa-secp256k1 key (packages/client/test/cli.test.ts) and a
- *   3-of-5 ecdsa-secp256k1 DKG and signing through the SDK (test/ecdsa.test.ts).
+ *   --signers 5 --threshold 3` (DKG, sign, refresh, retire). `npm test` runs these CLI
+ *   commands on a 2-of-3 ecdsa-secp256k1 key (`keys refresh` on a FROST key) in
+ *   packages/client/test/cli.test.ts, and an ecdsa-secp256k1 2-of-3 refresh and 3-of-5 DKG
+ *   and signing through the SDK in test/ecdsa.test.ts.
  */
 export const SLOW_FILES = ['packages/client/test/cli-ecdsa.test.ts'];

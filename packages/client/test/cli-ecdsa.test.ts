@@ -6,8 +6,9 @@
  * (the recovered address is the key's Ethereum address).
  *
  * In the slow set (test/support/slow.ts `SLOW_FILES`: `npm run test:slow`, not `npm test`):
- * `npm test` runs the same commands on a 2-of-3 ecdsa-secp256k1 key in cli.test.ts, and a
- * 3-of-5 ecdsa-secp256k1 DKG and signing through the SDK in test/ecdsa.test.ts.
+ * `npm test` runs these commands on a 2-of-3 ecdsa-secp256k1 key (`keys refresh` on a FROST
+ * key) in cli.test.ts, and an ecdsa-secp256k1 2-of-3 refresh and 3-of-5 DKG and signing
+ * through the SDK in test/ecdsa.test.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -164,9 +164,10 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
     expect(signer).not.toMatch(/key_epoch|key="/);
   });
 
-  // The ecdsa-secp256k1 CLI path in `npm test` (2-of-3); the 3-of-5 one through `keyquorum dev
-  // --signers 5 --threshold 3` is cli-ecdsa.test.ts, in the slow set (README "Tests").
-  it('creates an ecdsa-secp256k1 key and signs a 32-byte digest (also for --path): { signature, publicKey, recoveryId } verify and recover (ethers: the key address); refresh keeps the public key at epoch 1 and the refreshed shares sign; retire: attestations from every signer, then sign fails with WRONG_STATE (exit 1)', async () => {
+  // The ecdsa-secp256k1 CLI path in `npm test` (2-of-3; `keys refresh` is above, an ecdsa
+  // refresh through the SDK in test/ecdsa.test.ts); the 3-of-5 one through `keyquorum dev
+  // --signers 5 --threshold 3`, refresh included, is cli-ecdsa.test.ts, in the slow set.
+  it('creates an ecdsa-secp256k1 key and signs a 32-byte digest (also for --path): { signature, publicKey, recoveryId } verify and recover (ethers: the key address); retire: attestations from every signer, then sign fails with WRONG_STATE (exit 1)', async () => {
     const created = json<Record<string, unknown>>(await run('keys', 'create', '--scheme', 'ecdsa-secp256k1', '--threshold', '2', '--label', 'cli-ecdsa', '--json'));
     expect(Object.keys(created)).toEqual(KEY_FIELDS);
     expect(created).toMatchObject({ id: 'cli-ecdsa', scheme: 'ecdsa-secp256k1', threshold: 2, signers: SIGNERS, epoch: 0, state: 'active' });
@@ -188,14 +189,6 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
       const recovered = secp256k1.Signature.fromBytes(hexToBytes(sig.signature), 'compact').addRecoveryBit(sig.recoveryId!).recoverPublicKey(hexToBytes(digest));
       expect(bytesToHex(recovered.toBytes(true))).toBe(publicKey);
     }
-
-    const refreshed = json<Record<string, unknown>>(await run('keys', 'refresh', k.id, '--json'));
-    expect(refreshed).toEqual({ ...created, epoch: 1 });
-    const after = digestOf('after refresh');
-    const [sig, childAfter] = await Promise.all([run('sign', k.id, '--message', after, '--path', 'm/0/1', '--json'), run('keys', 'derive', k.id, '--path', 'm/0/1', '--json')]);
-    const refreshedSig = json<SignOutput>(sig);
-    expect(refreshedSig.publicKey).toBe(json<{ publicKey: string }>(childAfter).publicKey);
-    checkEthereum(refreshedSig, hexToBytes(after));
 
     const retired = json<{ key: { state: string }; attestations: Array<{ signer: string }> }>(await run('keys', 'retire', k.id, '--json'));
     expect(retired.key.state).toBe('retired');
