@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/support/sequencer.ts';
 import { SLOW_FILES, SLOW_TESTS } from './test/support/slow.ts';
 
 export default defineConfig({
@@ -13,5 +14,7 @@ export default defineConfig({
     // wait on each other and stop (vitest's default on 2 cores is 1 worker). Every test
     // must pass beside other load anyway; figures in README "Tests".
     maxWorkers: 2,
+    // Longest files first (test/support/sequencer.ts), so both workers finish together.
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });
