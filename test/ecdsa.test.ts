@@ -31,6 +31,7 @@ function opensslVerify(out: SignOutput, preimage: Uint8Array): boolean {
 describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
   let cluster: Cluster;
   const keyId = 'eth-hot-1';
+  // DKG, refresh and the kill -9 case are seconds of DKLs23 CPU per signer: minutes on a loaded 2-core machine.
   beforeAll(async () => {
     // The real coordinator with a relay hook that alters nothing until the relay test switches it on (one DKG for both).
     cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 10_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
@@ -42,7 +43,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     expect(key).toMatchObject({ id: keyId, scheme: SCHEME, threshold: 2, signers: cluster.signerIds, epoch: 0, state: 'active' });
     expect(hexToBytes(key.publicKey!).length).toBe(33);
     expect(key.groupKey).toBe(key.publicKey);
-  });
+  }, 300_000);
 
   it('signs a keccak-256 digest: noble verifies, low s, and the recovery id recovers the key address (ethers)', async () => {
     const digest = hexToBytes(keccak256(randomBytes(120)).slice(2));
@@ -81,7 +82,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     const out = await cluster.client.sign(keyId, { message: digest, path: 'm/0/1' });
     expect(out.publicKey).toBe((await cluster.client.deriveKey(keyId, 'm/0/1')).publicKey);
     checkEthereum(out, digest);
-  });
+  }, 300_000);
 
   it('kill -9 of a signer during signing: every in-flight request completes with another quorum; restarted, it signs again with each peer', async () => {
     const victim = cluster.signers.get('signer-1')!;
@@ -99,7 +100,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
       checkEthereum(await cluster.client.sign(keyId, { message: digest }), digest);
       await cluster.startSigner(left);
     }
-  });
+  }, 300_000);
 
   it('at rest, no share, OT seed, zero seed or group secret appears unencrypted in any file', () => {
     const shares = cluster.signerIds.map((id) => {
@@ -168,7 +169,7 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     expect(await cluster.client.bans(keyId)).toEqual([]);
     const digest = hexToBytes(keccak256(randomBytes(32)).slice(2));
     checkEthereum(await cluster.client.sign(keyId, { message: digest }), digest);
-  });
+  }, 300_000);
 
   it('retirement wipes every share with signed attestations, and signing is refused afterwards', async () => {
     const { key, attestations } = await cluster.client.retire(keyId);
