@@ -43,7 +43,8 @@ describe('share repair across real processes', () => {
 
   beforeAll(async () => {
     // signer-1 lies in its sigma for lied-* keys only; it is honest everywhere else.
-    cluster = await Cluster.start({ initInProcess: true, signers: 3, signerScripts: { 'signer-1': 'test/fixtures/lying-helper.ts' } });
+    // A generous round timeout: nothing here waits for one to pass, and a refresh round timed out at 10 s at load ~26.
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 30_000, signerScripts: { 'signer-1': 'test/fixtures/lying-helper.ts' } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
