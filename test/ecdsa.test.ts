@@ -34,7 +34,9 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
   // DKG, refresh and the kill -9 case are seconds of DKLs23 CPU per signer: minutes on a loaded 2-core machine.
   beforeAll(async () => {
     // The real coordinator with a relay hook that alters nothing until the relay test switches it on (one DKG for both).
-    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 10_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
+    // 30 s rounds: no case here waits for one to pass (a killed signer's disconnect and the relay's victims' ABORTs end
+    // their attempts at once), and a sign round timed out at 10 s at load ~36.
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 30_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
