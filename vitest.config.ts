@@ -1,8 +1,12 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/support/sequencer.ts';
+import { SLOW_FILES, SLOW_TESTS } from './test/support/slow.ts';
 
 export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Whole files of the slow set (test/support/slow.ts) only run in `npm run test:slow`.
+    exclude: [...configDefaults.exclude, ...(SLOW_TESTS ? [] : SLOW_FILES)],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
@@ -10,5 +14,7 @@ export default defineConfig({
     // wait on each other and stop (vitest's default on 2 cores is 1 worker). Every test
     // must pass beside other load anyway; figures in README "Tests".
     maxWorkers: 2,
+    // Longest files first (test/support/sequencer.ts), so both workers finish together.
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });

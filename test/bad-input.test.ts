@@ -109,7 +109,7 @@ describe('bad input to the coordinator', () => {
   let cluster: Cluster;
   let coordinatorKey: Uint8Array;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, extraSigners: { 'signer-9': intruder } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, extraSigners: { 'signer-9': intruder } });
     coordinatorKey = hexToBytes(cluster.coordinatorPublicKey);
     await cluster.client.createKey({ keyId: 'guarded', suite: SCHEME, threshold: 2, signers: cluster.signerIds });
     await cluster.client.createKey({ keyId: 'guarded-eth', suite: ECDSA, threshold: 2, signers: cluster.signerIds });

@@ -22,7 +22,7 @@ describe('confidentiality at rest', () => {
   let cluster: Cluster;
   const shares: KeyShare[] = [];
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3 });
+    cluster = await Cluster.start({ initInProcess: true, signers: 3 });
     await cluster.client.createKey({ keyId: 'secret-ed', suite: 'frost-ed25519', threshold: 2, signers: cluster.signerIds });
     await cluster.client.createKey({ keyId: 'secret-tr', suite: 'frost-secp256k1-tr', threshold: 2, signers: cluster.signerIds });
     await cluster.client.refresh('secret-tr');

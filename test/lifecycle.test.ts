@@ -13,6 +13,7 @@ import { standardVerify } from './support/verify.ts';
 describe('key lifecycle across real processes', () => {
   let cluster: Cluster;
   beforeAll(async () => {
+    // The one cluster initialised through the init CLIs (`keyquorum-coordinator init`, `keyquorum-signer init`); the others init in process.
     cluster = await Cluster.start({ signers: 3 });
   }, 120_000);
   afterAll(async () => cluster?.stop());

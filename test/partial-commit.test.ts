@@ -111,7 +111,7 @@ describe('a compromised coordinator that partially commits a refresh, then the r
       [['3-of-3', 'frost-secp256k1-tr', 3, 3] as const, ['3-of-4', 'frost-ed25519', 4, 3] as const],
     ),
   )('%s %s: no share is lost, the real coordinator resolves the session, and the key signs under its public key', async (_name, suite, n, t) => {
-    cluster = await Cluster.start({ signers: n });
+    cluster = await Cluster.start({ initInProcess: true, signers: n });
     const cl = cluster;
     const created = await cl.client.createKey({ keyId: KEY, suite, threshold: t, signers: cl.signerIds });
     const participants = refs(cl.signerIds);
@@ -153,7 +153,7 @@ describe('a compromised coordinator that partially commits a reshare, then the r
   it('2-of-3 -> 3-of-3 frost-ed25519: the real coordinator learns the new members from a pending member, commits the reshare, the leaver wipes only then, the key signs', async () => {
     const suite = 'frost-ed25519';
     // A generous round timeout: this machine may be loaded, and nothing here waits on a timeout to pass.
-    cluster = await Cluster.start({ signers: 4, roundTimeoutMs: 30_000 });
+    cluster = await Cluster.start({ initInProcess: true, signers: 4, roundTimeoutMs: 30_000 });
     const cl = cluster;
     const oldSigners = ['signer-1', 'signer-2', 'signer-3'];
     const created = await cl.client.createKey({ keyId: KEY, suite, threshold: 2, signers: oldSigners });

@@ -19,7 +19,7 @@ const wiped = (keyId: string) => (l: { msg?: unknown; keyId?: unknown }) => l.ms
 describe('reshare across real processes', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 5 });
+    cluster = await Cluster.start({ initInProcess: true, signers: 5 });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 

@@ -107,7 +107,7 @@ export async function runChaos(o: ChaosOptions, log: (line: string) => void, pro
   const startedAt = new Date();
   const settings: TrialSettings = { seed, threshold: o.threshold, suites: o.suites, maxKeys: o.maxKeys, retries: o.retries, attemptTimeoutMs: o.attemptTimeoutMs };
   log(`chaos: seed ${seed}, ${o.trials} trials, ${o.threshold}-of-${o.signers}, suites ${o.suites.join(',')} (replay: --seed ${seed} --trials ${o.trials})`);
-  const cluster = await Cluster.start({ signers: o.signers, roundTimeoutMs: o.roundTimeoutMs });
+  const cluster = await Cluster.start({ initInProcess: true, signers: o.signers, roundTimeoutMs: o.roundTimeoutMs });
   const evidence = new RunEvidence();
   const trials: TrialRecord[] = [];
   try {

@@ -70,7 +70,7 @@ function recordingFetch(calls: RecordedCall[]): typeof fetch {
  */
 export async function startLive(progress: (msg: string) => void = () => {}): Promise<Live> {
   const hello = generateIdentity();
-  const cluster = await Cluster.start({ signers: 3, roundTimeoutMs: 60_000, extraSigners: { [HELLO_SIGNER]: hello } });
+  const cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 60_000, extraSigners: { [HELLO_SIGNER]: hello } });
   let proxy: RecordingProxy | undefined;
   try {
     progress('cluster up; a FROST key to repair, then signer-3 loses its data and is re-initialised');

@@ -18,6 +18,8 @@ const COORDINATOR_CLI = 'packages/coordinator/src/cli.ts';
 const SIGNER_CLI = 'packages/signer/src/cli.ts';
 /** scrypt cost of every node's sealed secrets here (init --scrypt-n; tests only, the products default to 2^17). */
 const TEST_SCRYPT_N = String(2 ** 12);
+/** How long a node process may take to listen / connect: a tsx start took over 30 s at load ~35 on 2 cores (a wait for a line, not a timeout anything relies on). */
+const NODE_START_MS = 90_000;
 
 export interface ClusterOptions {
   signers?: number;
@@ -38,9 +40,10 @@ export interface ClusterOptions {
   /**
    * Initialise the nodes' data dirs in this process, with the functions their `init`
    * commands call (coordinator `initIdentity`, signer `initSigner`), instead of one CLI
-   * process per node: spares a tsx start (about 1.5 s of CPU) per node, for test files
-   * that boot several clusters. The nodes still run as their own processes; the `init`
-   * commands themselves are exercised by the default and by the CLI tests.
+   * process per node: spares a tsx start (about 1.5 s of CPU) per node, for every test
+   * file but one. The nodes still run as their own processes; the `init` commands
+   * themselves are exercised by the default (test/lifecycle.test.ts keeps it) and by the
+   * CLI tests.
    */
   initInProcess?: boolean;
 }
@@ -127,7 +130,7 @@ export class Cluster {
 
   private async spawnCoordinator(configFile: string): Promise<{ url: string; signerUrl: string }> {
     this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', configFile], this.coordinatorEnv);
-    const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
+    const ready = await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), NODE_START_MS, 'listening line');
     const match = /listening on (http:\/\/[^ ]+) \(signers: (ws:\/\/[^ )]+)\)/.exec(String(ready.msg));
     if (!match) throw new Error(`unexpected listening line: ${String(ready.msg)}`);
     return { url: match[1]!, signerUrl: match[2]! };
@@ -156,7 +159,7 @@ export class Cluster {
     const script = this.opts.signerScripts?.[id] ?? SIGNER_CLI;
     const proc = new NodeProcess(id, script, ['start', '--config', this.signerConfig(id)], this.signerEnv(id));
     this.signers.set(id, proc);
-    await proc.waitFor((l) => l.msg === 'connected', 30_000, 'connected line');
+    await proc.waitFor((l) => l.msg === 'connected', NODE_START_MS, 'connected line');
     await this.waitSignerState(id, true);
     return proc;
   }
@@ -222,7 +225,7 @@ export class Cluster {
       fs.writeFileSync(file, JSON.stringify(config, null, 2));
     }
     this.coordinator = new NodeProcess('coordinator', this.opts.coordinatorScript ?? COORDINATOR_CLI, ['start', '--config', coordinatorConfig], this.coordinatorEnv);
-    await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), 30_000, 'listening line');
+    await this.coordinator.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('coordinator listening on '), NODE_START_MS, 'listening line');
     await Promise.all(this.signerIds.map((signer) => this.startSigner(signer)));
   }
 

@@ -11,3 +11,14 @@ export const SLOW_TESTS = process.env.KEYQUORUM_SLOW_TESTS === '1';
 export function andSlow<T>(always: readonly T[], slow: readonly T[]): T[] {
   return SLOW_TESTS ? [...always, ...slow] : [...always];
 }
+
+/**
+ * Whole files in the slow set: `npm test` does not collect them (vitest.config.ts
+ * `exclude`), `npm run test:slow` runs them.
+ * - packages/client/test/cli-ecdsa.test.ts: ecdsa-secp256k1 3-of-5 through `keyquorum dev
+ *   --signers 5 --threshold 3` (DKG, sign, refresh, retire). `npm test` runs these CLI
+ *   commands on a 2-of-3 ecdsa-secp256k1 key (`keys refresh` on a FROST key) in
+ *   packages/client/test/cli.test.ts, and an ecdsa-secp256k1 2-of-3 refresh and 3-of-5 DKG
+ *   and signing through the SDK in test/ecdsa.test.ts.
+ */
+export const SLOW_FILES = ['packages/client/test/cli-ecdsa.test.ts'];

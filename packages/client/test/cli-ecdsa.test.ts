@@ -4,6 +4,11 @@
  * also with `--path`), `keys refresh` and `keys retire` as a user runs them. Every
  * signature is checked by noble (prehash false, low s) and its recovery id by ethers
  * (the recovered address is the key's Ethereum address).
+ *
+ * In the slow set (test/support/slow.ts `SLOW_FILES`: `npm run test:slow`, not `npm test`):
+ * `npm test` runs these commands on a 2-of-3 ecdsa-secp256k1 key (`keys refresh` on a FROST
+ * key) in cli.test.ts, and an ecdsa-secp256k1 2-of-3 refresh and 3-of-5 DKG and signing
+ * through the SDK in test/ecdsa.test.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
