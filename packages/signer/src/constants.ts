@@ -51,3 +51,8 @@ export const DKG_EPOCH = 0;
 export const CONTROL_SUITE = 'none';
 /** Version of the public record stored beside each sealed share. */
 export const SHARE_RECORD_VERSION = 1;
+/**
+ * Velocity ledger rows are kept at least this long (longer if the key's policy has a
+ * longer window), so a velocity rule added by a policy change counts recent signatures.
+ */
+export const MIN_VELOCITY_RETENTION_MS = 60 * 60_000;

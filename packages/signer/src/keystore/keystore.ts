@@ -18,11 +18,13 @@ import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
 import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
 import { NonceJournal } from './nonces.ts';
+import { PolicyRecords, type StoredPolicy } from './policies.ts';
+import { VelocityLedger } from './velocity.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
 import { SessionRecords, type StoredVeto } from './sessions.ts';
-import type { HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
+import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
   shares: ShareStore;
@@ -33,6 +35,8 @@ interface Stores {
   bans: PeerBans;
   sessions: SessionRecords;
   states: KeyStates;
+  policies: PolicyRecords;
+  velocity: VelocityLedger;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -57,6 +61,8 @@ export class Keystore implements ReplayGuard, Startable {
       bans: new PeerBans(keystore),
       sessions: new SessionRecords(keystore),
       states: new KeyStates(keystore),
+      policies: new PolicyRecords(keystore),
+      velocity: new VelocityLedger(keystore),
     };
   }
 
@@ -235,6 +241,38 @@ export class Keystore implements ReplayGuard, Startable {
       states.record(next, change);
     });
     if (destroy !== undefined) this.#purgeWal();
+  }
+
+  /** The policy in force for the key here (its highest version; undefined if none was set), and every version it had. */
+  keyPolicy(keyId: string): StoredPolicy | undefined {
+    return this.#read().policies.current(aId(keyId, 'keyId'));
+  }
+  keyPolicyHistory(keyId: string): StoredPolicy[] {
+    return this.#read().policies.history(aId(keyId, 'keyId'));
+  }
+
+  /** Sign requests of the key admitted here after `sinceMs` (on `path` only, if given), `exclude` not counted. */
+  velocityUsed(keyId: string, sinceMs: number, exclude: Uint8Array, path?: string): number {
+    return this.#read().velocity.count(aId(keyId, 'keyId'), sinceMs, aBytes(exclude, 'exclude', { len: ATTESTATION_DIGEST_LENGTH }), path);
+  }
+
+  /**
+   * Admits a client request in one transaction: remembers the first of `nonces` unseen
+   * under the client key (stamped `stamp`), with the request's velocity entry and the
+   * policy it sets, if any. False, writing nothing, if every nonce was seen.
+   */
+  admitRequest(a: Admission): boolean {
+    const clientKey = aHex(a.clientKeyHex, 'clientKeyHex');
+    const nonces = a.nonces.map((n) => aHex(n, 'nonces'));
+    aUint(a.stamp, 'stamp');
+    return this.#write(({ replay, velocity, policies, shares }) => {
+      if (!nonces.some((n) => replay.remember(clientKey, n, a.stamp))) return false;
+      if (a.velocity !== undefined) velocity.record(a.velocity);
+      // A policy is kept only beside an active share of its key.
+      if (a.policy !== undefined) shares.active(a.policy.keyId).secret.fill(0);
+      if (a.policy !== undefined) policies.put(a.policy);
+      return true;
+    });
   }
 
   /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */
