@@ -202,7 +202,8 @@ export class KeyquorumClient extends GovernanceApi {
     const body: SignBodyJson = { message: bytesToHex(message), request: requestToJson(request) };
     if (o.path !== undefined) body.path = o.path;
     if (o.taproot !== undefined) body.taproot = taprootToJson(o.taproot);
-    return this.call(ROUTES.sign, { params: { id: keyId }, body });
+    // A 202 (the key's policy requires approvals) is the SDK's to type (docs/governance.md "SDK and CLI").
+    return this.call(ROUTES.sign, { params: { id: keyId }, body }) as Promise<SignatureResult>;
   }
 
   /** Refreshes every share (epoch + 1, same public key); `{ wait: false }`: the running operation. */
@@ -267,7 +268,8 @@ export class KeyquorumClient extends GovernanceApi {
     const afterMs = change.afterMs ?? (change.transition === 'schedule-destroy' ? DEFAULT_DESTROY_DELAY_MS : 0);
     const request = this.signRequest('state', keyId, stateDigest({ keyId, transition: change.transition, afterMs }));
     const body: StateBodyJson = { transition: change.transition, ...(change.transition === 'schedule-destroy' ? { afterMs } : {}), request: requestToJson(request) };
-    return this.call(ROUTES.state, { params: { id: keyId }, body });
+    // A 202 (the key's policy requires approvals) is the SDK's to type (docs/governance.md "SDK and CLI").
+    return this.call(ROUTES.state, { params: { id: keyId }, body }) as Promise<KeyJson>;
   }
 
   suspend(keyId: string): Promise<KeyJson> {

@@ -6,7 +6,7 @@
  * `Coordinator` implements it; the adapter never sees the class, so the two do not
  * import each other.
  */
-import type { ClientRequest, KeyView, RequestedTransition, TaprootTarget } from '@keyquorum/protocol';
+import type { ClientRequest, KeyPolicyJson, KeyView, PendingOperationJson, PendingOperationState, RequestedTransition, TaprootTarget } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
@@ -54,6 +54,19 @@ export interface StateParams {
   keyId: string;
   transition: RequestedTransition;
   afterMs?: number;
+}
+
+/** A policy change (POST /v1/keys/{id}/policy): the next policy in its JSON form and the admin's request (op 'policy'). */
+export interface PolicyParams {
+  request: ClientRequest;
+  keyId: string;
+  policy: unknown;
+}
+
+/** The policy recorded, who acknowledged it, and who has not answered yet (re-sent on reconnect). */
+export interface PolicySetOutput extends KeyPolicyJson {
+  delivered: string[];
+  pending: string[];
 }
 
 /** Refresh and retire name the key and carry the signed request. */
@@ -109,6 +122,13 @@ export interface CoordinatorApi {
   repair(p: RepairParams): Promise<KeyView>;
   retire(p: KeyRequestParams): Promise<RetireOutput>;
   changeState(p: StateParams): Promise<KeyView>;
+  getPolicy(keyId: string): KeyPolicyJson;
+  setPolicy(p: PolicyParams): Promise<PolicySetOutput>;
+  /** Operations waiting for approvals (and their later states), newest first. */
+  listPendingOperations(state?: PendingOperationState): PendingOperationJson[];
+  pendingOperation(id: string): PendingOperationJson | undefined;
+  /** Records one approval (ApprovalJson); at quorum runs the operation. */
+  approve(id: string, approval: unknown): Promise<PendingOperationJson>;
   getKey(keyId: string): KeyView;
   listKeys(): KeyView[];
   deriveKey(keyId: string, path: string): DerivedPublicKey;

@@ -6,7 +6,7 @@
  * signer a session needs holds the key's current epoch.
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { WireError, parseClientRequest, verifyClientRequest, type ClientRequest, type Operation } from '@keyquorum/protocol';
+import { WireError, parseClientRequest, verifyClientRequest, type ClientRequest, type Operation, type ReplayGuard } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import { CoordinatorError } from './errors.ts';
 import type { Registry, RegistryKey } from './registry.ts';
@@ -24,9 +24,9 @@ function authError(e: unknown): CoordinatorError {
 
 /**
  * The client request must be for `op` on `keyId`, carry exactly `digest`, and pass
- * `verifyClientRequest` with the configured clients and the registry's replay window.
+ * `verifyClientRequest` with the configured clients and `replay` (the registry's replay window).
  */
-export function authorise(o: ResolvedOptions, registry: Registry, op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
+export function authorise(o: Pick<ResolvedOptions, 'clients' | 'now' | 'maxSkewMs'>, replay: ReplayGuard, op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
   let r: ClientRequest;
   try {
     r = parseClientRequest(request);
@@ -37,7 +37,7 @@ export function authorise(o: ResolvedOptions, registry: Registry, op: Operation,
   if (r.keyId !== keyId) throw new CoordinatorError('UNAUTHORISED', { field: 'request.keyId', message: `the request is for key ${r.keyId}` });
   if (!equalBytes(r.digest, digest)) throw new CoordinatorError('UNAUTHORISED', { field: 'request.digest', message: 'the request digest does not match the operation parameters' });
   try {
-    return verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay: registry });
+    return verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay });
   } catch (e) {
     throw authError(e);
   }

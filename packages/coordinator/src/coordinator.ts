@@ -11,36 +11,16 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type PublicKeyPackage } from '@keyquorum/crypto';
 import {
-  KEY_ID_PATTERN,
-  KEY_SUITES,
-  NODE_ID_PATTERN,
-  Service,
-  type KeySuiteId,
-  type KeyView,
-  MAX_SIGN_MESSAGE_BYTES,
-  createKeyDigest,
-  refreshDigest,
-  repairDigest,
-  reshareDigest,
-  retireDigest,
-  signDigest,
-  stateDigest,
-  allowsUse,
-  DEFAULT_DESTROY_DELAY_MS,
-  MAX_DESTROY_DELAY_MS,
-  REQUESTED_TRANSITIONS,
-  USAGE_STATES,
-  type UsageState,
-  type ClientRequest,
-  type IdentityKey,
-  type Operation,
-  type ServiceStatus,
-  type StartStack,
+  KEY_ID_PATTERN, KEY_SUITES, NODE_ID_PATTERN, MAX_SIGN_MESSAGE_BYTES, DEFAULT_DESTROY_DELAY_MS, MAX_DESTROY_DELAY_MS, REQUESTED_TRANSITIONS, USAGE_STATES, Service,
+  allowsUse, createKeyDigest, policyRequestDigest, refreshDigest, repairDigest, reshareDigest, retireDigest, signDigest, stateDigest,
+  type ApprovalAction, type IdentityKey, type KeyPolicyJson, type KeySuiteId, type KeyView, type Operation, type PendingOperationJson,
+  type PendingOperationState, type ServiceStatus, type StartStack, type UsageState,
 } from '@keyquorum/protocol';
-import type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, StateParams } from './api.ts';
+import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, StateParams } from './api.ts';
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
+import { Governance, runOperation, type Admission, type Admitted } from './governance.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
 import { schemeOf } from './sessions/schemes.ts';
 import { CoordinatorError } from './errors.ts';
@@ -49,6 +29,7 @@ import { ensureDataDir, loadIdentity } from './identity.ts';
 import { KeyLocks } from './key-locks.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
+import { readinessOf } from './readiness.ts';
 import { Registry, toKeyView, type Attestation, type AuditEntry, type AuditPage, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
 import { CoordinatorServer } from './server.ts';
 
@@ -70,10 +51,12 @@ export class Coordinator extends Service implements CoordinatorApi {
   readonly operations: OperationLog;
   private parts: Parts | undefined;
   private readonly locks = new KeyLocks();
+  private readonly governance: Governance;
 
   constructor(options: CoordinatorOptions) {
     super();
     this.options = resolveOptions(options);
+    this.governance = new Governance(this.options, () => this.started().registry);
     this.metrics = new CoordinatorMetrics(() =>
       this.status !== 'started' || this.parts === undefined
         ? undefined
@@ -169,8 +152,10 @@ export class Coordinator extends Service implements CoordinatorApi {
     return k as RegistryKey & { publicKey: PublicKeyPackage };
   }
 
-  private authorise(op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
-    return authorise(this.options, this.started().registry, op, keyId, request, digest);
+  /** The request authenticated and admitted under the key's policy (governance.ts): may answer a pending operation (ApprovalPending). */
+  private admit(op: Admission['op'], key: RegistryKey, request: unknown, digest: Uint8Array, params: Record<string, unknown>, action: ApprovalAction = op as ApprovalAction): Promise<Admitted> {
+    this.started();
+    return this.governance.admit({ op, action, key, request, digest, params });
   }
 
   // ---- operations ----
@@ -190,7 +175,7 @@ export class Coordinator extends Service implements CoordinatorApi {
       throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `an earlier DKG of key ${p.keyId} was interrupted and is being resolved with its signers; retry later` });
     }
     if (existing !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
-    const request = this.authorise('createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
+    const request = authorise(this.options, registry, 'createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
     if (signers.length < Math.max(2, p.threshold)) {
       throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${signers.length} signers connected, ${Math.max(2, p.threshold)} needed` });
     }
@@ -231,7 +216,9 @@ export class Coordinator extends Service implements CoordinatorApi {
       if (isCryptoError(e)) throw badRequest(e.field ?? 'path', e.message);
       throw e;
     }
-    signing.request = this.authorise('sign', key.id, p.request, signDigest({ keyId: key.id, epoch: key.epoch, message: p.message, path: signing.path, taproot: signing.taproot }));
+    const digest = signDigest({ keyId: key.id, epoch: key.epoch, message: p.message, path: signing.path, taproot: signing.taproot });
+    signing.request = (await this.admit('sign', key, p.request, digest, { message: p.message, path: signing.path, taproot: signing.taproot })).request;
+    this.governance.checkSign(key, signing.request, signing.path);
     return this.locks.run(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);
@@ -245,7 +232,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     const key = this.activeKey(p?.keyId, 'refresh');
     // Old holders that left the key by reshare may still owe an ACK; they do not take part.
     checkCaughtUp(this.started().registry, key, key.participants.map((p) => p.signer));
-    const request = this.authorise('refresh', key.id, p.request, refreshDigest({ keyId: key.id }));
+    const { request } = await this.admit('refresh', key, p.request, refreshDigest({ keyId: key.id }), {});
     return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id, 'refresh');
       await this.metrics.session('refresh', () => engine.refresh(current, current.publicKey, request));
@@ -268,7 +255,8 @@ export class Coordinator extends Service implements CoordinatorApi {
     const signers: unknown = p.signers;
     checkSigners(signers, this.options.signers);
     checkThreshold(p.threshold, signers);
-    const request = this.authorise('reshare', key.id, p.request, reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers }));
+    const digest = reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers });
+    const { request } = await this.admit('reshare', key, p.request, digest, { signers, threshold: p.threshold });
     return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id, 'reshare');
       // New members must be at the registry's epoch (dealers are chosen among old holders
@@ -295,7 +283,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const target = key.participants.find((r) => r.signer === p.signer);
     if (typeof p.signer !== 'string' || target === undefined) throw badRequest('signer', `not a participant of ${key.id}`);
-    const request = this.authorise('repair', key.id, p.request, repairDigest({ keyId: key.id, target: target.signer }));
+    const { request } = await this.admit('repair', key, p.request, repairDigest({ keyId: key.id, target: target.signer }), { signer: target.signer });
     return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id, 'repair');
       await this.metrics.session('repair', () => engine.repair({ key: current, publicKey: current.publicKey, target, request }));
@@ -307,7 +295,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async retire(p: KeyRequestParams): Promise<RetireOutput> {
     const { engine } = this.started();
     const key = this.activeKey(p?.keyId, 'retire');
-    const request = this.authorise('retire', key.id, p.request, retireDigest({ keyId: key.id }));
+    const { request } = await this.admit('retire', key, p.request, retireDigest({ keyId: key.id }), {});
     return this.locks.run(key.id, 'exclusive', async () => {
       const current = this.activeKey(key.id, 'retire');
       const attestations = await this.metrics.session('retire', () => engine.retire(current, request));
@@ -328,12 +316,54 @@ export class Coordinator extends Service implements CoordinatorApi {
     const afterMs = p.transition === 'schedule-destroy' ? (p.afterMs ?? DEFAULT_DESTROY_DELAY_MS) : (p.afterMs ?? 0);
     if (!Number.isSafeInteger(afterMs) || afterMs < 0 || afterMs > MAX_DESTROY_DELAY_MS) throw badRequest('afterMs', `expected 0..${MAX_DESTROY_DELAY_MS} ms`);
     if (p.transition !== 'schedule-destroy' && afterMs !== 0) throw badRequest('afterMs', 'only schedule-destroy takes a delay');
-    const change = { transition: p.transition, afterMs, request: this.authorise('state', key.id, p.request, stateDigest({ keyId: key.id, transition: p.transition, afterMs })) };
+    const digest = stateDigest({ keyId: key.id, transition: p.transition, afterMs });
+    const { request } = await this.admit('state', key, p.request, digest, { transition: p.transition, afterMs: p.afterMs }, p.transition);
+    const change = { transition: p.transition, afterMs, request };
     return this.locks.run(key.id, 'exclusive', async () => {
       const missing = await engine.changeState(this.activeKey(key.id, 'state'), change);
       if (missing.length > 0) this.options.logger.warn('key state transition not yet acknowledged; re-sent on reconnect', { keyId: key.id, signers: missing });
       return this.getKey(key.id);
     });
+  }
+
+  // ---- governance (docs/governance.md; governance.ts) ----
+
+  getPolicy(keyId: string): KeyPolicyJson {
+    return this.governance.view(this.record(keyId).id);
+  }
+
+  /**
+   * Sets the key's next policy: checked (the next version exactly, the request and the
+   * approvals the CURRENT policy requires), recorded and delivered to every holder.
+   */
+  async setPolicy(p: PolicyParams): Promise<PolicySetOutput> {
+    const { engine } = this.started();
+    if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
+    const key = this.activeKey(p.keyId, 'policy');
+    const policy = this.governance.parsePolicy(p.policy);
+    this.governance.checkSuccessor(key.id, policy);
+    const { request, approvers } = await this.admit('policy', key, p.request, policyRequestDigest({ keyId: key.id, policy }), { policy: p.policy });
+    return this.locks.run(key.id, 'exclusive', async () => {
+      this.governance.checkSuccessor(key.id, policy);
+      const delivery = await engine.setPolicy(this.activeKey(key.id, 'policy'), { policy, request, approvers });
+      if (delivery.pending.length > 0) this.options.logger.warn('key policy not yet acknowledged; re-sent on reconnect', { keyId: key.id, signers: delivery.pending });
+      return { ...this.governance.view(key.id), ...delivery };
+    });
+  }
+
+  listPendingOperations(state?: PendingOperationState): PendingOperationJson[] {
+    this.started();
+    return this.governance.list(state);
+  }
+
+  pendingOperation(id: string): PendingOperationJson | undefined {
+    this.started();
+    return this.governance.get(id);
+  }
+
+  approve(id: string, approval: unknown): Promise<PendingOperationJson> {
+    this.started();
+    return this.governance.approve(id, approval, (op, request) => runOperation(this, op, request));
   }
 
   getKey(keyId: string): KeyView {
@@ -394,30 +424,9 @@ export class Coordinator extends Service implements CoordinatorApi {
     });
   }
 
-  /**
-   * Readiness (GET /readyz): started, the registry accepts writes, and at least as many
-   * signers are connected as the smallest threshold among active keys (2 when there is
-   * no active key), so that some key can be used. `reason` says why when not ready.
-   */
+  /** Readiness (GET /readyz): readiness.ts. */
   readiness(): Readiness {
-    if (this.status !== 'started') return { ready: false, registryWritable: false, signersConnected: 0, signersNeeded: 2, reason: `coordinator ${this.status}` };
-    const { registry, server } = this.started();
-    const registryWritable = registry.writable();
-    const signersConnected = server.connectedSigners().length;
-    const thresholds = registry
-      .listKeys()
-      .filter((k) => k.state === 'active')
-      .map((k) => k.threshold);
-    const signersNeeded = thresholds.length === 0 ? 2 : Math.min(...thresholds);
-    const why: string[] = [];
-    if (!registryWritable) why.push('the registry does not accept writes');
-    if (signersConnected < signersNeeded) {
-      const of = thresholds.length === 0 ? 'no active key yet, 2 needed to create one' : 'the smallest threshold among active keys';
-      why.push(`${signersConnected} signers connected, ${signersNeeded} needed (${of})`);
-    }
-    const out: Readiness = { ready: why.length === 0, registryWritable, signersConnected, signersNeeded };
-    if (why.length > 0) out.reason = why.join('; ');
-    return out;
+    return this.status !== 'started' || this.parts === undefined ? readinessOf(this.status) : readinessOf(this.status, this.parts.registry, this.parts.server);
   }
 
   /** The child public key and chain code at a non-hardened path (public data only). */

@@ -7,7 +7,7 @@
  * (runtime.ts), the key sessions (key-session.ts with the DKG, refresh and reshare
  * configurations in key-configs.ts), signing (signing.ts, one attempt driver per
  * scheme registered in schemes.ts), retirement (retirement.ts) and key state
- * transitions with their scheduled destructions (state.ts).
+ * transitions with their scheduled destructions (state.ts), key policies (policy.ts).
  *
  * The coordinator never runs a crypto round on a secret: it relays peer envelopes
  * verbatim, verifies signature shares and the final signature with the public
@@ -32,6 +32,7 @@ import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.t
 import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
 import { changeState, destroyDue, recordStateAnswer, type StateChange } from './sessions/state.ts';
+import { recordPolicyAnswer, setPolicy, type PolicyChange, type PolicyDelivery } from './sessions/policy.ts';
 
 export type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 
@@ -122,6 +123,12 @@ export class SessionEngine {
       this.runtime.acknowledged(pending, signer);
       return;
     }
+    if (h.kind === 'policy') {
+      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
+      recordPolicyAnswer(this.runtime, signer, envelope, pending);
+      this.runtime.acknowledged(pending, signer);
+      return;
+    }
     if (h.kind === 'retire' && h.round === RETIRE_ROUND.ABORT && this.runtime.inbox(h.sessionId) === undefined) {
       const pending = this.runtime.answeredCommit(signer, envelope, pinned);
       recordRefusedAttestation(this.runtime, signer, envelope, pending);
@@ -188,6 +195,11 @@ export class SessionEngine {
     const schedule = this.runtime.registry.keyUsage(key.id)?.schedule;
     if (change.transition === 'schedule-destroy' && schedule !== undefined) this.#armDestroy(key.id, schedule.destroyAt);
     return missing;
+  }
+
+  /** Records the key's next policy and delivers it to every holder (sessions/policy.ts). */
+  setPolicy(key: RegistryKey, change: PolicyChange): Promise<PolicyDelivery> {
+    return setPolicy(this.runtime, key, change);
   }
 
   /** Retires a key once a quorum approves; returns the attestations received so far. */

@@ -10,7 +10,7 @@
  * retry leaves out (`fault.excluded`). The drivers turn it into TIMEOUT or
  * SESSION_FAILED (sessions/runtime.ts `sessionError`).
  */
-import { isApiErrorCode, type ApiErrorCode } from '@keyquorum/protocol';
+import { PolicyDeniedError, isApiErrorCode, type ApiErrorCode, type PendingOperationJson, type PolicyRule } from '@keyquorum/protocol';
 
 export type CoordinatorErrorCode =
   /** The codes the HTTP API answers with (their statuses: `API_ERRORS`). */
@@ -39,6 +39,8 @@ export interface CoordinatorErrorOptions {
   culprits?: readonly string[];
   message?: string;
   cause?: unknown;
+  /** POLICY_DENIED only: the policy rule that refused. */
+  rule?: PolicyRule;
   /** SESSION_FAULT only: why the round failed and which signers failed it. */
   fault?: { reason: FaultReason; signers: readonly string[] };
 }
@@ -51,6 +53,7 @@ export class CoordinatorError extends Error {
   readonly field: string | undefined;
   readonly culprits: string[];
   readonly fault: SessionFaultDetail | undefined;
+  readonly rule: PolicyRule | undefined;
 
   /**
    * The message is `CODE: text`, except a SESSION_FAULT's, which is the bare text: it is
@@ -66,6 +69,7 @@ export class CoordinatorError extends Error {
     this.code = code;
     this.field = opts.field;
     this.culprits = culprits;
+    this.rule = opts.rule;
     if (opts.fault === undefined) this.fault = undefined;
     else {
       const signers = sortedSet(opts.fault.signers);
@@ -91,4 +95,29 @@ export function isSessionFault(e: unknown): e is CoordinatorError & { code: 'SES
 export function publicError(e: unknown): CoordinatorError & { code: ApiErrorCode } {
   if (e instanceof CoordinatorError && isApiErrorCode(e.code)) return e as CoordinatorError & { code: ApiErrorCode };
   return new CoordinatorError('INTERNAL', { message: 'internal error', cause: e }) as CoordinatorError & { code: ApiErrorCode };
+}
+
+/** A policy's refusal (protocol `PolicyDeniedError`) as the API's 403 POLICY_DENIED naming the rule. */
+export function policyDenied(e: PolicyDeniedError): CoordinatorError {
+  return new CoordinatorError('POLICY_DENIED', { rule: e.rule, message: e.message.replace(/^POLICY_DENIED /, ''), cause: e });
+}
+
+/** `POLICY_DENIED (<rule>): ...` in a signer's ABORT reason: the rule, else undefined. */
+export function deniedRuleOf(reason: string): PolicyRule | undefined {
+  const m = /POLICY_DENIED \((approvals|clients|velocity|validity|derivation|refresh|version)\):/.exec(reason);
+  return m === null ? undefined : (m[1] as PolicyRule);
+}
+
+export { PolicyDeniedError };
+
+/**
+ * Not a failure: the key's policy requires approvals the request does not carry, and
+ * the operation now waits for them (docs/governance.md). The HTTP adapter answers 202
+ * with the operation.
+ */
+export class ApprovalPending extends Error {
+  override readonly name = 'ApprovalPending';
+  constructor(readonly operation: PendingOperationJson) {
+    super(`operation ${operation.id} waits for ${operation.required} approvals`);
+  }
 }

@@ -14,6 +14,8 @@
  * read is answered with `connection: close`. The operation-level client request in a
  * mutation's body must be the HTTP caller's own (403 otherwise: no role relays
  * another client's request); it is checked by the coordinator and by every signer.
+ * An operation whose key's policy requires approvals the request does not carry is
+ * answered 202 with the pending operation (docs/governance.md; governance.ts).
  * Long operations are awaited, or with `?wait=false` answered 202 with the running
  * operation and its Location; operations live in a bounded in-memory history
  * (operations.ts): after a restart, or once forgotten, GET answers 404.
@@ -45,6 +47,7 @@ import {
   type HttpCaller,
   type HttpHeaderCaller,
   type OperationJson,
+  type PendingOperationState,
   type PathParams,
   type QueryParams,
   type Reply,
@@ -55,7 +58,7 @@ import {
   type TextAnswer,
 } from '@keyquorum/protocol';
 import type { CoordinatorApi } from './api.ts';
-import { CoordinatorError, publicError } from './errors.ts';
+import { ApprovalPending, CoordinatorError, publicError } from './errors.ts';
 import type { OperationKind, OperationRecord } from './operations.ts';
 
 const bad = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
@@ -111,6 +114,10 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   repair: ({ c, params, query, body }) => longOperation(c, query.wait, 'repair', params.id, 200, () => c.repair({ keyId: params.id, ...body }), keyToJson),
   retire: ({ c, params, query, body }) => longOperation(c, query.wait, 'retire', params.id, 200, () => c.retire({ keyId: params.id, request: body.request }), retirementToJson),
   state: async ({ c, params, body }) => [200, keyToJson(await c.changeState({ keyId: params.id, ...body }))],
+  getPolicy: ({ c, params }) => [200, c.getPolicy(params.id)],
+  setPolicy: async ({ c, params, body }) => [200, await c.setPolicy({ keyId: params.id, ...body })],
+  listOperations: ({ c, query }) => [200, { operations: c.listPendingOperations(query.state as PendingOperationState | undefined) }], // the route's query check enforced the enum,
+  approve: async ({ c, params, body }) => [200, { operation: await c.approve(params.id, body.approval) }],
   bans: ({ c, params }) => [200, { bans: c.bans(params.id).map(banToJson) }],
   clearBan: ({ c, params, caller }) => {
     c.clearBan(params.id, params.signer, caller === undefined ? undefined : bytesToHex(caller.clientKey));
@@ -118,7 +125,7 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   },
   operation: ({ c, params }) => {
     // The log holds what `longOperation` mapped to the contract's JSON.
-    const op = c.operations.get(params.id) as OperationRecord<OperationJson['result']> | undefined;
+    const op = (c.operations.get(params.id) as OperationRecord<OperationJson['result']> | undefined) ?? c.pendingOperation(params.id);
     if (op === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'id', message: `no operation ${params.id} (unknown, forgotten from the bounded in-memory history, or from before a restart: see the key and the audit log)` });
     return [200, op];
   },
@@ -301,7 +308,15 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       const call = { c: coordinator, params, query: queryParams(route, url), body: decoded, caller };
       // The table pairs each route with its handler; TypeScript cannot follow that pairing through a lookup by name.
       const handler = HANDLERS[hit.s.name] as unknown as Handler<Route>;
-      const [status, body, headers] = await handler(call as Call<Route>);
+      let reply: Reply<Route>;
+      try {
+        reply = await handler(call as Call<Route>);
+      } catch (e) {
+        // The key's policy requires approvals the request does not carry (docs/governance.md): 202 with the pending operation.
+        if (!(e instanceof ApprovalPending) || route.responses[202] === undefined) throw e;
+        reply = [202, { operation: e.operation }, { location: `/v1/operations/${e.operation.id}` }];
+      }
+      const [status, body, headers] = reply;
       respond(status as number, body, route.responses[status as number], headers);
     };
     run().catch((e: unknown) => {

@@ -19,6 +19,7 @@ import { AUDIT_VERIFY_CHUNK_ROWS, REGISTRY_FILE, SECRET_FILE_MODE } from './cons
 import { AttestationStore, type Attestation } from './registry/attestations.ts';
 import { AuditChainVerifier, AuditLog, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditVerification } from './registry/audit.ts';
 import { BanStore, type Ban } from './registry/bans.ts';
+import { GovernanceStore } from './registry/governance.ts';
 import { PendingCommits, SignerEpochs, type PendingCommit, type SignerEpoch } from './registry/commits.ts';
 import { KeyStore, type RegistryKey, type KeyState } from './registry/keys.ts';
 import { KeyUsageStore, type KeyUsage } from './registry/key-states.ts';
@@ -31,6 +32,7 @@ export type { Ban } from './registry/bans.ts';
 export type { PendingCommit, SignerEpoch } from './registry/commits.ts';
 export { toKeyView, type RegistryKey, type KeyState } from './registry/keys.ts';
 export type { KeyUsage } from './registry/key-states.ts';
+export type { PendingOperation, PolicyRecord } from './registry/governance.ts';
 
 export interface RegistryOptions {
   now?: () => number;
@@ -52,6 +54,8 @@ export class Registry implements ReplayGuard, Startable {
   private readonly replay: ReplayWindow;
   private readonly log: AuditLog;
   private readonly chain: AuditChainVerifier;
+  /** Key policies, operations waiting for approvals, approved requests, the velocity count (registry/governance.ts). */
+  readonly governance: GovernanceStore;
 
   private constructor(file: string, db: Database.Database, now: () => number, opts: RegistryOptions) {
     this.file = file;
@@ -64,6 +68,7 @@ export class Registry implements ReplayGuard, Startable {
     this.banned = new BanStore(db, now);
     this.replay = new ReplayWindow(db, now, opts.replayWindowMs ?? 60_000);
     this.log = new AuditLog(db, now);
+    this.governance = new GovernanceStore(db, now);
     this.chain = new AuditChainVerifier(this.log, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
   }
 

@@ -44,16 +44,25 @@ const EVENTS: Record<AuditEventType, true> = {
   'key.destroyed': true,
   'key.state_applied': true,
   'key.state_refused': true,
+  'key.policy_set': true,
+  'key.policy_applied': true,
+  'key.policy_refused': true,
+  'policy.denied': true,
+  'operation.pending': true,
+  'operation.approved': true,
+  'operation.expired': true,
+  'operation.finished': true,
 };
 
 /** Events added after the registry-v1 fixture was written (share repair, refused retirement COMMITs, key states). */
 const SINCE_V1 = ['key.repaired', 'key.repair_failed', 'key.attestation_refused', 'key.suspended', 'key.resumed', 'key.deactivated', 'key.compromised',
-  'key.destroy_scheduled', 'key.destroy_cancelled', 'key.destroyed', 'key.state_applied', 'key.state_refused'];
+  'key.destroy_scheduled', 'key.destroy_cancelled', 'key.destroyed', 'key.state_applied', 'key.state_refused',
+  'key.policy_set', 'key.policy_applied', 'key.policy_refused', 'policy.denied', 'operation.pending', 'operation.approved', 'operation.expired', 'operation.finished'];
 
 describe('audit events', () => {
-  it('names the 25 events the coordinator writes, each of them found in the registry-v1 fixture but those added since', () => {
+  it('names the 33 events the coordinator writes, each of them found in the registry-v1 fixture but those added since', () => {
     const listing = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'registry-v1', 'registry-v1.json'), 'utf8')) as { audit: { events: string[] } };
-    expect(Object.keys(EVENTS)).toHaveLength(25);
+    expect(Object.keys(EVENTS)).toHaveLength(33);
     expect(Object.keys(EVENTS).filter((e) => !SINCE_V1.includes(e)).sort()).toEqual([...new Set(listing.audit.events)].sort());
   });
 

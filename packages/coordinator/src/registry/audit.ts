@@ -30,7 +30,7 @@ export type AuditValue = string | number | boolean | null | AuditValue[] | { [ke
 type SessionFailure = { code: CoordinatorErrorCode; reason: string; culprits: string[] };
 
 /** A key state transition: from, to, and the admin client key (hex) that asked. */
-type StateChange = { from: string; to: string; clientKey: string };
+type StateChange = { from: string; to: string; clientKey: string; approvers?: string[] };
 
 /** Each audit event and its payload (hex for bytes, ms since the Unix epoch for times). */
 export interface AuditEvents {
@@ -67,7 +67,7 @@ export interface AuditEvents {
   'key.repaired': { epoch: number; signer: string; index: number; helpers: string[]; transcriptHash: string; clientKey: string };
   'key.repair_failed': SessionFailure & { epoch: number; signer: string };
   /** A quorum produced a signature, at the `attempts`-th quorum tried. */
-  'key.signed': { epoch: number; quorum: string[]; attempts: number; messageSha256: string; path: string; taproot: string; publicKey: string; signature: string; clientKey: string };
+  'key.signed': { epoch: number; quorum: string[]; attempts: number; messageSha256: string; path: string; taproot: string; publicKey: string; signature: string; clientKey: string; approvers?: string[] };
   /** One sign attempt failed; `banned` when its culprits were banned for the key. */
   'key.sign_attempt_failed': { epoch: number; attempt: number; quorum: string[]; reason: string; excluded: string[]; culprits: string[]; banned: boolean; reportedBy?: string[] };
   /** A quorum approved retirement; the key is retired. */
@@ -98,6 +98,20 @@ export interface AuditEvents {
   /** A holder recorded a transition (ACK), or refused it (its own record does not allow it, or the request expired while it was away). */
   'key.state_applied': { signer: string; transition: string; state: string };
   'key.state_refused': { signer: string; transition: string; reason: string };
+  /**
+   * Governance (docs/governance.md): a key's next policy recorded (and queued to every
+   * holder), a holder's ACK of it or its refusal; a refusal by a policy rule anywhere
+   * ('policy.denied', `where`: 'coordinator' or the signer id); operations waiting for
+   * approvals, each approval, expiry, and how the approved operation ended.
+   */
+  'key.policy_set': { version: number; digest: string; clientKey: string; approvers: string[] };
+  'key.policy_applied': { signer: string; version: number; digest: string };
+  'key.policy_refused': { signer: string; version: number; reason: string; rule?: string };
+  'policy.denied': { rule: string; where: string; op: string; reason: string; clientKey?: string; operation?: string };
+  'operation.pending': { id: string; op: string; action: string; required: number; approvals: string[]; expiresAt: number; clientKey: string };
+  'operation.approved': { id: string; approver: string; approvals: number; required: number };
+  'operation.expired': { id: string; op: string; approvals: string[] };
+  'operation.finished': { id: string; op: string; state: string; approvers: string[]; error?: string };
   /** A signer acknowledged a COMMIT: it holds the share of `epoch`. */
   'commit.acked': { signer: string; kind: string; epoch: number };
   /** An operator lifted a ban (`by`: the client key, when known). */

@@ -60,7 +60,7 @@ export class PendingCommits {
 
   /** Signers that have not acknowledged some commit of `keyId` (a queued key state transition is no commit of an epoch). */
   unacknowledged(keyId: string): string[] {
-    return this.db.prepare<[string], string>("SELECT DISTINCT signer FROM pending_commits WHERE key_id = ? AND kind != 'state' ORDER BY signer").pluck().all(keyId);
+    return this.db.prepare<[string], string>("SELECT DISTINCT signer FROM pending_commits WHERE key_id = ? AND kind NOT IN ('state', 'policy') ORDER BY signer").pluck().all(keyId);
   }
 
   find(signer: string, sessionId: string): PendingCommit | undefined {

@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3';
 import { CoordinatorError } from '../errors.ts';
 import { AuditLog } from './audit.ts';
 import { SignerEpochs } from './commits.ts';
+import { GOVERNANCE_LAYOUT } from './governance.ts';
 import { KeyStore } from './keys.ts';
 
 interface Migration {
@@ -129,6 +130,15 @@ const MIGRATIONS: readonly Migration[] = [
         schedule BLOB,
         updated_at INTEGER NOT NULL
       )`);
+    },
+  },
+  {
+    // Version 4, "governance" (issue 11 parts 2, 3, 5; branch wt/coord: renumber on merge):
+    // key policies and their history, operations waiting for approvals, approved
+    // requests honoured once, the coordinator's velocity count (registry/governance.ts).
+    version: 4,
+    up(db) {
+      db.exec(GOVERNANCE_LAYOUT);
     },
   },
 ];

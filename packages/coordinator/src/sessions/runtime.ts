@@ -40,7 +40,7 @@ import {
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from '../config.ts';
-import { CoordinatorError, isSessionFault } from '../errors.ts';
+import { CoordinatorError, deniedRuleOf, isSessionFault } from '../errors.ts';
 import type { CoordinatorMetrics } from '../metrics.ts';
 import type { PendingCommit, Registry } from '../registry.ts';
 import type { SignerLink } from '../server.ts';
@@ -112,6 +112,9 @@ export function sameSession(e: Envelope, sessionId: Uint8Array): void {
 /** The session fault (or anything else) as the coordinator's typed error. */
 export function sessionError(e: unknown, what: string): CoordinatorError {
   if (isSessionFault(e)) {
+    // A signer's policy refused (its ABORT reason starts 'POLICY_DENIED (<rule>):').
+    const rule = e.fault.reason === 'abort' ? deniedRuleOf(e.message) : undefined;
+    if (rule !== undefined) return new CoordinatorError('POLICY_DENIED', { rule, culprits: [], message: `(${rule}) ${what}: ${e.message}`, cause: e });
     return new CoordinatorError(e.fault.reason === 'timeout' ? 'TIMEOUT' : 'SESSION_FAILED', { culprits: e.culprits, message: `${what}: ${e.message}`, cause: e });
   }
   if (e instanceof CoordinatorError) return e;

@@ -18,7 +18,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { targetExternalKey, type SigningTarget } from '@keyquorum/crypto';
 import { taprootLabel, type ParticipantRef } from '@keyquorum/protocol';
-import { CoordinatorError, isSessionFault, type SessionFaultDetail } from '../errors.ts';
+import { CoordinatorError, deniedRuleOf, isSessionFault, type SessionFaultDetail } from '../errors.ts';
 import { AttemptMemory, chooseQuorum, quorumKey, signAttemptBudget, type KeyAttemptMemory } from './quorum-choice.ts';
 import type { SignRequest, SignResult } from './requests.ts';
 import { sessionError, type SessionRuntime } from './runtime.ts';
@@ -101,11 +101,18 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
         publicKey: bytesToHex(publicKey),
         signature: bytesToHex(signature),
         clientKey: bytesToHex(r.request.clientKey),
+        ...(r.request.approvals === undefined ? {} : { approvers: r.request.approvals.map((a) => a.approver).sort() }),
       });
       return { signature, publicKey, quorum: ids, attempts: attempt, ...(recoveryId === undefined ? {} : { recoveryId }) };
     } catch (e) {
       if (!isSessionFault(e)) throw sessionError(e, 'signing failed');
       const { fault } = e;
+      // A signer's policy refused: every holder has the same policy, so no other quorum is tried.
+      const rule = fault.reason === 'abort' ? deniedRuleOf(e.message) : undefined;
+      if (rule !== undefined) {
+        rt.registry.append('policy.denied', key.id, { rule, where: fault.signers.join(','), op: 'sign', reason: e.message, clientKey: bytesToHex(r.request.clientKey) });
+        throw new CoordinatorError('POLICY_DENIED', { rule, message: `(${rule}) signer ${fault.signers.join(',')} refused: ${e.message}`, cause: e });
+      }
       lastFault = e;
       const verdict = judge(scheme, fault, e.culprits, quorum, memory);
       for (const id of verdict.exclude) excluded.add(id);

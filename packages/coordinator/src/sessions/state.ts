@@ -83,6 +83,7 @@ export async function changeState(rt: SessionRuntime, key: RegistryKey, change: 
   const schedule = transition === 'schedule-destroy' ? { afterMs, destroyAt: now + afterMs, request } : undefined;
   const body: StateStartBody = { keyId: key.id, transition, afterMs, request };
   const clientKey = bytesToHex(request.clientKey);
+  const approvers = request.approvals === undefined ? {} : { approvers: request.approvals.map((a) => a.approver).sort() };
   const sessionId = randomBytes(32);
   const holders = key.participants.map((p) => p.signer);
   const frames = rt.queue('state', key.suite, sessionId, {
@@ -90,8 +91,8 @@ export async function changeState(rt: SessionRuntime, key: RegistryKey, change: 
     record: () => {
       if (to === from && transition !== 'schedule-destroy') return;
       rt.registry.setKeyUsage({ keyId: key.id, state: to, previous: transition === 'schedule-destroy' ? from : undefined, schedule });
-      if (schedule !== undefined) rt.registry.append('key.destroy_scheduled', key.id, { from, to, clientKey, afterMs, destroyAt: schedule.destroyAt });
-      else rt.registry.append(EVENTS[transition] as 'key.suspended', key.id, { from, to, clientKey });
+      if (schedule !== undefined) rt.registry.append('key.destroy_scheduled', key.id, { from, to, clientKey, ...approvers, afterMs, destroyAt: schedule.destroyAt });
+      else rt.registry.append(EVENTS[transition] as 'key.suspended', key.id, { from, to, clientKey, ...approvers });
     },
   });
   rt.log.info('key state changed', { keyId: key.id, transition, from, to });

@@ -2,9 +2,10 @@
  * The error codes of the HTTP API and the status each is answered with, in one
  * table: the coordinator maps its errors to statuses with it, the client types the
  * codes it may receive with it, and the OpenAPI document lists them from it. An
- * error answer is `{ error: { code, message, field?, culprits? } }`.
+ * error answer is `{ error: { code, message, field?, culprits?, rule? } }`.
  */
-import { array, object, string } from './schema.ts';
+import { POLICY_RULES } from '../policy.ts';
+import { array, object, oneOf, string } from './schema.ts';
 
 /** Every code the API answers with, its HTTP status and what it means. */
 export const API_ERRORS = {
@@ -14,6 +15,8 @@ export const API_ERRORS = {
   UNAUTHENTICATED: 401,
   /** The client key is not trusted for the operation, or the request authorises something else. */
   UNAUTHORISED: 403,
+  /** The key's policy refuses the use (docs/governance.md); the error's `rule` names the rule. */
+  POLICY_DENIED: 403,
   /** No key with that id. */
   UNKNOWN_KEY: 404,
   /** No such route, operation or ban. */
@@ -28,6 +31,8 @@ export const API_ERRORS = {
   WRONG_STATE: 409,
   /** The key's usage state (suspended, deactivated, compromised, destroy-scheduled, destroyed) refuses the operation or transition; the message names the state. */
   WRONG_KEY_STATE: 409,
+  /** The operation waited for approvals past its approval deadline. */
+  OPERATION_EXPIRED: 409,
   /** Another lifecycle session of the key is running. */
   BUSY: 409,
   /** Fewer usable (connected, allow-listed, not excluded) signers than the operation needs. */
@@ -58,7 +63,7 @@ export function httpStatusOf(code: string): number {
 const STATUS_DETAIL: Readonly<Record<number, string>> = {
   400: 'malformed JSON, wrong types, unknown fields',
   401: 'missing or bad request signature, stale timestamp, replayed nonce',
-  403: 'client key not trusted, or its roles do not allow this',
+  403: "client key not trusted, or its roles do not allow this, or the key's policy refuses it (`rule` names the rule)",
 };
 
 /** 'KEY_EXISTS, WRONG_STATE or BUSY', then the detail: the OpenAPI description of an error status. */
@@ -81,6 +86,7 @@ export const apiError = (description?: string) =>
       message: string(),
       field: string(),
       culprits: array(string()),
+      rule: oneOf(POLICY_RULES, { description: 'POLICY_DENIED only: the policy rule that refused' }),
     },
-    { optional: ['field', 'culprits'], ...(description === undefined ? {} : { description }) },
+    { optional: ['field', 'culprits', 'rule'], ...(description === undefined ? {} : { description }) },
   );

@@ -6,7 +6,9 @@
  * until it is mapped.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { approvalToJson } from '../approval-wire.ts';
 import type { ClientRequest } from '../auth.ts';
+import type { PolicyRule } from '../policy.ts';
 import type { KeySuiteId } from '../ecdsa.ts';
 import type { ParticipantRef, TaprootTarget } from '../messages.ts';
 import { decodeJson } from './schema.ts';
@@ -90,10 +92,11 @@ export function banToJson(b: BanJson): BanJson {
 }
 
 /** An error as an error answer and a failed operation carry it: `field` and `culprits` only when named. */
-export function apiErrorToJson(e: { code: string; message: string; field?: string | undefined; culprits: readonly string[] }): ApiErrorJson {
+export function apiErrorToJson(e: { code: string; message: string; field?: string | undefined; culprits: readonly string[]; rule?: PolicyRule | undefined }): ApiErrorJson {
   const json: ApiErrorJson = { code: e.code, message: e.message };
   if (e.field !== undefined) json.field = e.field;
   if (e.culprits.length > 0) json.culprits = [...e.culprits];
+  if (e.rule !== undefined) json.rule = e.rule;
   return json;
 }
 
@@ -113,6 +116,7 @@ export function requestToJson(r: ClientRequest): ClientRequestJson {
     nonce: bytesToHex(r.nonce),
     clientKey: bytesToHex(r.clientKey),
     sig: bytesToHex(r.sig),
+    ...(r.approvals === undefined ? {} : { approvals: r.approvals.map(approvalToJson) }),
   };
 }
 

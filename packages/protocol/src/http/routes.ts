@@ -19,7 +19,12 @@ import {
   CreateKeyBodySchema,
   DerivedKeySchema,
   KeySchema,
+  ApproveBodySchema,
+  KeyPolicySchema,
   OperationSchema,
+  PENDING_OPERATION_STATES,
+  PendingOperationSchema,
+  PolicyBodySchema,
   ReadinessSchema,
   RepairBodySchema,
   RequestOnlyBodySchema,
@@ -30,7 +35,7 @@ import {
   SignerStatusSchema,
   StateBodySchema,
 } from './types.ts';
-import { anyObject, array, integer, nullable, object, oneOf, string, type JsonOf, type Schema } from './schema.ts';
+import { anyObject, array, hex, integer, nullable, object, oneOf, string, union, type JsonOf, type Schema } from './schema.ts';
 
 /** `GET /v1/audit` answers at most this many entries per page ... */
 export const AUDIT_PAGE_MAX = 1000;
@@ -103,9 +108,15 @@ const waitParam = {
   schema: oneOf(['true', 'false'], { default: 'true' }),
 } as const;
 const accepted = {
-  description: 'With wait=false: the session started; poll GET /v1/operations/{id}',
+  description: "With wait=false: the session started; or the key's policy requires approvals the request does not carry: a pending operation. Poll GET /v1/operations/{id}",
   headers: { Location: { description: '/v1/operations/{id}' } },
-  schema: object({ operation: OperationSchema }),
+  schema: object({ operation: union([OperationSchema, PendingOperationSchema]) }),
+} as const;
+/** 202 of a route that is otherwise awaited: the policy requires approvals (docs/governance.md). */
+const pendingApproval = {
+  description: "The key's policy requires approvals the request does not carry: a pending operation; approve at POST /v1/operations/{id}/approve",
+  headers: { Location: { description: '/v1/operations/{id}' } },
+  schema: object({ operation: PendingOperationSchema }),
 } as const;
 /** The errors of a call that runs a session. */
 const OPERATION_ERRORS = [400, 401, 403, 404, 409, 413, 500, 503] as const;
@@ -147,7 +158,7 @@ export const ROUTES = {
     summary: 'Threshold-sign a message (admin or signer)',
     params: [keyParam],
     body: SignBodySchema,
-    responses: { 200: json('The signature', SignatureSchema) },
+    responses: { 200: json('The signature', SignatureSchema), 202: pendingApproval },
     errors: OPERATION_ERRORS,
   }),
   refresh: route({
@@ -192,7 +203,30 @@ export const ROUTES = {
     summary: 'Change the key state (admin): suspend, resume, deactivate, compromise, schedule-destroy, cancel-destroy; every signer checks the request and the transition against its own record',
     params: [keyParam],
     body: StateBodySchema,
-    responses: { 200: json('The key in its new state', KeySchema) },
+    responses: { 200: json('The key in its new state', KeySchema), 202: pendingApproval },
+    errors: OPERATION_ERRORS,
+  }),
+  getPolicy: route({
+    method: 'GET',
+    path: '/v1/keys/{id}/policy',
+    summary: "The key's current policy as the coordinator records it (docs/governance.md)",
+    params: [keyParam],
+    responses: { 200: json('The policy', KeyPolicySchema) },
+    errors: [400, 401, 403, 404],
+  }),
+  setPolicy: route({
+    method: 'POST',
+    path: '/v1/keys/{id}/policy',
+    summary: "Set the key's next policy (admin; op 'policy', policyRequestDigest): recorded, then delivered to every holder, re-sent on reconnect until each answers",
+    params: [keyParam],
+    body: PolicyBodySchema,
+    responses: {
+      200: json(
+        'The policy recorded, the holders that acknowledged it and those not reached yet',
+        object({ keyId: string(), version: integer(), digest: hex(''), policy: nullable(anyObject()), delivered: array(string()), pending: array(string()) }),
+      ),
+      202: pendingApproval,
+    },
     errors: OPERATION_ERRORS,
   }),
   bans: route({
@@ -211,13 +245,31 @@ export const ROUTES = {
     responses: { 204: { description: 'Ban lifted' } },
     errors: [400, 401, 403, 404],
   }),
+  listOperations: route({
+    method: 'GET',
+    path: '/v1/operations',
+    summary: 'Operations waiting for approvals (and their later states), newest first',
+    params: [{ name: 'state', in: 'query', required: false, description: 'Only operations in this state', schema: oneOf(PENDING_OPERATION_STATES) }],
+    responses: { 200: json('Operations', object({ operations: array(PendingOperationSchema) })) },
+    errors: [400, 401, 403],
+  }),
   operation: route({
     method: 'GET',
     path: '/v1/operations/{id}',
-    summary: 'A long operation started with wait=false: running, succeeded (with its result) or failed (with its error)',
+    summary: 'A long operation started with wait=false (running, succeeded with its result, or failed with its error), or an operation waiting for approvals',
     params: [{ name: 'id', in: 'path', required: true, description: 'The operation id (from the 202 answer or its Location)', schema: string() }],
-    responses: { 200: json('The operation', OperationSchema) },
+    responses: { 200: json('The operation', union([OperationSchema, PendingOperationSchema])) },
     errors: [401, 403, 404],
+  }),
+  approve: route({
+    method: 'POST',
+    path: '/v1/operations/{id}/approve',
+    access: ['admin', 'signer', 'auditor'],
+    summary: "Approve an operation waiting for approvals (any role): verified against the key's policy, recorded; at quorum the operation runs",
+    params: [{ name: 'id', in: 'path', required: true, description: 'The pending operation id', schema: string() }],
+    body: ApproveBodySchema,
+    responses: { 200: json('The operation in its new state', object({ operation: PendingOperationSchema })) },
+    errors: [400, 401, 403, 404, 409, 413, 500, 503],
   }),
   listSigners: route({
     method: 'GET',

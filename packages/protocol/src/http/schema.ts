@@ -12,7 +12,9 @@
  * checks, as `Coordinator` does for every caller, HTTP or not.
  */
 import { hexToBytes } from '@noble/hashes/utils.js';
+import { approvalFromJson, type Approval, type ApprovalJson } from '../approval-wire.ts';
 import { WireError } from '../errors.ts';
+import { MAX_APPROVERS } from '../policy.ts';
 
 /** An OpenAPI 3.0 schema object (plain JSON). */
 export type OpenApiSchema = { readonly [key: string]: unknown };
@@ -25,6 +27,7 @@ type Decoder =
   | { readonly as: 'hex' }
   | { readonly as: 'object'; readonly props: Readonly<Record<string, Schema>>; readonly required: readonly string[] }
   | { readonly as: 'checked'; readonly type: 'string' | 'array'; readonly invalid: string }
+  | { readonly as: 'approvals' }
   | { readonly as: 'value' };
 
 export interface Schema<J = unknown, D = J, O extends OpenApiSchema = OpenApiSchema> {
@@ -81,6 +84,8 @@ export const array = <J, D>(items: Schema<J, D>, o: Doc & { invalid?: string } =
 export const record = <J>(values: Schema<J>, o: Doc = {}): Schema<Record<string, J>> => make({ type: 'object', additionalProperties: values.openapi, ...o });
 
 /** Any JSON object (its members are described elsewhere, or free). */
+/** Approvals in their JSON form (approval-wire.ts `ApprovalJson`), decoded to `Approval`s. */
+export const approvals = (o: Doc = {}): Schema<ApprovalJson[], Approval[]> => make({ type: 'array', items: { type: 'object' }, maxItems: MAX_APPROVERS, ...o }, { as: 'approvals' });
 export const anyObject = (o: Doc = {}): Schema<Record<string, unknown>> => make({ type: 'object', ...o });
 
 /** One of several schemas (OpenAPI `oneOf`). */
@@ -137,6 +142,9 @@ function decodeWith(d: Decoder, v: unknown, field: string): unknown {
   switch (d.as) {
     case 'value':
       return v;
+    case 'approvals':
+      if (!Array.isArray(v) || v.length > MAX_APPROVERS) throw bad(field, `expected an array of at most ${MAX_APPROVERS} approvals`);
+      return v.map((a, i) => approvalFromJson(a, `${field}[${i}]`));
     case 'hex':
       if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) throw bad(field, 'expected hex bytes');
       return hexToBytes(v.toLowerCase());

@@ -7,8 +7,9 @@
 import { OPERATIONS } from '../auth.ts';
 import { KEY_SUITES } from '../ecdsa.ts';
 import { MAX_DESTROY_DELAY_MS, REQUESTED_TRANSITIONS } from '../key-states.ts';
+import { APPROVAL_ACTIONS } from '../policy.ts';
 import { apiError } from './errors.ts';
-import { anyObject, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
+import { anyObject, approvals, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
 
 const SIGNER_IDS = 'expected an array of signer ids';
 
@@ -24,8 +25,9 @@ export const ClientRequestSchema = component(
       nonce: hex('16 bytes'),
       clientKey: hex('32 bytes'),
       sig: hex('64 bytes'),
+      approvals: approvals({ description: "Approvals of this request by the key's approvers (docs/governance.md), when its policy requires them; outside `sig`" }),
     },
-    { closed: true, description: 'The operation-level authorisation every signer checks: Ed25519 over (v, op, keyId, digest of exactly the parameters, timestamp, nonce, clientKey)' },
+    { closed: true, optional: ['approvals'], description: 'The operation-level authorisation every signer checks: Ed25519 over (v, op, keyId, digest of exactly the parameters, timestamp, nonce, clientKey)' },
   ),
 );
 
@@ -127,6 +129,43 @@ export const OperationSchema = component(
   ),
 );
 
+export const PENDING_OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed', 'expired'] as const;
+
+/** An operation waiting for approvals (docs/governance.md): durable, it survives a coordinator restart. */
+export const PendingOperationSchema = component(
+  'PendingOperation',
+  object(
+    {
+      id: string({ description: "The request's clientRequestId, hex" }),
+      kind: oneOf(['approval']),
+      keyId: string(),
+      op: oneOf(OPERATIONS),
+      action: oneOf(APPROVAL_ACTIONS),
+      state: oneOf(PENDING_OPERATION_STATES),
+      required: integer({ description: 'Approvals the policy requires for the action' }),
+      approvals: array(string(), { description: 'The approver ids recorded so far' }),
+      challenge: hex('The approval challenge each approver signs (approvals.ts)'),
+      expiresAt: integer({ description: 'ms since the Unix epoch: the approval deadline' }),
+      request: ClientRequestSchema,
+      params: anyObject({ description: 'The route body without `request`: what is being approved' }),
+      result: anyObject({ description: "When succeeded: the route's answer" }),
+      error: apiError('When failed: the error the route would have answered'),
+    },
+    { optional: ['result', 'error'] },
+  ),
+);
+
+/** A key's policy as the coordinator records it (`policy`: the JSON form; null for the default). */
+export const KeyPolicySchema = component(
+  'KeyPolicy',
+  object({
+    keyId: string(),
+    version: integer({ minimum: 0 }),
+    digest: hex('policyDigest of the policy (policy.ts)'),
+    policy: nullable(anyObject({ description: 'The JSON form (docs/governance.md, policy.ts); null for the default policy (version 0)' })),
+  }),
+);
+
 export const ErrorSchema = component('Error', object({ error: apiError() }));
 
 /** Every named schema, for the OpenAPI document's components. */
@@ -142,6 +181,8 @@ export const COMPONENTS = [
   ReadinessSchema,
   RetirementSchema,
   OperationSchema,
+  PendingOperationSchema,
+  KeyPolicySchema,
   ClientRequestSchema,
 ] as const;
 
@@ -200,6 +241,12 @@ export const StateBodySchema = object(
   { optional: ['afterMs'], closed: true },
 );
 
+/** A policy change: the next policy (JSON form) and the admin's signed request (op 'policy', `policyRequestDigest`). */
+export const PolicyBodySchema = object({ policy: anyObject(), request: ClientRequestSchema }, { closed: true });
+
+/** One approval of a pending operation (approval-wire.ts `ApprovalJson`). */
+export const ApproveBodySchema = object({ approval: anyObject({ description: 'ApprovalJson: { approver, type: ed25519, sig } or { approver, type: webauthn, authenticatorData, clientDataJSON, signature }' }) }, { closed: true });
+
 // ---- the types ----
 
 export type ClientRequestJson = JsonOf<typeof ClientRequestSchema>;
@@ -222,6 +269,11 @@ export type OperationKind = (typeof OPERATION_KINDS)[number];
 export type OperationState = (typeof OPERATION_STATES)[number];
 export type OperationJson = JsonOf<typeof OperationSchema>;
 export type ApiErrorJson = JsonOf<ReturnType<typeof apiError>>;
+export type PendingOperationState = (typeof PENDING_OPERATION_STATES)[number];
+export type PendingOperationJson = JsonOf<typeof PendingOperationSchema>;
+export type KeyPolicyJson = JsonOf<typeof KeyPolicySchema>;
+export type PolicyBodyJson = JsonOf<typeof PolicyBodySchema>;
+export type ApproveBodyJson = JsonOf<typeof ApproveBodySchema>;
 export type ErrorJson = JsonOf<typeof ErrorSchema>;
 
 export type CreateKeyBodyJson = JsonOf<typeof CreateKeyBodySchema>;
