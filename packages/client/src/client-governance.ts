@@ -35,23 +35,17 @@ import {
   type ClientRequest,
   type IdentityKey,
   type KeyJson,
+  type KeyPolicyJson,
   type KeyPolicy,
   type RequestedTransition,
   ROUTES,
 } from '@keyquorum/protocol';
 import { ApiCore } from './client-http.ts';
 import { ClientError } from './errors.ts';
-import { GOVERNANCE_ROUTES } from './governance-routes.ts';
 import type { PendingOperation } from './pending.ts';
 
 /** A key's policy as the coordinator serves it (`policy` null: the default policy, version 0). */
-export interface PolicyView {
-  keyId: string;
-  version: number;
-  /** Hex `policyDigest`. */
-  digest: string;
-  policy: Record<string, unknown> | null;
-}
+export type PolicyView = KeyPolicyJson;
 
 /** A policy change applied: the signers that ACKed it, and the holders it will be re-sent to on reconnect. */
 export interface PolicySet extends PolicyView {
@@ -167,7 +161,7 @@ const isApprovalJson = (a: Approval | ApprovalJson): a is ApprovalJson => (a.typ
 export class GovernanceApi extends ApiCore {
   /** The key's policy (any role); `policy` null and version 0 for a key that never had one. */
   async getPolicy(keyId: string): Promise<PolicyView> {
-    return (await this.call(GOVERNANCE_ROUTES.getPolicy, { params: { id: keyId } })) as unknown as PolicyView;
+    return this.call(ROUTES.getPolicy, { params: { id: keyId } });
   }
 
   /**
@@ -185,17 +179,17 @@ export class GovernanceApi extends ApiCore {
       throw new ClientError('BAD_ARGUMENT', { field: (e as { field?: string }).field ?? 'policy', message: `policy: ${(e as Error).message}`, cause: e });
     }
     const request = this.signRequest('policy', keyId, policyRequestDigest({ keyId, policy: parsed }));
-    return (await this.call(GOVERNANCE_ROUTES.setPolicy, { params: { id: keyId }, body: { policy: policyToJson(parsed), request: requestToJson(request) } })) as unknown as PolicySet;
+    return (await this.call(ROUTES.setPolicy, { params: { id: keyId }, body: { policy: policyToJson(parsed), request: requestToJson(request) } })) as PolicySet;
   }
 
   /** Operations waiting for approvals (`state: 'pending'`), or every one the coordinator keeps. */
   async listOperations(o: { state?: PendingOperation['state'] } = {}): Promise<PendingOperation[]> {
-    return ((await this.call(GOVERNANCE_ROUTES.listOperations, { query: { state: o.state } })) as unknown as { operations: PendingOperation[] }).operations;
+    return (await this.call(ROUTES.listOperations, { query: { state: o.state } })).operations;
   }
 
   /** One operation waiting for (or done with) approvals. */
   async getOperation(id: string): Promise<PendingOperation> {
-    return (await this.call(ROUTES.operation, { params: { id } })) as unknown as PendingOperation;
+    return (await this.call(ROUTES.operation, { params: { id } })) as PendingOperation;
   }
 
   /**
@@ -205,7 +199,7 @@ export class GovernanceApi extends ApiCore {
    */
   async approve(id: string, approval: Approval | ApprovalJson): Promise<PendingOperation> {
     const json: ApprovalJson = isApprovalJson(approval) ? approval : approvalToJson(approval);
-    return ((await this.call(GOVERNANCE_ROUTES.approve, { params: { id }, body: { approval: json } })) as unknown as { operation: PendingOperation }).operation;
+    return (await this.call(ROUTES.approve, { params: { id }, body: { approval: json } })).operation;
   }
 
   /**
@@ -223,7 +217,7 @@ export class GovernanceApi extends ApiCore {
     }
     if (request.keyId !== operation.keyId || request.op !== operation.op) throw mismatch(operation, `its request is for ${request.op} of ${request.keyId}, not ${operation.op} of ${operation.keyId}`);
     if (bytesToHex(clientRequestId(request)) !== operation.id) throw mismatch(operation, 'its id is not the id of its request');
-    const key = (await this.call(ROUTES.getKey, { params: { id: operation.keyId } })) as KeyJson;
+    const key = await this.call(ROUTES.getKey, { params: { id: operation.keyId } });
     const summary = describeOperation(operation, key, request.digest);
     return { operation, request, challenge: approvalChallenge(request), summary };
   }

@@ -9,38 +9,20 @@
  * approval that completes the quorum runs the operation, and `getOperation(id)` /
  * `waitForApproval(id)` give its result.
  */
-import type { ApprovalAction, ClientRequestJson, Operation as RequestOp } from '@keyquorum/protocol';
+import type { PendingOperationJson, PendingOperationState } from '@keyquorum/protocol';
 import { ClientError } from './errors.ts';
 
-export const APPROVAL_OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed', 'expired'] as const;
-export type ApprovalOperationState = (typeof APPROVAL_OPERATION_STATES)[number];
+export type ApprovalOperationState = PendingOperationState;
 
-/** An operation that needs approvals, as the coordinator serves it (GET /v1/operations/{id}). */
-export interface PendingOperation {
-  /** Hex `clientRequestId` of the request. */
-  id: string;
-  kind: 'approval';
-  keyId: string;
-  op: RequestOp;
-  action: ApprovalAction;
-  state: ApprovalOperationState;
-  /** Approvals the key's policy requires for `action`. */
-  required: number;
-  /** Approver ids that approved so far. */
-  approvals: string[];
-  /** Hex approval challenge (`approvalChallenge(request)`): approvers recompute it, never take it from here. */
-  challenge: string;
-  /** ms since the epoch: no approval is accepted after it. */
-  expiresAt: number;
-  /** The client's signed request, as it will be sent to the signers. */
-  request: ClientRequestJson;
-  /** The route body without `request`: what is being approved. */
-  params: Record<string, unknown>;
-  /** When succeeded: what the route answers (a signature for sign). */
-  result?: unknown;
-  /** When failed: the error the route would have answered. */
-  error?: { code: string; message?: string; rule?: string };
-}
+/**
+ * An operation that needs approvals, as the coordinator serves it (GET
+ * /v1/operations/{id}; `PendingOperationSchema` of the HTTP contract): `id` the hex
+ * `clientRequestId` of `request`, `required` approvals for `action`, `approvals` the
+ * approver ids so far, `challenge` what approvers sign (recompute it: `reviewOperation`),
+ * `expiresAt` the approval deadline (ms), `params` the route body without `request`
+ * (what is approved), `result` / `error` once run.
+ */
+export type PendingOperation = PendingOperationJson;
 
 /** Whether `v` looks like an operation waiting for approvals (its `kind` says so). */
 export function isPendingOperation(v: unknown): v is PendingOperation {
