@@ -120,7 +120,7 @@ describe('per-key policy and approval quorums across real processes', () => {
     expect(standardVerify(SUITE, out.signature.signature, message, out.signature.publicKey)).toBe(true);
   }, 180_000);
 
-  it(`the signature after the ${LIMIT}th in the window is refused POLICY_DENIED (velocity), even fully approved`, async () => {
+  it(`signature number ${LIMIT + 1} in the window is refused POLICY_DENIED (velocity), even fully approved`, async () => {
     for (let i = 1; i < LIMIT; i += 1) {
       const message = new Uint8Array(randomBytes(32));
       const out = await signApproved(message);
