@@ -92,6 +92,13 @@ function resultLines(result: unknown): Array<[string, string]> {
   return Object.entries(result).filter(([, v]) => ['string', 'number'].includes(typeof v)).map(([k, v]) => [k, String(v)]);
 }
 
+/** `CODE (rule): message`, without the code and rule the coordinator's message may repeat. */
+function failure(e: PendingOperation['error']): string {
+  if (e === undefined) return '?';
+  const message = (e.message ?? '').replace(new RegExp(`^${e.code}:? (\\(\\w+\\):? )?`), '');
+  return printable(`${e.code}${e.rule === undefined ? '' : ` (${e.rule})`}: ${message}`);
+}
+
 export async function governance(command: string, args: string[], io: CliIo): Promise<number> {
   const json = args.includes('--json');
   const print = (data: unknown, human: string) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
@@ -157,7 +164,7 @@ export async function governance(command: string, args: string[], io: CliIo): Pr
       const summary = [...operationLines(review.operation), ...review.summary, ['requested by', `client ${bytesToHex(review.request.clientKey)} at ${time(review.request.timestamp)}`] as [string, string]];
       if (!json) io.out(`approving as ${approver.approverId}:\n${fields(summary)}\n`);
       const after = await client.approve(opId, signApproval(approver.identity, approver.approverId, review.request));
-      const done = after.state === 'succeeded' ? `\noperation succeeded:\n${fields(resultLines(after.result))}` : after.state === 'failed' ? `\noperation FAILED: ${printable(after.error?.code ?? '?')}${after.error?.rule === undefined ? '' : ` (${printable(after.error.rule)})`}: ${printable(after.error?.message ?? '')}` : '';
+      const done = after.state === 'succeeded' ? `\noperation succeeded:\n${fields(resultLines(after.result))}` : after.state === 'failed' ? `\noperation FAILED: ${failure(after.error)}` : '';
       print({ approved: { approver: approver.approverId, summary: Object.fromEntries(summary) }, operation: after }, `approved: ${approvalsOf(after)}; operation ${after.state}${done}`);
       return after.state === 'failed' || after.state === 'expired' ? 1 : 0;
     }

@@ -93,6 +93,26 @@ describe('keyquorum policy / operations / approve against the dev cluster', () =
     expect(late.code).toBe(1);
   }, 180_000);
 
+  it('approve exits 1 when the operation it completes is refused: the second approved signature of a key allowed one an hour (velocity)', async () => {
+    json(await run('keys', 'create', '--suite', 'frost-ed25519', '--threshold', '2', '--label', 'gov-once', '--json'));
+    const policy = { ...(JSON.parse(fs.readFileSync(path.join(dir, 'policy.json'), 'utf8')) as object), velocity: [{ limit: 1, windowSeconds: 3600, per: 'key' }] };
+    fs.writeFileSync(path.join(dir, 'once.json'), JSON.stringify(policy));
+    json(await run('policy', 'set', 'gov-once', '--file', 'once.json', '--json'));
+    const approveBoth = async (message: string) => {
+      const asked = await run('sign', 'gov-once', '--message', message, '--json');
+      expect(asked.code, asked.stderr).toBe(3);
+      const id = (JSON.parse(asked.stdout) as { pending: { id: string } }).pending.id;
+      expect((await run('approve', id, '--key-file', 'alice.json')).code).toBe(0);
+      return run('approve', id, '--key-file', 'bob.json');
+    };
+    const first = await approveBoth('01'.repeat(32));
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/operation succeeded/);
+    const second = await approveBoth('02'.repeat(32));
+    expect(second.code).toBe(1);
+    expect(second.stdout).toMatch(/^operation FAILED: POLICY_DENIED \(velocity\): at most 1 signatures per 3600 s per key$/m);
+  }, 240_000);
+
   it('a policy change needs the quorum of the current policy: set exits 3, the policy stays at version 1', async () => {
     const asked = await run('policy', 'set', 'gov', '--file', 'policy.json', '--json');
     expect(asked.code, asked.stderr).toBe(3);
