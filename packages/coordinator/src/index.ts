@@ -6,12 +6,12 @@
  * and records.
  */
 export { Coordinator, type CoordinatorStatus } from './coordinator.ts';
-export type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
+export type { CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, PolicyParams, PolicySetOutput, Readiness, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams } from './api.ts';
 export { OperationLog, type OperationKind, type OperationLogOptions, type OperationRecord, type OperationState } from './operations.ts';
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
-export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions, type FaultReason, type SessionFaultDetail } from './errors.ts';
+export { ApprovalPending, CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions, type FaultReason, type SessionFaultDetail } from './errors.ts';
 export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
-export { Registry, auditHash, type Attestation, type AuditEntry, type AuditEvents, type AuditEventType, type Ban, type AuditValue, type AuditVerification, type RegistryKey, type KeyState, type PendingCommit, type SignerEpoch } from './registry.ts';
+export { Registry, auditHash, type Attestation, type AuditEntry, type AuditEvents, type AuditEventType, type Ban, type AuditValue, type AuditVerification, type RegistryKey, type KeyState, type PendingCommit, type PendingOperation, type PolicyRecord, type SignerEpoch } from './registry.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
 export { createHttpHandler, routeTable } from './http.ts';

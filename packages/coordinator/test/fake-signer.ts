@@ -6,7 +6,10 @@
  * to misbehave: send an invalid signature share, stay silent while signing, refuse
  * to approve a retirement, activate a commit without acknowledging it (as if the
  * ACK were lost), or send one kind of frame under a forged signature (`Forgery`); a
- * re-sent COMMIT of an epoch it already activated is ACKed again.
+ * re-sent COMMIT of an epoch it already activated is ACKed again. A policy START
+ * (docs/governance.md) is checked (request, digest, next version) and ACKed; the
+ * signer's own policy enforcement is the real signer's (packages/signer), not this
+ * fixture's: `policyDeny` only makes it answer a sign as a refusing signer would.
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
@@ -48,6 +51,12 @@ import {
   retireDigest,
   clientRequestId,
   keyStateOf,
+  POLICY_ROUND,
+  policyDigest,
+  policyFromText,
+  policyRequestDigest,
+  type PolicyRule,
+  type PolicyStartBody,
   sealEnvelope,
   signDigest,
   toWirePublicKey,
@@ -75,7 +84,13 @@ export interface FakeSignerOptions {
   peers: Record<string, Uint8Array>;
   clients: TrustedClient[];
   url: string;
-  misbehave?: { badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery };
+  misbehave?: {
+    badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery;
+    /** Refuse every sign START as a signer's policy would: ABORT 'POLICY_DENIED (<rule>): ...'. */
+    policyDeny?: PolicyRule;
+    /** Refuse every policy START (ABORT naming rule 'version'). */
+    refusePolicy?: boolean;
+  };
 }
 
 /**
@@ -126,6 +141,11 @@ export class FakeSigner {
   readonly keys = new Map<string, StoredKey>();
   readonly retired = new Set<string>();
   readonly errors: ErrorBody[] = [];
+  /** Key id -> the policy version this signer ACKed, and how many policy STARTs it received. */
+  readonly policies = new Map<string, number>();
+  policyStarts = 0;
+  /** Sign STARTs received (a refusal before any signer is contacted leaves it unchanged). */
+  signStarts = 0;
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -230,6 +250,7 @@ export class FakeSigner {
     if (kind === 'dkg' || kind === 'refresh') return this.keySession(kind, round, suite, sessionId, hex, body);
     if (kind === 'sign') return this.signSession(round, suite, sessionId, hex, body);
     if (kind === 'retire') return this.retireSession(round, suite, sessionId, body);
+    if (kind === 'policy' && round === POLICY_ROUND.START) return this.policySession(suite, sessionId, body as unknown as PolicyStartBody);
   }
 
   private keySession(kind: 'dkg' | 'refresh', round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
@@ -334,9 +355,25 @@ export class FakeSigner {
     this.send(kind, suite, sessionId, KEY_ROUND.ACK, COORDINATOR_ID, { keyId: confirm.keyId, epoch: confirm.epoch });
   }
 
+  private policySession(suite: string, sessionId: Uint8Array, b: PolicyStartBody): void {
+    this.policyStarts += 1;
+    const policy = policyFromText(b.policy);
+    this.checkRequest(b.request, policyRequestDigest({ keyId: b.keyId, policy }));
+    if (this.misbehave.refusePolicy) {
+      this.send('policy', suite, sessionId, POLICY_ROUND.ABORT, COORDINATOR_ID, { reason: `POLICY_DENIED (version): this signer refuses policy v${policy.version}`, rule: 'version' });
+      return;
+    }
+    const held = this.policies.get(b.keyId) ?? 0;
+    if (policy.version !== held + 1 && policy.version !== held) throw new Error(`POLICY_DENIED (version): policy version ${policy.version} does not follow ${held}`);
+    this.policies.set(b.keyId, policy.version);
+    this.send('policy', suite, sessionId, POLICY_ROUND.ACK, COORDINATOR_ID, { keyId: b.keyId, version: policy.version, digest: policyDigest(policy) });
+  }
+
   private signSession(round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
     if (round === SIGN_ROUND.START) {
       const b = body as unknown as SignStartBody;
+      this.signStarts += 1;
+      if (this.misbehave.policyDeny !== undefined) throw new Error(`POLICY_DENIED (${this.misbehave.policyDeny}): this signer's policy refuses the signature`);
       const key = this.keys.get(b.keyId);
       if (key === undefined || key.epoch !== b.epoch || this.retired.has(b.keyId)) throw new Error('no active share at that epoch');
       this.checkRequest(b.request, signDigest(b));

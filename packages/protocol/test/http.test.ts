@@ -20,7 +20,7 @@ describe('the HTTP contract', () => {
   it('answers every error status a route documents with at least one error code', () => {
     const statuses = new Set(Object.values(API_ERRORS));
     for (const r of Object.values(ROUTES)) for (const s of 'errors' in r ? r.errors : []) expect([r.path, s, statuses.has(s)]).toEqual([r.path, s, true]);
-    expect(errorStatusDescription(409)).toBe('KEY_EXISTS, WRONG_STATE, WRONG_KEY_STATE or BUSY');
+    expect(errorStatusDescription(409)).toBe('KEY_EXISTS, WRONG_STATE, WRONG_KEY_STATE, OPERATION_EXPIRED or BUSY');
     expect([httpStatusOf('UNKNOWN_KEY'), httpStatusOf('BAD_CONFIG')]).toEqual([404, 500]);
   });
 
