@@ -20,6 +20,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientError, isApprovalPending, type PendingOperation, type SignatureResult } from '@keyquorum/client';
 import { generateIdentity } from '@keyquorum/protocol';
+import { Keystore } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
 import { SoftwarePasskey } from './support/passkey.ts';
 import { standardVerify } from './support/verify.ts';
@@ -96,6 +97,19 @@ describe('per-key policy and approval quorums across real processes', () => {
     return { signature: done.result as SignatureResult };
   }
 
+  /** What each signer's own keystore holds: the policy version and digest in force, and its velocity ledger's count for the key this last hour. */
+  function signerRecords(): Array<{ version: number | undefined; digest: string | undefined; used: number }> {
+    return cluster.signerIds.map((id) => {
+      const keystore = Keystore.open({ dataDir: cluster.dataDir(id), kek: { passphrase: `passphrase of ${id}` } });
+      try {
+        const policy = keystore.keyPolicy(KEY);
+        return { version: policy?.version, digest: policy === undefined ? undefined : bytesToHex(policy.digest), used: keystore.velocityUsed(KEY, Date.now() - 3_600_000, new Uint8Array(32)) };
+      } finally {
+        keystore.close();
+      }
+    });
+  }
+
   beforeAll(async () => {
     cluster = await Cluster.start({ signers: 3, initInProcess: true });
     await cluster.client.createKey({ keyId: KEY, suite: SUITE, threshold: 2, signers: cluster.signerIds });
@@ -109,6 +123,7 @@ describe('per-key policy and approval quorums across real processes', () => {
     expect([...set.delivered].sort()).toEqual(cluster.signerIds);
     const shown = await cluster.client.getPolicy(KEY);
     expect(shown).toMatchObject({ version: 1, digest: set.digest, policy: { approvals: { sign: 2, policy: 2 } } });
+    expect(signerRecords()).toEqual(cluster.signerIds.map(() => ({ version: 1, digest: set.digest, used: 0 })));
   }, 120_000);
 
   it('a signature waits for 2 approvals (one a passkey), then verifies', async () => {
@@ -128,6 +143,10 @@ describe('per-key policy and approval quorums across real processes', () => {
       expect(standardVerify(SUITE, out.signature.signature, message, out.signature.publicKey)).toBe(true);
     }
     expect(await signApproved(new Uint8Array(randomBytes(32)))).toEqual({ refused: { code: 'POLICY_DENIED', rule: 'velocity' } });
+    // Each signer counted, in its own store, the signatures it took part in: at most LIMIT each, every signature by at least 2.
+    const used = signerRecords().map((r) => r.used);
+    expect(Math.max(...used)).toBeLessThanOrEqual(LIMIT);
+    expect(used.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2 * LIMIT);
   }, 240_000);
 
   it('the velocity limit holds after the coordinator process is killed and started again on the same database', async () => {
@@ -153,6 +172,7 @@ describe('per-key policy and approval quorums across real processes', () => {
     expect('error' in forged && forged.error.code).toBe('POLICY_DENIED');
     expect((await cluster.client.getOperation(asked.pending.id)).approvals).toEqual(['alice']);
     expect(await cluster.client.getPolicy(KEY)).toMatchObject({ version: 1 });
+    expect(signerRecords().map((r) => r.version)).toEqual([1, 1, 1]);
     expect(await signApproved(new Uint8Array(randomBytes(32)))).toEqual({ refused: { code: 'POLICY_DENIED', rule: 'velocity' } });
   }, 180_000);
 });
