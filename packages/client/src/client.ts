@@ -11,6 +11,10 @@
  * `{ wait: false }` they resolve to the running `Operation` once the coordinator has
  * checked the request and started the session, to poll with `operation(id)` or await
  * with `waitForOperation(id)`.
+ *
+ * The HTTP core is client-http.ts; the governance calls (a key's policy, operations
+ * waiting for approvals, approving them) are client-governance.ts, inherited here. Any
+ * call the key's policy holds for approvals throws `ApprovalPendingError` (pending.ts).
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
