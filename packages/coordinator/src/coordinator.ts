@@ -13,14 +13,14 @@ import { deriveChild, isCryptoError, targetExternalKey, targetPublicKey, type Pu
 import {
   KEY_ID_PATTERN, KEY_SUITES, NODE_ID_PATTERN, MAX_SIGN_MESSAGE_BYTES, DEFAULT_DESTROY_DELAY_MS, MAX_DESTROY_DELAY_MS, REQUESTED_TRANSITIONS, USAGE_STATES, Service,
   allowsUse, createKeyDigest, policyRequestDigest, refreshDigest, repairDigest, reshareDigest, retireDigest, signDigest, stateDigest,
-  type ApprovalAction, type IdentityKey, type KeyPolicyJson, type KeySuiteId, type KeyView, type Operation, type PendingOperationJson,
+  type ApprovalAction, type ClientRequest, type IdentityKey, type KeyPolicyJson, type KeySuiteId, type KeyView, type Operation, type PendingOperationJson,
   type PendingOperationState, type ServiceStatus, type StartStack, type UsageState,
 } from '@keyquorum/protocol';
 import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, StateParams } from './api.ts';
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
-import { Governance, runOperation, type Admission, type Admitted } from './governance.ts';
+import { Governance, failInterrupted, runOperation, type Admission, type Admitted } from './governance.ts';
 import { SessionEngine, type SignRequest } from './engine.ts';
 import { schemeOf } from './sessions/schemes.ts';
 import { CoordinatorError } from './errors.ts';
@@ -97,6 +97,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     ensureDataDir(o.dataDir);
     const identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
     const registry = stack.adopt(Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
+    failInterrupted(registry);
     let engine: SessionEngine | undefined;
     const server = new CoordinatorServer(o, identity, {
       http: createHttpHandler(this),
@@ -153,9 +154,9 @@ export class Coordinator extends Service implements CoordinatorApi {
   }
 
   /** The request authenticated and admitted under the key's policy (governance.ts): may answer a pending operation (ApprovalPending). */
-  private admit(op: Admission['op'], key: RegistryKey, request: unknown, digest: Uint8Array, params: Record<string, unknown>, action: ApprovalAction = op as ApprovalAction): Promise<Admitted> {
+  private admit(op: Admission['op'], key: RegistryKey, request: unknown, digest: Uint8Array, params: Record<string, unknown>, action: ApprovalAction = op as ApprovalAction, precheck?: Admission['precheck']): Promise<Admitted> {
     this.started();
-    return this.governance.admit({ op, action, key, request, digest, params });
+    return this.governance.admit({ op, action, key, request, digest, params, ...(precheck === undefined ? {} : { precheck }) });
   }
 
   // ---- operations ----
@@ -217,8 +218,9 @@ export class Coordinator extends Service implements CoordinatorApi {
       throw e;
     }
     const digest = signDigest({ keyId: key.id, epoch: key.epoch, message: p.message, path: signing.path, taproot: signing.taproot });
-    signing.request = (await this.admit('sign', key, p.request, digest, { message: p.message, path: signing.path, taproot: signing.taproot })).request;
-    this.governance.checkSign(key, signing.request, signing.path);
+    const precheck = (r: ClientRequest) => this.governance.checkSign(key, r, signing.path);
+    signing.request = (await this.admit('sign', key, p.request, digest, { message: p.message, path: signing.path, taproot: signing.taproot }, 'sign', precheck)).request;
+    this.governance.recordSign(key, signing.request, signing.path);
     return this.locks.run(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);

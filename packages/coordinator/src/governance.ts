@@ -64,6 +64,8 @@ export interface Admission {
   digest: Uint8Array;
   /** The call's parameters without `request` and `keyId` (bytes as Uint8Array): what approvers approve. */
   params: Record<string, unknown>;
+  /** The operation's own policy rules (sign: `checkSign`), run on the authenticated request before it waits for approvals or runs. */
+  precheck?: (request: ClientRequest) => void;
 }
 
 export interface Admitted {
@@ -165,6 +167,7 @@ export class Governance {
       if (e instanceof PolicyDeniedError) throw this.deny(a.key.id, a.op, e, { clientKey });
       throw e;
     }
+    a.precheck?.(request);
     if (required === 0) return { request, approvers: [] };
     if (request.timestamp > now + this.o.maxSkewMs) throw new CoordinatorError('UNAUTHENTICATED', { field: 'request.timestamp', message: 'STALE: request.timestamp is in the future' });
     const deadline = approvalDeadline(policy, request);
@@ -204,7 +207,8 @@ export class Governance {
   }
 
   list(state?: PendingOperationState): PendingOperationJson[] {
-    return this.registry().governance.operations(state).map((o) => operationToJson(this.#expireIfDue(o)));
+    // Expire what is due first, so that a listing of pending operations holds none past its deadline.
+    return this.registry().governance.operations(state).map((o) => operationToJson(this.#expireIfDue(o))).filter((o) => state === undefined || o.state === state);
   }
 
   get(id: string): PendingOperationJson | undefined {
@@ -277,8 +281,8 @@ export class Governance {
 
   /**
    * The sign rules of the coordinator's copy (checkSignPolicy: clients, validity,
-   * derivation, refresh, velocity with the coordinator's own count), then the use
-   * recorded (once per request). 403 POLICY_DENIED before any signer is contacted.
+   * derivation, refresh, velocity with the coordinator's own count): 403
+   * POLICY_DENIED before any signer is contacted, or the request waits for approvals.
    */
   checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
     const policy = this.policyOf(key.id);
@@ -299,6 +303,14 @@ export class Governance {
       if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
       throw e;
     }
+  }
+
+  /** Counts a sign the coordinator starts (once per request) for the velocity rules. */
+  recordSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
+    const policy = this.policyOf(key.id);
+    const requestId = bytesToHex(clientRequestId(request));
+    const pathLabel = path ?? 'm';
+    const g = this.registry().governance;
     const longest = Math.max(0, ...policy.velocity.map((r) => r.windowSeconds)) * 1000;
     if (policy.velocity.length > 0) g.recordSignUse(key.id, requestId, pathLabel, longest);
   }
@@ -328,5 +340,22 @@ export async function runOperation(c: OperationCalls, op: PendingOperation, requ
       return { ...(await c.setPolicy(args())) };
     default:
       throw new CoordinatorError('INTERNAL', { message: `no approved operation runs ${op.op}` });
+  }
+}
+
+/**
+ * At start: an approved operation still 'running' was interrupted by the previous
+ * process's end. Whether it took effect is in the key's record and the audit log; the
+ * operation is marked failed, saying so (audited 'operation.finished').
+ */
+export function failInterrupted(registry: Registry): void {
+  const g = registry.governance;
+  for (const op of g.operations('running')) {
+    const error = { code: 'INTERNAL', message: 'interrupted by a coordinator restart while it ran: see the key and the audit log for whether it took effect' };
+    registry.transaction(() => {
+      if (g.setOperationState(op.id, 'running', 'failed', { error })) {
+        registry.append('operation.finished', op.keyId, { id: op.id, op: op.op, state: 'failed', approvers: op.approvals.map((a) => a.approver).sort(), error: 'INTERRUPTED' });
+      }
+    });
   }
 }

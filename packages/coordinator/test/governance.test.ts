@@ -20,6 +20,7 @@ import {
   requestToJson,
   signApproval,
   signClientRequest,
+  refreshDigest,
   signDigest,
   signHttpRequest,
   stateDigest,
@@ -29,6 +30,7 @@ import {
   type PendingOperationJson,
 } from '@keyquorum/protocol';
 import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { Registry } from '../src/index.ts';
 import { eventually, startCluster, type Cluster } from './helpers.ts';
 
 const KEY = 'gov-1';
@@ -244,12 +246,31 @@ describe('operations waiting for approvals', () => {
     expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', approvals: ['bob', 'alice'] });
   }, 60_000);
 
+  it('an approved operation interrupted by a restart while it ran is marked failed, saying so', async () => {
+    const r = await sign(new Uint8Array(32).fill(14));
+    expect(r.status).toBe(202);
+    const op = r.json.operation as PendingOperationJson;
+    await c.coordinator.stop();
+    // As if the previous process died between reaching quorum and recording the outcome.
+    const registry = Registry.open(c.coordinator.options.dataDir);
+    expect(registry.governance.setOperationState(op.id, 'pending', 'running')).toBe(true);
+    registry.stop();
+    await c.coordinator.start();
+    await Promise.all(c.signers.map((s) => s.connect()));
+    const got = (await call('GET', `/v1/operations/${op.id}`)).json;
+    expect(got).toMatchObject({ state: 'failed', error: { code: 'INTERNAL', message: expect.stringMatching(/interrupted by a coordinator restart/) } });
+    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, state: 'failed', error: 'INTERRUPTED' });
+  }, 60_000);
+
   it('an operation past its approval deadline is expired: approving answers 409 OPERATION_EXPIRED', async () => {
     await setPolicyOk({ approvers: APPROVERS, approvals: { sign: 2 }, approvalTtlSeconds: 1 });
     const r = await sign(new Uint8Array(32).fill(13));
     expect(r.status).toBe(202);
     const op = r.json.operation as PendingOperationJson;
     await eventually(() => Date.now() > op.expiresAt + 50, 5000);
+    // Listed as pending no more once past its deadline (expired by the listing itself).
+    const listed = (await call('GET', '/v1/operations?state=pending')).json.operations as PendingOperationJson[];
+    expect(listed.map((o) => o.id)).not.toContain(op.id);
     const late = await approve(op.id, signApproval(alice, 'alice', parseRequest(op)));
     expect(late.status).toBe(409);
     expect(late.json.error).toMatchObject({ code: 'OPERATION_EXPIRED' });
@@ -289,6 +310,20 @@ describe('a key state transition the policy requires approvals for', () => {
     expect(events('key.suspended').at(-1)?.data).toMatchObject({ from: 'active', to: 'suspended', approvers: ['alice'] });
     expect((await state('resume')).json).toMatchObject({ state: 'active' });
   }, 30_000);
+
+  it('a refresh the policy requires an approval for (with ?wait=false) waits for it, then runs as the refresh route does', async () => {
+    await setPolicyOk({ approvers: APPROVERS, approvals: { refresh: 1 } });
+    const request = signClientRequest(c.admin, { op: 'refresh', keyId: KEY, digest: refreshDigest({ keyId: KEY }), timestamp: Date.now() + skew });
+    const r = await call('POST', `/v1/keys/${KEY}/refresh?wait=false`, { request: requestToJson(request) });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    const op = r.json.operation as PendingOperationJson;
+    expect(op).toMatchObject({ kind: 'approval', op: 'refresh', state: 'pending', required: 1 });
+    const done = await approve(op.id, carol.approve('carol', hexToBytes(op.challenge)));
+    expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { id: KEY, epoch: epoch + 1 } });
+    epoch += 1;
+    await eventually(() => c.signers.every((s) => s.keys.get(KEY)?.epoch === epoch), 10_000);
+    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, op: 'refresh', state: 'succeeded', approvers: ['carol'] });
+  }, 60_000);
 });
 
 describe('early refusal with the coordinator\'s copy of the policy (no signer contacted)', () => {
@@ -307,6 +342,11 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
   it('clients: a client outside the allow-list', () => refused({ clients: { sign: ['ab'.repeat(32)] } }, 'clients'));
   it('validity: before the cryptoperiod', () => refused({ notBefore: '2099-01-01T00:00:00Z' }, 'validity'));
   it('validity: after it', () => refused({ notAfter: '2001-01-01T00:00:00Z' }, 'validity'));
+  it('a sign that needs approvals is refused by its rules before it waits for them (no pending operation)', async () => {
+    const pendingBefore = (await call('GET', '/v1/operations')).json.operations as unknown[];
+    await refused({ approvers: APPROVERS, approvals: { sign: 2 }, notAfter: '2001-01-01T00:00:00Z' }, 'validity');
+    expect((await call('GET', '/v1/operations')).json.operations).toHaveLength(pendingBefore.length);
+  });
   it('derivation: an index above the deepest allowed', () => refused({ maxDerivationIndex: 5 }, 'derivation', { path: 'm/7' }));
   it('refresh: shares overdue for refresh (counted from the DKG, on the coordinator clock)', async () => {
     // The coordinator's clock (and so the client's, to stay fresh) two minutes on: the DKG's shares are overdue.
@@ -317,9 +357,13 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
       skew = 0;
     }
   });
-  it('velocity: the coordinator keeps its own durable count per key', async () => {
+  it('velocity: the coordinator keeps its own count per key, durably (across a restart)', async () => {
     await setPolicyOk({ velocity: [{ limit: 2, windowSeconds: 3600, per: 'key' }] });
     for (const fill of [30, 31]) expect((await sign(new Uint8Array(32).fill(fill))).status).toBe(200);
+    // Durable: the count survives a restart.
+    await c.coordinator.stop();
+    await c.coordinator.start();
+    await Promise.all(c.signers.map((s) => s.connect()));
     const before = startsOf();
     const third = await sign(new Uint8Array(32).fill(32));
     expect(third.status).toBe(403);
