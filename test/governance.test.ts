@@ -111,7 +111,8 @@ describe('per-key policy and approval quorums across real processes', () => {
   }
 
   beforeAll(async () => {
-    cluster = await Cluster.start({ signers: 3, initInProcess: true });
+    // Rounds of 30 s: the DKG of beforeAll timed out once at 10 s beside two other cluster test files on a loaded machine.
+    cluster = await Cluster.start({ signers: 3, initInProcess: true, roundTimeoutMs: 30_000 });
     await cluster.client.createKey({ keyId: KEY, suite: SUITE, threshold: 2, signers: cluster.signerIds });
   }, 180_000);
   afterAll(async () => cluster?.stop());

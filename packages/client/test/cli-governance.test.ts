@@ -93,24 +93,31 @@ describe('keyquorum policy / operations / approve against the dev cluster', () =
     expect(late.code).toBe(1);
   }, 180_000);
 
-  it('approve exits 1 when the operation it completes is refused: the second approved signature of a key allowed one an hour (velocity)', async () => {
+  it('once a key allowed one signature an hour has signed, sign is refused at once (exit 1, velocity), and a sign already pending fails when its last approval arrives (approve exits 1)', async () => {
     json(await run('keys', 'create', '--suite', 'frost-ed25519', '--threshold', '2', '--label', 'gov-once', '--json'));
     const policy = { ...(JSON.parse(fs.readFileSync(path.join(dir, 'policy.json'), 'utf8')) as object), velocity: [{ limit: 1, windowSeconds: 3600, per: 'key' }] };
     fs.writeFileSync(path.join(dir, 'once.json'), JSON.stringify(policy));
     json(await run('policy', 'set', 'gov-once', '--file', 'once.json', '--json'));
-    const approveBoth = async (message: string) => {
+    // Two signs asked before either runs: both wait for approvals.
+    const ids: string[] = [];
+    for (const message of ['01'.repeat(32), '02'.repeat(32)]) {
       const asked = await run('sign', 'gov-once', '--message', message, '--json');
       expect(asked.code, asked.stderr).toBe(3);
-      const id = (JSON.parse(asked.stdout) as { pending: { id: string } }).pending.id;
+      ids.push((JSON.parse(asked.stdout) as { pending: { id: string } }).pending.id);
+    }
+    const approveBoth = async (id: string) => {
       expect((await run('approve', id, '--key-file', 'alice.json')).code).toBe(0);
       return run('approve', id, '--key-file', 'bob.json');
     };
-    const first = await approveBoth('01'.repeat(32));
+    const first = await approveBoth(ids[0]!);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/operation succeeded/);
-    const second = await approveBoth('02'.repeat(32));
+    const second = await approveBoth(ids[1]!);
     expect(second.code).toBe(1);
     expect(second.stdout).toMatch(/^operation FAILED: POLICY_DENIED \(velocity\): at most 1 signatures per 3600 s per key$/m);
+    const third = await run('sign', 'gov-once', '--message', '03'.repeat(32), '--json');
+    expect(third.code).toBe(1);
+    expect(JSON.parse(third.stderr)).toMatchObject({ error: { code: 'POLICY_DENIED', rule: 'velocity' } });
   }, 240_000);
 
   it('a policy change needs the quorum of the current policy: set exits 3, the policy stays at version 1', async () => {
