@@ -10,10 +10,13 @@
  *   keyquorum bans ID | bans clear ID --signer S
  *   keyquorum audit [--key ID] | audit export --out FILE | audit verify FILE   (cli-audit.ts)
  *   keyquorum client-key --out FILE
+ *   keyquorum policy show ID | policy set ID --file F | operations list [--pending]
+ *   keyquorum approve OPERATION_ID --key-file APPROVER.json | approver keygen --id ID --out F   (cli-governance.ts)
  * Every command takes --json (machine output on stdout) and --url / --key-file;
  * otherwise KEYQUORUM_URL / KEYQUORUM_KEY_FILE, otherwise ./.keyquorum/cluster.json
  * (written by `keyquorum dev`). Exit codes: 0 ok, 1 request refused or failed (or an
- * audit export that does not verify), 2 usage error or a file that cannot be read or written. Signal handling for `dev` lives here.
+ * audit export that does not verify), 2 usage error or a file that cannot be read or written, 3 the
+ * operation waits for approvals (its id printed; docs/governance.md). Signal handling for `dev` lives here.
  *
  * Every string that came from elsewhere (the coordinator's answers, which carry
  * signer-supplied ban reasons, audit details and error messages) is printed through
@@ -27,12 +30,14 @@ import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
 import { audit } from './cli-audit.ts';
+import { governance, printPending } from './cli-governance.ts';
 import { IoError, Refusal, UsageError, connect, fields, keyId, need, parse, printable, table, time, type CliIo, type Values } from './cli-support.ts';
 import type { Ban, CreateKeyOptions, KeyJson, SignerStatus } from './client.ts';
 import { stateTransition } from './cli-states.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
+import { isApprovalPending } from './pending.ts';
 
 const USAGE = `usage: keyquorum <command> [options]
 
@@ -58,13 +63,22 @@ const USAGE = `usage: keyquorum <command> [options]
                                     check an export with no coordinator; names the first entry that fails
                                     (--signer-keys: { id: hex } pins signers to check their attestations)
   client-key --out FILE             create a client key file (0600); prints its public key for configs
+  policy show ID                    the key's policy: version, digest, approvers, approvals, velocity, ...
+  policy set ID --file policy.json  ask for the key's next policy (admin; its JSON form; no "version": current + 1)
+  operations list [--pending]       operations that need approvals, with the approvals they have
+  approve OPERATION_ID --key-file APPROVER.json [--client-key FILE]
+                                    check what the operation's request authorises, print it, approve it
+                                    (--key-file is the approver key here; the API client key: --client-key)
+  approver keygen --id ID --out FILE
+                                    create an Ed25519 approver key file (0600); prints its policy entry
 
 common options:
   --json            machine-readable output
   --url URL         coordinator API (else $KEYQUORUM_URL, else ./${DEV_DIR}/cluster.json)
   --key-file FILE   client key (else $KEYQUORUM_KEY_FILE, else the dev admin key in ./${DEV_DIR}/)
 
-exit codes: 0 ok, 1 request refused or failed (audit: does not verify), 2 usage error or unreadable/unwritable file`;
+exit codes: 0 ok, 1 request refused or failed (audit: does not verify), 2 usage error or unreadable/unwritable file,
+            3 waiting for approvals (the pending operation is printed; --json: { pending: operation })`;
 
 const KEY_FIELDS = ['id', 'scheme', 'threshold', 'signers', 'publicKey', 'epoch', 'state'] as const;
 
@@ -327,6 +341,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     case 'audit':
       return audit(rest, io);
+    case 'policy':
+    case 'operations':
+    case 'approve':
+    case 'approver':
+      return governance(command, rest, io);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -335,8 +354,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
 /** Runs one CLI invocation; resolves to its exit code. */
 async function main(argv: string[], io: CliIo): Promise<number> {
   const json = argv.includes('--json');
-  const fail = (code: string, message: string) => {
-    io.err(json ? `${JSON.stringify({ error: { code, message } })}\n` : `keyquorum: ${printable(code)}: ${printable(message)}\n`);
+  const fail = (code: string, message: string, rule?: string) => {
+    io.err(json ? `${JSON.stringify({ error: { code, message, ...(rule === undefined ? {} : { rule }) } })}\n` : `keyquorum: ${printable(code)}: ${printable(message)}\n`);
     return 1;
   };
   try {
@@ -351,11 +370,13 @@ async function main(argv: string[], io: CliIo): Promise<number> {
       return 2;
     }
     if (e instanceof Refusal) return fail(e.code, e.message);
+    if (isApprovalPending(e)) return printPending(e.operation, json, io);
     if (isClientError(e)) {
       const hint = e.code === 'NETWORK' ? " (is 'keyquorum dev' or the coordinator running?)" : '';
       const culprits = e.culprits.length > 0 ? ` [culprits: ${e.culprits.join(', ')}]` : '';
       const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
-      return fail(e.code, `${message}${culprits}${hint}`);
+      const rule = e.rule === undefined ? '' : ` [rule: ${e.rule}]`;
+      return fail(e.code, `${message}${culprits}${rule}${hint}`, e.rule);
     }
     return fail('INTERNAL', e instanceof Error ? e.message : String(e));
   }

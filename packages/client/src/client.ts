@@ -11,11 +11,14 @@
  * `{ wait: false }` they resolve to the running `Operation` once the coordinator has
  * checked the request and started the session, to poll with `operation(id)` or await
  * with `waitForOperation(id)`.
+ *
+ * The HTTP core is client-http.ts; the governance calls (a key's policy, operations
+ * waiting for approvals, approving them) are client-governance.ts, inherited here. Any
+ * call the key's policy holds for approvals throws `ApprovalPendingError` (pending.ts).
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
   AUDIT_PAGE_MAX,
-  IdentityKey,
   buildAuditExport,
   verifyAuditExport,
   type AuditChainRow,
@@ -31,35 +34,33 @@ import {
   DEFAULT_DESTROY_DELAY_MS,
   type RequestedTransition,
   type StateBodyJson,
-  signClientRequest,
   signDigest,
-  signHttpRequest,
   taprootToJson,
-  targetOf,
   type AttestationJson,
   type AuditEntryJson,
   type AuditVerificationJson,
   type BanJson,
-  type ClientRequest,
   type CreateKeyBodyJson,
   type DerivedKeyJson,
-  type ErrorJson,
   type KeyJson,
   type KeySuiteId,
   type OperationJson,
-  type Operation as RequestOp,
   type RequestOnlyBodyJson,
   type RepairBodyJson,
   type ReshareBodyJson,
   type RetirementJson,
   type Route,
-  type SuccessOf,
   type SignatureJson,
   type SignBodyJson,
   type SignerStatusJson,
   type TaprootTarget,
 } from '@keyquorum/protocol';
+import { GovernanceApi } from './client-governance.ts';
+import type { CallArgs } from './client-http.ts';
 import { ClientError, apiError } from './errors.ts';
+
+export type { KeyquorumClientOptions } from './client-http.ts';
+export type { PolicySet, PolicyView, ReviewedOperation } from './client-governance.ts';
 
 export type { KeyJson, KeyState, OperationKind, OperationState } from '@keyquorum/protocol';
 
@@ -118,85 +119,13 @@ export interface ReshareOptions {
   threshold: number;
 }
 
-export interface KeyquorumClientOptions {
-  /** Base URL of the coordinator, e.g. 'http://127.0.0.1:7400'. */
-  url: string;
-  clientKey: IdentityKey;
-  /** Injected for tests; default globalThis.fetch. */
-  fetch?: typeof fetch;
-  /** Clock for request timestamps; default Date.now. */
-  now?: () => number;
-}
-
-/** A call's path parameters, query and JSON body. */
-interface CallArgs {
-  params?: Readonly<Record<string, string>>;
-  query?: Readonly<Record<string, string | undefined>>;
-  body?: unknown;
-}
-
 function messageBytes(m: Uint8Array | string): Uint8Array {
   if (m instanceof Uint8Array) return m;
   if (typeof m !== 'string' || m.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(m)) throw new ClientError('BAD_ARGUMENT', { field: 'message', message: 'message: expected bytes or hex' });
   return hexToBytes(m.toLowerCase());
 }
 
-export class KeyquorumClient {
-  private readonly base: string;
-  private readonly clientKey: IdentityKey;
-  private readonly fetchFn: typeof fetch;
-  private readonly now: () => number;
-
-  constructor(opts: KeyquorumClientOptions) {
-    if (typeof opts?.url !== 'string' || !/^https?:\/\//.test(opts.url)) throw new ClientError('BAD_ARGUMENT', { field: 'url', message: 'url: expected http(s)://host:port' });
-    if (!(opts.clientKey instanceof IdentityKey)) throw new ClientError('BAD_ARGUMENT', { field: 'clientKey', message: 'clientKey: expected an IdentityKey' });
-    this.base = opts.url.replace(/\/+$/, '');
-    this.clientKey = opts.clientKey;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
-    this.now = opts.now ?? Date.now;
-  }
-
-  /** Signs a request for `op` on `keyId` over `digest` (fresh nonce, current time). */
-  signRequest(op: RequestOp, keyId: string, digest: Uint8Array): ClientRequest {
-    return signClientRequest(this.clientKey, { op, keyId, digest, timestamp: this.now() });
-  }
-
-  /**
-   * Calls `route` with its path parameters, query and JSON body; resolves to the
-   * answer's JSON (a 204 to undefined), throws the API's error as a ClientError.
-   */
-  private async call<R extends Route>(route: R, args: CallArgs = {}): Promise<SuccessOf<R>> {
-    const { method } = route;
-    let res: Response;
-    try {
-      const url = new URL(`${this.base}${targetOf(route, args.params, args.query)}`);
-      const text = args.body === undefined ? '' : JSON.stringify(args.body);
-      // Request-level authentication: signed over exactly the target and bytes sent.
-      const auth = signHttpRequest(this.clientKey, { method, target: `${url.pathname}${url.search}`, body: new TextEncoder().encode(text) }, { timestamp: this.now() });
-      const init: RequestInit = { method, headers: { accept: 'application/json', ...auth } };
-      if (args.body !== undefined) {
-        init.body = text;
-        init.headers = { accept: 'application/json', 'content-type': 'application/json', ...auth };
-      }
-      res = await this.fetchFn(url, init);
-    } catch (e) {
-      throw new ClientError('NETWORK', { message: `cannot reach ${this.base}: ${(e as Error).message}`, cause: e });
-    }
-    if (res.status === 204) return undefined as SuccessOf<R>;
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch (e) {
-      throw new ClientError('BAD_RESPONSE', { status: res.status, message: `non-JSON answer (HTTP ${res.status})`, cause: e });
-    }
-    if (!res.ok) {
-      const err = (json as Partial<ErrorJson>).error;
-      if (err === undefined || typeof err.code !== 'string') throw new ClientError('BAD_RESPONSE', { status: res.status, message: `HTTP ${res.status} without an error body` });
-      throw apiError(err, res.status);
-    }
-    return json as SuccessOf<R>;
-  }
-
+export class KeyquorumClient extends GovernanceApi {
   async health(): Promise<boolean> {
     return (await this.call(ROUTES.health)).status === 'ok';
   }
@@ -229,7 +158,7 @@ export class KeyquorumClient {
    * Polls `operation(id)` until it has finished: resolves to the succeeded operation
    * (its `result` is what the awaited call resolves to); a failed one throws the
    * ClientError the awaited call would have thrown (its code, field and culprits;
-   * status 0); still running after `timeoutMs` throws ClientError 'TIMEOUT'.
+   * status 0); an approval operation that expired throws OPERATION_EXPIRED; still running after `timeoutMs` throws ClientError 'TIMEOUT'.
    */
   async waitForOperation<R = KeyJson | Retirement>(id: string, o: WaitForOperationOptions = {}): Promise<Operation<R>> {
     const intervalMs = o.intervalMs ?? 250;
@@ -239,6 +168,8 @@ export class KeyquorumClient {
       const op = await this.operation<R>(id);
       if (op.state === 'succeeded') return op;
       if (op.state === 'failed') throw apiError(op.error ?? { code: 'INTERNAL', message: 'failed without an error' }, 0);
+      // An operation waiting for approvals (pending.ts) that was not approved in time.
+      if ((op.state as string) === 'expired') throw new ClientError('OPERATION_EXPIRED', { message: `operation ${id} (${op.keyId}) expired before its approvals` });
       if (Date.now() + intervalMs > until) throw new ClientError('TIMEOUT', { message: `operation ${id} (${op.kind} of ${op.keyId}) still running after ${timeoutMs} ms` });
       await new Promise((r) => setTimeout(r, intervalMs));
     }

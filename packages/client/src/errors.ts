@@ -1,6 +1,6 @@
 /**
  * The one typed error of @keyquorum/client: an API error carries the coordinator's
- * `code`, HTTP `status`, and the `field` / `culprits` it named; transport failures
+ * `code`, HTTP `status`, and the `field` / `culprits` / policy `rule` it named; transport failures
  * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT', and
  * failures of the local cluster's processes (`keyquorum dev`) 'DEV_PROCESS'.
  */
@@ -16,7 +16,14 @@ export type ClientErrorCode =
   /** An argument to an SDK method is invalid (nothing was sent). */
   | 'BAD_ARGUMENT'
   /** A process of `keyquorum dev` failed, exited early, or did not report in time. */
-  | 'DEV_PROCESS';
+  | 'DEV_PROCESS'
+  /** The key's policy refused (`rule` names the rule); an approval operation past its deadline (docs/governance.md). */
+  | 'POLICY_DENIED'
+  | 'OPERATION_EXPIRED'
+  /** The operation waits for approvals (HTTP 202): `ApprovalPendingError` (pending.ts) carries it. */
+  | 'APPROVAL_PENDING'
+  /** An operation to approve does not say what its signed request authorises: nothing was approved. */
+  | 'DIGEST_MISMATCH';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';
@@ -25,13 +32,16 @@ export class ClientError extends Error {
   readonly status: number;
   readonly field: string | undefined;
   readonly culprits: string[];
+  /** POLICY_DENIED: the policy rule that refused ('approvals', 'velocity', ...). */
+  readonly rule: string | undefined;
 
-  constructor(code: ClientErrorCode, opts: { status?: number; message?: string; field?: string; culprits?: string[]; cause?: unknown } = {}) {
+  constructor(code: ClientErrorCode, opts: { status?: number; message?: string; field?: string; culprits?: string[]; rule?: string; cause?: unknown } = {}) {
     super(opts.message ?? code, { cause: opts.cause });
     this.code = code;
     this.status = opts.status ?? 0;
     this.field = opts.field;
     this.culprits = opts.culprits ?? [];
+    this.rule = opts.rule;
   }
 }
 
@@ -43,5 +53,7 @@ export function isClientError(e: unknown): e is ClientError {
 export function apiError(e: ApiErrorJson, status: number): ClientError {
   const opts: ConstructorParameters<typeof ClientError>[1] = { status, message: e.message ?? e.code, culprits: e.culprits ?? [] };
   if (e.field !== undefined) opts.field = e.field;
+  const rule = (e as { rule?: unknown }).rule;
+  if (typeof rule === 'string') opts.rule = rule;
   return new ClientError(e.code as ClientErrorCode, opts);
 }

@@ -13,6 +13,9 @@ export {
   type Operation,
   type OperationKind,
   type OperationState,
+  type PolicySet,
+  type PolicyView,
+  type ReviewedOperation,
   type Retirement,
   type SignatureResult,
   type SignerStatus,
@@ -21,6 +24,8 @@ export {
   type WaitOption,
 } from './client.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
+export { describeOperation } from './client-governance.ts';
+export { ApprovalPendingError, isApprovalPending, type ApprovalOperationState, type PendingOperation } from './pending.ts';
 export {
   requestToJson,
   verifyAuditExport,
