@@ -43,7 +43,7 @@ function rewrittenHeader(ls: string[], change: Record<string, unknown>): string 
 }
 
 beforeAll(async () => {
-  // A round timeout for a loaded machine (the helper's 1.5 s is for tests that wait for one).
+  // A round timeout for a loaded machine (the helper's 5 s default is shorter).
   c = await startCluster(['s1', 's2', 's3'], { options: { roundTimeoutMs: 30_000 } });
   client = new KeyquorumClient({ url: c.coordinator.url, clientKey: c.admin });
   await client.createKey({ keyId: 'ax-1', suite: 'frost-secp256k1-tr', threshold: 2 });

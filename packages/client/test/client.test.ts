@@ -59,7 +59,7 @@ describe('KeyquorumClient against a running coordinator', () => {
     expect((await client.waitForOperation<KeyJson>(refreshing.id, { intervalMs: 20 })).result).toMatchObject({ epoch: 1 });
     const resharing = await client.reshare('sdk-op', { signers: ['s1', 's2', 's3'], threshold: 3 }, { wait: false });
     expect(resharing.kind).toBe('reshare');
-    // These fake signers do not speak reshare: it runs until its round times out (1.5 s), then the awaited error is thrown.
+    // These fake signers do not speak reshare: it runs until its round times out (5 s), then the awaited error is thrown.
     await expect(client.waitForOperation(resharing.id, { intervalMs: 5, timeoutMs: 1 })).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/still running/) });
     await expect(client.waitForOperation(resharing.id, { intervalMs: 20 })).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.not.stringMatching(/still running/) });
     const retiring = await client.retire('sdk-op', { wait: false });

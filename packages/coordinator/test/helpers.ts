@@ -42,7 +42,8 @@ export async function startCluster(ids: string[], opts: { connected?: string[]; 
       { publicKey: auditor.publicKey, roles: roles(['auditor']) },
     ],
     logLevel: 'silent',
-    roundTimeoutMs: 1500,
+    // Long enough for a DKG round between in-process fake signers on a loaded 2-core host (1.5 s was not).
+    roundTimeoutMs: 5000,
     ...opts.options,
   });
   await coordinator.start();
