@@ -51,3 +51,10 @@ export const DKG_EPOCH = 0;
 export const CONTROL_SUITE = 'none';
 /** Version of the public record stored beside each sealed share. */
 export const SHARE_RECORD_VERSION = 1;
+/**
+ * Operation STARTs accepted since the last audit checkpoint this signer cosigned
+ * (sessions/checkpoint.ts; the coordinator checkpoints every CHECKPOINT_EVERY rows or
+ * STARTs, far below this), and the bounds of the `maxUncheckpointed` option.
+ */
+export const MAX_UNCHECKPOINTED = 512;
+export const MAX_UNCHECKPOINTED_RANGE = [1, 1_000_000] as const;

@@ -10,6 +10,7 @@
  */
 import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
+import { AuditCheckpoints, type AuditCheckpointRecord } from './audit-checkpoint.ts';
 import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
@@ -33,6 +34,7 @@ interface Stores {
   bans: PeerBans;
   sessions: SessionRecords;
   states: KeyStates;
+  audit: AuditCheckpoints;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -57,6 +59,7 @@ export class Keystore implements ReplayGuard, Startable {
       bans: new PeerBans(keystore),
       sessions: new SessionRecords(keystore),
       states: new KeyStates(keystore),
+      audit: new AuditCheckpoints(keystore),
     };
   }
 
@@ -241,6 +244,30 @@ export class Keystore implements ReplayGuard, Startable {
   getAttestation(keyId: string): Uint8Array {
     aId(keyId, 'keyId');
     return this.#read().retired.attestation(keyId);
+  }
+
+  /** This signer's record of the coordinator's audit log (audit-checkpoint.ts). */
+  auditCheckpoint(): AuditCheckpointRecord {
+    return this.#read().audit.get();
+  }
+
+  /** Durably records the checkpoint (seq, 64-hex hash) this signer cosigns; clears an inconsistency and the operation count. */
+  recordCheckpoint(seq: number, hash: string): void {
+    aUint(seq, 'seq');
+    if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw new SignerError('BAD_FIELD', { field: 'hash', message: 'expected 32 bytes of lowercase hex' });
+    this.#write(({ audit }) => audit.cosign(seq, hash, now(this.#keystore)));
+  }
+
+  /** Durably records that the coordinator's log does not extend the last checkpoint cosigned. */
+  recordAuditInconsistent(reason: string): void {
+    if (typeof reason !== 'string') throw new SignerError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
+    this.#write(({ audit }) => audit.markInconsistent(reason, now(this.#keystore)));
+  }
+
+  /** Durably raises the reservation of operation STARTs since the last checkpoint to `total`. */
+  reserveOperations(total: number): void {
+    aUint(total, 'total');
+    this.#write(({ audit }) => audit.reserve(total));
   }
 
   /** Bans `peer` from sessions of `keyId` here (durably) until `clearPeerBan`; false if it already was. */

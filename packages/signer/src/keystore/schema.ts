@@ -119,18 +119,37 @@ CREATE TABLE key_state_history (
 CREATE INDEX key_state_history_key ON key_state_history (key_id, request_id);
 `;
 
+/**
+ * Migration 4 (issue 11, audit checkpoints; if another migration 4 lands first,
+ * renumber this one): this signer's record of the coordinator's audit log, one row
+ * (audit-checkpoint.ts): the last checkpoint it cosigned, an inconsistency found, and
+ * the operation STARTs reserved since.
+ */
+const AUDIT_CHECKPOINT_V4 = `
+CREATE TABLE audit_checkpoint (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER CHECK (seq >= 0),
+  hash TEXT,
+  cosigned_at INTEGER,
+  inconsistent_at INTEGER,
+  inconsistent_reason TEXT,
+  ops_reserved INTEGER NOT NULL CHECK (ops_reserved >= 0)
+) STRICT;
+`;
+
 /** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(LAYOUT_V1) },
   { version: 2, up: (db) => db.exec(SESSION_RECORDS_V2) },
   { version: 3, up: (db) => db.exec(KEY_STATES_V3) },
+  { version: 4, up: (db) => db.exec(AUDIT_CHECKPOINT_V4) },
 ];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'audit_checkpoint'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

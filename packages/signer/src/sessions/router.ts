@@ -10,6 +10,7 @@
  * `handle` returns a promise) is judged when it settles, if its session is still live.
  */
 import {
+  CHECKPOINT_ROUND,
   KEY_ROUND,
   RETIRE_ROUND,
   SIGN_ROUND,
@@ -17,6 +18,7 @@ import {
   WireError,
   decodeBody,
   type AbortBody,
+  type CheckpointStartBody,
   type DeliverBody,
   type DkgStartBody,
   type Envelope,
@@ -33,6 +35,7 @@ import { CryptoError } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
+import { AuditGate, OPERATION_KINDS } from './checkpoint.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { commitKeySession } from './key-commit.ts';
 import { abortPending, answerResolve, evidenceOf } from './pending.ts';
@@ -53,7 +56,7 @@ type Inbound = Readonly<Record<string, readonly number[]>>;
  * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
  * such a suite; the body is then refused UNKNOWN_SUITE.
  */
-const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS };
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS, checkpoint: [CHECKPOINT_ROUND.START] };
 
 /** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare and repair only if it has them. */
 const inboundOf = (scheme: SchemeDriver): Inbound => ({
@@ -96,9 +99,12 @@ export class SessionRouter {
   readonly #maxFrameBytes: number;
   readonly #byId = new Map<string, Session>();
   readonly #timers = new Map<Session, NodeJS.Timeout>();
+  /** Audit checkpoints and "no audit, no operation" (checkpoint.ts). */
+  readonly audit: AuditGate;
 
-  constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number }, events: RouterEvents) {
+  constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number; maxUncheckpointed: number }, events: RouterEvents) {
     this.#ctx = ctx;
+    this.audit = new AuditGate(ctx, opts.maxUncheckpointed);
     this.#roundTimeoutMs = opts.roundTimeoutMs;
     this.#maxFrameBytes = opts.maxFrameBytes;
     this.#events = events;
@@ -125,6 +131,7 @@ export class SessionRouter {
       this.#error(env, f.code, f.message);
       return;
     }
+    if (kind === 'checkpoint') return this.audit.checkpoint(env, body as CheckpointStartBody);
     if (round === 0) return this.#start(env, body);
     if (round === ABORT_ROUND[kind]) return this.#aborted(env, body as AbortBody);
     if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
@@ -189,6 +196,7 @@ export class SessionRouter {
     this.#stateless(env, () => {
       const k = kind as SessionKind;
       const { keyId } = body as { keyId: string };
+      if (OPERATION_KINDS.includes(k)) this.audit.admit(k);
       // One key session per key at a time (a confirmed one lives on until its COMMIT or timeout).
       if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
         throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
