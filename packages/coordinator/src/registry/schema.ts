@@ -131,6 +131,21 @@ const MIGRATIONS: readonly Migration[] = [
       )`);
     },
   },
+  {
+    // Version 4 (issue 11, audit checkpoints; renumber if another version 4 lands first):
+    // the signers' cosignatures of the audit log (registry/checkpoints.ts).
+    version: 4,
+    up(db) {
+      db.exec(`CREATE TABLE IF NOT EXISTS audit_checkpoints (
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        hash TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (signer, seq)
+      )`);
+    },
+  },
 ];
 
 /** The version this code writes. */
