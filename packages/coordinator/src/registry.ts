@@ -253,9 +253,11 @@ export class Registry implements ReplayGuard, Startable {
     return this.log.list(keyId);
   }
 
-  /** One page of the log (rows after `after`, at most `limit`), each row checked. */
+  /** One page of the log (rows after `after`, at most `limit`), each row checked, with the cosignatures of its seqs (whole-log pages). */
   auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
-    return this.log.page(q);
+    const page = this.log.page(q);
+    if (q.keyId === undefined) page.checkpoints = this.cosigned.between(q.after, page.next ?? Number.MAX_SAFE_INTEGER);
+    return page;
   }
 
   /** The last row's (seq, hash); (0, genesis) for an empty log. */

@@ -21,7 +21,7 @@
  * `AuditEvents` names every event and types its payload.
  */
 import type Database from 'better-sqlite3';
-import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type AuditChainRow, type KeySuiteId } from '@keyquorum/protocol';
+import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type AuditChainRow, type AuditCheckpoint, type KeySuiteId } from '@keyquorum/protocol';
 import type { CoordinatorErrorCode } from '../errors.ts';
 
 export type AuditValue = string | number | boolean | null | AuditValue[] | { [key: string]: AuditValue };
@@ -124,6 +124,8 @@ export interface AuditPage {
   next: number | null;
   /** The first row of the page whose stored hash does not match its contents. */
   broken?: { seq: number; reason: string };
+  /** The signers' cosignatures of the seqs this page covers (pages of the whole log only; registry/checkpoints.ts). */
+  checkpoints?: AuditCheckpoint[];
 }
 
 interface AuditRow {

@@ -41,6 +41,14 @@ export class CheckpointStore {
     return this.db.prepare<[], Row>('SELECT * FROM audit_checkpoints ORDER BY seq, signer').all().map(toCheckpoint);
   }
 
+  /** The cosignatures of seqs in (after, upTo], by seq then signer. */
+  between(after: number, upTo: number): AuditCheckpoint[] {
+    return this.db
+      .prepare<[number, number], Row>('SELECT * FROM audit_checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq, signer')
+      .all(after, upTo)
+      .map((r) => ({ signer: r.signer, seq: r.seq, hash: r.hash, sig: r.sig }));
+  }
+
   /** The highest cosignature of `signer`, or of any signer. */
   last(signer?: string): StoredCheckpoint | undefined {
     const r =
