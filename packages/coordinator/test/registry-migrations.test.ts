@@ -44,7 +44,7 @@ function dump(db: Database.Database): Record<string, unknown> {
 const openFixture = (dir: string) => Registry.open(dir, { now: () => listing.clock, replayWindowMs: listing.replayWindowMs });
 
 describe('registry schema migrations', () => {
-  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states)', () => {
+  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states, version 4 an empty audit_checkpoints)', () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       expect(userVersion(db)).toBe(0);
@@ -58,7 +58,8 @@ describe('registry schema migrations', () => {
       expect(after.keys!.sql).toBe(keys.sql.replace(/\)$/, ', session_id TEXT)'));
       expect(after.keys!.rows).toEqual(keys.rows.map((row) => ({ ...row, session_id: null })));
       expect(after.key_states!.rows).toEqual([]);
-      expect({ ...after, keys: undefined, key_states: undefined }).toEqual({ ...before, keys: undefined });
+      expect(after.audit_checkpoints!.rows).toEqual([]);
+      expect({ ...after, keys: undefined, key_states: undefined, audit_checkpoints: undefined }).toEqual({ ...before, keys: undefined });
     });
   });
 

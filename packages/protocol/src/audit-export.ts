@@ -311,17 +311,28 @@ function checkCheckpoints(
 ): CosignedRange | Extract<AuditExportVerification, { ok: false }> {
   const count = header.checkpoints ?? 0;
   const range: CosignedRange = { checkpoints: count, verified: 0, seq: 0, signers: [], bySigner: {} };
-  /** The highest seq whose cosigned hash matched the chain (under any signer's checkpoint). */
-  let matched = 0;
+  // First the lines as bytes (each well-formed; the section whole and as the header hashed
+  // it), so that a changed byte there is named there; then what they say.
+  const checkpoints: AuditCheckpoint[] = [];
   for (let k = 0; k < count; k++) {
     const i = first + k;
-    const line = i + 1;
     if (i >= lines.length) {
       const reason = tail.length > 0 ? 'the last line does not end with a newline (cut short?)' : `the header counts ${count} checkpoints; the file ends after ${k}`;
-      return { ok: false, seq: null, line, fault: tail.length > 0 ? 'malformed' : 'truncated', reason };
+      return { ok: false, seq: null, line: i + 1, fault: tail.length > 0 ? 'malformed' : 'truncated', reason };
     }
     const c = readCheckpoint(lines[i]!);
-    if (typeof c === 'string') return { ok: false, seq: null, line, fault: 'bad-checkpoint', reason: c };
+    if (typeof c === 'string') return { ok: false, seq: null, line: i + 1, fault: 'bad-checkpoint', reason: c };
+    checkpoints.push(c);
+  }
+  const end = first + count;
+  if (tail.length > 0) return { ok: false, seq: null, line: end + 1, fault: 'malformed', reason: 'the last line does not end with a newline (cut short?)' };
+  if (end < lines.length) return { ok: false, seq: null, line: end + 1, fault: 'extra', reason: `the header counts ${count} checkpoints; the file goes on` };
+  const digest = bytesToHex(sha256(concatBytes(...lines.slice(first, end).flatMap((l) => [l, Uint8Array.of(LF)]))));
+  if (digest !== header.checkpointsSha256) return { ok: false, seq: null, line: first + 1, fault: 'bad-checkpoint', reason: "the checkpoint lines do not hash to the header's checkpointsSha256" };
+  /** The highest seq whose cosigned hash matched the chain (under any signer's checkpoint). */
+  let matched = 0;
+  for (const [k, c] of checkpoints.entries()) {
+    const line = first + k + 1;
     if (c.seq >= hashes.length) return { ok: false, seq: null, line, fault: 'bad-checkpoint', reason: `${c.signer} cosigned entry ${c.seq}; the chain has ${hashes.length - 1}` };
     const key = signerKeys?.get(c.signer);
     if (signerKeys !== undefined && key === undefined) return { ok: false, seq: c.seq, line, fault: 'bad-checkpoint', reason: `no pinned key for ${c.signer}` };
@@ -335,11 +346,6 @@ function checkCheckpoints(
     range.verified++;
     range.bySigner[c.signer] = Math.max(range.bySigner[c.signer] ?? 0, c.seq);
   }
-  if (first + count < lines.length || tail.length > 0) {
-    return { ok: false, seq: null, line: first + count + 1, fault: 'extra', reason: `the header counts ${count} checkpoints; the file goes on` };
-  }
-  const digest = bytesToHex(sha256(concatBytes(...lines.slice(first, first + count).flatMap((l) => [l, Uint8Array.of(LF)]))));
-  if (digest !== header.checkpointsSha256) return { ok: false, seq: null, line: first + 1, fault: 'bad-checkpoint', reason: "the checkpoint lines do not hash to the header's checkpointsSha256" };
   range.seq = Math.max(0, ...Object.values(range.bySigner));
   range.signers = Object.keys(range.bySigner).filter((s) => range.bySigner[s]! >= range.seq).sort();
   return range;
