@@ -169,6 +169,30 @@ describe('the coordinator has its signers cosign the audit log', () => {
   }, 60_000);
 });
 
+describe('a cosignature that is not the signer\'s', () => {
+  it('is not stored: the coordinator checks each ACK under the pinned key (a connection signing with another key)', async () => {
+    const head = registry.auditHead();
+    const kept = registry.checkpoints().filter((k) => k.signer === 's3');
+    const metric = /keyquorum_audit_checkpoints_total\{outcome="other"\} (\d+)/;
+    const refusedBefore = Number(metric.exec(await (await fetch(`${c.coordinator.url}/metrics`)).text())?.[1] ?? 0);
+    // s3 reconnects with its own identity (the handshake holds) but signs checkpoints with another key.
+    const liar = c.newSigner('s3', { checkpointSignedBy: generateIdentity() });
+    liar.lastCheckpoint = { ...head };
+    await liar.connect();
+    const deadline = Date.now() + 60_000;
+    while (Number(metric.exec(await (await fetch(`${c.coordinator.url}/metrics`)).text())?.[1] ?? 0) === refusedBefore) {
+      if (Date.now() > deadline) throw new Error('the forged cosignature was not answered');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(registry.checkpoints().filter((k) => k.signer === 's3')).toEqual(kept);
+    for (const k of registry.checkpoints()) expect(verifyCheckpoint(c.signerIdentities.get(k.signer)!.publicKey, k)).toBe(true);
+    await liar.close();
+    const honest = c.newSigner('s3');
+    honest.lastCheckpoint = { ...head };
+    await honest.connect();
+  }, 120_000);
+});
+
 describe('a coordinator whose log is rewritten under a cosigned checkpoint (last: it breaks the log)', () => {
   it('shows its signers the rewritten rows; they refuse to cosign it', async () => {
     const db = (registry as unknown as { db: import('better-sqlite3').Database }).db;

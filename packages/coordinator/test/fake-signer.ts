@@ -83,7 +83,7 @@ export interface FakeSignerOptions {
   url: string;
   /** Answer audit checkpoints (honestly); otherwise leave them unanswered. */
   cosign?: boolean;
-  misbehave?: { badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery };
+  misbehave?: { badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery; checkpointSignedBy?: IdentityKey };
 }
 
 /**
@@ -248,11 +248,13 @@ export class FakeSigner {
     const last = this.lastCheckpoint;
     const seen = last === undefined ? undefined : b.from.seq === last.seq ? b.from.hash : b.from.seq < last.seq && b.to.seq >= last.seq ? b.rows[last.seq - b.from.seq - 1]!.hash : null;
     if (checkExtension(b) !== undefined || (last !== undefined && seen !== last.hash)) {
-      this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ABORT, COORDINATOR_ID, { reason: seen === null ? 'STALE_CHECKPOINT' : 'AUDIT_INCONSISTENT', ...(last === undefined ? {} : { last }) });
+      const reason = checkExtension(b) !== undefined ? 'BAD_CHECKPOINT' : seen === null ? 'STALE_CHECKPOINT' : 'AUDIT_INCONSISTENT';
+      this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ABORT, COORDINATOR_ID, { reason, ...(last === undefined ? {} : { last }) });
       return;
     }
     this.lastCheckpoint = { ...b.to };
-    this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ACK, COORDINATOR_ID, { seq: b.to.seq, hash: b.to.hash, sig: signCheckpoint(this.o.identity, this.id, b.to.seq, b.to.hash) });
+    const signer = this.o.misbehave?.checkpointSignedBy ?? this.o.identity;
+    this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ACK, COORDINATOR_ID, { seq: b.to.seq, hash: b.to.hash, sig: signCheckpoint(signer, this.id, b.to.seq, b.to.hash) });
   }
 
   private keySession(kind: 'dkg' | 'refresh', round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
