@@ -80,6 +80,31 @@ async function crashDuringDkg(keyId: string, kill: () => Promise<void>): Promise
   expect(await dying).toBe('failed');
 }
 
+/** The registry's state of `keyId` once it is no longer pending. */
+const resolvedState = (keyId: string) => until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)));
+
+/** The pending key was deleted (key.create_failed for `reason`) and no signer holds a share; createKey of the same id then works and signs. */
+async function deletedThenCreatedAgain(keyId: string, reason: string): Promise<void> {
+  const events = await auditOf(keyId);
+  expect(events.map((e) => e.event)).toEqual(['key.pending', 'key.create_failed']);
+  expect(String(events[1]!.data.reason)).toContain(reason);
+  expect(sharesOf(keyId)).toEqual([[], [], []]);
+
+  await createKey(keyId);
+  await signs(keyId);
+  expect(sharesOf(keyId)).toEqual([['0|active'], ['0|active'], ['0|active']]);
+}
+
+/** The pending key is resolved active (key.created, resolved), every signer activated its share, and it signs. */
+async function resolvedAndActivated(keyId: string): Promise<void> {
+  expect(await resolvedState(keyId)).toBe('active');
+  await until('every signer activated its share', async () => (sharesOf(keyId).every((r) => r.join() === '0|active') ? true : undefined));
+  await signs(keyId);
+  const events = await auditOf(keyId);
+  expect(events.map((e) => e.event).filter((e) => e.startsWith('key.') && e !== 'key.signed')).toEqual(['key.pending', 'key.created']);
+  expect(events.find((e) => e.event === 'key.created')!.data).toMatchObject({ epoch: 0, resolved: true, signers: cluster.signerIds });
+}
+
 async function restart(): Promise<void> {
   await cluster.restartCoordinator();
   for (const id of cluster.signerIds) await cluster.waitSignerState(id, true, 60_000);
@@ -101,14 +126,7 @@ describe('a coordinator killed with kill -9 during a DKG leaves the key pending 
     }
     await restart();
     expect(await stateOf(keyId)).toBe('gone');
-    const events = await auditOf(keyId);
-    expect(events.map((e) => e.event)).toEqual(['key.pending', 'key.create_failed']);
-    expect(String(events[1]!.data.reason)).toContain('restarted before the DKG derived its session id');
-    expect(sharesOf(keyId)).toEqual([[], [], []]);
-
-    await createKey(keyId);
-    await signs(keyId);
-    expect(sharesOf(keyId)).toEqual([['0|active'], ['0|active'], ['0|active']]);
+    await deletedThenCreatedAgain(keyId, 'restarted before the DKG derived its session id');
   }, 300_000);
 
   it('killed after the session id is derived but before any signer stored a share: at restart every signer vetoes, the key is deleted (key.create_failed), and createKey with the same id works', async () => {
@@ -116,15 +134,8 @@ describe('a coordinator killed with kill -9 during a DKG leaves the key pending 
     fs.writeFileSync(path.join(cluster.dataDir('coordinator'), 'crash-at-round'), String(KEY_ROUND.R1_DELIVER));
     await crashDuringDkg(keyId, async () => undefined);
     await restart();
-    expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('gone');
-    const events = await auditOf(keyId);
-    expect(events.map((e) => e.event)).toEqual(['key.pending', 'key.create_failed']);
-    expect(String(events[1]!.data.reason)).toContain('vetoed by');
-    expect(sharesOf(keyId)).toEqual([[], [], []]);
-
-    await createKey(keyId);
-    await signs(keyId);
-    expect(sharesOf(keyId)).toEqual([['0|active'], ['0|active'], ['0|active']]);
+    expect(await resolvedState(keyId)).toBe('gone');
+    await deletedThenCreatedAgain(keyId, 'vetoed by');
   }, 300_000);
 
   it('killed after every signer stored its pending share: createKey answers WRONG_STATE while a participant is offline, then every CONFIRM commits the key (key.created, resolved), which signs; no share stays pending', async () => {
@@ -140,12 +151,7 @@ describe('a coordinator killed with kill -9 during a DKG leaves the key pending 
     await expect(createKey(keyId)).rejects.toMatchObject({ code: 'WRONG_STATE', status: 409, message: expect.stringContaining('being resolved') });
 
     await cluster.startSigner('signer-3');
-    expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('active');
-    await until('every signer activated its share', async () => (sharesOf(keyId).every((r) => r.join() === '0|active') ? true : undefined));
-    await signs(keyId);
-    const events = await auditOf(keyId);
-    expect(events.map((e) => e.event).filter((e) => e.startsWith('key.') && e !== 'key.signed')).toEqual(['key.pending', 'key.created']);
-    expect(events.find((e) => e.event === 'key.created')!.data).toMatchObject({ epoch: 0, resolved: true, signers: cluster.signerIds });
+    await resolvedAndActivated(keyId);
     await expect(createKey(keyId)).rejects.toMatchObject({ code: 'KEY_EXISTS' });
   }, 300_000);
 
@@ -187,12 +193,7 @@ describe('a DKG that fails in a running coordinator after its session id was der
     // signer-3 reconnects: it is asked again and answers its stored CONFIRM.
     await cluster.killSigner('signer-3', 'SIGTERM');
     await cluster.startSigner('signer-3');
-    expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('active');
-    await until('every signer activated its share', async () => (sharesOf(keyId).every((r) => r.join() === '0|active') ? true : undefined));
-    await signs(keyId);
-    const events = await auditOf(keyId);
-    expect(events.map((e) => e.event).filter((e) => e.startsWith('key.') && e !== 'key.signed')).toEqual(['key.pending', 'key.created']);
-    expect(events.find((e) => e.event === 'key.created')!.data).toMatchObject({ epoch: 0, resolved: true, signers: cluster.signerIds });
+    await resolvedAndActivated(keyId);
   }, 300_000);
 
   it('an R2 that never arrives (no signer stored a share): every signer vetoes, the key is deleted (key.create_failed, vetoed), and a retry works', async () => {
@@ -200,17 +201,10 @@ describe('a DKG that fails in a running coordinator after its session id was der
     withhold(KEY_ROUND.R2);
     try {
       await expect(createKey(keyId)).rejects.toMatchObject({ code: 'TIMEOUT' });
-      expect(await until('the pending key resolved', async () => ((await stateOf(keyId)) === 'pending' ? undefined : stateOf(keyId)))).toBe('gone');
+      expect(await resolvedState(keyId)).toBe('gone');
     } finally {
       release();
     }
-    const events = await auditOf(keyId);
-    expect(events.map((e) => e.event)).toEqual(['key.pending', 'key.create_failed']);
-    expect(String(events[1]!.data.reason)).toContain('vetoed by');
-    expect(sharesOf(keyId)).toEqual([[], [], []]);
-
-    await createKey(keyId);
-    await signs(keyId);
-    expect(sharesOf(keyId)).toEqual([['0|active'], ['0|active'], ['0|active']]);
+    await deletedThenCreatedAgain(keyId, 'vetoed by');
   }, 300_000);
 });

@@ -22,7 +22,7 @@ import { andSlow } from './support/slow.ts';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { KEY_ROUND, refreshDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, refreshDigest, signClientRequest, type KeyJson, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { KEYSTORE_DB_FILE } from '@keyquorum/signer';
 import { decodeSharePublicPart } from '../packages/signer/src/held-share.ts';
 import { Cluster } from './support/cluster.ts';
@@ -57,6 +57,34 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 const sharesOf = (cl: Cluster, id: string) => snapshot(cl.dataDir(id)).shares.map((r) => r.split('|').slice(0, 3).join('|'));
 
+/** The coordinator process replaced by the liar (also `liar`, for the teardown): the coordinator's identity on its port, every signer connected to it. */
+async function replaceByLiar(cl: Cluster): Promise<FakeCoordinator> {
+  const identity = cl.coordinatorIdentity();
+  const port = Number(new URL(cl.url).port);
+  await cl.stopCoordinator();
+  const c = patient(await FakeCoordinator.start({ identity, port }), 120_000);
+  liar = c;
+  for (const id of cl.signerIds) await c.waitFor(id, 60_000);
+  return c;
+}
+
+/**
+ * The liar gone, the real coordinator restarted on its registry, which has the key at
+ * epoch 0: its refresh is refused, and it resolves the liar's session; the key at epoch 1.
+ */
+async function realCoordinatorResolves(cl: Cluster): Promise<KeyJson> {
+  await liar?.close();
+  liar = undefined;
+  await cl.restartCoordinator();
+  for (const id of cl.signerIds) await cl.waitSignerState(id, true, 60_000);
+  expect((await cl.client.getKey(KEY)).epoch).toBe(0);
+  await expect(cl.client.refresh(KEY)).rejects.toBeInstanceOf(Error);
+  return until('the resolved epoch', async () => {
+    const key = await cl.client.getKey(KEY);
+    return key.epoch === 1 ? key : undefined;
+  });
+}
+
 /** The lying coordinator's refresh: COMMIT to the first t - 1 signers only, then a bare ABORT and a new START to the rest. */
 async function partialCommit(c: FakeCoordinator, cl: Cluster, suite: string, participants: ParticipantRef[], t: number): Promise<string[]> {
   const request = () => signClientRequest(cl.admin, { op: 'refresh', keyId: KEY, digest: refreshDigest({ keyId: KEY }) });
@@ -89,26 +117,12 @@ describe('a compromised coordinator that partially commits a refresh, then the r
     const participants = refs(cl.signerIds);
 
     // The coordinator process is replaced by the liar: same identity, same port.
-    const identity = cl.coordinatorIdentity();
-    const port = Number(new URL(cl.url).port);
-    await cl.stopCoordinator();
-    liar = patient(await FakeCoordinator.start({ identity, port }), 120_000);
-    for (const id of cl.signerIds) await liar.waitFor(id, 60_000);
+    liar = await replaceByLiar(cl);
     const rest = await partialCommit(liar, cl, suite, participants, t);
     for (const id of cl.signerIds) expect(sharesOf(cl, id)).toEqual(rest.includes(id) ? [`${KEY}|0|active`, `${KEY}|1|pending`] : [`${KEY}|1|active`]);
-    await liar.close();
-    liar = undefined;
-
-    // The real coordinator again, on its registry: it knows the key at epoch 0 only.
-    await cl.restartCoordinator();
-    for (const id of cl.signerIds) await cl.waitSignerState(id, true, 60_000);
-    expect((await cl.client.getKey(KEY)).epoch).toBe(0);
-    // Its refresh is refused (the holders of the unresolved session name it); it resolves that session.
-    await expect(cl.client.refresh(KEY)).rejects.toBeInstanceOf(Error);
-    const resolved = await until('the resolved epoch', async () => {
-      const key = await cl.client.getKey(KEY);
-      return key.epoch === 1 ? key : undefined;
-    });
+    // The real coordinator again, on its registry: it knows the key at epoch 0 only. Its refresh is refused (the
+    // holders of the unresolved session name it); it resolves that session.
+    const resolved = await realCoordinatorResolves(cl);
     expect(resolved.publicKey).toBe(created.publicKey);
     await until('every signer at epoch 1', async () => (cl.signerIds.every((id) => sharesOf(cl, id).join() === `${KEY}|1|active`) ? true : undefined));
 
@@ -148,11 +162,7 @@ describe('a compromised coordinator that partially commits a reshare, then the r
     const newRefs = [{ signer: 'signer-2', index: 1 }, { signer: 'signer-3', index: 2 }, { signer: 'signer-4', index: 3 }];
     const members = newRefs.map((p) => p.signer);
 
-    const identity = cl.coordinatorIdentity();
-    const port = Number(new URL(cl.url).port);
-    await cl.stopCoordinator();
-    liar = patient(await FakeCoordinator.start({ identity, port }), 120_000);
-    for (const id of cl.signerIds) await liar.waitFor(id, 60_000);
+    liar = await replaceByLiar(cl);
     const params = { keyId: KEY, suite, epoch: 0, oldPublicKey: storedPackage(cl, 'signer-1', 0), oldParticipants: oldRefs, dealers: oldRefs.slice(0, 2), newParticipants: newRefs, newThreshold: 3, client: cl.admin };
     const reshare = await runReshare(liar, params);
     liar.send('signer-2', { kind: 'reshare', suite, sessionId: reshare.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: reshare.confirms });
@@ -160,19 +170,9 @@ describe('a compromised coordinator that partially commits a reshare, then the r
     for (const id of ['signer-1', 'signer-3', 'signer-4']) liar.send(id, { kind: 'reshare', suite, sessionId: reshare.sessionId, round: KEY_ROUND.ABORT }, { reason: 'aborted (a lie)' });
     const before: Record<string, string[]> = { 'signer-1': [`${KEY}|0|active`], 'signer-2': [`${KEY}|1|active`], 'signer-3': [`${KEY}|0|active`, `${KEY}|1|pending`], 'signer-4': [`${KEY}|1|pending`] };
     for (const id of cl.signerIds) expect(sharesOf(cl, id), id).toEqual(before[id]);
-    await liar.close();
-    liar = undefined;
-
-    // The real coordinator again, on its registry: the key at epoch 0 on signer-1..3; it has never heard of signer-4's share.
-    await cl.restartCoordinator();
-    for (const id of cl.signerIds) await cl.waitSignerState(id, true, 60_000);
-    expect((await cl.client.getKey(KEY)).epoch).toBe(0);
-    // Its refresh is refused; signer-3's refusal names the reshare and its members. The coordinator resolves it.
-    await expect(cl.client.refresh(KEY)).rejects.toBeInstanceOf(Error);
-    const resolved = await until('the reshared epoch', async () => {
-      const key = await cl.client.getKey(KEY);
-      return key.epoch === 1 ? key : undefined;
-    });
+    // The real coordinator again, on its registry: the key at epoch 0 on signer-1..3; it has never heard of signer-4's
+    // share. Its refresh is refused; signer-3's refusal names the reshare and its members. The coordinator resolves it.
+    const resolved = await realCoordinatorResolves(cl);
     expect(resolved).toMatchObject({ publicKey: created.publicKey, threshold: 3, signers: members, state: 'active' });
     await until('every member at epoch 1, the leaver without a share', async () => (cl.signerIds.every((id) => sharesOf(cl, id).join() === (members.includes(id) ? `${KEY}|1|active` : '')) ? true : undefined));
     const audit = await cl.client.audit(KEY);

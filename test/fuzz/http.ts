@@ -110,32 +110,23 @@ const UPLOAD_CHUNK = 64 * 1024;
 
 /**
  * Sends one request and waits for its answer. A server may answer before it has read
- * the body (413 for an oversized one) and close the connection; a write after that
- * fails (EPIPE, ECONNRESET) and Node drops the socket with the answer unread. So a body
- * above one chunk is announced with `expect: 100-continue` (the coordinator answers 100
- * Continue, or refuses from the headers alone) and goes out only after the 100, in
- * chunks, each after the last was written, none once an answer has begun. An answer
- * (status and whatever body arrived) received before the connection failed is the
- * request's answer. On a loaded machine the close can still overtake the answer (seed
- * 4242 saw two of about 170 large uploads fail so): an announced upload whose
- * connection failed before any answer is sent once more, the same bytes on a fresh
- * connection, and that answer is the request's (`resent`). Only a request with no
+ * the body (413 for an oversized one). The coordinator then reads and discards the rest
+ * of the body (up to a bound) before it closes the connection, so the client reads the
+ * answer (packages/coordinator/src/http.ts `endAfterDrain`); a server that closed with
+ * the body unread would make the client's next write fail (EPIPE, ECONNRESET) and Node
+ * drop the socket with the answer unread. A body above one chunk is announced with
+ * `expect: 100-continue` (the coordinator answers 100 Continue, or refuses from the
+ * headers alone) and goes out only after the 100, in chunks, each after the last was
+ * written, none once an answer has begun. An answer (status and whatever body arrived)
+ * received before the connection failed is the request's answer. A request with no
  * answer at all is `status: undefined` (a hang for the oracle), as is one unanswered
  * within `timeoutMs`.
  */
-export async function sendHttp(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string; resent?: true }> {
-  const first = await sendOnce(input, o);
-  if (!first.reset || input.body.length <= UPLOAD_CHUNK) return { status: first.status, text: first.text };
-  const again = await sendOnce(input, { ...o, agent: undefined });
-  return { status: again.status, text: again.text, resent: true };
-}
-
-/** One attempt; `reset`: the connection failed (EPIPE, ECONNRESET) before any answer. */
-function sendOnce(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string; reset?: boolean }> {
+export function sendHttp(input: HttpInput, o: { host: string; port: number; agent?: http.Agent; timeoutMs: number }): Promise<{ status?: number; text: string }> {
   return new Promise((resolve) => {
     let done = false;
     let answer: { status?: number; chunks: Buffer[] } | undefined;
-    const finish = (v: { status?: number; text: string; reset?: boolean }) => {
+    const finish = (v: { status?: number; text: string }) => {
       if (!done) {
         done = true;
         resolve(v);
@@ -160,7 +151,7 @@ function sendOnce(input: HttpInput, o: { host: string; port: number; agent?: htt
       req.destroy();
       finish({ text: 'timed out' });
     });
-    req.on('error', (e: NodeJS.ErrnoException) => (answer !== undefined ? answered() : finish({ text: `request failed: ${e.message}`, reset: e.code === 'EPIPE' || e.code === 'ECONNRESET' })));
+    req.on('error', (e: NodeJS.ErrnoException) => (answer !== undefined ? answered() : finish({ text: `request failed: ${e.message}` })));
     const write = (at: number): void => {
       if (answer !== undefined || req.destroyed) return;
       if (at >= input.body.length) {
@@ -284,13 +275,11 @@ export class HttpFuzzer {
     // Node's client refuses to send a path with raw spaces or control characters: draw again.
     while (!/^[\x21-\x7e]+$/.test(input.target)) input = this.next();
     if (input.mutation === 'auth-replay') await this.send(input);
-    const { status, text, resent } = await this.send(input);
-    // The summary's mutation histogram counts uploads answered only on the second connection.
-    if (resent) input.mutation = `${input.mutation}-resent`;
+    const { status, text } = await this.send(input);
     return { input, status, verdict: judgeHttp(this.known, status, text, mayAnswer2xx(input)) };
   }
 
-  send(input: HttpInput): Promise<{ status?: number; text: string; resent?: true }> {
+  send(input: HttpInput): Promise<{ status?: number; text: string }> {
     return sendHttp(input, { host: this.host, port: this.port, agent: this.agent, timeoutMs: TIMEOUT_MS });
   }
 

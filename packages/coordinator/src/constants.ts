@@ -25,6 +25,15 @@ export const MISSED_PONGS_TO_DROP = 3;
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 /** Largest HTTP request body read (a 64 KiB message in hex plus the request). */
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/**
+ * A request refused with its body unread (413, or 401/403 from its headers) is answered
+ * with `connection: close`, and the rest of its body is read and discarded, at most
+ * this many bytes for at most `REFUSED_BODY_DRAIN_MS`, before the socket closes: closed
+ * with bytes unread, it would be reset and a client still uploading could lose the
+ * answer (RFC 9112 §9.6).
+ */
+export const REFUSED_BODY_DRAIN_BYTES = 4 * 1024 * 1024;
+export const REFUSED_BODY_DRAIN_MS = 5_000;
 /** Client request freshness window (|now - timestamp|) and replay window. */
 export const DEFAULT_MAX_SKEW_MS = 60_000;
 

@@ -11,7 +11,9 @@
  * before a byte of the body is read, then read the body under the cap and check it is
  * the one signed (401), then check the path segments, the query and the body's shape
  * (400, naming the field), then run the handler. A refused request whose body was not
- * read is answered with `connection: close`. The operation-level client request in a
+ * read is answered with `connection: close`; the rest of its body is then read and
+ * discarded, within a bound, before the connection closes (`endAfterDrain`), so that a
+ * client still uploading reads the answer. The operation-level client request in a
  * mutation's body must be the HTTP caller's own (403 otherwise: no role relays
  * another client's request); it is checked by the coordinator and by every signer.
  * Long operations are awaited, or with `?wait=false` answered 202 with the running
@@ -55,6 +57,7 @@ import {
   type TextAnswer,
 } from '@keyquorum/protocol';
 import type { CoordinatorApi } from './api.ts';
+import { REFUSED_BODY_DRAIN_BYTES, REFUSED_BODY_DRAIN_MS } from './constants.ts';
 import { CoordinatorError, publicError } from './errors.ts';
 import type { OperationKind, OperationRecord } from './operations.ts';
 
@@ -216,18 +219,68 @@ function decodeBody(r: Route, raw: Uint8Array): unknown {
 
 const tooLarge = (maxBytes: number) => new CoordinatorError('PAYLOAD_TOO_LARGE', { message: `body above ${maxBytes} bytes` });
 
-async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk as Buffer);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
+/**
+ * The body, read under the cap. Past the cap it is refused with the request paused, not
+ * destroyed: destroying it would close the socket before the refusal is sent.
+ */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (then: () => void) => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      then();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      req.pause();
+      settle(() => reject(tooLarge(maxBytes)));
+    };
+    const onEnd = () => settle(() => resolve(new Uint8Array(Buffer.concat(chunks))));
+    const onError = (e: Error) => settle(() => reject(e));
+    const onClose = () => settle(() => reject(new Error('the request closed before its body ended')));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, answer: Answer | undefined, headers: Readonly<Record<string, string>> = {}): void {
+/**
+ * Ends the answer to a request refused with its body unread, once the rest of the body
+ * has been read and discarded (at most REFUSED_BODY_DRAIN_BYTES, for at most
+ * REFUSED_BODY_DRAIN_MS); node:http then closes the connection (`connection: close`).
+ * A socket closed with bytes unread is reset, and the reset can reach a client that is
+ * still uploading before it has read the answer, which it then never sees (RFC 9112
+ * §9.6, "Tear-down"). The answer itself was written in full before the drain.
+ */
+function endAfterDrain(req: http.IncomingMessage, res: http.ServerResponse): void {
+  let left = REFUSED_BODY_DRAIN_BYTES;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    req.off('data', onData).off('end', end).off('close', end).off('error', end);
+    res.end();
+  };
+  const onData = (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left < 0) end();
+  };
+  const timer = setTimeout(end, REFUSED_BODY_DRAIN_MS);
+  timer.unref();
+  if (req.readableEnded || req.destroyed) {
+    end();
+    return;
+  }
+  req.on('data', onData).once('end', end).once('close', end).once('error', end);
+  req.resume();
+}
+
+/** Writes the answer; `end: false` leaves the response open (its body written in full, as `content-length` says). */
+function send(res: http.ServerResponse, status: number, body: unknown, answer: Answer | undefined, headers: Readonly<Record<string, string>> = {}, end = true): void {
   if (status === 204) {
     res.writeHead(204, { ...headers, 'cache-control': 'no-store' });
     res.end();
@@ -236,7 +289,8 @@ function send(res: http.ServerResponse, status: number, body: unknown, answer: A
   const text = answer !== undefined && 'text' in answer ? (body as TextAnswer).text : JSON.stringify(body);
   const type = answer !== undefined && 'text' in answer ? (body as TextAnswer).contentType : 'application/json; charset=utf-8';
   res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
+  if (end) res.end(text);
+  else res.write(text);
 }
 
 /** A failed request authentication as the coordinator's error: 401, or 403 for an untrusted key. */
@@ -260,8 +314,8 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
     const url = new URL(req.url ?? '/', 'http://localhost');
     let caller: HttpCaller | undefined;
     let bodyUnread = false;
-    const respond = (status: number, body: unknown, answer?: Answer, headers?: Readonly<Record<string, string>>) => {
-      send(res, status, body, answer, headers);
+    const respond = (status: number, body: unknown, answer?: Answer, headers?: Readonly<Record<string, string>>, end = true) => {
+      send(res, status, body, answer, headers, end);
       log.info('http', { method: req.method, path: url.pathname, status, ms: Date.now() - started, client: caller === undefined ? undefined : bytesToHex(caller.clientKey).slice(0, 16) });
     };
     const run = async (): Promise<void> => {
@@ -308,9 +362,14 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       // Internal codes (a session fault, a config error) never leave: they answer INTERNAL.
       const err = publicError(e);
       if (err !== e) log.error('http handler failed', { path: url.pathname, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-      // A body left unread (refused before reading it, or above the cap) is not drained: close.
-      if (err.code === 'PAYLOAD_TOO_LARGE' || bodyUnread) res.setHeader('connection', 'close');
       coordinator.metrics.error(err.code);
+      // A body left unread (refused before reading it, or above the cap): answer, drain what the client still sends (bounded), close.
+      if (err.code === 'PAYLOAD_TOO_LARGE' || bodyUnread) {
+        res.setHeader('connection', 'close');
+        respond(API_ERRORS[err.code], { error: apiErrorToJson(err) }, undefined, undefined, false);
+        endAfterDrain(req, res);
+        return;
+      }
       respond(API_ERRORS[err.code], { error: apiErrorToJson(err) });
     });
   };

@@ -101,7 +101,11 @@ function errorCode(e: unknown): string {
  * 431/400 status line; a timed-out request keeps Node's 408.
  */
 function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
+  // `_httpMessage` is node:http's answer under way on the socket (its own default handler
+  // checks it the same way): once its head is sent, as while a refused request's body is
+  // drained (http.ts `endAfterDrain`), another answer would corrupt the stream.
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (!socket.writable || err.code === 'ECONNRESET' || answering) {
     socket.destroy();
     return;
   }

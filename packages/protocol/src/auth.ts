@@ -23,12 +23,13 @@ import {
   PARAM_NAME_PATTERN,
   PROTOCOL_VERSION,
 } from './constants.ts';
+import { parseApprovals, type Approval } from './approval-wire.ts';
 import { WireError } from './errors.ts';
 import { IdentityKey, sign, verifySignature } from './identity.ts';
 import { defaultRng, drawRandom, type Rng } from './rng.ts';
 import { array, bytes, fieldPath, isPlainObject, oneOf, str, strictObject, uint } from './validate.ts';
 
-export const OPERATIONS = ['createKey', 'sign', 'refresh', 'reshare', 'repair', 'retire', 'state'] as const;
+export const OPERATIONS = ['createKey', 'sign', 'refresh', 'reshare', 'repair', 'retire', 'state', 'policy'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const ROLES = ['admin', 'signer', 'auditor'] as const;
@@ -53,6 +54,12 @@ export interface ClientRequest {
   /** The client's Ed25519 public key. */
   clientKey: Uint8Array;
   sig: Uint8Array;
+  /**
+   * Approvals of this request by the key's approvers (approvals.ts), when its policy
+   * requires them. Not covered by `sig` nor by `clientRequestId`: each approval signs
+   * the request id itself.
+   */
+  approvals?: Approval[];
 }
 
 export interface TrustedClient {
@@ -80,8 +87,8 @@ export function parseClientRequest(v: unknown, field = 'request'): ClientRequest
   if (isPlainObject(v) && Object.hasOwn(v, 'v') && v.v !== PROTOCOL_VERSION) {
     throw new WireError('UNSUPPORTED_VERSION', { field: fieldPath(field, 'v') });
   }
-  const o = strictObject(v, REQUEST_KEYS, REQUEST_KEYS, field);
-  return {
+  const o = strictObject(v, [...REQUEST_KEYS, 'approvals'], REQUEST_KEYS, field);
+  const r: ClientRequest = {
     v: PROTOCOL_VERSION,
     op: oneOf(o.op, OPERATIONS, fieldPath(field, 'op')),
     keyId: str(o.keyId, KEY_ID_PATTERN, fieldPath(field, 'keyId')),
@@ -91,6 +98,8 @@ export function parseClientRequest(v: unknown, field = 'request'): ClientRequest
     clientKey: bytes(o.clientKey, ED25519_PUBLIC_KEY_LENGTH, fieldPath(field, 'clientKey')),
     sig: bytes(o.sig, ED25519_SIGNATURE_LENGTH, fieldPath(field, 'sig')),
   };
+  if (o.approvals !== undefined) r.approvals = parseApprovals(o.approvals, fieldPath(field, 'approvals'));
+  return r;
 }
 
 function requestMessage(r: Omit<ClientRequest, 'sig'>): Uint8Array {

@@ -67,11 +67,11 @@ export function nextState(from: UsageState, transition: Transition, previous?: U
  * would have no record of the suspension.
  */
 const USES: Readonly<Record<UsageState, readonly Operation[]>> = {
-  active: ['sign', 'refresh', 'reshare', 'repair', 'retire', 'state'],
-  suspended: ['refresh', 'retire', 'state'],
-  deactivated: ['retire', 'state'],
-  compromised: ['retire', 'state'],
-  'destroy-scheduled': ['state'],
+  active: ['sign', 'refresh', 'reshare', 'repair', 'retire', 'state', 'policy'],
+  suspended: ['refresh', 'retire', 'state', 'policy'],
+  deactivated: ['retire', 'state', 'policy'],
+  compromised: ['retire', 'state', 'policy'],
+  'destroy-scheduled': ['state', 'policy'],
   destroyed: [],
 };
 

@@ -38,7 +38,7 @@ import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_P
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
 import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
-import { STATE_PARSERS } from './key-states.ts';
+import { GOVERNANCE_PARSERS } from './policy-messages.ts';
 import { CHECKPOINT_PARSERS } from './audit-checkpoint.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
@@ -376,7 +376,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     },
     [RETIRE_ROUND.ABORT]: abort,
   },
-  state: STATE_PARSERS, checkpoint: CHECKPOINT_PARSERS, // checkpoint (audit-checkpoint.ts): suite-less, as control
+  ...GOVERNANCE_PARSERS, checkpoint: CHECKPOINT_PARSERS, // checkpoint (audit-checkpoint.ts): suite-less, as control
 };
 
 /** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
@@ -400,7 +400,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
     [ECDSA_SIGN_ROUND.ABORT]: abort,
   },
   retire: PARSERS.retire!,
-  state: STATE_PARSERS,
+  ...GOVERNANCE_PARSERS,
 };
 
 /** Rounds whose bodies are secret and must arrive end-to-end encrypted (`suite` and `to` matter for ecdsa-secp256k1). */

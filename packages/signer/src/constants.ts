@@ -52,6 +52,11 @@ export const CONTROL_SUITE = 'none';
 /** Version of the public record stored beside each sealed share. */
 export const SHARE_RECORD_VERSION = 1;
 /**
+ * Velocity ledger rows are kept at least this long (longer if the key's policy has a
+ * longer window), so a velocity rule added by a policy change counts recent signatures.
+ */
+export const MIN_VELOCITY_RETENTION_MS = 60 * 60_000;
+/**
  * Operation STARTs accepted since the last audit checkpoint this signer cosigned
  * (sessions/checkpoint.ts; the coordinator checkpoints every CHECKPOINT_EVERY rows or
  * STARTs, far below this), and the bounds of the `maxUncheckpointed` option.

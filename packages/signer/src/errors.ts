@@ -5,6 +5,7 @@
  * argument such as 'keyId' or 'kek.keyFile'); `culprits` names the peer signers whose
  * messages provably failed a check, so the coordinator can exclude them.
  */
+import { PolicyDeniedError, type PolicyRule } from '@keyquorum/protocol';
 
 export type SignerErrorCode =
   /** A config field or CLI argument is missing or invalid. */
@@ -81,7 +82,9 @@ export type SignerErrorCode =
   /** A checkpoint START that does not start at this signer's last cosigned checkpoint (the ABORT names it). */
   | 'STALE_CHECKPOINT'
   /** A crypto worker thread died or failed a call: the session's round is lost (`workers/pool.ts`). */
-  | 'WORKER_FAILED';
+  | 'WORKER_FAILED'
+  /** The key's policy here refuses the use (`rule` names the rule; docs/governance.md). */
+  | 'POLICY_DENIED';
 
 export interface SignerErrorOptions {
   field?: string;
@@ -89,6 +92,8 @@ export interface SignerErrorOptions {
   culprits?: string[];
   message?: string;
   cause?: unknown;
+  /** With 'POLICY_DENIED': the rule that refused; the message then starts `POLICY_DENIED (<rule>): `, as PolicyDeniedError's. */
+  rule?: PolicyRule;
 }
 
 export class SignerError extends Error {
@@ -96,14 +101,17 @@ export class SignerError extends Error {
   readonly code: SignerErrorCode;
   readonly field: string | undefined;
   readonly culprits: string[];
+  readonly rule: PolicyRule | undefined;
 
   constructor(code: SignerErrorCode, opts: SignerErrorOptions = {}) {
     const culprits = [...new Set(opts.culprits ?? [])].sort();
     const detail = [opts.field !== undefined ? `field ${opts.field}` : '', culprits.length > 0 ? `culprits ${culprits.join(',')}` : '', opts.message ?? '']
       .filter(Boolean)
       .join('; ');
-    super(detail ? `${code}: ${detail}` : code, { cause: opts.cause });
+    const head = opts.rule === undefined ? code : `${code} (${opts.rule})`;
+    super(detail ? `${head}: ${detail}` : head, { cause: opts.cause });
     this.code = code;
+    this.rule = opts.rule;
     this.field = opts.field;
     this.culprits = culprits;
   }
@@ -111,4 +119,19 @@ export class SignerError extends Error {
 
 export function isSignerError(e: unknown): e is SignerError {
   return e instanceof SignerError;
+}
+
+/** A policy refusal as the signer's error: code 'POLICY_DENIED', the same message (`POLICY_DENIED (<rule>): ...`). */
+export function policyDenied(e: PolicyDeniedError): SignerError {
+  const prefix = `POLICY_DENIED (${e.rule}): `;
+  return new SignerError('POLICY_DENIED', { rule: e.rule, message: e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message, cause: e });
+}
+
+/** Runs `check`, turning a PolicyDeniedError into `policyDenied`. */
+export function underPolicy<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    throw e instanceof PolicyDeniedError ? policyDenied(e) : e;
+  }
 }

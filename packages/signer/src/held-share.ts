@@ -71,6 +71,8 @@ export interface HeldShare extends ShareSecret {
   epoch: number;
   suite: string;
   state: 'pending' | 'active';
+  /** When this signer stored the share (its epoch began here): the refresh rule's start. */
+  createdAt: number;
   publicPart: SharePublicPart;
 }
 
@@ -85,7 +87,7 @@ export interface ShareCodec {
 /** A keystore row read with its scheme's codec. */
 export function openShare(row: UnsealedShare, codec: ShareCodec): HeldShare {
   const publicPart = decodeSharePublicPart(row.public);
-  const share: HeldShare = { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, ...codec.decodeSecret(row.secret, publicPart), publicPart };
+  const share: HeldShare = { keyId: row.keyId, epoch: row.epoch, suite: row.suite, state: row.state, createdAt: row.createdAt, ...codec.decodeSecret(row.secret, publicPart), publicPart };
   return redacted(share, `HeldShare ${row.keyId}@${row.epoch}`);
 }
 

@@ -49,7 +49,7 @@ const mixed = (p: ParticipantRef) => (p.index % 2 === 0 ? inline : pooled);
 /** The share a party would seal, read back with its scheme's codec (which checks it against the public key). */
 function heldShare(suite: string, parts: ParticipantRef[], p: ParticipantRef, o: KeyOutcome): HeldShare {
   const publicPart = { publicKey: toWirePublicKey(o.publicKey), participants: parts, self: p.index, sessionId: randomBytes(32), transcriptHash: o.transcriptHash };
-  return { keyId: 'k', epoch: 0, suite, state: 'active', publicPart, ...schemeFor(suite).decodeSecret(o.secret.slice(), publicPart) };
+  return { keyId: 'k', epoch: 0, suite, state: 'active', createdAt: 0, publicPart, ...schemeFor(suite).decodeSecret(o.secret.slice(), publicPart) };
 }
 
 function agree(out: Map<string, KeyOutcome>): void {

@@ -7,25 +7,17 @@
  * honest coordinator afterwards signs with the same pair. Real signer daemons over
  * real WebSockets; the FakeCoordinator plays the lying coordinator.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE, KEY_ROUND, decodeBody, type AbortBody, type ClientRequest, type Envelope } from '@keyquorum/protocol';
-import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import type { Cluster } from './helpers/cluster.ts';
 import { dkgStart, gather, refreshStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { ecdsaSign, ecdsaToRound1 } from './helpers/ecdsa-drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const IDS = ['s1', 's2', 's3'];
 const KEY = 'eth-split';
@@ -88,9 +80,7 @@ describe('a coordinator telling two ECDSA signers different epochs', () => {
     ['one authorised request for epoch 1 (the signer at epoch 0 recomputes another digest)', 'one'],
     ['two genuine requests, one per epoch (the session ids differ)', 'two'],
   ])('with %s: no OT message is processed, nobody is banned, and an honest coordinator then signs with the pair', async (_name, variant) => {
-    coordinator = await FakeCoordinator.start();
-    cluster = await startCluster(coordinator, IDS);
-    const c = coordinator;
+    const { c, cl } = await fake.start(IDS);
     const { groupKey, refresh } = await splitEpochs(c);
     const message = sha256(utf8ToBytes('pay 1 ETH'));
     const forEpoch1 = signRequest({ keyId: KEY, epoch: 1, message });
@@ -104,7 +94,7 @@ describe('a coordinator telling two ECDSA signers different epochs', () => {
       expect(body.culprits ?? []).toEqual([]);
     }
     expect(IDS.flatMap((id) => c.pending(id)).filter((e) => e.header.kind === 'sign' && e.header.round === R.R2)).toEqual([]);
-    expect(banned(cluster)).toEqual([]);
+    expect(banned(cl)).toEqual([]);
 
     // The honest coordinator delivers the withheld COMMIT; the same pair signs at epoch 1.
     for (const id of ['s2', 's3']) c.send(id, { kind: 'refresh', suite: ECDSA_SUITE, sessionId: refresh.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: refresh.confirms });

@@ -8,24 +8,15 @@
  * the journalled nonce; and the pair then signs again. A frame that arrives while the
  * previous round still runs on the worker waits its turn instead of being refused.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE } from '@keyquorum/protocol';
-import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import type { Cluster } from './helpers/cluster.ts';
 import { dkgStart, gather, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { ecdsaSign, ecdsaToRound1 } from './helpers/ecdsa-drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const IDS = ['s1', 's2'];
 const KEY = 'eth-close';
@@ -43,10 +34,7 @@ const start = (message: Uint8Array) => ({ keyId: KEY, epoch: 0, message, request
 
 describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
   it('a finished and an aborted signing leave nothing open on the workers; the ABORT discards the nonce; the pair signs again', async () => {
-    coordinator = await FakeCoordinator.start();
-    const c = coordinator;
-    cluster = await startCluster(c, IDS);
-    const cl = cluster;
+    const { c, cl } = await fake.start(IDS);
     const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
     await workersHoldNothing(cl);
 
@@ -74,9 +62,7 @@ describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
   }, 300_000);
 
   it('R2_DELIVER arriving while this signer\'s round 2 still runs on the worker waits its turn: the signer answers with its SHARE', async () => {
-    coordinator = await FakeCoordinator.start();
-    const c = coordinator;
-    cluster = await startCluster(c, IDS);
+    const { c, cl } = await fake.start(IDS);
     const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
     const message = randomBytes(32);
     const body = start(message);
@@ -93,8 +79,8 @@ describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
     c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS1 });
     const shares = await gather(c, IDS, 'sign', R.SHARE);
     expect([...shares.keys()].sort()).toEqual(IDS);
-    expect(cluster.logs.get('s1')!.filter((l) => l.msg === 'frame refused')).toEqual([]);
-    await workersHoldNothing(cluster);
+    expect(cl.logs.get('s1')!.filter((l) => l.msg === 'frame refused')).toEqual([]);
+    await workersHoldNothing(cl);
     // The pair signs again (nothing of the session lingers).
     await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
   }, 300_000);

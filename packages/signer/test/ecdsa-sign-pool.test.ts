@@ -43,7 +43,7 @@ beforeAll(() => {
 /** Signer k's active share as a session loads it (decoded and checked by the scheme's codec). */
 function share(k: number): HeldShare {
   const publicPart = { publicKey: toWirePublicKey(ecdsa.decodeEcdsaKeyShare(encoded[k]!.slice()).frost.publicKey), participants: parts, self: quorum[k]!, sessionId: randomBytes(32), transcriptHash: randomBytes(32) };
-  return { keyId: 'k', epoch: 0, suite: ECDSA_SUITE, state: 'active', publicPart, ...schemeFor(ECDSA_SUITE).decodeSecret(encoded[k]!.slice(), publicPart) };
+  return { keyId: 'k', epoch: 0, suite: ECDSA_SUITE, state: 'active', createdAt: 0, publicPart, ...schemeFor(ECDSA_SUITE).decodeSecret(encoded[k]!.slice(), publicPart) };
 }
 
 /** Rounds 1 and 2 and presign between the two; returns each side's journal entry (a copy of round 1's nonce, as sealed). */

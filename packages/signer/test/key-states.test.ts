@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import {
@@ -30,10 +30,11 @@ import {
   type WirePublicKey,
 } from '@keyquorum/protocol';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
-import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { adminClient, type Cluster } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runRetire, runSign } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
-import { TestClock, patient, snapshot } from './helpers/state.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
+import { TestClock, snapshot } from './helpers/state.ts';
 
 const SUITE = 'frost-ed25519';
 const IDS = ['s1', 's2', 's3'];
@@ -45,18 +46,15 @@ let c: FakeCoordinator;
 let cl: Cluster;
 const clock = new TestClock();
 
+// One cluster for the whole file, torn down after its last test.
+const fake = useFakeCluster({ scope: 'file' });
 beforeAll(async () => {
-  c = patient(await FakeCoordinator.start());
-  cl = await startCluster(c, IDS, {
+  ({ c, cl } = await fake.start(IDS, {
+    patienceMs: 60_000,
     now: clock.now,
     extra: { clients: [{ publicKey: bytesToHex(adminClient.publicKey), roles: ['admin'] }, { publicKey: bytesToHex(signerClient.publicKey), roles: ['signer'] }] },
-  });
+  }));
 }, 120_000);
-afterAll(async () => {
-  await cl?.stop();
-  await c?.close();
-  removeTempDirs();
-});
 
 const publicKeys = new Map<string, WirePublicKey>();
 

@@ -4,7 +4,7 @@
  * docs/cluster-protocol.md: DKG, signing with different quorums, refresh, signing at
  * the new epoch only, a COMMIT re-sent after a restart, retirement with attestations.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { equalBytes } from '@noble/curves/utils.js';
@@ -26,29 +26,18 @@ import {
 } from '@keyquorum/protocol';
 import { aggregate, verifySignature, type PublicKeyPackage, type SigningTarget } from '@keyquorum/crypto';
 import { MAX_ATTEMPTS_PER_REQUEST, SignerDaemon } from '../src/index.ts';
-import { ENV, captureLog, optionsFor, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { ENV, captureLog, optionsFor, type Cluster } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, runRetire, runSign, signRequest, type SignParams } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-const extraDaemons: SignerDaemon[] = [];
-
-afterEach(async () => {
-  for (const d of extraDaemons.splice(0)) await d.stop();
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const IDS = ['s1', 's2', 's3'];
 
 async function setup(): Promise<{ c: FakeCoordinator; cl: Cluster; participants: ParticipantRef[] }> {
-  coordinator = await FakeCoordinator.start();
-  cluster = await startCluster(coordinator, IDS);
-  return { c: coordinator, cl: cluster, participants: refs(IDS) };
+  const { c, cl } = await fake.start(IDS);
+  return { c, cl, participants: refs(IDS) };
 }
 
 /** What the coordinator does with a quorum's COMMITMENT and SHARE envelopes. */
@@ -99,7 +88,7 @@ describe.each([
 
     const attests = await runRetire(c, suite, 'k1', 1, ['s1', 's2'], IDS);
     for (const a of attests) {
-      const signer = cluster!.signers.find((s) => s.id === a.header.from)!;
+      const signer = fake.cl.signers.find((s) => s.id === a.header.from)!;
       openEnvelope(a, signer.identity.publicKey);
       const body = decodeBody<RetireAttestBody>('retire', RETIRE_ROUND.ATTEST, suite, a.payload);
       const index = participants.find((p) => p.signer === signer.id)!.index;
@@ -122,7 +111,7 @@ describe('two-phase commit across restarts', () => {
     await cl.daemons.get('s3')!.stop();
     const s3 = cl.signers.find((s) => s.id === 's3')!;
     const restarted = new SignerDaemon(optionsFor(s3, cl.signers, c), { env: ENV, log: captureLog().log });
-    extraDaemons.push(restarted);
+    fake.extra.push(restarted);
     await restarted.start();
     await c.waitFor('s3');
     // The pending epoch is not usable before its COMMIT.

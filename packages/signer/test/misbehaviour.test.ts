@@ -6,7 +6,7 @@
  * whose share computation is corrupted (the coordinator's aggregate names it).
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
@@ -25,29 +25,17 @@ import {
 } from '@keyquorum/protocol';
 import { CryptoError, aggregate } from '@keyquorum/crypto';
 import { corruptShareBehaviour } from './fixtures/corrupt-share.ts';
-import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import type { Cluster, ClusterOptions } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign, signRequest } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const IDS = ['s1', 's2', 's3'];
 const participants = refs(IDS);
 
-async function setup(opts: Parameters<typeof startCluster>[2] = {}): Promise<{ c: FakeCoordinator; cl: Cluster }> {
-  coordinator = await FakeCoordinator.start();
-  cluster = await startCluster(coordinator, IDS, opts);
-  return { c: coordinator, cl: cluster };
-}
+const setup = (opts: ClusterOptions = {}): Promise<{ c: FakeCoordinator; cl: Cluster }> => fake.start(IDS, opts);
 
 async function aborted(p: Promise<unknown>): Promise<SessionAborted> {
   const e = await p.then(

@@ -13,7 +13,7 @@
  * session, truthfully) must not make the members drop theirs.
  * Real signer daemons over real WebSockets; the FakeCoordinator plays both coordinators.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
@@ -31,25 +31,16 @@ import {
   type SignCommitmentBody,
   type SignShareBody,
 } from '@keyquorum/protocol';
-import { removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import type { Cluster } from './helpers/cluster.ts';
 import { dkgStart, refreshStart, refs, runKeySession, runSign, gather } from './helpers/drive.ts';
 import { ecdsaSign } from './helpers/ecdsa-drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 import { runReshare, reshareStart } from './helpers/reshare-drive.ts';
 import { askResolve, nextAbort, resolve } from './helpers/resolve-drive.ts';
-import { patient, snapshot } from './helpers/state.ts';
+import { snapshot } from './helpers/state.ts';
 import { signRequest } from './helpers/drive.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const KEY = 'victim';
 
@@ -70,9 +61,7 @@ describe('a coordinator that partially commits a refresh cannot make the other s
     ['2-of-2', ECDSA_SUITE, ['s1', 's2'], 2],
   ] as const)('%s %s: a second refresh START and a bare ABORT are refused, then an honest coordinator commits it and the key signs', async (_name, suite, idList, t) => {
     const ids = [...idList];
-    coordinator = patient(await FakeCoordinator.start(), 120_000);
-    cluster = await startCluster(coordinator, ids);
-    const c = coordinator;
+    const { c, cl } = await fake.start(ids, { patienceMs: 120_000 });
     const participants = refs(ids);
     const dkg = await runKeySession(c, 'dkg', suite, participants, dkgStart(KEY, suite, t, participants));
     const refresh = await runKeySession(c, 'refresh', suite, participants, refreshStart(KEY, 0, participants), { noCommit: true });
@@ -80,7 +69,7 @@ describe('a coordinator that partially commits a refresh cannot make the other s
     const rest = ids.slice(t - 1);
     for (const id of committed) c.send(id, { kind: 'refresh', suite, sessionId: refresh.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: refresh.confirms });
     await gather(c, committed, 'refresh', KEY_ROUND.ACK);
-    for (const id of committed) expect(sharesOf(cluster, id)).toEqual([`${KEY}|1|active`]);
+    for (const id of committed) expect(sharesOf(cl, id)).toEqual([`${KEY}|1|active`]);
 
     // The lie: a bare ABORT (it also ends the live, confirmed session), then a new authorised refresh START (a new
     // epoch would overwrite the pending one); twice.
@@ -101,7 +90,7 @@ describe('a coordinator that partially commits a refresh cannot make the other s
         expect(equalBytes(encodeEnvelope(body.envelopes![0]!), encodeEnvelope(confirmOf(id)))).toBe(true);
       }
     }
-    for (const id of rest) expect(sharesOf(cluster, id)).toEqual([`${KEY}|0|active`, `${KEY}|1|pending`]);
+    for (const id of rest) expect(sharesOf(cl, id)).toEqual([`${KEY}|0|active`, `${KEY}|1|pending`]);
     expect(rest.flatMap((id) => c.pending(id)).filter((e) => e.header.round === KEY_ROUND.CONTRIBUTION)).toEqual([]);
 
     // The honest coordinator: every participant confirms the session again (those that activated it too), then COMMIT.
@@ -111,7 +100,7 @@ describe('a coordinator that partially commits a refresh cannot make the other s
       expect(equalBytes(encodeEnvelope(answers.get(id)!), encodeEnvelope(confirmOf(id)))).toBe(true);
     }
     expect(await resolve(c, ids, { kind: 'refresh', suite, sessionId: refresh.sessionId, keyId: KEY, epoch: 1 })).toBe('committed');
-    for (const id of ids) expect(sharesOf(cluster, id)).toEqual([`${KEY}|1|active`]);
+    for (const id of ids) expect(sharesOf(cl, id)).toEqual([`${KEY}|1|active`]);
 
     // A quorum holding the previously pending shares signs at epoch 1 under the original public key.
     const quorum = participants.slice(ids.length - t);
@@ -134,10 +123,7 @@ describe('a coordinator that partially commits a refresh cannot make the other s
 describe('a coordinator that partially commits a reshare cannot make members drop their new share, nor leavers vouch against it', () => {
   it('2-of-4 -> 3-of-3 frost-ed25519: the COMMIT reaches one member and one leaver; lies are refused; an honest coordinator resolves it among the new members and the key signs at the new epoch', async () => {
     const suite = 'frost-ed25519';
-    coordinator = patient(await FakeCoordinator.start(), 120_000);
-    cluster = await startCluster(coordinator, ['s1', 's2', 's3', 's4', 's5']);
-    const c = coordinator;
-    const cl = cluster;
+    const { c, cl } = await fake.start(['s1', 's2', 's3', 's4', 's5'], { patienceMs: 120_000 });
     const oldRefs = refs(['s1', 's2', 's3', 's4']);
     const dkg = await runKeySession(c, 'dkg', suite, oldRefs, dkgStart(KEY, suite, 2, oldRefs));
     // s1, s2 deal; s2, s3, s5 are the new members (3-of-3); s1 (a dealer) and s4 (no part in it) leave.

@@ -10,29 +10,20 @@
  * `cryptoWorkers`). Each must CONFIRM, and the COMMIT must be ACKed.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CONTROL_ROUND, KEY_ROUND, decodeBody, reshareDigest, signClientRequest, type ConfirmBody, type Envelope, type ErrorBody } from '@keyquorum/protocol';
-import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { adminClient } from './helpers/cluster.ts';
 import { dkgStart, gather, refs, runKeySession } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 describe('a key-session round delivered while the previous one still runs', () => {
   it('reshare members that deal nothing get R1_DELIVER and R2_DELIVER back to back: both answer with their CONFIRM, not WRONG_ROUND', async () => {
-    coordinator = await FakeCoordinator.start();
-    const c = coordinator;
-    cluster = await startCluster(c, ['s1', 's2', 's3', 's4']);
-    for (const d of cluster.daemons.values()) expect(d.options.cryptoWorkers).toBeGreaterThan(0);
+    const { c, cl } = await fake.start(['s1', 's2', 's3', 's4']);
+    for (const d of cl.daemons.values()) expect(d.options.cryptoWorkers).toBeGreaterThan(0);
     const suite = 'frost-ed25519';
     const oldRefs = refs(['s1', 's2', 's3']);
     const dkg = await runKeySession(c, 'dkg', suite, oldRefs, dkgStart('k1', suite, 2, oldRefs));

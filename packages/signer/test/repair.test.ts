@@ -11,50 +11,40 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { KEY_ROUND, SIGN_ROUND, decodeBody, deriveSessionId, keyStateOf, type ContributionBody, fromWirePublicKey, repairDigest, signClientRequest, type ConfirmBody, type Envelope, type ParticipantRef, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
 import { aggregate, verifySignature } from '@keyquorum/crypto';
 import { Keystore, SignerDaemon, honestBehaviour, type SignerBehaviour } from '../src/index.ts';
-import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
 const SUITE = 'frost-ed25519';
 const KEY = 'k1';
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-const extra: SignerDaemon[] = [];
-
-afterEach(async () => {
-  for (const d of extra.splice(0)) await d.stop();
-  await cluster?.stop();
-  await coordinator?.close();
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 /** A 2-of-3 key on s1..s3, then s3's data directory wiped and initialised again (same id and seed here). */
 async function setup(behaviour: Partial<Record<string, SignerBehaviour>> = {}): Promise<{ c: FakeCoordinator; publicKey: WirePublicKey; participants: ParticipantRef[] }> {
-  coordinator = await FakeCoordinator.start();
-  const c = coordinator;
-  cluster = await startCluster(c, ['s1', 's2', 's3'], { behaviour });
+  const { c, cl } = await fake.start(['s1', 's2', 's3'], { behaviour });
   const participants = refs(['s1', 's2', 's3']);
   const dkg = await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
-  const s3 = cluster.signers.find((s) => s.id === 's3')!;
-  await cluster.daemons.get('s3')!.stop();
-  cluster.daemons.delete('s3');
+  const s3 = cl.signers.find((s) => s.id === 's3')!;
+  await cl.daemons.get('s3')!.stop();
+  cl.daemons.delete('s3');
   for (let i = 0; i < 200 && c.connected('s3'); i++) await new Promise((r) => setTimeout(r, 50));
   fs.rmSync(s3.dataDir, { recursive: true, force: true });
   initTestSigner('s3', path.dirname(s3.dataDir));
   const { log, lines } = captureLog();
-  const daemon = new SignerDaemon(optionsFor(s3, cluster.signers, c), { env: ENV, log });
+  const daemon = new SignerDaemon(optionsFor(s3, cl.signers, c), { env: ENV, log });
   await daemon.start();
-  extra.push(daemon);
-  cluster.logs.set('s3', lines);
+  fake.extra.push(daemon);
+  cl.logs.set('s3', lines);
   await c.waitFor('s3');
   return { c, publicKey: dkg.publicKey, participants };
 }
@@ -92,7 +82,7 @@ async function runRepair(c: FakeCoordinator, starts: Record<string, ReturnType<t
 
 /** The keys a stopped signer's keystore holds. */
 function heldBy(id: string): string[] {
-  const s = cluster!.signers.find((x) => x.id === id)!;
+  const s = fake.cl.signers.find((x) => x.id === id)!;
   const ks = Keystore.open({ dataDir: s.dataDir, kek: { passphrase: PASSPHRASE } });
   try {
     return ks.listKeys().map((k) => `${k.keyId}:${k.state}`);
@@ -135,8 +125,8 @@ describe('share repair at the signers', () => {
     const { c, publicKey, participants } = await setup({ s1: { ...honestBehaviour, repairSigma: lie } });
     const start = repairStart(publicKey, participants);
     await expectAbort(runRepair(c, { s1: start, s2: start, s3: start }), 's3', 'SHARE_MISMATCH');
-    await extra[0]!.stop();
-    extra.splice(0);
+    await fake.extra[0]!.stop();
+    fake.extra.splice(0);
     expect(heldBy('s3')).toEqual([]);
   }, 120_000);
 
@@ -144,11 +134,11 @@ describe('share repair at the signers', () => {
     const { c, publicKey, participants } = await setup();
     const start = repairStart(publicKey, participants);
     // Same verifying share for s3 (so the sum would pass), another chain code.
-    const fake = repairStart({ ...publicKey, chainCode: new Uint8Array(32).fill(7) }, participants);
-    fake.request = start.request;
-    await expectAbort(runRepair(c, { s1: start, s2: start, s3: fake }), 's3', 'BAD_TRANSCRIPT');
-    await extra[0]!.stop();
-    extra.splice(0);
+    const otherPackage = repairStart({ ...publicKey, chainCode: new Uint8Array(32).fill(7) }, participants);
+    otherPackage.request = start.request;
+    await expectAbort(runRepair(c, { s1: start, s2: start, s3: otherPackage }), 's3', 'BAD_TRANSCRIPT');
+    await fake.extra[0]!.stop();
+    fake.extra.splice(0);
     expect(heldBy('s3')).toEqual([]);
   }, 120_000);
 

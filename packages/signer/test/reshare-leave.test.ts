@@ -6,7 +6,7 @@
  * padded with a colluding peer's CONFIRM as a reason to leave.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   COORDINATOR_ID,
   KEY_ROUND,
@@ -16,27 +16,18 @@ import {
   signClientRequest,
   type Envelope,
 } from '@keyquorum/protocol';
-import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 const abortOf = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as SessionAborted);
 
 describe('reshare: leaving without dealing', () => {
   it('a non-dealer leaver wipes only on a COMMIT with every new member; a member never leaves on a padded COMMIT', async () => {
-    coordinator = await FakeCoordinator.start();
-    const c = coordinator;
-    cluster = await startCluster(c, ['s1', 's2', 's3', 's4']);
+    const { c, cl } = await fake.start(['s1', 's2', 's3', 's4']);
     const suite = 'frost-ed25519';
     const oldRefs = refs(['s1', 's2', 's3']);
     const dkg = await runKeySession(c, 'dkg', suite, oldRefs, dkgStart('k1', suite, 2, oldRefs));
@@ -57,7 +48,7 @@ describe('reshare: leaving without dealing', () => {
     const confirms = one(await gather(c, session, 'reshare', KEY_ROUND.CONFIRM));
     const [c1, c2, c4] = confirms;
     const commit = (to: string, envelopes: Envelope[]) => c.send(to, { kind: 'reshare', suite, sessionId, round: KEY_ROUND.COMMIT }, { envelopes });
-    const wiped = (id: string) => cluster!.logs.get(id)!.some((l) => l.msg === 'left the key after reshare; old share wiped');
+    const wiped = (id: string) => cl.logs.get(id)!.some((l) => l.msg === 'left the key after reshare; old share wiped');
 
     // s3: a COMMIT missing a new member's CONFIRM changes nothing.
     commit('s3', [c1!, c2!]);
@@ -66,7 +57,7 @@ describe('reshare: leaving without dealing', () => {
 
     // A member's own CONFIRM withheld, padded with one that s3 (colluding) signs for the same body:
     // s2, an old holder that stays, must not wipe; s4 holds no old share to leave with.
-    const forged = sealEnvelope(cluster.signers.find((s) => s.id === 's3')!.identity, { ...c2!.header, from: 's3', v: PROTOCOL_VERSION, to: COORDINATOR_ID }, c2!.payload);
+    const forged = sealEnvelope(cl.signers.find((s) => s.id === 's3')!.identity, { ...c2!.header, from: 's3', v: PROTOCOL_VERSION, to: COORDINATOR_ID }, c2!.payload);
     commit('s2', [c1!, c4!, forged]);
     expect((await abortOf(gather(c, ['s2'], 'reshare', KEY_ROUND.ACK)))?.body.reason).toMatch(/^BAD_TRANSCRIPT: .*CONFIRM is missing/);
     commit('s4', [c1!, c2!, forged]);

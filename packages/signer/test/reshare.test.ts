@@ -4,7 +4,7 @@
  * group key; the leaving dealer wipes its share at COMMIT and can no longer sign.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { equalBytes } from '@noble/curves/utils.js';
@@ -22,26 +22,17 @@ import {
   type WirePublicKey,
 } from '@keyquorum/protocol';
 import { aggregate, verifySignature } from '@keyquorum/crypto';
-import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 describe('reshare', () => {
   it('moves a 2-of-3 key to a new set keeping the group key; the leaving dealer wipes its share', async () => {
-    coordinator = await FakeCoordinator.start();
-    const c = coordinator;
-    cluster = await startCluster(c, ['s1', 's2', 's3', 's4']);
+    const { c } = await fake.start(['s1', 's2', 's3', 's4']);
     const suite = 'frost-secp256k1-tr';
     const oldRefs = refs(['s1', 's2', 's3']);
     const dkg = await runKeySession(c, 'dkg', suite, oldRefs, dkgStart('k1', suite, 2, oldRefs));

@@ -6,25 +6,17 @@
  * coordinator; the signers' clock is the test's, so "a minute later" needs no sleep.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { RETIRE_ROUND, retireDigest, signClientRequest, type ClientRequest, type Envelope } from '@keyquorum/protocol';
 import { DEFAULT_MAX_SKEW_MS } from '@keyquorum/protocol';
-import { adminClient, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const IDS = ['s1', 's2', 's3'];
 const SUITE = 'frost-ed25519';
@@ -37,10 +29,9 @@ const now = () => Date.now() + skipped;
 
 async function setup(): Promise<FakeCoordinator> {
   skipped = 0;
-  coordinator = await FakeCoordinator.start();
-  cluster = await startCluster(coordinator, IDS, { now });
-  await runKeySession(coordinator, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
-  return coordinator;
+  const { c } = await fake.start(IDS, { now });
+  await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
+  return c;
 }
 
 const retireRequest = (): ClientRequest => signClientRequest(adminClient, { op: 'retire', keyId: KEY, digest: retireDigest({ keyId: KEY }), timestamp: now() });

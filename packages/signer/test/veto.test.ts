@@ -9,7 +9,7 @@
  * everywhere, and the vetoing signer never stores or activates it afterwards, even
  * after a restart.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import {
   COORDINATOR_ID,
@@ -22,24 +22,14 @@ import {
   type IdentityKey,
 } from '@keyquorum/protocol';
 import { SignerDaemon } from '../src/index.ts';
-import { ENV, captureLog, optionsFor, removeTempDirs, startCluster, type Cluster } from './helpers/cluster.ts';
+import { ENV, captureLog, optionsFor, type Cluster } from './helpers/cluster.ts';
 import { dkgStart, gather, refreshStart, refs, runKeySession, type KeyRun } from './helpers/drive.ts';
-import { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
 import { askResolve, nextAbort, resolve } from './helpers/resolve-drive.ts';
 import { snapshot } from './helpers/state.ts';
 
-let coordinator: FakeCoordinator | undefined;
-let cluster: Cluster | undefined;
-const extraDaemons: SignerDaemon[] = [];
-
-afterEach(async () => {
-  for (const d of extraDaemons.splice(0)) await d.stop();
-  await cluster?.stop();
-  await coordinator?.close();
-  cluster = undefined;
-  coordinator = undefined;
-  removeTempDirs();
-});
+const fake = useFakeCluster();
 
 const SUITE = 'frost-ed25519';
 const KEY = 'k1';
@@ -53,12 +43,11 @@ function vetoBy(identity: IdentityKey, from: string, sessionId: Uint8Array, body
 
 /** A 2-of-n key among `keyIds` (the cluster may have more signers), refreshed to CONFIRM without COMMIT. */
 async function pendingRefresh(ids: string[], keyIds: string[]): Promise<{ c: FakeCoordinator; cl: Cluster; refresh: KeyRun }> {
-  coordinator = await FakeCoordinator.start();
-  cluster = await startCluster(coordinator, ids);
+  const { c, cl } = await fake.start(ids);
   const participants = refs(keyIds);
-  await runKeySession(coordinator, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
-  const refresh = await runKeySession(coordinator, 'refresh', SUITE, participants, refreshStart(KEY, 0, participants), { noCommit: true });
-  return { c: coordinator, cl: cluster, refresh };
+  await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
+  const refresh = await runKeySession(c, 'refresh', SUITE, participants, refreshStart(KEY, 0, participants), { noCommit: true });
+  return { c, cl, refresh };
 }
 
 /** START of a new refresh to `id`: refused (ABORT) while the pending share is there, else a CONTRIBUTION; the session is then ended. */
@@ -143,10 +132,7 @@ describe('pending shares and vetoes', () => {
 
   it('a participant that never stored its share vetoes: the others discard theirs, and it never stores or activates the session, even after a restart', async () => {
     const ids = ['s1', 's2', 's3'];
-    coordinator = await FakeCoordinator.start();
-    cluster = await startCluster(coordinator, ids, { extra: { roundTimeoutMs: 600_000 } });
-    const c = coordinator;
-    const cl = cluster;
+    const { c, cl } = await fake.start(ids, { extra: { roundTimeoutMs: 600_000 } });
     const participants = refs(ids);
     await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants));
     const { sessionId, confirms, heldBack } = await refreshWithoutS3(c, ids);
@@ -166,7 +152,7 @@ describe('pending shares and vetoes', () => {
     await cl.daemons.get('s3')!.stop();
     const s3 = cl.signers.find((s) => s.id === 's3')!;
     const restarted = new SignerDaemon(optionsFor(s3, cl.signers, c), { env: ENV, log: captureLog().log });
-    extraDaemons.push(restarted);
+    fake.extra.push(restarted);
     await restarted.start();
     await c.waitFor('s3');
     const again = (await askResolve(c, ['s3'], x)).get('s3')!;

@@ -8,7 +8,9 @@
  * it: conservative, never below the true count. No secret. Methods run inside the
  * caller's transaction.
  */
+import { aUint } from './assert.ts';
 import type { StoreContext } from './database.ts';
+import { SignerError } from '../errors.ts';
 
 /** This signer's record of the coordinator's audit log. */
 export interface AuditCheckpointRecord {
@@ -19,6 +21,9 @@ export interface AuditCheckpointRecord {
   /** Operation STARTs reserved since `last` (an upper bound of those started). */
   opsReserved: number;
 }
+
+/** One durable change (`Keystore.recordAudit`), its fields validated first. */
+export type AuditChange = { cosigned: { seq: number; hash: string } } | { inconsistent: string } | { reserve: number };
 
 /** Longest inconsistency reason kept. */
 const REASON_MAX_LENGTH = 1024;
@@ -64,6 +69,20 @@ export class AuditCheckpoints {
       inconsistent: r?.inconsistent_at == null ? undefined : { at: r.inconsistent_at, reason: r.inconsistent_reason ?? '' },
       opsReserved: r?.ops_reserved ?? 0,
     };
+  }
+
+  apply(change: AuditChange, at: number): void {
+    if ('cosigned' in change) {
+      const { seq, hash } = change.cosigned;
+      aUint(seq, 'seq');
+      if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw new SignerError('BAD_FIELD', { field: 'hash', message: 'expected 32 bytes of lowercase hex' });
+      return this.cosign(seq, hash, at);
+    }
+    if ('inconsistent' in change) {
+      if (typeof change.inconsistent !== 'string') throw new SignerError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
+      return this.markInconsistent(change.inconsistent, at);
+    }
+    this.reserve(aUint(change.reserve, 'reserve'));
   }
 
   /** Records a cosigned checkpoint: clears any inconsistency and the operation count. */

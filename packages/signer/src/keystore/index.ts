@@ -6,7 +6,9 @@
  */
 export { Kek, writeKeyFile, type KekKind, type KekSource, type ScryptParams } from './kek.ts';
 export { Keystore } from './keystore.ts';
+export type { StoredPolicy } from './policies.ts';
 export type {
+  Admission,
   HeldKeySummary,
   KeystoreCreateOptions,
   KeystoreOpenOptions,

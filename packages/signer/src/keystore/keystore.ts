@@ -10,7 +10,7 @@
  */
 import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
-import { AuditCheckpoints, type AuditCheckpointRecord } from './audit-checkpoint.ts';
+import { AuditCheckpoints, type AuditChange, type AuditCheckpointRecord } from './audit-checkpoint.ts';
 import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
@@ -19,11 +19,13 @@ import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
 import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
 import { NonceJournal } from './nonces.ts';
+import { PolicyRecords, type StoredPolicy } from './policies.ts';
+import { VelocityLedger } from './velocity.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
 import { ShareStore } from './shares.ts';
 import { SessionRecords, type StoredVeto } from './sessions.ts';
-import type { HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
+import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
   shares: ShareStore;
@@ -34,6 +36,8 @@ interface Stores {
   bans: PeerBans;
   sessions: SessionRecords;
   states: KeyStates;
+  policies: PolicyRecords;
+  velocity: VelocityLedger;
   audit: AuditCheckpoints;
 }
 
@@ -59,6 +63,8 @@ export class Keystore implements ReplayGuard, Startable {
       bans: new PeerBans(keystore),
       sessions: new SessionRecords(keystore),
       states: new KeyStates(keystore),
+      policies: new PolicyRecords(keystore),
+      velocity: new VelocityLedger(keystore),
       audit: new AuditCheckpoints(keystore),
     };
   }
@@ -240,6 +246,38 @@ export class Keystore implements ReplayGuard, Startable {
     if (destroy !== undefined) this.#purgeWal();
   }
 
+  /** The policy in force for the key here (its highest version; undefined if none was set), and every version it had. */
+  keyPolicy(keyId: string): StoredPolicy | undefined {
+    return this.#read().policies.current(aId(keyId, 'keyId'));
+  }
+  keyPolicyHistory(keyId: string): StoredPolicy[] {
+    return this.#read().policies.history(aId(keyId, 'keyId'));
+  }
+
+  /** Sign requests of the key admitted here after `sinceMs` (on `path` only, if given), `exclude` not counted. */
+  velocityUsed(keyId: string, sinceMs: number, exclude: Uint8Array, path?: string): number {
+    return this.#read().velocity.count(aId(keyId, 'keyId'), sinceMs, aBytes(exclude, 'exclude', { len: ATTESTATION_DIGEST_LENGTH }), path);
+  }
+
+  /**
+   * Admits a client request in one transaction: remembers the first of `nonces` unseen
+   * under the client key (stamped `stamp`), with the request's velocity entry and the
+   * policy it sets, if any. False, writing nothing, if every nonce was seen.
+   */
+  admitRequest(a: Admission): boolean {
+    const clientKey = aHex(a.clientKeyHex, 'clientKeyHex');
+    const nonces = a.nonces.map((n) => aHex(n, 'nonces'));
+    aUint(a.stamp, 'stamp');
+    return this.#write(({ replay, velocity, policies, shares }) => {
+      if (!nonces.some((n) => replay.remember(clientKey, n, a.stamp))) return false;
+      if (a.velocity !== undefined) velocity.record(a.velocity);
+      // A policy is kept only beside an active share of its key.
+      if (a.policy !== undefined) shares.active(a.policy.keyId).secret.fill(0);
+      if (a.policy !== undefined) policies.put(a.policy);
+      return true;
+    });
+  }
+
   /** The attestation bytes stored when `keyId` was retired; 'NOT_FOUND' if none. */
   getAttestation(keyId: string): Uint8Array {
     aId(keyId, 'keyId');
@@ -251,23 +289,9 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#read().audit.get();
   }
 
-  /** Durably records the checkpoint (seq, 64-hex hash) this signer cosigns; clears an inconsistency and the operation count. */
-  recordCheckpoint(seq: number, hash: string): void {
-    aUint(seq, 'seq');
-    if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw new SignerError('BAD_FIELD', { field: 'hash', message: 'expected 32 bytes of lowercase hex' });
-    this.#write(({ audit }) => audit.cosign(seq, hash, now(this.#keystore)));
-  }
-
-  /** Durably records that the coordinator's log does not extend the last checkpoint cosigned. */
-  recordAuditInconsistent(reason: string): void {
-    if (typeof reason !== 'string') throw new SignerError('BAD_FIELD', { field: 'reason', message: 'expected a string' });
-    this.#write(({ audit }) => audit.markInconsistent(reason, now(this.#keystore)));
-  }
-
-  /** Durably raises the reservation of operation STARTs since the last checkpoint to `total`. */
-  reserveOperations(total: number): void {
-    aUint(total, 'total');
-    this.#write(({ audit }) => audit.reserve(total));
+  /** Durably records a checkpoint cosigned (clearing an inconsistency and the count), an inconsistency found, or a raised reservation of operation STARTs. */
+  recordAudit(change: AuditChange): void {
+    this.#write(({ audit }) => audit.apply(change, now(this.#keystore)));
   }
 
   /** Bans `peer` from sessions of `keyId` here (durably) until `clearPeerBan`; false if it already was. */

@@ -120,12 +120,37 @@ CREATE INDEX key_state_history_key ON key_state_history (key_id, request_id);
 `;
 
 /**
- * Migration 4 (issue 11, audit checkpoints; if another migration 4 lands first,
- * renumber this one): this signer's record of the coordinator's audit log, one row
- * (audit-checkpoint.ts): the last checkpoint it cosigned, an inconsistency found, and
- * the operation STARTs reserved since.
+ * Migration 4, "key policies and velocity" (issue 11, signer policy; docs/governance.md
+ * "Signer"): every policy version this signer enforced for a key (the highest is in
+ * force; policies.ts), and the velocity ledger, one row per sign request this signer
+ * admitted (velocity.ts), pruned past the policy's longest window.
  */
-const AUDIT_CHECKPOINT_V4 = `
+const KEY_POLICIES_AND_VELOCITY_V4 = `
+CREATE TABLE key_policies (
+  key_id TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  text TEXT NOT NULL,
+  digest BLOB NOT NULL,
+  request_id BLOB NOT NULL,
+  set_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, version)
+) STRICT;
+CREATE TABLE velocity_ledger (
+  key_id TEXT NOT NULL,
+  request_id BLOB NOT NULL,
+  path TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, request_id)
+) STRICT;
+CREATE INDEX velocity_ledger_at ON velocity_ledger (key_id, at);
+`;
+
+/**
+ * Migration 5 (issue 11, audit checkpoints): this signer's record of the coordinator's
+ * audit log, one row (audit-checkpoint.ts): the last checkpoint it cosigned, an
+ * inconsistency found, and the operation STARTs reserved since.
+ */
+const AUDIT_CHECKPOINT_V5 = `
 CREATE TABLE audit_checkpoint (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   seq INTEGER CHECK (seq >= 0),
@@ -142,14 +167,15 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(LAYOUT_V1) },
   { version: 2, up: (db) => db.exec(SESSION_RECORDS_V2) },
   { version: 3, up: (db) => db.exec(KEY_STATES_V3) },
-  { version: 4, up: (db) => db.exec(AUDIT_CHECKPOINT_V4) },
+  { version: 4, up: (db) => db.exec(KEY_POLICIES_AND_VELOCITY_V4) },
+  { version: 5, up: (db) => db.exec(AUDIT_CHECKPOINT_V5) },
 ];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'audit_checkpoint'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'key_policies', 'velocity_ledger', 'audit_checkpoint'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

@@ -3,6 +3,19 @@
  * the stores behind it. None carries a secret except `UnsealedShare.secret`.
  */
 import type { KekSource } from './kek.ts';
+import type { StoredPolicy } from './policies.ts';
+import type { VelocityEntry } from './velocity.ts';
+
+/** A client request admitted by the keystore (`admitRequest`), with what its admission records. */
+export interface Admission {
+  clientKeyHex: string;
+  /** The request nonce, or one per allowed attempt (hex); the first unseen one is taken. */
+  nonces: readonly string[];
+  /** The replay entry's stamp: it is kept until the stamp falls out of the replay window. */
+  stamp: number;
+  velocity?: VelocityEntry;
+  policy?: StoredPolicy;
+}
 
 /** Remembers (client key, request nonce) pairs; false when the pair was seen before. */
 export interface ReplayGuard {

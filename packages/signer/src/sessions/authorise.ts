@@ -3,19 +3,24 @@
  * for every START (docs/cluster-protocol.md, ARCHITECTURE.md "Usage"): first its own
  * records of the key (its usage state: suspended, deactivated, compromised, ...; epoch, suite), then the operation's own checks against
  * the share, then the client request: op and key id, the digest this signer
- * recomputes, the signature, roles, freshness and the persistent replay window (last,
- * so only genuine requests consume an entry). Sign requests may be started
+ * recomputes, the signature, roles, freshness, the key's policy here (client
+ * allow-list, approvals, for a signature the sign rules and velocity) and the
+ * persistent replay window (last, so only admitted requests consume an entry;
+ * admit.ts). Sign requests may be started
  * `MAX_ATTEMPTS_PER_REQUEST` times: attempt n is remembered as the request nonce
  * extended by the byte n. A refusal is a thrown `SignerError` (or the keystore's or
  * wire's typed error) and leaves no secret behind; the answer is the loaded share,
  * which the caller then owns and wipes.
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { allowsUse, encodeBody, verifyClientRequest, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
-import { MAX_ATTEMPTS_PER_REQUEST, MAX_REQUEST_SKEW_MS } from '../constants.ts';
+import { parsePath } from '@keyquorum/crypto';
+import { allowsUse, encodeBody, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { MAX_ATTEMPTS_PER_REQUEST } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
 import type { HeldShare } from '../held-share.ts';
+import { admitRequest } from './admit.ts';
+import type { ApprovalGrant } from './approvals.ts';
 import { sameRefs, type SessionContext } from './context.ts';
 
 interface UseOf<O extends Operation> {
@@ -26,12 +31,16 @@ interface UseOf<O extends Operation> {
   request: ClientRequest;
   /** The request digest this signer recomputes from the START body. */
   digest: Uint8Array;
+  /** The START's approvals as verified before this synchronous path (sessions/approvals.ts). */
+  grant?: ApprovalGrant | undefined;
 }
 
 /** A use of the key this signer holds active at `epoch`; `check` is the operation's own (participants, derivation target, message form). */
 export interface ActiveKeyUse extends UseOf<'sign' | 'refresh' | 'retire'> {
   epoch: number;
   check?(share: HeldShare): void;
+  /** A signature's derivation path as the START names it (the policy's derivation and per-path velocity rules). */
+  path?: string | undefined;
 }
 
 /** A reshare: a holder's share must be the reshare's old key; a dealer must hold one. */
@@ -62,7 +71,7 @@ export function authoriseUse(ctx: SessionContext, use: KeyUse): HeldShare | unde
   refuseByState(ctx, use.keyId, use.op);
   const share = heldShare(ctx, use);
   try {
-    verifyRequest(ctx, use);
+    verifyRequest(ctx, use, share);
   } catch (e) {
     if (share) wipeHeldShare(share);
     throw e;
@@ -136,20 +145,10 @@ function repairShare(ctx: SessionContext, use: RepairUse): HeldShare | undefined
   return share;
 }
 
-/** The client request authorises exactly this use, is genuine, fresh and not replayed. */
-function verifyRequest(ctx: SessionContext, { request, op, keyId, digest }: KeyUse): void {
-  if (request.op !== op) throw new SignerError('BAD_DIGEST', { field: 'request.op', message: `expected ${op}` });
-  if (request.keyId !== keyId) throw new SignerError('BAD_DIGEST', { field: 'request.keyId' });
-  if (!equalBytes(request.digest, digest)) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise these parameters' });
-  const attempts = op === 'sign' ? MAX_ATTEMPTS_PER_REQUEST : 1;
-  const replay = {
-    checkAndRemember: (clientKeyHex: string, nonceHex: string, timestamp: number) => {
-      for (let n = 0; n < attempts; n++) {
-        const attemptNonce = op === 'sign' ? `${nonceHex}${n.toString(16).padStart(2, '0')}` : nonceHex;
-        if (ctx.keystore.rememberRequest(clientKeyHex, attemptNonce, timestamp)) return true;
-      }
-      return false;
-    },
-  };
-  verifyClientRequest(request, { trusted: ctx.clients, now: ctx.now(), maxSkewMs: MAX_REQUEST_SKEW_MS, replay });
+/** The client request authorises exactly this use, is genuine, fresh, allowed by the key's policy here, and new (admit.ts). */
+function verifyRequest(ctx: SessionContext, use: KeyUse, share: HeldShare | undefined): void {
+  const { op, keyId, request, digest, grant } = use;
+  if (op === 'createKey') return void admitRequest(ctx, { op, keyId, request, digest });
+  const sign = op === 'sign' ? { path: parsePath(use.path ?? []), epochSince: share!.createdAt } : undefined;
+  admitRequest(ctx, { op, keyId, request, digest, action: op, grant, ...(sign ? { sign, attempts: MAX_ATTEMPTS_PER_REQUEST } : {}) });
 }

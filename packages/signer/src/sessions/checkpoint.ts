@@ -18,7 +18,7 @@
  *   - the rows do not chain: ABORT BAD_CHECKPOINT, nothing recorded.
  *
  * "No audit, no operation": every operation START (sign, dkg, refresh, reshare, repair,
- * retire, state) counts; once `maxUncheckpointed` started since the last cosigned
+ * retire, state, policy) counts; once `maxUncheckpointed` started since the last cosigned
  * checkpoint, the next is refused AUDIT_CHECKPOINT_REQUIRED. The count is durable in
  * blocks of RESERVE_BLOCK: the keystore holds a reservation raised before the
  * operations it covers start, and a restarted signer resumes from it (an upper bound).
@@ -41,7 +41,7 @@ import { hex, sendBody, type SessionContext } from './context.ts';
 export const RESERVE_BLOCK = 16;
 
 /** The session kinds whose START is an operation ("no audit, no operation"). */
-export const OPERATION_KINDS: readonly string[] = ['sign', 'dkg', 'refresh', 'reshare', 'repair', 'retire', 'state'];
+export const OPERATION_KINDS: readonly string[] = ['sign', 'dkg', 'refresh', 'reshare', 'repair', 'retire', 'state', 'policy'];
 
 export class AuditGate {
   readonly #ctx: SessionContext;
@@ -76,7 +76,7 @@ export class AuditGate {
     }
     if (this.#ops + 1 > this.#reserved) {
       const reserve = Math.min(this.#max, this.#ops + RESERVE_BLOCK);
-      this.#ctx.keystore.reserveOperations(reserve);
+      this.#ctx.keystore.recordAudit({ reserve });
       this.#reserved = reserve;
     }
     this.#ops++;
@@ -110,7 +110,7 @@ export class AuditGate {
     const { seq, hash } = body.to;
     const sig = signCheckpoint(this.#ctx.identity, this.#ctx.signerId, seq, hash);
     // Durable before the ACK leaves: a restarted signer knows what it cosigned.
-    this.#ctx.keystore.recordCheckpoint(seq, hash);
+    this.#ctx.keystore.recordAudit({ cosigned: { seq, hash } });
     this.#ops = 0;
     this.#reserved = 0;
     this.#inconsistent = false;
@@ -126,7 +126,7 @@ export class AuditGate {
     if (seen === undefined) throw new SignerError('STALE_CHECKPOINT', { field: 'from', message: `this signer's last checkpoint is at ${last.seq}; the START covers ${from.seq}..${to.seq}` });
     if (seen === last.hash) return;
     const reason = `row ${last.seq} has hash ${seen}, not ${last.hash} as cosigned here`;
-    this.#ctx.keystore.recordAuditInconsistent(reason);
+    this.#ctx.keystore.recordAudit({ inconsistent: reason });
     this.#inconsistent = true;
     throw new SignerError('AUDIT_INCONSISTENT', { field: 'rows', message: reason });
   }

@@ -51,7 +51,7 @@ export interface SessionContext {
   send(envelope: Envelope): void;
 }
 
-export type SessionKind = 'dkg' | 'refresh' | 'sign' | 'retire' | 'reshare' | 'repair' | 'state';
+export type SessionKind = 'dkg' | 'refresh' | 'sign' | 'retire' | 'reshare' | 'repair' | 'state' | 'policy';
 
 /** Seals and sends one message of this signer. */
 export function sendBody(

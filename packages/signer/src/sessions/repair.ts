@@ -29,6 +29,7 @@ import { CryptoError, repairStep1, repairStep2, repairStep3, type KeyShare, type
 import { SignerError } from '../errors.ts';
 import { decodeSharePublicPart, encodeSharePublicPart, type HeldShare } from '../held-share.ts';
 import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
+import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse } from './authorise.ts';
 import { attribute, hex, openRelayed, pinnedKey, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
@@ -54,7 +55,7 @@ function roleIn(ctx: SessionContext, suite: string, body: RepairStartBody): 'hel
 }
 
 /** repair START: checks, `authoriseUse` (op 'repair'), then the helper's or the target's session. */
-export function startRepair(ctx: SessionContext, env: Envelope, body: RepairStartBody): Session {
+export function startRepair(ctx: SessionContext, env: Envelope, body: RepairStartBody, grant?: ApprovalGrant): Session {
   const { suite } = env.header;
   const scheme = schemeFor(suite);
   if (scheme.repairSecret === undefined) {
@@ -63,7 +64,7 @@ export function startRepair(ctx: SessionContext, env: Envelope, body: RepairStar
   const role = roleIn(ctx, suite, body);
   const share = authoriseUse(ctx, {
     op: 'repair', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest: repairDigest({ keyId: body.keyId, target: body.target.signer }),
-    publicKey: body.publicKey, participants: body.participants, helper: role === 'helper',
+    publicKey: body.publicKey, participants: body.participants, helper: role === 'helper', grant,
   });
   if (role === 'target') {
     // A pending leftover of a session that never reached its commit point (a COMMIT would have come first).

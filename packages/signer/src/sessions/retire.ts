@@ -34,14 +34,15 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { MAX_REQUEST_SKEW_MS } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
+import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse, refuseByState } from './authorise.ts';
 import { hex, openRelayed, sendBody, sendPayload, type SessionContext } from './context.ts';
 
 /** The replay-window entry that settles a retire session: (session id, this mark). */
 const SETTLED_MARK = '00';
 
-export function approveRetire(ctx: SessionContext, env: Envelope, body: RetireStartBody): void {
-  const share = authoriseUse(ctx, { op: 'retire', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: retireDigest({ keyId: body.keyId }) });
+export function approveRetire(ctx: SessionContext, env: Envelope, body: RetireStartBody, grant?: ApprovalGrant): void {
+  const share = authoriseUse(ctx, { op: 'retire', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: retireDigest({ keyId: body.keyId }), grant });
   wipeHeldShare(share);
   const approve: RetireApproveBody = { keyId: body.keyId, epoch: body.epoch, requestId: clientRequestId(body.request) };
   sendBody(ctx, { kind: 'retire', suite: share.suite, sessionId: env.header.sessionId, round: RETIRE_ROUND.APPROVE }, approve);

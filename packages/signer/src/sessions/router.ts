@@ -8,10 +8,16 @@
  * session ABORT naming the reason and any culprits. Sessions that make no progress
  * for `roundTimeoutMs` are dropped. A round that runs off the event loop (a session's
  * `handle` returns a promise) is judged when it settles, if its session is still live.
+ * A START whose action needs approvals under the key's policy here first has them
+ * verified off the synchronous path (WebAuthn is asynchronous; sessions/approvals.ts
+ * says why that is race-free), then runs as any START, unless the coordinator aborted
+ * it or the link dropped meanwhile.
  */
 import {
   CHECKPOINT_ROUND,
   KEY_ROUND,
+  POLICY_ROUND,
+  PolicyDeniedError,
   RETIRE_ROUND,
   SIGN_ROUND,
   STATE_ROUND,
@@ -23,6 +29,8 @@ import {
   type DkgStartBody,
   type Envelope,
   type RefreshStartBody,
+  type PolicyAbortBody,
+  type PolicyStartBody,
   type ResolveBody,
   type RepairStartBody,
   type ReshareStartBody,
@@ -32,13 +40,15 @@ import {
   type StateStartBody,
 } from '@keyquorum/protocol';
 import { CryptoError } from '@keyquorum/crypto';
-import { SignerError } from '../errors.ts';
+import { SignerError, policyDenied } from '../errors.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
+import { verifyStartApprovals, type ApprovalGrant } from './approvals.ts';
 import { AuditGate, OPERATION_KINDS } from './checkpoint.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { commitKeySession } from './key-commit.ts';
 import { abortPending, answerResolve, evidenceOf } from './pending.ts';
+import { applyPolicy } from './policy.ts';
 import { commitRepair, startRepair } from './repair.ts';
 import { approveRetire, commitRetire, voidRetire } from './retire.ts';
 import type { CloseReason, Session } from './session.ts';
@@ -48,6 +58,7 @@ import { applyState } from './state.ts';
 const KEY_ROUNDS = [KEY_ROUND.START, KEY_ROUND.CONTRIBUTIONS, KEY_ROUND.R1_DELIVER, KEY_ROUND.R2_DELIVER, KEY_ROUND.COMMIT, KEY_ROUND.RESOLVE, KEY_ROUND.ABORT];
 const RETIRE_ROUNDS = [RETIRE_ROUND.START, RETIRE_ROUND.COMMIT, RETIRE_ROUND.ABORT];
 const STATE_ROUNDS = [STATE_ROUND.START];
+const POLICY_ROUNDS = [POLICY_ROUND.START];
 
 type Inbound = Readonly<Record<string, readonly number[]>>;
 
@@ -56,14 +67,14 @@ type Inbound = Readonly<Record<string, readonly number[]>>;
  * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
  * such a suite; the body is then refused UNKNOWN_SUITE.
  */
-const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS, checkpoint: [CHECKPOINT_ROUND.START] };
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS, policy: POLICY_ROUNDS, checkpoint: [CHECKPOINT_ROUND.START] };
 
 /** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare and repair only if it has them. */
 const inboundOf = (scheme: SchemeDriver): Inbound => ({
-  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), ...(scheme.repairSecret === undefined ? {} : { repair: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS, state: STATE_ROUNDS,
+  dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, ...(scheme.reshare === undefined ? {} : { reshare: KEY_ROUNDS }), ...(scheme.repairSecret === undefined ? {} : { repair: KEY_ROUNDS }), sign: scheme.signRounds, retire: RETIRE_ROUNDS, state: STATE_ROUNDS, policy: POLICY_ROUNDS,
 });
 
-const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT, state: STATE_ROUND.ABORT };
+const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT, state: STATE_ROUND.ABORT, policy: POLICY_ROUND.ABORT };
 
 const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair';
 
@@ -71,10 +82,14 @@ export interface Failure {
   code: string;
   message: string;
   culprits: string[];
+  /** The policy rule of a 'POLICY_DENIED'. */
+  rule?: PolicyAbortBody['rule'];
 }
 
 /** What to tell the coordinator about an error; internal errors say nothing more. */
 export function describeFailure(e: unknown): Failure {
+  if (e instanceof PolicyDeniedError) return describeFailure(policyDenied(e));
+  if (e instanceof SignerError && e.rule !== undefined) return { code: e.code, message: e.message, culprits: e.culprits, rule: e.rule };
   if (e instanceof SignerError) {
     // The keystore's "no such share" and "not in that state" are, to the coordinator, the key's state.
     const code = e.code === 'NOT_FOUND' || e.code === 'WRONG_STATE' ? 'WRONG_KEY_STATE' : e.code;
@@ -101,6 +116,8 @@ export class SessionRouter {
   readonly #timers = new Map<Session, NodeJS.Timeout>();
   /** Audit checkpoints and "no audit, no operation" (checkpoint.ts). */
   readonly audit: AuditGate;
+  /** STARTs whose approvals are being verified, by session id hex: true once aborted (or the link dropped) meanwhile. */
+  readonly #verifying = new Map<string, boolean>();
 
   constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number; maxUncheckpointed: number }, events: RouterEvents) {
     this.#ctx = ctx;
@@ -187,10 +204,33 @@ export class SessionRouter {
 
   /** Drops every live session (link lost or daemon stopping); pending shares stay in the keystore. */
   dropAll(reason: CloseReason): void {
+    for (const id of this.#verifying.keys()) this.#verifying.set(id, true);
     for (const session of [...this.#timers.keys()]) this.#finish(session, reason);
   }
 
   #start(env: Envelope, body: unknown): void {
+    const { kind, sessionId } = env.header;
+    const id = hex(sessionId);
+    if (this.#byId.has(id) || this.#verifying.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    let approvals: Promise<ApprovalGrant> | undefined;
+    try {
+      approvals = verifyStartApprovals(this.#ctx, kind, body);
+    } catch (e) {
+      return this.#stateless(env, () => {
+        throw e;
+      });
+    }
+    if (approvals === undefined) return this.#startNow(env, body, undefined);
+    this.#verifying.set(id, false);
+    void approvals.then((grant) => {
+      const dropped = this.#verifying.get(id);
+      this.#verifying.delete(id);
+      if (dropped === false) this.#startNow(env, body, grant);
+    });
+  }
+
+  /** The synchronous part of a START: every check, the durable admission, the session. */
+  #startNow(env: Envelope, body: unknown, grant: ApprovalGrant | undefined): void {
     const { kind, sessionId } = env.header;
     if (this.#byId.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     this.#stateless(env, () => {
@@ -203,12 +243,13 @@ export class SessionRouter {
       }
       let session: Session | undefined;
       if (k === 'dkg') session = startDkg(this.#ctx, env, body as DkgStartBody);
-      else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody);
-      else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody);
-      else if (k === 'repair') session = startRepair(this.#ctx, env, body as RepairStartBody);
-      else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody);
-      else if (k === 'state') applyState(this.#ctx, env, body as StateStartBody);
-      else approveRetire(this.#ctx, env, body as RetireStartBody);
+      else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody, grant);
+      else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody, grant);
+      else if (k === 'repair') session = startRepair(this.#ctx, env, body as RepairStartBody, grant);
+      else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody, grant);
+      else if (k === 'state') applyState(this.#ctx, env, body as StateStartBody, grant);
+      else if (k === 'policy') applyPolicy(this.#ctx, env, body as PolicyStartBody, grant);
+      else approveRetire(this.#ctx, env, body as RetireStartBody, grant);
       this.#events.count('started');
       if (session) {
         this.#register(session);
@@ -229,6 +270,7 @@ export class SessionRouter {
   #aborted(env: Envelope, body: AbortBody): void {
     const { kind, sessionId } = env.header;
     const session = this.#byId.get(hex(sessionId));
+    if (this.#verifying.has(hex(sessionId))) this.#verifying.set(hex(sessionId), true);
     this.#ctx.log.info('session aborted by coordinator', { kind, sessionId: hex(sessionId), reason: body.reason });
     if (session !== undefined && session.kind === kind) this.#finish(session, 'aborted');
     // A pending share the session left goes only with a participant's VETO (pending.ts).
@@ -268,7 +310,12 @@ export class SessionRouter {
       ...(f.code === 'INTERNAL' ? { detail: e instanceof Error ? e.message : String(e) } : {}),
     });
     this.#events.count('aborted');
-    const body: AbortBody = { reason: (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`).slice(0, 1024) };
+    const reason = (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`).slice(0, 1024);
+    if (kind === 'policy') {
+      const policyAbort: PolicyAbortBody = f.rule === undefined ? { reason } : { reason, rule: f.rule };
+      return void sendBody(this.#ctx, { kind, suite, sessionId, round: POLICY_ROUND.ABORT }, policyAbort);
+    }
+    const body: AbortBody = { reason };
     if (f.culprits.length > 0) body.culprits = f.culprits;
     Object.assign(body, evidenceOf(e));
     sendBody(this.#ctx, { kind, suite, sessionId, round: ABORT_ROUND[kind]! }, body);

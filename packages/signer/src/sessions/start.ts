@@ -20,6 +20,7 @@ import { assertThreshold } from '@keyquorum/crypto';
 import { DKG_EPOCH } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
+import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse } from './authorise.ts';
 import { pinnedKey, sameRefs, selfIndex, type SessionContext } from './context.ts';
 import { KeySession } from './key-session.ts';
@@ -46,10 +47,10 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
 }
 
 /** refresh START: same participants, the key active at `epoch` here; the new share is epoch + 1. */
-export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshStartBody): Session {
+export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshStartBody, grant?: ApprovalGrant): Session {
   refuseUnresolved(ctx, body.keyId);
   const share = authoriseUse(ctx, {
-    op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }),
+    op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }), grant,
     check: (s) => {
       if (!sameRefs(s.publicPart.participants, body.participants)) throw new SignerError('BAD_PARTICIPANTS', { field: 'participants', message: `refresh needs exactly the key's participants` });
       selfIndex(ctx, body.participants);
@@ -74,7 +75,7 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
  * gets an R2 from every other dealer and stores the new share pending at epoch + 1.
  * An old holder leaving the key wipes its share at COMMIT (`key-commit.ts`).
  */
-export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareStartBody): Session {
+export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareStartBody, grant?: ApprovalGrant): Session {
   const { suite } = env.header;
   const scheme = schemeFor(suite);
   if (scheme.reshare === undefined) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `unsupported suite ${suite}` });
@@ -93,7 +94,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
   refuseUnresolved(ctx, body.keyId);
   const held = authoriseUse(ctx, {
     op: 'reshare', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest,
-    oldPublicKey: old, oldParticipants: body.oldParticipants, dealer,
+    oldPublicKey: old, oldParticipants: body.oldParticipants, dealer, grant,
   });
   const share = dealer ? held : undefined;
   if (held && !dealer) wipeHeldShare(held);
@@ -117,9 +118,9 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
 }
 
 /** sign START: the key active at the epoch, the scheme's checks of the message and target, the sign request. */
-export function startSign(ctx: SessionContext, env: Envelope, body: SignStartBody): Session {
+export function startSign(ctx: SessionContext, env: Envelope, body: SignStartBody, grant?: ApprovalGrant): Session {
   const share = authoriseUse(ctx, {
-    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: signDigest(body),
+    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: signDigest(body), grant, path: body.path,
     check: (s) => schemeFor(s.suite).checkSign(s, body),
   });
   const scheme = schemeFor(share.suite);

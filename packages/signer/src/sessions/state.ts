@@ -6,12 +6,13 @@
  *   - the transition is legal from the state it recorded (`nextState`): compromised
  *     and deactivated never return to active;
  *   - the request: op 'state', this key, `stateDigest` of exactly this transition and
- *     delay, not older than the last transition it applied, then `verifyClientRequest`
+ *     delay, not older than the last transition it applied, then `admitRequest`
  *     (trusted client whose role allows 'state', i.e. admin; signature; freshness;
- *     the persistent replay window, consumed last). A restrictive transition
+ *     the key's policy here: client allow-list for 'state', the approvals it
+ *     requires for this transition; the persistent replay window, consumed last). A restrictive transition
  *     (suspend, deactivate, compromise, schedule-destroy) may arrive after the
  *     request's window (re-delivered to a signer that was away): only the future bound
- *     of the freshness check applies to it.
+ *     of the freshness check applies to it, and its approvals do not expire.
  * Then it records the new state durably (with its history) and answers ACK. A START
  * re-sent after a lost ACK (same request id, already applied) is answered again.
  *
@@ -31,6 +32,7 @@ import {
   nextState,
   stateDigest,
   verifyClientRequest,
+  type ApprovalAction,
   type Envelope,
   type RequestedTransition,
   type RetireAttestBody,
@@ -38,13 +40,14 @@ import {
   type StateStartBody,
   type UsageState,
 } from '@keyquorum/protocol';
-import { MAX_REQUEST_SKEW_MS } from '../constants.ts';
+import { admitRequest } from './admit.ts';
+import type { ApprovalGrant } from './approvals.ts';
 import { SignerError } from '../errors.ts';
 import type { KeyStateRecord } from '../keystore/key-states.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
 import { hex, sendBody, sendPayload, type SessionContext } from './context.ts';
 
-export function applyState(ctx: SessionContext, env: Envelope, body: StateStartBody): void {
+export function applyState(ctx: SessionContext, env: Envelope, body: StateStartBody, grant?: ApprovalGrant): void {
   const { keyId, transition } = body;
   const requestId = clientRequestId(body.request);
   const held = () => {
@@ -59,7 +62,7 @@ export function applyState(ctx: SessionContext, env: Envelope, body: StateStartB
   if (held().suite !== env.header.suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${keyId} is not ${env.header.suite}` });
   const to = nextState(from, transition, record?.previous);
   if (to === undefined) throw new SignerError('WRONG_KEY_STATE', { field: 'transition', message: `${keyId} is ${from} here: ${transition} is not allowed` });
-  checkRequest(ctx, body, transition, record);
+  checkRequest(ctx, body, transition, record, grant);
   const now = ctx.now();
   const next: KeyStateRecord = {
     keyId,
@@ -79,17 +82,14 @@ function ack(ctx: SessionContext, env: Envelope, body: StateAckBody): void {
   sendBody(ctx, { kind: 'state', suite: env.header.suite, sessionId: env.header.sessionId, round: STATE_ROUND.ACK }, body);
 }
 
-/** The admin's request authorises exactly this transition, is genuine, not older than the last one applied, fresh (or late but restrictive) and new. */
-function checkRequest(ctx: SessionContext, { keyId, afterMs, request }: StateStartBody, transition: RequestedTransition, record: KeyStateRecord | undefined): void {
-  if (request.op !== 'state') throw new SignerError('BAD_DIGEST', { field: 'request.op', message: 'expected state' });
-  if (request.keyId !== keyId) throw new SignerError('BAD_DIGEST', { field: 'request.keyId' });
-  if (!equalBytes(request.digest, stateDigest({ keyId, transition, afterMs }))) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise this transition' });
-  if (record !== undefined && request.timestamp < record.requestTimestamp) {
+/** The admin's request authorises exactly this transition, is not older than the last one applied, and is admitted (fresh, or late but restrictive; allowed by the policy; new). */
+function checkRequest(ctx: SessionContext, { keyId, afterMs, request }: StateStartBody, transition: RequestedTransition, record: KeyStateRecord | undefined, grant: ApprovalGrant | undefined): void {
+  const digest = stateDigest({ keyId, transition, afterMs });
+  if (record !== undefined && request.op === 'state' && request.keyId === keyId && equalBytes(request.digest, digest) && request.timestamp < record.requestTimestamp) {
     throw new WireError('STALE', { field: 'request.timestamp', message: `STALE: older than the last transition of ${keyId} applied here` });
   }
-  const age = ctx.now() - request.timestamp;
-  const maxSkewMs = RESTRICTIVE.includes(transition) && age > MAX_REQUEST_SKEW_MS ? age : MAX_REQUEST_SKEW_MS;
-  verifyClientRequest(request, { trusted: ctx.clients, now: ctx.now(), maxSkewMs, replay: ctx.keystore });
+  const action: ApprovalAction = transition;
+  admitRequest(ctx, { op: 'state', keyId, request, digest, action, ...(grant ? { grant } : {}), late: RESTRICTIVE.includes(transition) });
 }
 
 function destroy(ctx: SessionContext, env: Envelope, body: StateStartBody, requestId: Uint8Array): void {

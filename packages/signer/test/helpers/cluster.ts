@@ -69,11 +69,16 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(
-  coordinator: FakeCoordinator,
-  ids: string[],
-  opts: { behaviour?: Partial<Record<string, SignerBehaviour>>; extra?: Partial<SignerOptions>; now?: () => number } = {},
-): Promise<Cluster> {
+export interface ClusterOptions {
+  /** A signer's behaviour (a test fixture), by signer id; honest otherwise. */
+  behaviour?: Partial<Record<string, SignerBehaviour>>;
+  /** Options every signer gets on top of `optionsFor`. */
+  extra?: Partial<SignerOptions>;
+  /** The signers' clock. */
+  now?: () => number;
+}
+
+export async function startCluster(coordinator: FakeCoordinator, ids: string[], opts: ClusterOptions = {}): Promise<Cluster> {
   const root = tempDir();
   const signers = ids.map((id) => initTestSigner(id, root));
   const daemons = new Map<string, SignerDaemon>();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEYSTORE_DB_FILE } from '../../src/keystore/index.ts';
-import { SignerDaemon } from '../../src/index.ts';
+import { SignerDaemon, type SignerOptions } from '../../src/index.ts';
 import { ENV, captureLog, initTestSigner, optionsFor, tempDir, type TestSigner } from './cluster.ts';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 
@@ -21,6 +21,8 @@ export interface KeystoreSnapshot {
   retired: string[];
   bans: string[];
   keyStates: string[];
+  policies: string[];
+  velocity: string[];
 }
 
 /** Every durable row a session could change, as comparable strings. */
@@ -34,6 +36,8 @@ export function snapshot(dataDir: string): KeystoreSnapshot {
       requests: rows('SELECT client_key, nonce, timestamp FROM requests ORDER BY client_key, nonce'),
       retired: rows('SELECT key_id FROM retired_keys ORDER BY key_id'),
       bans: rows('SELECT key_id, peer FROM peer_bans ORDER BY key_id, peer'),
+      policies: rows('SELECT key_id, version, digest FROM key_policies ORDER BY key_id, version'),
+      velocity: rows('SELECT key_id, request_id, path, at FROM velocity_ledger ORDER BY key_id, request_id'),
       keyStates: [...rows('SELECT key_id, state, previous, request_ts, not_before FROM key_states ORDER BY key_id'), ...rows('SELECT seq, key_id, transition, to_state FROM key_state_history ORDER BY seq')],
     };
   } finally {
@@ -65,13 +69,13 @@ export interface ClockedCluster {
   stop(): Promise<void>;
 }
 
-/** Signers like `startCluster`'s, every daemon reading `clock`. */
-export async function startClockedCluster(coordinator: FakeCoordinator, ids: string[], clock: TestClock): Promise<ClockedCluster> {
+/** Signers like `startCluster`'s, every daemon reading `clock`; `extra` options for every daemon (trusted clients). */
+export async function startClockedCluster(coordinator: FakeCoordinator, ids: string[], clock: TestClock, extra: Partial<SignerOptions> = {}): Promise<ClockedCluster> {
   const root = tempDir();
   const signers = ids.map((id) => initTestSigner(id, root));
   const daemons = new Map<string, SignerDaemon>();
   const launch = async (s: TestSigner) => {
-    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator), { env: ENV, log: captureLog().log, now: clock.now });
+    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator, extra), { env: ENV, log: captureLog().log, now: clock.now });
     await daemon.start();
     daemons.set(s.id, daemon);
     await coordinator.waitFor(s.id);
