@@ -7,7 +7,8 @@
  *                              checks an export with no coordinator and names the first entry
  *                              that does not verify; with --signer-keys ({ signerId: Ed25519
  *                              public key hex }, the shape of the coordinator config's `signers`),
- *                              also each retirement attestation's signature under its signer's key
+ *                              also each retirement attestation's and audit checkpoint's signature
+ *                              under its signer's key, and prints how far the signers cosigned the log
  * Exit codes: 0 ok / verified, 1 refused or does not verify (an export whose log does not
  * verify is still written: it is the evidence), 2 usage error or a file that cannot be
  * read or written.
@@ -31,12 +32,22 @@ function auditView(entries: AuditEntry[]): string {
   );
 }
 
+/** How far the signers cosigned the log (audit checkpoints), as far as the pinned keys tell. */
+function cosignedRange(v: Extract<AuditExportVerification, { ok: true }>): string {
+  const c = v.cosigned;
+  if (c === null || c.checkpoints === 0) return 'not cosigned (no signer checkpoints in the file)';
+  if (c.verified === 0) return `${c.checkpoints} signer checkpoints, not verified (pin the signers' keys with --signer-keys)`;
+  const others = Object.entries(c.bySigner).filter(([s]) => !c.signers.includes(s)).map(([s, seq]) => `${s} up to entry ${seq}`);
+  const uncovered = v.count - c.seq;
+  return `cosigned up to entry ${c.seq} of ${v.count} by ${c.signers.length} signer${c.signers.length === 1 ? '' : 's'} (${c.signers.join(', ')})${others.length > 0 ? `; ${others.join(', ')}` : ''}${uncovered > 0 ? `; the last ${uncovered} entries not cosigned yet` : ''}`;
+}
+
 /** One line saying whether an export verifies, and if not where and why. */
 function verdict(v: AuditExportVerification): string {
   if (v.ok) {
     const a = v.attestations;
     const signed = a.attested === 0 ? '' : `; ${a.attested} destruction attestations, ${a.signed} signed, ${a.verified} signatures verified under pinned signer keys`;
-    return `audit export verified: ${v.count} entries, head ${v.head}${signed}`;
+    return `audit export verified: ${v.count} entries, head ${v.head}${signed}\n${cosignedRange(v)}`;
   }
   const where = v.seq === null ? 'the header' : `entry ${v.seq}`;
   return `AUDIT EXPORT DOES NOT VERIFY at ${where} (line ${v.line}): ${v.fault}: ${v.reason}`;
@@ -95,7 +106,7 @@ export async function audit(args: string[], io: CliIo): Promise<number> {
       }
       const signerKeys = v['signer-keys'] === undefined ? {} : { signerKeys: readSignerKeys(path.resolve(io.cwd, v['signer-keys'] as string)) };
       const result = verifyAuditExport(bytes, signerKeys);
-      const from = result.ok ? `\nexported from ${printable(result.coordinator.url)} at ${time(result.exportedAt)}; entries are not signed: compare the head with one kept elsewhere (an earlier export, 'keyquorum audit')` : '';
+      const from = result.ok ? `\nexported from ${printable(result.coordinator.url)} at ${time(result.exportedAt)}; entries past the cosigned range are signed by no one: compare the head with one kept elsewhere (an earlier export, 'keyquorum audit')` : '';
       print(result, `${verdict(result)}${from}`);
       return result.ok ? 0 : 1;
     }

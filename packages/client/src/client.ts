@@ -22,6 +22,7 @@ import {
   buildAuditExport,
   verifyAuditExport,
   type AuditChainRow,
+  type AuditCheckpoint,
   type AuditExportVerification,
   ROUTES,
   createKeyDigest,
@@ -321,7 +322,7 @@ export class KeyquorumClient extends GovernanceApi {
    * `next` is the `after` of the following page, null on the last. `verification` is the
    * coordinator's check of the whole chain.
    */
-  async auditPage(o: { keyId?: string; after?: number; limit?: number } = {}): Promise<{ entries: AuditEntry[]; next: number | null; verification: AuditVerification }> {
+  async auditPage(o: { keyId?: string; after?: number; limit?: number } = {}): Promise<{ entries: AuditEntry[]; next: number | null; verification: AuditVerification; checkpoints?: AuditCheckpoint[] }> {
     return this.call(ROUTES.audit, { query: { key: o.keyId, after: o.after === undefined ? undefined : String(o.after), limit: o.limit === undefined ? undefined : String(o.limit) } });
   }
 
@@ -345,7 +346,8 @@ export class KeyquorumClient extends GovernanceApi {
    * audit-export.ts), read page by page (`onProgress` gets the count read so far after
    * each page; `pageSize` entries a page, default and at most AUDIT_PAGE_MAX), its number of entries, and that text verified here with `verifyAuditExport`, as anyone can
    * later with no coordinator. A log that does not verify is still exported (it is the
-   * evidence); `verification` names its first bad entry.
+   * evidence); `verification` names its first bad entry. The signers' cosignatures of
+   * the log (audit checkpoints) go into the file with the entries.
    *
    * Each entry's `data` is written as the coordinator hashed it: the coordinator hashed
    * JSON.stringify(payload) and serves that JSON parsed; JSON.stringify gives the text
@@ -354,6 +356,7 @@ export class KeyquorumClient extends GovernanceApi {
    */
   async exportAudit(opts: { onProgress?: (entries: number) => void; pageSize?: number } = {}): Promise<{ text: string; entries: number; verification: AuditExportVerification }> {
     const entries: AuditChainRow[] = [];
+    const checkpoints: AuditCheckpoint[] = [];
     let after: number | null = 0;
     while (after !== null) {
       const page: Awaited<ReturnType<KeyquorumClient['auditPage']>> = await this.auditPage({ after, limit: opts.pageSize ?? AUDIT_PAGE_MAX });
@@ -361,11 +364,12 @@ export class KeyquorumClient extends GovernanceApi {
         throw new ClientError('BAD_RESPONSE', { field: 'entries', message: 'entries: expected an array of audit entries' });
       }
       for (const e of page.entries) entries.push({ seq: e.seq, ts: e.ts, event: e.event, keyId: e.keyId, data: JSON.stringify(e.data), prevHash: e.prevHash, hash: e.hash });
+      for (const k of page.checkpoints ?? []) checkpoints.push({ signer: k.signer, seq: k.seq, hash: k.hash, sig: k.sig });
       if (page.next !== null && page.next <= after) throw new ClientError('BAD_RESPONSE', { field: 'next', message: 'next: the audit page does not advance' });
       after = page.next;
       opts.onProgress?.(entries.length);
     }
-    const text = buildAuditExport({ coordinatorUrl: this.base, exportedAt: this.now(), entries });
+    const text = buildAuditExport({ coordinatorUrl: this.base, exportedAt: this.now(), entries, checkpoints });
     return { text, entries: entries.length, verification: verifyAuditExport(text) };
   }
 }

@@ -7,7 +7,7 @@
  *     "clients": [{ "publicKey": "<hex>", "roles": ["admin"] }],
  *     "roundTimeoutMs"?: 5000, "heartbeatMs"?: 10000, "maxFrameBytes"?, "maxBodyBytes"?,
  *     "maxSkewMs"?, "maxConnections"?: 256, "headersTimeoutMs"?: 10000,
- *     "requestTimeoutMs"?: 30000, "metricsKeyLabels"?: false, "logLevel"?: "info",
+ *     "requestTimeoutMs"?: 30000, "checkpointIntervalMs"?: 10000, "metricsKeyLabels"?: false, "logLevel"?: "info",
  *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "..." }
  */
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, IdentityKey, NODE_ID_PATTERN, ROLES, type Envelope, type Role, type TrustedClient } from '@keyquorum/protocol';
 import { LOG_LEVELS, createLogger, silentLogger, type Logger, type LogLevel } from '@keyquorum/protocol/logger';
 import {
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
@@ -82,6 +83,8 @@ export interface CoordinatorOptions {
   requestTimeoutMs?: number;
   /** Idle keep-alive connections are closed after this long; default 5 s. */
   keepAliveTimeoutMs?: number;
+  /** Audit checkpoints: a signer behind the log's head is asked to cosign at least this often; default 10 s. */
+  checkpointIntervalMs?: number;
   /** Label `keyquorum_key_epoch` with each key id at GET /metrics (public); default false: counts by suite and state only. */
   metricsKeyLabels?: boolean;
   relay?: RelayHook;
@@ -108,6 +111,7 @@ export interface ResolvedOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  checkpointIntervalMs: number;
   metricsKeyLabels: boolean;
   relay: RelayHook | undefined;
   logger: Logger;
@@ -200,6 +204,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs: int(optional(o.keepAliveTimeoutMs, DEFAULT_KEEP_ALIVE_TIMEOUT_MS), 'keepAliveTimeoutMs', 100, 600_000),
+    checkpointIntervalMs: int(optional(o.checkpointIntervalMs, DEFAULT_CHECKPOINT_INTERVAL_MS), 'checkpointIntervalMs', 10, 3_600_000),
     metricsKeyLabels: o.metricsKeyLabels ?? false,
     relay: o.relay,
     logger: o.logger ?? createLogger({ level: logLevel }),
@@ -221,6 +226,7 @@ const FILE_KEYS = [
   'headersTimeoutMs',
   'requestTimeoutMs',
   'keepAliveTimeoutMs',
+  'checkpointIntervalMs',
   'metricsKeyLabels',
   'logLevel',
   'passphraseEnv',
@@ -276,7 +282,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     clients: c.clients as CoordinatorOptions['clients'],
     passphrase,
   };
-  for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs'] as const) {
+  for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkpointIntervalMs'] as const) {
     if (c[k] !== undefined) opts[k] = c[k] as number;
   }
   if (c.metricsKeyLabels !== undefined) opts.metricsKeyLabels = c.metricsKeyLabels as boolean;

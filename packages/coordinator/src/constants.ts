@@ -90,3 +90,16 @@ export const OPERATION_HISTORY = 1000;
  * their rounds make and check pairwise base OTs (hundreds of curve operations per peer).
  */
 export const ECDSA_KEY_ROUND_TIMEOUT_FACTOR = 4;
+
+/**
+ * Audit checkpoints (sessions/checkpoints.ts): a signer is asked to cosign the log once
+ * this many rows were appended since its last cosigned checkpoint, and at least every
+ * DEFAULT_CHECKPOINT_INTERVAL_MS while new rows exist; each signer refuses operations
+ * after its MAX_UNCHECKPOINTED (512) STARTs without one, far above this.
+ */
+export const CHECKPOINT_EVERY = 32;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 10_000;
+/** How often the coordinator looks at the log's head for CHECKPOINT_EVERY. */
+export const CHECKPOINT_POLL_MS = 500;
+/** A signer whose last checkpoint is this old is asked again even without new rows (it resets its operation count). */
+export const CHECKPOINT_REFRESH_MS = 60_000;

@@ -6,8 +6,9 @@
  * kind and suite are checked. The flows themselves live in sessions/: the runtime
  * (runtime.ts), the key sessions (key-session.ts with the DKG, refresh and reshare
  * configurations in key-configs.ts), signing (signing.ts, one attempt driver per
- * scheme registered in schemes.ts), retirement (retirement.ts) and key state
- * transitions with their scheduled destructions (state.ts), key policies (policy.ts).
+ * scheme registered in schemes.ts), retirement (retirement.ts), key state
+ * transitions with their scheduled destructions (state.ts), key policies (policy.ts)
+ * and the signers' cosignatures of the audit log (checkpoints.ts, on its own timer).
  *
  * The coordinator never runs a crypto round on a secret: it relays peer envelopes
  * verbatim, verifies signature shares and the final signature with the public
@@ -28,6 +29,7 @@ import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
 import { repair } from './sessions/repair.ts';
 import type { DkgRequest, RepairRequest, ReshareRequest, SignRequest, SignResult } from './sessions/requests.ts';
 import { recordAttestation, recordRefusedAttestation, retire } from './sessions/retirement.ts';
+import { Checkpointer } from './sessions/checkpoints.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { Resolver } from './sessions/resolve.ts';
 import { sign } from './sessions/signing.ts';
@@ -41,6 +43,8 @@ export class SessionEngine {
   private readonly runtime: SessionRuntime;
   /** Unresolved key sessions (issue 10, finding 3). */
   readonly resolver: Resolver;
+  /** The signers' cosignatures of the audit log (sessions/checkpoints.ts). */
+  readonly checkpoints: Checkpointer;
 
   constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
     this.opts = opts;
@@ -50,6 +54,8 @@ export class SessionEngine {
     // Keys a DKG left pending when the coordinator died in it (resolve.ts).
     this.resolver.adoptPendingKeys();
     for (const u of registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
+    this.checkpoints = new Checkpointer(opts, identity, registry, link, metrics);
+    this.checkpoints.start();
   }
 
   /** Destruction deadlines and re-sends waiting (state.ts); cleared by `stop`. */
@@ -76,8 +82,9 @@ export class SessionEngine {
     });
   }
 
-  /** Stops the timers of scheduled destructions and re-sends. */
+  /** Stops the timers of scheduled destructions, re-sends and checkpoints. */
   stop(): void {
+    this.checkpoints.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
   }
@@ -96,16 +103,19 @@ export class SessionEngine {
   onSignerAuthenticated(signer: string): void {
     this.runtime.resendCommits(signer);
     this.resolver.onSignerAuthenticated(signer);
+    this.checkpoints.connected(signer);
   }
 
   onSignerLost(signer: string): void {
     this.runtime.signerLost(signer);
+    this.checkpoints.lost(signer);
   }
 
   /** An authenticated signer's frame. Throws (the server answers with control/ERROR) if it fits no session. */
   onFrame(signer: string, envelope: Envelope): void {
     const h = envelope.header;
     const pinned = this.opts.signers.get(signer)!;
+    if (h.kind === 'checkpoint') return this.checkpoints.onFrame(signer, envelope);
     if ((KEY_SESSION_KINDS.includes(h.kind) && h.round === KEY_ROUND.ACK) || (h.kind === 'retire' && h.round === RETIRE_ROUND.ATTEST)) {
       const pending = this.runtime.answeredCommit(signer, envelope, pinned);
       if (h.kind === 'retire') recordAttestation(this.runtime, signer, envelope, pending);

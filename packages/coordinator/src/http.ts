@@ -140,7 +140,7 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
     // The chain from its last checkpoint (chunked, yielding); a row of this page that does not check wins if earlier.
     const chain = await c.verifyAuditChain();
     const verification = page.broken !== undefined && (chain.ok || page.broken.seq < chain.seq) ? { ok: false as const, ...page.broken } : chain;
-    return [200, { entries: page.entries, next: page.next, verification }];
+    return [200, { entries: page.entries, next: page.next, verification, checkpoints: page.checkpoints ?? [] }];
   },
 };
 

@@ -28,6 +28,7 @@ export class CoordinatorMetrics {
   readonly #rounds: Histogram<'kind' | 'round'>;
   readonly #signatures: Counter<'scheme'>;
   readonly #errors: Counter<'code'>;
+  readonly #checkpoints: Counter<'outcome'>;
 
   constructor(source: () => MetricsSource | undefined, opts: { keyLabels: boolean } = { keyLabels: false }) {
     const registers = [this.registry];
@@ -48,6 +49,7 @@ export class CoordinatorMetrics {
     });
     this.#signatures = new Counter({ name: 'keyquorum_signatures_total', help: 'Threshold signatures produced and verified', labelNames: ['scheme'], registers });
     this.#errors = new Counter({ name: 'keyquorum_api_errors_total', help: 'API requests answered with an error, by error code', labelNames: ['code'], registers });
+    this.#checkpoints = new Counter({ name: 'keyquorum_audit_checkpoints_total', help: 'Audit checkpoint answers from signers: cosigned, or the refusal code', labelNames: ['outcome'], registers });
     new Gauge({
       name: 'keyquorum_signers_connected',
       help: 'Signers authenticated to the coordinator now',
@@ -113,5 +115,10 @@ export class CoordinatorMetrics {
 
   error(code: string): void {
     this.#errors.inc({ code });
+  }
+
+  /** A signer's answer to an audit checkpoint: 'cosigned', or its refusal code (a bounded set). */
+  checkpoint(outcome: 'cosigned' | 'AUDIT_INCONSISTENT' | 'STALE_CHECKPOINT' | 'BAD_CHECKPOINT' | 'other'): void {
+    this.#checkpoints.inc({ outcome });
   }
 }

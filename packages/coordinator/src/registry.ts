@@ -14,11 +14,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import type { KeySuiteId, ParticipantRef, ReplayGuard, Startable } from '@keyquorum/protocol';
+import type { AuditChainRow, AuditCheckpoint, AuditPosition, KeySuiteId, ParticipantRef, ReplayGuard, Startable } from '@keyquorum/protocol';
 import { AUDIT_VERIFY_CHUNK_ROWS, REGISTRY_FILE, SECRET_FILE_MODE } from './constants.ts';
 import { AttestationStore, type Attestation } from './registry/attestations.ts';
 import { AuditChainVerifier, AuditLog, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditVerification } from './registry/audit.ts';
 import { BanStore, type Ban } from './registry/bans.ts';
+import { CheckpointStore, type StoredCheckpoint } from './registry/checkpoints.ts';
 import { GovernanceStore } from './registry/governance.ts';
 import { PendingCommits, SignerEpochs, type PendingCommit, type SignerEpoch } from './registry/commits.ts';
 import { KeyStore, type RegistryKey, type KeyState } from './registry/keys.ts';
@@ -29,6 +30,7 @@ import { migrate } from './registry/schema.ts';
 export type { Attestation } from './registry/attestations.ts';
 export { auditHash, type AuditEntry, type AuditPage, type AuditEvents, type AuditEventType, type AuditValue, type AuditVerification } from './registry/audit.ts';
 export type { Ban } from './registry/bans.ts';
+export type { StoredCheckpoint } from './registry/checkpoints.ts';
 export type { PendingCommit, SignerEpoch } from './registry/commits.ts';
 export { toKeyView, type RegistryKey, type KeyState } from './registry/keys.ts';
 export type { KeyUsage } from './registry/key-states.ts';
@@ -53,6 +55,7 @@ export class Registry implements ReplayGuard, Startable {
   private readonly banned: BanStore;
   private readonly replay: ReplayWindow;
   private readonly log: AuditLog;
+  private readonly cosigned: CheckpointStore;
   private readonly chain: AuditChainVerifier;
   /** Key policies, operations waiting for approvals, approved requests, the velocity count (registry/governance.ts). */
   readonly governance: GovernanceStore;
@@ -69,6 +72,7 @@ export class Registry implements ReplayGuard, Startable {
     this.replay = new ReplayWindow(db, now, opts.replayWindowMs ?? 60_000);
     this.log = new AuditLog(db, now);
     this.governance = new GovernanceStore(db, now);
+    this.cosigned = new CheckpointStore(db, now);
     this.chain = new AuditChainVerifier(this.log, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
   }
 
@@ -254,9 +258,42 @@ export class Registry implements ReplayGuard, Startable {
     return this.log.list(keyId);
   }
 
-  /** One page of the log (rows after `after`, at most `limit`), each row checked. */
+  /** One page of the log (rows after `after`, at most `limit`), each row checked, with the cosignatures of its seqs (whole-log pages). */
   auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
-    return this.log.page(q);
+    const page = this.log.page(q);
+    if (q.keyId === undefined) page.checkpoints = this.cosigned.between(q.after, page.next ?? Number.MAX_SAFE_INTEGER);
+    return page;
+  }
+
+  /** The last row's (seq, hash); (0, genesis) for an empty log. */
+  auditHead(): AuditPosition {
+    return this.log.head();
+  }
+
+  /** The stored hash of row `seq` (the genesis hash at 0); undefined if there is none. */
+  auditHashAt(seq: number): string | undefined {
+    return this.log.hashAt(seq);
+  }
+
+  /** Up to `limit` rows after `after`, as stored and hashed (`data` as written). */
+  auditRows(after: number, limit: number): AuditChainRow[] {
+    return this.log.chainRows(after, limit);
+  }
+
+  // ---- audit checkpoints (the signers' cosignatures) ----
+
+  addCheckpoint(c: AuditCheckpoint): void {
+    this.transaction(() => this.cosigned.add(c));
+  }
+
+  /** Every cosignature, by seq then signer. */
+  checkpoints(): StoredCheckpoint[] {
+    return this.cosigned.list();
+  }
+
+  /** The highest cosignature of `signer` (of any signer without one). */
+  lastCheckpoint(signer?: string): StoredCheckpoint | undefined {
+    return this.cosigned.last(signer);
   }
 
   /** Recomputes the whole chain from the first row, synchronously (tests and tools). */

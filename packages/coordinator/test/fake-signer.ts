@@ -32,6 +32,12 @@ import {
   type SuiteId,
 } from '@keyquorum/crypto';
 import {
+  CHECKPOINT_ROUND,
+  CHECKPOINT_SUITE,
+  checkExtension,
+  signCheckpoint,
+  type AuditPosition,
+  type CheckpointStartBody,
   CONTROL_ROUND,
   COORDINATOR_ID,
   KEY_ROUND,
@@ -84,8 +90,10 @@ export interface FakeSignerOptions {
   peers: Record<string, Uint8Array>;
   clients: TrustedClient[];
   url: string;
+  /** Answer audit checkpoints (honestly); otherwise leave them unanswered. */
+  cosign?: boolean;
   misbehave?: {
-    badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery;
+    badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery; checkpointSignedBy?: IdentityKey;
     /** Refuse every sign START as a signer's policy would: ABORT 'POLICY_DENIED (<rule>): ...'. */
     policyDeny?: PolicyRule;
     /** Refuse every policy START (ABORT naming rule 'version'). */
@@ -146,6 +154,8 @@ export class FakeSigner {
   policyStarts = 0;
   /** Sign STARTs received (a refusal before any signer is contacted leaves it unchanged). */
   signStarts = 0;
+  /** The last audit checkpoint this signer cosigned (honestly: only extensions of the previous one; the first on trust). */
+  lastCheckpoint: AuditPosition | undefined;
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -251,6 +261,21 @@ export class FakeSigner {
     if (kind === 'sign') return this.signSession(round, suite, sessionId, hex, body);
     if (kind === 'retire') return this.retireSession(round, suite, sessionId, body);
     if (kind === 'policy' && round === POLICY_ROUND.START) return this.policySession(suite, sessionId, body as unknown as PolicyStartBody);
+    if (kind === 'checkpoint' && this.o.cosign === true) return this.checkpoint(sessionId, body as unknown as CheckpointStartBody);
+  }
+
+  /** Cosigns an audit checkpoint as an honest signer does (signer sessions/checkpoint.ts), without a keystore. */
+  private checkpoint(sessionId: Uint8Array, b: CheckpointStartBody): void {
+    const last = this.lastCheckpoint;
+    const seen = last === undefined ? undefined : b.from.seq === last.seq ? b.from.hash : b.from.seq < last.seq && b.to.seq >= last.seq ? b.rows[last.seq - b.from.seq - 1]!.hash : null;
+    if (checkExtension(b) !== undefined || (last !== undefined && seen !== last.hash)) {
+      const reason = checkExtension(b) !== undefined ? 'BAD_CHECKPOINT' : seen === null ? 'STALE_CHECKPOINT' : 'AUDIT_INCONSISTENT';
+      this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ABORT, COORDINATOR_ID, { reason, ...(last === undefined ? {} : { last }) });
+      return;
+    }
+    this.lastCheckpoint = { ...b.to };
+    const signer = this.o.misbehave?.checkpointSignedBy ?? this.o.identity;
+    this.send('checkpoint', CHECKPOINT_SUITE, sessionId, CHECKPOINT_ROUND.ACK, COORDINATOR_ID, { seq: b.to.seq, hash: b.to.hash, sig: signCheckpoint(signer, this.id, b.to.seq, b.to.hash) });
   }
 
   private keySession(kind: 'dkg' | 'refresh', round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {

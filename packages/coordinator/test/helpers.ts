@@ -24,7 +24,8 @@ export interface Cluster {
 }
 
 /** A started coordinator on 127.0.0.1:0 with `connected` of `ids` connected as fake signers. */
-export async function startCluster(ids: string[], opts: { connected?: string[]; options?: Partial<CoordinatorOptions> } = {}): Promise<Cluster> {
+/** `cosign`: the fake signers cosign audit checkpoints (by default they leave them unanswered, as a signer from before checkpoints). */
+export async function startCluster(ids: string[], opts: { connected?: string[]; options?: Partial<CoordinatorOptions>; cosign?: boolean } = {}): Promise<Cluster> {
   const dataDir = tempDir();
   const coordinatorIdentity = generateIdentity();
   const signerIdentities = new Map(ids.map((id) => [id, generateIdentity()]));
@@ -51,7 +52,7 @@ export async function startCluster(ids: string[], opts: { connected?: string[]; 
   const trusted = [{ publicKey: admin.publicKey, roles: ['admin' as const] }];
   const all: FakeSigner[] = [];
   const newSigner = (id: string, misbehave?: FakeSignerOptions['misbehave']) => {
-    const s = new FakeSigner({ id, identity: signerIdentities.get(id)!, coordinatorKey: coordinatorIdentity.publicKey, peers, clients: trusted, url: coordinator.signerUrl, ...(misbehave ? { misbehave } : {}) });
+    const s = new FakeSigner({ id, identity: signerIdentities.get(id)!, coordinatorKey: coordinatorIdentity.publicKey, peers, clients: trusted, url: coordinator.signerUrl, cosign: opts.cosign === true, ...(misbehave ? { misbehave } : {}) });
     all.push(s);
     return s;
   };

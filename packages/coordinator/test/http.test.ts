@@ -150,7 +150,7 @@ describe('HTTP API input handling (no signers connected)', () => {
 
   it('audits nothing for refused input and keeps a valid chain', async () => {
     const r = await call('GET', '/v1/audit');
-    expect(r.json).toEqual({ entries: [], next: null, verification: { ok: true, count: 0, head: '00'.repeat(32) } });
+    expect(r.json).toEqual({ entries: [], next: null, verification: { ok: true, count: 0, head: '00'.repeat(32) }, checkpoints: [] });
   });
 });
 

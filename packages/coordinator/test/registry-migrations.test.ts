@@ -44,7 +44,7 @@ function dump(db: Database.Database): Record<string, unknown> {
 const openFixture = (dir: string) => Registry.open(dir, { now: () => listing.clock, replayWindowMs: listing.replayWindowMs });
 
 describe('registry schema migrations', () => {
-  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states; version 4 the empty governance tables)', () => {
+  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states; version 4 the empty governance tables; version 5 an empty audit_checkpoints)', () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       expect(userVersion(db)).toBe(0);
@@ -60,7 +60,8 @@ describe('registry schema migrations', () => {
       expect(after.key_states!.rows).toEqual([]);
       const governance = ['policies', 'pending_operations', 'approved_requests', 'sign_uses'] as const;
       for (const t of governance) expect(after[t]!.rows).toEqual([]);
-      const without = Object.fromEntries([...governance, 'keys', 'key_states'].map((t) => [t, undefined]));
+      expect(after.audit_checkpoints!.rows).toEqual([]);
+      const without = Object.fromEntries([...governance, 'keys', 'key_states', 'audit_checkpoints'].map((t) => [t, undefined]));
       expect({ ...after, ...without }).toEqual({ ...before, keys: undefined });
     });
   });

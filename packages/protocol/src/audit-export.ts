@@ -3,11 +3,16 @@
  * `verifyAuditExport` checks with no coordinator at all (`keyquorum audit export` /
  * `keyquorum audit verify`, `KeyquorumClient.exportAudit`).
  *
- * Format (version 1): UTF-8 JSON Lines, every line ending in LF, nothing else.
- *   line 1      the header: {"format":"keyquorum-audit-export","version":1,
- *               "coordinator":{"url":URL},"exportedAt":MS,"count":N,"head":HEX,"headerSha256":HEX}
+ * Format (version 2; version 1 files, without checkpoints, still verify): UTF-8 JSON
+ * Lines, every line ending in LF, nothing else.
+ *   line 1      the header: {"format":"keyquorum-audit-export","version":2,
+ *               "coordinator":{"url":URL},"exportedAt":MS,"count":N,"head":HEX,
+ *               "checkpoints":K,"checkpointsSha256":HEX,"headerSha256":HEX}
+ *                                         (version 1: no "checkpoints", "checkpointsSha256")
  *   lines 2..   one entry per line, seq 1 to N in order:
  *               {"seq":S,"ts":MS,"event":E,"keyId":ID|null,"data":JSON,"prevHash":HEX,"hash":HEX}
+ *   then        K signer cosignatures (audit-checkpoint.ts), by seq then signer:
+ *               {"signer":ID,"seq":S,"hash":HEX,"sig":HEX}
  * `data` is a string: the payload's JSON exactly as the coordinator wrote and hashed it,
  * so every field an entry's hash covers is in the file as hashed (audit.ts defines the
  * hash; it is the coordinator's one definition). `count` and `head` are the chain's
@@ -26,27 +31,56 @@
  * `count`) with a head kept elsewhere: an earlier export, or `keyquorum audit` output.
  * The exception is the signers' own word: each `key.attested` row carries the signer's
  * signed ATTEST, checked under that signer's pinned key (`signerKeys`), which a rewriter
- * without the signer's key cannot forge (audit-attestations.ts).
+ * without the signer's key cannot forge (audit-attestations.ts); and each checkpoint is
+ * a signer's signature that the log had hash H at seq S. With `signerKeys`, every
+ * checkpoint must verify under its signer's key and the file's chain must carry H at S:
+ * a log rewritten at or before a cosigned seq fails ('rewritten'), even re-chained end
+ * to end. The result says how far the log is cosigned and by whom (`cosigned`). Entries
+ * after the last checkpoint, and checkpoints left out of the file, are not covered:
+ * compare the cosigned range with what you expect (signers cosign at least every few
+ * seconds while the log grows).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { checkAttestation, type AttestationTally } from './audit-attestations.ts';
 import { AUDIT_GENESIS, auditChainStep, type AuditChainFault, type AuditChainRow } from './audit.ts';
+import { verifyCheckpoint, type AuditCheckpoint } from './audit-checkpoint.ts';
+import { NODE_ID_PATTERN } from './constants.ts';
 
 export const AUDIT_EXPORT_FORMAT = 'keyquorum-audit-export';
-export const AUDIT_EXPORT_VERSION = 1;
+export const AUDIT_EXPORT_VERSION = 2;
+/** Versions `verifyAuditExport` reads: 1 (no checkpoints) and 2. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 /** The export's first line. */
 export interface AuditExportHeader {
   format: typeof AUDIT_EXPORT_FORMAT;
-  version: typeof AUDIT_EXPORT_VERSION;
+  version: 1 | typeof AUDIT_EXPORT_VERSION;
   /** Where the log was read from (the entries are not signed by it: see above). */
   coordinator: { url: string };
   /** ms since the Unix epoch. */
   exportedAt: number;
   count: number;
   head: string;
+  /** Cosignatures after the entries, and the SHA-256 of their lines (absent in version 1). */
+  checkpoints?: number;
+  checkpointsSha256?: string;
   headerSha256: string;
+}
+
+/**
+ * How far the log is cosigned: `seq`, the highest entry whose hash at least one pinned
+ * signer's checkpoint verified (0: none), `signers`, who cosigned exactly that seq or
+ * later, and `bySigner`, each signer's highest verified seq. `checkpoints`: in the file;
+ * `verified`: of them, signature-checked under a pinned key. null for a version 1 file
+ * (not cosigned).
+ */
+export interface CosignedRange {
+  checkpoints: number;
+  verified: number;
+  seq: number;
+  signers: string[];
+  bySigner: Record<string, number>;
 }
 
 /**
@@ -56,13 +90,17 @@ export interface AuditExportHeader {
  * entry's hash ('broken-link') or does not hash to its `hash` ('hash-mismatch'), the file
  * ends before the header's count ('truncated') or goes on after it ('extra'), or a
  * `key.attested` row's signed ATTEST is not the signer's word for it ('bad-attestation':
- * audit-attestations.ts).
+ * audit-attestations.ts), a checkpoint line is malformed, names a seq past the chain, or
+ * its signature does not verify under its signer's pinned key ('bad-checkpoint'), or the
+ * chain's hash at a cosigned seq is not the cosigned one ('rewritten': an entry up to
+ * that seq changed after the signer checked it; `seq` is that entry, the reason names
+ * the range since the last checkpoint that matched).
  */
-export type AuditExportFault = 'header' | 'malformed' | AuditChainFault | 'truncated' | 'extra' | 'bad-attestation';
+export type AuditExportFault = 'header' | 'malformed' | AuditChainFault | 'truncated' | 'extra' | 'bad-attestation' | 'bad-checkpoint' | 'rewritten';
 
 export type AuditExportVerification =
   /** `attestations`: `key.attested` rows, those carrying the signer's signed ATTEST, and those whose signature was checked against a pinned key. */
-  | { ok: true; version: number; coordinator: { url: string }; exportedAt: number; count: number; head: string; attestations: AttestationTally }
+  | { ok: true; version: number; coordinator: { url: string }; exportedAt: number; count: number; head: string; attestations: AttestationTally; cosigned: CosignedRange | null }
   /**
    * `seq`: the first entry that does not verify, as its position in the chain (every
    * entry before it verified); null when the header is at fault. `line`: its 1-based
@@ -78,6 +116,7 @@ type HeaderFields = Omit<AuditExportHeader, 'headerSha256'>;
 /** The header's JSON, fields in the format's order (without `headerSha256` when not given). */
 function headerJson(h: HeaderFields & { headerSha256?: string }): string {
   const fields: Record<string, unknown> = { format: h.format, version: h.version, coordinator: { url: h.coordinator.url }, exportedAt: h.exportedAt, count: h.count, head: h.head };
+  if (h.version !== 1) Object.assign(fields, { checkpoints: h.checkpoints, checkpointsSha256: h.checkpointsSha256 });
   if (h.headerSha256 !== undefined) fields.headerSha256 = h.headerSha256;
   return JSON.stringify(fields);
 }
@@ -89,12 +128,14 @@ function headerDigest(h: HeaderFields & { headerSha256?: string }): string {
 }
 
 const entryJson = (e: AuditChainRow) => JSON.stringify({ seq: e.seq, ts: e.ts, event: e.event, keyId: e.keyId, data: e.data, prevHash: e.prevHash, hash: e.hash });
+const checkpointJson = (c: AuditCheckpoint) => JSON.stringify({ signer: c.signer, seq: c.seq, hash: c.hash, sig: c.sig });
 
 /**
  * The export file's text for `entries` (the whole log, seq 1 to N in order, each with
  * `data` as hashed). It does not check them: verify the result with `verifyAuditExport`.
  */
-export function buildAuditExport(o: { coordinatorUrl: string; exportedAt: number; entries: readonly AuditChainRow[] }): string {
+export function buildAuditExport(o: { coordinatorUrl: string; exportedAt: number; entries: readonly AuditChainRow[]; checkpoints?: readonly AuditCheckpoint[] }): string {
+  const checkpoints = [...(o.checkpoints ?? [])].sort((a, b) => a.seq - b.seq || (a.signer < b.signer ? -1 : a.signer > b.signer ? 1 : 0));
   const fields: HeaderFields = {
     format: AUDIT_EXPORT_FORMAT,
     version: AUDIT_EXPORT_VERSION,
@@ -102,8 +143,10 @@ export function buildAuditExport(o: { coordinatorUrl: string; exportedAt: number
     exportedAt: o.exportedAt,
     count: o.entries.length,
     head: o.entries.at(-1)?.hash ?? AUDIT_GENESIS,
+    checkpoints: checkpoints.length,
+    checkpointsSha256: bytesToHex(sha256(utf8ToBytes(checkpoints.map((c) => `${checkpointJson(c)}\n`).join('')))),
   };
-  const lines = [headerJson({ ...fields, headerSha256: headerDigest(fields) }), ...o.entries.map(entryJson)];
+  const lines = [headerJson({ ...fields, headerSha256: headerDigest(fields) }), ...o.entries.map(entryJson), ...checkpoints.map(checkpointJson)];
   return `${lines.join('\n')}\n`;
 }
 
@@ -126,7 +169,9 @@ function readHeader(bytes: Uint8Array): AuditExportHeader | string {
   if (line === undefined) return 'the header is not a UTF-8 JSON object';
   const h = line.value;
   if (h.format !== AUDIT_EXPORT_FORMAT) return `not a ${AUDIT_EXPORT_FORMAT} file`;
-  if (h.version !== AUDIT_EXPORT_VERSION) return `unsupported version (this verifier reads version ${AUDIT_EXPORT_VERSION})`;
+  if (!READABLE_VERSIONS.includes(h.version as number)) return `unsupported version (this verifier reads versions ${READABLE_VERSIONS.join(' and ')})`;
+  if (h.version !== 1 && (!Number.isSafeInteger(h.checkpoints) || (h.checkpoints as number) < 0)) return 'checkpoints: expected a non-negative integer';
+  if (h.version !== 1 && (typeof h.checkpointsSha256 !== 'string' || !HEX32.test(h.checkpointsSha256))) return 'checkpointsSha256: expected 32 bytes of lowercase hex';
   const c = h.coordinator;
   if (!isRecord(c) || typeof c.url !== 'string') return 'coordinator.url: expected a string';
   if (!Number.isSafeInteger(h.exportedAt) || (h.exportedAt as number) < 0) return 'exportedAt: expected a time in ms';
@@ -153,6 +198,19 @@ function readEntry(bytes: Uint8Array): AuditChainRow | string {
   const entry = e as unknown as AuditChainRow;
   if (entryJson(entry) !== line.text) return 'not in the canonical form (fields, order, spelling)';
   return entry;
+}
+
+function readCheckpoint(bytes: Uint8Array): AuditCheckpoint | string {
+  const line = readLine(bytes);
+  if (line === undefined) return 'not a UTF-8 JSON object';
+  const c = line.value;
+  if (typeof c.signer !== 'string' || !NODE_ID_PATTERN.test(c.signer)) return 'signer: expected a signer id';
+  if (!Number.isSafeInteger(c.seq) || (c.seq as number) < 1) return 'seq: expected a positive integer';
+  if (typeof c.hash !== 'string' || !HEX32.test(c.hash)) return 'hash: expected 32 bytes of lowercase hex';
+  if (typeof c.sig !== 'string' || !/^[0-9a-f]{128}$/.test(c.sig)) return 'sig: expected 64 bytes of lowercase hex';
+  const checkpoint = c as unknown as AuditCheckpoint;
+  if (checkpointJson(checkpoint) !== line.text) return 'not in the canonical form (fields, order, spelling)';
+  return checkpoint;
 }
 
 /** The object `data` is the JSON of; undefined if it is not. */
@@ -202,7 +260,11 @@ export function verifyAuditExport(file: Uint8Array | string, opts: { signerKeys?
   if (typeof header === 'string') return { ok: false, seq: null, line: 1, fault: 'header', reason: header };
 
   const state = { seq: 0, hash: AUDIT_GENESIS };
-  for (let i = 1; i <= lines.length; i++) {
+  /** The chain's hash at each seq (index 0: the genesis), for the checkpoints. */
+  const hashes = [AUDIT_GENESIS];
+  const cosigned = header.checkpoints ?? 0;
+  let i = 1;
+  for (; i <= lines.length; i++) {
     const lineNo = i + 1;
     const seq = state.seq + 1;
     const fail = (fault: AuditExportFault, reason: string): AuditExportVerification => ({ ok: false, seq, line: lineNo, fault, reason });
@@ -211,11 +273,15 @@ export function verifyAuditExport(file: Uint8Array | string, opts: { signerKeys?
       if (tail.length > 0) return fail('malformed', 'the last line does not end with a newline (cut short?)');
       break;
     }
-    if (seq > header.count) return fail('extra', `the header counts ${header.count} entries; the file goes on`);
+    if (seq > header.count) {
+      if (cosigned > 0) break;
+      return fail('extra', `the header counts ${header.count} entries; the file goes on`);
+    }
     const entry = readEntry(lines[i]!);
     if (typeof entry === 'string') return fail('malformed', entry);
     const broken = auditChainStep(state, entry);
     if (broken !== undefined) return fail(broken.fault, broken.fault === 'sequence' ? `expected entry ${seq}, found seq ${entry.seq} (removed, reordered or duplicated entries)` : broken.reason);
+    hashes.push(entry.hash);
     const data = objectJson(entry.data);
     if (data === undefined) return fail('malformed', 'data: not the JSON of an object');
     const attestation = checkAttestation(entry, data, signerKeys, tally);
@@ -225,5 +291,62 @@ export function verifyAuditExport(file: Uint8Array | string, opts: { signerKeys?
     return { ok: false, seq: state.seq + 1, line: state.seq + 2, fault: 'truncated', reason: `the header counts ${header.count} entries; the file ends after ${state.seq}` };
   }
   if (state.hash !== header.head) return { ok: false, seq: null, line: 1, fault: 'header', reason: "the header's head is not the chain's last hash" };
-  return { ok: true, version: header.version, coordinator: { url: header.coordinator.url }, exportedAt: header.exportedAt, count: header.count, head: header.head, attestations: tally };
+  const range = header.version === 1 ? null : checkCheckpoints(lines, tail, i, header, hashes, signerKeys);
+  if (range !== null && 'fault' in range) return range;
+  return { ok: true, version: header.version, coordinator: { url: header.coordinator.url }, exportedAt: header.exportedAt, count: header.count, head: header.head, attestations: tally, cosigned: range };
+}
+
+/**
+ * Checks the `count` checkpoint lines from `lines[first]` on: each well-formed, of a seq
+ * the chain has, carrying the chain's hash at that seq, and, when `signerKeys` pins its
+ * signer, signed by it; then that the file ends. Answers the cosigned range or the fault.
+ */
+function checkCheckpoints(
+  lines: readonly Uint8Array[],
+  tail: Uint8Array,
+  first: number,
+  header: AuditExportHeader,
+  hashes: readonly string[],
+  signerKeys: ReadonlyMap<string, Uint8Array> | undefined,
+): CosignedRange | Extract<AuditExportVerification, { ok: false }> {
+  const count = header.checkpoints ?? 0;
+  const range: CosignedRange = { checkpoints: count, verified: 0, seq: 0, signers: [], bySigner: {} };
+  // First the lines as bytes (each well-formed; the section whole and as the header hashed
+  // it), so that a changed byte there is named there; then what they say.
+  const checkpoints: AuditCheckpoint[] = [];
+  for (let k = 0; k < count; k++) {
+    const i = first + k;
+    if (i >= lines.length) {
+      const reason = tail.length > 0 ? 'the last line does not end with a newline (cut short?)' : `the header counts ${count} checkpoints; the file ends after ${k}`;
+      return { ok: false, seq: null, line: i + 1, fault: tail.length > 0 ? 'malformed' : 'truncated', reason };
+    }
+    const c = readCheckpoint(lines[i]!);
+    if (typeof c === 'string') return { ok: false, seq: null, line: i + 1, fault: 'bad-checkpoint', reason: c };
+    checkpoints.push(c);
+  }
+  const end = first + count;
+  if (tail.length > 0) return { ok: false, seq: null, line: end + 1, fault: 'malformed', reason: 'the last line does not end with a newline (cut short?)' };
+  if (end < lines.length) return { ok: false, seq: null, line: end + 1, fault: 'extra', reason: `the header counts ${count} checkpoints; the file goes on` };
+  const digest = bytesToHex(sha256(concatBytes(...lines.slice(first, end).flatMap((l) => [l, Uint8Array.of(LF)]))));
+  if (digest !== header.checkpointsSha256) return { ok: false, seq: null, line: first + 1, fault: 'bad-checkpoint', reason: "the checkpoint lines do not hash to the header's checkpointsSha256" };
+  /** The highest seq whose cosigned hash matched the chain (under any signer's checkpoint). */
+  let matched = 0;
+  for (const [k, c] of checkpoints.entries()) {
+    const line = first + k + 1;
+    if (c.seq >= hashes.length) return { ok: false, seq: null, line, fault: 'bad-checkpoint', reason: `${c.signer} cosigned entry ${c.seq}; the chain has ${hashes.length - 1}` };
+    const key = signerKeys?.get(c.signer);
+    if (signerKeys !== undefined && key === undefined) return { ok: false, seq: c.seq, line, fault: 'bad-checkpoint', reason: `no pinned key for ${c.signer}` };
+    if (key !== undefined && !verifyCheckpoint(key, c)) return { ok: false, seq: c.seq, line, fault: 'bad-checkpoint', reason: `the checkpoint's signature does not verify under ${c.signer}'s pinned key` };
+    if (hashes[c.seq] !== c.hash) {
+      const since = matched < c.seq ? matched + 1 : 1;
+      return { ok: false, seq: c.seq, line: c.seq + 1, fault: 'rewritten', reason: `entry ${c.seq}'s hash is not the one ${c.signer} cosigned: an entry in ${since}..${c.seq} was changed after it was cosigned` };
+    }
+    matched = Math.max(matched, c.seq);
+    if (key === undefined) continue;
+    range.verified++;
+    range.bySigner[c.signer] = Math.max(range.bySigner[c.signer] ?? 0, c.seq);
+  }
+  range.seq = Math.max(0, ...Object.values(range.bySigner));
+  range.signers = Object.keys(range.bySigner).filter((s) => range.bySigner[s]! >= range.seq).sort();
+  return range;
 }

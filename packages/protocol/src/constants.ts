@@ -12,7 +12,9 @@ export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 export const MAX_NESTING_DEPTH = 32;
 
 /** Envelope kinds: one per lifecycle operation, plus coordinator control traffic. */
-export const KINDS = ['dkg', 'sign', 'refresh', 'reshare', 'repair', 'retire', 'state', 'policy', 'control'] as const;
+export const KINDS = ['dkg', 'sign', 'refresh', 'reshare', 'repair', 'retire', 'state', 'policy', 'checkpoint', 'control'] as const;
+/** Kinds that belong to no key and no ciphersuite: their `header.suite` is 'none' and `decodeBody` reads no curve. */
+export const SUITELESS_KINDS: readonly string[] = ['control', 'checkpoint'];
 
 /** Node ids (signers and the coordinator). */
 export const NODE_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;

@@ -23,6 +23,7 @@ export * from './ecdsa.ts';
 export * from './digests.ts';
 export * from './audit.ts';
 export * from './audit-export.ts';
+export * from './audit-checkpoint.ts';
 export { type AttestationTally } from './audit-attestations.ts';
 export * from './key-states.ts';
 export * from './policy.ts';

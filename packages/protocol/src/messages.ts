@@ -28,17 +28,18 @@
  *   decodeBody picks that suite's parsers from `suite`.)
  * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S, the client's
  *   signed request and at least t APPROVEs of it, while fresh) -> ATTEST (S->C) | ABORT (voids it).
- * Key states (kind 'state', key-states.ts): START -> ACK | ATTEST (destroy) | ABORT.
+ * Key states (kind 'state', key-states.ts): START -> ACK | ATTEST (destroy) | ABORT. Checkpoints: audit-checkpoint.ts.
  * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { parseClientRequest, type ClientRequest } from './auth.ts';
 import { decode, encode, type WireValue } from './codec.ts';
-import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_PATTERN, MAX_PARTICIPANTS, NODE_ID_PATTERN } from './constants.ts';
+import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_PATTERN, MAX_PARTICIPANTS, NODE_ID_PATTERN, SUITELESS_KINDS } from './constants.ts';
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
 import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
 import { GOVERNANCE_PARSERS } from './policy-messages.ts';
+import { CHECKPOINT_PARSERS } from './audit-checkpoint.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
 import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
@@ -375,7 +376,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     },
     [RETIRE_ROUND.ABORT]: abort,
   },
-  ...GOVERNANCE_PARSERS,
+  ...GOVERNANCE_PARSERS, checkpoint: CHECKPOINT_PARSERS, // checkpoint (audit-checkpoint.ts): suite-less, as control
 };
 
 /** ecdsa-secp256k1 (ecdsa.ts): its own dkg/refresh round 2 and signing rounds; no reshare or repair yet. */
@@ -414,11 +415,10 @@ export function isSecretRound(kind: string, round: number, suite?: string, to?: 
  * Unknown rounds are UNKNOWN_KIND; fields are validated for the suite's curve.
  */
 export function decodeBody<T = unknown>(kind: string, round: number, suite: string, payload: Uint8Array, opts: { maxBytes?: number } = {}): T {
-  const table = suite === ECDSA_SUITE && kind !== 'control' ? ECDSA_PARSERS[kind] : PARSERS[kind];
+  const table = suite === ECDSA_SUITE && !SUITELESS_KINDS.includes(kind) ? ECDSA_PARSERS[kind] : PARSERS[kind];
   const parser = table?.[round];
   if (!parser) throw new WireError('UNKNOWN_KIND', { field: 'header.round', message: `UNKNOWN_KIND: no ${kind} message has round ${round}` });
-  const curve = kind === 'control' ? undefined : SUITE_CURVES[suite];
-  if (kind !== 'control' && !curve) throw new WireError('UNKNOWN_SUITE', { field: 'header.suite' });
+  const curve = SUITELESS_KINDS.includes(kind) ? undefined : (SUITE_CURVES[suite] ?? needCurve(undefined));
   return parser(decode(payload, opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }), curve) as T;
 }
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, DEFAULT_MAX_FRAME_BYTES, NODE_ID_PATTERN, ROLES, point, type Role, type TrustedClient } from '@keyquorum/protocol';
-import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
+import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
 import { SignerError } from './errors.ts';
 import type { KekSource } from './keystore/index.ts';
 
@@ -42,6 +42,12 @@ export interface SignerOptions {
    */
   cryptoWorkers?: number;
   /**
+   * Operation STARTs this signer accepts since the last audit checkpoint it cosigned
+   * before it refuses more (AUDIT_CHECKPOINT_REQUIRED: no audit, no operation).
+   * Default MAX_UNCHECKPOINTED (512).
+   */
+  maxUncheckpointed?: number;
+  /**
    * Label `/metrics` with key ids (`keyquorum_signer_key_epoch{key}`). Off by default:
    * key ids are an inventory of the wallets this signer guards, and the metrics endpoint
    * is often scraped more widely than the daemon is trusted. Without it, only the count.
@@ -69,10 +75,11 @@ export interface ResolvedSignerOptions {
   roundTimeoutMs: number;
   maxFrameBytes: number;
   cryptoWorkers: number;
+  maxUncheckpointed: number;
   metricsKeyLabels: boolean;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'metricsKeyLabels'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
 const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -193,6 +200,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
     roundTimeoutMs: o.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : aInt(o.roundTimeoutMs, ROUND_TIMEOUT_RANGE_MS, 'roundTimeoutMs'),
     maxFrameBytes: o.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES : aInt(o.maxFrameBytes, MAX_FRAME_BYTES_RANGE, 'maxFrameBytes'),
     cryptoWorkers: o.cryptoWorkers === undefined ? defaultCryptoWorkers() : aInt(o.cryptoWorkers, CRYPTO_WORKERS_RANGE, 'cryptoWorkers'),
+    maxUncheckpointed: o.maxUncheckpointed === undefined ? MAX_UNCHECKPOINTED : aInt(o.maxUncheckpointed, MAX_UNCHECKPOINTED_RANGE, 'maxUncheckpointed'),
     metricsKeyLabels: o.metricsKeyLabels === true,
   };
 }

@@ -56,3 +56,10 @@ export const SHARE_RECORD_VERSION = 1;
  * longer window), so a velocity rule added by a policy change counts recent signatures.
  */
 export const MIN_VELOCITY_RETENTION_MS = 60 * 60_000;
+/**
+ * Operation STARTs accepted since the last audit checkpoint this signer cosigned
+ * (sessions/checkpoint.ts; the coordinator checkpoints every CHECKPOINT_EVERY rows or
+ * STARTs, far below this), and the bounds of the `maxUncheckpointed` option.
+ */
+export const MAX_UNCHECKPOINTED = 512;
+export const MAX_UNCHECKPOINTED_RANGE = [1, 1_000_000] as const;

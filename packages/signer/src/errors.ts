@@ -73,6 +73,14 @@ export type SignerErrorCode =
   | 'BAD_FIELD'
   /** A repaired share does not match its verifying share in the key's public package (a helper sent a wrong value). */
   | 'SHARE_MISMATCH'
+  /** The coordinator's audit log does not extend the last checkpoint this signer cosigned: no operation until one that does. */
+  | 'AUDIT_INCONSISTENT'
+  /** Too many operations started since this signer's last cosigned audit checkpoint: no audit, no operation. */
+  | 'AUDIT_CHECKPOINT_REQUIRED'
+  /** A checkpoint START whose rows do not chain from its `from` to its `to`. */
+  | 'BAD_CHECKPOINT'
+  /** A checkpoint START that does not start at this signer's last cosigned checkpoint (the ABORT names it). */
+  | 'STALE_CHECKPOINT'
   /** A crypto worker thread died or failed a call: the session's round is lost (`workers/pool.ts`). */
   | 'WORKER_FAILED'
   /** The key's policy here refuses the use (`rule` names the rule; docs/governance.md). */

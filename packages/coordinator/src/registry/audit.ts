@@ -21,7 +21,7 @@
  * `AuditEvents` names every event and types its payload.
  */
 import type Database from 'better-sqlite3';
-import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type KeySuiteId } from '@keyquorum/protocol';
+import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type AuditChainRow, type AuditCheckpoint, type KeySuiteId } from '@keyquorum/protocol';
 import type { CoordinatorErrorCode } from '../errors.ts';
 
 export type AuditValue = string | number | boolean | null | AuditValue[] | { [key: string]: AuditValue };
@@ -138,6 +138,8 @@ export interface AuditPage {
   next: number | null;
   /** The first row of the page whose stored hash does not match its contents. */
   broken?: { seq: number; reason: string };
+  /** The signers' cosignatures of the seqs this page covers (pages of the whole log only; registry/checkpoints.ts). */
+  checkpoints?: AuditCheckpoint[];
 }
 
 interface AuditRow {
@@ -204,9 +206,20 @@ export class AuditLog {
     return this.db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(after, limit);
   }
 
-  /** The stored hash of row `seq`, undefined if there is none. */
+  /** The stored hash of row `seq` (GENESIS at 0), undefined if there is none. */
   hashAt(seq: number): string | undefined {
+    if (seq === 0) return GENESIS;
     return this.db.prepare<[number], { hash: string }>('SELECT hash FROM audit WHERE seq = ?').get(seq)?.hash;
+  }
+
+  /** The last row's (seq, hash); (0, GENESIS) for an empty log. */
+  head(): { seq: number; hash: string } {
+    return this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() ?? { seq: 0, hash: GENESIS };
+  }
+
+  /** Up to `limit` rows after `after`, oldest first, in the chain's form (`data` as hashed). */
+  chainRows(after: number, limit: number): AuditChainRow[] {
+    return this.rowsAfter(after, limit).map((r) => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash }));
   }
 
   /** The rows of `events`, oldest first. */

@@ -133,12 +133,27 @@ const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
-    // Version 4, "governance" (issue 11 parts 2, 3, 5; branch wt/coord: renumber on merge):
+    // Version 4, "governance" (issue 11 parts 2, 3, 5):
     // key policies and their history, operations waiting for approvals, approved
     // requests honoured once, the coordinator's velocity count (registry/governance.ts).
     version: 4,
     up(db) {
       db.exec(GOVERNANCE_LAYOUT);
+    },
+  },
+  {
+    // Version 5 (issue 11, audit checkpoints):
+    // the signers' cosignatures of the audit log (registry/checkpoints.ts).
+    version: 5,
+    up(db) {
+      db.exec(`CREATE TABLE IF NOT EXISTS audit_checkpoints (
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        hash TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (signer, seq)
+      )`);
     },
   },
 ];

@@ -19,7 +19,8 @@
  * signer wipes only once its OWN clock passed its own deadline, and answers ATTEST (a
  * signed destruction attestation, recorded as retirement's are). A signer that refuses
  * because its deadline is still ahead keeps the START queued; it is re-sent after
- * `DESTROY_RETRY_MS`.
+ * `DESTROY_RETRY_MS`, as is one refused for want of an audit checkpoint (AUDIT_*:
+ * the signer refuses every operation until it cosigns one).
  */
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import {
@@ -152,6 +153,11 @@ export function recordStateAnswer(rt: SessionRuntime, signer: string, envelope: 
   const { reason } = decodeBody<AbortBody>('state', h.round, h.suite, envelope.payload);
   if (transition === 'destroy' && reason.startsWith('WRONG_KEY_STATE') && reason.includes('destroy-scheduled here until')) {
     rt.log.info('destruction not yet due at the signer; re-sending later', { signer, keyId: pending.keyId, reason });
+    return retry(DESTROY_RETRY_MS);
+  }
+  if (reason.startsWith('AUDIT_')) {
+    // Not a refusal of the transition: the signer waits for an audit checkpoint (checkpoints.ts) first.
+    rt.log.warn('a holder deferred a key state transition until its audit checkpoint', { signer, keyId: pending.keyId, reason });
     return retry(DESTROY_RETRY_MS);
   }
   rt.registry.transaction(() => {

@@ -13,6 +13,7 @@
 import { KEY_ID_PATTERN } from '../constants.ts';
 import type { Role } from '../auth.ts';
 import {
+  AuditCheckpointSchema,
   AuditEntrySchema,
   AuditVerificationSchema,
   BanSchema,
@@ -294,7 +295,8 @@ export const ROUTES = {
           entries: array(AuditEntrySchema),
           next: nullable(integer({ description: 'Pass as `after` for the next page; null on the last page' })),
           verification: AuditVerificationSchema,
-        }),
+          checkpoints: array(AuditCheckpointSchema, { description: "Signers' cosignatures of the entries this page covers (empty on one key's pages; absent from older coordinators)" }),
+        }, { optional: ['checkpoints'] }),
       ),
     },
     errors: [401, 403],

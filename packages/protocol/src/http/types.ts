@@ -90,6 +90,14 @@ export const AuditEntrySchema = component(
   object({ seq: integer(), ts: integer(), event: string(), keyId: nullable(string()), data: anyObject(), prevHash: hex(''), hash: hex('') }),
 );
 
+export const AuditCheckpointSchema = component(
+  'AuditCheckpoint',
+  object(
+    { signer: string(), seq: integer(), hash: hex(''), sig: hex('') },
+    { description: "A signer's Ed25519 signature (audit-checkpoint.ts) that the log has hash `hash` at entry `seq`, as it checked it" },
+  ),
+);
+
 export const AuditVerificationSchema = union(
   [object({ ok: oneOf([true]), count: integer(), head: hex('') }), object({ ok: oneOf([false]), seq: integer(), reason: string() })],
   { description: 'The whole chain checked: its length and head hash, or the first entry that breaks it and why' },
@@ -178,6 +186,7 @@ export const COMPONENTS = [
   SignerStatusSchema,
   BanSchema,
   AuditEntrySchema,
+  AuditCheckpointSchema,
   ReadinessSchema,
   RetirementSchema,
   OperationSchema,
@@ -264,6 +273,7 @@ export type SignerStatusJson = JsonOf<typeof SignerStatusSchema>;
 export type BanJson = JsonOf<typeof BanSchema>;
 export type AuditEntryJson = JsonOf<typeof AuditEntrySchema>;
 export type AuditVerificationJson = JsonOf<typeof AuditVerificationSchema>;
+export type AuditCheckpointJson = JsonOf<typeof AuditCheckpointSchema>;
 export type ReadinessJson = JsonOf<typeof ReadinessSchema>;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 export type OperationState = (typeof OPERATION_STATES)[number];

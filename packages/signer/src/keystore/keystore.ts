@@ -10,6 +10,7 @@
  */
 import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
+import { AuditCheckpoints, type AuditChange, type AuditCheckpointRecord } from './audit-checkpoint.ts';
 import { RetiredKeys } from './attestations.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
@@ -37,6 +38,7 @@ interface Stores {
   states: KeyStates;
   policies: PolicyRecords;
   velocity: VelocityLedger;
+  audit: AuditCheckpoints;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -63,6 +65,7 @@ export class Keystore implements ReplayGuard, Startable {
       states: new KeyStates(keystore),
       policies: new PolicyRecords(keystore),
       velocity: new VelocityLedger(keystore),
+      audit: new AuditCheckpoints(keystore),
     };
   }
 
@@ -279,6 +282,16 @@ export class Keystore implements ReplayGuard, Startable {
   getAttestation(keyId: string): Uint8Array {
     aId(keyId, 'keyId');
     return this.#read().retired.attestation(keyId);
+  }
+
+  /** This signer's record of the coordinator's audit log (audit-checkpoint.ts). */
+  auditCheckpoint(): AuditCheckpointRecord {
+    return this.#read().audit.get();
+  }
+
+  /** Durably records a checkpoint cosigned (clearing an inconsistency and the count), an inconsistency found, or a raised reservation of operation STARTs. */
+  recordAudit(change: AuditChange): void {
+    this.#write(({ audit }) => audit.apply(change, now(this.#keystore)));
   }
 
   /** Bans `peer` from sessions of `keyId` here (durably) until `clearPeerBan`; false if it already was. */

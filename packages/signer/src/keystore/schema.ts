@@ -145,19 +145,37 @@ CREATE TABLE velocity_ledger (
 CREATE INDEX velocity_ledger_at ON velocity_ledger (key_id, at);
 `;
 
+/**
+ * Migration 5 (issue 11, audit checkpoints): this signer's record of the coordinator's
+ * audit log, one row (audit-checkpoint.ts): the last checkpoint it cosigned, an
+ * inconsistency found, and the operation STARTs reserved since.
+ */
+const AUDIT_CHECKPOINT_V5 = `
+CREATE TABLE audit_checkpoint (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER CHECK (seq >= 0),
+  hash TEXT,
+  cosigned_at INTEGER,
+  inconsistent_at INTEGER,
+  inconsistent_reason TEXT,
+  ops_reserved INTEGER NOT NULL CHECK (ops_reserved >= 0)
+) STRICT;
+`;
+
 /** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(LAYOUT_V1) },
   { version: 2, up: (db) => db.exec(SESSION_RECORDS_V2) },
   { version: 3, up: (db) => db.exec(KEY_STATES_V3) },
   { version: 4, up: (db) => db.exec(KEY_POLICIES_AND_VELOCITY_V4) },
+  { version: 5, up: (db) => db.exec(AUDIT_CHECKPOINT_V5) },
 ];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'key_policies', 'velocity_ledger'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'key_policies', 'velocity_ledger', 'audit_checkpoint'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

@@ -14,6 +14,7 @@
  * it or the link dropped meanwhile.
  */
 import {
+  CHECKPOINT_ROUND,
   KEY_ROUND,
   POLICY_ROUND,
   PolicyDeniedError,
@@ -23,6 +24,7 @@ import {
   WireError,
   decodeBody,
   type AbortBody,
+  type CheckpointStartBody,
   type DeliverBody,
   type DkgStartBody,
   type Envelope,
@@ -42,6 +44,7 @@ import { SignerError, policyDenied } from '../errors.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
 import { verifyStartApprovals, type ApprovalGrant } from './approvals.ts';
+import { AuditGate, OPERATION_KINDS } from './checkpoint.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { commitKeySession } from './key-commit.ts';
 import { abortPending, answerResolve, evidenceOf } from './pending.ts';
@@ -64,7 +67,7 @@ type Inbound = Readonly<Record<string, readonly number[]>>;
  * signing with the protocol's default rounds (`SIGN_ROUND`), as `decodeBody` reads
  * such a suite; the body is then refused UNKNOWN_SUITE.
  */
-const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS, policy: POLICY_ROUNDS };
+const ANY_SUITE: Inbound = { dkg: KEY_ROUNDS, refresh: KEY_ROUNDS, reshare: KEY_ROUNDS, repair: KEY_ROUNDS, sign: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT], retire: RETIRE_ROUNDS, state: STATE_ROUNDS, policy: POLICY_ROUNDS, checkpoint: [CHECKPOINT_ROUND.START] };
 
 /** Rounds the coordinator may send, per kind, for a scheme: its own sign rounds; reshare and repair only if it has them. */
 const inboundOf = (scheme: SchemeDriver): Inbound => ({
@@ -111,11 +114,14 @@ export class SessionRouter {
   readonly #maxFrameBytes: number;
   readonly #byId = new Map<string, Session>();
   readonly #timers = new Map<Session, NodeJS.Timeout>();
+  /** Audit checkpoints and "no audit, no operation" (checkpoint.ts). */
+  readonly audit: AuditGate;
   /** STARTs whose approvals are being verified, by session id hex: true once aborted (or the link dropped) meanwhile. */
   readonly #verifying = new Map<string, boolean>();
 
-  constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number }, events: RouterEvents) {
+  constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number; maxUncheckpointed: number }, events: RouterEvents) {
     this.#ctx = ctx;
+    this.audit = new AuditGate(ctx, opts.maxUncheckpointed);
     this.#roundTimeoutMs = opts.roundTimeoutMs;
     this.#maxFrameBytes = opts.maxFrameBytes;
     this.#events = events;
@@ -142,6 +148,7 @@ export class SessionRouter {
       this.#error(env, f.code, f.message);
       return;
     }
+    if (kind === 'checkpoint') return this.audit.checkpoint(env, body as CheckpointStartBody);
     if (round === 0) return this.#start(env, body);
     if (round === ABORT_ROUND[kind]) return this.#aborted(env, body as AbortBody);
     if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
@@ -229,6 +236,7 @@ export class SessionRouter {
     this.#stateless(env, () => {
       const k = kind as SessionKind;
       const { keyId } = body as { keyId: string };
+      if (OPERATION_KINDS.includes(k)) this.audit.admit(k);
       // One key session per key at a time (a confirmed one lives on until its COMMIT or timeout).
       if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
         throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
