@@ -40,8 +40,8 @@ import {
   type WirePublicKey,
 } from '@keyquorum/protocol';
 import { SignerDaemon } from '../src/index.ts';
-import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
-import { ENV, adminClient, captureLog, initTestSigner, optionsFor } from './helpers/cluster.ts';
+import { KEYSTORE_DB_FILE, Keystore, SCRYPT_N_MIN, type StoredPolicy } from '../src/keystore/index.ts';
+import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor, tempDir } from './helpers/cluster.ts';
 import { dkgStart, gather, refs, runKeySession, runSign, type SignParams } from './helpers/drive.ts';
 import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
@@ -225,3 +225,34 @@ describe('policy handover on repair', () => {
   });
 });
 
+
+describe('policy handover in the keystore', () => {
+  const stored = (p: KeyPolicy, requestId: Uint8Array): StoredPolicy => ({ keyId: KEY, version: p.version, text: policyToText(p), digest: policyDigest(p), requestId, setAt: 1 });
+  const versions = (ks: Keystore) => ks.keyPolicyHistory(KEY).map((r) => `${r.version}:${bytesToHex(r.digest)}`);
+
+  it('an activation with a handover replaces every stale record of the key in its transaction; one without leaves them', () => {
+    const ks = Keystore.create({ dataDir: tempDir(), kek: { passphrase: PASSPHRASE }, signerId: 's1', scryptN: SCRYPT_N_MIN });
+    try {
+      ks.putPending(KEY, 0, SUITE, randomBytes(32), randomBytes(33));
+      ks.activate(KEY, 0);
+      // Stale records: versions 1..3 of a policy this signer enforced before.
+      for (const v of [1, 2, 3]) expect(ks.admitRequest({ clientKeyHex: 'aa', nonces: [`0${v}`], stamp: 1, policy: stored(governed(v), randomBytes(32)) })).toBe(true);
+      ks.putPending(KEY, 1, SUITE, randomBytes(32), randomBytes(33));
+      ks.activate(KEY, 1);
+      expect(versions(ks)).toHaveLength(3);
+      // The handover of an older version: it replaces the stale ones (the old holders checked it).
+      const v2 = governed(2, { approvalTtlSeconds: 60 });
+      ks.putPending(KEY, 2, SUITE, randomBytes(32), randomBytes(33));
+      ks.activate(KEY, 2, { policy: stored(v2, randomBytes(32)) });
+      expect(versions(ks)).toEqual([`2:${bytesToHex(policyDigest(v2))}`]);
+      expect(ks.keyPolicy(KEY)?.version).toBe(2);
+      // The handover of the default policy: no record at all.
+      ks.putPending(KEY, 3, SUITE, randomBytes(32), randomBytes(33));
+      ks.activate(KEY, 3, { policy: undefined });
+      expect(versions(ks)).toEqual([]);
+      expect(ks.keyPolicy(KEY)).toBeUndefined();
+    } finally {
+      ks.close();
+    }
+  });
+});
