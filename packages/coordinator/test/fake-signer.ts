@@ -146,6 +146,8 @@ export class FakeSigner {
   policyStarts = 0;
   /** Sign STARTs received (a refusal before any signer is contacted leaves it unchanged). */
   signStarts = 0;
+  /** Reshare and repair STARTs received (this fixture does not run them), with the policy each hands over. */
+  readonly handoverStarts: { kind: string; keyId: string; policy?: string }[] = [];
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -251,6 +253,10 @@ export class FakeSigner {
     if (kind === 'sign') return this.signSession(round, suite, sessionId, hex, body);
     if (kind === 'retire') return this.retireSession(round, suite, sessionId, body);
     if (kind === 'policy' && round === POLICY_ROUND.START) return this.policySession(suite, sessionId, body as unknown as PolicyStartBody);
+    if ((kind === 'reshare' || kind === 'repair') && round === KEY_ROUND.START) {
+      const b = body as { keyId: string; policy?: string };
+      this.handoverStarts.push({ kind, keyId: b.keyId, ...(b.policy === undefined ? {} : { policy: b.policy }) });
+    }
   }
 
   private keySession(kind: 'dkg' | 'refresh', round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
