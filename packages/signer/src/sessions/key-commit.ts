@@ -65,8 +65,9 @@ export function commitKeySession(ctx: SessionContext, env: Envelope, body: Deliv
     if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer} confirmed another transcript or public key` });
   }
   if (share.state === 'pending') {
-    ctx.keystore.activate(share.keyId, share.epoch, handoverRecord(ctx, share.keyId, publicPart));
-    ctx.log.info('share activated', { kind, keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId) });
+    const handover = handoverRecord(ctx, share.keyId, publicPart);
+    ctx.keystore.activate(share.keyId, share.epoch, handover);
+    ctx.log.info('share activated', { kind, keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId), ...(handover ? { policyVersion: handover.policy?.version ?? 0 } : {}) });
   }
   sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: share.keyId, epoch: share.epoch });
 }

@@ -196,8 +196,9 @@ export function commitRepair(ctx: SessionContext, env: Envelope, body: DeliverBo
     equalBytes(encodeBody(publicPart.publicKey), encodeBody(mine.publicKey));
   if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `the stored share of ${mine.keyId} comes from another session` });
   if (row.state === 'pending') {
-    ctx.keystore.activate(mine.keyId, mine.epoch, handoverRecord(ctx, mine.keyId, publicPart));
-    ctx.log.info('repaired share activated', { keyId: mine.keyId, epoch: mine.epoch, sessionId: hex(sessionId) });
+    const handover = handoverRecord(ctx, mine.keyId, publicPart);
+    ctx.keystore.activate(mine.keyId, mine.epoch, handover);
+    ctx.log.info('repaired share activated', { keyId: mine.keyId, epoch: mine.epoch, sessionId: hex(sessionId), policyVersion: handover?.policy?.version ?? 0 });
   }
   sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: mine.keyId, epoch: mine.epoch });
 }
