@@ -8,7 +8,10 @@
  * session did not involve) finds no CONFIRM of its own in the COMMIT: once every
  * new member has confirmed one transcript of its key at the next epoch, it wipes its
  * old share (`keystore.retire`, keeping a destruction attestation) and ACKs. A session
- * this signer vetoed is never activated; ABORT is `pending.ts`.
+ * this signer vetoed is never activated; ABORT is `pending.ts`. A new member of a
+ * reshare (and a repair target, repair.ts) records the policy handed over in its START
+ * in the transaction that activates its share (`handoverRecord`, docs/governance.md
+ * "Handover").
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
