@@ -156,6 +156,8 @@ export class FakeSigner {
   signStarts = 0;
   /** The last audit checkpoint this signer cosigned (honestly: only extensions of the previous one; the first on trust). */
   lastCheckpoint: AuditPosition | undefined;
+  /** Reshare and repair STARTs received (this fixture does not run them), with the policy each hands over. */
+  readonly handoverStarts: { kind: string; keyId: string; policy?: string }[] = [];
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -262,6 +264,10 @@ export class FakeSigner {
     if (kind === 'retire') return this.retireSession(round, suite, sessionId, body);
     if (kind === 'policy' && round === POLICY_ROUND.START) return this.policySession(suite, sessionId, body as unknown as PolicyStartBody);
     if (kind === 'checkpoint' && this.o.cosign === true) return this.checkpoint(sessionId, body as unknown as CheckpointStartBody);
+    if ((kind === 'reshare' || kind === 'repair') && round === KEY_ROUND.START) {
+      const b = body as { keyId: string; policy?: string };
+      this.handoverStarts.push({ kind, keyId: b.keyId, ...(b.policy === undefined ? {} : { policy: b.policy }) });
+    }
   }
 
   /** Cosigns an audit checkpoint as an honest signer does (signer sessions/checkpoint.ts), without a keystore. */

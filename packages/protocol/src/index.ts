@@ -18,6 +18,7 @@ export * from './e2e.ts';
 export * from './session.ts';
 export * from './auth.ts';
 export * from './messages.ts';
+export * from './wire-public-key.ts';
 export { type ResolveBody } from './resolve.ts';
 export * from './ecdsa.ts';
 export * from './digests.ts';

@@ -38,11 +38,10 @@ import { CONTRIBUTION_LENGTH, DIGEST_LENGTH, ED25519_PUBLIC_KEY_LENGTH, KEY_ID_P
 import { parseEnvelope, type Envelope } from './envelope.ts';
 import { WireError } from './errors.ts';
 import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
-import { GOVERNANCE_PARSERS } from './policy-messages.ts';
+import { GOVERNANCE_PARSERS, handoverPolicy } from './policy-messages.ts';
 import { CHECKPOINT_PARSERS } from './audit-checkpoint.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
-import type { PublicKeyPackage, SuiteId } from '@keyquorum/crypto';
 
 /** The coordinator's node id in every header. */
 export const COORDINATOR_ID = 'coordinator';
@@ -118,6 +117,8 @@ export interface ReshareStartBody {
   newParticipants: ParticipantRef[];
   newThreshold: number;
   request: ClientRequest;
+  /** The key's current policy, canonical text (`policyToText`); absent = DEFAULT_POLICY. Old holders refuse any other. */
+  policy?: string;
 }
 /** Share repair: `helpers` (at least t holders at `epoch`) rebuild `target`'s share of the key `publicKey`. */
 export interface RepairStartBody {
@@ -128,6 +129,8 @@ export interface RepairStartBody {
   target: ParticipantRef;
   helpers: ParticipantRef[];
   request: ClientRequest;
+  /** As in ReshareStartBody: the key's current policy, checked by the helpers, recorded by the target. */
+  policy?: string;
 }
 export interface ContributionBody { contribution: Uint8Array }
 export interface DeliverBody { envelopes: Envelope[] }
@@ -299,7 +302,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   reshare: {
     ...KEY_SESSION_COMMON,
     [KEY_ROUND.START]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'oldPublicKey', 'oldParticipants', 'dealers', 'newParticipants', 'newThreshold', 'request']);
+      const o = obj(v, ['keyId', 'epoch', 'oldPublicKey', 'oldParticipants', 'dealers', 'newParticipants', 'newThreshold', 'request'], ['policy']);
       return {
         keyId: keyId(o.keyId, 'keyId'),
         epoch: epoch(o.epoch, 'epoch'),
@@ -309,6 +312,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
         newParticipants: parseParticipants(o.newParticipants, 'newParticipants', 2),
         newThreshold: uint(o.newThreshold, 1, MAX_PARTICIPANTS, 'newThreshold'),
         request: parseClientRequest(o.request, 'request'),
+        ...handoverPolicy(o.policy),
       };
     },
     [KEY_ROUND.R1]: commitmentBody,
@@ -317,7 +321,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   repair: {
     ...KEY_SESSION_COMMON,
     [KEY_ROUND.START]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'publicKey', 'participants', 'target', 'helpers', 'request']);
+      const o = obj(v, ['keyId', 'epoch', 'publicKey', 'participants', 'target', 'helpers', 'request'], ['policy']);
       return {
         keyId: keyId(o.keyId, 'keyId'),
         epoch: epoch(o.epoch, 'epoch'),
@@ -326,6 +330,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
         target: parseParticipants([o.target], 'target', 1)[0]!,
         helpers: parseParticipants(o.helpers, 'helpers', 1),
         request: parseClientRequest(o.request, 'request'),
+        ...handoverPolicy(o.policy),
       };
     },
     [KEY_ROUND.R1]: secretShare,
@@ -429,22 +434,3 @@ export function encodeBody(body: unknown): Uint8Array {
 
 /** Hex of a key-session proposal or session id, for logs and maps. */
 export const sessionKey = (id: Uint8Array): string => bytesToHex(id);
-
-/** The crypto package's public key package in wire form. */
-export function toWirePublicKey(pkg: PublicKeyPackage): WirePublicKey {
-  return {
-    suite: pkg.suite,
-    threshold: pkg.threshold,
-    participants: [...pkg.participants],
-    groupKey: pkg.groupKey,
-    verifyingShares: pkg.participants.map((id) => pkg.verifyingShares[id]!),
-    chainCode: pkg.chainCode,
-  };
-}
-
-/** Back to the crypto package's form (still to be checked with `assertPublicKeyPackage`). */
-export function fromWirePublicKey(w: WirePublicKey): PublicKeyPackage {
-  const verifyingShares: Record<number, Uint8Array> = {};
-  w.participants.forEach((id, i) => (verifyingShares[id] = w.verifyingShares[i]!));
-  return { suite: w.suite as SuiteId, threshold: w.threshold, participants: [...w.participants], groupKey: w.groupKey, verifyingShares, chainCode: w.chainCode };
-}

@@ -50,5 +50,17 @@ export const POLICY_PARSERS: Record<number, (v: unknown) => unknown> = {
   },
 };
 
+/**
+ * The optional `policy` of a reshare or repair START (docs/governance.md "Handover"):
+ * the key's current policy as canonical text, checked here; absent means
+ * DEFAULT_POLICY (version 0). Spread into the parsed START body.
+ */
+export function handoverPolicy(v: unknown): { policy?: string } {
+  if (v === undefined) return {};
+  const text = str(v, 64 * 1024, 'policy');
+  policyFromText(text);
+  return { policy: text };
+}
+
 /** The parsers of the governance kinds ('state', 'policy'), by kind then round (messages.ts `decodeBody`). */
 export const GOVERNANCE_PARSERS: Record<string, Record<number, (v: unknown) => unknown>> = { state: STATE_PARSERS, policy: POLICY_PARSERS };

@@ -247,6 +247,16 @@ export function checkPolicySuccessor(current: KeyPolicy, next: KeyPolicy): void 
   if (next.version !== current.version + 1) throw new PolicyDeniedError('version', `policy version ${next.version} does not follow ${current.version}`);
 }
 
+/**
+ * A reshare or repair hands the key's policy to its new holders (docs/governance.md
+ * "Handover"): an old holder takes part only if the START names exactly the policy it
+ * enforces, same version and digest (two defaults are equal).
+ */
+export function checkPolicyHandover(current: KeyPolicy, handed: KeyPolicy): void {
+  const same = handed.version === current.version && (current.version === 0 || bytesToHex(policyDigest(handed)) === bytesToHex(policyDigest(current)));
+  if (!same) throw new PolicyDeniedError('version', `the START hands over policy v${handed.version}${handed.version === current.version ? ' (another document)' : ''}, this signer enforces v${current.version}`);
+}
+
 /** What a signature would be made for: the inputs of the sign rules. */
 export interface SignUse {
   /** The verifier's clock, ms. */

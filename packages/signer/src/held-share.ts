@@ -14,6 +14,7 @@ import {
   bytes,
   decode,
   encodeBody,
+  handoverPolicy,
   parseParticipants,
   parseWirePublicKey,
   strictObject,
@@ -34,6 +35,18 @@ export interface SharePublicPart {
   self: number;
   sessionId: Uint8Array;
   transcriptHash: Uint8Array;
+  /**
+   * A new member of a reshare or a repair target only: the policy the START handed over
+   * (canonical text; absent = DEFAULT_POLICY) and the id of the request that moved the
+   * key here. Recorded as this signer's policy of the key when the share is activated
+   * (docs/governance.md "Handover").
+   */
+  handover?: PolicyHandover;
+}
+
+export interface PolicyHandover {
+  requestId: Uint8Array;
+  policy?: string;
 }
 
 const FIELDS = ['v', 'publicKey', 'participants', 'self', 'sessionId', 'transcriptHash'] as const;
@@ -43,15 +56,20 @@ export function encodeSharePublicPart(r: SharePublicPart): Uint8Array {
 }
 
 export function decodeSharePublicPart(bytesIn: Uint8Array): SharePublicPart {
-  const o = strictObject(decode(bytesIn), FIELDS, FIELDS, 'record');
+  const o = strictObject(decode(bytesIn), [...FIELDS, 'handover'], FIELDS, 'record');
   uint(o.v, SHARE_RECORD_VERSION, SHARE_RECORD_VERSION, 'record.v');
-  return {
+  const part: SharePublicPart = {
     publicKey: parseWirePublicKey(o.publicKey, 'record.publicKey'),
     participants: parseParticipants(o.participants, 'record.participants', 2),
     self: uint(o.self, 1, 65_535, 'record.self'),
     sessionId: bytes(o.sessionId, SESSION_ID_LENGTH, 'record.sessionId'),
     transcriptHash: bytes(o.transcriptHash, DIGEST_LENGTH, 'record.transcriptHash'),
   };
+  if (o.handover !== undefined) {
+    const h = strictObject(o.handover, ['requestId', 'policy'], ['requestId'], 'record.handover');
+    part.handover = { requestId: bytes(h.requestId, DIGEST_LENGTH, 'record.handover.requestId'), ...handoverPolicy(h.policy) };
+  }
+  return part;
 }
 
 /** The secret part of a held share, as its scheme decodes it. Secret: never logged, never sent. */

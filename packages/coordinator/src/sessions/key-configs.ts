@@ -14,7 +14,7 @@ import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { RegistryKey } from '../registry.ts';
 import { runKeySession } from './key-session.ts';
 import type { DkgRequest, ReshareRequest } from './requests.ts';
-import { sessionError, type SessionRuntime } from './runtime.ts';
+import { handoverPolicy, sessionError, type SessionRuntime } from './runtime.ts';
 
 /** The pending key a DKG creates (the registry's record of it). */
 type DkgTarget = Pick<RegistryKey, 'id' | 'suite' | 'threshold' | 'participants'>;
@@ -173,6 +173,7 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
         newParticipants: r.newParticipants,
         newThreshold: r.threshold,
         request: r.request,
+        ...handoverPolicy(rt, key.id),
       },
       request: r.request,
       epoch,

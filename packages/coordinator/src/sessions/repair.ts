@@ -17,7 +17,7 @@ import { encodeBody, toWirePublicKey } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import { runKeySession } from './key-session.ts';
 import type { RepairRequest } from './requests.ts';
-import { sessionError, type SessionRuntime } from './runtime.ts';
+import { handoverPolicy, sessionError, type SessionRuntime } from './runtime.ts';
 
 /**
  * Rebuilds `r.target`'s share of `r.key` at its current epoch. Helpers: the first t
@@ -43,7 +43,7 @@ export async function repair(rt: SessionRuntime, r: RepairRequest): Promise<Publ
       roles: { dealers: helpers, members: [target.signer], leavers: [] },
       r1Pairwise: true,
       commitTo: [target.signer],
-      startBody: { keyId: key.id, epoch: key.epoch, publicKey: toWirePublicKey(publicKey), participants: key.participants, target, helpers: helperRefs, request: r.request },
+      startBody: { keyId: key.id, epoch: key.epoch, publicKey: toWirePublicKey(publicKey), participants: key.participants, target, helpers: helperRefs, request: r.request, ...handoverPolicy(rt, key.id) },
       request: r.request,
       epoch: key.epoch,
       check: (pkg) => {

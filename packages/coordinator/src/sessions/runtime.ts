@@ -109,6 +109,16 @@ export function sameSession(e: Envelope, sessionId: Uint8Array): void {
   if (!equalBytes(e.header.sessionId, sessionId)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
 }
 
+/**
+ * The key's current policy (registry) as a reshare or repair START carries it to the new
+ * holders; nothing for the default (docs/governance.md "Handover"). The old holders refuse
+ * any other than their own.
+ */
+export function handoverPolicy(rt: SessionRuntime, keyId: string): { policy?: string } {
+  const current = rt.registry.governance.policy(keyId);
+  return current === undefined ? {} : { policy: current.text };
+}
+
 /** The session fault (or anything else) as the coordinator's typed error. */
 export function sessionError(e: unknown, what: string): CoordinatorError {
   if (isSessionFault(e)) {

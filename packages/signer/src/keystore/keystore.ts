@@ -132,14 +132,17 @@ export class Keystore implements ReplayGuard, Startable {
   /**
    * Commits a pending epoch: in one transaction it becomes 'active', every other epoch of
    * the key is zeroed and deleted, and their fresh nonces are discarded; then the WAL is
-   * purged of the old epochs' pages.
+   * purged of the old epochs' pages. `handover` (a new holder): the key's policy records
+   * are replaced by its `policy` (none: the default) in the same transaction.
    */
-  activate(keyId: string, epoch: number): void {
+  activate(keyId: string, epoch: number, handover?: { policy: StoredPolicy | undefined }): void {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
-    this.#write(({ retired, shares, nonces, sessions }) => {
+    if (handover?.policy !== undefined && handover.policy.keyId !== keyId) throw new SignerError('BAD_FIELD', { field: 'policy.keyId' });
+    this.#write(({ retired, shares, nonces, sessions, policies }) => {
       retired.refuseRetired(keyId);
       shares.activate(keyId, epoch);
+      if (handover !== undefined) policies.replace(keyId, handover.policy);
       nonces.discardOfOtherEpochs(keyId, epoch);
       sessions.dropOtherConfirms(keyId, epoch);
     });

@@ -3,7 +3,11 @@
  * `key_policies` row per version it accepted for a key, with the policy's canonical
  * text, its digest, the id of the admin request that set it and this signer's clock
  * when it did. The highest version is in force; the rows below it are its history.
- * Rows are never deleted. Methods run inside the caller's transaction.
+ * Rows are deleted only when a reshare or repair hands this signer the key's policy
+ * (`replace`, at the activation of its new share: docs/governance.md "Handover"):
+ * the key's rows are replaced by the one handed over (none for the default policy),
+ * whose `requestId` is the reshare or repair request. Methods run inside the caller's
+ * transaction.
  */
 import { type StoreContext, blob } from './database.ts';
 
@@ -33,6 +37,7 @@ function prepare({ db }: StoreContext) {
   return {
     current: db.prepare<[string], Row>('SELECT * FROM key_policies WHERE key_id = ? ORDER BY version DESC LIMIT 1'),
     history: db.prepare<[string], Row>('SELECT * FROM key_policies WHERE key_id = ? ORDER BY version'),
+    drop: db.prepare<[string]>('DELETE FROM key_policies WHERE key_id = ?'),
     put: db.prepare<[string, number, string, Buffer, Buffer, number]>('INSERT INTO key_policies (key_id, version, text, digest, request_id, set_at) VALUES (?, ?, ?, ?, ?, ?)'),
   };
 }
@@ -57,5 +62,11 @@ export class PolicyRecords {
   /** Records a new version; a version already recorded fails (primary key). */
   put(p: StoredPolicy): void {
     this.#sql.put.run(p.keyId, p.version, p.text, blob(p.digest), blob(p.requestId), p.setAt);
+  }
+
+  /** A handover: every record of the key is replaced by `p` (by none: the default policy). */
+  replace(keyId: string, p: StoredPolicy | undefined): void {
+    this.#sql.drop.run(keyId);
+    if (p !== undefined) this.put(p);
   }
 }

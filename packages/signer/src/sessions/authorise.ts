@@ -14,7 +14,7 @@
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { parsePath } from '@keyquorum/crypto';
-import { allowsUse, encodeBody, type ClientRequest, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { DEFAULT_POLICY, allowsUse, checkPolicyHandover, encodeBody, policyFromText, type ClientRequest, type KeyPolicy, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
@@ -49,6 +49,8 @@ export interface ReshareUse extends UseOf<'reshare'> {
   oldPublicKey: WirePublicKey;
   oldParticipants: readonly ParticipantRef[];
   dealer: boolean;
+  /** The policy the START hands over (canonical text; undefined = default): a holder's must be exactly it. */
+  handover: string | undefined;
 }
 
 /**
@@ -60,6 +62,8 @@ export interface RepairUse extends UseOf<'repair'> {
   publicKey: WirePublicKey;
   participants: readonly ParticipantRef[];
   helper: boolean;
+  /** As ReshareUse's: a helper's policy must be exactly it. */
+  handover: string | undefined;
 }
 
 export type KeyUse = UseOf<'createKey'> | ActiveKeyUse | ReshareUse | RepairUse;
@@ -145,10 +149,16 @@ function repairShare(ctx: SessionContext, use: RepairUse): HeldShare | undefined
   return share;
 }
 
-/** The client request authorises exactly this use, is genuine, fresh, allowed by the key's policy here, and new (admit.ts). */
+/**
+ * The client request authorises exactly this use, is genuine, fresh, allowed by the key's policy here, and new (admit.ts).
+ * An old holder of a reshare or repair (it holds a share) also checks the policy the START hands to the new holders
+ * is exactly its own (`checkPolicyHandover`: docs/governance.md "Handover").
+ */
 function verifyRequest(ctx: SessionContext, use: KeyUse, share: HeldShare | undefined): void {
   const { op, keyId, request, digest, grant } = use;
   if (op === 'createKey') return void admitRequest(ctx, { op, keyId, request, digest });
   const sign = op === 'sign' ? { path: parsePath(use.path ?? []), epochSince: share!.createdAt } : undefined;
-  admitRequest(ctx, { op, keyId, request, digest, action: op, grant, ...(sign ? { sign, attempts: MAX_ATTEMPTS_PER_REQUEST } : {}) });
+  const handover = (op === 'reshare' || op === 'repair') && share !== undefined ? use.handover : null;
+  const check = handover === null ? undefined : (inForce: KeyPolicy) => checkPolicyHandover(inForce, handover === undefined ? DEFAULT_POLICY : policyFromText(handover));
+  admitRequest(ctx, { op, keyId, request, digest, action: op, grant, ...(sign ? { sign, attempts: MAX_ATTEMPTS_PER_REQUEST } : {}), ...(check ? { check } : {}) });
 }

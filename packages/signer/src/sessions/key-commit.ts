@@ -8,14 +8,18 @@
  * session did not involve) finds no CONFIRM of its own in the COMMIT: once every
  * new member has confirmed one transcript of its key at the next epoch, it wipes its
  * old share (`keystore.retire`, keeping a destruction attestation) and ACKs. A session
- * this signer vetoed is never activated; ABORT is `pending.ts`.
+ * this signer vetoed is never activated; ABORT is `pending.ts`. A new member of a
+ * reshare (and a repair target, repair.ts) records the policy handed over in its START
+ * in the transaction that activates its share (`handoverRecord`, docs/governance.md
+ * "Handover").
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { COORDINATOR_ID, KEY_ROUND, encodeBody, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
+import { COORDINATOR_ID, KEY_ROUND, encodeBody, policyDigest, policyFromText, policyToText, type ConfirmBody, type DeliverBody, type Envelope } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
-import { decodeSharePublicPart, type HeldShare } from '../held-share.ts';
+import { decodeSharePublicPart, type HeldShare, type SharePublicPart } from '../held-share.ts';
+import type { StoredPolicy } from '../keystore/index.ts';
 import { hex, openRelayed, sendBody, type SessionContext } from './context.ts';
 import { refuseVetoed } from './pending.ts';
 
@@ -31,6 +35,19 @@ function shareOf(ctx: SessionContext, keyId: string, epoch: number): HeldShare {
     }
     throw e;
   }
+}
+
+/**
+ * A new holder's policy record from the handover kept with its pending share (docs/governance.md
+ * "Handover"): undefined (records untouched) for a share without one (dkg, refresh, a holder
+ * staying in a reshare); `{ policy: undefined }` for the default policy.
+ */
+export function handoverRecord(ctx: SessionContext, keyId: string, part: SharePublicPart): { policy: StoredPolicy | undefined } | undefined {
+  const h = part.handover;
+  if (h === undefined) return undefined;
+  if (h.policy === undefined) return { policy: undefined };
+  const policy = policyFromText(h.policy);
+  return { policy: { keyId, version: policy.version, text: policyToText(policy), digest: policyDigest(policy), requestId: h.requestId, setAt: ctx.now() } };
 }
 
 export function commitKeySession(ctx: SessionContext, env: Envelope, body: DeliverBody): void {
@@ -51,8 +68,9 @@ export function commitKeySession(ctx: SessionContext, env: Envelope, body: Deliv
     if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer} confirmed another transcript or public key` });
   }
   if (share.state === 'pending') {
-    ctx.keystore.activate(share.keyId, share.epoch);
-    ctx.log.info('share activated', { kind, keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId) });
+    const handover = handoverRecord(ctx, share.keyId, publicPart);
+    ctx.keystore.activate(share.keyId, share.epoch, handover);
+    ctx.log.info('share activated', { kind, keyId: share.keyId, epoch: share.epoch, sessionId: hex(sessionId), ...(handover ? { policyVersion: handover.policy?.version ?? 0 } : {}) });
   }
   sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: share.keyId, epoch: share.epoch });
 }

@@ -13,7 +13,7 @@
 import { BROADCAST, KEY_ROUND, encodeEnvelope, toWirePublicKey, type Envelope, type SessionKeyState, type ParticipantRef, type SecretShareBody } from '@keyquorum/protocol';
 import { SignerError } from '../errors.ts';
 import type { AsyncKeyRounds, KeyOutcome } from '../workers/api.ts';
-import { encodeSharePublicPart } from '../held-share.ts';
+import { encodeSharePublicPart, type PolicyHandover } from '../held-share.ts';
 import { attribute, hex, openRelayed, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
 import { sealConfirm } from './pending.ts';
@@ -39,6 +39,8 @@ export interface KeySessionPlan {
   /** The new share's participants and this signer's index among them. */
   participants: ParticipantRef[];
   self: number;
+  /** A new member of a reshare: the policy handed over, kept with the pending share (held-share.ts). */
+  handover?: PolicyHandover;
   /** The scheme's rounds, run by `ctx.crypto` (a worker thread unless `cryptoWorkers` is 0). */
   rounds: AsyncKeyRounds;
 }
@@ -122,7 +124,8 @@ export class KeySession extends ContributedSession {
       throw e;
     }
     const publicKey = toWirePublicKey(out.publicKey);
-    const publicPart = encodeSharePublicPart({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash });
+    const handover = this.#plan.handover === undefined ? {} : { handover: this.#plan.handover };
+    const publicPart = encodeSharePublicPart({ publicKey, participants: this.#plan.participants, self: this.#plan.self, sessionId: this.sessionId, transcriptHash: out.transcriptHash, ...handover });
     // The CONFIRM is kept with the share (pending.ts answers a RESOLVE with it), so it is sealed first.
     const confirm = sealConfirm(this.ctx, this.#header(KEY_ROUND.CONFIRM), { keyId: this.keyId, epoch, transcriptHash: out.transcriptHash, publicKey });
     try {

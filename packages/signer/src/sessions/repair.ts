@@ -24,13 +24,14 @@
  * a wrong index on the target's side fails the verifying-share check.
  */
 import { equalBytes } from '@noble/curves/utils.js';
-import { COORDINATOR_ID, KEY_ROUND, encodeBody, fromWirePublicKey, keyStateOf, publicKeyHash, repairDigest, type ConfirmBody, type DeliverBody, type Envelope, type ParticipantRef, type RepairStartBody, type SecretShareBody } from '@keyquorum/protocol';
+import { COORDINATOR_ID, KEY_ROUND, clientRequestId, encodeBody, fromWirePublicKey, keyStateOf, publicKeyHash, repairDigest, type ConfirmBody, type DeliverBody, type Envelope, type ParticipantRef, type RepairStartBody, type SecretShareBody } from '@keyquorum/protocol';
 import { CryptoError, repairStep1, repairStep2, repairStep3, type KeyShare, type RepairDelta } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
 import { decodeSharePublicPart, encodeSharePublicPart, type HeldShare } from '../held-share.ts';
 import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
 import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse } from './authorise.ts';
+import { handoverRecord } from './key-commit.ts';
 import { attribute, hex, openRelayed, pinnedKey, sendBody, sendSecret, type SessionContext } from './context.ts';
 import { ContributedSession } from './contributed.ts';
 import type { Session } from './session.ts';
@@ -64,7 +65,7 @@ export function startRepair(ctx: SessionContext, env: Envelope, body: RepairStar
   const role = roleIn(ctx, suite, body);
   const share = authoriseUse(ctx, {
     op: 'repair', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest: repairDigest({ keyId: body.keyId, target: body.target.signer }),
-    publicKey: body.publicKey, participants: body.participants, helper: role === 'helper', grant,
+    publicKey: body.publicKey, participants: body.participants, helper: role === 'helper', grant, handover: body.policy,
   });
   if (role === 'target') {
     // A pending leftover of a session that never reached its commit point (a COMMIT would have come first).
@@ -167,7 +168,8 @@ class RepairSession extends ContributedSession {
     const transcriptHash = publicKeyHash(body.publicKey);
     const secret = schemeFor(this.suite).repairSecret!(keyShare);
     keyShare.signingShare.fill(0);
-    const publicPart = encodeSharePublicPart({ publicKey: body.publicKey, participants: body.participants, self: body.target.index, sessionId: this.sessionId, transcriptHash });
+    const handover = { requestId: clientRequestId(body.request), ...(body.policy === undefined ? {} : { policy: body.policy }) };
+    const publicPart = encodeSharePublicPart({ publicKey: body.publicKey, participants: body.participants, self: body.target.index, sessionId: this.sessionId, transcriptHash, handover });
     try {
       this.ctx.keystore.putPending(this.keyId, body.epoch, this.suite, secret, publicPart);
     } finally {
@@ -194,8 +196,9 @@ export function commitRepair(ctx: SessionContext, env: Envelope, body: DeliverBo
     equalBytes(encodeBody(publicPart.publicKey), encodeBody(mine.publicKey));
   if (!agrees) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `the stored share of ${mine.keyId} comes from another session` });
   if (row.state === 'pending') {
-    ctx.keystore.activate(mine.keyId, mine.epoch);
-    ctx.log.info('repaired share activated', { keyId: mine.keyId, epoch: mine.epoch, sessionId: hex(sessionId) });
+    const handover = handoverRecord(ctx, mine.keyId, publicPart);
+    ctx.keystore.activate(mine.keyId, mine.epoch, handover);
+    ctx.log.info('repaired share activated', { keyId: mine.keyId, epoch: mine.epoch, sessionId: hex(sessionId), policyVersion: handover?.policy?.version ?? 0 });
   }
   sendBody(ctx, { kind, suite, sessionId, round: KEY_ROUND.ACK }, { keyId: mine.keyId, epoch: mine.epoch });
 }

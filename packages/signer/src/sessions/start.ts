@@ -5,6 +5,7 @@
  * the scheme's rounds and a plan of who sends what; signing is the scheme's session.
  */
 import {
+  clientRequestId,
   createKeyDigest,
   keyStateOf,
   refreshDigest,
@@ -94,7 +95,7 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
   refuseUnresolved(ctx, body.keyId);
   const held = authoriseUse(ctx, {
     op: 'reshare', keyId: body.keyId, epoch: body.epoch, suite, request: body.request, digest,
-    oldPublicKey: old, oldParticipants: body.oldParticipants, dealer, grant,
+    oldPublicKey: old, oldParticipants: body.oldParticipants, dealer, grant, handover: body.policy,
   });
   const share = dealer ? held : undefined;
   if (held && !dealer) wipeHeldShare(held);
@@ -109,6 +110,8 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
       r2From: member === undefined ? undefined : dealers.filter((s) => s !== ctx.signerId),
       culpritIndices: body.dealers,
       participants: body.newParticipants, self: member?.index ?? 0,
+      // A new member that held no share takes the policy the old holders checked, at COMMIT.
+      ...(member !== undefined && held === undefined ? { handover: { requestId: clientRequestId(body.request), ...(body.policy === undefined ? {} : { policy: body.policy }) } } : {}),
       rounds: ctx.crypto.keyRounds({ op: 'reshare', suite, params: { body, signer: ctx.signerId, share } }),
     });
   } catch (e) {

@@ -22,6 +22,8 @@ export interface ReshareParams {
   newThreshold: number;
   /** Who signs the client request (default: the test cluster's admin client). */
   client?: IdentityKey;
+  /** The policy the START hands over (canonical text); omitted when undefined. */
+  policy?: string;
 }
 
 export interface ReshareRun {
@@ -36,7 +38,7 @@ export function reshareStart(p: ReshareParams) {
   const signers = p.newParticipants.map((r) => r.signer);
   const request = signClientRequest(p.client ?? adminClient, { op: 'reshare', keyId: p.keyId, digest: reshareDigest({ keyId: p.keyId, groupKey: p.oldPublicKey.groupKey, newThreshold: p.newThreshold, signers }) });
   const { keyId, epoch, oldPublicKey, oldParticipants, dealers, newParticipants, newThreshold } = p;
-  return { keyId, epoch, oldPublicKey, oldParticipants, dealers, newParticipants, newThreshold, request };
+  return { keyId, epoch, oldPublicKey, oldParticipants, dealers, newParticipants, newThreshold, request, ...(p.policy === undefined ? {} : { policy: p.policy }) };
 }
 
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
