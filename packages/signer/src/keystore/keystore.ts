@@ -1,9 +1,9 @@
 /**
  * The signer daemon's keystore: one SQLite file (`keystore.db`) holding its sealed
  * threshold key shares, the single-use nonce journal, the client replay window, its
- * sealed identity key, retired keys with their attestations, and its peer bans. This
- * is the front: it validates every argument, then runs each operation over the stores
- * (shares.ts, nonces.ts, replay.ts, identity.ts, attestations.ts, bans.ts) in one
+ * sealed identity key, retired keys with their attestations, its peer bans, key states,
+ * policies, the velocity ledger and the audit checkpoint. This is the front: it validates
+ * every argument, then runs each operation over the stores (shares.ts, nonces.ts, ...) in one
  * immediate transaction, committed with synchronous=FULL before it returns; after a
  * share wipe it also purges the WAL. Creation, unlocking and schema migrations are in
  * open.ts and schema.ts. No networking and no protocol logic; the clock is injected.
@@ -28,17 +28,8 @@ import { SessionRecords, type StoredVeto } from './sessions.ts';
 import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
 
 interface Stores {
-  shares: ShareStore;
-  nonces: NonceJournal;
-  replay: ReplayWindow;
-  identity: IdentityStore;
-  retired: RetiredKeys;
-  bans: PeerBans;
-  sessions: SessionRecords;
-  states: KeyStates;
-  policies: PolicyRecords;
-  velocity: VelocityLedger;
-  audit: AuditCheckpoints;
+  shares: ShareStore; nonces: NonceJournal; replay: ReplayWindow; identity: IdentityStore; retired: RetiredKeys; bans: PeerBans;
+  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; audit: AuditCheckpoints;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
