@@ -7,7 +7,8 @@
  * (runtime.ts), the key sessions (key-session.ts with the DKG, refresh and reshare
  * configurations in key-configs.ts), signing (signing.ts, one attempt driver per
  * scheme registered in schemes.ts), retirement (retirement.ts) and key state
- * transitions with their scheduled destructions (state.ts), key policies (policy.ts).
+ * transitions with their scheduled destructions (state.ts), key policies (policy.ts);
+ * and the refreshes key policies schedule (../refresh-schedule.ts).
  *
  * The coordinator never runs a crypto round on a secret: it relays peer envelopes
  * verbatim, verifies signature shares and the final signature with the public
@@ -20,7 +21,9 @@ import type { PublicKeyPackage } from '@keyquorum/crypto';
 import { KEY_ROUND, RETIRE_ROUND, WireError, decodeBody, openEnvelope, type AbortBody, type ClientRequest, type Envelope, type IdentityKey } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import { sessionFault } from './errors.ts';
+import type { KeyLocks } from './key-locks.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
+import { RefreshSchedule } from './refresh-schedule.ts';
 import type { Attestation, RegistryKey, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
@@ -42,7 +45,10 @@ export class SessionEngine {
   /** Unresolved key sessions (issue 10, finding 3). */
   readonly resolver: Resolver;
 
-  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
+  /** Refreshes the key policies schedule (refresh-schedule.ts), checked every `refreshCheckMs`. */
+  readonly refreshes: RefreshSchedule;
+
+  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics, locks: KeyLocks) {
     this.opts = opts;
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
     this.resolver = new Resolver(this.runtime);
@@ -50,9 +56,21 @@ export class SessionEngine {
     // Keys a DKG left pending when the coordinator died in it (resolve.ts).
     this.resolver.adoptPendingKeys();
     for (const u of registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
+    this.refreshes = new RefreshSchedule({
+      registry, locks, now: opts.now, log: this.runtime.log,
+      refresh: (key, publicKey) => metrics.session('refresh', () => refresh(this.runtime, key, publicKey, 'scheduled')),
+    });
+    this.#armRefreshCheck();
   }
 
-  /** Destruction deadlines and re-sends waiting (state.ts); cleared by `stop`. */
+  #armRefreshCheck(): void {
+    this.#later(this.opts.refreshCheckMs, () => {
+      this.#armRefreshCheck();
+      this.refreshes.check();
+    });
+  }
+
+  /** Destruction deadlines, re-sends waiting (state.ts) and the next refresh check; cleared by `stop`. */
   readonly #timers = new Set<NodeJS.Timeout>();
 
   #later(delayMs: number, run: () => void): void {
@@ -76,7 +94,7 @@ export class SessionEngine {
     });
   }
 
-  /** Stops the timers of scheduled destructions and re-sends. */
+  /** Stops the timers of scheduled destructions, re-sends and refresh checks. */
   stop(): void {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
