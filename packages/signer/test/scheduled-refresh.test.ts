@@ -20,6 +20,7 @@ import {
   decodeBody,
   encodeBody,
   fromWirePublicKey,
+  generateIdentity,
   parsePolicy,
   policyRequestDigest,
   policyToText,
@@ -203,6 +204,23 @@ describe('a scheduled refresh: each signer decides by its own policy and clock',
       const refused = await tryScheduled(due, SUITE, 1);
       expect([...refused.keys()]).toEqual(IDS);
       for (const r of refused.values()) deniedRefresh(r);
+    } finally {
+      setClocks(0);
+    }
+  });
+});
+
+describe('a scheduled refresh needs no approvals: the policy that names the rule is the authorisation', () => {
+  const approved = 'k-approved-refresh';
+  beforeAll(async () => {
+    await createKey(approved);
+    await install(approved, { refresh: REFRESH, approvers: [{ id: 'alice', type: 'ed25519', publicKey: bytesToHex(generateIdentity().publicKey) }], approvals: { refresh: 1 } });
+  }, 120_000);
+  it('refreshes a due key whose policy requires approvals for a requested refresh', async () => {
+    setClocks(HOUR + 60_000);
+    try {
+      const run = await runKeySession(c, 'refresh', SUITE, participants, scheduled(approved));
+      expect(run.epoch).toBe(1);
     } finally {
       setClocks(0);
     }
