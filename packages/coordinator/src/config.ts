@@ -5,7 +5,7 @@
  *   { "dataDir": "...", "listen": "127.0.0.1:7400",
  *     "signers": { "s1": "<ed25519 public key hex>" },
  *     "clients": [{ "publicKey": "<hex>", "roles": ["admin"] }],
- *     "roundTimeoutMs"?: 5000, "heartbeatMs"?: 10000, "maxFrameBytes"?, "maxBodyBytes"?,
+ *     "roundTimeoutMs"?: 5000, "heartbeatMs"?: 10000, "refreshCheckMs"?: 30000, "maxFrameBytes"?, "maxBodyBytes"?,
  *     "maxSkewMs"?, "maxConnections"?: 256, "headersTimeoutMs"?: 10000,
  *     "requestTimeoutMs"?: 30000, "checkpointIntervalMs"?: 10000, "metricsKeyLabels"?: false, "logLevel"?: "info",
  *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "..." }
@@ -19,6 +19,7 @@ import {
   DEFAULT_CHECKPOINT_INTERVAL_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
+  DEFAULT_REFRESH_CHECK_MS,
   DEFAULT_HOST,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
@@ -72,6 +73,8 @@ export interface CoordinatorOptions {
   passphrase?: string;
   roundTimeoutMs?: number;
   heartbeatMs?: number;
+  /** How often the keys whose policy has a refresh rule are checked for a due scheduled refresh; default 30 s. */
+  refreshCheckMs?: number;
   maxFrameBytes?: number;
   maxBodyBytes?: number;
   maxSkewMs?: number;
@@ -104,6 +107,7 @@ export interface ResolvedOptions {
   passphrase: string | undefined;
   roundTimeoutMs: number;
   heartbeatMs: number;
+  refreshCheckMs: number;
   maxFrameBytes: number;
   maxBodyBytes: number;
   maxSkewMs: number;
@@ -197,6 +201,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     passphrase: o.passphrase,
     roundTimeoutMs: int(optional(o.roundTimeoutMs, DEFAULT_ROUND_TIMEOUT_MS), 'roundTimeoutMs', 10, 600_000),
     heartbeatMs: int(optional(o.heartbeatMs, DEFAULT_HEARTBEAT_MS), 'heartbeatMs', 10, 600_000),
+    refreshCheckMs: int(optional(o.refreshCheckMs, DEFAULT_REFRESH_CHECK_MS), 'refreshCheckMs', 10, 3600_000),
     maxFrameBytes: int(optional(o.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES), 'maxFrameBytes', 1024, 64 * 1024 * 1024),
     maxBodyBytes: int(optional(o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES), 'maxBodyBytes', 1024, 64 * 1024 * 1024),
     maxSkewMs: int(optional(o.maxSkewMs, DEFAULT_MAX_SKEW_MS), 'maxSkewMs', 0, 24 * 3600_000),
@@ -219,6 +224,7 @@ const FILE_KEYS = [
   'clients',
   'roundTimeoutMs',
   'heartbeatMs',
+  'refreshCheckMs',
   'maxFrameBytes',
   'maxBodyBytes',
   'maxSkewMs',

@@ -12,6 +12,10 @@ export const SIGNER_PATH = '/signer';
 
 /** How long the coordinator waits for every expected message of one protocol round. */
 export const DEFAULT_ROUND_TIMEOUT_MS = 5000;
+/** How often the coordinator looks for keys due for a scheduled refresh (refresh-schedule.ts). */
+export const DEFAULT_REFRESH_CHECK_MS = 30_000;
+/** Backoff of a key's scheduled refresh after a failure or missing signers: doubles from the first to the last. */
+export const SCHEDULED_REFRESH_BACKOFF_MS = { first: 60_000, max: 3600_000 } as const;
 /** WebSocket ping interval. */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 /**

@@ -105,7 +105,7 @@ export class Coordinator extends Service implements CoordinatorApi {
       authenticated: (signer) => engine!.onSignerAuthenticated(signer),
       lost: (signer) => engine!.onSignerLost(signer),
     });
-    engine = new SessionEngine(o, identity, registry, server, this.metrics);
+    engine = new SessionEngine(o, identity, registry, server, this.metrics, this.locks);
     this.parts = { identity, registry, server: await stack.start(server), engine };
   }
 

@@ -7,8 +7,9 @@
  * (runtime.ts), the key sessions (key-session.ts with the DKG, refresh and reshare
  * configurations in key-configs.ts), signing (signing.ts, one attempt driver per
  * scheme registered in schemes.ts), retirement (retirement.ts), key state
- * transitions with their scheduled destructions (state.ts), key policies (policy.ts)
- * and the signers' cosignatures of the audit log (checkpoints.ts, on its own timer).
+ * transitions with their scheduled destructions (state.ts), key policies (policy.ts),
+ * the signers' cosignatures of the audit log (checkpoints.ts, on its own timer) and the
+ * refreshes key policies schedule (../refresh-schedule.ts).
  *
  * The coordinator never runs a crypto round on a secret: it relays peer envelopes
  * verbatim, verifies signature shares and the final signature with the public
@@ -21,7 +22,9 @@ import type { PublicKeyPackage } from '@keyquorum/crypto';
 import { KEY_ROUND, RETIRE_ROUND, WireError, decodeBody, openEnvelope, type AbortBody, type ClientRequest, type Envelope, type IdentityKey } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import { sessionFault } from './errors.ts';
+import type { KeyLocks } from './key-locks.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
+import { RefreshSchedule } from './refresh-schedule.ts';
 import type { Attestation, RegistryKey, Registry } from './registry.ts';
 import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
@@ -46,7 +49,10 @@ export class SessionEngine {
   /** The signers' cosignatures of the audit log (sessions/checkpoints.ts). */
   readonly checkpoints: Checkpointer;
 
-  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
+  /** Refreshes the key policies schedule (refresh-schedule.ts), checked every `refreshCheckMs`. */
+  readonly refreshes: RefreshSchedule;
+
+  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics, locks: KeyLocks) {
     this.opts = opts;
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
     this.resolver = new Resolver(this.runtime);
@@ -56,9 +62,21 @@ export class SessionEngine {
     for (const u of registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
     this.checkpoints = new Checkpointer(opts, identity, registry, link, metrics);
     this.checkpoints.start();
+    this.refreshes = new RefreshSchedule({
+      registry, locks, now: opts.now, log: this.runtime.log,
+      refresh: (key, publicKey) => metrics.session('refresh', () => refresh(this.runtime, key, publicKey, 'scheduled')),
+    });
+    this.#armRefreshCheck();
   }
 
-  /** Destruction deadlines and re-sends waiting (state.ts); cleared by `stop`. */
+  #armRefreshCheck(): void {
+    this.#later(this.opts.refreshCheckMs, () => {
+      this.#armRefreshCheck();
+      this.refreshes.check();
+    });
+  }
+
+  /** Destruction deadlines, re-sends waiting (state.ts) and the next refresh check; cleared by `stop`. */
   readonly #timers = new Set<NodeJS.Timeout>();
 
   #later(delayMs: number, run: () => void): void {
@@ -82,7 +100,7 @@ export class SessionEngine {
     });
   }
 
-  /** Stops the timers of scheduled destructions, re-sends and checkpoints. */
+  /** Stops the timers of scheduled destructions, re-sends, refresh checks and checkpoints. */
   stop(): void {
     this.checkpoints.stop();
     for (const t of this.#timers) clearTimeout(t);

@@ -9,7 +9,9 @@
  * re-sent COMMIT of an epoch it already activated is ACKed again. A policy START
  * (docs/governance.md) is checked (request, digest, next version) and ACKed; the
  * signer's own policy enforcement is the real signer's (packages/signer), not this
- * fixture's: `policyDeny` only makes it answer a sign as a refusing signer would.
+ * fixture's: `policyDeny` only makes it answer a sign as a refusing signer would, and
+ * a scheduled refresh START (`scheduled: true`) is run without judging whether it is
+ * due (counted in `scheduledRefreshStarts`).
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
@@ -128,7 +130,7 @@ interface KeySessionState {
   participants: ParticipantRef[];
   threshold: number;
   epoch: number;
-  request: ClientRequest;
+  request: Pick<ClientRequest, 'digest'>;
   proposal: Uint8Array;
   contribution: Uint8Array;
   sessionId?: Uint8Array;
@@ -158,6 +160,8 @@ export class FakeSigner {
   lastCheckpoint: AuditPosition | undefined;
   /** Reshare and repair STARTs received (this fixture does not run them), with the policy each hands over. */
   readonly handoverStarts: { kind: string; keyId: string; policy?: string }[] = [];
+  /** Refresh STARTs with `scheduled: true` received. */
+  scheduledRefreshStarts = 0;
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -290,7 +294,8 @@ export class FakeSigner {
       const stored = this.keys.get(b.keyId);
       if (kind === 'dkg') this.checkRequest(b.request, createKeyDigest({ keyId: b.keyId, suite, threshold: b.threshold, signers: b.participants.map((p) => p.signer) }));
       else {
-        this.checkRequest(b.request, refreshDigest({ keyId: b.keyId }));
+        if (b.scheduled === true) this.scheduledRefreshStarts += 1;
+        else this.checkRequest(b.request!, refreshDigest({ keyId: b.keyId }));
         if (stored === undefined || stored.epoch !== b.epoch) throw new Error('refresh of an unknown key or epoch');
       }
       const s: KeySessionState = {
@@ -300,7 +305,7 @@ export class FakeSigner {
         participants: b.participants,
         threshold: kind === 'dkg' ? b.threshold : stored!.share.publicKey.threshold,
         epoch: kind === 'dkg' ? 0 : b.epoch + 1,
-        request: b.request,
+        request: b.request ?? { digest: refreshDigest({ keyId: b.keyId }) },
         proposal: sessionId,
         contribution: randomBytes(32),
       };

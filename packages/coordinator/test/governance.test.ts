@@ -99,7 +99,8 @@ const startsOf = () => c.signers.reduce((n, s) => n + s.signStarts, 0);
 
 beforeAll(async () => {
   port = await freePort();
-  c = await startCluster(['s1', 's2', 's3'], { options: { port, host: '127.0.0.1', now: () => Date.now() + skew } });
+  // No scheduled refresh (refresh-schedule.ts) while the 'refresh' case below moves the clock past a refresh period: it asks for a refusal.
+  c = await startCluster(['s1', 's2', 's3'], { options: { port, host: '127.0.0.1', now: () => Date.now() + skew, refreshCheckMs: 3600_000 } });
   const request = c.request('createKey', KEY, createKeyDigest({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] }));
   const key = await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] });
   epoch = key.epoch;

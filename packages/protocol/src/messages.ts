@@ -107,7 +107,7 @@ export interface WelcomeBody { signerNonce: Uint8Array }
 export interface ErrorBody { code: string; message: string }
 
 export interface DkgStartBody { keyId: string; threshold: number; participants: ParticipantRef[]; request: ClientRequest }
-export interface RefreshStartBody { keyId: string; epoch: number; participants: ParticipantRef[]; request: ClientRequest }
+export interface RefreshStartBody { keyId: string; epoch: number; participants: ParticipantRef[]; request?: ClientRequest; scheduled?: true }
 export interface ReshareStartBody {
   keyId: string;
   epoch: number;
@@ -220,8 +220,7 @@ function points(curve: Curve, v: unknown, field: string): Uint8Array[] {
 
 type Parser = (o: unknown, curve: Curve | undefined) => unknown;
 
-const obj = <K extends string>(v: unknown, keys: readonly K[], optional: readonly K[] = []) =>
-  strictObject(v, [...keys, ...optional], keys, '');
+const obj = <K extends string>(v: unknown, keys: readonly K[], optional: readonly K[] = []) => strictObject(v, [...keys, ...optional], keys, '');
 
 const needCurve = (curve: Curve | undefined): Curve => {
   if (!curve) throw new WireError('UNKNOWN_SUITE', { field: 'header.suite' });
@@ -293,8 +292,9 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   refresh: {
     ...KEY_SESSION_COMMON,
     [KEY_ROUND.START]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'participants', 'request']);
-      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), participants: parseParticipants(o.participants, 'participants', 2), request: parseClientRequest(o.request, 'request') };
+      const o = obj(v, ['keyId', 'epoch', 'participants'], ['request', 'scheduled']);
+      if ((o.request === undefined) === (o.scheduled === undefined) || (o.scheduled !== undefined && o.scheduled !== true)) throw new WireError('BAD_FIELD', { field: 'scheduled', message: 'BAD_FIELD: scheduled: a refresh START carries a request or scheduled: true' });
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), participants: parseParticipants(o.participants, 'participants', 2), ...(o.scheduled === true ? { scheduled: true } : { request: parseClientRequest(o.request, 'request') }) };
     },
     [KEY_ROUND.R1]: commitmentBody,
     [KEY_ROUND.R2]: secretShare,

@@ -271,6 +271,25 @@ export interface SignUse {
   used(rule: VelocityRule): number;
 }
 
+/**
+ * When the shares of an epoch made at `epochSince` (ms) are due for a scheduled refresh
+ * under `policy`: `epochSince + periodSeconds`; undefined when the policy has no refresh rule.
+ */
+export function refreshDueAt(policy: KeyPolicy, epochSince: number): number | undefined {
+  return policy.refresh === undefined ? undefined : epochSince + policy.refresh.periodSeconds * 1000;
+}
+
+/**
+ * A refresh the coordinator starts on its own (refresh START `scheduled: true`): the
+ * policy's refresh rule is its standing authorisation, so the key must have one and its
+ * shares here must be due by `now`. Throws `PolicyDeniedError` (rule 'refresh').
+ */
+export function checkScheduledRefresh(policy: KeyPolicy, use: { now: number; epochSince: number }): void {
+  const due = refreshDueAt(policy, use.epochSince);
+  if (due === undefined) throw new PolicyDeniedError('refresh', 'the key has no refresh rule: a scheduled refresh needs one');
+  if (use.now < due) throw new PolicyDeniedError('refresh', `the shares are not due for refresh before ${new Date(due).toISOString()}`);
+}
+
 /** Every rule a signature must pass but approvals; throws `PolicyDeniedError` naming the first that refuses. */
 export function checkSignPolicy(policy: KeyPolicy, use: SignUse): void {
   checkClient(policy, 'sign', use.clientKeyHex);

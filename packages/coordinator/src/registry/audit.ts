@@ -41,8 +41,9 @@ export interface AuditEvents {
   /** Its DKG failed; the pending key is forgotten. */
   'key.create_failed': SessionFailure;
   /** Every share refreshed: epoch fromEpoch -> epoch, same public key. */
-  'key.refreshed': { fromEpoch: number; epoch: number; transcriptHash: string };
-  'key.refresh_failed': SessionFailure & { epoch: number };
+  /** `scheduled`: started by the coordinator under the key's policy refresh rule (refresh-schedule.ts), not by a request. */
+  'key.refreshed': { fromEpoch: number; epoch: number; transcriptHash: string; scheduled?: true };
+  'key.refresh_failed': SessionFailure & { epoch: number; scheduled?: true };
   /**
    * The key's shares were redealt to `signers` (threshold and members may change).
    * Committed by resolution of a session another coordinator ran (`resolved`): its

@@ -9,7 +9,7 @@
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { isCryptoError, resharePublicKey, targetExternalKey, type PublicKeyPackage, type ReshareParams } from '@keyquorum/crypto';
-import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, toWirePublicKey, type ClientRequest, type CommitmentBody, type ParticipantRef } from '@keyquorum/protocol';
+import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, refreshDigest, toWirePublicKey, type ClientRequest, type CommitmentBody, type ParticipantRef } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
 import type { RegistryKey } from '../registry.ts';
 import { runKeySession } from './key-session.ts';
@@ -80,16 +80,21 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
   }
 }
 
-/** Refreshes every share of an active key: epoch e -> e + 1, same public key. */
-export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: PublicKeyPackage, request: ClientRequest): Promise<PublicKeyPackage> {
+/**
+ * Refreshes every share of an active key: epoch e -> e + 1, same public key. `request`
+ * 'scheduled': the key's policy refresh rule authorises it (START `scheduled: true`,
+ * the session bound to the digest a refresh request would carry; refresh-schedule.ts).
+ */
+export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: PublicKeyPackage, request: ClientRequest | 'scheduled'): Promise<PublicKeyPackage> {
+  const scheduled = request === 'scheduled';
   try {
     return await runKeySession(rt, {
       kind: 'refresh',
       suite: key.suite,
       keyId: key.id,
       participants: key.participants.map((p) => p.signer),
-      startBody: { keyId: key.id, epoch: key.epoch, participants: key.participants, request },
-      request,
+      startBody: { keyId: key.id, epoch: key.epoch, participants: key.participants, ...(scheduled ? { scheduled: true } : { request }) },
+      request: scheduled ? { digest: refreshDigest({ keyId: key.id }) } : request,
       epoch: key.epoch + 1,
       check: (pkg) => {
         const same = equalBytes(pkg.groupKey, publicKey.groupKey) && equalBytes(pkg.chainCode, publicKey.chainCode) && pkg.threshold === publicKey.threshold && pkg.participants.join() === publicKey.participants.join();
@@ -97,12 +102,12 @@ export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: P
       },
       commit: (pkg, transcriptHash) => {
         rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1);
-        rt.registry.append('key.refreshed', key.id, { fromEpoch: key.epoch, epoch: key.epoch + 1, transcriptHash: bytesToHex(transcriptHash) });
+        rt.registry.append('key.refreshed', key.id, { fromEpoch: key.epoch, epoch: key.epoch + 1, transcriptHash: bytesToHex(transcriptHash), ...(scheduled ? { scheduled } : {}) });
       },
     });
   } catch (e) {
     const err = sessionError(e, 'refresh failed');
-    rt.registry.append('key.refresh_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
+    rt.registry.append('key.refresh_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits, ...(scheduled ? { scheduled } : {}) });
     throw err;
   }
 }

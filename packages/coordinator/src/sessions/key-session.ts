@@ -61,7 +61,8 @@ export interface KeySession {
   /** Who gets the COMMIT; default: every participant and leaver. */
   commitTo?: string[];
   startBody: Record<string, unknown>;
-  request: ClientRequest;
+  /** The request's digest is bound into the session id (a scheduled refresh: the digest a refresh request would carry). */
+  request: Pick<ClientRequest, 'digest'>;
   /** The epoch every CONFIRM must name. */
   epoch: number;
   /** Called with the derived session id, before any participant learns it (so before any can store a share of it). */

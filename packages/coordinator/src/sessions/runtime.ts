@@ -58,7 +58,7 @@ interface ContributionRounds {
 
 export interface Negotiation {
   keyId: string;
-  request: ClientRequest;
+  request: Pick<ClientRequest, 'digest'>;
   /** The START body. */
   start: unknown;
   rounds: ContributionRounds;

@@ -52,7 +52,9 @@ const OPERATION_KINDS: readonly string[] = ['sign', 'refresh', 'reshare', 'repai
 
 /** The key, approval action and request of a START, for kinds that have one ('dkg' and the 'destroy' follow-up have none). */
 export function actionOf(kind: string, body: unknown): { keyId: string; action: ApprovalAction; request: ClientRequest } | undefined {
-  const b = body as { keyId: string; request: ClientRequest; transition?: string };
+  const b = body as { keyId: string; request?: ClientRequest; transition?: string };
+  // A scheduled refresh has no request: the key's policy authorises it (authorise.ts), without approvals.
+  if (b.request === undefined) return undefined;
   if (OPERATION_KINDS.includes(kind)) return { keyId: b.keyId, action: kind as ApprovalAction, request: b.request };
   if (kind === 'state' && b.transition !== 'destroy') return { keyId: b.keyId, action: b.transition as ApprovalAction, request: b.request };
   return undefined;

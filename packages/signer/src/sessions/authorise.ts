@@ -14,13 +14,13 @@
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { parsePath } from '@keyquorum/crypto';
-import { DEFAULT_POLICY, allowsUse, checkPolicyHandover, encodeBody, policyFromText, type ClientRequest, type KeyPolicy, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { DEFAULT_POLICY, allowsUse, checkPolicyHandover, checkScheduledRefresh, encodeBody, policyFromText, type ClientRequest, type KeyPolicy, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../constants.ts';
-import { SignerError } from '../errors.ts';
+import { SignerError, underPolicy } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
 import type { HeldShare } from '../held-share.ts';
 import { admitRequest } from './admit.ts';
-import type { ApprovalGrant } from './approvals.ts';
+import { policyOf, type ApprovalGrant } from './approvals.ts';
 import { sameRefs, type SessionContext } from './context.ts';
 
 interface UseOf<O extends Operation> {
@@ -36,7 +36,9 @@ interface UseOf<O extends Operation> {
 }
 
 /** A use of the key this signer holds active at `epoch`; `check` is the operation's own (participants, derivation target, message form). */
-export interface ActiveKeyUse extends UseOf<'sign' | 'refresh' | 'retire'> {
+export interface ActiveKeyUse extends Omit<UseOf<'sign' | 'refresh' | 'retire'>, 'request'> {
+  /** Undefined only for a scheduled refresh: the key's policy authorises it (`admitScheduled`). */
+  request: ClientRequest | undefined;
   epoch: number;
   check?(share: HeldShare): void;
   /** A signature's derivation path as the START names it (the policy's derivation and per-path velocity rules). */
@@ -156,9 +158,22 @@ function repairShare(ctx: SessionContext, use: RepairUse): HeldShare | undefined
  */
 function verifyRequest(ctx: SessionContext, use: KeyUse, share: HeldShare | undefined): void {
   const { op, keyId, request, digest, grant } = use;
+  if (request === undefined) return admitScheduled(ctx, op, keyId, share!);
   if (op === 'createKey') return void admitRequest(ctx, { op, keyId, request, digest });
   const sign = op === 'sign' ? { path: parsePath(use.path ?? []), epochSince: share!.createdAt } : undefined;
   const handover = (op === 'reshare' || op === 'repair') && share !== undefined ? use.handover : null;
   const check = handover === null ? undefined : (inForce: KeyPolicy) => checkPolicyHandover(inForce, handover === undefined ? DEFAULT_POLICY : policyFromText(handover));
   admitRequest(ctx, { op, keyId, request, digest, action: op, grant, ...(sign ? { sign, attempts: MAX_ATTEMPTS_PER_REQUEST } : {}), ...(check ? { check } : {}) });
+}
+
+/**
+ * A scheduled refresh (START `scheduled: true`, no client request): the key's policy HERE
+ * must have a refresh rule and this signer's share of the current epoch must be due by
+ * its own clock (`checkScheduledRefresh`). Nothing is written: it changes no public key
+ * and no holder, and once committed the new share is not due again for a period.
+ */
+function admitScheduled(ctx: SessionContext, op: Operation, keyId: string, share: HeldShare): void {
+  if (op !== 'refresh') throw new SignerError('BAD_FIELD', { field: 'request', message: `${op} needs a client request` });
+  const { policy } = policyOf(ctx, keyId);
+  underPolicy(() => checkScheduledRefresh(policy, { now: ctx.now(), epochSince: share.createdAt }));
 }

@@ -50,8 +50,10 @@ export function startDkg(ctx: SessionContext, env: Envelope, body: DkgStartBody)
 /** refresh START: same participants, the key active at `epoch` here; the new share is epoch + 1. */
 export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshStartBody, grant?: ApprovalGrant): Session {
   refuseUnresolved(ctx, body.keyId);
+  // A scheduled refresh carries no request; its session binds the digest a request would carry (the coordinator's too).
+  const digest = refreshDigest({ keyId: body.keyId });
   const share = authoriseUse(ctx, {
-    op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: refreshDigest({ keyId: body.keyId }), grant,
+    op: 'refresh', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.scheduled === true ? undefined : body.request, digest, grant,
     check: (s) => {
       if (!sameRefs(s.publicPart.participants, body.participants)) throw new SignerError('BAD_PARTICIPANTS', { field: 'participants', message: `refresh needs exactly the key's participants` });
       selfIndex(ctx, body.participants);
@@ -61,7 +63,7 @@ export function startRefresh(ctx: SessionContext, env: Envelope, body: RefreshSt
   const signers = participants.map((p) => p.signer);
   const others = signers.filter((s) => s !== ctx.signerId);
   return new KeySession(ctx, {
-    kind: 'refresh', suite: share.suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: body.request.digest,
+    kind: 'refresh', suite: share.suite, keyId: body.keyId, epoch: body.epoch + 1, proposalId: env.header.sessionId, requestDigest: digest,
     keyState: keyStateOf(share.epoch, share.publicPart.publicKey),
     signers, r1From: { required: others, optional: [ctx.signerId] }, r2From: others, culpritIndices: participants,
     participants, self,
