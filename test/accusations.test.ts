@@ -97,7 +97,7 @@ describe.each([
 describe('frost-secp256k1-tr 3-of-5 with a liar and a signer that sends a bad share', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 5000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
+    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 10_000, signerScripts: { 'signer-1': LIAR, 'signer-2': BAD_SHARE } });
   }, 180_000);
   afterAll(async () => cluster?.stop());
 

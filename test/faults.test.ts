@@ -71,7 +71,7 @@ async function signWithEveryPair(cluster: Cluster, keyId: string, scheme: string
 // test/ecdsa.test.ts kills a signer during ECDSA signing; kill -9 during an ECDSA DKG or
 // refresh runs here in `npm run test:slow` and in the full chaos runs (all suites).
 describe.each(
-  andSlow([{ scheme: 'frost-secp256k1-tr' as const, roundTimeoutMs: 3000 }], [{ scheme: 'ecdsa-secp256k1' as const, roundTimeoutMs: 10_000 }]),
+  andSlow([{ scheme: 'frost-secp256k1-tr' as const, roundTimeoutMs: 10_000 }], [{ scheme: 'ecdsa-secp256k1' as const, roundTimeoutMs: 10_000 }]),
 )('crash faults ($scheme)', ({ scheme, roundTimeoutMs }) => {
   let cluster: Cluster;
   beforeAll(async () => {

@@ -14,7 +14,6 @@
  * Approvals expire with their operation: a request that needs approvals is honoured
  * until `request.timestamp + approvalTtlSeconds`, and no later.
  */
-import { verifyAuthenticationResponse } from '@simplewebauthn/server';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { clientRequestId, type ClientRequest } from './auth.ts';
 import { taggedHash } from './canonical.ts';
@@ -57,6 +56,9 @@ export async function verifyApproval(policy: KeyPolicy, request: ClientRequest, 
   const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
   let verified = false;
   try {
+    // Loaded on first use: the library's module graph takes ~2 s to import, which every
+    // process and crypto worker importing this package would otherwise pay at start.
+    const { verifyAuthenticationResponse } = await import('@simplewebauthn/server');
     const out = await verifyAuthenticationResponse({
       response: {
         id: approver.credentialId,
