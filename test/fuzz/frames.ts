@@ -14,12 +14,15 @@
  */
 import WebSocket from 'ws';
 import {
+  CHECKPOINT_ROUND,
   CONTROL_ROUND,
   COORDINATOR_ID,
   KEY_ROUND,
+  POLICY_ROUND,
   PROTOCOL_VERSION,
   RETIRE_ROUND,
   SIGN_ROUND,
+  STATE_ROUND,
   decode,
   decodeBody,
   decodeEnvelope,
@@ -36,7 +39,12 @@ import { abortCode, judgeFrame, type Verdict } from './oracles.ts';
 import type { Direction } from './proxy.ts';
 import type { Rand } from './random.ts';
 
-const ABORT_ROUNDS: Record<string, number> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT };
+const ABORT_ROUNDS: Record<string, number> = {
+  dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT,
+  state: STATE_ROUND.ABORT, policy: POLICY_ROUND.ABORT, checkpoint: CHECKPOINT_ROUND.ABORT,
+};
+/** Kinds whose ABORT names no culprits (policy: a rule; checkpoint: the signer's last checkpoint). */
+const NO_CULPRITS = new Set(['policy', 'checkpoint']);
 const BARRIER_TIMEOUT_MS = 15_000;
 const MAX_FRAME_BYTES = 1024 * 1024;
 
@@ -64,7 +72,7 @@ function corpusOf(live: Live, dir: Direction): Array<{ bytes: Uint8Array; env: E
     const { kind, suite, sessionId } = env.header;
     if (kind === 'control' || built.has(`${kind}/${suite}`)) continue;
     built.add(`${kind}/${suite}`);
-    const abort = seal(identity, { kind, suite, sessionId, round: ABORT_ROUNDS[kind]!, from: fromId, to }, { reason: 'TIMEOUT: fuzz', culprits: ['signer-1'] });
+    const abort = seal(identity, { kind, suite, sessionId, round: ABORT_ROUNDS[kind]!, from: fromId, to }, NO_CULPRITS.has(kind) ? { reason: 'TIMEOUT: fuzz' } : { reason: 'TIMEOUT: fuzz', culprits: ['signer-1'] });
     const error = seal(identity, { kind: 'control', suite: 'none', sessionId, round: CONTROL_ROUND.ERROR, from: fromId, to }, { code: 'BAD_FIELD', message: 'fuzz' });
     for (const e of [abort, error]) out.push({ bytes: encodeEnvelope(e), env: e });
   }
