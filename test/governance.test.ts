@@ -22,7 +22,7 @@ import { ClientError, isApprovalPending, type PendingOperation, type SignatureRe
 import { generateIdentity } from '@keyquorum/protocol';
 import { Keystore } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
-import { SoftwarePasskey } from './support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from './support/passkey.ts';
 import { standardVerify } from './support/verify.ts';
 
 const SUITE = 'frost-ed25519';
@@ -59,8 +59,8 @@ describe('per-key policy and approval quorums across real processes', () => {
     format: 1,
     version: 1,
     approvers: [
-      { id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) },
-      { id: 'bob', type: 'ed25519', publicKey: bytesToHex(bob.publicKey) },
+      ed25519Approver('alice', alice),
+      ed25519Approver('bob', bob),
       carol.approver('carol-passkey'),
     ],
     approvals: { sign: 2, policy: 2 },

@@ -12,6 +12,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { generateIdentity, parsePolicy, policyDigest, policyRequestDigest, requestToJson, signClientRequest, signHttpRequest } from '@keyquorum/protocol';
 import { KEYSTORE_DB_FILE } from '@keyquorum/signer';
 import { Cluster } from './support/cluster.ts';
+import { ed25519Approver } from './support/passkey.ts';
 
 const KEY = 'handover';
 const alice = generateIdentity();
@@ -35,7 +36,7 @@ describe('policy handover across real processes', () => {
 
   it('a reshare of a governed key hands its policy to the new member', async () => {
     await cluster.client.createKey({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['signer-1', 'signer-2', 'signer-3'] });
-    const json = { format: 1, version: 1, approvers: [{ id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) }], approvals: { sign: 1 } };
+    const json = { format: 1, version: 1, approvers: [ed25519Approver('alice', alice)], approvals: { sign: 1 } };
     const policy = parsePolicy(json);
     const request = signClientRequest(cluster.admin, { op: 'policy', keyId: KEY, digest: policyRequestDigest({ keyId: KEY, policy }) });
     const target = `/v1/keys/${KEY}/policy`;

@@ -70,3 +70,8 @@ export class SoftwarePasskey {
     return { approver: id, type: 'webauthn', ...this.assert(challenge, o) };
   }
 }
+
+/** The policy entry (JSON form) naming an Ed25519 approver key as approver `id`. */
+export function ed25519Approver(id: string, key: { publicKey: Uint8Array }): { id: string; type: 'ed25519'; publicKey: string } {
+  return { id, type: 'ed25519', publicKey: Buffer.from(key.publicKey).toString('hex') };
+}

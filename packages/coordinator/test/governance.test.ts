@@ -29,7 +29,7 @@ import {
   type IdentityKey,
   type PendingOperationJson,
 } from '@keyquorum/protocol';
-import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { Registry } from '../src/index.ts';
 import { eventually, startCluster, type Cluster } from './helpers.ts';
 
@@ -39,8 +39,8 @@ const bob = generateIdentity();
 const mallory = generateIdentity();
 const carol = new SoftwarePasskey();
 const APPROVERS = [
-  { id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) },
-  { id: 'bob', type: 'ed25519', publicKey: bytesToHex(bob.publicKey) },
+  ed25519Approver('alice', alice),
+  ed25519Approver('bob', bob),
   carol.approver('carol'),
 ];
 

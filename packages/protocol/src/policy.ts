@@ -231,8 +231,6 @@ export function policyDigest(p: KeyPolicy): Uint8Array {
   return taggedHash(POLICY_TAG, canonicalPolicy(p));
 }
 
-/** A short fingerprint for logs and CLI output (first 8 bytes of the digest, hex). */
-export const policyFingerprint = (p: KeyPolicy): string => bytesToHex(policyDigest(p).slice(0, 8));
 
 /** How many approvals `action` needs under `policy`. */
 export function requiredApprovals(policy: KeyPolicy, action: ApprovalAction): number {

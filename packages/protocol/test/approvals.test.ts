@@ -1,6 +1,6 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
-import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { approvalFromJson, approvalToJson, type Approval } from '../src/approval-wire.ts';
 import { approvalChallenge, signApproval, verifyApprovals } from '../src/approvals.ts';
 import { clientRequestId, operationDigest, parseClientRequest, signClientRequest, type ClientRequest } from '../src/auth.ts';
@@ -20,8 +20,8 @@ const policy = parsePolicy({
   format: 1,
   version: 1,
   approvers: [
-    { id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) },
-    { id: 'bob', type: 'ed25519', publicKey: bytesToHex(bob.publicKey) },
+    ed25519Approver('alice', alice),
+    ed25519Approver('bob', bob),
     carol.approver('carol'),
   ],
   approvals: { sign: 2, resume: 3 },

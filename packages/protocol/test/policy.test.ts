@@ -1,6 +1,6 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
-import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { operationDigest, signClientRequest } from '../src/auth.ts';
 import { decode, encode } from '../src/codec.ts';
 import { generateIdentity } from '../src/identity.ts';
@@ -30,8 +30,8 @@ export const examplePolicy = (over: Record<string, unknown> = {}) => ({
   format: 1,
   version: 2,
   approvers: [
-    { id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) },
-    { id: 'bob', type: 'ed25519', publicKey: bytesToHex(bob.publicKey) },
+    ed25519Approver('alice', alice),
+    ed25519Approver('bob', bob),
     passkey.approver('carol-phone'),
   ],
   approvals: { sign: 2, resume: 2, policy: 2 },
@@ -76,7 +76,7 @@ describe('per-key policy documents', () => {
     expectWireError(() => parsePolicy(examplePolicy({ approvals: { sign: 4 } })), 'BAD_FIELD', 'policy.approvals.sign');
     expectWireError(() => parsePolicy(examplePolicy({ approvals: { fly: 1 } })), 'BAD_FIELD', 'policy.approvals.fly');
     expectWireError(() => parsePolicy(examplePolicy({ approvers: [{ id: 'a', type: 'ed25519', publicKey: '00' }] , approvals: {} })), 'BAD_FIELD', 'policy.approvers[0].publicKey');
-    expectWireError(() => parsePolicy(examplePolicy({ approvers: [...examplePolicy().approvers, { id: 'alice', type: 'ed25519', publicKey: bytesToHex(bob.publicKey) }] })), 'BAD_FIELD', 'policy.approvers[3].id');
+    expectWireError(() => parsePolicy(examplePolicy({ approvers: [...examplePolicy().approvers, ed25519Approver('alice', bob)] })), 'BAD_FIELD', 'policy.approvers[3].id');
     expectWireError(() => parsePolicy(examplePolicy({ notAfter: '2025-01-01T00:00:00Z' })), 'BAD_FIELD', 'policy.notAfter');
     expectWireError(() => parsePolicy(examplePolicy({ notBefore: 'tomorrow' })), 'BAD_FIELD', 'policy.notBefore');
     expectWireError(() => parsePolicy(examplePolicy({ velocity: [{ limit: 1, windowSeconds: 0, per: 'key' }] })), 'BAD_FIELD', 'policy.velocity[0].windowSeconds');

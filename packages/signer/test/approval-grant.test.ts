@@ -22,14 +22,14 @@ import {
   type ClientRequest,
   type KeyPolicy,
 } from '@keyquorum/protocol';
-import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { checkApprovals, type ApprovalGrant } from '../src/sessions/approvals.ts';
 
 const client = generateIdentity();
 const alice = generateIdentity();
 const bob = new SoftwarePasskey();
 const policyV = (version: number): KeyPolicy =>
-  parsePolicy({ format: 1, version, approvers: [{ id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) }, bob.approver('bob')], approvals: { sign: 2 } });
+  parsePolicy({ format: 1, version, approvers: [ed25519Approver('alice', alice), bob.approver('bob')], approvals: { sign: 2 } });
 
 async function grantFor(policy: KeyPolicy, request: ClientRequest): Promise<ApprovalGrant> {
   const approvers = await verifyApprovals(policy, 'sign', request, request.approvals ?? [], request.timestamp);

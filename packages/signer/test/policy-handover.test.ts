@@ -47,6 +47,7 @@ import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
 import { reshareStart, runReshare, type ReshareParams } from './helpers/reshare-drive.ts';
 import { snapshot } from './helpers/state.ts';
+import { ed25519Approver } from '../../../test/support/passkey.ts';
 
 const SUITE = 'frost-ed25519';
 const KEY = 'k1';
@@ -55,7 +56,7 @@ const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 /** Signatures need alice's approval; version `version`, `extra` to make another document. */
 const governed = (version: number, extra: Record<string, unknown> = {}): KeyPolicy =>
-  parsePolicy({ format: 1, version, approvers: [{ id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) }], approvals: { sign: 1 }, ...extra });
+  parsePolicy({ format: 1, version, approvers: [ed25519Approver('alice', alice)], approvals: { sign: 1 }, ...extra });
 
 const fake = useFakeCluster();
 

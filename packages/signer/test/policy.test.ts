@@ -48,7 +48,7 @@ import {
   type WirePublicKey,
 } from '@keyquorum/protocol';
 import { aggregate, verifySignature } from '@keyquorum/crypto';
-import { SoftwarePasskey } from '../../../test/support/passkey.ts';
+import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../src/index.ts';
 import { adminClient, removeTempDirs } from './helpers/cluster.ts';
@@ -71,9 +71,9 @@ const alice = generateIdentity();
 const carol = generateIdentity();
 const bob = new SoftwarePasskey({ rpId: 'localhost', origin: 'http://localhost:8080' });
 const approvers = [
-  { id: 'alice', type: 'ed25519', publicKey: bytesToHex(alice.publicKey) },
+  ed25519Approver('alice', alice),
   bob.approver('bob'),
-  { id: 'carol', type: 'ed25519', publicKey: bytesToHex(carol.publicKey) },
+  ed25519Approver('carol', carol),
 ];
 
 const clock = new TestClock();
