@@ -33,3 +33,5 @@ export * from './approval-wire.ts';
 export * from './approvals.ts';
 export * from './http/index.ts';
 export { Service, StartStack, type ServiceStatus, type Startable } from './lifecycle.ts';
+export * from './tx/index.ts';
+export * from './tx/wire.ts';

@@ -42,6 +42,7 @@ import { GOVERNANCE_PARSERS, handoverPolicy } from './policy-messages.ts';
 import { CHECKPOINT_PARSERS } from './audit-checkpoint.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
 import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
+import { parseSignTxField, type SignTxField } from './tx/wire.ts';
 
 /** The coordinator's node id in every header. */
 export const COORDINATOR_ID = 'coordinator';
@@ -149,6 +150,8 @@ export interface SignStartBody {
   path?: string;
   taproot?: TaprootTarget;
   request: ClientRequest;
+  /** A transaction-aware signature (tx/wire.ts): the signer computes `message`, `path` and `taproot` from it and refuses any other. */
+  tx?: SignTxField;
 }
 export interface SignCommitmentBody { hiding: Uint8Array; binding: Uint8Array }
 export interface SignShareBody { share: Uint8Array }
@@ -338,7 +341,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
   },
   sign: {
     [SIGN_ROUND.START]: (v) => {
-      const o = obj(v, ['keyId', 'epoch', 'message', 'request'], ['path', 'taproot']);
+      const o = obj(v, ['keyId', 'epoch', 'message', 'request'], ['path', 'taproot', 'tx']);
       const body: SignStartBody = {
         keyId: keyId(o.keyId, 'keyId'),
         epoch: epoch(o.epoch, 'epoch'),
@@ -351,6 +354,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
         const t = strictObject(o.taproot, ['merkleRoot'], [], 'taproot');
         body.taproot = t.merkleRoot === undefined ? {} : { merkleRoot: b32(t.merkleRoot, 'taproot.merkleRoot') };
       }
+      if (o.tx !== undefined) body.tx = parseSignTxField(o.tx, 'tx');
       return body;
     },
     [SIGN_ROUND.COMMITMENT]: (v, c) => {
