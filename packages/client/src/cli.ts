@@ -4,7 +4,8 @@
  *     (--scrypt-n: for tests only, a cheaper scrypt cost for the nodes' sealed secrets at init)
  *   keyquorum keys create --suite S --threshold T [--signers id,...] [--label L]   (--scheme: older name of --suite)
  *   keyquorum keys list | keys show ID | keys derive ID --path m/44/0/7
- *   keyquorum sign ID --message HEX [--path m/44/0/7]
+ *   keyquorum sign ID --message HEX [--path m/44/0/7] [--taproot [--merkle-root HEX]]
+ *   keyquorum sign-tx ID --chain ethereum|bitcoin|solana --tx|--psbt|--message ...   (cli-sign.ts)
  *   keyquorum keys refresh ID | keys reshare ID --signers id,... --threshold T | keys repair ID --signer S | keys retire ID
  *   keyquorum signers
  *   keyquorum bans ID | bans clear ID --signer S
@@ -31,6 +32,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEY_SUITES, exportIdentitySecret, generateIdentity, type KeySuiteId } from '@keyquorum/protocol';
 import { audit } from './cli-audit.ts';
 import { governance, printPending } from './cli-governance.ts';
+import { sign, signTx } from './cli-sign.ts';
 import { IoError, Refusal, UsageError, connect, fields, keyId, need, parse, printable, table, time, type CliIo, type Values } from './cli-support.ts';
 import type { Ban, CreateKeyOptions, KeyJson, SignerStatus } from './client.ts';
 import { stateTransition } from './cli-states.ts';
@@ -53,7 +55,12 @@ const USAGE = `usage: keyquorum <command> [options]
   keys retire ID
   keys suspend|resume|deactivate|compromise ID   change the key state (admin; every signer checks it)
   keys destroy ID [--after 7d] [--cancel]        schedule the wipe of every share (default 7 days), or cancel it
-  sign ID --message HEX [--path m/44/0/7]
+  sign ID --message HEX [--path m/44/0/7] [--taproot [--merkle-root HEX]]
+                                    sign a message; --taproot: for the BIP341 output key (frost-secp256k1-tr)
+  sign-tx ID --chain ethereum --tx HEX | --chain bitcoin --psbt BASE64 | --chain solana --message BASE64
+             [--path m/44/0/7] [--network mainnet|testnet|regtest]
+                                    sign an unsigned transaction: every signer parses it and checks the key's
+                                    policy against what it pays; prints the broadcastable transaction and its id
   signers
   bans ID                           signers banned from the key's sessions (caught cheating)
   bans clear ID --signer S          lift the coordinator's ban (admin; each signer: keyquorum-signer unban)
@@ -295,17 +302,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       return dev(rest, io);
     case 'keys':
       return keys(rest[0], rest.slice(1), io);
-    case 'sign': {
-      const { values: v, positionals } = parse(rest, { message: { type: 'string' }, path: { type: 'string' } }, 1);
-      const message = need(v, 'message');
-      if (message.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(message)) throw new UsageError('--message: expected hex bytes');
-      const { client } = connect(v, io);
-      const sig = await client.sign(keyId(positionals[0]!), { message, ...(v.path === undefined ? {} : { path: v.path as string }) });
-      const rows: Array<[string, string]> = [['signature', sig.signature], ['publicKey', sig.publicKey]];
-      if (sig.recoveryId !== undefined) rows.push(['recoveryId', String(sig.recoveryId)]);
-      print({ signature: sig.signature, publicKey: sig.publicKey, ...(sig.recoveryId === undefined ? {} : { recoveryId: sig.recoveryId }) }, fields(rows));
-      return 0;
-    }
+    case 'sign':
+      return sign(rest, io);
+    case 'sign-tx':
+      return signTx(rest, io);
     case 'client-key': {
       const { values: v } = parse(rest, { out: { type: 'string' } }, 0);
       const file = path.resolve(io.cwd, need(v, 'out'));

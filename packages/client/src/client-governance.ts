@@ -6,7 +6,7 @@
  * What an approver sees is what it approves: `reviewOperation` never takes the
  * coordinator's word for what an operation does. It recomputes the signed request's
  * digest from the operation's `params` (the route body: the message, path and taproot
- * of a sign at the key's epoch; the policy document; the state transition and delay;
+ * of a sign at the key's epoch; a sign-tx's transaction, path and network; the policy document; the state transition and delay;
  * ...) and refuses with ClientError 'DIGEST_MISMATCH' when they differ, and it computes
  * the approval challenge from the request itself (`approvalChallenge`), not from the
  * coordinator's `challenge`. Approvals sign that challenge, which binds exactly one
@@ -29,7 +29,13 @@ import {
   retireDigest,
   signApproval,
   signDigest,
+  signTxDigest,
   stateDigest,
+  BITCOIN_NETWORKS,
+  CHAINS,
+  txToText,
+  type BitcoinNetwork,
+  type Chain,
   type Approval,
   type ApprovalJson,
   type ClientRequest,
@@ -93,6 +99,7 @@ export function describeOperation(op: PendingOperation, key: KeyJson, requestDig
   };
   switch (op.op) {
     case 'sign': {
+      if (p.chain !== undefined) return describeTx(op, key, requestDigest);
       const message = hexBytes(p.message, op, 'message');
       const path = p.path === undefined ? undefined : text(p.path, op, 'path');
       let taproot: { merkleRoot?: Uint8Array } | undefined;
@@ -154,6 +161,24 @@ export function describeOperation(op: PendingOperation, key: KeyJson, requestDig
     default:
       throw mismatch(op, `operation ${op.op} cannot be checked here`);
   }
+}
+
+/** A pending sign-tx (params `{ chain, tx (hex), path?, network? }`): what it signs, checked against the request's digest at the key's epoch or an earlier one. */
+function describeTx(op: PendingOperation, key: KeyJson, requestDigest: Uint8Array): Array<[string, string]> {
+  const p = op.params ?? {};
+  const chain = text(p.chain, op, 'chain') as Chain;
+  if (!CHAINS.includes(chain)) throw mismatch(op, `params.chain '${chain}' is not a chain`);
+  const data = hexBytes(p.tx, op, 'tx');
+  const path = p.path === undefined ? undefined : text(p.path, op, 'path');
+  const network = p.network === undefined ? undefined : (text(p.network, op, 'network') as BitcoinNetwork);
+  if (network !== undefined && !BITCOIN_NETWORKS.includes(network)) throw mismatch(op, `params.network '${network}' is not a bitcoin network`);
+  const lines: Array<[string, string]> = [['chain', chain], ['transaction', txToText(chain, data)], ['path', path ?? '(root key, or as each input names it)']];
+  if (network !== undefined) lines.push(['network', network]);
+  for (let epoch = key.epoch; epoch >= 0; epoch -= 1) {
+    const digest = signTxDigest({ keyId: op.keyId, epoch, chain, data, ...(path === undefined ? {} : { path }), ...(network === undefined ? {} : { network }) });
+    if (equalBytes(digest, requestDigest)) return [...lines, ['epoch', epoch === key.epoch ? String(epoch) : `${epoch} (the key is at epoch ${key.epoch} now: signers will refuse it)`]];
+  }
+  throw mismatch(op, `the signed request does not authorise signing this ${chain} transaction with ${op.keyId}`);
 }
 
 const isApprovalJson = (a: Approval | ApprovalJson): a is ApprovalJson => (a.type === 'ed25519' ? typeof a.sig === 'string' : typeof a.signature === 'string');

@@ -36,7 +36,14 @@ import {
   type RequestedTransition,
   type StateBodyJson,
   signDigest,
+  signTxDigest,
   taprootToJson,
+  txFromText,
+  txToText,
+  type BitcoinNetwork,
+  type Chain,
+  type SignTxBodyJson,
+  type TxOutput,
   type AttestationJson,
   type AuditEntryJson,
   type AuditVerificationJson,
@@ -112,6 +119,21 @@ export interface SignOptions {
    */
   epoch?: number;
 }
+
+export interface SignTxOptions {
+  chain: Chain;
+  /** The unsigned transaction: bytes, or its text (ethereum 0x hex; bitcoin PSBT, solana message: base64). */
+  tx: Uint8Array | string;
+  /** ethereum, solana: the derivation path of the signing key (bitcoin inputs name their own). */
+  path?: string;
+  /** bitcoin only: the network its addresses are rendered for (default mainnet). */
+  network?: BitcoinNetwork;
+  /** The key epoch the request authorises; read from the coordinator when omitted. */
+  epoch?: number;
+}
+
+/** What sign-tx answers: the broadcastable transaction (`TxOutput` by chain), the module's id of it and the signatures given per input. */
+export type SignedTransaction = TxOutput & { txId: string; signatures: Array<{ input: number; signature: string }> };
 
 export interface ReshareOptions {
   /** The new signer set, numbered 1..n' in this order (may overlap the current one). */
@@ -209,6 +231,26 @@ export class KeyquorumClient extends GovernanceApi {
     if (o.taproot !== undefined) body.taproot = taprootToJson(o.taproot);
     // A 202 (the key's policy requires approvals) is the SDK's to type (docs/governance.md "SDK and CLI").
     return this.call(ROUTES.sign, { params: { id: keyId }, body }) as Promise<SignatureResult>;
+  }
+
+  /**
+   * Signs an unsigned transaction (docs/transactions.md): the request authorises the
+   * transaction itself (`signTxDigest`); every signer parses it and checks the key's
+   * policy against what it pays. Resolves to the broadcastable transaction; throws
+   * ApprovalPendingError when the policy holds it for approvals.
+   */
+  async signTx(keyId: string, o: SignTxOptions): Promise<SignedTransaction> {
+    let data: Uint8Array;
+    try {
+      data = o.tx instanceof Uint8Array ? o.tx : txFromText(o.chain, o.tx);
+    } catch (e) {
+      throw new ClientError('BAD_ARGUMENT', { field: 'tx', message: (e as Error).message, cause: e });
+    }
+    const epoch = o.epoch ?? (await this.getKey(keyId)).epoch;
+    const opt = { ...(o.path === undefined ? {} : { path: o.path }), ...(o.network === undefined ? {} : { network: o.network }) };
+    const request = this.signRequest('sign', keyId, signTxDigest({ keyId, epoch, chain: o.chain, data, ...opt }));
+    const body: SignTxBodyJson = { chain: o.chain, tx: txToText(o.chain, data), ...opt, request: requestToJson(request) };
+    return (await this.call(ROUTES.signTx, { params: { id: keyId }, body })) as SignedTransaction;
   }
 
   /** Refreshes every share (epoch + 1, same public key); `{ wait: false }`: the running operation. */

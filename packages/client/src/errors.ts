@@ -1,6 +1,6 @@
 /**
  * The one typed error of @keyquorum/client: an API error carries the coordinator's
- * `code`, HTTP `status`, and the `field` / `culprits` / policy `rule` it named; transport failures
+ * `code`, HTTP `status`, and the `field` / `culprits` / policy `rule` / transaction `txCode` it named; transport failures
  * are 'NETWORK', unreadable answers 'BAD_RESPONSE', bad arguments 'BAD_ARGUMENT', and
  * failures of the local cluster's processes (`keyquorum dev`) 'DEV_PROCESS'.
  */
@@ -34,14 +34,17 @@ export class ClientError extends Error {
   readonly culprits: string[];
   /** POLICY_DENIED: the policy rule that refused ('approvals', 'velocity', ...). */
   readonly rule: string | undefined;
+  /** BAD_TX: why the chain module refused the transaction ('NOT_OUR_KEY', 'MALFORMED_TX', ...). */
+  readonly txCode: string | undefined;
 
-  constructor(code: ClientErrorCode, opts: { status?: number; message?: string; field?: string; culprits?: string[]; rule?: string; cause?: unknown } = {}) {
+  constructor(code: ClientErrorCode, opts: { status?: number; message?: string; field?: string; culprits?: string[]; rule?: string; txCode?: string; cause?: unknown } = {}) {
     super(opts.message ?? code, { cause: opts.cause });
     this.code = code;
     this.status = opts.status ?? 0;
     this.field = opts.field;
     this.culprits = opts.culprits ?? [];
     this.rule = opts.rule;
+    this.txCode = opts.txCode;
   }
 }
 
@@ -55,5 +58,6 @@ export function apiError(e: ApiErrorJson, status: number): ClientError {
   if (e.field !== undefined) opts.field = e.field;
   const rule = (e as { rule?: unknown }).rule;
   if (typeof rule === 'string') opts.rule = rule;
+  if (typeof e.txCode === 'string') opts.txCode = e.txCode;
   return new ClientError(e.code as ClientErrorCode, opts);
 }

@@ -6,7 +6,7 @@
  * `Coordinator` implements it; the adapter never sees the class, so the two do not
  * import each other.
  */
-import type { ClientRequest, KeyPolicyJson, KeyView, PendingOperationJson, PendingOperationState, RequestedTransition, TaprootTarget } from '@keyquorum/protocol';
+import type { BitcoinNetwork, Chain, ClientRequest, KeyPolicyJson, KeyView, PendingOperationJson, PendingOperationState, RequestedTransition, TaprootTarget, TxOutput, TxSignature } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
@@ -46,6 +46,26 @@ export interface SignParams {
   path?: string;
   /** frost-secp256k1-tr only: sign for the BIP341 output key (`{}` = key-path only). */
   taproot?: TaprootTarget;
+}
+
+/** A transaction to sign (POST /v1/keys/{id}/sign-tx; docs/transactions.md). */
+export interface SignTxParams {
+  request: ClientRequest;
+  keyId: string;
+  chain: Chain;
+  /** The unsigned transaction: ethereum RLP, bitcoin PSBT, solana message. */
+  tx: Uint8Array;
+  /** ethereum, solana: the derivation path of the signing key. */
+  path?: string;
+  /** bitcoin only. */
+  network?: BitcoinNetwork;
+}
+
+/** The broadcastable transaction, the module's id of it, and the signature given per target. */
+export interface SignTxOutput {
+  output: TxOutput;
+  txId: string;
+  signatures: TxSignature[];
 }
 
 /** A key state transition (POST /v1/keys/{id}/state): `afterMs` for 'schedule-destroy' only (default 7 days). */
@@ -117,6 +137,7 @@ export interface CoordinatorApi {
   readonly operations: Pick<OperationLog, 'start' | 'get'>;
   createKey(p: CreateKeyParams): Promise<KeyView>;
   sign(p: SignParams): Promise<SignOutput>;
+  signTx(p: SignTxParams): Promise<SignTxOutput>;
   refresh(p: KeyRequestParams): Promise<KeyView>;
   reshare(p: ReshareParams): Promise<KeyView>;
   repair(p: RepairParams): Promise<KeyView>;

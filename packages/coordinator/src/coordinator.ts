@@ -16,7 +16,7 @@ import {
   type ApprovalAction, type ClientRequest, type IdentityKey, type KeyPolicyJson, type KeySuiteId, type KeyView, type Operation, type PendingOperationJson,
   type PendingOperationState, type ServiceStatus, type StartStack, type UsageState,
 } from '@keyquorum/protocol';
-import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, StateParams } from './api.ts';
+import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, DerivedPublicKey, KeyRequestParams, Readiness, RepairParams, ReshareParams, RetireOutput, SignerInfo, SignOutput, SignParams, SignTxOutput, SignTxParams, StateParams } from './api.ts';
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
@@ -32,6 +32,7 @@ import { OperationLog } from './operations.ts';
 import { readinessOf } from './readiness.ts';
 import { Registry, toKeyView, type Attestation, type AuditEntry, type AuditPage, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
 import { CoordinatorServer } from './server.ts';
+import { signTransaction } from './sign-tx.ts';
 
 export type CoordinatorStatus = ServiceStatus;
 
@@ -76,9 +77,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   }
 
   /** The identity public key signers pin. */
-  get publicKey(): Uint8Array {
-    return this.started().identity.publicKey;
-  }
+  get publicKey(): Uint8Array { return this.started().identity.publicKey; }
 
   /** `http://host:port` of the API; signers dial `ws://host:port/signer`. */
   get url(): string {
@@ -88,9 +87,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     return `http://${host}:${a.port}`;
   }
 
-  get signerUrl(): string {
-    return `${this.url.replace(/^http/, 'ws')}${SIGNER_PATH}`;
-  }
+  get signerUrl(): string { return `${this.url.replace(/^http/, 'ws')}${SIGNER_PATH}`; }
 
   protected async startParts(stack: StartStack): Promise<void> {
     const o = this.options;
@@ -226,6 +223,11 @@ export class Coordinator extends Service implements CoordinatorApi {
       this.metrics.signature(key.suite);
       return { signature: out.signature, publicKey: out.publicKey, ...(out.recoveryId === undefined ? {} : { recoveryId: out.recoveryId }) };
     });
+  }
+
+  /** Signs an unsigned transaction and returns it broadcastable (sign-tx.ts; docs/transactions.md). */
+  signTx(p: SignTxParams): Promise<SignTxOutput> {
+    return signTransaction({ activeKey: (id) => this.activeKey(id, 'sign'), governance: this.governance, locks: this.locks, metrics: this.metrics, engine: this.started().engine }, p);
   }
 
   /** Refreshes every share (epoch + 1, same public key); returns the key. */

@@ -10,7 +10,7 @@
  * retry leaves out (`fault.excluded`). The drivers turn it into TIMEOUT or
  * SESSION_FAILED (sessions/runtime.ts `sessionError`).
  */
-import { PolicyDeniedError, isApiErrorCode, type ApiErrorCode, type PendingOperationJson, type PolicyRule } from '@keyquorum/protocol';
+import { POLICY_RULES, PolicyDeniedError, isApiErrorCode, type ApiErrorCode, type PendingOperationJson, type PolicyRule, type TxErrorCode } from '@keyquorum/protocol';
 
 export type CoordinatorErrorCode =
   /** The codes the HTTP API answers with (their statuses: `API_ERRORS`). */
@@ -41,6 +41,8 @@ export interface CoordinatorErrorOptions {
   cause?: unknown;
   /** POLICY_DENIED only: the policy rule that refused. */
   rule?: PolicyRule;
+  /** BAD_TX only: the chain module's TxError code. */
+  txCode?: TxErrorCode;
   /** SESSION_FAULT only: why the round failed and which signers failed it. */
   fault?: { reason: FaultReason; signers: readonly string[] };
 }
@@ -54,6 +56,7 @@ export class CoordinatorError extends Error {
   readonly culprits: string[];
   readonly fault: SessionFaultDetail | undefined;
   readonly rule: PolicyRule | undefined;
+  readonly txCode: TxErrorCode | undefined;
 
   /**
    * The message is `CODE: text`, except a SESSION_FAULT's, which is the bare text: it is
@@ -70,6 +73,7 @@ export class CoordinatorError extends Error {
     this.field = opts.field;
     this.culprits = culprits;
     this.rule = opts.rule;
+    this.txCode = opts.txCode;
     if (opts.fault === undefined) this.fault = undefined;
     else {
       const signers = sortedSet(opts.fault.signers);
@@ -102,9 +106,11 @@ export function policyDenied(e: PolicyDeniedError): CoordinatorError {
   return new CoordinatorError('POLICY_DENIED', { rule: e.rule, message: e.message.replace(/^POLICY_DENIED /, ''), cause: e });
 }
 
+const DENIED = new RegExp(`POLICY_DENIED \\((${POLICY_RULES.join('|')})\\):`);
+
 /** `POLICY_DENIED (<rule>): ...` in a signer's ABORT reason: the rule, else undefined. */
 export function deniedRuleOf(reason: string): PolicyRule | undefined {
-  const m = /POLICY_DENIED \((approvals|clients|velocity|validity|derivation|refresh|version)\):/.exec(reason);
+  const m = DENIED.exec(reason);
   return m === null ? undefined : (m[1] as PolicyRule);
 }
 

@@ -26,7 +26,9 @@ import {
   apiErrorToJson,
   checkClient,
   checkPolicySuccessor,
+  checkRawSign,
   checkSignPolicy,
+  checkTxPolicy,
   parsePolicy,
   clientRequestId,
   policyDigest,
@@ -36,6 +38,8 @@ import {
   requiredApprovals,
   retirementToJson,
   signatureToJson,
+  signedTxToJson,
+  txRequiredApprovals,
   verifyApproval,
   WireError,
   type ApprovalAction,
@@ -47,12 +51,14 @@ import {
   type PendingOperationJson,
   type PendingOperationState,
   type Approval,
+  type ParsedTx,
 } from '@keyquorum/protocol';
 import type { CoordinatorApi } from './api.ts';
 import { authorise } from './checks.ts';
 import type { ResolvedOptions } from './config.ts';
 import { ApprovalPending, CoordinatorError, policyDenied, publicError } from './errors.ts';
 import type { PendingOperation, Registry, RegistryKey } from './registry.ts';
+import { isTxParams, parseTx, type TxParams } from './tx.ts';
 
 /** What an operation on a key asks to be admitted. */
 export interface Admission {
@@ -66,6 +72,8 @@ export interface Admission {
   params: Record<string, unknown>;
   /** The operation's own policy rules (sign: `checkSign`), run on the authenticated request before it waits for approvals or runs. */
   precheck?: (request: ClientRequest) => void;
+  /** The approvals the action needs under `policy`, when not `requiredApprovals` (sign-tx: `txRequiredApprovals` of the transaction). */
+  required?: (policy: KeyPolicy) => number;
 }
 
 export interface Admitted {
@@ -154,7 +162,7 @@ export class Governance {
   async admit(a: Admission): Promise<Admitted> {
     const registry = this.registry();
     const policy = this.policyOf(a.key.id);
-    const required = requiredApprovals(policy, a.action);
+    const required = a.required?.(policy) ?? requiredApprovals(policy, a.action);
     const now = this.o.now();
     // An approval-needing request is honoured until its deadline, once: its nonce is consumed when it runs, not here.
     const request = required === 0
@@ -252,11 +260,11 @@ export class Governance {
       if (e instanceof PolicyDeniedError) throw this.deny(op.keyId, op.op, e, { operation: id });
       throw e;
     }
+    const required = await this.#required(op, policy);
     const fresh = g.operation(id)!;
     if (fresh.state !== 'pending') throw new CoordinatorError('WRONG_STATE', { field: 'id', message: `operation ${id} is ${fresh.state}` });
     if (fresh.approvals.some((a) => a.approver === approval.approver)) return operationToJson(fresh);
     const approvals = [...fresh.approvals, approval];
-    const required = requiredApprovals(policy, op.action);
     this.registry().transaction(() => {
       g.setApprovals(id, approvals);
       this.registry().append('operation.approved', op.keyId, { id, approver: approval.approver, approvals: approvals.length, required });
@@ -279,12 +287,20 @@ export class Governance {
     return operationToJson(g.operation(id)!);
   }
 
+  /** The approvals operation `op` needs under `policy`: a sign-tx's are its transaction's (parsed again). */
+  async #required(op: PendingOperation, policy: KeyPolicy): Promise<number> {
+    const key = this.registry().getKey(op.keyId)?.publicKey;
+    if (!isTxParams(op.params) || key === undefined) return requiredApprovals(policy, op.action);
+    return txRequiredApprovals(policy, (await parseTx(key, op.params as unknown as TxParams)).parsed);
+  }
+
   /**
    * The sign rules of the coordinator's copy (checkSignPolicy: clients, validity,
-   * derivation, refresh, velocity with the coordinator's own count): 403
-   * POLICY_DENIED before any signer is contacted, or the request waits for approvals.
+   * derivation, refresh, velocity with the coordinator's own count; a raw signature
+   * also `checkRawSign`): 403 POLICY_DENIED before any signer is contacted, or the
+   * request waits for approvals.
    */
-  checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
+  checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined, kind: 'raw' | 'tx' = 'raw'): void {
     const policy = this.policyOf(key.id);
     const g = this.registry().governance;
     const requestId = bytesToHex(clientRequestId(request));
@@ -292,6 +308,7 @@ export class Governance {
     const indices = path === undefined ? [] : path.split('/').slice(1).map(Number);
     const pathLabel = path ?? 'm';
     try {
+      if (kind === 'raw') checkRawSign(policy);
       checkSignPolicy(policy, {
         now,
         clientKeyHex: bytesToHex(request.clientKey),
@@ -299,6 +316,20 @@ export class Governance {
         epochSince: g.epochSince(key.id, key.createdAt),
         used: (rule) => g.signUses(key.id, now - rule.windowSeconds * 1000, rule.per === 'path' ? pathLabel : undefined, requestId),
       });
+    } catch (e) {
+      if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
+      throw e;
+    }
+  }
+
+  /**
+   * The transaction rules of the coordinator's copy (checkTxPolicy: network,
+   * destinations, fee, opaque, per-transaction amounts). Its window totals count
+   * nothing spent: the spend ledgers are the signers' (each counts what it signed).
+   */
+  checkTx(key: RegistryKey, request: ClientRequest, tx: ParsedTx): void {
+    try {
+      checkTxPolicy(this.policyOf(key.id), tx, () => 0n, this.o.now());
     } catch (e) {
       if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
       throw e;
@@ -317,7 +348,7 @@ export class Governance {
 }
 
 /** The coordinator calls an approved operation runs through: the ones its route runs. */
-export type OperationCalls = Pick<CoordinatorApi, 'sign' | 'refresh' | 'reshare' | 'repair' | 'retire' | 'changeState' | 'setPolicy'>;
+export type OperationCalls = Pick<CoordinatorApi, 'sign' | 'signTx' | 'refresh' | 'reshare' | 'repair' | 'retire' | 'changeState' | 'setPolicy'>;
 
 /** Runs pending operation `op` with `request` (its approvals attached) through `c`, answering the route's JSON. */
 export async function runOperation(c: OperationCalls, op: PendingOperation, request: ClientRequest): Promise<Record<string, unknown>> {
@@ -325,7 +356,7 @@ export async function runOperation(c: OperationCalls, op: PendingOperation, requ
   const args = <T>() => ({ ...op.params, keyId: op.keyId, request }) as unknown as T;
   switch (op.op) {
     case 'sign':
-      return signatureToJson(await c.sign(args()));
+      return isTxParams(op.params) ? signedTxToJson(await c.signTx(args())) : signatureToJson(await c.sign(args()));
     case 'refresh':
       return keyToJson(await c.refresh(args()));
     case 'reshare':

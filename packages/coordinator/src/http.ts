@@ -27,6 +27,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
   API_ERRORS,
+  CHAINS,
   MemoryReplayGuard,
   OPENAPI_DOCUMENT,
   ROUTES,
@@ -39,7 +40,10 @@ import {
   keyToJson,
   retirementToJson,
   signatureToJson,
+  signedTxToJson,
   signerStatusToJson,
+  txFromText,
+  type Chain,
   checkHttpBody,
   verifyHttpHeaders,
   AUDIT_PAGE_DEFAULT,
@@ -112,6 +116,7 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   getKey: ({ c, params }) => [200, keyToJson(c.getKey(params.id))],
   deriveKey: ({ c, params, query }) => [200, derivedKeyToJson(c.deriveKey(params.id, query.path))],
   sign: async ({ c, params, body }) => [200, signatureToJson(await c.sign({ keyId: params.id, ...body }))],
+  signTx: async ({ c, params, body }) => [200, signedTxToJson(await c.signTx({ keyId: params.id, ...body, tx: txBody(body.chain, body.tx) }))],
   refresh: ({ c, params, query, body }) => longOperation(c, query.wait, 'refresh', params.id, 200, () => c.refresh({ keyId: params.id, request: body.request }), keyToJson),
   reshare: ({ c, params, query, body }) => longOperation(c, query.wait, 'reshare', params.id, 200, () => c.reshare({ keyId: params.id, ...body }), keyToJson),
   repair: ({ c, params, query, body }) => longOperation(c, query.wait, 'repair', params.id, 200, () => c.repair({ keyId: params.id, ...body }), keyToJson),
@@ -150,6 +155,17 @@ function queryInteger(v: string | undefined, name: string, min: number, fallback
   const n = Number(v);
   if (!/^\d{1,16}$/.test(v) || n < min || n > max) throw bad(name, `expected an integer in [${min}, ${max}]`);
   return n;
+}
+
+/** The sign-tx body's transaction as bytes (its chain's text form; 400 naming 'tx' otherwise). */
+function txBody(chain: Chain, text: string): Uint8Array {
+  if (!(CHAINS as readonly unknown[]).includes(chain)) throw bad('chain', `expected one of ${CHAINS.join(', ')}`);
+  try {
+    return txFromText(chain, text, 'tx');
+  } catch (e) {
+    if (e instanceof WireError) throw new CoordinatorError('BAD_REQUEST', { field: 'tx', message: e.message, cause: e });
+    throw e;
+  }
 }
 
 /** A mutation's operation request must be signed by the HTTP caller itself (no client relays another's). */

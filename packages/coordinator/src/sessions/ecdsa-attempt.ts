@@ -25,7 +25,7 @@ import {
 } from '@keyquorum/protocol';
 import { ECDSA_KEY_ROUND_TIMEOUT_FACTOR } from '../constants.ts';
 import { CoordinatorError, sessionFault } from '../errors.ts';
-import type { SignRequest } from './requests.ts';
+import { startTx, type SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import { runAttempt, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
@@ -48,6 +48,7 @@ async function ecdsaSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
   return runAttempt(rt, r, quorum, R, async ({ inbox, proposal, ids, log }) => {
     const start: Record<string, unknown> = { keyId: key.id, epoch: key.epoch, message: r.message, request: r.request };
     if (r.path !== undefined) start.path = r.path;
+    if (r.tx !== undefined) start.tx = startTx(r.tx);
 
     const sessionId = await rt.contributedSessionId(inbox, proposal, {
       keyId: key.id,

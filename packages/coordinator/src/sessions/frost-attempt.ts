@@ -9,7 +9,7 @@
 import { aggregate, isCryptoError, verifySignature, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 import { SIGN_ROUND, decodeBody, type ParticipantRef, type SignCommitmentBody, type SignShareBody } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
-import type { SignRequest } from './requests.ts';
+import { startTx, type SignRequest } from './requests.ts';
 import { toCoordinator, type SessionRuntime } from './runtime.ts';
 import { runAttempt, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
@@ -19,6 +19,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
   return runAttempt(rt, r, quorum, SIGN_ROUND, async ({ inbox, proposal, ids, log }) => {
     const start: Record<string, unknown> = { keyId: key.id, epoch: key.epoch, message: r.message, request: r.request };
     if (r.path !== undefined) start.path = r.path;
+    if (r.tx !== undefined) start.tx = startTx(r.tx);
     if (r.taproot !== undefined) start.taproot = r.taproot.merkleRoot === undefined ? {} : { merkleRoot: r.taproot.merkleRoot };
     inbox.expect(SIGN_ROUND.COMMITMENT, ids, (e) => {
       toCoordinator(e);

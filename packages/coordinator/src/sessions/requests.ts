@@ -3,7 +3,7 @@
  * validated and authorised by coordinator.ts) and results.
  */
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import type { ClientRequest, KeySuiteId, ParticipantRef, TaprootTarget } from '@keyquorum/protocol';
+import type { ClientRequest, KeySuiteId, ParticipantRef, SignTxField, TaprootTarget } from '@keyquorum/protocol';
 import type { RegistryKey } from '../registry.ts';
 
 export interface DkgRequest {
@@ -21,6 +21,8 @@ export interface SignRequest {
   path?: string;
   taproot?: TaprootTarget;
   request: ClientRequest;
+  /** sign-tx (docs/transactions.md): the transaction and the input this signature is for (the START's `tx`), and its id for the audit. */
+  tx?: SignTxField & { id: string };
 }
 
 export interface SignResult {
@@ -50,4 +52,9 @@ export interface ReshareRequest {
   newParticipants: ParticipantRef[];
   threshold: number;
   request: ClientRequest;
+}
+
+/** The START's `tx` of a sign-tx signing (tx/wire.ts `SignTxField`: exactly these fields). */
+export function startTx(t: SignTxField): SignTxField {
+  return { chain: t.chain, data: t.data, input: t.input, ...(t.network === undefined ? {} : { network: t.network }) };
 }

@@ -101,6 +101,7 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
         publicKey: bytesToHex(publicKey),
         signature: bytesToHex(signature),
         clientKey: bytesToHex(r.request.clientKey),
+        ...(r.tx === undefined ? {} : { tx: { chain: r.tx.chain, id: r.tx.id, input: r.tx.input } }),
         ...(r.request.approvals === undefined ? {} : { approvers: r.request.approvals.map((a) => a.approver).sort() }),
       });
       return { signature, publicKey, quorum: ids, attempts: attempt, ...(recoveryId === undefined ? {} : { recoveryId }) };

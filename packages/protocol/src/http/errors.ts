@@ -2,9 +2,10 @@
  * The error codes of the HTTP API and the status each is answered with, in one
  * table: the coordinator maps its errors to statuses with it, the client types the
  * codes it may receive with it, and the OpenAPI document lists them from it. An
- * error answer is `{ error: { code, message, field?, culprits?, rule? } }`.
+ * error answer is `{ error: { code, message, field?, culprits?, rule?, txCode? } }`.
  */
 import { POLICY_RULES } from '../policy.ts';
+import { TX_ERROR_CODES } from '../tx/types.ts';
 import { array, object, oneOf, string } from './schema.ts';
 
 /** Every code the API answers with, its HTTP status and what it means. */
@@ -17,6 +18,8 @@ export const API_ERRORS = {
   UNAUTHORISED: 403,
   /** The key's policy refuses the use (docs/governance.md); the error's `rule` names the rule. */
   POLICY_DENIED: 403,
+  /** sign-tx: the chain module refuses the transaction (docs/transactions.md); `txCode` is its TxError code, `field` where. */
+  BAD_TX: 400,
   /** No key with that id. */
   UNKNOWN_KEY: 404,
   /** No such route, operation or ban. */
@@ -61,7 +64,7 @@ export function httpStatusOf(code: string): number {
 
 /** What the documented error answers of each status add to their codes' names. */
 const STATUS_DETAIL: Readonly<Record<number, string>> = {
-  400: 'malformed JSON, wrong types, unknown fields',
+  400: 'malformed JSON, wrong types, unknown fields; BAD_TX: a transaction its chain module refuses (`txCode`, `field`)',
   401: 'missing or bad request signature, stale timestamp, replayed nonce',
   403: "client key not trusted, or its roles do not allow this, or the key's policy refuses it (`rule` names the rule)",
 };
@@ -87,6 +90,7 @@ export const apiError = (description?: string) =>
       field: string(),
       culprits: array(string()),
       rule: oneOf(POLICY_RULES, { description: 'POLICY_DENIED only: the policy rule that refused' }),
+      txCode: oneOf(TX_ERROR_CODES, { description: 'BAD_TX only: why the chain module refused the transaction (docs/transactions.md)' }),
     },
-    { optional: ['field', 'culprits', 'rule'], ...(description === undefined ? {} : { description }) },
+    { optional: ['field', 'culprits', 'rule', 'txCode'], ...(description === undefined ? {} : { description }) },
   );

@@ -5,10 +5,12 @@
  * comes from the contract (types.ts), so a field added there fails to compile here
  * until it is mapped.
  */
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { approvalToJson } from '../approval-wire.ts';
 import type { ClientRequest } from '../auth.ts';
+import { WireError } from '../errors.ts';
 import type { PolicyRule } from '../policy.ts';
+import type { Chain, TxErrorCode, TxOutput } from '../tx/types.ts';
 import type { KeySuiteId } from '../ecdsa.ts';
 import type { ParticipantRef, TaprootTarget } from '../messages.ts';
 import { decodeJson } from './schema.ts';
@@ -23,6 +25,7 @@ import {
   type KeyState,
   type RetirementJson,
   type SignatureJson,
+  type SignedTransactionJson,
   type SignerStatusJson,
 } from './types.ts';
 
@@ -92,12 +95,43 @@ export function banToJson(b: BanJson): BanJson {
 }
 
 /** An error as an error answer and a failed operation carry it: `field` and `culprits` only when named. */
-export function apiErrorToJson(e: { code: string; message: string; field?: string | undefined; culprits: readonly string[]; rule?: PolicyRule | undefined }): ApiErrorJson {
+export function apiErrorToJson(e: { code: string; message: string; field?: string | undefined; culprits: readonly string[]; rule?: PolicyRule | undefined; txCode?: TxErrorCode | undefined }): ApiErrorJson {
   const json: ApiErrorJson = { code: e.code, message: e.message };
   if (e.field !== undefined) json.field = e.field;
   if (e.culprits.length > 0) json.culprits = [...e.culprits];
   if (e.rule !== undefined) json.rule = e.rule;
+  if (e.txCode !== undefined) json.txCode = e.txCode;
   return json;
+}
+
+/** A signed transaction as POST /v1/keys/{id}/sign-tx answers it. */
+export function signedTxToJson(s: { output: TxOutput; txId: string; signatures: ReadonlyArray<{ input: number; signature: Uint8Array }> }): SignedTransactionJson {
+  return { ...s.output, txId: s.txId, signatures: s.signatures.map((x) => ({ input: x.input, signature: bytesToHex(x.signature) })) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** An unsigned transaction as the sign-tx body carries it: ethereum 0x hex, bitcoin (PSBT) and solana (message) base64. */
+export function txToText(chain: Chain, data: Uint8Array): string {
+  return chain === 'ethereum' ? `0x${bytesToHex(data)}` : Buffer.from(data).toString('base64');
+}
+
+/**
+ * The transaction bytes of a sign-tx body's `tx` (`txToText`'s form; ethereum also
+ * without '0x'); WireError BAD_FIELD naming `field` for anything else, non-canonical
+ * base64 included.
+ */
+export function txFromText(chain: Chain, text: unknown, field = 'tx'): Uint8Array {
+  const bad = (what: string) => new WireError('BAD_FIELD', { field, message: `BAD_FIELD: ${field}: expected ${what}` });
+  if (typeof text !== 'string' || text.length === 0) throw bad(chain === 'ethereum' ? '0x hex' : 'base64');
+  if (chain === 'ethereum') {
+    const h = text.startsWith('0x') || text.startsWith('0X') ? text.slice(2) : text;
+    if (h.length === 0 || h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) throw bad('the transaction as 0x hex');
+    return hexToBytes(h.toLowerCase());
+  }
+  const data = new Uint8Array(Buffer.from(text, 'base64'));
+  if (text.length % 4 !== 0 || !BASE64.test(text) || Buffer.from(data).toString('base64') !== text) throw bad(`the ${chain === 'bitcoin' ? 'PSBT' : 'message'} as base64`);
+  return data;
 }
 
 /** A taproot target as the sign body carries it: `{}` for key-path only. */

@@ -10,11 +10,11 @@ import type { ObjectSchema, OpenApiSchema } from './schema.ts';
 import { COMPONENTS, ErrorSchema } from './types.ts';
 
 const DESCRIPTION =
-  'Threshold key lifecycle: create keys by DKG, derive child public keys, sign, refresh, reshare, repair a lost share, retire, and read signers and the audit log. ' +
+  'Threshold key lifecycle: create keys by DKG, derive child public keys, sign (raw messages, or unsigned ethereum, bitcoin and solana transactions that every signer parses and checks against the key policy), refresh, reshare, repair a lost share, retire, and read signers and the audit log. ' +
   'Bytes travel as lowercase hex. Every /v1 route except this document is authenticated per request: the client signs ' +
   'SHA-256(lp("keyquorum/http-request/v1") || lp(METHOD) || lp(path and query) || SHA-256(body) || i64(timestamp ms) || nonce || clientKey) ' +
   'with its Ed25519 key and sends key, timestamp, nonce (16 bytes) and signature in x-keyquorum-* headers; stale timestamps and reused nonces are refused. ' +
-  'Reads need any role (admin, signer, auditor); POST and DELETE routes need admin, except sign (admin or signer). ' +
+  'Reads need any role (admin, signer, auditor); POST and DELETE routes need admin, except sign and sign-tx (admin or signer). ' +
   'Mutations also carry a signed operation request (`request`) that the coordinator and every signer check themselves. ' +
   'DKG, refresh, reshare, repair and retire are awaited by default: the call returns when the session has finished. With ?wait=false the request is checked as usual ' +
   '(refusals answer as when awaited), then the answer is 202 with a running operation and a Location header to poll (GET /v1/operations/{id}). ' +

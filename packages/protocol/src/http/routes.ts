@@ -5,8 +5,8 @@
  * and the OpenAPI document (openapi.ts) is generated from them.
  *
  * Every /v1 route but the OpenAPI document is authenticated per request (http/auth.ts):
- * reads need any role, POST and DELETE routes need admin, except sign which admin or
- * signer may call. Long operations (createKey, refresh, reshare, retire) are awaited
+ * reads need any role, POST and DELETE routes need admin, except sign and sign-tx which
+ * admin or signer may call. Long operations (createKey, refresh, reshare, retire) are awaited
  * by default; with `?wait=false` the request is checked as usual, then answered 202
  * with the running operation and its Location (/v1/operations/{id}) to poll.
  */
@@ -33,6 +33,8 @@ import {
   RetirementSchema,
   SignatureSchema,
   SignBodySchema,
+  SignTxBodySchema,
+  SignedTransactionSchema,
   SignerStatusSchema,
   StateBodySchema,
 } from './types.ts';
@@ -160,6 +162,17 @@ export const ROUTES = {
     params: [keyParam],
     body: SignBodySchema,
     responses: { 200: json('The signature', SignatureSchema), 202: pendingApproval },
+    errors: OPERATION_ERRORS,
+  }),
+  signTx: route({
+    method: 'POST',
+    path: '/v1/keys/{id}/sign-tx',
+    access: ['admin', 'signer'],
+    summary:
+      'Sign an unsigned transaction (admin or signer; docs/transactions.md): every signer parses it, computes what it signs and checks the key policy against what it pays; answers the broadcastable transaction',
+    params: [keyParam],
+    body: SignTxBodySchema,
+    responses: { 200: json('The signed transaction', SignedTransactionSchema), 202: pendingApproval },
     errors: OPERATION_ERRORS,
   }),
   refresh: route({

@@ -8,6 +8,7 @@ import { OPERATIONS } from '../auth.ts';
 import { KEY_SUITES } from '../ecdsa.ts';
 import { MAX_DESTROY_DELAY_MS, REQUESTED_TRANSITIONS } from '../key-states.ts';
 import { APPROVAL_ACTIONS } from '../policy.ts';
+import { BITCOIN_NETWORKS, CHAINS } from '../tx/types.ts';
 import { apiError } from './errors.ts';
 import { anyObject, approvals, array, boolean, component, hex, integer, nullable, object, oneOf, record, string, union, type DecodedOf, type JsonOf } from './schema.ts';
 
@@ -60,6 +61,29 @@ export const SignatureSchema = component(
       recoveryId: integer({ minimum: 0, maximum: 3, description: 'ecdsa-secp256k1 only: recovery id (Ethereum v = 27 + recoveryId)' }),
     },
     { optional: ['recoveryId'] },
+  ),
+);
+
+/** POST /v1/keys/{id}/sign-tx: the broadcastable transaction (docs/transactions.md; `TxOutput` of tx/types.ts), its id and the signatures given. */
+export const SignedTransactionSchema = component(
+  'SignedTransaction',
+  object(
+    {
+      chain: oneOf(CHAINS),
+      txId: string({ description: 'The id the chain module gives the transaction (ethereum: the unsigned transaction hash; bitcoin: the txid; solana: SHA-256 of the message), hex' }),
+      signatures: array(object({ input: integer({ minimum: 0 }), signature: hex('64 bytes: r || s (ethereum), BIP340 (bitcoin), Ed25519 (solana)') }), {
+        description: 'One per signing target (bitcoin: per input of the key)',
+      }),
+      signedTx: string({ description: 'ethereum: the signed transaction, 0x hex (eth_sendRawTransaction)' }),
+      hash: string({ description: 'ethereum: the signed transaction hash, 0x hex' }),
+      from: string({ description: 'ethereum: the sender address (checksummed)' }),
+      tx: string({ description: 'bitcoin: the raw transaction, hex (sendrawtransaction)' }),
+      txid: string({ description: 'bitcoin: the txid, hex' }),
+      psbt: string({ description: 'bitcoin: the finalised PSBT, base64' }),
+      signature: string({ description: 'solana: the signature, base58 (the transaction id)' }),
+      transaction: string({ description: 'solana: the wire transaction, base64 (sendTransaction)' }),
+    },
+    { optional: ['signedTx', 'hash', 'from', 'tx', 'txid', 'psbt', 'signature', 'transaction'] },
   ),
 );
 
@@ -182,6 +206,7 @@ export const COMPONENTS = [
   KeySchema,
   DerivedKeySchema,
   SignatureSchema,
+  SignedTransactionSchema,
   AttestationSchema,
   SignerStatusSchema,
   BanSchema,
@@ -218,6 +243,18 @@ export const SignBodySchema = object(
     taproot: object({ merkleRoot: hex('32-byte script tree root') }, { optional: ['merkleRoot'], closed: true, description: 'frost-secp256k1-tr only; {} = key-path only' }),
   },
   { optional: ['path', 'taproot'], closed: true },
+);
+
+/** POST /v1/keys/{id}/sign-tx (docs/transactions.md): the unsigned transaction and the client's request (op 'sign', `signTxDigest`). */
+export const SignTxBodySchema = object(
+  {
+    chain: oneOf(CHAINS),
+    tx: string({ description: 'The unsigned transaction: ethereum RLP as 0x hex, bitcoin a PSBT in base64, solana the message in base64', invalid: 'expected the transaction as a string (ethereum 0x hex, bitcoin/solana base64)' }),
+    path: string({ example: 'm/44/0/7', description: 'ethereum, solana: the derivation path of the signing key (bitcoin inputs name their own)', invalid: "expected a path such as 'm/44/0/7'" }),
+    network: oneOf(BITCOIN_NETWORKS, { description: 'bitcoin only: the network its addresses are rendered for (default mainnet)' }),
+    request: ClientRequestSchema,
+  },
+  { optional: ['path', 'network'], closed: true },
 );
 
 /** The body of refresh and retire: the signed request alone. */
@@ -267,6 +304,7 @@ export type KeyJson = Omit<JsonOf<typeof KeySchema>, 'scheme'> & {
 };
 export type DerivedKeyJson = JsonOf<typeof DerivedKeySchema>;
 export type SignatureJson = JsonOf<typeof SignatureSchema>;
+export type SignedTransactionJson = JsonOf<typeof SignedTransactionSchema>;
 export type AttestationJson = JsonOf<typeof AttestationSchema>;
 export type RetirementJson = JsonOf<typeof RetirementSchema>;
 export type SignerStatusJson = JsonOf<typeof SignerStatusSchema>;
@@ -288,12 +326,14 @@ export type ErrorJson = JsonOf<typeof ErrorSchema>;
 
 export type CreateKeyBodyJson = JsonOf<typeof CreateKeyBodySchema>;
 export type SignBodyJson = JsonOf<typeof SignBodySchema>;
+export type SignTxBodyJson = JsonOf<typeof SignTxBodySchema>;
 export type ReshareBodyJson = JsonOf<typeof ReshareBodySchema>;
 export type RepairBodyJson = JsonOf<typeof RepairBodySchema>;
 export type RequestOnlyBodyJson = JsonOf<typeof RequestOnlyBodySchema>;
 export type StateBodyJson = JsonOf<typeof StateBodySchema>;
 export type CreateKeyBody = DecodedOf<typeof CreateKeyBodySchema>;
 export type SignBody = DecodedOf<typeof SignBodySchema>;
+export type SignTxBody = DecodedOf<typeof SignTxBodySchema>;
 export type ReshareBody = DecodedOf<typeof ReshareBodySchema>;
 export type RepairBody = DecodedOf<typeof RepairBodySchema>;
 export type RequestOnlyBody = DecodedOf<typeof RequestOnlyBodySchema>;
