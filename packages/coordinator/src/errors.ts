@@ -106,12 +106,10 @@ export function policyDenied(e: PolicyDeniedError): CoordinatorError {
   return new CoordinatorError('POLICY_DENIED', { rule: e.rule, message: e.message.replace(/^POLICY_DENIED /, ''), cause: e });
 }
 
-const DENIED = new RegExp(`POLICY_DENIED \\((${POLICY_RULES.join('|')})\\):`);
-
 /** `POLICY_DENIED (<rule>): ...` in a signer's ABORT reason: the rule, else undefined. */
 export function deniedRuleOf(reason: string): PolicyRule | undefined {
-  const m = DENIED.exec(reason);
-  return m === null ? undefined : (m[1] as PolicyRule);
+  const m = /POLICY_DENIED \(([a-z-]+)\):/.exec(reason);
+  return m === null || !(POLICY_RULES as readonly string[]).includes(m[1]!) ? undefined : (m[1] as PolicyRule);
 }
 
 export { PolicyDeniedError };
