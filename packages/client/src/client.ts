@@ -247,7 +247,8 @@ export class KeyquorumClient extends GovernanceApi {
       throw new ClientError('BAD_ARGUMENT', { field: 'tx', message: (e as Error).message, cause: e });
     }
     const epoch = o.epoch ?? (await this.getKey(keyId)).epoch;
-    const opt = { ...(o.path === undefined ? {} : { path: o.path }), ...(o.network === undefined ? {} : { network: o.network }) };
+    // The root key is no path at all (the signers read the path from the START, which omits 'm').
+    const opt = { ...(o.path === undefined || o.path === 'm' ? {} : { path: o.path }), ...(o.network === undefined ? {} : { network: o.network }) };
     const request = this.signRequest('sign', keyId, signTxDigest({ keyId, epoch, chain: o.chain, data, ...opt }));
     const body: SignTxBodyJson = { chain: o.chain, tx: txToText(o.chain, data), ...opt, request: requestToJson(request) };
     return (await this.call(ROUTES.signTx, { params: { id: keyId }, body })) as SignedTransaction;

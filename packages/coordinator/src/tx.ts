@@ -47,6 +47,8 @@ export function checkTxParams(p: Readonly<Record<string, unknown>>, suite: strin
   if (p.path !== undefined) {
     if (typeof p.path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
     if (chain === 'bitcoin') throw badRequest('path', 'a PSBT input names its own derivation path (tapBip32Derivation)');
+    // The signers read the path from the START, which omits 'm': the request must too.
+    if (p.path === 'm') throw badRequest('path', "omit the path for the root key ('m')");
     out.path = p.path;
   }
   if (p.network !== undefined) {

@@ -67,6 +67,8 @@ import {
   type PolicyStartBody,
   sealEnvelope,
   signDigest,
+  signTxDigest,
+  loadedChain,
   toWirePublicKey,
   verifyClientRequest,
   type ClientRequest,
@@ -156,6 +158,8 @@ export class FakeSigner {
   policyStarts = 0;
   /** Sign STARTs received (a refusal before any signer is contacted leaves it unchanged). */
   signStarts = 0;
+  /** Sign STARTs with `tx` it accepted: the chain, the input and the client's request. */
+  readonly txStarts: { chain: string; input: number; request: ClientRequest }[] = [];
   /** The last audit checkpoint this signer cosigned (honestly: only extensions of the previous one; the first on trust). */
   lastCheckpoint: AuditPosition | undefined;
   /** Reshare and repair STARTs received (this fixture does not run them), with the policy each hands over. */
@@ -215,6 +219,22 @@ export class FakeSigner {
     const key = this.o.peers[id];
     if (key === undefined) throw new Error(`unpinned peer ${id}`);
     return key;
+  }
+
+  /**
+   * A START with `tx` as an honest signer reads it (docs/transactions.md section 4): the
+   * transaction parsed here (its chain module already loaded by the test), the START's
+   * message and path exactly its target, and the request digest `signTxDigest` of it.
+   */
+  private txDigest(b: SignStartBody, share: KeyShare): Uint8Array {
+    const tx = b.tx!;
+    const module = loadedChain(tx.chain);
+    if (module === undefined) throw new Error(`the ${tx.chain} module is not loaded`);
+    const path = tx.chain === 'bitcoin' ? undefined : b.path;
+    const parsed = module.parse(tx.data, share.publicKey, { ...(path === undefined ? {} : { path }), ...(tx.network === undefined ? {} : { network: tx.network }) });
+    const target = parsed.targets.find((t) => t.input === tx.input);
+    if (target === undefined || !equalBytes(target.message, b.message) || (target.path === 'm' ? undefined : target.path) !== b.path) throw new Error("BAD_DIGEST: the START does not match the transaction's target");
+    return signTxDigest({ keyId: b.keyId, epoch: b.epoch, chain: tx.chain, data: tx.data, ...(path === undefined ? {} : { path }), ...(tx.network === undefined ? {} : { network: tx.network }) });
   }
 
   private checkRequest(request: ClientRequest, digest: Uint8Array): void {
@@ -412,7 +432,8 @@ export class FakeSigner {
       if (this.misbehave.policyDeny !== undefined) throw new Error(`POLICY_DENIED (${this.misbehave.policyDeny}): this signer's policy refuses the signature`);
       const key = this.keys.get(b.keyId);
       if (key === undefined || key.epoch !== b.epoch || this.retired.has(b.keyId)) throw new Error('no active share at that epoch');
-      this.checkRequest(b.request, signDigest(b));
+      this.checkRequest(b.request, b.tx === undefined ? signDigest(b) : this.txDigest(b, key.share));
+      if (b.tx !== undefined) this.txStarts.push({ chain: b.tx.chain, input: b.tx.input, request: b.request });
       if (this.misbehave.silentSign) return;
       const { nonces, commitments } = commit(key.share);
       this.nonces.set(hex, { nonces, start: b });
