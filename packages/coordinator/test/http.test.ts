@@ -157,7 +157,7 @@ describe('HTTP API input handling (no signers connected)', () => {
 describe('request-level authentication of every /v1 route', () => {
   const authenticated = routeTable().filter((r) => r.access !== 'public');
 
-  it('covers every /v1 route but the OpenAPI document, and lets signer-role clients call sign (and approve) only', () => {
+  it('covers every /v1 route but the OpenAPI document, and lets signer-role clients call sign and sign-tx (and approve) only', () => {
     expect(authenticated.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
       routeTable()
         .filter((r) => r.path.startsWith('/v1/') && r.path !== '/v1/openapi.json')
@@ -169,7 +169,7 @@ describe('request-level authentication of every /v1 route', () => {
       if (r.method === 'GET') expect(roles).toEqual(['admin', 'signer', 'auditor']);
       // Approving a pending operation is any role's: the approval itself is the approver's signature (docs/governance.md).
       else if (r.path === '/v1/operations/{id}/approve') expect(roles).toEqual(['admin', 'signer', 'auditor']);
-      else expect(roles).toEqual(r.path === '/v1/keys/{id}/sign' ? ['admin', 'signer'] : ['admin']);
+      else expect(roles).toEqual(r.path === '/v1/keys/{id}/sign' || r.path === '/v1/keys/{id}/sign-tx' ? ['admin', 'signer'] : ['admin']);
     }
   });
 
