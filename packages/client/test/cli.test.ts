@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { targetExternalKey } from '@keyquorum/crypto';
 import { exportIdentitySecret, generateIdentity } from '@keyquorum/protocol';
 import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,66 @@ describe('keyquorum CLI against the dev cluster (no flags: found through ./.keyq
     const dsig = json<{ signature: string; publicKey: string }>(derived);
     expect(dsig.publicKey).toBe(child.publicKey);
     expect(schnorr.verify(hexToBytes(dsig.signature), hexToBytes(MESSAGE), hexToBytes(child.publicKey))).toBe(true);
+  });
+
+  it('sign --taproot [--merkle-root] signs for the BIP341 output key (checked by BIP340 and against targetExternalKey)', async () => {
+    const root = 'cd'.repeat(32);
+    const [keyPath, scriptPath] = await Promise.all([
+      run('sign', 'cli-tr', '--message', MESSAGE, '--taproot', '--json'),
+      run('sign', 'cli-tr', '--message', MESSAGE, '--taproot', '--merkle-root', root, '--json'),
+    ]);
+    const internal = hexToBytes(key.publicKey as string);
+    // BIP341 taproot_tweak_pubkey, computed here with noble: Q = lift_x(P) + H_TapTweak(P || root) * G.
+    const tweaked = (merkleRoot: Uint8Array) => {
+      const t = secp256k1.Point.Fn.fromBytes(schnorr.utils.taggedHash('TapTweak', internal, merkleRoot));
+      return schnorr.utils.pointToBytes(schnorr.utils.lift_x(secp256k1.Point.Fp.fromBytes(internal)).add(secp256k1.Point.BASE.multiply(t)));
+    };
+    // The crypto package's view of the same key (an x-only key stands for its even-y point, as in BIP341).
+    const point = Uint8Array.from([2, ...internal]);
+    const pkg = { suite: 'frost-secp256k1-tr' as const, threshold: 2, participants: [1, 2, 3], groupKey: point, verifyingShares: { 1: point, 2: point, 3: point }, chainCode: new Uint8Array(32) };
+    for (const [out, merkleRoot, taproot] of [[keyPath, new Uint8Array(0), {}], [scriptPath, hexToBytes(root), { merkleRoot: hexToBytes(root) }]] as const) {
+      const sig = json<{ signature: string; publicKey: string }>(out);
+      expect(sig.publicKey).toBe(bytesToHex(tweaked(merkleRoot)));
+      expect(sig.publicKey).toBe(bytesToHex(targetExternalKey(pkg, { taproot })));
+      expect(sig.publicKey).not.toBe(key.publicKey);
+      expect(schnorr.verify(hexToBytes(sig.signature), hexToBytes(MESSAGE), hexToBytes(sig.publicKey))).toBe(true);
+    }
+  });
+
+  it('sign-tx and sign --taproot: usage errors exit 2 before any request; a transaction for another suite is refused (exit 1)', async () => {
+    const eth = '0x02c0';
+    const usage = await Promise.all([
+      run('sign-tx', 'cli-tr', '--tx', eth),
+      run('sign-tx', 'cli-tr', '--chain', 'dogecoin', '--tx', eth),
+      run('sign-tx', 'cli-tr', '--chain', 'ethereum', '--psbt', 'AAAA'),
+      run('sign-tx', 'cli-tr', '--chain', 'ethereum', '--tx', eth, '--psbt', 'AAAA'),
+      run('sign-tx', 'cli-tr', '--chain', 'ethereum', '--tx', 'zz'),
+      run('sign-tx', 'cli-tr', '--chain', 'bitcoin', '--psbt', 'AAAA', '--path', 'm/0'),
+      run('sign-tx', 'cli-tr', '--chain', 'solana', '--message', 'AAAA', '--network', 'regtest'),
+      run('sign-tx', 'cli-tr', '--chain', 'bitcoin', '--psbt', 'AAAA', '--network', 'signet'),
+      run('sign-tx', 'cli-tr', '--chain', 'solana', '--message', 'not base64!'),
+      run('sign', 'cli-tr', '--message', MESSAGE, '--merkle-root', 'cd'.repeat(32)),
+      run('sign', 'cli-tr', '--message', MESSAGE, '--taproot', '--merkle-root', 'cd'),
+    ]);
+    expect(usage.map((r) => r.code)).toEqual(usage.map(() => 2));
+    expect(usage.map((r) => r.stderr.split('\n')[0])).toEqual([
+      'keyquorum: --chain is required',
+      'keyquorum: --chain: expected one of ethereum, bitcoin, solana',
+      'keyquorum: --psbt is not for --chain ethereum (its transaction goes in --tx)',
+      'keyquorum: --psbt is not for --chain ethereum (its transaction goes in --tx)',
+      'keyquorum: --tx: expected the unsigned transaction as hex',
+      'keyquorum: --path is not for bitcoin: each PSBT input names its own path',
+      'keyquorum: --network is for bitcoin only',
+      'keyquorum: --network: expected one of mainnet, testnet, regtest',
+      'keyquorum: --message: expected base64',
+      'keyquorum: --merkle-root needs --taproot',
+      'keyquorum: --merkle-root: expected 32 bytes of hex',
+    ]);
+    // Reaches the coordinator: an ethereum transaction is an ecdsa-secp256k1 key's to sign.
+    const refused = await run('sign-tx', 'cli-tr', '--chain', 'ethereum', '--tx', eth, '--json');
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    expect(JSON.parse(refused.stderr).error.message).toMatch(/chain: ethereum transactions are signed by ecdsa-secp256k1 keys/);
   });
 
   it('creates and signs with an frost-ed25519 key (32-byte public key, RFC 8032 signature)', async () => {
