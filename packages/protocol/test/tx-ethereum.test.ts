@@ -12,7 +12,7 @@ import { runEcdsaDkg, runSign } from '../../crypto/test/ecdsa-helpers.ts';
 import { startGanache, type Ganache } from '../../../test/support/ganache.ts';
 import { ECDSA_SUITE } from '../src/index.ts';
 import { ethereum } from '../src/tx/ethereum.ts';
-import { TxError, type EthereumOutput, type ParsedTx, type TxOutput } from '../src/tx/types.ts';
+import { MAX_TX_BYTES, TxError, type EthereumOutput, type ParsedTx, type TxOutput } from '../src/tx/types.ts';
 
 const N = BigInt('0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141');
 const RECIPIENT = '0x1111111111111111111111111111111111111111';
@@ -170,6 +170,7 @@ describe('ethereum refusals', () => {
 
   it.each([
     ['empty input', new Uint8Array(0)],
+    ['more than MAX_TX_BYTES (calldata of 128 KiB)', eip1559({ to: TOKEN, data: hexlify(new Uint8Array(MAX_TX_BYTES)) })],
     ['a lone RLP string', getBytes(encodeRlp('0x1234'))],
     ['truncated EIP-1559', eip1559().slice(0, -3)],
     ['trailing bytes after the RLP list', new Uint8Array([...eip2930(), 0])],

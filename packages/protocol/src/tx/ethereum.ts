@@ -14,7 +14,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { computeAddress, getBytes, getCreateAddress, hexlify, Interface, Signature, toBeHex, Transaction } from 'ethers';
 import { ECDSA_PACKAGE_SUITE, packageSuiteOf, type KeySuiteId } from '../ecdsa.ts';
-import { TxError, type ChainModule, type EthereumOutput, type ParsedTx, type ParseOptions, type TxSignature, type TxTransfer } from './types.ts';
+import { MAX_TX_BYTES, TxError, type ChainModule, type EthereumOutput, type ParsedTx, type ParseOptions, type TxSignature, type TxTransfer } from './types.ts';
 
 /** EIP-2718 envelope types accepted: 1 = EIP-2930 access list, 2 = EIP-1559 fee market. */
 const TYPE_EIP2930 = 0x01;
@@ -42,7 +42,7 @@ const refuse = (code: TxError['code'], field: string, message: string): never =>
 
 /** Parses and checks the unsigned transaction: type, canonical encoding, no signature, a chain id. */
 function decode(data: Uint8Array): Transaction {
-  if (!(data instanceof Uint8Array) || data.length === 0) refuse('MALFORMED_TX', 'tx.data', 'empty or not bytes');
+  if (!(data instanceof Uint8Array) || data.length === 0 || data.length > MAX_TX_BYTES) refuse('MALFORMED_TX', 'tx.data', `not 1 to ${MAX_TX_BYTES} bytes`);
   const first = data[0]!;
   if (first === TYPE_BLOB || first === TYPE_SET_CODE) refuse('UNSUPPORTED_TX', 'tx.type', `type ${first} (${first === TYPE_BLOB ? 'EIP-4844 blob' : 'EIP-7702 set-code'}) transactions are not signed`);
   if (first < LEGACY_MIN_FIRST_BYTE && first !== TYPE_EIP2930 && first !== TYPE_EIP1559) {
