@@ -28,7 +28,7 @@ import {
 import { TxError, type ChainModule, type ParsedTx, type ParseOptions, type SolanaOutput, type TxSignature, type TxTransfer } from './types.ts';
 
 const SYSTEM_PROGRAM = '11111111111111111111111111111111';
-const TOKEN_PROGRAMS = new Set(['TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA', 'TokenzQdBNbLqP5VEhdkAS6EFFT8fdGn1k2a8S1qM5DA']);
+const TOKEN_PROGRAMS = new Set(['TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA', 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb']);
 const COMPUTE_BUDGET_PROGRAM = 'ComputeBudget111111111111111111111111111111';
 /** Signature-verification precompiles: each signature they check costs a signature fee (data[0] = count). */
 const PRECOMPILES = new Set(['Ed25519SigVerify111111111111111111111111111', 'KeccakSecp256k11111111111111111111111111111', 'Secp256r1SigVerify1111111111111111111111111']);
@@ -66,6 +66,8 @@ function decode(data: Uint8Array, key: PublicKeyPackage, opts: ParseOptions | un
     if (e instanceof CryptoError && e.code === 'BAD_PATH') throw new TxError('MALFORMED_TX', 'path', e.message);
     throw e;
   }
+  // The first byte is a legacy header's signer count (< 0x80) or 0x80 | version.
+  if (data[0]! > 0x80) throw new TxError('UNSUPPORTED_TX', 'message.version', `message version ${data[0]! & 0x7f}: only legacy and v0`);
   let decoded: CompiledTransactionMessage;
   let end: number;
   try {
