@@ -23,6 +23,7 @@ import {
   Ed25519Program,
   Keypair,
   PublicKey,
+  Secp256k1Program,
   SystemProgram,
   Transaction,
   TransactionInstruction,
@@ -177,9 +178,28 @@ describe('solana: what a message does', () => {
     expect(tx.opaque).toEqual([`message.instructions[0]: program ${program.toBase58()} instruction 9`, expect.stringContaining('11111111111111111111111111111111 instruction 0')]);
     const other = Keypair.generate();
     const pre = Ed25519Program.createInstructionWithPrivateKey({ privateKey: other.secretKey, message: Buffer.from('hi') });
-    const withPre = solana.parse(solanaMessage(root, [pre]), key);
-    expect(withPre.opaque).toHaveLength(1);
-    expect(withPre.fee).toBe(2n * 5000n);
+    const k1 = Secp256k1Program.createInstructionWithPrivateKey({ privateKey: Uint8Array.from(randomBytes(32)), message: Buffer.from('hi') });
+    const withPre = solana.parse(solanaMessage(root, [pre, k1]), key);
+    expect(withPre.opaque).toHaveLength(2);
+    expect(withPre.fee).toBe(3n * 5000n);
+  });
+
+  it('does not count a System transfer whose source or seed base is not the key (it cannot move the key\'s lamports): opaque', () => {
+    const other = randomAddress();
+    const to = randomAddress();
+    const plain = SystemProgram.transfer({ fromPubkey: other, toPubkey: to, lamports: 9 });
+    plain.keys[0]!.isSigner = false;
+    const seeded = SystemProgram.transfer({ fromPubkey: randomAddress(), basePubkey: other, toPubkey: to, lamports: 9n, seed: 's', programId: SystemProgram.programId });
+    seeded.keys[1]!.isSigner = false;
+    const tx = solana.parse(solanaMessage(root, [plain, seeded]), key);
+    expect(tx.transfers).toEqual([]);
+    expect(tx.opaque).toEqual([expect.stringContaining('instructions[0]: program 11111111111111111111111111111111 instruction 2'), expect.stringContaining('instructions[1]: program 11111111111111111111111111111111 instruction 11')]);
+  });
+
+  it('does not count lamports sent back to the key itself', () => {
+    const tx = solana.parse(solanaTransferMessage(root.toBytes(), root, 5n), key);
+    expect(tx.transfers).toEqual([]);
+    expect(tx.opaque).toEqual([]);
   });
 
   it('reads an AdvanceNonceAccount (durable nonce) as moving nothing', () => {
@@ -241,12 +261,22 @@ describe('solana: malformed bytes', () => {
     ['a v0 prefix alone', () => Uint8Array.from([0x80]), 'MALFORMED_TX'],
     ['a truncated message', () => base().slice(0, 100), 'MALFORMED_TX'],
     ['a message with a trailing byte', () => Uint8Array.from([...base(), 0]), 'MALFORMED_TX'],
-    ['more than a packet holds', () => new Uint8Array(1300), 'MALFORMED_TX'],
     ['a message of version 1', () => Uint8Array.from([0x81, ...base()]), 'UNSUPPORTED_TX'],
     ['a message of version 127', () => Uint8Array.from([0xff, ...base()]), 'UNSUPPORTED_TX'],
   ] as const)('refuses %s with a typed error naming the message', (_name, make, code) => {
     const err = expectTxError(() => solana.parse(make(), key), code);
     expect(err.field).toMatch(/^message/);
+  });
+
+  it('accepts a message that fits one 1232-byte packet with its signature, and refuses one byte more', () => {
+    const sized = (dataBytes: number) => solanaMessage(root, [new TransactionInstruction({ programId: randomAddress(), keys: [], data: Buffer.alloc(dataBytes) })]);
+    const overhead = sized(0).length + 1; // the data length grows from a 1- to a 2-byte shortvec
+    const fits = sized(1232 - 1 - 64 - overhead);
+    expect(fits.length).toBe(1232 - 65);
+    expect(solana.parse(fits, key).opaque).toHaveLength(1);
+    const over = sized(1232 - 1 - 64 - overhead + 1);
+    expect(over.length).toBe(1232 - 64);
+    expectTxError(() => solana.parse(over, key), 'MALFORMED_TX', 'message');
   });
 
   it('never returns for random bytes: every outcome is a TxError', () => {
@@ -266,6 +296,15 @@ describe('solana: malformed bytes', () => {
     data[at] = 2;
     data[at + 2] = 7;
     expectTxError(() => solana.parse(data, key), 'MALFORMED_TX', 'message.instructions[0].accountIndices[0]');
+  });
+
+  it('refuses a read-only fee payer and an account listed twice', () => {
+    const data = base();
+    data[1] = 1;
+    expectTxError(() => solana.parse(data, key), 'MALFORMED_TX', 'message.header.numReadonlySignerAccounts');
+    const twice = base();
+    twice.set(twice.subarray(4, 36), 4 + 32);
+    expectTxError(() => solana.parse(twice, key), 'MALFORMED_TX', 'message.staticAccounts');
   });
 
   it('refuses a header with more signer accounts than accounts', () => {
