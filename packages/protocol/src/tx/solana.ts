@@ -214,10 +214,8 @@ function finalize(data: Uint8Array, key: PublicKeyPackage, opts: ParseOptions, s
     valid = false;
   }
   if (!valid) throw new TxError('BAD_SIGNATURE', 'signatures[0].signature', `not a valid Ed25519 signature of the message by ${payer}`);
-  const wire = getTransactionEncoder().encode({
-    messageBytes: data as unknown as TransactionMessageBytes,
-    signatures: { [payer]: signature as SignatureBytes },
-  } as Parameters<ReturnType<typeof getTransactionEncoder>['encode']>[0]);
+  // Wire form: shortvec signature count, the signatures in signer order (the payer's only), the message.
+  const wire = getTransactionEncoder().encode({ messageBytes: data as unknown as TransactionMessageBytes, signatures: { [payer]: signature as SignatureBytes } });
   return { chain: 'solana', signature: base58.decode(signature), transaction: getBase64Decoder().decode(wire) };
 }
 
