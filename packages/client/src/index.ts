@@ -20,6 +20,8 @@ export {
   type SignatureResult,
   type SignerStatus,
   type SignOptions,
+  type SignTxOptions,
+  type SignedTransaction,
   type WaitForOperationOptions,
   type WaitOption,
 } from './client.ts';

@@ -21,6 +21,7 @@ import {
   requestToJson,
   signClientRequest,
   signDigest,
+  signTxDigest,
   stateDigest,
   verifySignature,
   type ClientRequest,
@@ -67,6 +68,25 @@ describe('describeOperation recomputes the request digest from the params', () =
     const other = bytesToHex(new Uint8Array(32).fill(8));
     for (const params of [{ message: other, path: 'm/44/0/7' }, { message: bytesToHex(MESSAGE) }, { message: bytesToHex(MESSAGE), path: 'm/44/0/8' }, { message: bytesToHex(MESSAGE), path: 'm/44/0/7', taproot: {} }, { message: 'zz' }]) {
       expect(() => describeOperation(operation(request, params), KEY, request.digest)).toThrow(expect.objectContaining({ code: 'DIGEST_MISMATCH' }));
+    }
+  });
+
+  it('a sign-tx: the transaction, path and network shown are those the request signs (its signTxDigest); any other is DIGEST_MISMATCH', () => {
+    const tx = new Uint8Array([0x02, 0xc1, 0x80]);
+    const request = signClientRequest(client, { op: 'sign', keyId: 'k1', digest: signTxDigest({ keyId: 'k1', epoch: 2, chain: 'ethereum', data: tx, path: 'm/0/7' }) });
+    const lines = Object.fromEntries(describeOperation(operation(request, { chain: 'ethereum', tx: bytesToHex(tx), path: 'm/0/7' }), KEY, request.digest));
+    expect(lines).toMatchObject({ chain: 'ethereum', transaction: `0x${bytesToHex(tx)}`, path: 'm/0/7', epoch: '2' });
+    const btc = signClientRequest(client, { op: 'sign', keyId: 'k1', digest: signTxDigest({ keyId: 'k1', epoch: 2, chain: 'bitcoin', data: tx, network: 'regtest' }) });
+    expect(Object.fromEntries(describeOperation(operation(btc, { chain: 'bitcoin', tx: bytesToHex(tx), network: 'regtest' }), KEY, btc.digest))).toMatchObject({ chain: 'bitcoin', transaction: Buffer.from(tx).toString('base64'), network: 'regtest' });
+    for (const params of [
+      { chain: 'ethereum', tx: bytesToHex(new Uint8Array([0x02, 0xc1, 0x81])), path: 'm/0/7' },
+      { chain: 'ethereum', tx: bytesToHex(tx) },
+      { chain: 'solana', tx: bytesToHex(tx), path: 'm/0/7' },
+      { chain: 'ethereum', tx: bytesToHex(tx), path: 'm/0/7', network: 'regtest' },
+      { message: bytesToHex(tx), path: 'm/0/7' },
+      { chain: 'dogecoin', tx: bytesToHex(tx), path: 'm/0/7' },
+    ]) {
+      expect(() => describeOperation(operation(request, params), KEY, request.digest), JSON.stringify(params)).toThrow(expect.objectContaining({ code: 'DIGEST_MISMATCH' }));
     }
   });
 
