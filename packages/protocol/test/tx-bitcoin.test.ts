@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { KeyShare } from '@keyquorum/crypto';
 import { runDkg, runSign } from '../../crypto/test/helpers.ts';
 import { bitcoin, MAX_DERIVATION_STEPS } from '../src/tx/bitcoin.ts';
-import { MAX_TX_BYTES, TxError, type TxErrorCode, type TxSignature, type TxSigningTarget } from '../src/tx/types.ts';
+import { MAX_TX_BYTES, MAX_TX_TARGETS, TxError, type TxErrorCode, type TxSignature, type TxSigningTarget } from '../src/tx/types.ts';
 import { buildPsbt, buildTransaction, checkWithBitcoinjs, internalKey, KEY_FINGERPRINT, otherParty, taprootAddress, taprootFields, taprootScript, type PsbtSpec } from '../../../test/support/bitcoin.ts';
 
 const { shares } = runDkg('frost-secp256k1-tr', 2, [1, 2, 3]);
@@ -164,6 +164,18 @@ describe('bitcoin.parse: refusals', () => {
     const ed = runDkg('frost-ed25519', 2, [1, 2, 3]).shares[0]!.publicKey;
     expectTxError(() => bitcoin.parse(buildPsbt(mixed), ed), 'UNSUPPORTED_TX', 'key.suite');
     expectTxError(() => bitcoin.parse(buildPsbt(mixed), key, { network: 'signet' as 'mainnet' }), 'UNSUPPORTED_TX', 'tx.network');
+  });
+
+  it('refuses outputs that spend more than the inputs (MALFORMED_TX)', () => {
+    const psbt = buildPsbt({ ...mixed, pay: [{ address: bob.address(), amount: 460_001n - 109_000n }] });
+    expectTxError(() => bitcoin.parse(psbt, key), 'MALFORMED_TX', 'tx.outputs');
+    expect(bitcoin.parse(buildPsbt({ ...mixed, pay: [{ address: bob.address(), amount: 460_000n - 109_000n }] }), key).fee).toBe(0n);
+  });
+
+  it(`refuses more than ${MAX_TX_TARGETS} inputs of the key (UNSUPPORTED_TX)`, () => {
+    const inputs = Array.from({ length: MAX_TX_TARGETS + 1 }, () => ({ amount: 10_000n }));
+    expect(bitcoin.parse(buildPsbt({ ...mixed, inputs: inputs.slice(1) }), key).targets).toHaveLength(MAX_TX_TARGETS);
+    expectTxError(() => bitcoin.parse(buildPsbt({ ...mixed, inputs }), key), 'UNSUPPORTED_TX', `tx.inputs[${MAX_TX_TARGETS}]`);
   });
 
   it(`refuses derivation paths beyond ${MAX_DERIVATION_STEPS} steps in total (UNSUPPORTED_TX)`, () => {
