@@ -88,6 +88,13 @@ describe('bitcoin.parse: which inputs are the key\'s and what each signs', () =>
     expectTxError(() => bitcoin.parse(tx.toPSBT(), key), 'NOT_OUR_KEY', 'tx.inputs');
   });
 
+  it('does not take an input whose BIP371 fields name the key but whose prevout pays someone else', () => {
+    const tx = new Transaction({ disableScriptCheck: true }); // scure itself refuses such an input by default
+    tx.addInput({ txid: new Uint8Array(32).fill(4), index: 0, witnessUtxo: { script: carol.script, amount: 1000n }, ...taprootFields(key, 'm/0/7') });
+    tx.addOutput({ script: bob.script, amount: 500n });
+    expectTxError(() => bitcoin.parse(tx.toPSBT(), key), 'NOT_OUR_KEY', 'tx.inputs');
+  });
+
   it('refuses a PSBT with no input of the key (NOT_OUR_KEY)', () => {
     const psbt = buildPsbt({ key, inputs: [], foreign: [{ label: 'carol', amount: 5000n }], pay: [{ address: bob.address(), amount: 4000n }] });
     expectTxError(() => bitcoin.parse(psbt, key), 'NOT_OUR_KEY', 'tx.inputs');

@@ -60,6 +60,7 @@ const pathString = (path: readonly number[]) => ['m', ...path].join('/');
 /** What a parse may derive: memoised by path, within the step budget. */
 class Deriver {
   private readonly cache = new Map<string, Uint8Array | undefined>();
+  private readonly outputKeys = new Map<string, Uint8Array>();
   private steps = 0;
   readonly rootInternal: Uint8Array;
   constructor(readonly key: PublicKeyPackage) {
@@ -104,8 +105,14 @@ class Deriver {
 
   /** BIP341 output key Q of the key at `path`, tweaked with `merkleRoot` (none: BIP86). */
   outputKey(path: string, merkleRoot: Uint8Array | undefined, field: string): Uint8Array {
-    if (path !== 'm') this.charge(path.split('/').slice(1).map(Number), field);
-    return targetExternalKey(this.key, { path, taproot: merkleRoot === undefined ? {} : { merkleRoot } });
+    const name = merkleRoot === undefined ? path : `${path}#${bytesToHex(merkleRoot)}`;
+    let q = this.outputKeys.get(name);
+    if (q === undefined) {
+      this.charge(path.split('/').slice(1).map(Number), field);
+      q = targetExternalKey(this.key, { path, taproot: merkleRoot === undefined ? {} : { merkleRoot } });
+      this.outputKeys.set(name, q);
+    }
+    return q;
   }
 }
 
@@ -117,7 +124,9 @@ function decode(data: Uint8Array): Transaction {
   try {
     // Unknown output scripts (OP_RETURN, non-standard) are still outputs to account for;
     // unknown PSBT records are kept so the returned PSBT loses nothing of another party's.
-    return Transaction.fromPSBT(data, { allowUnknownOutputs: true, unknown: 'ignore' });
+    // The library's script checks would recompute every input's Taproot tweak: the key's
+    // inputs are checked here by deriving, the others are not ours to judge.
+    return Transaction.fromPSBT(data, { allowUnknownOutputs: true, unknown: 'ignore', disableScriptCheck: true });
   } catch (e) {
     throw new TxError('MALFORMED_TX', 'tx.data', `not a valid PSBT: ${(e as Error).message}`);
   }
