@@ -95,6 +95,17 @@ describe('bitcoin.parse: which inputs are the key\'s and what each signs', () =>
     expectTxError(() => bitcoin.parse(tx.toPSBT(), key), 'NOT_OUR_KEY', 'tx.inputs');
   });
 
+  it('reads another party\'s input and an output with undecodable scripts without failing (script:<hex>)', () => {
+    const tx = buildTransaction({ ...mixed, foreign: [] });
+    const tx2 = new Transaction({ disableScriptCheck: true, allowUnknownOutputs: true });
+    for (let i = 0; i < tx.inputsLength; i++) tx2.addInput(tx.getInput(i));
+    tx2.addInput({ txid: new Uint8Array(32).fill(5), index: 0, witnessUtxo: { script: Uint8Array.of(0x4c), amount: 1000n } });
+    tx2.addOutput({ script: Uint8Array.of(0x4d, 0xff), amount: 1000n });
+    const parsed = bitcoin.parse(tx2.toPSBT(), key);
+    expect(parsed.targets.map((t) => t.input)).toEqual([0, 1, 2]);
+    expect(parsed.transfers).toEqual([{ asset: 'native', to: 'script:4dff', amount: 1000n }]);
+  });
+
   it('refuses a PSBT with no input of the key (NOT_OUR_KEY)', () => {
     const psbt = buildPsbt({ key, inputs: [], foreign: [{ label: 'carol', amount: 5000n }], pay: [{ address: bob.address(), amount: 4000n }] });
     expectTxError(() => bitcoin.parse(psbt, key), 'NOT_OUR_KEY', 'tx.inputs');

@@ -118,6 +118,8 @@ class Deriver {
 
 /** P2TR output script of x-only key `q` (BIP341: OP_1 <32 bytes>). */
 const p2trScript = (q: Uint8Array) => OutScript.encode({ type: 'tr', pubkey: q });
+/** Whether `script` has the P2TR shape (read without decoding: another party's script may be any bytes). */
+const isP2tr = (script: Uint8Array) => script.length === 34 && script[0] === 0x51 && script[1] === 0x20;
 
 function decode(data: Uint8Array): Transaction {
   if (!(data instanceof Uint8Array) || data.length > MAX_TX_BYTES) throw new TxError('MALFORMED_TX', 'tx.data', `a PSBT of at most ${MAX_TX_BYTES} bytes`);
@@ -165,7 +167,7 @@ function read(data: Uint8Array, key: PublicKeyPackage, opts: ParseOptions = {}):
   for (let i = 0; i < tx.inputsLength; i++) {
     const field = `tx.inputs[${i}]`;
     const input = tx.getInput(i);
-    if (OutScript.decode(scripts[i]!).type !== 'tr') continue;
+    if (!isP2tr(scripts[i]!)) continue;
     const path = deriver.ownPath(input, field) ?? 'm';
     const merkleRoot = input.tapMerkleRoot;
     const q = deriver.outputKey(path, merkleRoot, field);
@@ -211,13 +213,14 @@ function read(data: Uint8Array, key: PublicKeyPackage, opts: ParseOptions = {}):
  * a transfer.
  */
 function isChange(deriver: Deriver, fields: TaprootFields, script: Uint8Array, field: string): boolean {
-  if (OutScript.decode(script).type !== 'tr') return false;
+  if (!isP2tr(script)) return false;
   const path = deriver.ownPath(fields, field);
   return path !== undefined && equalBytes(script, p2trScript(deriver.outputKey(path, undefined, field)));
 }
 
 function finalize(data: Uint8Array, key: PublicKeyPackage, opts: ParseOptions, signatures: readonly TxSignature[]): BitcoinOutput {
   const { tx, parsed, outputKeys } = read(data, key, opts);
+  if (!Array.isArray(signatures)) throw new TxError('BAD_SIGNATURE', 'signatures', 'a list of signatures');
   for (const s of signatures) {
     if (!outputKeys.has(s.input)) throw new TxError('BAD_SIGNATURE', `signatures[${s.input}]`, `input ${s.input} is not one of the key's`);
   }
