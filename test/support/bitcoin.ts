@@ -18,9 +18,10 @@ import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { Address, NETWORK, OutScript, TEST_NETWORK, Transaction, utils, type TxOpts } from '@scure/btc-signer';
 import { initEccLib, Psbt, Transaction as JsTransaction } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
-import { deriveChild, parsePath, targetExternalKey, type PublicKeyPackage } from '@keyquorum/crypto';
+import { deriveChild, parsePath, type PublicKeyPackage } from '@keyquorum/crypto';
+import type { BitcoinNetwork } from '../../packages/protocol/src/tx/types.ts';
 
-export type BitcoinNetwork = 'mainnet' | 'testnet' | 'regtest';
+/** Address parameters per network (BIP173/BIP350 hrp bc, tb, bcrt), written out apart from the module's own. */
 export const BTC_NETWORKS = { mainnet: NETWORK, testnet: TEST_NETWORK, regtest: { ...TEST_NETWORK, bech32: 'bcrt' } } as const;
 
 /** The master fingerprint written into every tapBip32Derivation entry of our key (any consistent value). */
@@ -31,9 +32,13 @@ export function internalKey(key: PublicKeyPackage, path = 'm'): Uint8Array {
   return deriveChild(key, path).groupKey.slice(1);
 }
 
-/** The P2TR output script of `key` at `path`: key-path only (BIP86) or committing to `merkleRoot`. */
+/**
+ * The P2TR output script of `key` at `path`: key-path only (BIP86) or committing to
+ * `merkleRoot`. The BIP341 tweak is scure's (`taprootTweakPubkey`), as a wallet computes
+ * it, not keyquorum's `targetExternalKey`, so tests cross-check the two.
+ */
 export function taprootScript(key: PublicKeyPackage, path = 'm', merkleRoot?: Uint8Array): Uint8Array {
-  return OutScript.encode({ type: 'tr', pubkey: targetExternalKey(key, { path, taproot: merkleRoot === undefined ? {} : { merkleRoot } }) });
+  return OutScript.encode({ type: 'tr', pubkey: utils.taprootTweakPubkey(internalKey(key, path), merkleRoot ?? new Uint8Array(0))[0] });
 }
 
 /** The bech32m address (BIP350) of `taprootScript(key, path, merkleRoot)` on `network`. */
