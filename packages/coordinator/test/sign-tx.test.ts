@@ -32,6 +32,7 @@ import {
   type IdentityKey,
   type PendingOperationJson,
 } from '@keyquorum/protocol';
+import { buildPsbt, checkWithBitcoinjs, otherParty } from '../../../test/support/bitcoin.ts';
 import { ed25519Approver } from '../../../test/support/passkey.ts';
 import { randomAddress, solanaMessage, solanaTransactionVerifies, solanaTransferMessage } from '../../../test/support/solana.ts';
 import { eventually, startCluster, type Cluster } from './helpers.ts';
@@ -78,9 +79,12 @@ const pay = (lamports: bigint, to = ALLOWED, from = root) => solanaTransferMessa
 const events = (event: string) => c.coordinator.audit(KEY).filter((e) => e.event === event);
 const starts = () => c.signers.reduce((n, s) => n + s.signStarts, 0);
 const txStarts = () => c.signers.flatMap((s) => s.txStarts);
+/** Each signer's count of tx STARTs now, and the ones received since such a mark. */
+const mark = () => c.signers.map((s) => s.txStarts.length);
+const since = (m: number[]) => c.signers.flatMap((s, i) => s.txStarts.slice(m[i]));
 
 beforeAll(async () => {
-  await loadChain('solana'); // the fixture signers parse with the module the coordinator loads
+  await Promise.all([loadChain('solana'), loadChain('bitcoin')]); // the fixture signers parse with the module the coordinator loads
   c = await startCluster(['s1', 's2', 's3'], { options: { refreshCheckMs: 3600_000 } });
   const request = c.request('createKey', KEY, createKeyDigest({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] }));
   const key = await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] });
@@ -93,7 +97,7 @@ afterAll(async () => c?.stop());
 describe('sign-tx: the broadcastable transaction', () => {
   it('signs a solana transfer: the wire transaction verifies (web3.js), each quorum signer got the transaction, key.signed names it', async () => {
     const message = pay(1000n);
-    const before = txStarts().length;
+    const before = mark();
     const r = await signTx(message);
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json).toMatchObject({ chain: 'solana', txId: bytesToHex(sha256(message)) });
@@ -103,7 +107,7 @@ describe('sign-tx: the broadcastable transaction', () => {
     expect(sigs[0]!.input).toBe(0);
     // The signature field is the base58 of those 64 bytes (the transaction id).
     expect(bytesToHex(base58.decode(r.json.signature as string))).toBe(sigs[0]!.signature);
-    const seen = txStarts().slice(before);
+    const seen = since(before);
     expect(seen.map((s) => [s.chain, s.input])).toEqual([['solana', 0], ['solana', 0]]);
     const row = events('key.signed').at(-1)!;
     expect(row.data).toMatchObject({ tx: { chain: 'solana', id: bytesToHex(sha256(message)), input: 0 }, messageSha256: bytesToHex(sha256(message)), path: '' });
@@ -232,4 +236,39 @@ describe('sign-tx: approvals above an amount', () => {
     expect(replay.status).toBe(401);
     expect(txStarts().length - before).toBe(2);
   });
+});
+
+describe('sign-tx: a PSBT with two inputs of the key (bitcoin)', () => {
+  it('runs one signing per input with the same request (START tx naming the input), finalises, and audits each with the txid', async () => {
+    const BTC = 'btc-1';
+    const create = c.request('createKey', BTC, createKeyDigest({ keyId: BTC, suite: 'frost-secp256k1-tr', threshold: 2, signers: ['s1', 's2', 's3'] }));
+    const key = await c.coordinator.createKey({ request: create, keyId: BTC, suite: 'frost-secp256k1-tr', threshold: 2, signers: ['s1', 's2', 's3'] });
+    await eventually(() => c.coordinator.audit(BTC).filter((e) => e.event === 'commit.acked').length === 3, 10_000);
+    const pkg = c.signers[0]!.keys.get(BTC)!.share.publicKey;
+    const psbt = buildPsbt({
+      key: pkg,
+      inputs: [{ amount: 60_000n }, { path: 'm/0/3', amount: 50_000n, merkleRoot: new Uint8Array(32).fill(9) }],
+      pay: [{ address: otherParty('dave').address('regtest'), amount: 80_000n }],
+      change: { path: 'm/1/0', amount: 25_000n },
+      network: 'regtest',
+      label: 'coordinator-sign-tx',
+    });
+    const request = signClientRequest(c.admin, { op: 'sign', keyId: BTC, digest: signTxDigest({ keyId: BTC, epoch: key.epoch, chain: 'bitcoin', data: psbt, network: 'regtest' }) });
+    const before = mark();
+    const r = await call('POST', `/v1/keys/${BTC}/sign-tx`, { chain: 'bitcoin', tx: Buffer.from(psbt).toString('base64'), network: 'regtest', request: requestToJson(request) });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((r.json.signatures as Array<{ input: number }>).map((x) => x.input)).toEqual([0, 1]);
+    // bitcoinjs-lib + libsecp256k1 extract the transaction and verify both key-path witnesses (one for a script-tree output).
+    const checked = checkWithBitcoinjs(r.json.psbt as string);
+    expect(checked.verified).toEqual([0, 1]);
+    expect(r.json).toMatchObject({ chain: 'bitcoin', txid: checked.txid, txId: checked.txid });
+    expect(since(before).map((s) => [s.chain, s.input]).sort()).toEqual([['bitcoin', 0], ['bitcoin', 0], ['bitcoin', 1], ['bitcoin', 1]]);
+    expect(new Set(since(before).map((s) => bytesToHex(s.request.nonce))).size).toBe(1);
+    const rows = c.coordinator.audit(BTC).filter((e) => e.event === 'key.signed');
+    expect(rows.map((e) => e.data.tx)).toEqual([{ chain: 'bitcoin', id: checked.txid, input: 0 }, { chain: 'bitcoin', id: checked.txid, input: 1 }]);
+    expect(rows.map((e) => e.data.path)).toEqual(['', 'm/0/3']);
+    // A path is the PSBT's to name, not the body's.
+    const withPath = await call('POST', `/v1/keys/${BTC}/sign-tx`, { chain: 'bitcoin', tx: Buffer.from(psbt).toString('base64'), path: 'm/0', request: requestToJson(request) });
+    expect(withPath.json.error).toMatchObject({ code: 'BAD_REQUEST', field: 'path' });
+  }, 60_000);
 });
