@@ -179,7 +179,7 @@ export const PendingOperationSchema = component(
       challenge: hex('The approval challenge each approver signs (approvals.ts)'),
       expiresAt: integer({ description: 'ms since the Unix epoch: the approval deadline' }),
       request: ClientRequestSchema,
-      params: anyObject({ description: 'The route body without `request`: what is being approved' }),
+      params: anyObject({ description: 'The route body without `request`: what is being approved (bytes as hex; a sign-tx: `{ chain, tx, path?, network? }` with `tx` in hex for every chain)' }),
       result: anyObject({ description: "When succeeded: the route's answer" }),
       error: apiError('When failed: the error the route would have answered'),
     },
