@@ -110,7 +110,7 @@ describe('sign-tx end to end: a policy-bound ethereum key, the CLI and a real EV
     expect(receipt!.status).toBe(1);
     expect(receipt!.from).toBe(from);
     expect(await provider.getBalance(ALLOWED)).toBe(value);
-    // The human form prints the id and the broadcastable transaction.
+    // The audit row of the signature names the transaction.
     const rows = (await cluster.client.audit(KEY)).entries.filter((e) => e.event === 'key.signed');
     expect(rows.at(-1)!.data).toMatchObject({ tx: { chain: 'ethereum', id: signed.txId, input: 0 } });
   }, 300_000);
