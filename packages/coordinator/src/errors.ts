@@ -10,7 +10,7 @@
  * retry leaves out (`fault.excluded`). The drivers turn it into TIMEOUT or
  * SESSION_FAILED (sessions/runtime.ts `sessionError`).
  */
-import { PolicyDeniedError, isApiErrorCode, type ApiErrorCode, type PendingOperationJson, type PolicyRule } from '@keyquorum/protocol';
+import { POLICY_RULES, PolicyDeniedError, isApiErrorCode, type ApiErrorCode, type PendingOperationJson, type PolicyRule } from '@keyquorum/protocol';
 
 export type CoordinatorErrorCode =
   /** The codes the HTTP API answers with (their statuses: `API_ERRORS`). */
@@ -104,8 +104,8 @@ export function policyDenied(e: PolicyDeniedError): CoordinatorError {
 
 /** `POLICY_DENIED (<rule>): ...` in a signer's ABORT reason: the rule, else undefined. */
 export function deniedRuleOf(reason: string): PolicyRule | undefined {
-  const m = /POLICY_DENIED \((approvals|clients|velocity|validity|derivation|refresh|version)\):/.exec(reason);
-  return m === null ? undefined : (m[1] as PolicyRule);
+  const m = /POLICY_DENIED \(([a-z-]+)\):/.exec(reason);
+  return m === null || !(POLICY_RULES as readonly string[]).includes(m[1]!) ? undefined : (m[1] as PolicyRule);
 }
 
 export { PolicyDeniedError };

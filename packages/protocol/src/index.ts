@@ -35,3 +35,5 @@ export * from './http/index.ts';
 export { Service, StartStack, type ServiceStatus, type Startable } from './lifecycle.ts';
 export * from './tx/index.ts';
 export * from './tx/wire.ts';
+export * from './policy-tx-rules.ts';
+export * from './policy-tx.ts';

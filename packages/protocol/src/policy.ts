@@ -8,7 +8,7 @@
  * `policyRequestDigest`) naming the next version exactly, approved by the quorum the
  * CURRENT policy names for 'policy'.
  *
- * JSON form (schema: `POLICY_JSON_SCHEMA`, docs/policy.schema.json):
+ * JSON form (docs/governance.md; the `transactions` section: policy-tx-rules.ts):
  *   { "format": 1, "version": 2,
  *     "approvers": [ { "id": "alice", "type": "ed25519", "publicKey": "<64 hex>" },
  *                    { "id": "bob-phone", "type": "webauthn", "credentialId": "<base64url>",
@@ -23,6 +23,7 @@
  */
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { taggedHash } from './canonical.ts';
+import { parseTransactionRules, transactionRulesToJson, type TransactionRules } from './policy-tx-rules.ts';
 import { WireError } from './errors.ts';
 import { array, fieldPath, isPlainObject, oneOf, str, strictObject, uint } from './validate.ts';
 
@@ -42,7 +43,7 @@ export const CLIENT_RULE_OPERATIONS = ['sign', 'refresh', 'reshare', 'repair', '
 export type ClientRuleOperation = (typeof CLIENT_RULE_OPERATIONS)[number];
 
 /** The rule a refusal names (`PolicyDeniedError.rule`, API error `rule`). */
-export const POLICY_RULES = ['approvals', 'clients', 'velocity', 'validity', 'derivation', 'refresh', 'version'] as const;
+export const POLICY_RULES = ['approvals', 'clients', 'velocity', 'validity', 'derivation', 'refresh', 'version', 'raw-sign', 'network', 'destination', 'amount', 'fee', 'opaque'] as const;
 export type PolicyRule = (typeof POLICY_RULES)[number];
 
 export const APPROVER_ID_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -85,6 +86,8 @@ export interface KeyPolicy {
   maxDerivationIndex?: number;
   /** Refresh the shares every `periodSeconds`; signers refuse to sign once overdue by more than `graceSeconds`. */
   refresh?: { periodSeconds: number; graceSeconds: number };
+  /** What transactions the key may sign (policy-tx-rules.ts, docs/transactions.md); absent: no transaction rules. */
+  transactions?: TransactionRules;
 }
 
 /** The policy of a key that never had one set. */
@@ -107,7 +110,7 @@ export class PolicyDeniedError extends Error {
   }
 }
 
-const POLICY_KEYS = ['format', 'version', 'approvers', 'approvals', 'approvalTtlSeconds', 'clients', 'velocity', 'notBefore', 'notAfter', 'maxDerivationIndex', 'refresh'] as const;
+const POLICY_KEYS = ['format', 'version', 'approvers', 'approvals', 'approvalTtlSeconds', 'clients', 'velocity', 'notBefore', 'notAfter', 'maxDerivationIndex', 'refresh', 'transactions'] as const;
 
 /** Validates a policy in its JSON form; throws WireError naming the field ('policy.approvals.sign'). */
 export function parsePolicy(v: unknown, field = 'policy'): KeyPolicy {
@@ -160,6 +163,7 @@ export function parsePolicy(v: unknown, field = 'policy'): KeyPolicy {
     const r = strictObject(o.refresh, ['periodSeconds', 'graceSeconds'], ['periodSeconds'], f);
     policy.refresh = { periodSeconds: uint(r.periodSeconds, 60, MAX_SECONDS, fieldPath(f, 'periodSeconds')), graceSeconds: uint(r.graceSeconds ?? 0, 0, MAX_SECONDS, fieldPath(f, 'graceSeconds')) };
   }
+  if (o.transactions !== undefined) policy.transactions = parseTransactionRules(o.transactions, fieldPath(field, 'transactions'), approvers.length);
   return policy;
 }
 
@@ -212,6 +216,7 @@ export function policyToJson(p: KeyPolicy): Record<string, unknown> {
   if (p.notAfter !== undefined) out.notAfter = new Date(p.notAfter).toISOString();
   if (p.notBefore !== undefined) out.notBefore = new Date(p.notBefore).toISOString();
   if (p.refresh !== undefined) out.refresh = { graceSeconds: p.refresh.graceSeconds, periodSeconds: p.refresh.periodSeconds };
+  if (p.transactions !== undefined) out.transactions = transactionRulesToJson(p.transactions);
   out.velocity = p.velocity.map((r) => ({ limit: r.limit, per: r.per, windowSeconds: r.windowSeconds }));
   out.version = p.version;
   return out;
