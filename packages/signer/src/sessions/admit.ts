@@ -150,7 +150,7 @@ function signRules(
   }
   const tx = s.tx.parsed;
   checkTxPolicy(policy, tx, (asset, sinceMs) => ctx.keystore.spentSince(s.keyId, asset, sinceMs, s.requestId), s.now);
-  const spendRetainMs = Math.max(MIN_VELOCITY_RETENTION_MS, ...(policy.transactions?.limits ?? []).map((l) => l.windowSeconds * 1000));
+  const spendRetainMs = Math.max(MIN_VELOCITY_RETENTION_MS, ...(policy.transactions?.limits ?? []).map((l) => (l.windowSeconds ?? 0) * 1000));
   const spend = [...txTotals(tx)].map(([asset, amount]) => ({ keyId: s.keyId, requestId: s.requestId, asset, amount, at: s.now, retainMs: spendRetainMs }));
   return { velocity, spend };
 }
