@@ -30,10 +30,10 @@ export interface SpendEntry {
 }
 
 /** An asset name as the chain modules give it ('native', 0x + 40 hex, base58, 'spl:<base58>'). */
-const ASSET = /^[A-Za-z0-9:]{1,128}$/;
+const ASSET = /^[A-Za-z0-9:]{1,200}$/;
 
 function aAsset(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !ASSET.test(value)) throw new SignerError('BAD_FIELD', { field, message: 'expected 1-128 characters of [A-Za-z0-9:]' });
+  if (typeof value !== 'string' || !ASSET.test(value)) throw new SignerError('BAD_FIELD', { field, message: 'expected 1-200 characters of [A-Za-z0-9:]' });
   return value;
 }
 
