@@ -9,8 +9,9 @@
  *     BAD_DIGEST 'message'; a transaction the module refuses is SignerError BAD_FIELD
  *     naming the TxError's code and field;
  *   - `txApprovalsRequired`: for the pre-step, how many approvals the transaction needs
- *     under a policy (its parse may fail there: then the sign action's count; the
- *     synchronous path parses again and refuses it, and counts again).
+ *     under a policy (parsed there only if the policy has `approvalsAbove`; a parse
+ *     that fails gives the sign action's count: the synchronous path parses again and
+ *     refuses it, and counts again).
  * The policy (`checkTxPolicy`, the spend ledger, `checkRawSign` without `tx`) is
  * admit.ts's, in the admission's transaction.
  */
@@ -102,13 +103,17 @@ export function parseStartTx(share: HeldShare, body: SignStartBody, t: StartTx):
  * path refuses such a START anyway.
  */
 export function txApprovalsRequired(ctx: SessionContext, body: SignStartBody & { tx: SignTxField }): (policy: KeyPolicy) => number {
-  let parsed: ParsedTx | undefined;
-  try {
-    const row = ctx.keystore.getActive(body.keyId);
-    row.secret.fill(0);
-    parsed = parse(moduleOf(body.tx), fromWirePublicKey(decodeSharePublicPart(row.public).publicKey), body, body.tx);
-  } catch {
-    parsed = undefined;
-  }
-  return (policy) => (parsed === undefined ? requiredApprovals(policy, 'sign') : txRequiredApprovals(policy, parsed));
+  return (policy) => {
+    // Only an `approvalsAbove` rule makes the count depend on the transaction: parse only then.
+    if ((policy.transactions?.approvalsAbove ?? []).length === 0) return requiredApprovals(policy, 'sign');
+    let parsed: ParsedTx;
+    try {
+      const row = ctx.keystore.getActive(body.keyId);
+      row.secret.fill(0);
+      parsed = parse(moduleOf(body.tx), fromWirePublicKey(decodeSharePublicPart(row.public).publicKey), body, body.tx);
+    } catch {
+      return requiredApprovals(policy, 'sign');
+    }
+    return txRequiredApprovals(policy, parsed);
+  };
 }
