@@ -36,14 +36,22 @@ import {
   signDigest,
   signTxDigest,
   generateIdentity,
+  fromWirePublicKey,
+  loadChain,
   type ClientRequest,
   type PolicyAckBody,
+  type SignCommitmentBody,
+  type SignShareBody,
+  type SolanaOutput,
+  type WirePublicKey,
 } from '@keyquorum/protocol';
+import { aggregate } from '@keyquorum/crypto';
+import { randomAddress, solanaTransactionVerifies, solanaTransferMessage } from '../../../test/support/solana.ts';
 import { ed25519Approver } from '../../../test/support/passkey.ts';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../src/constants.ts';
 import { adminClient, removeTempDirs } from './helpers/cluster.ts';
-import { SessionAborted, gather, refs, runKeySession } from './helpers/drive.ts';
+import { SessionAborted, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
 import { ecdsaSign } from './helpers/ecdsa-drive.ts';
 import { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { TestClock, patient, snapshot, startClockedCluster, type ClockedCluster } from './helpers/state.ts';
@@ -62,6 +70,7 @@ const clock = new TestClock();
 let c: FakeCoordinator;
 let cl: ClockedCluster;
 let groupKey: Uint8Array;
+let edKey: WirePublicKey;
 let version = 0;
 
 beforeAll(async () => {
@@ -72,7 +81,7 @@ beforeAll(async () => {
     return runKeySession(c, 'dkg', suite, participants, { keyId, threshold: 2, participants, request });
   };
   groupKey = (await dkg(KEY, ECDSA_SUITE)).publicKey.groupKey;
-  await dkg(ED_KEY, 'frost-ed25519');
+  edKey = (await dkg(ED_KEY, 'frost-ed25519')).publicKey;
 }, 600_000);
 afterAll(async () => {
   await cl?.stop();
@@ -286,4 +295,27 @@ describe("the key's transaction rules, from this signer's own policy and spend l
     await install({ rawSign: true });
     await start(plain());
   }, 120_000);
+});
+
+describe('a Solana transfer (frost-ed25519: the signer signs the message itself)', () => {
+  const solTx = (lamports: bigint, to = randomAddress()) => solanaTransferMessage(edKey.groupKey, to, lamports);
+  const solRequest = (data: Uint8Array) =>
+    signClientRequest(adminClient, { op: 'sign', keyId: ED_KEY, digest: signTxDigest({ keyId: ED_KEY, epoch: 0, chain: 'solana', data }), timestamp: clock.now() });
+  const solBody = (data: Uint8Array, request: ClientRequest, message = data) => ({ keyId: ED_KEY, epoch: 0, message, request, tx: { chain: 'solana', data, input: 0 } });
+
+  it('signs the message of a transfer into a broadcastable transaction; refuses another transfer under its request and another message', async () => {
+    const data = solTx(1_000_000n);
+    const request = solRequest(data);
+    const other = solTx(1_000_000n);
+    await expectRefused(() => start(solBody(other, request), 'frost-ed25519'), 'BAD_DIGEST');
+    await expectRefused(() => start(solBody(data, request, other), 'frost-ed25519'), 'BAD_DIGEST');
+    const signed = await runSign(c, 'frost-ed25519', ['s1', 's2'], solBody(data, request) as unknown as Parameters<typeof runSign>[3], request);
+    const pkg = fromWirePublicKey(edKey);
+    const idOf = (from: string) => participants.find((p) => p.signer === from)!.index;
+    const commitments = signed.commitments.map((e) => ({ id: idOf(e.header.from), ...decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.COMMITMENT, 'frost-ed25519', e.payload) }));
+    const shares = signed.shares.map((e) => ({ id: idOf(e.header.from), share: decodeBody<SignShareBody>('sign', SIGN_ROUND.SHARE, 'frost-ed25519', e.payload).share }));
+    const signature = aggregate(pkg, { message: data, commitments }, shares);
+    const out = (await loadChain('solana')).finalize(data, pkg, {}, [{ input: 0, signature }]) as SolanaOutput;
+    expect(solanaTransactionVerifies(out.transaction, data)).toBe(true);
+  }, 300_000);
 });
