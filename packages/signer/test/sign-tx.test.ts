@@ -47,6 +47,7 @@ import {
 } from '@keyquorum/protocol';
 import { aggregate } from '@keyquorum/crypto';
 import { randomAddress, solanaTransactionVerifies, solanaTransferMessage } from '../../../test/support/solana.ts';
+import { buildPsbt, otherParty } from '../../../test/support/bitcoin.ts';
 import { ed25519Approver } from '../../../test/support/passkey.ts';
 import { KEYSTORE_DB_FILE } from '../src/keystore/index.ts';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../src/constants.ts';
@@ -61,6 +62,8 @@ const participants = refs(IDS);
 const KEY = 'k-eth';
 /** A frost-ed25519 key (a Solana key): it must not sign an Ethereum transaction. */
 const ED_KEY = 'k-ed';
+/** A frost-secp256k1-tr key (a Bitcoin Taproot key). */
+const BTC_KEY = 'k-btc';
 const ALICE = '0x' + '11'.repeat(20);
 const MALLORY = '0x' + '66'.repeat(20);
 const WINDOW_SECONDS = 600;
@@ -71,7 +74,7 @@ let c: FakeCoordinator;
 let cl: ClockedCluster;
 let groupKey: Uint8Array;
 let edKey: WirePublicKey;
-let version = 0;
+let btcKey: WirePublicKey;
 
 beforeAll(async () => {
   c = patient(await FakeCoordinator.start(), 120_000);
@@ -82,6 +85,7 @@ beforeAll(async () => {
   };
   groupKey = (await dkg(KEY, ECDSA_SUITE)).publicKey.groupKey;
   edKey = (await dkg(ED_KEY, 'frost-ed25519')).publicKey;
+  btcKey = (await dkg(BTC_KEY, 'frost-secp256k1-tr')).publicKey;
 }, 600_000);
 afterAll(async () => {
   await cl?.stop();
@@ -89,14 +93,16 @@ afterAll(async () => {
   removeTempDirs();
 });
 
+const versions = new Map<string, number>();
 /** Installs the next version of the key's policy on every signer, with `transactions` rules. */
-async function install(transactions: Record<string, unknown> | undefined, rest: Record<string, unknown> = {}): Promise<void> {
-  version += 1;
+async function install(transactions: Record<string, unknown> | undefined, rest: Record<string, unknown> = {}, keyId = KEY, suite: string = ECDSA_SUITE): Promise<void> {
+  const version = (versions.get(keyId) ?? 0) + 1;
+  versions.set(keyId, version);
   const policy = parsePolicy({ format: 1, version, approvers: [ed25519Approver('alice', alice)], ...(transactions ? { transactions } : {}), ...rest });
-  const request = signClientRequest(adminClient, { op: 'policy', keyId: KEY, digest: policyRequestDigest({ keyId: KEY, policy }), timestamp: clock.now() });
+  const request = signClientRequest(adminClient, { op: 'policy', keyId, digest: policyRequestDigest({ keyId, policy }), timestamp: clock.now() });
   const sessionId = randomBytes(32);
-  for (const id of IDS) c.send(id, { kind: 'policy', suite: ECDSA_SUITE, sessionId, round: POLICY_ROUND.START }, { keyId: KEY, policy: policyToText(policy), request });
-  const acks = [...(await gather(c, IDS, 'policy', POLICY_ROUND.ACK)).values()].map((l) => decodeBody<PolicyAckBody>('policy', POLICY_ROUND.ACK, ECDSA_SUITE, l[0]!.payload));
+  for (const id of IDS) c.send(id, { kind: 'policy', suite, sessionId, round: POLICY_ROUND.START }, { keyId, policy: policyToText(policy), request });
+  const acks = [...(await gather(c, IDS, 'policy', POLICY_ROUND.ACK)).values()].map((l) => decodeBody<PolicyAckBody>('policy', POLICY_ROUND.ACK, suite, l[0]!.payload));
   expect(acks.map((a) => a.version)).toEqual(IDS.map(() => version));
 }
 
@@ -163,7 +169,7 @@ function readKeystore<T>(read: (db: Database.Database) => T): T {
 }
 const freshNonces = () => readKeystore((db) => db.prepare<[], number>("SELECT count(*) FROM nonces WHERE state = 'fresh'").pluck().get()!);
 /** s1's spend rows of the key: [asset, amount]. */
-const spendRows = () => readKeystore((db) => db.prepare<[string], { asset: string; amount: string }>('SELECT asset, amount FROM spend_ledger WHERE key_id = ? ORDER BY at').all(KEY).map((r) => [r.asset, r.amount]));
+const spendRows = (keyId = KEY) => readKeystore((db) => db.prepare<[string], { asset: string; amount: string }>('SELECT asset, amount FROM spend_ledger WHERE key_id = ? ORDER BY at').all(keyId).map((r) => [r.asset, r.amount]));
 
 /** Refused by s1 with `code` (and `rule`), and nothing durable changed there; returns the ABORT reason. */
 async function expectRefused(run: () => Promise<unknown>, code: string, rule?: string): Promise<string> {
@@ -317,5 +323,31 @@ describe('a Solana transfer (frost-ed25519: the signer signs the message itself)
     const signature = aggregate(pkg, { message: data, commitments }, shares);
     const out = (await loadChain('solana')).finalize(data, pkg, {}, [{ input: 0, signature }]) as SolanaOutput;
     expect(solanaTransactionVerifies(out.transaction, data)).toBe(true);
+  }, 300_000);
+});
+
+describe('a Bitcoin PSBT: every input of the key is signed under one request', () => {
+  it('signs each input and a retry under the same request, counts its spend once, and refuses a START whose target is another input', async () => {
+    const total = 100_000n;
+    await install({ networks: ['regtest'], limits: [{ asset: 'native', perWindow: ((total * 3n) / 2n).toString(), windowSeconds: WINDOW_SECONDS }] }, {}, BTC_KEY, 'frost-secp256k1-tr');
+    const pkg = fromWirePublicKey(btcKey);
+    const data = buildPsbt({ key: pkg, network: 'regtest', label: 'sign-tx', inputs: [{ path: 'm/0/1', amount: 60_000n }, { path: 'm/0/2', amount: 50_000n }], pay: [{ address: otherParty('bob').address('regtest'), amount: total }] });
+    // What the coordinator computes from the PSBT: one target per input of the key.
+    const { targets } = (await loadChain('bitcoin')).parse(data, pkg, { network: 'regtest' });
+    expect(targets.map((t) => [t.input, t.path])).toEqual([[0, 'm/0/1'], [1, 'm/0/2']]);
+    const request = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: signTxDigest({ keyId: BTC_KEY, epoch: 0, chain: 'bitcoin', data, network: 'regtest' }), timestamp: clock.now() });
+    const body = (input: number, target = targets[input]!) => ({
+      keyId: BTC_KEY, epoch: 0, message: target.message, path: target.path, taproot: target.taproot, request, tx: { chain: 'bitcoin', data, input, network: 'regtest' },
+    });
+    // Input 1 started with input 0's message, path and taproot: not its target.
+    const reason = await expectRefused(() => start(body(1, targets[0]!), 'frost-secp256k1-tr'), 'BAD_DIGEST');
+    expect(reason).toContain('field message');
+    await start(body(0), 'frost-secp256k1-tr');
+    await start(body(1), 'frost-secp256k1-tr');
+    await start(body(0), 'frost-secp256k1-tr');
+    expect(spendRows(BTC_KEY)).toEqual([['native', total.toString()]]);
+    // The same payment again, under a new request: 2 x total is above the window.
+    const again = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: request.digest, timestamp: clock.now() });
+    await expectRefused(() => start({ ...body(0), request: again }, 'frost-secp256k1-tr'), 'POLICY_DENIED', 'amount');
   }, 300_000);
 });
