@@ -56,14 +56,12 @@ function moduleOf(tx: SignTxField): ChainModule {
   return module;
 }
 
+/** The START's transaction under the header's `suite`: BAD_FIELD 'tx.chain' unless it is the chain's; the request digest it needs. */
 export function startTx(body: SignStartBody & { tx: SignTxField }, suite: string): StartTx {
   const { tx } = body;
   if (CHAIN_SUITE[tx.chain] !== suite) throw new SignerError('BAD_FIELD', { field: 'tx.chain', message: `${tx.chain} transactions are signed by ${CHAIN_SUITE[tx.chain]} keys, not ${suite}` });
-  const digest = signTxDigest({
-    keyId: body.keyId, epoch: body.epoch, chain: tx.chain, data: tx.data,
-    ...(tx.chain === 'bitcoin' || body.path === undefined ? {} : { path: body.path }),
-    ...(tx.network === undefined ? {} : { network: tx.network }),
-  });
+  // The path and network the transaction is parsed with are the ones the client's request names.
+  const digest = signTxDigest({ keyId: body.keyId, epoch: body.epoch, chain: tx.chain, data: tx.data, ...parseOptions(body, tx) });
   return { field: tx, module: moduleOf(tx), digest };
 }
 
