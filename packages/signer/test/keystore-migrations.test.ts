@@ -152,4 +152,40 @@ describe('keystore migrations', () => {
     expect(withRaw(dataDir, schemaVersion)).toBe(SCHEMA_VERSION + 1);
     expect(withRaw(dataDir, layout)).toEqual(before);
   });
+
+  it('migration 6 adds the spend ledger to a version-5 keystore: amounts summed as BigInt, a request counted once, kept across a reopen, pruned past its retention', () => {
+    const dataDir = fixtureCopy();
+    openFixture(dataDir).close();
+    withRaw(dataDir, (db) => {
+      db.exec('DROP TABLE spend_ledger');
+      db.prepare("UPDATE meta SET value = 5 WHERE name = 'schema_version'").run();
+    });
+    let ks = openFixture(dataDir);
+    expect(withRaw(dataDir, schemaVersion)).toBe(SCHEMA_VERSION);
+    const clientKeyHex = 'ab'.repeat(32);
+    const request = (n: number) => new Uint8Array(32).fill(n);
+    const big = (1n << 200n) + 7n;
+    const at = 1_000_000;
+    const spend = (n: number, amount: bigint, when = at, asset = 'native') => ({ keyId: 'frost-k', requestId: request(n), asset, amount, at: when, retainMs: 10_000 });
+    // Request 1 admitted twice (two inputs or attempts): its amount counts once.
+    expect(ks.admitRequest({ clientKeyHex, nonces: ['0100000000'], stamp: at, spend: [spend(1, big), spend(1, big, at, 'spl:Mint1')] })).toBe(true);
+    expect(ks.admitRequest({ clientKeyHex, nonces: ['0100010000'], stamp: at, spend: [spend(1, big)] })).toBe(true);
+    expect(ks.admitRequest({ clientKeyHex, nonces: ['0200000000'], stamp: at, spend: [spend(2, big, at + 5)] })).toBe(true);
+    // A replayed nonce writes nothing, its spend included.
+    expect(ks.admitRequest({ clientKeyHex, nonces: ['0200000000'], stamp: at, spend: [spend(3, 1n, at + 5)] })).toBe(false);
+    ks.close();
+    ks = openFixture(dataDir);
+    const none = request(0);
+    expect(ks.spentSince('frost-k', 'native', at - 1, none)).toBe(2n * big);
+    expect(ks.spentSince('frost-k', 'spl:Mint1', at - 1, none)).toBe(big);
+    expect(ks.spentSince('frost-k', 'native', at - 1, request(1))).toBe(big);
+    expect(ks.spentSince('frost-k', 'native', at, none)).toBe(big);
+    expect(ks.spentSince('ecdsa-k', 'native', 0, none)).toBe(0n);
+    expect(() => ks.spentSince('frost-k', 'na tive', 0, none)).toThrow(/BAD_FIELD/);
+    expect(() => ks.admitRequest({ clientKeyHex, nonces: ['0400000000'], stamp: at, spend: [spend(4, -1n)] })).toThrow(/BAD_FIELD/);
+    // A write 10 s later prunes what was kept for 10 s (request 1's rows, not request 2's).
+    expect(ks.admitRequest({ clientKeyHex, nonces: ['0500000000'], stamp: at, spend: [spend(5, 1n, at + 10_001)] })).toBe(true);
+    expect(ks.spentSince('frost-k', 'native', 0, none)).toBe(big + 1n);
+    expect(ks.spentSince('frost-k', 'spl:Mint1', 0, none)).toBe(0n);
+  });
 });

@@ -2,7 +2,7 @@
  * The signer daemon's keystore: one SQLite file (`keystore.db`) holding its sealed
  * threshold key shares, the single-use nonce journal, the client replay window, its
  * sealed identity key, retired keys with their attestations, its peer bans, key states,
- * policies, the velocity ledger and the audit checkpoint. This is the front: it validates
+ * policies, the velocity and spend ledgers and the audit checkpoint. This is the front: it validates
  * every argument, then runs each operation over the stores (shares.ts, nonces.ts, ...) in one
  * immediate transaction, committed with synchronous=FULL before it returns; after a
  * share wipe it also purges the WAL. Creation, unlocking and schema migrations are in
@@ -20,6 +20,7 @@ import { IdentityStore } from './identity.ts';
 import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
 import { NonceJournal } from './nonces.ts';
 import { PolicyRecords, type StoredPolicy } from './policies.ts';
+import { SpendLedger } from './spend.ts';
 import { VelocityLedger } from './velocity.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
 import { ReplayWindow } from './replay.ts';
@@ -29,7 +30,7 @@ import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOpti
 
 interface Stores {
   shares: ShareStore; nonces: NonceJournal; replay: ReplayWindow; identity: IdentityStore; retired: RetiredKeys; bans: PeerBans;
-  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; audit: AuditCheckpoints;
+  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -56,6 +57,7 @@ export class Keystore implements ReplayGuard, Startable {
       states: new KeyStates(keystore),
       policies: new PolicyRecords(keystore),
       velocity: new VelocityLedger(keystore),
+      spend: new SpendLedger(keystore),
       audit: new AuditCheckpoints(keystore),
     };
   }
@@ -252,19 +254,23 @@ export class Keystore implements ReplayGuard, Startable {
   velocityUsed(keyId: string, sinceMs: number, exclude: Uint8Array, path?: string): number {
     return this.#read().velocity.count(aId(keyId, 'keyId'), sinceMs, aBytes(exclude, 'exclude', { len: ATTESTATION_DIGEST_LENGTH }), path);
   }
+  /** What transactions of the key admitted here after `sinceMs` spent of `asset`, `exclude` not counted (spend.ts checks the arguments). */
+  spentSince(keyId: string, asset: string, sinceMs: number, exclude: Uint8Array): bigint {
+    return this.#read().spend.spentSince(keyId, asset, sinceMs, exclude);
+  }
 
   /**
-   * Admits a client request in one transaction: remembers the first of `nonces` unseen
-   * under the client key (stamped `stamp`), with the request's velocity entry and the
-   * policy it sets, if any. False, writing nothing, if every nonce was seen.
+   * Admits a client request in one transaction: remembers the first of `nonces` unseen under the client
+   * key (stamped `stamp`), with its velocity and spend entries and the policy it sets, if any. False, writing nothing, if every nonce was seen.
    */
   admitRequest(a: Admission): boolean {
     const clientKey = aHex(a.clientKeyHex, 'clientKeyHex');
     const nonces = a.nonces.map((n) => aHex(n, 'nonces'));
     aUint(a.stamp, 'stamp');
-    return this.#write(({ replay, velocity, policies, shares }) => {
+    return this.#write(({ replay, velocity, spend, policies, shares }) => {
       if (!nonces.some((n) => replay.remember(clientKey, n, a.stamp))) return false;
       if (a.velocity !== undefined) velocity.record(a.velocity);
+      for (const entry of a.spend ?? []) spend.record(entry);
       // A policy is kept only beside an active share of its key.
       if (a.policy !== undefined) shares.active(a.policy.keyId).secret.fill(0);
       if (a.policy !== undefined) policies.put(a.policy);
@@ -418,9 +424,7 @@ export class Keystore implements ReplayGuard, Startable {
   }
 
   /** `stop()`, by the name callers that open a keystore outside a service use. */
-  close(): void {
-    this.stop();
-  }
+  close(): void { this.stop(); }
 
   /** The stores, for a read; 'LOCKED' once closed. */
   #read(): Stores {

@@ -162,6 +162,24 @@ CREATE TABLE audit_checkpoint (
 ) STRICT;
 `;
 
+/**
+ * Migration 6, "spend ledger" (docs/transactions.md section 3): per transaction request
+ * this signer admitted for a key, what it moves away per asset (decimal base units), for
+ * the policy's per-window limits; a request counts once (spend.ts).
+ */
+const SPEND_LEDGER_V6 = `
+CREATE TABLE spend_ledger (
+  key_id TEXT NOT NULL,
+  request_id BLOB NOT NULL,
+  asset TEXT NOT NULL,
+  amount TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  retain_until INTEGER NOT NULL,
+  PRIMARY KEY (key_id, request_id, asset)
+) STRICT;
+CREATE INDEX spend_ledger_at ON spend_ledger (key_id, asset, at);
+`;
+
 /** Every migration, in order; versions are 1, 2, 3, ... without gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(LAYOUT_V1) },
@@ -169,13 +187,14 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, up: (db) => db.exec(KEY_STATES_V3) },
   { version: 4, up: (db) => db.exec(KEY_POLICIES_AND_VELOCITY_V4) },
   { version: 5, up: (db) => db.exec(AUDIT_CHECKPOINT_V5) },
+  { version: 6, up: (db) => db.exec(SPEND_LEDGER_V6) },
 ];
 
 /** The version a keystore written by this code has. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a keystore at `SCHEMA_VERSION` has; one missing means the file is 'CORRUPT'. */
-const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'key_policies', 'velocity_ledger', 'audit_checkpoint'] as const;
+const TABLES = ['meta', 'shares', 'retired_keys', 'nonces', 'requests', 'attestations', 'peer_bans', 'share_confirms', 'vetoed_sessions', 'key_states', 'key_state_history', 'key_policies', 'velocity_ledger', 'audit_checkpoint', 'spend_ledger'] as const;
 
 function tableNames(db: Database.Database): Set<string> {
   return new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());

@@ -4,6 +4,7 @@
  */
 import type { KekSource } from './kek.ts';
 import type { StoredPolicy } from './policies.ts';
+import type { SpendEntry } from './spend.ts';
 import type { VelocityEntry } from './velocity.ts';
 
 /** A client request admitted by the keystore (`admitRequest`), with what its admission records. */
@@ -14,6 +15,8 @@ export interface Admission {
   /** The replay entry's stamp: it is kept until the stamp falls out of the replay window. */
   stamp: number;
   velocity?: VelocityEntry;
+  /** A transaction's spend, one entry per asset (spend.ts). */
+  spend?: readonly SpendEntry[];
   policy?: StoredPolicy;
 }
 

@@ -10,11 +10,16 @@
  *      the action (approvals.ts, verified before this synchronous path), the
  *      operation's own rules (`check`: a policy change's successor rule) and, for a
  *      signature, `checkSignPolicy` (validity, derivation depth, refresh overdue,
- *      velocity from this signer's own ledger). A refusal is SignerError
+ *      velocity from this signer's own ledger), then for a transaction `checkTxPolicy`
+ *      (network, destinations, fee, opaque, amounts against this signer's spend
+ *      ledger; its approvals are `txRequiredApprovals`) and for a plain signature
+ *      `checkRawSign` (docs/transactions.md section 3). A refusal is SignerError
  *      'POLICY_DENIED', message `POLICY_DENIED (<rule>): ...`;
  *   4. one keystore transaction: the replay entry (the request nonce, or the first
- *      unused attempt of a sign request), the velocity entry of a signature (once per
- *      request id) and the policy a change sets. A request that needed approvals
+ *      unused attempt of a sign request: nonce || u8 attempt, for a transaction
+ *      nonce || u16 input || u8 attempt), the velocity entry of a signature and the
+ *      spend entries of a transaction (once per request id, whatever the input or
+ *      attempt) and the policy a change sets. A request that needed approvals
  *      keeps its replay entry until the longest deadline any policy can give
  *      (MAX_APPROVAL_TTL_SECONDS after its timestamp), so it is honoured once even if
  *      a later policy lengthens its deadline.
@@ -27,19 +32,25 @@ import {
   MAX_APPROVAL_TTL_SECONDS,
   WireError,
   checkClient,
+  checkRawSign,
   checkSignPolicy,
+  checkTxPolicy,
   clientRequestId,
   requiredApprovals,
+  txRequiredApprovals,
+  txTotals,
   verifyClientRequest,
   type ApprovalAction,
   type ClientRequest,
   type ClientRuleOperation,
   type KeyPolicy,
   type Operation,
+  type ParsedTx,
 } from '@keyquorum/protocol';
 import { MAX_REQUEST_SKEW_MS, MIN_VELOCITY_RETENTION_MS } from '../constants.ts';
 import { SignerError, underPolicy } from '../errors.ts';
 import type { StoredPolicy } from '../keystore/index.ts';
+import type { SpendEntry } from '../keystore/spend.ts';
 import type { VelocityEntry } from '../keystore/velocity.ts';
 import { checkApprovals, policyOf, type ApprovalGrant } from './approvals.ts';
 import type { SessionContext } from './context.ts';
@@ -58,12 +69,18 @@ export interface RequestUse {
   attempts?: number;
   /** A restrictive transition: honoured at any age (not older than the last applied: the caller checks). */
   late?: boolean;
-  /** A signature: the derivation indices and when this signer's share of the epoch was made. */
-  sign?: { path: readonly number[]; epochSince: number };
+  /** A signature: the derivation indices, when this signer's share of the epoch was made, and for a transaction the parsed transaction and the input signed. */
+  sign?: SignUse;
   /** The operation's own policy rules (throw PolicyDeniedError). */
   check?(policy: KeyPolicy): void;
   /** The policy this request sets, recorded with its admission. */
   record?: StoredPolicy;
+}
+
+export interface SignUse {
+  path: readonly number[];
+  epochSince: number;
+  tx?: { parsed: ParsedTx; input: number };
 }
 
 const isClientRuleOp = (op: Operation): op is ClientRuleOperation => (CLIENT_RULE_OPERATIONS as readonly string[]).includes(op);
@@ -76,26 +93,30 @@ export function admitRequest(ctx: SessionContext, use: RequestUse): string[] {
   if (!equalBytes(request.digest, use.digest)) throw new SignerError('BAD_DIGEST', { field: 'request.digest', message: 'the request does not authorise these parameters' });
   const { policy, digest: policyDigest } = policyOf(ctx, keyId);
   const now = ctx.now();
-  const needsApprovals = use.action !== undefined && requiredApprovals(policy, use.action) > 0;
+  const tx = use.sign?.tx;
+  const required = use.action === undefined ? 0 : tx === undefined ? requiredApprovals(policy, use.action) : txRequiredApprovals(policy, tx.parsed);
+  const needsApprovals = required > 0;
   const age = now - request.timestamp;
   // Past the skew, a request that waits for approvals (deadline: checkApprovals) or a late restriction.
   const maxSkewMs = (needsApprovals || use.late === true) && age > MAX_REQUEST_SKEW_MS ? age : MAX_REQUEST_SKEW_MS;
   verifyClientRequest(request, { trusted: ctx.clients, now, maxSkewMs, replay: { checkAndRemember: () => true } });
   const clientKeyHex = bytesToHex(request.clientKey);
   const requestId = clientRequestId(request);
-  const { approvers, velocity } = underPolicy(() => {
+  const { approvers, ledgers } = underPolicy(() => {
     if (isClientRuleOp(op)) checkClient(policy, op, clientKeyHex);
     const counted = use.action === undefined ? [] : checkApprovals({
-      policy, policyDigest, action: use.action, request, requestId: bytesToHex(requestId), grant: use.grant, now, late: use.late === true && age > MAX_REQUEST_SKEW_MS,
+      policy, policyDigest, action: use.action, request, requestId: bytesToHex(requestId), grant: use.grant, now, late: use.late === true && age > MAX_REQUEST_SKEW_MS, required,
     });
     use.check?.(policy);
-    return { approvers: counted, velocity: use.sign === undefined ? undefined : signRules(ctx, policy, { keyId, clientKeyHex, requestId, now, ...use.sign }) };
+    return { approvers: counted, ledgers: use.sign === undefined ? undefined : signRules(ctx, policy, { keyId, clientKeyHex, requestId, now, ...use.sign }) };
   });
   const nonce = bytesToHex(request.nonce);
   const attempts = use.attempts ?? 1;
-  const nonces = attempts === 1 ? [nonce] : Array.from({ length: attempts }, (_, n) => `${nonce}${n.toString(16).padStart(2, '0')}`);
+  // A transaction's inputs are signed under one request: each (input, attempt) is its own entry.
+  const input = tx === undefined ? '' : tx.input.toString(16).padStart(4, '0');
+  const nonces = attempts === 1 && tx === undefined ? [nonce] : Array.from({ length: attempts }, (_, n) => `${nonce}${input}${n.toString(16).padStart(2, '0')}`);
   const stamp = needsApprovals ? request.timestamp + MAX_APPROVAL_TTL_SECONDS * 1000 : request.timestamp;
-  const admitted = ctx.keystore.admitRequest({ clientKeyHex, nonces, stamp, ...(velocity ? { velocity } : {}), ...(use.record ? { policy: use.record } : {}) });
+  const admitted = ctx.keystore.admitRequest({ clientKeyHex, nonces, stamp, ...ledgers, ...(use.record ? { policy: use.record } : {}) });
   if (!admitted) throw new WireError('REPLAY', { field: 'request.nonce' });
   return approvers;
 }
@@ -103,12 +124,16 @@ export function admitRequest(ctx: SessionContext, use: RequestUse): string[] {
 /** The canonical form of a derivation path in the ledger: 'm', 'm/0/2147483649'. */
 export const pathKey = (path: readonly number[]): string => ['m', ...path].join('/');
 
-/** `checkSignPolicy` with this signer's own velocity counts; the ledger entry to write if it passes. */
+/**
+ * `checkSignPolicy` with this signer's own velocity counts, then `checkTxPolicy` with its
+ * own spend ledger (the request's own entries not counted: another input or attempt of
+ * it) or, for a plain signature, `checkRawSign`; the ledger entries to write if they pass.
+ */
 function signRules(
   ctx: SessionContext,
   policy: KeyPolicy,
-  s: { keyId: string; clientKeyHex: string; requestId: Uint8Array; now: number; path: readonly number[]; epochSince: number },
-): VelocityEntry {
+  s: SignUse & { keyId: string; clientKeyHex: string; requestId: Uint8Array; now: number },
+): { velocity: VelocityEntry; spend?: SpendEntry[] } {
   const path = pathKey(s.path);
   checkSignPolicy(policy, {
     now: s.now,
@@ -118,5 +143,14 @@ function signRules(
     used: (rule) => ctx.keystore.velocityUsed(s.keyId, s.now - rule.windowSeconds * 1000, s.requestId, rule.per === 'path' ? path : undefined),
   });
   const retainMs = Math.max(MIN_VELOCITY_RETENTION_MS, ...policy.velocity.map((r) => r.windowSeconds * 1000));
-  return { keyId: s.keyId, requestId: s.requestId, path, at: s.now, retainMs };
+  const velocity = { keyId: s.keyId, requestId: s.requestId, path, at: s.now, retainMs };
+  if (s.tx === undefined) {
+    checkRawSign(policy);
+    return { velocity };
+  }
+  const tx = s.tx.parsed;
+  checkTxPolicy(policy, tx, (asset, sinceMs) => ctx.keystore.spentSince(s.keyId, asset, sinceMs, s.requestId), s.now);
+  const spendRetainMs = Math.max(MIN_VELOCITY_RETENTION_MS, ...(policy.transactions?.limits ?? []).map((l) => (l.windowSeconds ?? 0) * 1000));
+  const spend = [...txTotals(tx)].map(([asset, amount]) => ({ keyId: s.keyId, requestId: s.requestId, asset, amount, at: s.now, retainMs: spendRetainMs }));
+  return { velocity, spend };
 }

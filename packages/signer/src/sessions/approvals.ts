@@ -16,6 +16,11 @@
  *      void: the START is refused (rule approvals) and the coordinator starts again.
  * The replay entry is taken in step 2 only, in the transaction that admits the
  * request, so two STARTs of one request both verified in step 1 cannot both pass.
+ * A sign START with `tx` (docs/transactions.md) first has its chain module loaded
+ * (`loadChain`), and its approvals are counted for the transaction
+ * (`txRequiredApprovals`: `approvalsAbove` may ask more than the sign action); step 2
+ * parses again and counts again (`checkApprovals`' `required`): a grant with fewer
+ * approvers than that is refused.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {
@@ -29,8 +34,11 @@ import {
   type ApprovalAction,
   type ClientRequest,
   type KeyPolicy,
+  type SignStartBody,
+  loadChain,
 } from '@keyquorum/protocol';
 import type { SessionContext } from './context.ts';
+import { txApprovalsRequired } from './sign-tx.ts';
 
 /** What step 1 verified, for step 2 to check it still applies. */
 export interface ApprovalGrant {
@@ -60,15 +68,29 @@ export function actionOf(kind: string, body: unknown): { keyId: string; action: 
   return undefined;
 }
 
-/** Step 1: undefined when the policy in force requires no approvals for the START's action. */
-export function verifyStartApprovals(ctx: SessionContext, kind: string, body: unknown): Promise<ApprovalGrant> | undefined {
+/**
+ * Step 1: undefined when nothing is asynchronous: no transaction to load a chain module
+ * for, and the policy in force requires no approvals for the START's action. A
+ * transaction's START always resolves (to undefined when it needs no approvals), or
+ * rejects if its module cannot be loaded.
+ */
+export function verifyStartApprovals(ctx: SessionContext, kind: string, body: unknown): Promise<ApprovalGrant | undefined> | undefined {
+  const tx = kind === 'sign' ? (body as SignStartBody).tx : undefined;
+  if (tx === undefined) return verifyFor(ctx, kind, body);
+  return loadChain(tx.chain).then(() => verifyFor(ctx, kind, body, txApprovalsRequired(ctx, { ...(body as SignStartBody), tx })));
+}
+
+function verifyFor(ctx: SessionContext, kind: string, body: unknown, required?: (policy: KeyPolicy) => number): Promise<ApprovalGrant> | undefined {
   const use = actionOf(kind, body);
   if (use === undefined) return undefined;
   const { policy, digest } = policyOf(ctx, use.keyId);
-  if (requiredApprovals(policy, use.action) === 0) return undefined;
+  const count = required === undefined ? requiredApprovals(policy, use.action) : required(policy);
+  if (count === 0) return undefined;
   const grant = (outcome: ApprovalGrant['outcome']): ApprovalGrant => ({ keyId: use.keyId, action: use.action, requestId: bytesToHex(clientRequestId(use.request)), policyDigest: digest, outcome });
+  // verifyApprovals counts the action's approvals under the policy: for a transaction, the count it needs.
+  const counted: KeyPolicy = { ...policy, approvals: { ...policy.approvals, [use.action]: count } };
   // The deadline is step 2's: verified here as of the request's own time.
-  return verifyApprovals(policy, use.action, use.request, use.request.approvals ?? [], use.request.timestamp).then(
+  return verifyApprovals(counted, use.action, use.request, use.request.approvals ?? [], use.request.timestamp).then(
     (approvers) => grant({ approvers }),
     (error: unknown) => grant({ error }),
   );
@@ -76,14 +98,15 @@ export function verifyStartApprovals(ctx: SessionContext, kind: string, body: un
 
 /**
  * Step 2: the request carries the approvals `action` needs under `policy` (digest
- * `policyDigest`), verified in step 1 for exactly this policy and request, and is not
- * past its approval deadline at `now` (unless `late`: a restrictive transition
- * re-delivered to a signer that was away). Throws PolicyDeniedError('approvals').
+ * `policyDigest`; `required` if given: a transaction's count), verified in step 1 for
+ * exactly this policy and request, at least `required` of them, and is not past its
+ * approval deadline at `now` (unless `late`: a restrictive transition re-delivered to a
+ * signer that was away). Throws PolicyDeniedError('approvals').
  */
 export function checkApprovals(
-  p: { policy: KeyPolicy; policyDigest: string; action: ApprovalAction; request: ClientRequest; requestId: string; grant: ApprovalGrant | undefined; now: number; late: boolean },
+  p: { policy: KeyPolicy; policyDigest: string; action: ApprovalAction; request: ClientRequest; requestId: string; grant: ApprovalGrant | undefined; now: number; late: boolean; required?: number },
 ): string[] {
-  const required = requiredApprovals(p.policy, p.action);
+  const required = p.required ?? requiredApprovals(p.policy, p.action);
   if (required === 0) return [];
   const deadline = approvalDeadline(p.policy, p.request);
   if (!p.late && p.now > deadline) throw new PolicyDeniedError('approvals', `the request expired for approval at ${new Date(deadline).toISOString()}`);
@@ -92,5 +115,6 @@ export function checkApprovals(
     throw new PolicyDeniedError('approvals', `${p.action} needs ${required} approvals under policy v${p.policy.version}; none were verified against it`);
   }
   if ('error' in g.outcome) throw g.outcome.error;
+  if (g.outcome.approvers.length < required) throw new PolicyDeniedError('approvals', `${p.action} needs ${required} approvals, ${g.outcome.approvers.length} were verified`);
   return g.outcome.approvers;
 }

@@ -14,7 +14,7 @@
  */
 import { equalBytes } from '@noble/curves/utils.js';
 import { parsePath } from '@keyquorum/crypto';
-import { DEFAULT_POLICY, allowsUse, checkPolicyHandover, checkScheduledRefresh, encodeBody, policyFromText, type ClientRequest, type KeyPolicy, type Operation, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { DEFAULT_POLICY, allowsUse, checkPolicyHandover, checkScheduledRefresh, encodeBody, policyFromText, type ClientRequest, type KeyPolicy, type Operation, type ParsedTx, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { MAX_ATTEMPTS_PER_REQUEST } from '../constants.ts';
 import { SignerError, underPolicy } from '../errors.ts';
 import { loadShare, wipeHeldShare } from '../schemes/index.ts';
@@ -43,6 +43,8 @@ export interface ActiveKeyUse extends Omit<UseOf<'sign' | 'refresh' | 'retire'>,
   check?(share: HeldShare): void;
   /** A signature's derivation path as the START names it (the policy's derivation and per-path velocity rules). */
   path?: string | undefined;
+  /** A transaction's signature: the input signed, and the transaction parsed against the share (its target checked; sign-tx.ts). */
+  tx?: { input: number; parse(share: HeldShare): ParsedTx } | undefined;
 }
 
 /** A reshare: a holder's share must be the reshare's old key; a dealer must hold one. */
@@ -160,7 +162,8 @@ function verifyRequest(ctx: SessionContext, use: KeyUse, share: HeldShare | unde
   const { op, keyId, request, digest, grant } = use;
   if (request === undefined) return admitScheduled(ctx, op, keyId, share!);
   if (op === 'createKey') return void admitRequest(ctx, { op, keyId, request, digest });
-  const sign = op === 'sign' ? { path: parsePath(use.path ?? []), epochSince: share!.createdAt } : undefined;
+  const tx = op === 'sign' && use.tx !== undefined ? { input: use.tx.input, parsed: use.tx.parse(share!) } : undefined;
+  const sign = op === 'sign' ? { path: parsePath(use.path ?? []), epochSince: share!.createdAt, ...(tx ? { tx } : {}) } : undefined;
   const handover = (op === 'reshare' || op === 'repair') && share !== undefined ? use.handover : null;
   const check = handover === null ? undefined : (inForce: KeyPolicy) => checkPolicyHandover(inForce, handover === undefined ? DEFAULT_POLICY : policyFromText(handover));
   admitRequest(ctx, { op, keyId, request, digest, action: op, grant, ...(sign ? { sign, attempts: MAX_ATTEMPTS_PER_REQUEST } : {}), ...(check ? { check } : {}) });

@@ -11,7 +11,8 @@
  * A START whose action needs approvals under the key's policy here first has them
  * verified off the synchronous path (WebAuthn is asynchronous; sessions/approvals.ts
  * says why that is race-free), then runs as any START, unless the coordinator aborted
- * it or the link dropped meanwhile.
+ * it or the link dropped meanwhile. A sign START with `tx` takes the same path: its
+ * chain module is loaded first (`loadChain`, approvals.ts).
  */
 import {
   CHECKPOINT_ROUND,
@@ -212,21 +213,31 @@ export class SessionRouter {
     const { kind, sessionId } = env.header;
     const id = hex(sessionId);
     if (this.#byId.has(id) || this.#verifying.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
-    let approvals: Promise<ApprovalGrant> | undefined;
+    const refuse = (e: unknown) => this.#stateless(env, () => {
+      throw e;
+    });
+    let approvals: Promise<ApprovalGrant | undefined> | undefined;
     try {
       approvals = verifyStartApprovals(this.#ctx, kind, body);
     } catch (e) {
-      return this.#stateless(env, () => {
-        throw e;
-      });
+      return refuse(e);
     }
     if (approvals === undefined) return this.#startNow(env, body, undefined);
     this.#verifying.set(id, false);
-    void approvals.then((grant) => {
+    const settled = (): boolean => {
       const dropped = this.#verifying.get(id);
       this.#verifying.delete(id);
-      if (dropped === false) this.#startNow(env, body, grant);
-    });
+      return dropped === false;
+    };
+    // Rejects only if a transaction's chain module cannot be loaded (approvals' failures are kept in the grant).
+    void approvals.then(
+      (grant) => {
+        if (settled()) this.#startNow(env, body, grant);
+      },
+      (e: unknown) => {
+        if (settled()) refuse(e);
+      },
+    );
   }
 
   /** The synchronous part of a START: every check, the durable admission, the session. */

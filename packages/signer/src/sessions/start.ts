@@ -21,6 +21,7 @@ import { assertThreshold } from '@keyquorum/crypto';
 import { DKG_EPOCH } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
+import { parseStartTx, startTx } from './sign-tx.ts';
 import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse } from './authorise.ts';
 import { pinnedKey, sameRefs, selfIndex, type SessionContext } from './context.ts';
@@ -122,11 +123,16 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
   }
 }
 
-/** sign START: the key active at the epoch, the scheme's checks of the message and target, the sign request. */
+/**
+ * sign START: the key active at the epoch, the scheme's checks of the message and target, the sign request.
+ * With `tx` (sign-tx.ts): the chain's suite, the START's target the transaction's, and the request authorising the transaction.
+ */
 export function startSign(ctx: SessionContext, env: Envelope, body: SignStartBody, grant?: ApprovalGrant): Session {
+  const tx = body.tx === undefined ? undefined : startTx({ ...body, tx: body.tx }, env.header.suite);
   const share = authoriseUse(ctx, {
-    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: signDigest(body), grant, path: body.path,
+    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: tx === undefined ? signDigest(body) : tx.digest, grant, path: body.path,
     check: (s) => schemeFor(s.suite).checkSign(s, body),
+    tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
   });
   const scheme = schemeFor(share.suite);
   try {

@@ -1,7 +1,7 @@
 /**
  * What a refused request must leave untouched, made observable: a snapshot of a
  * signer's keystore rows (shares with their sealed bytes, the nonce journal, the
- * replay window, retirements, bans) read through a second, read-only SQLite
+ * replay window, retirements, bans, policies, velocity and spend ledgers) read through a second, read-only SQLite
  * connection while the daemon runs; and signer daemons started on a test-controlled
  * clock, so a test can date requests, let the replay window be pruned and restart a
  * signer.
@@ -23,6 +23,7 @@ export interface KeystoreSnapshot {
   keyStates: string[];
   policies: string[];
   velocity: string[];
+  spend: string[];
 }
 
 /** Every durable row a session could change, as comparable strings. */
@@ -38,6 +39,7 @@ export function snapshot(dataDir: string): KeystoreSnapshot {
       bans: rows('SELECT key_id, peer FROM peer_bans ORDER BY key_id, peer'),
       policies: rows('SELECT key_id, version, digest FROM key_policies ORDER BY key_id, version'),
       velocity: rows('SELECT key_id, request_id, path, at FROM velocity_ledger ORDER BY key_id, request_id'),
+      spend: rows('SELECT key_id, request_id, asset, amount, at FROM spend_ledger ORDER BY key_id, request_id, asset'),
       keyStates: [...rows('SELECT key_id, state, previous, request_ts, not_before FROM key_states ORDER BY key_id'), ...rows('SELECT seq, key_id, transition, to_state FROM key_state_history ORDER BY seq')],
     };
   } finally {
