@@ -51,11 +51,11 @@ describe('sign-tx end to end: a policy-bound ethereum key, the CLI and a real EV
   let keyFile: string;
   const run = (...args: string[]): Promise<Run> => cli([...args, '--url', cluster.url, '--key-file', keyFile], { cwd: cluster.root });
 
-  /** An unsigned EIP-1559 transfer of `wei` from the key to `to`, as hex. */
-  async function transfer(to: string, wei: bigint): Promise<string> {
+  /** An unsigned EIP-1559 transfer of `wei` from the key (or its child whose address is `sender`) to `to`, as hex. */
+  async function transfer(to: string, wei: bigint, sender = from): Promise<string> {
     const block = await provider.getBlock('latest');
     const maxFeePerGas = 2n * block!.baseFeePerGas! + GWEI;
-    const tx = Transaction.from({ type: 2, chainId: CHAIN_ID, nonce: await provider.getTransactionCount(from), gasLimit: 21000, maxFeePerGas, maxPriorityFeePerGas: GWEI, to, value: wei });
+    const tx = Transaction.from({ type: 2, chainId: CHAIN_ID, nonce: await provider.getTransactionCount(sender), gasLimit: 21000, maxFeePerGas, maxPriorityFeePerGas: GWEI, to, value: wei });
     return tx.unsignedSerialized;
   }
 
@@ -113,6 +113,25 @@ describe('sign-tx end to end: a policy-bound ethereum key, the CLI and a real EV
     // The audit row of the signature names the transaction.
     const rows = (await cluster.client.audit(KEY)).entries.filter((e) => e.event === 'key.signed');
     expect(rows.at(-1)!.data).toMatchObject({ tx: { chain: 'ethereum', id: signed.txId, input: 0 } });
+  }, 300_000);
+
+  it('keyquorum sign-tx --path m/0/7 pays from the child key: the node mines it from the child address', async () => {
+    const derived = await run('keys', 'derive', KEY, '--path', 'm/0/7', '--json');
+    expect(derived.code, derived.stderr).toBe(0);
+    const child = computeAddress(`0x${(JSON.parse(derived.stdout) as { publicKey: string }).publicKey}`);
+    expect(child).not.toBe(from);
+    await node.fund(child, parseEther('1'));
+    const before = await provider.getBalance(ALLOWED);
+    const value = parseEther('0.05');
+    const out = await run('sign-tx', KEY, '--chain', 'ethereum', '--tx', await transfer(ALLOWED, value, child), '--path', 'm/0/7', '--json');
+    expect(out.code, out.stderr).toBe(0);
+    const signed = JSON.parse(out.stdout) as { signedTx: string; hash: string; from: string };
+    expect(signed.from).toBe(child);
+    await provider.broadcastTransaction(signed.signedTx);
+    const receipt = await provider.waitForTransaction(signed.hash, 1, 120_000);
+    expect(receipt!.status).toBe(1);
+    expect(receipt!.from).toBe(child);
+    expect(await provider.getBalance(ALLOWED)).toBe(before + value);
   }, 300_000);
 
   it('to another address, and a raw signature, are refused (destination, raw-sign): the coordinator refuses early from its copy', async () => {
