@@ -111,7 +111,7 @@ describe('a compromised coordinator that partially commits a refresh, then the r
       [['3-of-3', 'frost-secp256k1-tr', 3, 3] as const, ['3-of-4', 'frost-ed25519', 4, 3] as const],
     ),
   )('%s %s: no share is lost, the real coordinator resolves the session, and the key signs under its public key', async (_name, suite, n, t) => {
-    cluster = await Cluster.start({ initInProcess: true, signers: n });
+    cluster = await Cluster.start({ initInProcess: true, signers: n, roundTimeoutMs: 30_000 });
     const cl = cluster;
     const created = await cl.client.createKey({ keyId: KEY, suite, threshold: t, signers: cl.signerIds });
     const participants = refs(cl.signerIds);

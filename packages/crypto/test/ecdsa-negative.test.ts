@@ -76,5 +76,5 @@ describe('ecdsa-secp256k1 step 8: the public shares must add up to the key', () 
       const e = caught(() => signPresign(r2[k]!.secret, r2.flatMap((o) => o.direct.filter((d) => d.to === quorum[k]))));
       expect([e.code, e.field]).toEqual(['INVALID_COMMITMENT', 'sign.round2.publicShare']);
     }
-  });
+  }, 180_000); // a DKG and three signing runs in process: 123 s at load 20 on 2 cores
 });

@@ -55,7 +55,7 @@ describe('keyquorum-signer bans / unban', () => {
     } finally {
       held.close();
     }
-  });
+  }, 180_000); // several CLI processes, each a tsx start: over 60 s at load 20 on 2 cores
 
   it('unban refuses without the passphrase or with a wrong one, and without its flags', () => {
     const root = tempDir();
@@ -76,5 +76,5 @@ describe('keyquorum-signer bans / unban', () => {
     const viaFile = cli(['unban', '--data', dataDir, '--key', 'k1', '--peer', 's2', '--passphrase-file', file]);
     expect([viaFile.status, viaFile.stdout]).toEqual([0, 'ban of s2 on key k1 lifted\n']);
     expect(JSON.parse(cli(['bans', '--data', dataDir, '--json']).stdout)).toEqual({ bans: [] });
-  });
+  }, 180_000); // several CLI processes, each a tsx start: over 60 s at load 20 on 2 cores
 });
