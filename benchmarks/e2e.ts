@@ -172,6 +172,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eNotes> {
       }
     }
   } finally {
+    // Worker threads write their profiles in 1 s chunks (they get no 'exit' when terminated): let the last one out.
+    if (o.profileDir !== undefined) await new Promise((r) => setTimeout(r, 2500));
     await cluster.stop();
   }
   return notes;
