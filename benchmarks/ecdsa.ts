@@ -11,7 +11,7 @@
  * `baseline.dkls23-<commit>.ecdsa-secp256k1.2of3.fullSign` is the same fullSign run, in
  * this process and run, on the crypto package as it was at REFERENCE_COMMIT (main on
  * 2026-11-28, before issue 13's work): its sources are extracted with `git archive` into
- * node_modules/.cache and imported from there, so the issue's "in-process DKLs23 signing
+ * .bench-reference/ (git-ignored) and imported from there, so the issue's "in-process DKLs23 signing
  * <= 0.25 x today's" is a ratio of two medians of the same run, not of two runs.
  */
 import { execFileSync } from 'node:child_process';
@@ -107,12 +107,14 @@ export function ecdsaCryptoEntries(): MicroEntry[] {
 }
 
 /**
- * The crypto package at REFERENCE_COMMIT, extracted once into node_modules/.cache (its
+ * The crypto package at REFERENCE_COMMIT, extracted once into .bench-reference/ (its
  * only dependencies are @noble/*, resolved from the repository's node_modules).
  * Undefined, with the reason logged, when git cannot produce it (e.g. no history).
  */
 async function loadReference(log: (line: string) => void): Promise<EcdsaApi | undefined> {
-  const dir = path.join(REPO_ROOT, 'node_modules', '.cache', 'keyquorum-bench', REFERENCE_COMMIT.slice(0, 12));
+  // Not under node_modules: tsx compiles TypeScript found there differently, and the
+  // same DKLs23 source ran 3 x slower from node_modules/.cache (measured: 550 vs 160 ms CPU).
+  const dir = path.join(REPO_ROOT, '.bench-reference', REFERENCE_COMMIT.slice(0, 12));
   const entry = path.join(dir, 'packages', 'crypto', 'src', 'index.ts');
   try {
     if (!fs.existsSync(entry)) {
