@@ -1,13 +1,16 @@
 /**
  * `baseline.*`: what every keyquorum figure is divided by, measured in the same run.
- * - `single-key.<scheme>.sign`: noble signing with one key in one process (the floor).
+ * - `single-key.<scheme>.sign`: noble signing with one key in one process (the floor);
+ *   for ecdsa-secp256k1, `secp256k1.sign` of a 32-byte digest (prehash false, low s).
  * - `noble-frost.<suite>.2of3.fullSign`: noble's RFC 9591 FROST, all parties in one
  *   process: 2 commits, 2 shares, both shares verified (as a coordinator must), aggregate.
  * - `cmdcode-frost.2of3.fullSign`: @cmdcode/frost (BIP340), the same steps.
+ * - `dkls23-<commit>.ecdsa-secp256k1.2of3.fullSign` (benchmarks/ecdsa.ts): DKLs23 as it
+ *   was on main when issue 13 started; run only when an ecdsa entry is selected.
  */
 import { randomBytes } from 'node:crypto';
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
-import { schnorr, schnorr_FROST } from '@noble/curves/secp256k1.js';
+import { schnorr, schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
 import {
   combine_partial_sigs,
@@ -63,9 +66,11 @@ export function baselineEntries(): MicroEntry[] {
   const message = bytes(32);
   const schnorrKey = schnorr.utils.randomSecretKey();
   const edKey = ed25519.utils.randomSecretKey();
+  const ecdsaKey = secp256k1.utils.randomSecretKey();
   return [
     { name: 'baseline.single-key.frost-secp256k1-tr.sign', fn: () => schnorr.sign(message, schnorrKey) },
     { name: 'baseline.single-key.frost-ed25519.sign', fn: () => ed25519.sign(message, edKey) },
+    { name: 'baseline.single-key.ecdsa-secp256k1.sign', fn: () => secp256k1.sign(message, ecdsaKey, { prehash: false, lowS: true }) },
     // noble's FROST verify() is the suite's own verifier (BIP340 for the -tr suite), as in RFC 9591.
     { name: 'baseline.noble-frost.secp256k1-tr.2of3.fullSign', fn: nobleFrostFullSign(schnorr_FROST as FROST, (s, m, p) => schnorr_FROST.verify(s, m, p)) },
     { name: 'baseline.noble-frost.ed25519.2of3.fullSign', fn: nobleFrostFullSign(ed25519_FROST as FROST, (s, m, p) => ed25519_FROST.verify(s, m, p)) },

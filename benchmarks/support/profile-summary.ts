@@ -7,6 +7,7 @@
  *     [--window startUs,endUs]   only samples inside a CLOCK_MONOTONIC window (µs), e.g. a
  *                                results file's notes.windows["e2e.sign.frost-ed25519.2of3"]
  *     [--per N]                  also print each category divided by N (ms per operation)
+ *     [--sum]                    one summary over all the files (e.g. a worker's 1 s chunks, or every process)
  *
  * Categories: each sample is charged to the first frame, from the leaf up, that
  * matches one of CATEGORIES (so noble arithmetic under parsePoint is "point decoding",
@@ -24,7 +25,11 @@ export const CATEGORIES: Array<[string, RegExp]> = [
   ['sealing at rest (XChaCha20-Poly1305)', /kek\.ts|chacha\.js/],
   ['envelope/request signatures (Ed25519 identity keys)', /protocol\/src\/(identity|auth|envelope|e2e)\.ts/],
   ['point decoding (torsion + canonical checks)', /isTorsionFree|validatePublicPoint|parsePoint|validate\.ts:9\d|\bpoint packages\/protocol/],
+  ['DKLs23 key share decoding', /crypto\/src\/ecdsa\/keyshare\.ts/],
+  ['DKLs23 OT extension and multiplication (ote.ts, multiply.ts)', /crypto\/src\/ecdsa\/(ote|multiply|baseot)\.ts/],
+  ['DKLs23 rest (sign.ts: commitments, zero shares, step-8 checks, combine)', /crypto\/src\/ecdsa\//],
   ['FROST arithmetic (@keyquorum/crypto, noble frost)', /packages\/crypto\/src|abstract\/frost\.js/],
+  ['crypto worker hand-off (signer workers/, structured clone)', /signer\/src\/workers\/|node:internal\/worker|worker_threads/],
   ['msgpack codec and body validation', /msgpackr|protocol\/src\/(codec|messages|validate|canonical)\.ts/],
   ['logging (JSON lines)', /logger\.ts/],
   ['WebSocket and TCP', /node_modules\/ws\/|node:net|writev|writeBuffer|writeUtf8String/],
@@ -98,8 +103,24 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const window = args.includes('--window') ? (args[args.indexOf('--window') + 1]!.split(',').map(Number) as [number, number]) : undefined;
   const per = args.includes('--per') ? Number(args[args.indexOf('--per') + 1]) : undefined;
   const files = args.filter((a, i) => a.endsWith('.cpuprofile') && args[i - 1] !== '--match');
-  for (const f of files) {
-    const s = summarise(JSON.parse(fs.readFileSync(f, 'utf8')) as Profile, match, top, window);
+  const summaries = files.map((f) => ({ f, s: summarise(JSON.parse(fs.readFileSync(f, 'utf8')) as Profile, match, top, window) }));
+  if (args.includes('--sum')) {
+    const add = (lists: Array<Array<{ name: string; ms: number }>>) => {
+      const m = new Map<string, number>();
+      for (const l of lists) for (const e of l) m.set(e.name, (m.get(e.name) ?? 0) + e.ms);
+      return [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, ms]) => ({ name, ms }));
+    };
+    const all = summaries.map((x) => x.s);
+    const sum: Summary = {
+      totalMs: all.reduce((a, x) => a + x.totalMs, 0),
+      idleMs: all.reduce((a, x) => a + x.idleMs, 0),
+      categories: add(all.map((x) => x.categories)),
+      self: add(all.map((x) => x.self)),
+      inclusive: add(all.map((x) => x.inclusive)),
+    };
+    summaries.splice(0, summaries.length, { f: `sum of ${files.length} files`, s: sum });
+  }
+  for (const { f, s } of summaries) {
     console.log(`\n== ${path.basename(f)}: ${s.totalMs.toFixed(0)} ms sampled, ${s.idleMs.toFixed(0)} ms idle${per ? `; busy ${((s.totalMs - s.idleMs) / per).toFixed(2)} ms per operation` : ''}`);
     for (const e of s.categories) console.log(`  cat  ${e.ms.toFixed(1).padStart(9)} ms${per ? ` ${(e.ms / per).toFixed(2).padStart(7)} ms/op` : ''}  ${e.name}`);
     for (const e of s.self) console.log(`  self ${e.ms.toFixed(1).padStart(9)} ms  ${e.name}`);
