@@ -102,13 +102,14 @@ interface TinySecp256k1 {
   pointMultiply(p: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array | null;
   pointAdd(a: Uint8Array, b: Uint8Array, compressed?: boolean): Uint8Array | null;
   pointAddScalar(p: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array | null;
-  isPoint(p: Uint8Array): boolean;
+  pointCompress(p: Uint8Array, compressed?: boolean): Uint8Array;
   verifySchnorr(h: Uint8Array, Q: Uint8Array, signature: Uint8Array): boolean;
 }
 
 function wasmBackend(lib: TinySecp256k1): Secp256k1Backend {
-  // libsecp256k1 parses (prefix, x < p, x on the curve) and throws on a bad point; map
-  // that to the error noble's side gives. Inputs reach the library only after `pointBytes`.
+  // libsecp256k1 parses every input (prefix, x < p, x on the curve) and throws on a bad
+  // point; map that to the error noble's side gives. `pointBytes` first narrows inputs to
+  // 33-byte compressed encodings (the library would also take x-only and uncompressed).
   const call = <T>(field: string, f: () => T): T => {
     try {
       return f();
@@ -116,34 +117,36 @@ function wasmBackend(lib: TinySecp256k1): Secp256k1Backend {
       throw new CryptoError('BAD_POINT', { field, message: `BAD_POINT: ${field} is not a valid secp256k1 point` });
     }
   };
-  const checked = (p: unknown, field: string) => {
-    const b = pointBytes(p, field);
-    if (!lib.isPoint(b)) throw new CryptoError('BAD_POINT', { field, message: `BAD_POINT: ${field} is not a valid secp256k1 point` });
-    return b;
+  const add = (p: PointBytes, q: PointBytes) => {
+    const [a, b] = [pointBytes(p, 'p'), pointBytes(q, 'q')];
+    return call('p', () => lib.pointAdd(a, b, true));
   };
-  const add = (p: PointBytes, q: PointBytes) => call('p', () => lib.pointAdd(checked(p, 'p'), checked(q, 'q'), true));
   return {
     name: 'libsecp256k1-wasm',
     mulBase: (k) => lib.pointFromScalar(Fn.toBytes(scalar(k, 'k')), true)!,
     mul: (p, k) => {
-      const b = checked(p, 'p');
-      return call('p', () => lib.pointMultiply(b, Fn.toBytes(scalar(k, 'k')), true))!;
+      const b = pointBytes(p, 'p');
+      const kb = Fn.toBytes(scalar(k, 'k'));
+      return call('p', () => lib.pointMultiply(b, kb, true))!;
     },
     add,
     addTweak: (p, t) => {
-      const b = checked(p, 'p');
-      return call('p', () => lib.pointAddScalar(b, Fn.toBytes(scalar(t, 't', true)), true));
+      const b = pointBytes(p, 'p');
+      const tb = Fn.toBytes(scalar(t, 't', true));
+      return call('p', () => lib.pointAddScalar(b, tb, true));
     },
     msm: (points, scalars) => {
       if (points.length !== scalars.length) throw new CryptoError('BAD_FIELD', { field: 'scalars', message: 'BAD_FIELD: msm needs one scalar per point' });
-      const terms = points.map((p, i) => [checked(p, `points[${i}]`), scalar(scalars[i]!, `scalars[${i}]`, true)] as const);
-      let sum: PointBytes | null = null;
-      for (const [p, k] of terms) {
-        if (k === 0n) continue;
-        const kP = lib.pointMultiply(p, Fn.toBytes(k), true)!;
-        sum = sum === null ? kP : lib.pointAdd(sum, kP, true);
-      }
-      return sum;
+      const terms = points.map((p, i) => [pointBytes(p, `points[${i}]`), scalar(scalars[i]!, `scalars[${i}]`, true)] as const);
+      return call('points', () => {
+        let sum: PointBytes | null = null;
+        for (const [p, k] of terms) {
+          // A zero weight drops its term, but its point must still be a valid one.
+          const kP = k === 0n ? (lib.pointCompress(p, true), null) : lib.pointMultiply(p, Fn.toBytes(k), true)!;
+          if (kP !== null) sum = sum === null ? kP : lib.pointAdd(sum, kP, true);
+        }
+        return sum;
+      });
     },
     verifySchnorr: (sig, msg, key) => {
       if (!fixedLength(sig, 64) || !fixedLength(msg, 32) || !fixedLength(key, 32)) return false;
