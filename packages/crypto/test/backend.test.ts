@@ -267,7 +267,29 @@ describe.each(SECP_SUITES)('%s rounds on the backend match noble', (suiteId) => 
     );
   }, 300_000);
 
-  it('a zero signature share is left to noble (the backend refuses 0*G) and is still rejected and attributed', () => {
+  it('commit draws the same nonces and commitments as noble from the same randomness', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.nat({ max: 4 }), (seed, k) => {
+        const share = shares[k]!;
+        const seeded = () => {
+          let off = 0;
+          return (n = 32) => {
+            const out = seed.slice(off, off + n);
+            off += n;
+            return out;
+          };
+        };
+        const ours = commit(share, seeded());
+        const theirs = suite.frost.commit(toNobleSecret(suite, share), seeded());
+        expect([ours.nonces.hiding, ours.nonces.binding, ours.commitments.hiding, ours.commitments.binding].map(hex)).toEqual(
+          [theirs.nonces.hiding, theirs.nonces.binding, theirs.commitments.hiding, theirs.commitments.binding].map(hex),
+        );
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+    it('a zero signature share is left to noble (the backend refuses 0*G) and is still rejected and attributed', () => {
     const quorum = shares.slice(0, 3);
     const message = new Uint8Array(32).fill(1);
     const r1 = quorum.map((s) => commit(s));

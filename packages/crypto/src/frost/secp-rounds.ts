@@ -21,7 +21,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { secp256k1Backend as backend, type PointBytes } from '../backend/secp256k1.ts';
 import { concatBytes, equalBytes, utf8ToBytes } from '../bytes.ts';
 import { lagrange } from '../vss/polynomial.ts';
-import type { ParticipantId, Suite } from './suite.ts';
+import type { ParticipantId, Rng, Suite } from './suite.ts';
 
 export interface RoundCommitment {
   id: ParticipantId;
@@ -42,6 +42,8 @@ export type AggregateOutcome = { signature: Uint8Array } | { culprits: Participa
 export interface SecpRounds {
   /** k*G as a compressed encoding (constant time in k). */
   mulBase(k: bigint): PointBytes;
+  /** RFC 9591 §5.1 commit(): two nonces from nonce_generate (§4.1) and their commitments. */
+  commit(signingShare: bigint, rng: Rng): { hiding: Uint8Array; binding: Uint8Array; hidingCommitment: PointBytes; bindingCommitment: PointBytes };
   signShare(input: RoundInput, id: ParticipantId, signingShare: bigint, hiding: bigint, binding: bigint): Uint8Array | undefined;
   verifyShare(input: RoundInput, id: ParticipantId, share: bigint): boolean | undefined;
   aggregate(input: RoundInput, shares: ReadonlyMap<ParticipantId, bigint>): AggregateOutcome | undefined;
@@ -71,6 +73,7 @@ function makeRounds(suite: Suite): SecpRounds {
   const CHAL = utf8ToBytes(context + 'chal');
   const MSG = utf8ToBytes(context + 'msg');
   const COM = utf8ToBytes(context + 'com');
+  const NONCE = utf8ToBytes(context + 'nonce');
   const idBytes = (id: ParticipantId) => Fn.toBytes(BigInt(id));
 
   const challenge = (R: PointBytes, key: PointBytes, msg: Uint8Array): bigint =>
@@ -113,6 +116,14 @@ function makeRounds(suite: Suite): SecpRounds {
 
   return {
     mulBase: (k) => backend.mulBase(k),
+
+    commit(signingShare, rng) {
+      // RFC 9591 §4.1 nonce_generate: H3(random_bytes(32) || SerializeScalar(secret)), hiding first.
+      const secret = Fn.toBytes(signingShare);
+      const hiding = secp256k1_hasher.hashToScalar(concatBytes(rng(32), secret), { DST: NONCE });
+      const binding = secp256k1_hasher.hashToScalar(concatBytes(rng(32), secret), { DST: NONCE });
+      return { hiding: Fn.toBytes(hiding), binding: Fn.toBytes(binding), hidingCommitment: backend.mulBase(hiding), bindingCommitment: backend.mulBase(binding) };
+    },
 
     signShare(input, id, signingShare, hiding, binding) {
       const r = round(input);

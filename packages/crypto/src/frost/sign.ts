@@ -5,6 +5,7 @@
  * fail-closed single-use nonces, and attribution: an invalid share is reported as
  * `CryptoError('INVALID_SIGNATURE_SHARE', { culprits })`.
  */
+import { randomBytes } from '@noble/hashes/utils.js';
 import { CryptoError } from '../errors.ts';
 import { equalBytes } from '../bytes.ts';
 import { redacted } from '../redact.ts';
@@ -56,6 +57,13 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** RFC 9591 §5.1 commit(): fresh nonces from `rng` and the share (noble's nonce_generate). */
 export function commit(share: KeyShare, rng?: Rng): { nonces: SigningNonces; commitments: SigningCommitments } {
   const suite = assertKeyShare(share);
+  if (rng !== undefined && typeof rng !== 'function') throw new CryptoError('BAD_FIELD', { field: 'rng', message: 'BAD_FIELD: rng must be a function' });
+  const rounds = secpRounds(suite);
+  if (rounds) {
+    const fast = rounds.commit(suite.Fn.fromBytes(share.signingShare), rng ?? randomBytes);
+    const nonces = redacted({ id: share.id, hiding: fast.hiding, binding: fast.binding }, `SigningNonces #${share.id}`);
+    return { nonces, commitments: { id: share.id, hiding: fast.hidingCommitment, binding: fast.bindingCommitment } };
+  }
   const out = rng ? suite.frost.commit(toNobleSecret(suite, share), rng) : suite.frost.commit(toNobleSecret(suite, share));
   const nonces = redacted({ id: share.id, hiding: out.nonces.hiding, binding: out.nonces.binding }, `SigningNonces #${share.id}`);
   return { nonces, commitments: { id: share.id, hiding: out.commitments.hiding, binding: out.commitments.binding } };
