@@ -75,3 +75,11 @@ time('wasm pointMultiply x2 + pointAdd', (i) => wasm.pointAdd(wasm.pointMultiply
 process.stdout.write('-- BIP340 verify (32-byte message)\n');
 time('noble schnorr.verify', (i) => schnorr.verify(at(sigs, i), at(msgs, i), at(xpubs, i)), 10);
 time('wasm verifySchnorr', (i) => wasm.verifySchnorr(at(msgs, i), at(xpubs, i), at(sigs, i)));
+process.stdout.write('-- noble precomputed windows on a fixed point (a group key or verifying share kept across rounds)\n');
+for (const w of [4, 8]) {
+  const fixed = Point.BASE.multiply(rand());
+  const t0 = process.hrtime.bigint();
+  fixed.precompute(w, false);
+  process.stdout.write(`${`noble precompute(${w}) table, once per point`.padEnd(58)} ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1).padStart(9)} us\n`);
+  time(`noble fixed.multiplyUnsafe with W=${w} table`, (i) => fixed.multiplyUnsafe(at(ks, i)), 10);
+}
