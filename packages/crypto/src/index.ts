@@ -1,7 +1,7 @@
 /**
  * @keyquorum/crypto: pure threshold cryptography. No sockets, clocks, storage or
- * global state (beyond suite.ts' bounded memo of validated public point encodings,
- * invisible to callers); randomness is injectable. FROST (RFC 9591) suites with DKG,
+ * global state (beyond suite.ts' bounded memo of validated public point encodings and
+ * the secp256k1 backend's WebAssembly instance, both invisible to callers); randomness is injectable. FROST (RFC 9591) suites with DKG,
  * refresh, reshare, repair and non-hardened derivation.
  */
 export * from './errors.ts';

@@ -22,6 +22,7 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { secp256k1Backend } from '../backend/secp256k1.ts';
 import { concatBytes, u32be, utf8ToBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { assertKeyShare, assertPublicKeyPackage, CHAIN_CODE_LENGTH, makeKeyShare, type KeyShare, type PublicKeyPackage } from './keys.ts';
@@ -116,9 +117,15 @@ export function deriveChild(pkg: PublicKeyPackage, path: DerivationPath): Derive
 
 /** Adds a public tweak to a public package: Y + t*G and every Y_i + t*G. */
 function shiftPublic(suite: Suite, pkg: PublicKeyPackage, tweak: bigint, negate: boolean, chainCode: Uint8Array): PublicKeyPackage {
-  const T = tweak === 0n ? suite.Point.ZERO : suite.Point.BASE.multiply(tweak);
+  const T = tweak === 0n || suite.curve === 'secp256k1' ? suite.Point.ZERO : suite.Point.BASE.multiply(tweak);
   const move = (bytes: Uint8Array, field: string) => {
     let p = parsePoint(suite, bytes, field);
+    if (suite.curve === 'secp256k1') {
+      // libsecp256k1's tweak-add on the encoding (negating a compressed point flips its prefix).
+      const moved = secp256k1Backend.addTweak(negate ? Uint8Array.of(bytes[0]! ^ 1, ...bytes.subarray(1)) : bytes, tweak);
+      if (moved === null) throw new CryptoError('BAD_PATH', { field, message: `BAD_PATH: the tweak sends ${field} to the identity` });
+      return moved;
+    }
     if (negate) p = p.negate();
     p = p.add(T);
     if (p.is0()) throw new CryptoError('BAD_PATH', { field, message: `BAD_PATH: the tweak sends ${field} to the identity` });

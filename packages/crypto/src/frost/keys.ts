@@ -4,9 +4,10 @@
  * `PublicKeyPackage` / `KeyPackage`). Plain data (numbers, Uint8Arrays) so that the
  * protocol layer can encode it; the secret share redacts itself when logged.
  */
-import { bytesToHex } from '../bytes.ts';
+import { bytesToHex, equalBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { redacted } from '../redact.ts';
+import { secpRounds } from './secp-rounds.ts';
 import {
   assertBytes,
   assertParticipantId,
@@ -76,8 +77,11 @@ export function assertKeyShare(share: unknown, field = 'keyShare'): Suite {
   assertParticipantId(s.id, `${field}.id`);
   if (!s.publicKey.participants.includes(s.id)) throw new CryptoError('BAD_PARTICIPANT', { field: `${field}.id` });
   const x = parseScalar(suite, s.signingShare, `${field}.signingShare`);
-  const expected = suite.Point.BASE.multiply(x);
-  if (!expected.equals(parsePoint(suite, s.publicKey.verifyingShares[s.id], `${field}.publicKey.verifyingShares[${s.id}]`)))
+  const verifying = s.publicKey.verifyingShares[s.id]!;
+  const rounds = secpRounds(suite);
+  // The verifying share was decoded strictly above, so equal encodings are equal points.
+  const matches = rounds ? equalBytes(rounds.mulBase(x), verifying) : suite.Point.BASE.multiply(x).equals(parsePoint(suite, verifying, `${field}.publicKey.verifyingShares[${s.id}]`));
+  if (!matches)
     throw new CryptoError('SHARE_MISMATCH', { field: `${field}.signingShare`, message: `SHARE_MISMATCH: ${field}.signingShare does not match its verifying share` });
   return suite;
 }

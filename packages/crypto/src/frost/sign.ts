@@ -5,10 +5,13 @@
  * fail-closed single-use nonces, and attribution: an invalid share is reported as
  * `CryptoError('INVALID_SIGNATURE_SHARE', { culprits })`.
  */
+import { randomBytes } from '@noble/hashes/utils.js';
 import { CryptoError } from '../errors.ts';
+import { equalBytes } from '../bytes.ts';
 import { redacted } from '../redact.ts';
 import { targetKeyShare, targetPublicKey, type SigningTarget } from './derive.ts';
 import { assertKeyShare, assertPublicKeyPackage, toNoblePublic, toNobleSecret, type KeyShare, type PublicKeyPackage } from './keys.ts';
+import { secpRounds, type RoundInput } from './secp-rounds.ts';
 import {
   assertBytes,
   assertParticipantId,
@@ -54,6 +57,13 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** RFC 9591 §5.1 commit(): fresh nonces from `rng` and the share (noble's nonce_generate). */
 export function commit(share: KeyShare, rng?: Rng): { nonces: SigningNonces; commitments: SigningCommitments } {
   const suite = assertKeyShare(share);
+  if (rng !== undefined && typeof rng !== 'function') throw new CryptoError('BAD_FIELD', { field: 'rng', message: 'BAD_FIELD: rng must be a function' });
+  const rounds = secpRounds(suite);
+  if (rounds) {
+    const fast = rounds.commit(suite.Fn.fromBytes(share.signingShare), rng ?? randomBytes);
+    const nonces = redacted({ id: share.id, hiding: fast.hiding, binding: fast.binding }, `SigningNonces #${share.id}`);
+    return { nonces, commitments: { id: share.id, hiding: fast.hidingCommitment, binding: fast.bindingCommitment } };
+  }
   const out = rng ? suite.frost.commit(toNobleSecret(suite, share), rng) : suite.frost.commit(toNobleSecret(suite, share));
   const nonces = redacted({ id: share.id, hiding: out.nonces.hiding, binding: out.nonces.binding }, `SigningNonces #${share.id}`);
   return { nonces, commitments: { id: share.id, hiding: out.commitments.hiding, binding: out.commitments.binding } };
@@ -98,10 +108,16 @@ export function signShare(share: KeyShare, nonces: SigningNonces, signing: Signi
   const own = signing.commitments.find((c) => c.id === share.id);
   if (!own) throw new CryptoError('BAD_PARTICIPANT', { field: 'signingPackage.commitments', message: `BAD_PARTICIPANT: no commitment from this participant (${share.id})` });
   // The commitment the coordinator assigned must be the one these nonces make.
-  if (!suite.Point.BASE.multiply(hiding).equals(parsePoint(suite, own.hiding, 'own.hiding')) || !suite.Point.BASE.multiply(binding).equals(parsePoint(suite, own.binding, 'own.binding')))
+  const rounds = secpRounds(suite);
+  // checkPackage decoded the commitments strictly, so equal encodings are equal points.
+  const makes = (k: bigint, bytes: Uint8Array, field: string) =>
+    rounds ? equalBytes(rounds.mulBase(k), bytes) : suite.Point.BASE.multiply(k).equals(parsePoint(suite, bytes, field));
+  if (!makes(hiding, own.hiding, 'own.hiding') || !makes(binding, own.binding, 'own.binding'))
     throw new CryptoError('BAD_FIELD', { field: 'signingPackage.commitments', message: 'BAD_FIELD: the commitment assigned to this participant is not the one its nonces make' });
   const nobleNonces = { hiding: nonces.hiding, binding: nonces.binding };
-  const z = suite.frost.signShare(toNobleSecret(suite, signer), toNoblePublic(suite, signer.publicKey), nobleNonces, commitments, signing.message);
+  const z =
+    rounds?.signShare(roundInput(signer.publicKey, signing), share.id, suite.Fn.fromBytes(signer.signingShare), hiding, binding) ??
+    suite.frost.signShare(toNobleSecret(suite, signer), toNoblePublic(suite, signer.publicKey), nobleNonces, commitments, signing.message);
   // noble zeroed its view of the nonces (the same arrays); make the fail-closed state explicit.
   nonces.hiding.fill(0);
   nonces.binding.fill(0);
@@ -114,8 +130,10 @@ export function verifyShare(pkg: PublicKeyPackage, signing: SigningPackage, shar
   const commitments = checkPackage(suite, pkg, signing);
   const id = assertParticipantId(share?.id, 'signatureShare.id');
   if (!signing.commitments.some((c) => c.id === id)) throw new CryptoError('BAD_PARTICIPANT', { field: 'signatureShare.id', message: `BAD_PARTICIPANT: ${id} has no commitment in this signing package` });
-  parseScalar(suite, share.share, 'signatureShare.share', { allowZero: true });
+  const z = parseScalar(suite, share.share, 'signatureShare.share', { allowZero: true });
   const target_ = targetPublicKey(pkg, target);
+  const fast = secpRounds(suite)?.verifyShare(roundInput(target_, signing), id, z);
+  if (fast !== undefined) return fast;
   return suite.frost.verifyShare(toNoblePublic(suite, target_), commitments, signing.message, nobleId(suite, id), share.share);
 }
 
@@ -128,30 +146,44 @@ export function aggregate(pkg: PublicKeyPackage, signing: SigningPackage, shares
   const commitments = checkPackage(suite, pkg, signing);
   if (!Array.isArray(shares)) throw new CryptoError('BAD_FIELD', { field: 'shares' });
   const byId: Record<string, Uint8Array> = {};
+  const scalars = new Map<ParticipantId, bigint>();
   const quorum = new Set(signing.commitments.map((c) => c.id));
   shares.forEach((s, i) => {
     const id = assertParticipantId(s?.id, `shares[${i}].id`);
     if (!quorum.has(id)) throw new CryptoError('BAD_PARTICIPANT', { field: `shares[${i}].id`, message: `BAD_PARTICIPANT: ${id} is not in the signing quorum` });
     const key = nobleId(suite, id);
     if (key in byId) throw new CryptoError('BAD_PARTICIPANT', { field: `shares[${i}].id`, message: `BAD_PARTICIPANT: two shares from ${id}` });
-    parseScalar(suite, s.share, `shares[${i}].share`, { allowZero: true });
+    scalars.set(id, parseScalar(suite, s.share, `shares[${i}].share`, { allowZero: true }));
     byId[key] = s.share;
   });
   const missing = [...quorum].filter((id) => !(nobleId(suite, id) in byId));
   if (missing.length > 0) throw new CryptoError('BAD_PARTICIPANT', { field: 'shares', message: `BAD_PARTICIPANT: missing shares from ${missing.join(',')}` });
   const target_ = targetPublicKey(pkg, target);
+  const fast = secpRounds(suite)?.aggregate(roundInput(target_, signing), scalars);
+  if (fast !== undefined) {
+    if ('signature' in fast) return fast.signature;
+    throw invalidShares(fast.culprits);
+  }
   try {
     return suite.frost.aggregate(toNoblePublic(suite, target_), commitments, signing.message, byId);
   } catch (e) {
     const cheaters = (e as { cheaters?: string[] }).cheaters;
     if (!Array.isArray(cheaters)) throw e;
     const hexToId = new Map([...quorum].map((id) => [nobleId(suite, id), id]));
-    const culprits = cheaters.map((h) => hexToId.get(h)).filter((id): id is number => id !== undefined);
-    throw new CryptoError('INVALID_SIGNATURE_SHARE', {
-      culprits,
-      message: `INVALID_SIGNATURE_SHARE: signature share(s) from ${culprits.join(',') || 'unattributable signers'} do not verify`,
-    });
+    throw invalidShares(cheaters.map((h) => hexToId.get(h)).filter((id): id is number => id !== undefined));
   }
+}
+
+function invalidShares(culprits: ParticipantId[]): CryptoError {
+  return new CryptoError('INVALID_SIGNATURE_SHARE', {
+    culprits,
+    message: `INVALID_SIGNATURE_SHARE: signature share(s) from ${culprits.join(',') || 'unattributable signers'} do not verify`,
+  });
+}
+
+/** The public inputs of a round for the secp256k1 backend (already validated by checkPackage). */
+function roundInput(pkg: PublicKeyPackage, signing: SigningPackage): RoundInput {
+  return { groupKey: pkg.groupKey, verifyingShares: pkg.verifyingShares, commitments: signing.commitments, message: signing.message };
 }
 
 /** Verifies a final signature with the suite's standard verifier, for `target`. */

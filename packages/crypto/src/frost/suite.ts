@@ -17,6 +17,7 @@ import type { FROST } from '@noble/curves/abstract/frost.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
+import { secp256k1Backend } from '../backend/secp256k1.ts';
 import { bytesToHex, concatBytes, equalBytes, utf8ToBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 
@@ -89,7 +90,8 @@ const SECP_TR: Suite = {
   signatureLength: 64,
   hashDkg: secpHashDkg('FROST-secp256k1-SHA256-TR-v1'),
   externalKey: (groupKey) => groupKey.slice(1),
-  verify: (sig, msg, key) => schnorr.verify(sig, msg, key),
+  // libsecp256k1 (WebAssembly) for the usual 32-byte digest; noble for BIP340's other message lengths.
+  verify: (sig, msg, key) => (msg.length === 32 ? secp256k1Backend.verifySchnorr(sig, msg, key) : schnorr.verify(sig, msg, key)),
 };
 
 const SECP: Suite = {
