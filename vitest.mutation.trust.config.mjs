@@ -9,6 +9,9 @@
  * KEYQUORUM_MUTATION_SET=unit keeps only the in-process unit tests (protocol, keystore):
  * for auth.ts and envelope.ts every mutant is otherwise also run through the daemon tests,
  * about 15 s each on a loaded 2-core machine; a score measured so is a lower bound.
+ * KEYQUORUM_MUTATION_TESTS=<file>[,<file>...] replaces the set with those test files (e.g.
+ * only packages/protocol/test/tx-ethereum.test.ts for tx/ethereum.ts): a shorter dry run
+ * when one module's tests are slow; again a lower bound.
  *   npx stryker run stryker.trust.config.mjs \
  *     --mutate packages/protocol/src/auth.ts --ignoreStatic --dryRunTimeoutMinutes 30
  */
@@ -33,6 +36,8 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: process.env.KEYQUORUM_MUTATION_SET === 'unit' ? UNIT : [...UNIT, ...THROUGH_DAEMONS],
+    include: process.env.KEYQUORUM_MUTATION_TESTS
+      ? process.env.KEYQUORUM_MUTATION_TESTS.split(',')
+      : process.env.KEYQUORUM_MUTATION_SET === 'unit' ? UNIT : [...UNIT, ...THROUGH_DAEMONS],
   },
 });

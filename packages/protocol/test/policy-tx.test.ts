@@ -62,9 +62,47 @@ describe('the transactions section of a policy', () => {
       [{ rawSign: 'no' }, 'policy.transactions.rawSign'],
       [{ destinations: ['not an address!'] }, 'policy.transactions.destinations[0]'],
       [{ networks: ['EIP155:1'] }, 'policy.transactions.networks[0]'],
+      [{ networks: 'eip155:1' }, 'policy.transactions.networks'],
+      [{ destinations: ALLOWED }, 'policy.transactions.destinations'],
+      [{ allowOpaque: 1 }, 'policy.transactions.allowOpaque'],
+      [{ limits: { asset: 'native', perTransaction: '1' } }, 'policy.transactions.limits'],
+      [{ limits: [{ asset: 'not an asset!', perTransaction: '1' }] }, 'policy.transactions.limits[0].asset'],
+      [{ limits: [{ asset: 'native', perTransaction: '-1' }] }, 'policy.transactions.limits[0].perTransaction'],
+      [{ limits: [{ asset: 'native', perWindow: '1e3', windowSeconds: 60 }] }, 'policy.transactions.limits[0].perWindow'],
+      [{ limits: [{ asset: 'native', perWindow: '5', windowSeconds: 0 }] }, 'policy.transactions.limits[0].windowSeconds'],
+      [{ limits: [{ asset: 'native', perWindow: '5', windowSeconds: 366 * 86_400 + 1 }] }, 'policy.transactions.limits[0].windowSeconds'],
+      [{ approvalsAbove: { asset: 'native', amount: '1', approvals: 1 } }, 'policy.transactions.approvalsAbove'],
+      [{ approvalsAbove: [{}] }, 'policy.transactions.approvalsAbove[0].asset'],
+      [{ approvalsAbove: [{ asset: 'not an asset!', amount: '1', approvals: 1 }] }, 'policy.transactions.approvalsAbove[0].asset'],
+      [{ approvalsAbove: [{ asset: 'native', amount: '1.5', approvals: 1 }] }, 'policy.transactions.approvalsAbove[0].amount'],
     ];
     for (const [rules, field] of bad) expectWireError(() => withRules(rules), 'BAD_FIELD', field);
     expectWireError(() => withRules({ extra: true }), 'UNKNOWN_FIELD');
+  });
+
+  it('refuses a window length without a window amount instead of ignoring it (a per-window cap the signer would not enforce)', () => {
+    expect(() => withRules({ limits: [{ asset: 'native', perTransaction: '1', windowSeconds: 60 }] })).toThrow(/perWindow and windowSeconds go together/);
+    expectWireError(() => withRules({ limits: [{ asset: 'native', perTransaction: '1', windowSeconds: 60 }] }), 'BAD_FIELD', 'policy.transactions.limits[0].windowSeconds');
+  });
+
+  it('accepts an amount of exactly 2^256 - 1 and refuses one more, saying why', () => {
+    const max = ((1n << 256n) - 1n).toString();
+    expect(withRules({ maxFee: max }).transactions!.maxFee).toBe((1n << 256n) - 1n);
+    expect(() => withRules({ maxFee: (1n << 256n).toString() })).toThrow(/above 2\^256 - 1/);
+  });
+
+  it('names what is wrong in a refusal of a flag or a limit without an amount', () => {
+    expect(() => withRules({ rawSign: 'no' })).toThrow(/rawSign: true or false/);
+    expect(() => withRules({ limits: [{ asset: 'native' }] })).toThrow(/a limit needs perTransaction or perWindow/);
+  });
+
+  it('folds the case only of a whole 0x or bech32 address, so a case-sensitive address cannot stand for another', () => {
+    // Base58 (Solana) is case-sensitive: folding one that merely contains "bc1" would let an
+    // allow-list entry match another account.
+    expect(canonicalAddress('7xKXtg2CWbc1d97TXJSDpbD5jBkheTqA83TZRuJosgAsU')).toBe('7xKXtg2CWbc1d97TXJSDpbD5jBkheTqA83TZRuJosgAsU');
+    expect(canonicalAddress('X0xAbCdEf0123456789abcdef0123456789ABCDEF01')).toBe('X0xAbCdEf0123456789abcdef0123456789ABCDEF01');
+    expect(canonicalAddress('0xAbCdEf0123456789abcdef0123456789ABCDEF01Ab')).toBe('0xAbCdEf0123456789abcdef0123456789ABCDEF01Ab');
+    expect(canonicalAddress('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080:0')).toBe('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080:0');
   });
 
   it('compares 0x and bech32 addresses case-insensitively, base58 exactly', () => {
@@ -130,6 +168,31 @@ describe('checkTxPolicy', () => {
     denied(() => checkTxPolicy(p, tx([pay(301n)]), spent, 100_000), 'amount');
     // A transaction sending none of the asset is not held to its window.
     expect(() => checkTxPolicy(p, tx([pay(5n, ALLOWED, TOKEN)]), () => 5000n, 100_000)).not.toThrow();
+  });
+});
+
+describe('a refusal says what it refused', () => {
+  const message = (fn: () => void): string => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).toBeInstanceOf(PolicyDeniedError);
+      return (e as Error).message;
+    }
+    throw new Error('expected POLICY_DENIED');
+  };
+
+  it('names the network, the unreadable parts, the destination, the fee and the amounts against their limits', () => {
+    expect(message(() => checkRawSign(withRules({ rawSign: false })))).toMatch(/signs parsed transactions only/);
+    expect(message(() => checkTxPolicy(withRules({ networks: ['eip155:1', 'eip155:10'] }), tx([], { network: 'eip155:5' }), nothingSpent, 0)))
+      .toContain('network eip155:5 is not one of eip155:1, eip155:10');
+    expect(message(() => checkTxPolicy(withRules({}), tx([], { opaque: ['call A', 'call B'] }), nothingSpent, 0))).toContain('policy cannot read: call A; call B');
+    expect(message(() => checkTxPolicy(withRules({ destinations: [ALLOWED] }), tx([pay(1n, OTHER)]), nothingSpent, 0))).toContain(`${OTHER} is not an allowed destination`);
+    expect(message(() => checkTxPolicy(withRules({ maxFee: '1000' }), tx([], { fee: 1001n }), nothingSpent, 0))).toContain('fee up to 1001 is above 1000');
+    expect(message(() => checkTxPolicy(withRules({ limits: [{ asset: 'native', perTransaction: '10' }] }), tx([pay(11n)]), nothingSpent, 0)))
+      .toContain('11 native is above 10 per transaction');
+    expect(message(() => checkTxPolicy(withRules({ limits: [{ asset: 'native', perWindow: '10', windowSeconds: 60 }] }), tx([pay(4n)]), () => 7n, 100_000)))
+      .toContain('7 + 4 native is above 10 per 60 s');
   });
 });
 

@@ -236,13 +236,16 @@ describe('bitcoin.finalize with a real 2-of-3 FROST signing, checked by bitcoinj
     expectTxError(() => bitcoin.finalize(psbt, key, {}, bad), 'BAD_SIGNATURE', 'signatures[1]');
   });
 
-  it('refuses a signature by the internal (untweaked) key, a swapped, a missing and a stray one (BAD_SIGNATURE)', () => {
+  it('refuses a signature by the internal (untweaked) key, a swapped, a missing, a duplicated and a stray one (BAD_SIGNATURE)', () => {
     const t0 = parsed.targets[0]!;
     const untweaked = runSign(quorum, t0.message, { path: t0.path }).signature;
     expectTxError(() => bitcoin.finalize(psbt, key, {}, [{ input: 0, signature: untweaked }, ...signatures.slice(1)]), 'BAD_SIGNATURE', 'signatures[0]');
     const swapped = [{ ...signatures[0]!, input: 2 }, signatures[1]!, { ...signatures[2]!, input: 0 }];
     expectTxError(() => bitcoin.finalize(psbt, key, {}, swapped), 'BAD_SIGNATURE', 'signatures[0]');
     expectTxError(() => bitcoin.finalize(psbt, key, {}, signatures.slice(0, 2)), 'BAD_SIGNATURE', 'signatures[2]');
+    // Two signatures for one input, the valid one first: which one would be used must not
+    // depend on their order; refused.
+    expectTxError(() => bitcoin.finalize(psbt, key, {}, [...signatures, { input: 1, signature: new Uint8Array(64) }]), 'BAD_SIGNATURE', 'signatures[1]');
     expectTxError(() => bitcoin.finalize(psbt, key, {}, [...signatures, { input: 3, signature: signatures[0]!.signature }]), 'BAD_SIGNATURE', 'signatures[3]');
   });
 

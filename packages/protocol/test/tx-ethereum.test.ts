@@ -166,6 +166,10 @@ describe('ethereum refusals', () => {
     refused(() => ethereum.parse(blob, soloKey), 'UNSUPPORTED_TX', 'tx.type');
     refused(() => ethereum.parse(setCode, soloKey), 'UNSUPPORTED_TX', 'tx.type');
     refused(() => ethereum.parse(new Uint8Array([0x05, 0xc0]), soloKey), 'UNSUPPORTED_TX', 'tx.type');
+    // 0x7f is the last EIP-2718 type byte: still a (future) type, not a malformed list.
+    refused(() => ethereum.parse(new Uint8Array([0x7f, 0xc0]), soloKey), 'UNSUPPORTED_TX', 'tx.type');
+    expect(() => ethereum.parse(blob, soloKey)).toThrow(/EIP-4844 blob/);
+    expect(() => ethereum.parse(setCode, soloKey)).toThrow(/EIP-7702 set-code/);
   });
 
   it.each([
@@ -229,6 +233,9 @@ describe('ethereum finalize (single-key fixture)', () => {
     refused(() => ethereum.finalize(data, soloKey, {}, []), 'BAD_SIGNATURE', 'signatures[0]');
     refused(() => ethereum.finalize(data, soloKey, {}, [{ input: 1, signature: rs, recoveryId }]), 'BAD_SIGNATURE', 'signatures[0]');
     refused(() => finalize(data, 'm', rs.slice(1), recoveryId), 'BAD_SIGNATURE', 'signatures[0]');
+    // 65 bytes whose s, read as a number, is the valid one (a zero byte padded in front of
+    // it): refused by its length, not accepted because it happens to recover the key.
+    refused(() => finalize(data, 'm', new Uint8Array([...rs.slice(0, 32), 0, ...rs.slice(32)]), recoveryId), 'BAD_SIGNATURE', 'signatures[0]');
     refused(() => finalize(data, 'm', new Uint8Array([...new Uint8Array(32), ...rs.slice(32)]), recoveryId), 'BAD_SIGNATURE', 'signatures[0]');
     refused(() => finalize(data, 'm', new Uint8Array([...rs.slice(0, 32), ...getBytes(toBeHex(N, 32))]), recoveryId), 'BAD_SIGNATURE', 'signatures[0]');
     refused(() => finalize(data, 'm', rs, recoveryId + 2), 'BAD_SIGNATURE', 'signatures[0].recoveryId');
