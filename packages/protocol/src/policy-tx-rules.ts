@@ -10,6 +10,7 @@
  *     "allowOpaque": false }
  * Amounts are decimal strings of base units (wei, satoshi, lamport, token units).
  */
+import { bech32, bech32m } from '@scure/base';
 import { WireError } from './errors.ts';
 import { array, fieldPath, str, strictObject, uint } from './validate.ts';
 
@@ -42,9 +43,28 @@ export interface TransactionRules {
   allowOpaque: boolean;
 }
 
-/** 0x addresses and bech32 addresses compare case-insensitively: lowercase them; base58 is case-sensitive. */
+/**
+ * 0x addresses and bech32/bech32m addresses (BIP173, BIP350) compare case-insensitively:
+ * lowercase them. Anything else (base58: Solana accounts, legacy Bitcoin addresses) is
+ * case-sensitive and kept as given, even when it merely starts like a bech32 address: an
+ * address is folded only if it decodes as bech32 or bech32m with a bitcoin prefix.
+ */
 export function canonicalAddress(a: string): string {
-  return /^0x[0-9a-fA-F]{40}$/.test(a) || /^(bc|tb|bcrt)1[0-9a-zA-Z]+$/i.test(a) ? a.toLowerCase() : a;
+  if (/^0x[0-9a-fA-F]{40}$/.test(a)) return a.toLowerCase();
+  return isBitcoinBech32(a) ? a.toLowerCase() : a;
+}
+
+function isBitcoinBech32(a: string): boolean {
+  if (!/^(bc|tb|bcrt)1/i.test(a) || a.length > 90) return false;
+  for (const codec of [bech32, bech32m]) {
+    try {
+      codec.decode(a as `${string}1${string}`, 90);
+      return true;
+    } catch {
+      // not this encoding (or not bech32 at all: mixed case, bad checksum)
+    }
+  }
+  return false;
 }
 
 function amount(v: unknown, field: string): bigint {

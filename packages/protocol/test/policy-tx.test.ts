@@ -105,6 +105,16 @@ describe('the transactions section of a policy', () => {
     expect(canonicalAddress('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080:0')).toBe('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080:0');
   });
 
+  it('keeps a base58 address that merely starts like a bech32 one as given, so an allow-listed Solana account still matches', () => {
+    const solana = 'bc1Ayw9PZ3WzjXqMcwDRKmmGfe3nPvcXoXFKBw8gVqmhLV';
+    expect(canonicalAddress(solana)).toBe(solana);
+    const p = withRules({ destinations: [solana] });
+    expect(p.transactions!.destinations).toEqual([solana]);
+    expect(() => checkTxPolicy(p, tx([pay(1n, solana)], { chain: 'solana', network: 'solana' }), nothingSpent, 0)).not.toThrow();
+    // A bech32 string with a broken checksum is not an address to fold either.
+    expect(canonicalAddress('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT081')).toBe('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT081');
+  });
+
   it('compares 0x and bech32 addresses case-insensitively, base58 exactly', () => {
     expect(canonicalAddress('0xAbCdEf0123456789abcdef0123456789ABCDEF01')).toBe('0xabcdef0123456789abcdef0123456789abcdef01');
     expect(canonicalAddress('BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080')).toBe('bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080');
