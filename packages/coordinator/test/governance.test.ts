@@ -6,7 +6,6 @@
  * approval, expiry, a restart with operations pending, early refusal by each sign
  * rule, and a signer's POLICY_DENIED ABORT.
  */
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
@@ -31,7 +30,7 @@ import {
 } from '@keyquorum/protocol';
 import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
 import { Registry } from '../src/index.ts';
-import { eventually, startCluster, type Cluster } from './helpers.ts';
+import { eventually, freePort, startCluster, type Cluster } from './helpers.ts';
 
 const KEY = 'gov-1';
 const alice = generateIdentity();
@@ -52,14 +51,6 @@ let epoch = 0;
 let skew = 0;
 
 type Json = Record<string, unknown> & { error?: { code: string; rule?: string; message: string; field?: string } };
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
 
 async function call(method: string, path: string, body?: unknown, as: IdentityKey = c.admin): Promise<{ status: number; json: Json; location: string | null }> {
   const text = body === undefined ? '' : JSON.stringify(body);

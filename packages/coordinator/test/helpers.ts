@@ -1,5 +1,6 @@
 /** Shared test fixtures: temporary data directories, a started coordinator, fake signers, signed client requests. */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -82,4 +83,13 @@ export async function eventually(check: () => boolean, ms = 3000): Promise<void>
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A loopback port free now (for a coordinator that must come back on the same port after a restart). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return p;
 }

@@ -35,7 +35,7 @@ import {
 import { buildPsbt, checkWithBitcoinjs, otherParty } from '../../../test/support/bitcoin.ts';
 import { ed25519Approver } from '../../../test/support/passkey.ts';
 import { randomAddress, solanaMessage, solanaTransactionVerifies, solanaTransferMessage } from '../../../test/support/solana.ts';
-import { eventually, startCluster, type Cluster } from './helpers.ts';
+import { eventually, freePort, startCluster, type Cluster } from './helpers.ts';
 
 const KEY = 'sol-1';
 const alice = generateIdentity();
@@ -85,7 +85,8 @@ const since = (m: number[]) => c.signers.flatMap((s, i) => s.txStarts.slice(m[i]
 
 beforeAll(async () => {
   await Promise.all([loadChain('solana'), loadChain('bitcoin')]); // the fixture signers parse with the module the coordinator loads
-  c = await startCluster(['s1', 's2', 's3'], { options: { refreshCheckMs: 3600_000 } });
+  // A fixed port: the restart case starts the coordinator again where the signers dial.
+  c = await startCluster(['s1', 's2', 's3'], { options: { port: await freePort(), host: '127.0.0.1', refreshCheckMs: 3600_000 } });
   const request = c.request('createKey', KEY, createKeyDigest({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] }));
   const key = await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] });
   epoch = key.epoch;
@@ -236,6 +237,29 @@ describe('sign-tx: approvals above an amount', () => {
     expect(replay.status).toBe(401);
     expect(txStarts().length - before).toBe(2);
   });
+});
+
+describe('sign-tx: a pending transaction across a coordinator restart', () => {
+  it('survives the restart (same SQLite file) with its approvals, and runs once approved after it', async () => {
+    const message = pay(5002n);
+    const request = txRequest(message);
+    const pending = await signTx(message, { request });
+    expect(pending.status, JSON.stringify(pending.json)).toBe(202);
+    const op = pending.json.operation as PendingOperationJson;
+    const approve = (a: Approval) => call('POST', `/v1/operations/${op.id}/approve`, { approval: approvalToJson(a) }, c.auditor);
+    expect(((await approve(signApproval(alice, 'alice', request))).json.operation as PendingOperationJson).approvals).toEqual(['alice']);
+    await c.coordinator.stop();
+    await c.coordinator.start();
+    await Promise.all(c.signers.map((s) => s.connect()));
+    const listed = (await call('GET', '/v1/operations?state=pending')).json.operations as PendingOperationJson[];
+    expect(listed.find((o) => o.id === op.id)).toMatchObject({ state: 'pending', op: 'sign', approvals: ['alice'], required: 2, params: { chain: 'solana', tx: bytesToHex(message) } });
+    const before = txStarts().length;
+    const done = (await approve(signApproval(bob, 'bob', request))).json.operation as PendingOperationJson;
+    expect(done.state, JSON.stringify(done)).toBe('succeeded');
+    expect(solanaTransactionVerifies((done.result as { transaction: string }).transaction, message)).toBe(true);
+    expect(txStarts().length - before).toBe(2);
+    expect((await approve(signApproval(alice, 'alice', request))).status).toBe(409);
+  }, 60_000);
 });
 
 describe('sign-tx: a PSBT with two inputs of the key (bitcoin)', () => {
