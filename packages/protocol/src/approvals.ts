@@ -85,10 +85,12 @@ export async function verifyApproval(policy: KeyPolicy, request: ClientRequest, 
  * Checks that `approvals` approve `request` for `action` under `policy`: at least the
  * number the policy requires, each from a distinct approver it names, each verifying,
  * and the request not past its approval deadline at `now`. Every approval given must
- * verify (a forged one is refused, not skipped). Returns the approver ids.
+ * verify (a forged one is refused, not skipped). `required` overrides the policy's count
+ * for the action (a transaction's, `txRequiredApprovals`). Returns the approver ids.
  */
-export async function verifyApprovals(policy: KeyPolicy, action: ApprovalAction, request: ClientRequest, approvals: readonly Approval[], now: number): Promise<string[]> {
-  const required = requiredApprovals(policy, action);
+export async function verifyApprovals(
+  policy: KeyPolicy, action: ApprovalAction, request: ClientRequest, approvals: readonly Approval[], now: number, required = requiredApprovals(policy, action),
+): Promise<string[]> {
   if (required === 0) return [];
   if (now > approvalDeadline(policy, request)) throw new PolicyDeniedError('approvals', `the request expired for approval at ${new Date(approvalDeadline(policy, request)).toISOString()}`);
   const seen = new Set<string>();

@@ -87,10 +87,8 @@ function verifyFor(ctx: SessionContext, kind: string, body: unknown, required?: 
   const count = required === undefined ? requiredApprovals(policy, use.action) : required(policy);
   if (count === 0) return undefined;
   const grant = (outcome: ApprovalGrant['outcome']): ApprovalGrant => ({ keyId: use.keyId, action: use.action, requestId: bytesToHex(clientRequestId(use.request)), policyDigest: digest, outcome });
-  // verifyApprovals counts the action's approvals under the policy: for a transaction, the count it needs.
-  const counted: KeyPolicy = { ...policy, approvals: { ...policy.approvals, [use.action]: count } };
   // The deadline is step 2's: verified here as of the request's own time.
-  return verifyApprovals(counted, use.action, use.request, use.request.approvals ?? [], use.request.timestamp).then(
+  return verifyApprovals(policy, use.action, use.request, use.request.approvals ?? [], use.request.timestamp, count).then(
     (approvers) => grant({ approvers }),
     (error: unknown) => grant({ error }),
   );
