@@ -8,6 +8,8 @@ export default defineConfig({
     // Whole files of the slow set (test/support/slow.ts) only run in `npm run test:slow`.
     exclude: [...configDefaults.exclude, ...(SLOW_TESTS ? [] : SLOW_FILES)],
     testTimeout: 60_000,
+    // A file that never finishes fails the run instead of hanging it (test/support/watchdog.ts).
+    setupFiles: ['test/support/watchdog.ts'],
     hookTimeout: 60_000,
     pool: 'forks',
     // Two files at a time: one file alone leaves a core idle while its processes start,
