@@ -40,6 +40,11 @@ const entrypoint = read('docker/entrypoint.sh');
 const configure = read('docker/configure.mjs');
 const SIGNERS = ['signer-1', 'signer-2', 'signer-3'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
+/** `docker-compose config -q` or `docker compose config -q`, whichever answers `version`; undefined if neither. */
+const COMPOSE_TOOL = ([
+  ['docker-compose', ['config', '-q']],
+  ['docker', ['compose', 'config', '-q']],
+] as Array<[string, string[]]>).find(([bin, args]) => spawnSync(bin, [...args.slice(0, -2), 'version']).status === 0);
 
 describe('docker-compose.yml', () => {
   it('runs the coordinator and three signers, each its own container from the one Dockerfile', () => {
@@ -143,13 +148,10 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('passes `docker compose config` where that tool is present', () => {
-    const tools: Array<[string, string[]]> = [
-      ['docker-compose', ['config', '-q']],
-      ['docker', ['compose', 'config', '-q']],
-    ];
-    const tool = tools.find(([bin, args]) => spawnSync(bin, [...args.slice(0, -2), 'version']).status === 0);
-    if (tool === undefined) return;
+  // Skipped, and shown as skipped, where neither tool is installed (this workplace has the
+  // docker client without its compose plugin): never counted as a pass it did not make.
+  it.skipIf(COMPOSE_TOOL === undefined)('passes `docker compose config` where that tool is present', () => {
+    const tool = COMPOSE_TOOL!;
     const secrets = path.join(REPO_ROOT, 'secrets');
     const created = !fs.existsSync(secrets);
     try {
