@@ -253,6 +253,9 @@ describe('deploy/kubernetes', () => {
     for (const id of SIGNERS.slice(1)) for (const file of ['signer.yaml', 'kustomization.yaml']) expect(as1(id, file)).toBe(as1('signer-1', file));
     expect(secretVolumes(coordinator).map((v) => v.secret.secretName)).toEqual(['keyquorum-coordinator']);
     expect(secretUsers.get('keyquorum-coordinator')).toEqual(['keyquorum-coordinator']);
+    // The passphrase files stay out of git and out of the Docker build context.
+    expect(fs.readFileSync(path.join(REPO_ROOT, '.gitignore'), 'utf8')).toMatch(/^secrets\/$/m);
+    expect(fs.readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8')).toMatch(/^\*\*\/secrets$/m);
     expect(podSpec(coordinator).volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe(find('PersistentVolumeClaim', 'keyquorum-coordinator-data').metadata.name);
     // Distinct pod labels: no selector (Service, policy, budget) can pick up two signers by their instance.
     expect(new Set(workloads.map((w) => podLabels(w)['app.kubernetes.io/instance'])).size).toBe(workloads.length);
