@@ -211,7 +211,9 @@ describe('deploy/kubernetes', () => {
     // The database reference is in place but read by nothing: it must not look like a working setting.
     const env = containersOf(coordinator).flatMap((c) => c.env ?? []);
     expect(env).toEqual([{ name: 'KEYQUORUM_DATABASE_URL', valueFrom: { secretKeyRef: { name: 'keyquorum-coordinator-database', key: 'url', optional: true } } }]);
-    const sources = spawnSync('grep', ['-rl', 'KEYQUORUM_DATABASE_URL', path.join(REPO_ROOT, 'packages')], { encoding: 'utf8' });
+    const sourceDirs = fs.readdirSync(path.join(REPO_ROOT, 'packages')).map((p) => path.join(REPO_ROOT, 'packages', p, 'src'));
+    const sources = spawnSync('grep', ['-rl', 'KEYQUORUM_DATABASE_URL', ...sourceDirs, path.join(REPO_ROOT, 'docker')], { encoding: 'utf8' });
+    expect(sources.status, sources.stderr).toBe(1); // grep: 1 = no match, 2 = an error
     expect(sources.stdout, 'the product reads KEYQUORUM_DATABASE_URL now: update deploy/kubernetes and README "Production deployment"').toBe('');
   });
 
