@@ -93,14 +93,15 @@ const readText = (file: string) => fs.readFileSync(path.join(DIR, file), 'utf8')
  * file, names unhashed by `disableNameSuffixHash`), in the kustomization's namespace.
  */
 function load(dir: string): Obj[] {
-  const k = parse(readText(path.join(dir, 'kustomization.yaml'))) as { namespace?: string; resources: string[]; secretGenerator?: Array<{ name: string; files: string[] }>; generatorOptions?: { disableNameSuffixHash?: boolean } };
+  const k = parse(readText(path.join(dir, 'kustomization.yaml')), { version: '1.1' }) as { namespace?: string; resources: string[]; secretGenerator?: Array<{ name: string; files: string[] }>; generatorOptions?: { disableNameSuffixHash?: boolean } };
   const objects: Obj[] = [];
   for (const r of k.resources) {
     if (fs.statSync(path.join(DIR, dir, r)).isDirectory()) {
       objects.push(...load(path.join(dir, r)));
       continue;
     }
-    for (const doc of parseAllDocuments(readText(path.join(dir, r)))) {
+    // YAML 1.1, as Kubernetes reads it (0440 is octal there, 440 in YAML 1.2).
+    for (const doc of parseAllDocuments(readText(path.join(dir, r)), { version: '1.1' })) {
       expect([r, doc.errors]).toEqual([r, []]);
       objects.push(doc.toJS() as Obj);
     }
@@ -396,7 +397,7 @@ describe('deploy/kubernetes', () => {
       }
       const built = build();
       expect(built.status, built.stderr).toBe(0);
-      const docs = parseAllDocuments(built.stdout).map((d) => d.toJS() as Obj);
+      const docs = parseAllDocuments(built.stdout, { version: '1.1' }).map((d) => d.toJS() as Obj);
       const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
       expect(docs.map(key).sort()).toEqual(objects.map(key).sort());
       for (const o of docs) {
