@@ -78,7 +78,6 @@ interface Held {
 class Pipe {
   private readonly queue: Held[] = [];
   private timer: unknown;
-  private lastReleaseAt = -Infinity;
   dead = false;
 
   constructor(
@@ -96,10 +95,8 @@ class Pipe {
       return;
     }
     const now = this.relay.scheduler.now();
-    // A delay lowered at run time must not let a chunk overtake the one before it.
-    const releaseAt = Math.max(now + this.relay.delayMs, this.lastReleaseAt);
-    this.lastReleaseAt = releaseAt;
-    this.queue.push({ chunk, readAt: now, releaseAt });
+    // FIFO with head-of-line release: a delay lowered at run time cannot let a chunk overtake the one before it.
+    this.queue.push({ chunk, readAt: now, releaseAt: now + this.relay.delayMs });
     if (this.queue.length === 1) this.arm();
   }
 
