@@ -61,7 +61,7 @@ const message = () => new Uint8Array(randomBytes(32));
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** The harness parses every log line of every child; after boot that would only steal CPU from the cluster. */
-function stopParsingLogs(cluster: Cluster): void {
+export function stopParsingLogs(cluster: Cluster): void {
   for (const proc of [cluster.coordinator, ...cluster.signers.values()]) {
     for (const stream of [proc.child.stdout, proc.child.stderr]) {
       stream?.removeAllListeners('data');
