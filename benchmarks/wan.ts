@@ -8,8 +8,10 @@
  * ratio to the same run's loopback `e2e.sign.<scheme>.2of3` (benchmarks/lib/report.ts `wanBaseOf`),
  * which run.ts therefore runs whenever one of these does.
  *
- * The key is made with the relays at 0 ms (setup, untimed); the delay is then set on
- * every relay before the warm-up requests of each entry.
+ * The key is made with the relays at 0 ms (setup, untimed). The entries of a scheme are
+ * sampled interleaved (one request at rtt0, one at rtt20, one at rtt50, again), the
+ * delay set on every relay between requests (none is in flight then). The windows in
+ * the notes are therefore the same for a scheme's entries.
  */
 import { randomBytes } from 'node:crypto';
 import { standardVerify } from '../test/support/verify.ts';
@@ -41,6 +43,12 @@ export interface WanOptions {
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
+/** Chunks released and ms held so far, each direction, over every relay. */
+function heldTotals(wan: WanCluster): Record<'up' | 'down', { chunks: number; ms: number }> {
+  const sum = (d: 'up' | 'down') => [...wan.relays.values()].reduce((a, r) => ({ chunks: a.chunks + r.stats[d].releasedChunks, ms: a.ms + r.stats[d].heldMsTotal }), { chunks: 0, ms: 0 });
+  return { up: sum('up'), down: sum('down') };
+}
+
 export async function runWan(o: WanOptions): Promise<void> {
   if (!WAN_NAMES.some(o.filter)) return;
   const bootStart = performance.now();
@@ -64,16 +72,40 @@ export async function runWan(o: WanOptions): Promise<void> {
         if (r.publicKey !== publicKey || !standardVerify(scheme, r.signature, m, r.publicKey)) throw new Error(`${keyId}: the signature does not verify`);
         return ms;
       };
-      for (const rtt of WAN_RTTS_MS) {
+      // Interleaved: one request at each selected round trip in turn, so the machine's
+      // load (shared, drifting) weighs on every entry alike.
+      const rtts = WAN_RTTS_MS.filter((rtt) => o.filter(wanEntryName(scheme, rtt)));
+      const samples = new Map<number, number[]>(rtts.map((rtt) => [rtt, []]));
+      const held = new Map(rtts.map((rtt) => [rtt, { up: { chunks: 0, ms: 0 }, down: { chunks: 0, ms: 0 } }]));
+      for (let i = 0; i < o.warmup; i++) {
+        for (const rtt of rtts) {
+          wan.setDelay(rtt / 2);
+          await signOnce();
+        }
+      }
+      const start = nowUs();
+      for (let i = 0; i < o.signSamples; i++) {
+        for (const rtt of rtts) {
+          wan.setDelay(rtt / 2);
+          const before = heldTotals(wan);
+          samples.get(rtt)!.push(await signOnce());
+          const after = heldTotals(wan);
+          const acc = held.get(rtt)!;
+          for (const d of ['up', 'down'] as const) {
+            acc[d].chunks += after[d].chunks - before[d].chunks;
+            acc[d].ms += after[d].ms - before[d].ms;
+          }
+        }
+      }
+      const end = nowUs();
+      for (const rtt of rtts) {
         const name = wanEntryName(scheme, rtt);
-        if (!o.filter(name)) continue;
-        wan.setDelay(rtt / 2);
-        for (let i = 0; i < o.warmup; i++) await signOnce();
-        const samples: number[] = [];
-        const start = nowUs();
-        for (let i = 0; i < o.signSamples; i++) samples.push(await signOnce());
-        o.notes.windows[name] = [start, nowUs()];
-        o.onResult(fromSamples(name, samples));
+        const acc = held.get(rtt)!;
+        const mean = (d: 'up' | 'down') => Number((acc[d].ms / Math.max(1, acc[d].chunks)).toPrecision(4));
+        o.notes.windows[name] = [start, end];
+        (o.notes.relayHeldMs ??= {})[name] = { delayMs: rtt / 2, up: mean('up'), down: mean('down') };
+        o.log(`  ${name}: relays held a chunk ${mean('up')} ms up, ${mean('down')} ms down on average (delay ${rtt / 2} ms)`);
+        o.onResult(fromSamples(name, samples.get(rtt)!));
       }
     }
   } finally {

@@ -159,6 +159,7 @@ describe('delay relay', () => {
     await until(() => total(target.received) === 5, 'the first chunk');
     expect(Buffer.concat(target.received).toString()).toBe('first');
     expect(relay.stats.up.minHeldMs).toBe(50);
+    expect(relay.stats.up.heldMsTotal).toBe(50);
     await new Promise((r) => setTimeout(r, 50));
     expect(total(target.received)).toBe(5);
 
@@ -166,6 +167,7 @@ describe('delay relay', () => {
     await until(() => total(target.received) === 11, 'the second chunk');
     expect(Buffer.concat(target.received).toString()).toBe('firstsecond');
     expect(relay.stats.up.minHeldMs).toBe(50);
+    expect(relay.stats.up.heldMsTotal).toBe(100);
 
     // The other direction is held the same way.
     target.sockets[0]!.write(Buffer.from('reply'));

@@ -61,6 +61,8 @@ export interface DirectionStats {
   releasedBytes: number;
   /** Least time a released chunk was held, by the relay's clock (Infinity before the first). */
   minHeldMs: number;
+  /** Sum of the times released chunks were held (mean = heldMsTotal / releasedChunks): above delayMs when timers fire late on a busy machine. */
+  heldMsTotal: number;
   /** Bytes discarded by a blackhole cut. */
   droppedBytes: number;
 }
@@ -117,6 +119,7 @@ class Pipe {
       stats.releasedChunks++;
       stats.releasedBytes += chunk.length;
       stats.minHeldMs = Math.min(stats.minHeldMs, now - readAt);
+      stats.heldMsTotal += now - readAt;
       if (!this.to.destroyed) this.to.write(chunk);
     }
     // Timers may fire early (or the head is not due yet): re-arm for the rest.
@@ -149,7 +152,7 @@ interface Link {
   down: Pipe;
 }
 
-const emptyStats = (): DirectionStats => ({ receivedChunks: 0, receivedBytes: 0, releasedChunks: 0, releasedBytes: 0, minHeldMs: Infinity, droppedBytes: 0 });
+const emptyStats = (): DirectionStats => ({ receivedChunks: 0, receivedBytes: 0, releasedChunks: 0, releasedBytes: 0, minHeldMs: Infinity, heldMsTotal: 0, droppedBytes: 0 });
 
 export class DelayRelay {
   readonly stats: RelayStats = { up: emptyStats(), down: emptyStats() };
