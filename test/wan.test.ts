@@ -135,6 +135,20 @@ describe.skipIf(unavailable !== undefined)(`signers in their own network namespa
       expect(wan.relays.get(victim)!.stats.up.droppedBytes).toBeGreaterThanOrEqual(ENVELOPE_BYTES);
       expect(wan.cluster.coordinator.lines.some((l) => l.msg === 'sign attempt failed; retrying with another quorum' && (l.excluded as string[] | undefined)?.includes(victim))).toBe(true);
 
+      if (mode === 'blackhole') {
+        // Still cut off, and still listed as connected (until the heartbeat drops it): the
+        // next request completes without it too (whether its first quorum includes it again
+        // depends on the quorum choice; either way it does not sign).
+        const next = msg();
+        checkSignature(SCHEME, await wan.cluster.client.sign(KEY, { message: next }), next);
+        const more = await newAuditRows();
+        const nextSigned = more.filter((r) => r.event === 'key.signed');
+        expect(nextSigned).toHaveLength(1);
+        expect(nextSigned[0]!.data.quorum as string[]).not.toContain(victim);
+        for (const f of more.filter((r) => r.event === 'key.sign_attempt_failed')) expect(f.data).toMatchObject({ reason: 'timeout', excluded: [victim] });
+        console.info(`during the partition, the next request took ${String(nextSigned[0]!.data.attempts)} attempt(s)`);
+      }
+
       // The network comes back: the signer reconnects through its relay and the key signs again.
       const acceptedBefore = wan.relays.get(victim)!.accepted;
       const isConnected = (l: { msg?: string }) => l.msg === 'connected';
