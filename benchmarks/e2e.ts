@@ -55,13 +55,19 @@ export interface E2eNotes {
   throughputErrors: Record<string, number>;
   /** CLOCK_MONOTONIC windows (µs) of each measured phase, to cut CPU profiles. */
   windows: Record<string, [number, number]>;
+  /**
+   * WAN entries (benchmarks/wan.ts): the configured one-way delay and the mean time the
+   * relays actually held a chunk each way during the measured requests (more than the
+   * delay when the relay's timers fire late on a loaded machine).
+   */
+  relayHeldMs?: Record<string, { delayMs: number; up: number; down: number }>;
 }
 
 const message = () => new Uint8Array(randomBytes(32));
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** The harness parses every log line of every child; after boot that would only steal CPU from the cluster. */
-function stopParsingLogs(cluster: Cluster): void {
+export function stopParsingLogs(cluster: Cluster): void {
   for (const proc of [cluster.coordinator, ...cluster.signers.values()]) {
     for (const stream of [proc.child.stdout, proc.child.stderr]) {
       stream?.removeAllListeners('data');

@@ -8,6 +8,7 @@
  *   npm run bench -- --no-e2e          in-process figures only (no cluster)
  *   npm run bench -- --out DIR         write the results file to DIR instead of benchmarks/results
  *   npm run bench -- --profile DIR     also write CPU profiles of the coordinator and signers to DIR
+ *   npm run bench -- --filter rtt      only the WAN entries (benchmarks/wan.ts) and the loopback figures they are read against
  *
  * Baselines run first, in the same process and run as everything else: this machine
  * is shared and noisy, so each figure is read as a ratio to them. The DKLs23 reference
@@ -21,8 +22,9 @@ import { baselineEntries } from './baselines.ts';
 import { cryptoEntries } from './crypto.ts';
 import { ECDSA_CRYPTO_NAMES, ecdsaCryptoEntries, ecdsaReferenceEntry } from './ecdsa.ts';
 import { runE2e, type E2eNotes } from './e2e.ts';
+import { WAN_NAMES, runWan } from './wan.ts';
 import { runMicro, type MicroOptions } from './lib/micro.ts';
-import { ratiosOf, renderTable, targetsOf } from './lib/report.ts';
+import { ratiosOf, renderTable, targetsOf, wanBaseOf } from './lib/report.ts';
 import type { BenchResult } from './lib/result.ts';
 
 interface Args {
@@ -84,17 +86,20 @@ async function main(): Promise<void> {
 
   let notes: E2eNotes | undefined;
   if (args.e2e) {
+    // A WAN entry is read against the loopback figure of the same run: that one runs with it.
+    const e2eWanted = (name: string) => wanted(name) || WAN_NAMES.some((w) => wanted(w) && wanBaseOf(w) === name);
     notes = await runE2e({
       signSamples: args.quick ? 5 : 60,
       warmup: args.quick ? 2 : 10,
       sessionSamples: args.quick ? 1 : 5,
       throughputSeconds: args.quick ? 2 : 15,
       concurrency: 16,
-      filter: wanted,
+      filter: e2eWanted,
       onResult,
       log,
       ...(args.profile !== undefined ? { profileDir: args.profile } : {}),
     });
+    await runWan({ signSamples: args.quick ? 5 : 60, warmup: args.quick ? 2 : 10, filter: wanted, onResult, log, notes });
   }
 
   const ratios = ratiosOf(results);

@@ -14,6 +14,8 @@ export interface Ratio {
   vsSingleKey: number | null;
   /** vs `baseline.noble-frost.<suite>.2of3.fullSign`. */
   vsNobleFrost: number | null;
+  /** WAN entries (`….rtt<N>`, benchmarks/wan.ts) only: vs the same run's loopback `e2e.sign.<scheme>.2of3`. */
+  vsLoopback?: number | null;
 }
 
 /** One of issue 13's targets: `ratio` is what the limit applies to; `measured` says how it was formed. */
@@ -30,6 +32,11 @@ const SCHEME_RE = /(?:^|\.)(frost-secp256k1-tr|frost-ed25519|ecdsa-secp256k1)(?:
 const nobleSuite = (scheme: string) => (scheme === 'ecdsa-secp256k1' ? 'secp256k1-tr' : scheme.replace(/^frost-/, ''));
 const round = (x: number) => Number(x.toPrecision(3));
 
+/** The loopback figure a WAN entry (`e2e.sign.<scheme>.2of3.rtt<N>`, benchmarks/wan.ts) is read against, or undefined for another name. */
+export function wanBaseOf(name: string): string | undefined {
+  return /^(e2e\.sign\.[a-z0-9-]+\.2of3)\.rtt\d+$/.exec(name)?.[1];
+}
+
 export function ratiosOf(results: readonly BenchResult[]): Ratio[] {
   const by = new Map(results.map((r) => [r.name, r]));
   const out: Ratio[] = [];
@@ -41,11 +48,13 @@ export function ratiosOf(results: readonly BenchResult[]): Ratio[] {
       if (base === undefined || base === r) return null;
       return round(kind === 'rate' ? r.ops_per_s / base.ops_per_s : r.median_ms / base.median_ms);
     };
+    const loopback = wanBaseOf(r.name);
     out.push({
       name: r.name,
       kind,
       vsSingleKey: ratio(by.get(`baseline.single-key.${scheme}.sign`)),
       vsNobleFrost: ratio(by.get(`baseline.noble-frost.${nobleSuite(scheme)}.2of3.fullSign`)),
+      ...(loopback === undefined ? {} : { vsLoopback: ratio(by.get(loopback)) }),
     });
   }
   return out;
@@ -84,10 +93,10 @@ export function renderTable(results: readonly BenchResult[], ratios: readonly Ra
   const byName = new Map(ratios.map((r) => [r.name, r]));
   const cell = (r: Ratio | undefined, v: number | null | undefined) => (v === null || v === undefined ? '' : `${fmt(v)}x${r?.kind === 'rate' ? ' rate' : ''}`);
   const rows = [
-    ['name', 'median ms', 'p99 ms', 'ops/s', 'samples', 'x single-key', 'x noble FROST'],
+    ['name', 'median ms', 'p99 ms', 'ops/s', 'samples', 'x single-key', 'x noble FROST', 'x loopback'],
     ...results.map((r) => {
       const ratio = byName.get(r.name);
-      return [r.name, fmt(r.median_ms), fmt(r.p99_ms), fmt(r.ops_per_s), String(r.samples), cell(ratio, ratio?.vsSingleKey), cell(ratio, ratio?.vsNobleFrost)];
+      return [r.name, fmt(r.median_ms), fmt(r.p99_ms), fmt(r.ops_per_s), String(r.samples), cell(ratio, ratio?.vsSingleKey), cell(ratio, ratio?.vsNobleFrost), cell(ratio, ratio?.vsLoopback)];
     }),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -98,6 +107,6 @@ export function renderTable(results: readonly BenchResult[], ratios: readonly Ra
   const tw = trows[0]!.map((_, c) => Math.max(...trows.map((row) => row[c]!.length)));
   const tline = (row: string[]) => row.map((v, c) => (c === 0 || c === 4 ? v.padEnd(tw[c]!) : v.padStart(tw[c]!))).join('  ');
   out.push(tline(trows[0]!), tw.map((w) => '-'.repeat(w)).join('  '), ...trows.slice(1).map(tline));
-  out.push('Latency ratios: median / baseline median (lower is better). "rate": ops/s / baseline ops/s (higher is better).', '');
+  out.push('Latency ratios: median / baseline median (lower is better). "rate": ops/s / baseline ops/s (higher is better). "x loopback": a WAN entry (.rttN) / the same run\'s loopback e2e.sign.', '');
   return out.join('\n');
 }

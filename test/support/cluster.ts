@@ -46,6 +46,14 @@ export interface ClusterOptions {
    * CLI tests.
    */
   initInProcess?: boolean;
+  /**
+   * Where each signer runs and what it dials (test/support/wan-cluster.ts): called once
+   * per signer when the coordinator listens, before the signer configs are written;
+   * `url` replaces the coordinator's signer URL in that signer's config (e.g. a delay
+   * relay's) and `prefix` is the command the signer is started under (e.g. `ip netns
+   * exec NS`). The signer itself is still started through its CLI.
+   */
+  signerRoute?: (id: string, coordinatorSignerUrl: string) => Promise<{ url?: string; prefix?: string[] }>;
 }
 
 export class Cluster {
@@ -58,6 +66,8 @@ export class Cluster {
   signerUrl = '';
   coordinatorPublicKey = '';
   readonly admin: IdentityKey = generateIdentity();
+  /** Per signer, the command it is started under (`signerRoute`). */
+  private readonly prefixes = new Map<string, string[]>();
 
   private constructor(
     readonly root: string,
@@ -116,10 +126,12 @@ export class Cluster {
     this.client = new KeyquorumClient({ url: this.url, clientKey: this.admin });
 
     for (const id of this.signerIds) {
+      const route = (await this.opts.signerRoute?.(id, signerUrl)) ?? {};
+      if (route.prefix !== undefined) this.prefixes.set(id, route.prefix);
       fs.writeFileSync(
         this.signerConfig(id),
         JSON.stringify(
-          { signerId: id, dataDir: this.dataDir(id), coordinatorUrl: signerUrl, coordinatorPublicKey: this.coordinatorPublicKey, peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...this.opts.signerConfig },
+          { signerId: id, dataDir: this.dataDir(id), coordinatorUrl: route.url ?? signerUrl, coordinatorPublicKey: this.coordinatorPublicKey, peers, clients, roundTimeoutMs: this.opts.roundTimeoutMs, ...this.opts.signerConfig },
           null,
           2,
         ),
@@ -157,7 +169,7 @@ export class Cluster {
   /** Starts (or restarts) a signer daemon and waits until it is connected. */
   async startSigner(id: string): Promise<NodeProcess> {
     const script = this.opts.signerScripts?.[id] ?? SIGNER_CLI;
-    const proc = new NodeProcess(id, script, ['start', '--config', this.signerConfig(id)], this.signerEnv(id));
+    const proc = new NodeProcess(id, script, ['start', '--config', this.signerConfig(id)], this.signerEnv(id), this.prefixes.get(id));
     this.signers.set(id, proc);
     await proc.waitFor((l) => l.msg === 'connected', NODE_START_MS, 'connected line');
     await this.waitSignerState(id, true);

@@ -25,8 +25,11 @@ export class NodeProcess {
     script: string,
     args: string[],
     env: Record<string, string> = {},
+    /** A command the node is started under, e.g. `ip netns exec NS` (it must exec node, so signals reach it). */
+    prefix: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, script), ...args], {
+    const command = [...prefix, process.execPath, '--import', TSX, path.join(REPO_ROOT, script), ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
