@@ -55,6 +55,6 @@ const sodium = await crypto.sodiumX25519();
 const ks = Array.from({ length: 40 }, () => new Uint8Array(randomBytes(32)));
 const us = ks.map((k) => crypto.nobleX25519.publicKey(k));
 for (const b of [crypto.nobleX25519, sodium].filter((x) => x !== undefined)) {
-  time(`X25519 public key (${b.name})`, (i) => b.publicKey(ks[i % 40]));
-  time(`X25519 shared secret (${b.name})`, (i) => b.sharedSecret(ks[i % 40], us[(i + 1) % 40]));
+  time(`X25519 public key (${b.name})`, (i) => b.publicKey(ks[i % 40]!));
+  time(`X25519 shared secret (${b.name})`, (i) => b.sharedSecret(ks[i % 40]!, us[(i + 1) % 40]!));
 }

@@ -21,9 +21,9 @@
  * against noble passed; `x25519Ready` settles then (never rejects: a failed load
  * leaves noble in place).
  */
-import { createRequire } from 'node:module';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { CryptoError } from '../errors.ts';
+import { sodiumReady, type Sodium } from './sodium.ts';
 
 export interface X25519Backend {
   readonly name: 'noble' | 'libsodium-wasm';
@@ -56,13 +56,6 @@ export const nobleX25519: X25519Backend = {
   },
 };
 
-/** The libsodium-wrappers functions used here. */
-interface Sodium {
-  ready: Promise<void>;
-  crypto_scalarmult_base(secret: Uint8Array): Uint8Array;
-  crypto_scalarmult(secret: Uint8Array, u: Uint8Array): Uint8Array;
-}
-
 function sodiumBackend(lib: Sodium): X25519Backend {
   return {
     name: 'libsodium-wasm',
@@ -87,9 +80,9 @@ let current: X25519Backend = nobleX25519;
 let loaded: X25519Backend | undefined;
 
 async function load(): Promise<X25519Backend> {
+  const lib = await sodiumReady;
+  if (lib === undefined) return current;
   try {
-    const lib = createRequire(import.meta.url)('libsodium-wrappers-sumo') as Sodium;
-    await lib.ready;
     const backend = sodiumBackend(lib);
     // Refuse a library that does not compute what noble computes (a broken build).
     const k = new Uint8Array(KEY_LENGTH).fill(7);
@@ -99,7 +92,7 @@ async function load(): Promise<X25519Backend> {
     loaded = backend;
     current = backend;
   } catch {
-    // No libsodium here: noble stays.
+    // A library that throws on valid input: noble stays.
   }
   return current;
 }
