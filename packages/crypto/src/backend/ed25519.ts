@@ -113,7 +113,10 @@ function sodiumBackend(lib: Sodium): Ed25519Backend {
       parsePoint(ED, bytes, field);
       return made(new Uint8Array(bytes as Uint8Array));
     },
-    mulBase: (k) => made(call(() => lib.crypto_scalarmult_ed25519_base_noclamp(Fn.toBytes(scalar(k, 'k'))))),
+    mulBase: (k) => {
+      const kb = Fn.toBytes(scalar(k, 'k'));
+      return made(call(() => lib.crypto_scalarmult_ed25519_base_noclamp(kb)));
+    },
     mul: (p, k) => {
       const kb = Fn.toBytes(scalar(k, 'k'));
       return made(call(() => lib.crypto_scalarmult_ed25519_noclamp(kb, EdPoint.raw(p))));
