@@ -10,8 +10,14 @@
  * static-static term authenticates the sender to the recipient; the ephemeral term
  * gives a fresh key per message; `info` binds both identities, the session and the
  * header. Intermediate secrets are wiped best-effort.
+ *
+ * X25519 runs on @keyquorum/crypto's X25519 backend (libsodium in WebAssembly once
+ * loaded, else noble). The static-static term is memoised per (identity, peer) in
+ * identity.ts, so a message costs the sender two X25519 operations (ephemeral key,
+ * ephemeral agreement) and the recipient one, after the first message to a peer.
  */
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { x25519Backend } from '@keyquorum/crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -19,7 +25,7 @@ import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { BROADCAST, E2E_TAG, X25519_KEY_LENGTH } from './constants.ts';
 import { canonicalHeaderBytes, parseEnvelope, parseHeader, type EncInfo, type Envelope, type EnvelopeOptions, type Header } from './envelope.ts';
 import { WireError } from './errors.ts';
-import { staticAgreement, type IdentityKey } from './identity.ts';
+import { agreement, staticAgreement, type IdentityKey } from './identity.ts';
 import { defaultRng, drawRandom, type Rng } from './rng.ts';
 import { bytes, point } from './validate.ts';
 
@@ -68,9 +74,10 @@ export function encryptTo(
   const headerBytes = canonicalHeaderBytes(h, opts);
   const recipientX = ed25519.utils.toMontgomery(recipientPub);
   const ephSecret = drawRandom(rng, X25519_KEY_LENGTH);
-  const eph = x25519.getPublicKey(ephSecret);
+  const x25519 = x25519Backend();
+  const eph = x25519.publicKey(ephSecret);
   const key = deriveKey(
-    x25519.getSharedSecret(ephSecret, recipientX),
+    x25519.sharedSecret(ephSecret, recipientX),
     staticAgreement(sender, recipientX),
     h.sessionId,
     sender.publicKey,
@@ -101,8 +108,8 @@ export function decryptFrom(
   const dhStatic = staticAgreement(recipient, ed25519.utils.toMontgomery(senderPub));
   let dhEph: Uint8Array;
   try {
-    // noble refuses low-order u-coordinates before the ladder (RFC 7748 §6.1 check).
-    dhEph = staticAgreement(recipient, e.enc.eph);
+    // Both X25519 backends refuse low-order u-coordinates (RFC 7748 §6.1 check).
+    dhEph = agreement(recipient, e.enc.eph);
   } catch {
     dhStatic.fill(0);
     throw new WireError('DECRYPT_FAILED', { field: 'enc.eph' });

@@ -10,9 +10,20 @@
  * two functions below; @noble/curves stays the reference: public keys are checked
  * with noble once (strict decoding, no small-order keys) before OpenSSL ever sees
  * them, and test/identity.test.ts checks both paths give identical answers.
+ *
+ * X25519 runs on @keyquorum/crypto's X25519 backend (libsodium in WebAssembly once
+ * loaded, noble before or without it; the same answers and refusals). The static-static
+ * agreement X25519(S, R) is the same for every message between two identities, so
+ * `staticAgreement` memoises it per peer u-coordinate next to the identity's secrets:
+ * the memo lives exactly as long as the secret itself (in the same WeakMap entry, so it
+ * goes when the IdentityKey does), is bounded (cleared when it reaches
+ * STATIC_AGREEMENT_CACHE_SIZE peers), is never serialised or logged (it is not on
+ * the object), and hands out copies, which callers wipe. Only successful agreements
+ * are kept; a refused (low-order) peer key is refused again every time.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { x25519Backend } from '@keyquorum/crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SECRET_LENGTH, ED25519_SIGNATURE_LENGTH, X25519_KEY_LENGTH } from './constants.ts';
 import { WireError } from './errors.ts';
@@ -26,7 +37,11 @@ interface IdentitySecrets {
   x25519Secret: Uint8Array;
   /** The same seed as an OpenSSL key object (never exported). */
   signingKey: KeyObject;
+  /** Memo of X25519(x25519Secret, peer u) by the peer's hex u-coordinate (see above). */
+  agreements: Map<string, Uint8Array>;
 }
+
+const STATIC_AGREEMENT_CACHE_SIZE = 256;
 
 /** DER prefixes of RFC 8410 PKCS#8 / SPKI Ed25519 keys: the raw 32 bytes follow. */
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -45,7 +60,7 @@ export class IdentityKey {
     this.publicKey = ed25519.getPublicKey(s);
     this.x25519PublicKey = ed25519.utils.toMontgomery(this.publicKey);
     const signingKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, s]), format: 'der', type: 'pkcs8' });
-    secrets.set(this, { seed: s, x25519Secret: ed25519.utils.toMontgomerySecret(s), signingKey });
+    secrets.set(this, { seed: s, x25519Secret: ed25519.utils.toMontgomerySecret(s), signingKey, agreements: new Map() });
   }
 
   toJSON(): string {
@@ -130,11 +145,30 @@ export function signNoble(identity: IdentityKey, msg: Uint8Array): Uint8Array {
 }
 
 /**
- * X25519(identity's static secret, peer u-coordinate), RFC 7748 §6.1. Throws on a
- * low-order peer key (noble refuses them before the ladder). Internal to the package:
- * `e2e.ts` is its only user.
+ * X25519(identity's static secret, peer u-coordinate), RFC 7748 §6.1, computed afresh
+ * (for an ephemeral peer key). Throws CryptoError BAD_POINT on a low-order peer key
+ * (both backends refuse them). Internal to the package: `e2e.ts` is its only user.
+ */
+export function agreement(identity: IdentityKey, peerX25519Public: Uint8Array): Uint8Array {
+  const { x25519Secret } = secretsOf(identity, 'identity');
+  return x25519Backend().sharedSecret(x25519Secret, bytes(peerX25519Public, X25519_KEY_LENGTH, 'peerX25519Public'));
+}
+
+/**
+ * `agreement` with a peer's static key, memoised per identity and peer (see the file
+ * comment); returns a fresh copy the caller may wipe.
  */
 export function staticAgreement(identity: IdentityKey, peerX25519Public: Uint8Array): Uint8Array {
-  const { x25519Secret } = secretsOf(identity, 'identity');
-  return x25519.getSharedSecret(x25519Secret, bytes(peerX25519Public, X25519_KEY_LENGTH, 'peerX25519Public'));
+  const { agreements } = secretsOf(identity, 'identity');
+  const peer = bytesToHex(bytes(peerX25519Public, X25519_KEY_LENGTH, 'peerX25519Public'));
+  let shared = agreements.get(peer);
+  if (shared === undefined) {
+    shared = agreement(identity, peerX25519Public);
+    if (agreements.size >= STATIC_AGREEMENT_CACHE_SIZE) {
+      for (const s of agreements.values()) s.fill(0);
+      agreements.clear();
+    }
+    agreements.set(peer, shared);
+  }
+  return new Uint8Array(shared);
 }

@@ -1,9 +1,10 @@
-import { ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
+import { nobleX25519, x25519Backend, x25519Ready } from '@keyquorum/crypto';
+import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { hexToBytes } from '@noble/curves/utils.js';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decryptFrom, encryptTo } from '../src/e2e.ts';
 import { decodeEnvelope, encodeEnvelope, openEnvelope, sealEnvelope, type Envelope, type Header } from '../src/envelope.ts';
-import { generateIdentity } from '../src/identity.ts';
+import { agreement, generateIdentity, staticAgreement } from '../src/identity.ts';
 import { expectWireError, seededRng } from './helpers.ts';
 
 const alice = generateIdentity(seededRng('alice'));
@@ -33,7 +34,41 @@ function sealedShare(h: Header = header): Envelope {
   return sealEnvelope(alice, h, payload, { enc });
 }
 
+beforeAll(async () => {
+  // The product path: libsodium's X25519 once loaded (x25519.test.ts checks it against noble).
+  await x25519Ready;
+  expect(x25519Backend().name).toBe('libsodium-wasm');
+});
+
 describe('end-to-end encryption', () => {
+  it('every message of a conversation decrypts (the memoised static term is handed out as a copy)', () => {
+    for (let i = 0; i < 3; i++) {
+      const h = { ...header, round: i };
+      const { payload, enc } = encryptTo(alice, bob.publicKey, h, share);
+      expect(decryptFrom(bob, alice.publicKey, sealEnvelope(alice, h, payload, { enc }))).toEqual(share);
+      const back = encryptTo(bob, alice.publicKey, { ...h, from: 'bob', to: 'alice' }, share);
+      expect(decryptFrom(alice, bob.publicKey, sealEnvelope(bob, { ...h, from: 'bob', to: 'alice' }, back.payload, { enc: back.enc }))).toEqual(share);
+    }
+  });
+
+  it('the memoised static agreement equals a fresh one for each peer, survives a wiped copy, and never keeps a refusal', () => {
+    const fresh = agreement(alice, bob.x25519PublicKey);
+    expect(fresh).toEqual(agreement(bob, alice.x25519PublicKey));
+    // noble's answer from alice's seed (generateIdentity draws it from the rng).
+    expect(fresh).toEqual(nobleX25519.sharedSecret(ed25519.utils.toMontgomerySecret(seededRng('alice')(32)), bob.x25519PublicKey));
+    const memo = staticAgreement(alice, bob.x25519PublicKey);
+    expect(memo).toEqual(fresh);
+    memo.fill(0);
+    expect(staticAgreement(alice, bob.x25519PublicKey)).toEqual(fresh);
+    expect(staticAgreement(alice, coordinator.x25519PublicKey)).toEqual(agreement(coordinator, alice.x25519PublicKey));
+    expect(staticAgreement(alice, coordinator.x25519PublicKey)).not.toEqual(fresh);
+    // Past the bound (256 peers) the memo is cleared and refilled, answers unchanged.
+    for (let i = 0; i < 300; i++) staticAgreement(alice, generateIdentity().x25519PublicKey);
+    expect(staticAgreement(alice, bob.x25519PublicKey)).toEqual(fresh);
+    for (const hex of LOW_ORDER_U)
+      for (let i = 0; i < 2; i++) expect(() => staticAgreement(alice, hexToBytes(hex))).toThrow(expect.objectContaining({ code: 'BAD_POINT' }));
+  });
+
   it('the recipient decrypts what the sender encrypted, after the envelope crosses the wire', () => {
     const e = openEnvelope(decodeEnvelope(encodeEnvelope(sealedShare())), alice.publicKey, { expect: { to: 'bob', sessionId } });
     expect(decryptFrom(bob, alice.publicKey, e)).toEqual(share);

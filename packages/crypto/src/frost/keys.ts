@@ -7,6 +7,7 @@
 import { bytesToHex, equalBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { redacted } from '../redact.ts';
+import { edRounds } from './ed-rounds.ts';
 import { secpRounds } from './secp-rounds.ts';
 import {
   assertBytes,
@@ -78,7 +79,7 @@ export function assertKeyShare(share: unknown, field = 'keyShare'): Suite {
   if (!s.publicKey.participants.includes(s.id)) throw new CryptoError('BAD_PARTICIPANT', { field: `${field}.id` });
   const x = parseScalar(suite, s.signingShare, `${field}.signingShare`);
   const verifying = s.publicKey.verifyingShares[s.id]!;
-  const rounds = secpRounds(suite);
+  const rounds = secpRounds(suite) ?? edRounds(suite);
   // The verifying share was decoded strictly above, so equal encodings are equal points.
   const matches = rounds ? equalBytes(rounds.mulBase(x), verifying) : suite.Point.BASE.multiply(x).equals(parsePoint(suite, verifying, `${field}.publicKey.verifyingShares[${s.id}]`));
   if (!matches)

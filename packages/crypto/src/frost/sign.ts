@@ -1,7 +1,8 @@
 /**
  * Two-round threshold signing, RFC 9591 §5: commit (§5.1), sign (§5.2), verify a
- * signature share (§5.4) and aggregate (§5.3), on noble's implementation of the
- * rounds. This module adds typed validation, derived and taproot signing targets,
+ * signature share (§5.4) and aggregate (§5.3), on the curve backends' rounds
+ * (secp-rounds.ts, ed-rounds.ts), with noble's implementation of the rounds for the
+ * inputs those hand back (identity values, zero scalars). This module adds typed validation, derived and taproot signing targets,
  * fail-closed single-use nonces, and attribution: an invalid share is reported as
  * `CryptoError('INVALID_SIGNATURE_SHARE', { culprits })`.
  */
@@ -11,7 +12,8 @@ import { equalBytes } from '../bytes.ts';
 import { redacted } from '../redact.ts';
 import { targetKeyShare, targetPublicKey, type SigningTarget } from './derive.ts';
 import { assertKeyShare, assertPublicKeyPackage, toNoblePublic, toNobleSecret, type KeyShare, type PublicKeyPackage } from './keys.ts';
-import { secpRounds, type RoundInput } from './secp-rounds.ts';
+import { edRounds } from './ed-rounds.ts';
+import { secpRounds, type RoundInput, type SecpRounds } from './secp-rounds.ts';
 import {
   assertBytes,
   assertParticipantId,
@@ -58,7 +60,7 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export function commit(share: KeyShare, rng?: Rng): { nonces: SigningNonces; commitments: SigningCommitments } {
   const suite = assertKeyShare(share);
   if (rng !== undefined && typeof rng !== 'function') throw new CryptoError('BAD_FIELD', { field: 'rng', message: 'BAD_FIELD: rng must be a function' });
-  const rounds = secpRounds(suite);
+  const rounds = backendRounds(suite);
   if (rounds) {
     const fast = rounds.commit(suite.Fn.fromBytes(share.signingShare), rng ?? randomBytes);
     const nonces = redacted({ id: share.id, hiding: fast.hiding, binding: fast.binding }, `SigningNonces #${share.id}`);
@@ -108,7 +110,7 @@ export function signShare(share: KeyShare, nonces: SigningNonces, signing: Signi
   const own = signing.commitments.find((c) => c.id === share.id);
   if (!own) throw new CryptoError('BAD_PARTICIPANT', { field: 'signingPackage.commitments', message: `BAD_PARTICIPANT: no commitment from this participant (${share.id})` });
   // The commitment the coordinator assigned must be the one these nonces make.
-  const rounds = secpRounds(suite);
+  const rounds = backendRounds(suite);
   // checkPackage decoded the commitments strictly, so equal encodings are equal points.
   const makes = (k: bigint, bytes: Uint8Array, field: string) =>
     rounds ? equalBytes(rounds.mulBase(k), bytes) : suite.Point.BASE.multiply(k).equals(parsePoint(suite, bytes, field));
@@ -132,7 +134,7 @@ export function verifyShare(pkg: PublicKeyPackage, signing: SigningPackage, shar
   if (!signing.commitments.some((c) => c.id === id)) throw new CryptoError('BAD_PARTICIPANT', { field: 'signatureShare.id', message: `BAD_PARTICIPANT: ${id} has no commitment in this signing package` });
   const z = parseScalar(suite, share.share, 'signatureShare.share', { allowZero: true });
   const target_ = targetPublicKey(pkg, target);
-  const fast = secpRounds(suite)?.verifyShare(roundInput(target_, signing), id, z);
+  const fast = backendRounds(suite)?.verifyShare(roundInput(target_, signing), id, z);
   if (fast !== undefined) return fast;
   return suite.frost.verifyShare(toNoblePublic(suite, target_), commitments, signing.message, nobleId(suite, id), share.share);
 }
@@ -159,7 +161,7 @@ export function aggregate(pkg: PublicKeyPackage, signing: SigningPackage, shares
   const missing = [...quorum].filter((id) => !(nobleId(suite, id) in byId));
   if (missing.length > 0) throw new CryptoError('BAD_PARTICIPANT', { field: 'shares', message: `BAD_PARTICIPANT: missing shares from ${missing.join(',')}` });
   const target_ = targetPublicKey(pkg, target);
-  const fast = secpRounds(suite)?.aggregate(roundInput(target_, signing), scalars);
+  const fast = backendRounds(suite)?.aggregate(roundInput(target_, signing), scalars);
   if (fast !== undefined) {
     if ('signature' in fast) return fast.signature;
     throw invalidShares(fast.culprits);
@@ -181,7 +183,10 @@ function invalidShares(culprits: ParticipantId[]): CryptoError {
   });
 }
 
-/** The public inputs of a round for the secp256k1 backend (already validated by checkPackage). */
+/** The rounds on the suite's curve backend (secp-rounds.ts, ed-rounds.ts). */
+const backendRounds = (suite: Suite): SecpRounds | undefined => secpRounds(suite) ?? edRounds(suite);
+
+/** The public inputs of a round for the curve backends (already validated by checkPackage). */
 function roundInput(pkg: PublicKeyPackage, signing: SigningPackage): RoundInput {
   return { groupKey: pkg.groupKey, verifyingShares: pkg.verifyingShares, commitments: signing.commitments, message: signing.message };
 }
