@@ -351,3 +351,47 @@ describe('a Bitcoin PSBT: every input of the key is signed under one request', (
     await expectRefused(() => start({ ...body(0), request: again }, 'frost-secp256k1-tr'), 'POLICY_DENIED', 'amount');
   }, 300_000);
 });
+
+describe("the START's path, taproot tweak and network are the transaction's, and a parse is reused only for the same ones", () => {
+  it('signs one Ethereum transaction at the root and at a derived path its request names; a parse made for the root is never used for the path, and a path the request does not name is refused', async () => {
+    const tx = ethTx();
+    await start(txBody(tx, txRequest(tx)));
+    const path = 'm/0/1';
+    const atPath = signClientRequest(adminClient, { op: 'sign', keyId: KEY, digest: signTxDigest({ keyId: KEY, epoch: 0, chain: 'ethereum', data: tx.data, path }), timestamp: clock.now() });
+    await start({ ...txBody(tx, atPath), path });
+    // The root's request does not authorise a derived key's signature over the same transaction.
+    const reason = await expectRefused(() => start({ ...txBody(tx, txRequest(tx)), path }), 'BAD_DIGEST');
+    expect(reason).toContain('request.digest');
+  }, 120_000);
+
+  it("refuses a coordinator's claim that an already-signed transaction is to be signed, with the module's own reason (BAD_FIELD tx.signature ALREADY_SIGNED), not as unreadable", async () => {
+    const tx = ethTx();
+    const signed = Transaction.from({ ...tx.unsigned.toJSON(), signature: { r: '0x' + '11'.repeat(32), s: '0x' + '22'.repeat(32), yParity: 0 } });
+    const bad = { data: hexToBytes(signed.serialized.slice(2)), hash: tx.hash, unsigned: tx.unsigned };
+    const reason = await expectRefused(() => start(txBody(bad, txRequest(bad))), 'BAD_FIELD');
+    expect(reason).toContain('field tx.signature');
+    expect(reason).toContain('already carries a signature');
+  }, 120_000);
+
+  it("refuses a START that signs a PSBT input's sighash under another input's path or another taproot tweak, and does not reuse the PSBT's regtest parse for a testnet request", async () => {
+    await install({ networks: ['regtest'] }, {}, BTC_KEY, 'frost-secp256k1-tr');
+    const pkg = fromWirePublicKey(btcKey);
+    const data = buildPsbt({ key: pkg, network: 'regtest', label: 'sign-tx-targets', inputs: [{ path: 'm/0/3', amount: 6_000n }, { path: 'm/0/4', amount: 5_000n }], pay: [{ address: otherParty('carol').address('regtest'), amount: 10_000n }] });
+    const { targets } = (await loadChain('bitcoin')).parse(data, pkg, { network: 'regtest' });
+    const request = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: signTxDigest({ keyId: BTC_KEY, epoch: 0, chain: 'bitcoin', data, network: 'regtest' }), timestamp: clock.now() });
+    const body = (over: Record<string, unknown> = {}) => ({
+      keyId: BTC_KEY, epoch: 0, message: targets[0]!.message, path: targets[0]!.path, taproot: targets[0]!.taproot, request, tx: { chain: 'bitcoin', data, input: 0, network: 'regtest' }, ...over,
+    });
+    // Input 0's sighash under input 1's derived key.
+    expect(await expectRefused(() => start(body({ path: targets[1]!.path }), 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's path does not match");
+    // Input 0's sighash with no taproot tweak, or tweaked by a script tree the PSBT does not commit to.
+    const { taproot: _, ...untweaked } = body();
+    expect(await expectRefused(() => start(untweaked, 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's taproot does not match");
+    const otherTree = sha256(utf8ToBytes('a script tree the PSBT does not commit to'));
+    expect(await expectRefused(() => start(body({ taproot: { merkleRoot: otherTree } }), 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's taproot does not match");
+    await start(body(), 'frost-secp256k1-tr');
+    // The same PSBT under a request for testnet (the policy allows regtest only): parsed for testnet, refused for its network.
+    const testnet = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: signTxDigest({ keyId: BTC_KEY, epoch: 0, chain: 'bitcoin', data, network: 'testnet' }), timestamp: clock.now() });
+    await expectRefused(() => start(body({ request: testnet, tx: { chain: 'bitcoin', data, input: 0, network: 'testnet' } }), 'frost-secp256k1-tr'), 'POLICY_DENIED', 'network');
+  }, 300_000);
+});
