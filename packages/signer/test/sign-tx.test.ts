@@ -210,9 +210,9 @@ describe('the transaction is the one the client authorised, and the START signs 
     const tx = ethTx();
     const reason = await expectRefused(() => start(txBody(tx, txRequest(tx), { message: sha256(utf8ToBytes('something else')) })), 'BAD_DIGEST');
     expect(reason).toContain('field message');
-    expect(reason).toContain('does not match the transaction');
-    // Another input than the transaction's one: the same refusal.
-    await expectRefused(() => start(txBody(tx, txRequest(tx), { input: 1 })), 'BAD_DIGEST');
+    expect(reason).toContain("the START's message does not match the transaction's input 0");
+    // Another input than the transaction's one: the same refusal, saying which part differs.
+    expect(await expectRefused(() => start(txBody(tx, txRequest(tx), { input: 1 })), 'BAD_DIGEST')).toContain("the START's input does not match the transaction's input 1");
   }, 120_000);
 
   it('refuses a transaction the chain module cannot read, typed with its code and field (BAD_FIELD, MALFORMED_TX)', async () => {
