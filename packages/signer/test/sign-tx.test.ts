@@ -225,6 +225,7 @@ describe('the transaction is the one the client authorised, and the START signs 
     const tx = ethTx();
     const reason = await expectRefused(() => start(txBody(tx, txRequest(tx, { keyId: ED_KEY }), { keyId: ED_KEY }), 'frost-ed25519'), 'BAD_FIELD');
     expect(reason).toContain('tx.chain');
+    expect(reason).toContain('ethereum transactions are signed by ecdsa-secp256k1 keys, not frost-ed25519');
   }, 120_000);
 
   it("signs the transaction: two signers' ECDSA signature makes the transaction signed by the key's address", async () => {
