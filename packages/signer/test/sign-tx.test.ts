@@ -210,9 +210,9 @@ describe('the transaction is the one the client authorised, and the START signs 
     const tx = ethTx();
     const reason = await expectRefused(() => start(txBody(tx, txRequest(tx), { message: sha256(utf8ToBytes('something else')) })), 'BAD_DIGEST');
     expect(reason).toContain('field message');
-    expect(reason).toContain('does not match the transaction');
-    // Another input than the transaction's one: the same refusal.
-    await expectRefused(() => start(txBody(tx, txRequest(tx), { input: 1 })), 'BAD_DIGEST');
+    expect(reason).toContain("the START's message does not match the transaction's input 0");
+    // Another input than the transaction's one: the same refusal, saying which part differs.
+    expect(await expectRefused(() => start(txBody(tx, txRequest(tx), { input: 1 })), 'BAD_DIGEST')).toContain("the START's input does not match the transaction's input 1");
   }, 120_000);
 
   it('refuses a transaction the chain module cannot read, typed with its code and field (BAD_FIELD, MALFORMED_TX)', async () => {
@@ -225,6 +225,7 @@ describe('the transaction is the one the client authorised, and the START signs 
     const tx = ethTx();
     const reason = await expectRefused(() => start(txBody(tx, txRequest(tx, { keyId: ED_KEY }), { keyId: ED_KEY }), 'frost-ed25519'), 'BAD_FIELD');
     expect(reason).toContain('tx.chain');
+    expect(reason).toContain('ethereum transactions are signed by ecdsa-secp256k1 keys, not frost-ed25519');
   }, 120_000);
 
   it("signs the transaction: two signers' ECDSA signature makes the transaction signed by the key's address", async () => {
@@ -349,5 +350,49 @@ describe('a Bitcoin PSBT: every input of the key is signed under one request', (
     // The same payment again, under a new request: 2 x total is above the window.
     const again = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: request.digest, timestamp: clock.now() });
     await expectRefused(() => start({ ...body(0), request: again }, 'frost-secp256k1-tr'), 'POLICY_DENIED', 'amount');
+  }, 300_000);
+});
+
+describe("the START's path, taproot tweak and network are the transaction's, and a parse is reused only for the same ones", () => {
+  it('signs one Ethereum transaction at the root and at a derived path its request names; a parse made for the root is never used for the path, and a path the request does not name is refused', async () => {
+    const tx = ethTx();
+    await start(txBody(tx, txRequest(tx)));
+    const path = 'm/0/1';
+    const atPath = signClientRequest(adminClient, { op: 'sign', keyId: KEY, digest: signTxDigest({ keyId: KEY, epoch: 0, chain: 'ethereum', data: tx.data, path }), timestamp: clock.now() });
+    await start({ ...txBody(tx, atPath), path });
+    // The root's request does not authorise a derived key's signature over the same transaction.
+    const reason = await expectRefused(() => start({ ...txBody(tx, txRequest(tx)), path }), 'BAD_DIGEST');
+    expect(reason).toContain('request.digest');
+  }, 120_000);
+
+  it("refuses a coordinator's claim that an already-signed transaction is to be signed, with the module's own reason (BAD_FIELD tx.signature ALREADY_SIGNED), not as unreadable", async () => {
+    const tx = ethTx();
+    const signed = Transaction.from({ ...tx.unsigned.toJSON(), signature: { r: '0x' + '11'.repeat(32), s: '0x' + '22'.repeat(32), yParity: 0 } });
+    const bad = { data: hexToBytes(signed.serialized.slice(2)), hash: tx.hash, unsigned: tx.unsigned };
+    const reason = await expectRefused(() => start(txBody(bad, txRequest(bad))), 'BAD_FIELD');
+    expect(reason).toContain('field tx.signature');
+    expect(reason).toContain('already carries a signature');
+  }, 120_000);
+
+  it("refuses a START that signs a PSBT input's sighash under another input's path or another taproot tweak, and does not reuse the PSBT's regtest parse for a testnet request", async () => {
+    await install({ networks: ['regtest'] }, {}, BTC_KEY, 'frost-secp256k1-tr');
+    const pkg = fromWirePublicKey(btcKey);
+    const data = buildPsbt({ key: pkg, network: 'regtest', label: 'sign-tx-targets', inputs: [{ path: 'm/0/3', amount: 6_000n }, { path: 'm/0/4', amount: 5_000n }], pay: [{ address: otherParty('carol').address('regtest'), amount: 10_000n }] });
+    const { targets } = (await loadChain('bitcoin')).parse(data, pkg, { network: 'regtest' });
+    const request = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: signTxDigest({ keyId: BTC_KEY, epoch: 0, chain: 'bitcoin', data, network: 'regtest' }), timestamp: clock.now() });
+    const body = (over: Record<string, unknown> = {}) => ({
+      keyId: BTC_KEY, epoch: 0, message: targets[0]!.message, path: targets[0]!.path, taproot: targets[0]!.taproot, request, tx: { chain: 'bitcoin', data, input: 0, network: 'regtest' }, ...over,
+    });
+    // Input 0's sighash under input 1's derived key.
+    expect(await expectRefused(() => start(body({ path: targets[1]!.path }), 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's path does not match");
+    // Input 0's sighash with no taproot tweak, or tweaked by a script tree the PSBT does not commit to.
+    const { taproot: _, ...untweaked } = body();
+    expect(await expectRefused(() => start(untweaked, 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's taproot does not match");
+    const otherTree = sha256(utf8ToBytes('a script tree the PSBT does not commit to'));
+    expect(await expectRefused(() => start(body({ taproot: { merkleRoot: otherTree } }), 'frost-secp256k1-tr'), 'BAD_DIGEST')).toContain("the START's taproot does not match");
+    await start(body(), 'frost-secp256k1-tr');
+    // The same PSBT under a request for testnet (the policy allows regtest only): parsed for testnet, refused for its network.
+    const testnet = signClientRequest(adminClient, { op: 'sign', keyId: BTC_KEY, digest: signTxDigest({ keyId: BTC_KEY, epoch: 0, chain: 'bitcoin', data, network: 'testnet' }), timestamp: clock.now() });
+    await expectRefused(() => start(body({ request: testnet, tx: { chain: 'bitcoin', data, input: 0, network: 'testnet' } }), 'frost-secp256k1-tr'), 'POLICY_DENIED', 'network');
   }, 300_000);
 });
