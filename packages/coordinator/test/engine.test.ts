@@ -116,6 +116,26 @@ describe('session engine against in-process signers', () => {
     }
   });
 
+  it('a signer that left a sign round unanswered is asked last by the next request: that one signs at its first attempt instead of waiting a round timeout again', async () => {
+    const c = await startCluster(IDS, { options: { roundTimeoutMs: 2000 } });
+    try {
+      await createKey(c, 'k-quiet');
+      // Still connected (it answers pings), silent in sign rounds: a partition that drops
+      // frames without a close looks the same until the heartbeat notices.
+      c.signers[0]!.misbehave = { silentSign: true };
+      const signed = () => c.coordinator.audit('k-quiet').filter((e) => e.event === 'key.signed' || e.event === 'key.sign_attempt_failed');
+      await sign(c, 'k-quiet', new Uint8Array(32).fill(1));
+      expect(signed().map((e) => [e.event, (e.data as { attempts?: number }).attempts])).toEqual([['key.sign_attempt_failed', undefined], ['key.signed', 2]]);
+      await sign(c, 'k-quiet', new Uint8Array(32).fill(2));
+      const last = signed().at(-1)!;
+      expect(last.event).toBe('key.signed');
+      expect(last.data).toMatchObject({ attempts: 1 });
+      expect(last.data.quorum as string[]).not.toContain(IDS[0]);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('aborts a DKG that a tampering relay breaks after its session id was derived, keeps its key pending for resolution (a retry answers WRONG_STATE), and a new DKG succeeds', async () => {
     let tamper = true;
     const c = await startCluster(IDS, {

@@ -6,7 +6,10 @@
  * left out of this request) that this request has not tried yet and that holds no
  * conflicting pair. Candidates are searched systematically, least suspected signers
  * first: each signer's suspicion is how many conflicts and refusals of the key it took
- * part in. Because no quorum is asked twice in one request, the search ends after at
+ * part in, and how many of its rounds it left unanswered until the round timeout (a
+ * signer cut off without a close stays listed as connected until the heartbeat drops
+ * it; without this, every request meanwhile would ask it first and wait a round
+ * timeout again). Because no quorum is asked twice in one request, the search ends after at
  * most C(n, t) attempts, and a quorum of honest signers (which never conflict with each
  * other and never refuse) is always among the candidates; `signAttemptBudget` is the
  * bound the driver uses.
@@ -43,6 +46,11 @@ export class KeyAttemptMemory {
 
   /** Records that `signer` refused an attempt (an ABORT that is not a checkable accusation). */
   refusal(signer: string): void {
+    this.#suspect(signer);
+  }
+
+  /** Records that `signer` left a round unanswered until the round timeout. */
+  silence(signer: string): void {
     this.#suspect(signer);
   }
 

@@ -50,6 +50,7 @@ interface Verdict {
 function judge(scheme: SchemeDriver, fault: SessionFaultDetail, culprits: readonly string[], quorum: readonly ParticipantRef[], memory: KeyAttemptMemory): Verdict {
   // The coordinator's own check failed a message its sender signed: proof, for every scheme.
   if (fault.reason === 'invalid-share' || fault.reason === 'invalid') return { exclude: fault.excluded, ban: [...culprits], proven: [...culprits] };
+  if (fault.reason === 'timeout') for (const s of fault.signers) memory.silence(s);
   if (fault.reason !== 'abort') return { exclude: fault.excluded, ban: [], proven: [] };
   // An ABORT: fault.signers is its sender, `culprits` what it claims.
   const accusers = fault.signers;
