@@ -426,6 +426,8 @@ export class FakeSigner {
   }
 
   private signSession(round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
+    // This fixture pools no commitments (nonce pool): a POOL ask goes unanswered, so every attempt takes two rounds.
+    if (round === SIGN_ROUND.POOL) return;
     if (round === SIGN_ROUND.START) {
       const b = body as unknown as SignStartBody;
       this.signStarts += 1;
