@@ -79,12 +79,18 @@ function corpusOf(live: Live, dir: Direction): Array<{ bytes: Uint8Array; env: E
   return out;
 }
 
-/** A frame never answered by design: an ABORT or a control ERROR (answering either could loop). */
+/**
+ * A frame never answered by design: an ABORT or a control ERROR (answering either could
+ * loop), or a FROST nonce-pool POOL or OFFER (docs/cluster-protocol.md "Nonce pool"): a
+ * top-up request is answered with OFFERs only while the signer's pool has room, and an
+ * OFFER the coordinator keeps is answered by nothing (one it refuses draws an ERROR).
+ */
 function silentByDesign(input: FuzzInput): boolean {
   const frame = input.frames[0];
   if (typeof frame === 'string') return false;
   try {
-    const { kind, round } = decodeEnvelope(frame!, { maxBytes: MAX_FRAME_BYTES }).header;
+    const { kind, round, suite } = decodeEnvelope(frame!, { maxBytes: MAX_FRAME_BYTES }).header;
+    if (kind === 'sign' && (round === SIGN_ROUND.POOL || round === SIGN_ROUND.OFFER) && suite !== 'ecdsa-secp256k1') return true;
     return (kind === 'control' && round === CONTROL_ROUND.ERROR) || round === ABORT_ROUNDS[kind];
   } catch {
     return false;

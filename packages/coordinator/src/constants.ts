@@ -68,6 +68,14 @@ export const DEFAULT_PASSPHRASE_ENV = 'KEYQUORUM_COORDINATOR_PASSPHRASE';
  */
 export const MAX_SIGN_ATTEMPTS = 10;
 
+/**
+ * Nonce pool (sessions/nonce-pool.ts): FROST commitments kept per (signer, key, epoch)
+ * at most (a signer's own pool is at most 64: signer config `noncePool`), and the count
+ * under which the coordinator asks a signer to top its pool up (POOL).
+ */
+export const MAX_POOLED_PER_KEY = 64;
+export const POOL_LOW_WATER = 8;
+
 /** Files in the data directory. */
 export const IDENTITY_FILE = 'identity.sealed';
 export const REGISTRY_FILE = 'registry.db';

@@ -63,6 +63,7 @@ export class Coordinator extends Service implements CoordinatorApi {
         ? undefined
         : {
             connectedSigners: () => this.parts!.server.connectedSigners().length,
+            pooledCommitments: () => this.parts!.engine.pooledCommitments(),
             keys: () => this.parts!.registry.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
       { keyLabels: this.options.metricsKeyLabels },

@@ -19,7 +19,7 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import { KEY_ROUND, RETIRE_ROUND, WireError, decodeBody, openEnvelope, type AbortBody, type ClientRequest, type Envelope, type IdentityKey } from '@keyquorum/protocol';
+import { KEY_ROUND, RETIRE_ROUND, SIGN_ROUND, WireError, decodeBody, openEnvelope, type AbortBody, type ClientRequest, type Envelope, type IdentityKey } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import { sessionFault } from './errors.ts';
 import type { KeyLocks } from './key-locks.ts';
@@ -35,6 +35,8 @@ import { recordAttestation, recordRefusedAttestation, retire } from './sessions/
 import { Checkpointer } from './sessions/checkpoints.ts';
 import { ABORT_ROUND, SessionRuntime, toCoordinator } from './sessions/runtime.ts';
 import { Resolver } from './sessions/resolve.ts';
+import type { SchemeDriver } from './sessions/scheme-driver.ts';
+import { schemeOf } from './sessions/schemes.ts';
 import { sign } from './sessions/signing.ts';
 import { changeState, destroyDue, recordStateAnswer, type StateChange } from './sessions/state.ts';
 import { recordPolicyAnswer, setPolicy, type PolicyChange, type PolicyDelivery } from './sessions/policy.ts';
@@ -120,6 +122,11 @@ export class SessionEngine {
   /** Re-sends every COMMIT the signer has not acknowledged, oldest first. */
   onSignerAuthenticated(signer: string): void {
     this.runtime.resendCommits(signer);
+    // Nonce pool: a new connection starts with an empty pool; ask for one per active key it holds.
+    this.runtime.pool.dropSigner(signer);
+    for (const key of this.runtime.registry.listKeys()) {
+      if (key.state === 'active' && schemeOf(key.suite).noncePool === true && key.participants.some((p) => p.signer === signer)) this.runtime.askPool([signer], key.suite, key.id, key.epoch);
+    }
     this.resolver.onSignerAuthenticated(signer);
     this.checkpoints.connected(signer);
   }
@@ -168,6 +175,8 @@ export class SessionEngine {
       // PENDING_UNRESOLVED: the ABORT carries the signer's CONFIRM of a session left unresolved (even if its session ended meanwhile).
       if (h.round === ABORT_ROUND) this.resolver.noteAbort(signer, envelope);
     }
+    // A pooled commitment (nonce pool): kept in memory, under its own nonce id.
+    if (h.kind === 'sign' && h.round === SIGN_ROUND.OFFER && (schemeOf(h.suite as RegistryKey['suite']) as SchemeDriver | undefined)?.noncePool === true) return this.runtime.pool.offer(this.runtime.registry, signer, pinned, envelope);
     const inbox = this.runtime.inbox(h.sessionId);
     if (inbox === undefined || !inbox.participants.has(signer)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId' });
     if (h.kind !== inbox.kind) throw new WireError('WRONG_KIND', { field: 'header.kind' });
@@ -210,6 +219,11 @@ export class SessionEngine {
   /** Rebuilds one participant's lost share from t helpers; epoch and public key unchanged. */
   repair(r: RepairRequest): Promise<PublicKeyPackage> {
     return repair(this.runtime, r);
+  }
+
+  /** FROST commitments pooled now (sessions/nonce-pool.ts), for /metrics. */
+  pooledCommitments(): number {
+    return this.runtime.pool.total();
   }
 
   /** Signs with a quorum of t connected participants, retrying with other quorums. */

@@ -18,6 +18,8 @@ export type SessionKind = 'dkg' | 'sign' | 'refresh' | 'reshare' | 'repair' | 'r
 /** What the gauges read at scrape time. */
 export interface MetricsSource {
   connectedSigners(): number;
+  /** FROST commitments pooled ahead of the message, all signers and keys (sessions/nonce-pool.ts). */
+  pooledCommitments(): number;
   keys(): ReadonlyArray<{ id: string; suite: string; state: string; epoch: number }>;
 }
 
@@ -56,6 +58,14 @@ export class CoordinatorMetrics {
       registers,
       collect() {
         this.set(source()?.connectedSigners() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyquorum_pooled_commitments',
+      help: "FROST nonce commitments signers offered ahead of the message and the coordinator holds unused (memory only)",
+      registers,
+      collect() {
+        this.set(source()?.pooledCommitments() ?? 0);
       },
     });
     new Gauge({

@@ -166,6 +166,16 @@ export class FakeSigner {
   readonly handoverStarts: { kind: string; keyId: string; policy?: string }[] = [];
   /** Refresh STARTs with `scheduled: true` received. */
   scheduledRefreshStarts = 0;
+  /**
+   * Nonce pool (docs/cluster-protocol.md "Nonce pool"): commitments this signer keeps
+   * made ahead per key when the coordinator asks (0: it answers no POOL, as before the
+   * pool). `forgetPool` refuses every POOLED as a restarted signer would (NONCE_UNKNOWN).
+   */
+  poolSize = 0;
+  forgetPool = false;
+  /** POOLED signs this signer answered with a SHARE. */
+  pooledSigns = 0;
+  private readonly pooled = new Map<string, { nonces: SigningNonces; keyId: string; epoch: number }>();
   misbehave: NonNullable<FakeSignerOptions['misbehave']>;
   /** How far this signer's clock runs ahead of the test's (a signer back after a long absence). */
   clockOffsetMs = 0;
@@ -426,6 +436,8 @@ export class FakeSigner {
   }
 
   private signSession(round: number, suite: string, sessionId: Uint8Array, hex: string, body: Record<string, unknown>): void {
+    if (round === SIGN_ROUND.POOL) return this.topUp(suite, body as unknown as { keyId: string; epoch: number });
+    if (round === SIGN_ROUND.POOLED) return this.signPooled(suite, sessionId, body as unknown as { start: SignStartBody; envelopes: Envelope[] });
     if (round === SIGN_ROUND.START) {
       const b = body as unknown as SignStartBody;
       this.signStarts += 1;
@@ -453,6 +465,45 @@ export class FakeSigner {
     const out = signShare(key.share, entry.nonces, { message: entry.start.message, commitments }, target);
     const share = this.misbehave.badShare ? new Uint8Array(32).fill(1) : out.share;
     this.send('sign', suite, sessionId, SIGN_ROUND.SHARE, COORDINATOR_ID, { share });
+  }
+
+  /** POOL: up to `poolSize` commitments of the key's epoch, each offered under its own nonce id. */
+  private topUp(suite: string, b: { keyId: string; epoch: number }): void {
+    const key = this.keys.get(b.keyId);
+    if (key === undefined || key.epoch !== b.epoch) throw new Error('no active share at that epoch');
+    const held = [...this.pooled.values()].filter((p) => p.keyId === b.keyId && p.epoch === b.epoch).length;
+    for (let i = held; i < this.poolSize; i++) this.offer(suite, b.keyId, b.epoch);
+  }
+
+  /** Sends one OFFER of a fresh commitment for `keyId` at `epoch` (a test may name an epoch the key is not at). */
+  offer(suite: string, keyId: string, epoch: number): void {
+    const { nonces, commitments } = commit(this.keys.get(keyId)!.share);
+    const id = randomBytes(32);
+    this.pooled.set(bytesToHex(id), { nonces, keyId, epoch });
+    this.send('sign', suite, id, SIGN_ROUND.OFFER, COORDINATOR_ID, { keyId, epoch, hiding: commitments.hiding, binding: commitments.binding });
+  }
+
+  /** POOLED: the START's checks, this signer's own pooled commitment (used once), then SHARE. */
+  private signPooled(suite: string, sessionId: Uint8Array, b: { start: SignStartBody; envelopes: Envelope[] }): void {
+    const start = b.start;
+    const key = this.keys.get(start.keyId);
+    if (key === undefined || key.epoch !== start.epoch) throw new Error('no active share at that epoch');
+    this.checkRequest(start.request, signDigest(start));
+    const own = b.envelopes.find((e) => e.header.from === this.id);
+    const entry = own && this.pooled.get(bytesToHex(own.header.sessionId));
+    if (this.forgetPool || own === undefined || entry === undefined) throw new Error('NONCE_UNKNOWN: not one of this signer\'s pooled commitments');
+    this.pooled.delete(bytesToHex(own.header.sessionId));
+    const commitments = b.envelopes.map((e) => {
+      openEnvelope(e, this.peer(e.header.from), { expect: { kind: 'sign', to: COORDINATOR_ID } });
+      const c = decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.OFFER, suite, e.payload);
+      return { id: key.participants.find((p) => p.signer === e.header.from)!.index, hiding: c.hiding, binding: c.binding };
+    });
+    const target: { path?: string; taproot?: { merkleRoot?: Uint8Array } } = {};
+    if (start.path !== undefined) target.path = start.path;
+    if (start.taproot !== undefined) target.taproot = start.taproot;
+    const out = signShare(key.share, entry.nonces, { message: start.message, commitments }, target);
+    this.pooledSigns += 1;
+    this.send('sign', suite, sessionId, SIGN_ROUND.SHARE, COORDINATOR_ID, { share: out.share });
   }
 
   private retireSession(round: number, suite: string, sessionId: Uint8Array, body: Record<string, unknown>): void {

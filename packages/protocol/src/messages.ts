@@ -23,7 +23,9 @@
  *   R2 = a helper's sigma to the target, both encrypted; only the target CONFIRMs.
  * Signing: START (C->S) -> COMMITMENT (S->C, nonce commitments, stored sealed)
  *   -> SIGN (C->S, the quorum's COMMITMENT envelopes; sessionId derived from them)
- *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT.
+ *   -> SHARE (S->C, after the nonce is durably consumed) | ABORT. Nonce pool (FROST):
+ *   POOL (C->S) -> OFFERs (S->C, one per commitment made ahead; sessionId = nonce id);
+ *   POOLED (C->S, START fields + the quorum's OFFERs) -> SHARE | ABORT.
  *   (ecdsa-secp256k1 signs in DKLs23's three rounds instead: ECDSA_SIGN_ROUND, ecdsa.ts;
  *   decodeBody picks that suite's parsers from `suite`.)
  * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S, the client's
@@ -63,7 +65,7 @@ export const KEY_ROUND = {
   ABORT: 15,
 } as const;
 
-export const SIGN_ROUND = { START: 0, COMMITMENT: 1, SIGN: 2, SHARE: 3, ABORT: 15 } as const;
+export const SIGN_ROUND = { START: 0, COMMITMENT: 1, SIGN: 2, SHARE: 3, POOL: 4, OFFER: 5, POOLED: 6, ABORT: 15 } as const;
 export const RETIRE_ROUND = { START: 0, APPROVE: 1, COMMIT: 2, ATTEST: 3, ABORT: 15 } as const;
 export const CONTROL_ROUND = { CHALLENGE: 0, AUTH: 1, WELCOME: 2, ERROR: 3 } as const;
 
@@ -155,6 +157,9 @@ export interface SignStartBody {
 }
 export interface SignCommitmentBody { hiding: Uint8Array; binding: Uint8Array }
 export interface SignShareBody { share: Uint8Array }
+/** Nonce pool (FROST): POOL asks a signer to top up its commitments of a key's epoch; OFFER is one (sessionId = its nonce id); POOLED signs in one round trip. */
+export interface SignPoolBody { keyId: string; epoch: number } export interface SignOfferBody extends SignPoolBody { hiding: Uint8Array; binding: Uint8Array }
+export interface SignPooledBody { start: SignStartBody; envelopes: Envelope[] }
 
 export interface RetireStartBody { keyId: string; epoch: number; request: ClientRequest }
 /** `requestId` is `clientRequestId` of the retire request approved: one request, its nonce and timestamp. */
@@ -364,6 +369,11 @@ const PARSERS: Record<string, Record<number, Parser>> = {
     },
     [SIGN_ROUND.SIGN]: deliver,
     [SIGN_ROUND.SHARE]: (v, c) => ({ share: scalar(needCurve(c), obj(v, ['share']).share, 'share', { allowZero: true }) }),
+    [SIGN_ROUND.POOL]: (v) => ({ keyId: keyId(obj(v, ['keyId', 'epoch']).keyId, 'keyId'), epoch: epoch((v as { epoch: unknown }).epoch, 'epoch') }),
+    [SIGN_ROUND.OFFER]: (v, c) => {
+      const o = obj(v, ['keyId', 'epoch', 'hiding', 'binding']);
+      return { keyId: keyId(o.keyId, 'keyId'), epoch: epoch(o.epoch, 'epoch'), hiding: point(needCurve(c), o.hiding, 'hiding'), binding: point(needCurve(c), o.binding, 'binding') }; },
+    [SIGN_ROUND.POOLED]: (v, c) => ({ start: PARSERS.sign![SIGN_ROUND.START]!(obj(v, ['start', 'envelopes']).start, c) as SignStartBody, envelopes: parseEnvelopes((v as { envelopes: unknown }).envelopes, 'envelopes') }),
     [SIGN_ROUND.ABORT]: abort,
   },
   retire: {

@@ -43,6 +43,22 @@ describe('message bodies', () => {
     expectWire(() => decodeBody('sign', SIGN_ROUND.COMMITMENT, 'frost-ed25519', encodeBody(body)), 'BAD_FIELD', 'hiding');
   });
 
+  it('nonce pool bodies: POOL, OFFER (points on the suite curve) and POOLED (a START body checked as a START, and envelopes) are strict', () => {
+    expect(decodeBody('sign', SIGN_ROUND.POOL, 'frost-ed25519', encodeBody({ keyId: 'k1', epoch: 2 }))).toEqual({ keyId: 'k1', epoch: 2 });
+    expectWire(() => decodeBody('sign', SIGN_ROUND.POOL, 'frost-ed25519', encodeBody({ keyId: 'k1', epoch: -1 })), 'BAD_FIELD', 'epoch');
+    const offer = { keyId: 'k1', epoch: 0, hiding: secpPoint(), binding: secpPoint() };
+    expect(decodeBody<{ hiding: Uint8Array }>('sign', SIGN_ROUND.OFFER, 'frost-secp256k1-tr', encodeBody(offer)).hiding).toEqual(offer.hiding);
+    expectWire(() => decodeBody('sign', SIGN_ROUND.OFFER, 'frost-ed25519', encodeBody(offer)), 'BAD_FIELD', 'hiding');
+    expectWire(() => decodeBody('sign', SIGN_ROUND.OFFER, 'frost-secp256k1-tr', encodeBody({ ...offer, extra: 1 })), 'UNKNOWN_FIELD', 'extra');
+    const message = new Uint8Array(32);
+    const request = signClientRequest(generateIdentity(), { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', epoch: 0, message }) });
+    const pooled = decodeBody<{ start: { keyId: string }; envelopes: unknown[] }>('sign', SIGN_ROUND.POOLED, 'frost-secp256k1-tr', encodeBody({ start: { keyId: 'k1', epoch: 0, message, request }, envelopes: [] }));
+    expect(pooled.start.keyId).toBe('k1');
+    expect(pooled.envelopes).toEqual([]);
+    expectWire(() => decodeBody('sign', SIGN_ROUND.POOLED, 'frost-secp256k1-tr', encodeBody({ start: { keyId: 'k1', epoch: 0, message: new Uint8Array(64 * 1024 + 1), request }, envelopes: [] })), 'BAD_FIELD', 'message');
+    expectWire(() => decodeBody('sign', SIGN_ROUND.POOLED, 'frost-secp256k1-tr', encodeBody({ start: { keyId: 'k1', epoch: 0, message, request } })), 'BAD_FIELD', 'envelopes');
+  });
+
   it('an off-curve point in a DKG round-1 commitment is refused, naming the element', () => {
     // the first x with no point on the curve
     const bad = new Uint8Array(33);

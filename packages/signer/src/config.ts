@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, DEFAULT_MAX_FRAME_BYTES, NODE_ID_PATTERN, ROLES, point, type Role, type TrustedClient } from '@keyquorum/protocol';
-import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
+import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, NONCE_POOL_RANGE, NONCE_POOL_SIZE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
 import { SignerError } from './errors.ts';
 import type { KekSource } from './keystore/index.ts';
 
@@ -41,6 +41,12 @@ export interface SignerOptions {
    * beyond the first, at least 1, at most 2. 0 runs them on the event loop.
    */
   cryptoWorkers?: number;
+  /**
+   * Nonce pool (docs/cluster-protocol.md "Nonce pool"): FROST nonce commitments this
+   * signer keeps made ahead per key, offered to the coordinator when it asks (POOL), so
+   * that a signature takes one round trip. Default NONCE_POOL_SIZE (16); 0 makes none.
+   */
+  noncePool?: number;
   /**
    * Operation STARTs this signer accepts since the last audit checkpoint it cosigned
    * before it refuses more (AUDIT_CHECKPOINT_REQUIRED: no audit, no operation).
@@ -75,11 +81,12 @@ export interface ResolvedSignerOptions {
   roundTimeoutMs: number;
   maxFrameBytes: number;
   cryptoWorkers: number;
+  noncePool: number;
   maxUncheckpointed: number;
   metricsKeyLabels: boolean;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'noncePool', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
 const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -200,6 +207,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
     roundTimeoutMs: o.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : aInt(o.roundTimeoutMs, ROUND_TIMEOUT_RANGE_MS, 'roundTimeoutMs'),
     maxFrameBytes: o.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES : aInt(o.maxFrameBytes, MAX_FRAME_BYTES_RANGE, 'maxFrameBytes'),
     cryptoWorkers: o.cryptoWorkers === undefined ? defaultCryptoWorkers() : aInt(o.cryptoWorkers, CRYPTO_WORKERS_RANGE, 'cryptoWorkers'),
+    noncePool: o.noncePool === undefined ? NONCE_POOL_SIZE : aInt(o.noncePool, NONCE_POOL_RANGE, 'noncePool'),
     maxUncheckpointed: o.maxUncheckpointed === undefined ? MAX_UNCHECKPOINTED : aInt(o.maxUncheckpointed, MAX_UNCHECKPOINTED_RANGE, 'maxUncheckpointed'),
     metricsKeyLabels: o.metricsKeyLabels === true,
   };

@@ -30,6 +30,9 @@ export const PING_INTERVAL_MS = 15_000;
 export const MISSED_PONGS_TO_DROP = 3;
 /** Bounds of `cryptoWorkers` (0 runs key rounds on the event loop). */
 export const CRYPTO_WORKERS_RANGE = [0, 16] as const;
+/** FROST nonce commitments kept made ahead per key (config `noncePool`; sessions/nonce-pool.ts), and its bounds. */
+export const NONCE_POOL_SIZE = 16;
+export const NONCE_POOL_RANGE = [0, 64] as const;
 /** Default `cryptoWorkers`: one thread per core beyond the event loop's, at least 1, at most 2. */
 export function defaultCryptoWorkers(cores = os.availableParallelism()): number {
   return Math.max(1, Math.min(2, cores - 1));

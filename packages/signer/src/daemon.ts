@@ -1,6 +1,6 @@
 /**
  * The signer daemon: opens the sealed keystore, discards every nonce left outstanding
- * by a crash, loads the identity key, dials the coordinator (`link.ts`) and runs the
+ * by a crash (pooled ones included, and its nonce pool's whenever the link drops), loads the identity key, dials the coordinator (`link.ts`) and runs the
  * session executors (`sessions/`) on its frames; optionally serves health and metrics.
  * A `Service` (@keyquorum/protocol lifecycle): its parts (keystore, crypto worker pool,
  * health endpoint, session router, replay-window pruning, coordinator link) start in that order and
@@ -21,6 +21,7 @@ import { Keystore } from './keystore/index.ts';
 import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts';
 import { CryptoPool } from './workers/pool.ts';
 import type { SessionContext } from './sessions/context.ts';
+import { NoncePool } from './sessions/nonce-pool.ts';
 import { SessionRouter } from './sessions/router.ts';
 
 export type SignerStatus = ServiceStatus;
@@ -136,6 +137,8 @@ export class SignerDaemon extends Service {
       now,
       send: (env: Envelope) => this.#running.link?.send(env),
     };
+    const pool = new NoncePool(ctx, o.noncePool);
+    ctx.pool = pool;
     const router = new SessionRouter(ctx, o, {
       sendError: (sessionId, code, message) => {
         this.#counters.errorsOut++;
@@ -161,7 +164,11 @@ export class SignerDaemon extends Service {
         this.#log.info('connected', { coordinator: o.coordinatorUrl, publicKey: bytesToHex(identity.publicKey) });
         for (const wake of this.#connectedWaiters.splice(0)) wake();
       },
-      onDown: () => router.dropAll('disconnected'),
+      onDown: () => {
+        router.dropAll('disconnected');
+        // The coordinator forgets this signer's pool with the connection: never offered again.
+        pool.discardAll('disconnected');
+      },
       count: (event) => this.#counters[event]++,
     });
     if (o.listen !== undefined) {
@@ -177,7 +184,10 @@ export class SignerDaemon extends Service {
       this.#running.health = health;
       await stack.start(health);
     }
-    stack.adopt(undoOnStop(() => router.dropAll('stopped')));
+    stack.adopt(undoOnStop(() => {
+      router.dropAll('stopped');
+      pool.discardAll('stopped');
+    }));
     const pruneTimer = setInterval(() => {
       keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
       keystore.pruneNonces(MAX_REQUEST_SKEW_MS);

@@ -20,6 +20,7 @@ import {
   COORDINATOR_ID,
   KEY_ROUND,
   PROTOCOL_VERSION,
+  SIGN_ROUND,
   WireError,
   decodeBody,
   deriveSessionId,
@@ -45,6 +46,7 @@ import type { CoordinatorMetrics } from '../metrics.ts';
 import type { PendingCommit, Registry } from '../registry.ts';
 import type { SignerLink } from '../server.ts';
 import { Inbox, type RoundTable, type WaitOptions } from './inbox.ts';
+import { CommitmentPool } from './nonce-pool.ts';
 
 /** Every session kind's ABORT round (KEY_ROUND, SIGN_ROUND, ECDSA_SIGN_ROUND and RETIRE_ROUND agree). */
 export const ABORT_ROUND = KEY_ROUND.ABORT;
@@ -142,6 +144,8 @@ export class SessionRuntime {
   private readonly sessions = new Map<string, Inbox>();
   /** Told of every key session left unresolved (the engine's resolve.ts Resolver). */
   onUnresolved: (session: UnresolvedSession) => void = () => undefined;
+  /** The signers' pooled FROST commitments (nonce-pool.ts), in memory only. */
+  readonly pool = new CommitmentPool();
   /** Hex session id -> who still owes an ACK / ATTEST of its COMMIT. */
   private readonly ackWaiters = new Map<string, AckWaiter>();
 
@@ -160,6 +164,7 @@ export class SessionRuntime {
   }
 
   signerLost(signer: string): void {
+    this.pool.dropSigner(signer);
     for (const inbox of new Set(this.sessions.values())) inbox.signerLost(signer);
   }
 
@@ -195,9 +200,20 @@ export class SessionRuntime {
     if (!sent) inbox.signerLost(to);
   }
 
-  /** Sends each of `to` its peer envelopes (`envelopes(id)`), relayed, as `{ envelopes }`. */
-  deliver(inbox: Inbox, to: readonly string[], sessionId: Uint8Array, round: number, envelopes: (to: string) => readonly Envelope[]): void {
-    for (const id of to) this.send(inbox, id, sessionId, round, { envelopes: this.relay(inbox, envelopes(id), id, round) });
+  /** Sends each of `to` its peer envelopes (`envelopes(id)`), relayed, as `{ ...fields, envelopes }`. */
+  deliver(inbox: Inbox, to: readonly string[], sessionId: Uint8Array, round: number, envelopes: (to: string) => readonly Envelope[], fields: Readonly<Record<string, unknown>> = {}): void {
+    for (const id of to) this.send(inbox, id, sessionId, round, { ...fields, envelopes: this.relay(inbox, envelopes(id), id, round) });
+  }
+
+  /**
+   * Asks each of `signers` to top up its pooled commitments of the key at `epoch` (POOL,
+   * sessionId fresh; the OFFERs come back under their own nonce ids).
+   */
+  askPool(signers: readonly string[], suite: string, keyId: string, epoch: number): void {
+    for (const to of signers) {
+      const header = { v: PROTOCOL_VERSION, kind: 'sign', suite, sessionId: randomBytes(32), round: SIGN_ROUND.POOL, from: COORDINATOR_ID, to } as const;
+      this.link.sendFrame(to, encodeEnvelope(sealEnvelope(this.identity, header, encodeBody({ keyId, epoch }))));
+    }
   }
 
   /** ABORTs `to`, giving `cause`'s message as the reason. */

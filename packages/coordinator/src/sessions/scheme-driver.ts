@@ -41,6 +41,8 @@ export interface SchemeDriver {
    * (ECDSA signs a 32-byte digest; FROST signs any message up to the wire's cap).
    */
   refuseMessage(message: Uint8Array): string | undefined;
+  /** Its signers pool commitments ahead of the message (nonce-pool.ts; FROST: RFC 9591 §5.1). */
+  noncePool?: true;
   /** Why this scheme's keys cannot be reshared yet, or undefined when they can. */
   reshareUnsupported?: string;
   /** Why a lost share of this scheme's keys cannot be repaired, or undefined when it can. */

@@ -7,7 +7,7 @@
  * The key rounds are synchronous and pure; the session runs them through a
  * `CryptoRunner` (`workers/`), on a worker thread unless `cryptoWorkers` is 0.
  */
-import type { ParticipantRef, SignStartBody } from '@keyquorum/protocol';
+import type { Envelope, ParticipantRef, SignCommitmentBody, SignStartBody } from '@keyquorum/protocol';
 import type { KeyShare } from '@keyquorum/crypto';
 import type { HeldShare, ShareCodec } from '../held-share.ts';
 import type { SessionContext } from '../sessions/context.ts';
@@ -49,6 +49,13 @@ export interface SchemeDriver extends ShareCodec {
   checkSign(share: HeldShare, body: SignStartBody): void;
   /** Starts signing with the authorised share; the caller wipes the share afterwards. */
   startSign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare): Session;
+  /** Nonce pool (docs/cluster-protocol.md "Nonce pool"); absent when the scheme cannot commit ahead of the message. */
+  readonly pool?: {
+    /** A commitment made ahead: the secret to journal sealed, and the public commitment to offer. */
+    commit(share: HeldShare): { secret: Uint8Array; commitment: SignCommitmentBody };
+    /** POOLED with the authorised share and this signer's claimed pooled nonce: checks the OFFERs, consumes the nonce, answers SHARE. */
+    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }): void;
+  };
 }
 
 /** Bodies keyed by signer id as the crypto rounds take them: by participant index, in `refs` order. */

@@ -34,7 +34,7 @@ import {
   type SuiteId,
 } from '@keyquorum/crypto';
 import { byIndex, bySigner, type KeyOutcome, type KeyRounds, type ReshareRoundsParams, type SchemeDriver } from './driver.ts';
-import { FrostSignSession } from './frost-sign.ts';
+import { FrostSignSession, poolCommit, signPooled } from './frost-sign.ts';
 
 const outcome = (out: { keyShare: KeyShare; transcriptHash: Uint8Array }): KeyOutcome => ({
   secret: out.keyShare.signingShare,
@@ -187,7 +187,7 @@ export const frost: SchemeDriver = {
   wipe(share) {
     share.keyShare.signingShare.fill(0);
   },
-  signRounds: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.ABORT],
+  signRounds: [SIGN_ROUND.START, SIGN_ROUND.SIGN, SIGN_ROUND.POOL, SIGN_ROUND.POOLED, SIGN_ROUND.ABORT],
   dkg: ({ suite, participants, self, threshold }) => dkgRounds(suite as SuiteId, participants, self, threshold),
   refresh: (share) => refreshRounds(share.keyShare, share.publicPart.participants),
   reshare: reshareRounds,
@@ -196,4 +196,8 @@ export const frost: SchemeDriver = {
     targetPublicKey(share.keyShare.publicKey, signingTarget(body));
   },
   startSign: (ctx, proposalId, body, share) => new FrostSignSession(ctx, proposalId, share, body, signingTarget(body), frost),
+  pool: {
+    commit: poolCommit,
+    sign: (ctx, proposalId, body, share, envelopes, own) => signPooled(ctx, proposalId, body, share, envelopes, own, signingTarget(body)),
+  },
 };

@@ -47,8 +47,24 @@ export interface SessionContext {
   readonly rng: Rng;
   /** Where key rounds run: a worker thread, or inline with `cryptoWorkers: 0` (`workers/pool.ts`). */
   readonly crypto: CryptoRunner;
+  /** FROST commitments made ahead of the message (nonce-pool.ts); absent in contexts that pool nothing. */
+  pool?: NoncePoolView;
   now(): number;
   send(envelope: Envelope): void;
+}
+
+/** What a session sees of the nonce pool (nonce-pool.ts). */
+export interface NoncePoolView {
+  /** POOL: tops up this signer's commitments of `body.keyId` at `body.epoch`, in the background. */
+  request(suite: string, body: { keyId: string; epoch: number }): void;
+  /**
+   * Takes this signer's own OFFER among `envelopes` out of the pool if it is one of its
+   * pooled, unused commitments for `keyId` at `epoch`; else NONCE_UNKNOWN and nothing
+   * changes. Returns its nonce id (hex) and the OFFER payload it signed.
+   */
+  claim(envelopes: readonly Envelope[], keyId: string, epoch: number): { nonceId: string; payload: Uint8Array };
+  /** Discards a claimed nonce that was not consumed (the pooled sign was refused). */
+  discard(nonceId: string): void;
 }
 
 export type SessionKind = 'dkg' | 'refresh' | 'sign' | 'retire' | 'reshare' | 'repair' | 'state' | 'policy';
@@ -105,7 +121,8 @@ export interface RelayExpectation {
   kind: string;
   suite: string;
   round: number;
-  sessionId: Uint8Array;
+  /** Undefined: each envelope carries its own id (pooled OFFERs: their nonce ids). */
+  sessionId: Uint8Array | undefined;
   /** Who each envelope must be addressed to: a node id or '*'. */
   to: string;
   /** Senders that must each appear exactly once. */
@@ -133,7 +150,7 @@ export function openRelayed<T>(ctx: SessionContext, envelopes: readonly Envelope
     const field = `envelopes[${i}]`;
     if (!allowed.has(h.from)) throw new SignerError('BAD_TRANSCRIPT', { field, message: `unexpected sender ${h.from}` });
     if (bySender.has(h.from)) throw new SignerError('BAD_TRANSCRIPT', { field, message: `two envelopes from ${h.from}` });
-    if (h.kind !== x.kind || h.suite !== x.suite || h.round !== x.round || h.to !== x.to || !equalBytes(h.sessionId, x.sessionId)) {
+    if (h.kind !== x.kind || h.suite !== x.suite || h.round !== x.round || h.to !== x.to || (x.sessionId !== undefined && !equalBytes(h.sessionId, x.sessionId))) {
       throw new SignerError('BAD_TRANSCRIPT', { field: `${field}.header`, message: `envelope from ${h.from} belongs to another session, round or recipient` });
     }
     bySender.set(h.from, e);

@@ -37,6 +37,8 @@ import {
   type ReshareStartBody,
   type RetireCommitBody,
   type RetireStartBody,
+  type SignPoolBody,
+  type SignPooledBody,
   type SignStartBody,
   type StateStartBody,
 } from '@keyquorum/protocol';
@@ -76,6 +78,9 @@ const inboundOf = (scheme: SchemeDriver): Inbound => ({
 });
 
 const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT, state: STATE_ROUND.ABORT, policy: POLICY_ROUND.ABORT };
+
+/** The START body of a START or of a POOLED sign (which carries one). */
+const startBody = (env: Envelope, body: unknown): unknown => (env.header.kind === 'sign' && env.header.round === SIGN_ROUND.POOLED ? (body as SignPooledBody).start : body);
 
 const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair';
 
@@ -150,7 +155,9 @@ export class SessionRouter {
       return;
     }
     if (kind === 'checkpoint') return this.audit.checkpoint(env, body as CheckpointStartBody);
-    if (round === 0) return this.#start(env, body);
+    // Nonce pool (nonce-pool.ts): POOL tops up this signer's commitments; POOLED is a sign START in one round.
+    if (kind === 'sign' && scheme?.pool !== undefined && round === SIGN_ROUND.POOL) return this.#pool(env, body as SignPoolBody);
+    if (round === 0 || (kind === 'sign' && scheme?.pool !== undefined && round === SIGN_ROUND.POOLED)) return this.#start(env, body);
     if (round === ABORT_ROUND[kind]) return this.#aborted(env, body as AbortBody);
     if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
     if (isKeyKind(kind) && round === KEY_ROUND.COMMIT) {
@@ -191,6 +198,16 @@ export class SessionRouter {
     );
   }
 
+  #pool(env: Envelope, body: SignPoolBody): void {
+    try {
+      if (this.#ctx.pool === undefined) throw new SignerError('WRONG_SUITE', { message: 'no nonce pool here' });
+      this.#ctx.pool.request(env.header.suite, body);
+    } catch (e) {
+      const f = describeFailure(e);
+      this.#error(env, f.code, f.message);
+    }
+  }
+
   #advanced(session: Session, done: boolean): void {
     if (!done) return this.#register(session);
     this.#finish(session, 'done');
@@ -218,7 +235,7 @@ export class SessionRouter {
     });
     let approvals: Promise<ApprovalGrant | undefined> | undefined;
     try {
-      approvals = verifyStartApprovals(this.#ctx, kind, body);
+      approvals = verifyStartApprovals(this.#ctx, kind, startBody(env, body));
     } catch (e) {
       return refuse(e);
     }
@@ -246,7 +263,7 @@ export class SessionRouter {
     if (this.#byId.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     this.#stateless(env, () => {
       const k = kind as SessionKind;
-      const { keyId } = body as { keyId: string };
+      const { keyId } = startBody(env, body) as { keyId: string };
       if (OPERATION_KINDS.includes(k)) this.audit.admit(k);
       // One key session per key at a time (a confirmed one lives on until its COMMIT or timeout).
       if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
@@ -257,7 +274,7 @@ export class SessionRouter {
       else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody, grant);
       else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody, grant);
       else if (k === 'repair') session = startRepair(this.#ctx, env, body as RepairStartBody, grant);
-      else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody, grant);
+      else if (k === 'sign') session = startSign(this.#ctx, env, body as SignStartBody | SignPooledBody, grant);
       else if (k === 'state') applyState(this.#ctx, env, body as StateStartBody, grant);
       else if (k === 'policy') applyPolicy(this.#ctx, env, body as PolicyStartBody, grant);
       else approveRetire(this.#ctx, env, body as RetireStartBody, grant);
@@ -265,7 +282,7 @@ export class SessionRouter {
       if (session) {
         this.#register(session);
         this.#ctx.log.info('session started', { kind, keyId: session.keyId, sessionId: hex(sessionId) });
-      }
+      } else if (k === 'sign') this.#events.count('completed'); // a POOLED sign answered in its one round
     });
   }
 

@@ -11,10 +11,12 @@ import {
   refreshDigest,
   reshareDigest,
   signDigest,
+  SIGN_ROUND,
   type DkgStartBody,
   type Envelope,
   type RefreshStartBody,
   type ReshareStartBody,
+  type SignPooledBody,
   type SignStartBody,
 } from '@keyquorum/protocol';
 import { assertThreshold } from '@keyquorum/crypto';
@@ -126,18 +128,34 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
 /**
  * sign START: the key active at the epoch, the scheme's checks of the message and target, the sign request.
  * With `tx` (sign-tx.ts): the chain's suite, the START's target the transaction's, and the request authorising the transaction.
+ * POOLED (nonce pool) carries a START body and the quorum's pooled OFFERs: this signer's own must be one of its
+ * pooled, unused commitments for the key and epoch (claimed first: a stale one changes nothing, not even the
+ * request's attempt count); then every START check above, then the scheme signs in this one round (no session).
+ * A refused POOLED discards the claimed nonce unconsumed.
  */
-export function startSign(ctx: SessionContext, env: Envelope, body: SignStartBody, grant?: ApprovalGrant): Session {
-  const tx = body.tx === undefined ? undefined : startTx({ ...body, tx: body.tx }, env.header.suite);
-  const share = authoriseUse(ctx, {
-    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: tx === undefined ? signDigest(body) : tx.digest, grant, path: body.path,
-    check: (s) => schemeFor(s.suite).checkSign(s, body),
-    tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
-  });
-  const scheme = schemeFor(share.suite);
+export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody | SignPooledBody, grant?: ApprovalGrant): Session | undefined {
+  const pooled = env.header.round === SIGN_ROUND.POOLED ? (msg as SignPooledBody) : undefined;
+  const body = pooled === undefined ? (msg as SignStartBody) : pooled.start;
+  if (pooled !== undefined && (ctx.pool === undefined || schemeFor(env.header.suite).pool === undefined)) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: 'no nonce pool here' });
+  const own = pooled === undefined ? undefined : ctx.pool!.claim(pooled.envelopes, body.keyId, body.epoch);
   try {
-    return scheme.startSign(ctx, env.header.sessionId, body, share);
-  } finally {
-    scheme.wipe(share);
+    const tx = body.tx === undefined ? undefined : startTx({ ...body, tx: body.tx }, env.header.suite);
+    const share = authoriseUse(ctx, {
+      op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: tx === undefined ? signDigest(body) : tx.digest, grant, path: body.path,
+      check: (s) => schemeFor(s.suite).checkSign(s, body),
+      tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
+    });
+    const scheme = schemeFor(share.suite);
+    try {
+      if (own === undefined) return scheme.startSign(ctx, env.header.sessionId, body, share);
+      scheme.pool!.sign(ctx, env.header.sessionId, body, share, pooled!.envelopes, own);
+      return undefined;
+    } finally {
+      scheme.wipe(share);
+    }
+  } catch (e) {
+    // Not consumed (a refusal before the consume): discarded, never offered again. A no-op once consumed.
+    if (own !== undefined) ctx.pool!.discard(own.nonceId);
+    throw e;
   }
 }

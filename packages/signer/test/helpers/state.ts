@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KEYSTORE_DB_FILE } from '../../src/keystore/index.ts';
-import { SignerDaemon, type SignerOptions } from '../../src/index.ts';
+import { SignerDaemon, type SignerBehaviour, type SignerOptions } from '../../src/index.ts';
 import { ENV, captureLog, initTestSigner, optionsFor, tempDir, type TestSigner } from './cluster.ts';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 
@@ -71,13 +71,14 @@ export interface ClockedCluster {
   stop(): Promise<void>;
 }
 
-/** Signers like `startCluster`'s, every daemon reading `clock`; `extra` options for every daemon (trusted clients). */
-export async function startClockedCluster(coordinator: FakeCoordinator, ids: string[], clock: TestClock, extra: Partial<SignerOptions> = {}): Promise<ClockedCluster> {
+/** Signers like `startCluster`'s, every daemon reading `clock`; `extra` options for every daemon (trusted clients); `behaviour` a signer's fixture behaviour, by id. */
+export async function startClockedCluster(coordinator: FakeCoordinator, ids: string[], clock: TestClock, extra: Partial<SignerOptions> = {}, behaviour: Partial<Record<string, SignerBehaviour>> = {}): Promise<ClockedCluster> {
   const root = tempDir();
   const signers = ids.map((id) => initTestSigner(id, root));
   const daemons = new Map<string, SignerDaemon>();
   const launch = async (s: TestSigner) => {
-    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator, extra), { env: ENV, log: captureLog().log, now: clock.now });
+    const fixture = behaviour[s.id];
+    const daemon = new SignerDaemon(optionsFor(s, signers, coordinator, extra), { env: ENV, log: captureLog().log, now: clock.now, ...(fixture ? { behaviour: fixture } : {}) });
     await daemon.start();
     daemons.set(s.id, daemon);
     await coordinator.waitFor(s.id);
