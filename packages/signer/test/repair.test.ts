@@ -120,6 +120,20 @@ describe('share repair at the signers', () => {
     expect(verifySignature(pkg, message, aggregate(pkg, { message, commitments }, shares))).toBe(true);
   }, 120_000);
 
+  it('a target that holds another key active is still repaired for the key it lost: what it holds is looked up by key id', async () => {
+    const { c, publicKey, participants } = await setup();
+    // s3, initialised again, takes part in a new key first: it holds k-other active, not k1.
+    await runKeySession(c, 'dkg', SUITE, participants, dkgStart('k-other', SUITE, 2, participants));
+    const start = repairStart(publicKey, participants);
+    const { sessionId, confirm } = await runRepair(c, { s1: start, s2: start, s3: start });
+    expect(decodeBody<ConfirmBody>('repair', KEY_ROUND.CONFIRM, SUITE, confirm.payload)).toMatchObject({ keyId: KEY, epoch: 0, publicKey });
+    c.send('s3', { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: [confirm] });
+    await gather(c, ['s3'], 'repair', KEY_ROUND.ACK);
+    await fake.extra[0]!.stop();
+    fake.extra.splice(0);
+    expect(heldBy('s3').sort()).toEqual(['k-other:active', `${KEY}:active`]);
+  }, 120_000);
+
   it('a lying helper: the target refuses the sum (SHARE_MISMATCH) and stores nothing', async () => {
     const lie: SignerBehaviour['repairSigma'] = ({ sigma }) => ({ ...sigma, sigma: ed25519.Point.Fn.toBytes(ed25519.Point.Fn.add(ed25519.Point.Fn.fromBytes(sigma.sigma), 1n)) });
     const { c, publicKey, participants } = await setup({ s1: { ...honestBehaviour, repairSigma: lie } });
