@@ -31,11 +31,15 @@ const fake = useFakeCluster();
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 describe('reshare', () => {
-  it('moves a 2-of-3 key to a new set keeping the group key; the leaving dealer wipes its share', async () => {
+  it('moves a 2-of-3 key to a new set keeping the group key; the leaving dealer wipes its share; a new member that holds another key joins all the same', async () => {
     const { c } = await fake.start(['s1', 's2', 's3', 's4']);
     const suite = 'frost-secp256k1-tr';
     const oldRefs = refs(['s1', 's2', 's3']);
     const dkg = await runKeySession(c, 'dkg', suite, oldRefs, dkgStart('k1', suite, 2, oldRefs));
+    // s4 holds k-other active before it joins k1: what it holds of k1 is looked up by key
+    // id (a lookup ignoring it took k-other for a share of k1 and refused the reshare).
+    const otherRefs = refs(['s2', 's3', 's4']);
+    await runKeySession(c, 'dkg', suite, otherRefs, dkgStart('k-other', suite, 2, otherRefs));
     const newRefs = refs(['s2', 's3', 's4']);
     const dealers = oldRefs.slice(0, 2);
     const request = signClientRequest(adminClient, { op: 'reshare', keyId: 'k1', digest: reshareDigest({ keyId: 'k1', groupKey: dkg.publicKey.groupKey, newThreshold: 2, signers: ['s2', 's3', 's4'] }) });
