@@ -10,24 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { mulAddUnsafe } from '@noble/curves/abstract/curve.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import * as wasm from 'tiny-secp256k1';
+import { timeOp } from './time-op.ts';
 
 const { Point } = secp256k1;
 const Fn = Point.Fn;
 const rand = () => Fn.fromBytes(schnorr.utils.randomSecretKey());
 
-function time(name: string, fn: (i: number) => unknown, batch = 50, batches = 9): number {
-  for (let i = 0; i < batch; i++) fn(i); // warm-up
-  const per: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn(i);
-    per.push(Number(process.hrtime.bigint() - t0) / 1000 / batch);
-  }
-  per.sort((a, b) => a - b);
-  const us = per[Math.floor(per.length / 2)]!;
-  process.stdout.write(`${name.padEnd(58)} ${us.toFixed(1).padStart(9)} us\n`);
-  return us;
-}
+const time = (name: string, fn: (i: number) => unknown, batch = 50, batches = 9) => timeOp(name, fn, batch, batches);
 
 const N = 64;
 const ks = Array.from({ length: N }, rand);

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { timeOp } from './time-op.ts';
 
 const root = process.env.KQ_ROOT ?? resolve(import.meta.dirname, '../..');
 const load = (p: string) => import(pathToFileURL(resolve(root, p)).href);
@@ -19,19 +20,7 @@ const id = await load('packages/protocol/src/identity.ts');
 const crypto = await import('@keyquorum/crypto');
 await crypto.x25519Ready;
 
-function time(name: string, fn: (i: number) => unknown, batch = 40, batches = 9): number {
-  for (let i = 0; i < batch; i++) fn(i); // warm-up
-  const per: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn(i);
-    per.push(Number(process.hrtime.bigint() - t0) / 1000 / batch);
-  }
-  per.sort((a, b) => a - b);
-  const us = per[Math.floor(per.length / 2)]!;
-  process.stdout.write(`${name.padEnd(58)} ${us.toFixed(1).padStart(9)} us\n`);
-  return us;
-}
+const time = (name: string, fn: (i: number) => unknown, batch = 40, batches = 9) => timeOp(name, fn, batch, batches);
 
 const alice = id.generateIdentity();
 const bob = id.generateIdentity();

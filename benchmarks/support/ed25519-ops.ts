@@ -9,6 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { timeOp } from './time-op.ts';
 
 const root = process.env.KQ_ROOT ?? resolve(import.meta.dirname, '../..');
 const load = (p: string) => import(pathToFileURL(resolve(root, p)).href);
@@ -16,19 +17,7 @@ const kq = await load('packages/crypto/src/index.ts');
 const helpers = await load('packages/crypto/test/helpers.ts');
 const own = root === resolve(import.meta.dirname, '../..');
 
-function time(name: string, fn: (i: number) => unknown, batch = 30, batches = 7): number {
-  for (let i = 0; i < Math.min(batch, 10); i++) fn(i); // warm-up
-  const per: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn(i);
-    per.push(Number(process.hrtime.bigint() - t0) / 1000 / batch);
-  }
-  per.sort((a, b) => a - b);
-  const us = per[Math.floor(per.length / 2)]!;
-  process.stdout.write(`${name.padEnd(58)} ${us.toFixed(1).padStart(9)} us\n`);
-  return us;
-}
+const time = (name: string, fn: (i: number) => unknown, batch = 30, batches = 7) => timeOp(name, fn, batch, batches, Math.min(batch, 10));
 
 if (own) {
   const be = await import('../../packages/crypto/src/backend/ed25519.ts');
