@@ -8,7 +8,9 @@
  * (`keyquorum_round_duration_seconds_count`, one per round it collected) show a SHARE
  * round and no COMMITMENT round. Killing a signer (kill -9) and starting it again
  * drops its pool on both sides and signing goes on, through the pool again once it
- * refilled. Every signature is checked with a standard verifier.
+ * refilled; killing the coordinator leaves no commitment of the dead process in use:
+ * the signers discard their pools with the link, and fill new ones for the new process.
+ * Every signature is checked with a standard verifier.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,5 +85,17 @@ describe('FROST nonce pool across real processes', () => {
     // Its new connection is asked for a pool of the key at once (the old nonces were discarded at its start).
     await atLeast(without + POOL);
     for (let i = 0; i < 3; i++) expect(await signOnce()).toEqual({ commitment: 0, share: 1 });
+  }, 240_000);
+
+  it('kill -9 of the coordinator: what the signers offered the dead process is discarded, the new one gets fresh pools and signs in one round trip', async () => {
+    // Pools hold commitments offered to this process (refilled only below a low water mark).
+    await atLeast(POOL);
+    await cluster.coordinator.kill('SIGKILL');
+    await cluster.restartCoordinator();
+    for (const id of cluster.signerIds) await cluster.waitSignerState(id, true, 60_000);
+    // A signer that kept its offered commitments would count its pool as full and offer
+    // the new process nothing: full pools here mean each made a fresh one.
+    await atLeast(3 * POOL);
+    expect(await signOnce()).toEqual({ commitment: 0, share: 1 });
   }, 240_000);
 });
