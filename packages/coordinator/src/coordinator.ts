@@ -398,13 +398,9 @@ export class Coordinator extends Service implements CoordinatorApi {
     return this.started().registry.auditPage(q);
   }
 
-  verifyAudit(): Promise<AuditVerification> {
-    return this.started().registry.verifyAudit();
-  }
+  verifyAudit(): Promise<AuditVerification> { return this.started().registry.verifyAudit(); }
 
-  verifyAuditChain(): Promise<AuditVerification> {
-    return this.started().registry.verifyAuditChain();
-  }
+  verifyAuditChain(): Promise<AuditVerification> { return this.started().registry.verifyAuditChain(); }
 
   async attestations(keyId: string): Promise<Attestation[]> {
     return this.started().registry.attestations((await this.record(keyId)).id);
