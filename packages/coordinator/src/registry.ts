@@ -73,7 +73,7 @@ export class Registry implements ReplayGuard, Startable {
     this.log = new AuditLog(db, now);
     this.governance = new GovernanceStore(db, now);
     this.cosigned = new CheckpointStore(db, now);
-    this.chain = new AuditChainVerifier(this.log, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
+    this.chain = new AuditChainVerifier({ auditHashAt: async (seq) => this.log.hashAt(seq), auditRows: async (after, limit) => this.log.chainRows(after, limit) }, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
   }
 
   /**

@@ -244,7 +244,11 @@ export class AuditLog {
 
 /** Checks row `r` follows `state` (the last verified seq and hash) and advances it; the failure otherwise. */
 function chainStep(state: { seq: number; hash: string }, r: AuditRow): AuditVerification | undefined {
-  const broken = auditChainStep(state, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
+  return rowStep(state, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
+}
+
+function rowStep(state: { seq: number; hash: string }, r: AuditChainRow): AuditVerification | undefined {
+  const broken = auditChainStep(state, r);
   return broken === undefined ? undefined : { ok: false, seq: r.seq, reason: broken.reason };
 }
 
@@ -253,6 +257,12 @@ export interface AuditChainVerifierOptions {
   chunkRows: number;
   /** Gives the event loop a turn (default: setImmediate). */
   yieldToLoop?: () => Promise<void>;
+}
+
+/** Where the verifier reads the chain (a `CoordinatorStore`: each read is one store call). */
+export interface AuditChainSource {
+  auditHashAt(seq: number): Promise<string | undefined>;
+  auditRows(after: number, limit: number): Promise<AuditChainRow[]>;
 }
 
 /**
@@ -266,7 +276,7 @@ export class AuditChainVerifier {
   readonly #yield: () => Promise<void>;
 
   constructor(
-    private readonly log: AuditLog,
+    private readonly source: AuditChainSource,
     private readonly opts: AuditChainVerifierOptions,
   ) {
     this.#yield = opts.yieldToLoop ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
@@ -286,11 +296,11 @@ export class AuditChainVerifier {
 
   async #run(): Promise<AuditVerification> {
     const state = { ...this.#checkpoint };
-    if (state.seq > 0 && this.log.hashAt(state.seq) !== state.hash) return { ok: false, seq: state.seq, reason: 'the row at the last verified checkpoint changed' };
+    if (state.seq > 0 && (await this.source.auditHashAt(state.seq)) !== state.hash) return { ok: false, seq: state.seq, reason: 'the row at the last verified checkpoint changed' };
     for (;;) {
-      const rows = this.log.rowsAfter(state.seq, this.opts.chunkRows);
+      const rows = await this.source.auditRows(state.seq, this.opts.chunkRows);
       for (const r of rows) {
-        const broken = chainStep(state, r);
+        const broken = rowStep(state, r);
         if (broken !== undefined) return broken;
       }
       this.#checkpoint = { ...state };
