@@ -92,8 +92,12 @@ export interface PostgresServer {
   /** Milliseconds from spawning the server to its first accepted connection. */
   readonly startMs: number;
   url(database?: string): string;
-  /** Creates an empty database; its connection string. */
-  createDatabase(): Promise<string>;
+  /**
+   * Creates an empty database; its connection string. `icuLocale` gives it that ICU
+   * collation as its default (the server's own default is C), as a production database
+   * may have.
+   */
+  createDatabase(opts?: { icuLocale?: string }): Promise<string>;
   /** Stops the server (fast shutdown, SIGKILL past 30 s) and removes its directory. */
   stop(): Promise<void>;
 }
@@ -173,12 +177,13 @@ async function launch(bin: Binaries, ids: { uid?: number; gid?: number }, root: 
     port,
     startMs,
     url,
-    async createDatabase() {
+    async createDatabase(opts = {}) {
       const name = `kq_${++databases}`;
       const admin = new pg.Client({ connectionString: url() });
       await admin.connect();
       try {
-        await admin.query(`CREATE DATABASE ${name}`);
+        const icu = opts.icuLocale === undefined ? '' : ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE ${admin.escapeLiteral(opts.icuLocale)} LOCALE 'C'`;
+        await admin.query(`CREATE DATABASE ${name}${icu}`);
       } finally {
         await admin.end();
       }
@@ -202,7 +207,7 @@ async function launch(bin: Binaries, ids: { uid?: number; gid?: number }, root: 
  * Call it at the top level of a file whose PostgreSQL suites skip when
  * `POSTGRES_UNAVAILABLE` is set.
  */
-export function usePostgres(): { server: () => PostgresServer; freshDatabase: () => Promise<string> } {
+export function usePostgres(): { server: () => PostgresServer; freshDatabase: (opts?: { icuLocale?: string }) => Promise<string> } {
   let server: PostgresServer | undefined;
   beforeAll(async () => {
     if (POSTGRES_UNAVAILABLE === undefined) server = await startPostgres();
@@ -214,5 +219,5 @@ export function usePostgres(): { server: () => PostgresServer; freshDatabase: ()
     if (server === undefined) throw new Error('PostgreSQL is not started (usePostgres: beforeAll did not run or failed)');
     return server;
   };
-  return { server: get, freshDatabase: () => get().createDatabase() };
+  return { server: get, freshDatabase: (opts) => get().createDatabase(opts) };
 }

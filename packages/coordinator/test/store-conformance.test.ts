@@ -128,6 +128,16 @@ function storeConformance(name: string, open: OpenStore): void {
       expect(await s.bannedSigners('k1')).toEqual(['s1']);
     });
 
+    it("lists in SQLite's binary order of ids, whatever the database's collation", async () => {
+      const s = await fresh();
+      const ids = ['b', 'B', 'a', 'A1', '_x', 'a-2'];
+      for (const id of ids) await s.ban('k1', id, 'r');
+      for (const id of ids) await s.insertPendingKey({ id, suite: 'frost-ed25519', threshold: 2, participants });
+      const binary = [...ids].sort();
+      expect(await s.bannedSigners('k1')).toEqual(binary);
+      expect((await s.listKeys()).map((k) => k.id)).toEqual(binary);
+    });
+
     it('refuses a replayed client nonce and one older than the window, and forgets nonces past the window', async () => {
       let now = 1_000_000;
       const s = await fresh(() => now);
@@ -286,7 +296,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`PostgreSQL${POSTGRES_UNAVAI
     process.stderr.write(`[store-conformance] PostgreSQL accepted connections ${Math.round(started)} ms after its start\n`);
   });
 
-  storeConformance('PostgresStore', async (opts) => PostgresStore.open(await postgres.freshDatabase(), opts));
+  // Each database's default collation is ICU en-US, where 'a' < 'B' (SQLite's binary order has 'B' < 'a').
+  storeConformance('PostgresStore', async (opts) => PostgresStore.open(await postgres.freshDatabase({ icuLocale: 'en-US' }), opts));
 
   const stores: PostgresStore[] = [];
   const openPg = async (url: string, opts: StoreOptions = {}) => {
