@@ -10,7 +10,7 @@ import type { BitcoinNetwork, Chain, ClientRequest, KeyPolicyJson, KeyView, Pend
 import type { ResolvedOptions } from './config.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { OperationLog } from './operations.ts';
-import type { Attestation, AuditEntry, AuditPage, AuditVerification, Ban } from './registry.ts';
+import type { Attestation, AuditEntry, AuditPage, AuditVerification, Ban } from './store/types.ts';
 import type { SignerStatus } from './server.ts';
 
 export interface CreateKeyParams {
@@ -143,23 +143,23 @@ export interface CoordinatorApi {
   repair(p: RepairParams): Promise<KeyView>;
   retire(p: KeyRequestParams): Promise<RetireOutput>;
   changeState(p: StateParams): Promise<KeyView>;
-  getPolicy(keyId: string): KeyPolicyJson;
+  getPolicy(keyId: string): Promise<KeyPolicyJson>;
   setPolicy(p: PolicyParams): Promise<PolicySetOutput>;
   /** Operations waiting for approvals (and their later states), newest first. */
-  listPendingOperations(state?: PendingOperationState): PendingOperationJson[];
-  pendingOperation(id: string): PendingOperationJson | undefined;
+  listPendingOperations(state?: PendingOperationState): Promise<PendingOperationJson[]>;
+  pendingOperation(id: string): Promise<PendingOperationJson | undefined>;
   /** Records one approval (ApprovalJson); at quorum runs the operation. */
   approve(id: string, approval: unknown): Promise<PendingOperationJson>;
-  getKey(keyId: string): KeyView;
-  listKeys(): KeyView[];
-  deriveKey(keyId: string, path: string): DerivedPublicKey;
-  listSigners(): SignerInfo[];
-  audit(keyId?: string): AuditEntry[];
-  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage;
-  verifyAudit(): AuditVerification;
+  getKey(keyId: string): Promise<KeyView>;
+  listKeys(): Promise<KeyView[]>;
+  deriveKey(keyId: string, path: string): Promise<DerivedPublicKey>;
+  listSigners(): Promise<SignerInfo[]>;
+  audit(keyId?: string): Promise<AuditEntry[]>;
+  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): Promise<AuditPage>;
+  verifyAudit(): Promise<AuditVerification>;
   /** The chain verified incrementally, never holding the event loop for more than a chunk. */
   verifyAuditChain(): Promise<AuditVerification>;
-  bans(keyId: string): Ban[];
-  clearBan(keyId: string, signer: string, by?: string): void;
-  readiness(): Readiness;
+  bans(keyId: string): Promise<Ban[]>;
+  clearBan(keyId: string, signer: string, by?: string): Promise<void>;
+  readiness(): Promise<Readiness>;
 }

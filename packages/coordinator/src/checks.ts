@@ -5,11 +5,11 @@
  * role, signature, freshness, a nonce not seen in the replay window), and that every
  * signer a session needs holds the key's current epoch.
  */
-import { equalBytes } from '@noble/curves/utils.js';
-import { WireError, parseClientRequest, verifyClientRequest, type ClientRequest, type Operation, type ReplayGuard } from '@keyquorum/protocol';
+import { bytesToHex, equalBytes } from '@noble/curves/utils.js';
+import { WireError, parseClientRequest, verifyClientRequest, type ClientRequest, type Operation } from '@keyquorum/protocol';
 import type { ResolvedOptions } from './config.ts';
 import { CoordinatorError } from './errors.ts';
-import type { Registry, RegistryKey } from './registry.ts';
+import type { CoordinatorStore, RegistryKey } from './store/types.ts';
 
 export const badRequest = (field: string, message: string) => new CoordinatorError('BAD_REQUEST', { field, message: `${field}: ${message}` });
 
@@ -22,11 +22,18 @@ function authError(e: unknown): CoordinatorError {
   return new CoordinatorError('BAD_REQUEST', { field, message: e.message, cause: e });
 }
 
+/** The replay window `authorise` consults: the store's (async), or none (`() => true`). */
+export interface RequestReplayGuard {
+  checkAndRemember(clientKeyHex: string, nonceHex: string, timestamp: number): boolean | Promise<boolean>;
+}
+
 /**
  * The client request must be for `op` on `keyId`, carry exactly `digest`, and pass
- * `verifyClientRequest` with the configured clients and `replay` (the registry's replay window).
+ * `verifyClientRequest` with the configured clients, then `replay` (the store's replay
+ * window): the protocol's check is synchronous, so the nonce is checked after it,
+ * last, as `verifyClientRequest` would.
  */
-export function authorise(o: Pick<ResolvedOptions, 'clients' | 'now' | 'maxSkewMs'>, replay: ReplayGuard, op: Operation, keyId: string, request: unknown, digest: Uint8Array): ClientRequest {
+export async function authorise(o: Pick<ResolvedOptions, 'clients' | 'now' | 'maxSkewMs'>, replay: RequestReplayGuard, op: Operation, keyId: string, request: unknown, digest: Uint8Array): Promise<ClientRequest> {
   let r: ClientRequest;
   try {
     r = parseClientRequest(request);
@@ -37,10 +44,12 @@ export function authorise(o: Pick<ResolvedOptions, 'clients' | 'now' | 'maxSkewM
   if (r.keyId !== keyId) throw new CoordinatorError('UNAUTHORISED', { field: 'request.keyId', message: `the request is for key ${r.keyId}` });
   if (!equalBytes(r.digest, digest)) throw new CoordinatorError('UNAUTHORISED', { field: 'request.digest', message: 'the request digest does not match the operation parameters' });
   try {
-    return verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay });
+    verifyClientRequest(r, { trusted: o.clients, now: o.now(), maxSkewMs: o.maxSkewMs, replay: { checkAndRemember: () => true } });
   } catch (e) {
     throw authError(e);
   }
+  if (!(await replay.checkAndRemember(bytesToHex(r.clientKey), bytesToHex(r.nonce), r.timestamp))) throw authError(new WireError('REPLAY', { field: 'request.nonce' }));
+  return r;
 }
 
 /** `signers` is an array of distinct allow-listed signer ids. */
@@ -60,8 +69,8 @@ export function checkThreshold(threshold: unknown, signers: readonly string[] | 
 }
 
 /** WRONG_STATE unless every one of `signers` has acknowledged the key's current epoch (those behind catch up when they reconnect). */
-export function checkCaughtUp(registry: Registry, key: RegistryKey, signers: readonly string[]): void {
-  const behind = registry.unacknowledged(key.id).filter((s) => signers.includes(s));
+export async function checkCaughtUp(registry: CoordinatorStore, key: RegistryKey, signers: readonly string[]): Promise<void> {
+  const behind = (await registry.unacknowledged(key.id)).filter((s) => signers.includes(s));
   if (behind.length > 0) {
     throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `signers ${behind.join(',')} have not acknowledged epoch ${key.epoch} of ${key.id}` });
   }

@@ -30,7 +30,9 @@ import { KeyLocks } from './key-locks.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
 import { readinessOf } from './readiness.ts';
-import { Registry, toKeyView, type Attestation, type AuditEntry, type AuditPage, type Ban, type AuditVerification, type RegistryKey } from './registry.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import { toKeyView } from './registry/keys.ts';
+import type { CoordinatorStore, Attestation, AuditEntry, AuditPage, Ban, AuditVerification, RegistryKey } from './store/types.ts';
 import { CoordinatorServer } from './server.ts';
 import { signTransaction } from './sign-tx.ts';
 
@@ -39,7 +41,7 @@ export type CoordinatorStatus = ServiceStatus;
 /** What runs while the coordinator is started. */
 interface Parts {
   identity: IdentityKey;
-  registry: Registry;
+  registry: CoordinatorStore;
   server: CoordinatorServer;
   engine: SessionEngine;
 }
@@ -64,7 +66,7 @@ export class Coordinator extends Service implements CoordinatorApi {
         : {
             connectedSigners: () => this.parts!.server.connectedSigners().length,
             pooledCommitments: () => this.parts!.engine.pooledCommitments(),
-            keys: () => this.parts!.registry.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
+            keys: async () => (await this.parts!.registry.listKeys()).map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
       { keyLabels: this.options.metricsKeyLabels },
     );
@@ -94,8 +96,8 @@ export class Coordinator extends Service implements CoordinatorApi {
     const o = this.options;
     ensureDataDir(o.dataDir);
     const identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
-    const registry = stack.adopt(Registry.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
-    failInterrupted(registry);
+    const registry = stack.adopt(await SqliteStore.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
+    await failInterrupted(registry);
     let engine: SessionEngine | undefined;
     const server = new CoordinatorServer(o, identity, {
       http: createHttpHandler(this),
@@ -104,6 +106,7 @@ export class Coordinator extends Service implements CoordinatorApi {
       lost: (signer) => engine!.onSignerLost(signer),
     });
     engine = new SessionEngine(o, identity, registry, server, this.metrics, this.locks);
+    await engine.start();
     this.parts = { identity, registry, server: await stack.start(server), engine };
   }
 
@@ -132,9 +135,9 @@ export class Coordinator extends Service implements CoordinatorApi {
     return this.parts;
   }
 
-  private record(keyId: unknown): RegistryKey {
+  private async record(keyId: unknown): Promise<RegistryKey> {
     if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) throw badRequest('keyId', `expected ${KEY_ID_PATTERN}`);
-    const k = this.started().registry.getKey(keyId);
+    const k = await this.started().registry.getKey(keyId);
     if (k === undefined) throw new CoordinatorError('UNKNOWN_KEY', { field: 'keyId', message: `no key ${keyId}` });
     return k;
   }
@@ -143,8 +146,8 @@ export class Coordinator extends Service implements CoordinatorApi {
    * The key, if its lifecycle state (not pending or retired: WRONG_STATE) and its usage
    * state (key-states.ts `allowsUse`: WRONG_KEY_STATE naming it) allow `op`.
    */
-  private activeKey(keyId: unknown, op: Operation): RegistryKey & { publicKey: PublicKeyPackage } {
-    const k = this.record(keyId);
+  private async activeKey(keyId: unknown, op: Operation): Promise<RegistryKey & { publicKey: PublicKeyPackage }> {
+    const k = await this.record(keyId);
     const usage = (USAGE_STATES as readonly string[]).includes(k.state) ? (k.state as UsageState) : undefined;
     if (usage === undefined || k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
     if (!allowsUse(usage, op)) throw new CoordinatorError('WRONG_KEY_STATE', { field: 'keyId', message: `key ${k.id} is ${usage}: no ${op}` });
@@ -169,12 +172,12 @@ export class Coordinator extends Service implements CoordinatorApi {
     const signers: unknown = p.signers === undefined ? server.connectedSigners() : p.signers;
     checkSigners(signers, this.options.signers);
     checkThreshold(p.threshold, p.signers === undefined ? undefined : signers);
-    const existing = registry.getKey(p.keyId);
+    const existing = await registry.getKey(p.keyId);
     if (existing?.state === 'pending' && !engine.creating(p.keyId)) {
       throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `an earlier DKG of key ${p.keyId} was interrupted and is being resolved with its signers; retry later` });
     }
     if (existing !== undefined) throw new CoordinatorError('KEY_EXISTS', { field: 'keyId', message: `key ${p.keyId} already exists` });
-    const request = authorise(this.options, registry, 'createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
+    const request = await authorise(this.options, registry, 'createKey', p.keyId, p.request, createKeyDigest({ keyId: p.keyId, suite, threshold: p.threshold, signers }));
     if (signers.length < Math.max(2, p.threshold)) {
       throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `${signers.length} signers connected, ${Math.max(2, p.threshold)} needed` });
     }
@@ -191,7 +194,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async sign(p: SignParams): Promise<SignOutput> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId, 'sign');
+    const key = await this.activeKey(p.keyId, 'sign');
     if (!(p.message instanceof Uint8Array)) throw badRequest('message', 'expected bytes');
     if (p.message.length > MAX_SIGN_MESSAGE_BYTES) throw badRequest('message', `longer than ${MAX_SIGN_MESSAGE_BYTES} bytes`);
     const refused = schemeOf(key.suite).refuseMessage(p.message);
@@ -218,7 +221,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     const digest = signDigest({ keyId: key.id, epoch: key.epoch, message: p.message, path: signing.path, taproot: signing.taproot });
     const precheck = (r: ClientRequest) => this.governance.checkSign(key, r, signing.path);
     signing.request = (await this.admit('sign', key, p.request, digest, { message: p.message, path: signing.path, taproot: signing.taproot }, 'sign', precheck)).request;
-    this.governance.recordSign(key, signing.request, signing.path);
+    await this.governance.recordSign(key, signing.request, signing.path);
     return this.locks.run(key.id, 'shared', async () => {
       const out = await this.metrics.session('sign', () => engine.sign(signing));
       this.metrics.signature(key.suite);
@@ -234,12 +237,12 @@ export class Coordinator extends Service implements CoordinatorApi {
   /** Refreshes every share (epoch + 1, same public key); returns the key. */
   async refresh(p: KeyRequestParams): Promise<KeyView> {
     const { engine } = this.started();
-    const key = this.activeKey(p?.keyId, 'refresh');
+    const key = await this.activeKey(p?.keyId, 'refresh');
     // Old holders that left the key by reshare may still owe an ACK; they do not take part.
-    checkCaughtUp(this.started().registry, key, key.participants.map((p) => p.signer));
+    await checkCaughtUp(this.started().registry, key, key.participants.map((p) => p.signer));
     const { request } = await this.admit('refresh', key, p.request, refreshDigest({ keyId: key.id }), {});
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id, 'refresh');
+      const current = await this.activeKey(key.id, 'refresh');
       await this.metrics.session('refresh', () => engine.refresh(current, current.publicKey, request));
       return this.getKey(key.id);
     });
@@ -254,7 +257,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async reshare(p: ReshareParams): Promise<KeyView> {
     const { engine, registry } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId, 'reshare');
+    const key = await this.activeKey(p.keyId, 'reshare');
     const unsupported = schemeOf(key.suite).reshareUnsupported;
     if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const signers: unknown = p.signers;
@@ -263,10 +266,10 @@ export class Coordinator extends Service implements CoordinatorApi {
     const digest = reshareDigest({ keyId: key.id, groupKey: key.publicKey.groupKey, newThreshold: p.threshold, signers });
     const { request } = await this.admit('reshare', key, p.request, digest, { signers, threshold: p.threshold });
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id, 'reshare');
+      const current = await this.activeKey(key.id, 'reshare');
       // New members must be at the registry's epoch (dealers are chosen among old holders
       // that are; an old holder that is behind and leaves gets its COMMITs in order).
-      checkCaughtUp(registry, current, signers);
+      await checkCaughtUp(registry, current, signers);
       const offline = signers.filter((s) => !this.started().server.isConnected(s));
       if (offline.length > 0) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `new signers not connected: ${offline.join(',')}` });
       const newParticipants = signers.map((signer, i) => ({ signer, index: i + 1 }));
@@ -283,14 +286,14 @@ export class Coordinator extends Service implements CoordinatorApi {
   async repair(p: RepairParams): Promise<KeyView> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId, 'repair');
+    const key = await this.activeKey(p.keyId, 'repair');
     const unsupported = schemeOf(key.suite).repairUnsupported;
     if (unsupported !== undefined) throw badRequest('keyId', unsupported);
     const target = key.participants.find((r) => r.signer === p.signer);
     if (typeof p.signer !== 'string' || target === undefined) throw badRequest('signer', `not a participant of ${key.id}`);
     const { request } = await this.admit('repair', key, p.request, repairDigest({ keyId: key.id, target: target.signer }), { signer: target.signer });
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id, 'repair');
+      const current = await this.activeKey(key.id, 'repair');
       await this.metrics.session('repair', () => engine.repair({ key: current, publicKey: current.publicKey, target, request }));
       return this.getKey(key.id);
     });
@@ -299,12 +302,12 @@ export class Coordinator extends Service implements CoordinatorApi {
   /** Retires the key with a quorum of approvals; returns it and the destruction attestations received. */
   async retire(p: KeyRequestParams): Promise<RetireOutput> {
     const { engine } = this.started();
-    const key = this.activeKey(p?.keyId, 'retire');
+    const key = await this.activeKey(p?.keyId, 'retire');
     const { request } = await this.admit('retire', key, p.request, retireDigest({ keyId: key.id }), {});
     return this.locks.run(key.id, 'exclusive', async () => {
-      const current = this.activeKey(key.id, 'retire');
+      const current = await this.activeKey(key.id, 'retire');
       const attestations = await this.metrics.session('retire', () => engine.retire(current, request));
-      return { key: this.getKey(key.id), attestations };
+      return { key: await this.getKey(key.id), attestations };
     });
   }
 
@@ -316,7 +319,7 @@ export class Coordinator extends Service implements CoordinatorApi {
   async changeState(p: StateParams): Promise<KeyView> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId, 'state');
+    const key = await this.activeKey(p.keyId, 'state');
     if (!(REQUESTED_TRANSITIONS as readonly unknown[]).includes(p.transition)) throw badRequest('transition', `expected one of ${REQUESTED_TRANSITIONS.join(', ')}`);
     const afterMs = p.transition === 'schedule-destroy' ? (p.afterMs ?? DEFAULT_DESTROY_DELAY_MS) : (p.afterMs ?? 0);
     if (!Number.isSafeInteger(afterMs) || afterMs < 0 || afterMs > MAX_DESTROY_DELAY_MS) throw badRequest('afterMs', `expected 0..${MAX_DESTROY_DELAY_MS} ms`);
@@ -325,7 +328,7 @@ export class Coordinator extends Service implements CoordinatorApi {
     const { request } = await this.admit('state', key, p.request, digest, { transition: p.transition, afterMs: p.afterMs }, p.transition);
     const change = { transition: p.transition, afterMs, request };
     return this.locks.run(key.id, 'exclusive', async () => {
-      const missing = await engine.changeState(this.activeKey(key.id, 'state'), change);
+      const missing = await engine.changeState(await this.activeKey(key.id, 'state'), change);
       if (missing.length > 0) this.options.logger.warn('key state transition not yet acknowledged; re-sent on reconnect', { keyId: key.id, signers: missing });
       return this.getKey(key.id);
     });
@@ -333,8 +336,8 @@ export class Coordinator extends Service implements CoordinatorApi {
 
   // ---- governance (docs/governance.md; governance.ts) ----
 
-  getPolicy(keyId: string): KeyPolicyJson {
-    return this.governance.view(this.record(keyId).id);
+  async getPolicy(keyId: string): Promise<KeyPolicyJson> {
+    return this.governance.view((await this.record(keyId)).id);
   }
 
   /**
@@ -344,24 +347,24 @@ export class Coordinator extends Service implements CoordinatorApi {
   async setPolicy(p: PolicyParams): Promise<PolicySetOutput> {
     const { engine } = this.started();
     if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-    const key = this.activeKey(p.keyId, 'policy');
+    const key = await this.activeKey(p.keyId, 'policy');
     const policy = this.governance.parsePolicy(p.policy);
-    this.governance.checkSuccessor(key.id, policy);
+    await this.governance.checkSuccessor(key.id, policy);
     const { request, approvers } = await this.admit('policy', key, p.request, policyRequestDigest({ keyId: key.id, policy }), { policy: p.policy });
     return this.locks.run(key.id, 'exclusive', async () => {
-      this.governance.checkSuccessor(key.id, policy);
-      const delivery = await engine.setPolicy(this.activeKey(key.id, 'policy'), { policy, request, approvers });
+      await this.governance.checkSuccessor(key.id, policy);
+      const delivery = await engine.setPolicy(await this.activeKey(key.id, 'policy'), { policy, request, approvers });
       if (delivery.pending.length > 0) this.options.logger.warn('key policy not yet acknowledged; re-sent on reconnect', { keyId: key.id, signers: delivery.pending });
-      return { ...this.governance.view(key.id), ...delivery };
+      return { ...(await this.governance.view(key.id)), ...delivery };
     });
   }
 
-  listPendingOperations(state?: PendingOperationState): PendingOperationJson[] {
+  listPendingOperations(state?: PendingOperationState): Promise<PendingOperationJson[]> {
     this.started();
     return this.governance.list(state);
   }
 
-  pendingOperation(id: string): PendingOperationJson | undefined {
+  pendingOperation(id: string): Promise<PendingOperationJson | undefined> {
     this.started();
     return this.governance.get(id);
   }
@@ -371,31 +374,31 @@ export class Coordinator extends Service implements CoordinatorApi {
     return this.governance.approve(id, approval, (op, request) => runOperation(this, op, request));
   }
 
-  getKey(keyId: string): KeyView {
-    return toKeyView(this.record(keyId));
+  async getKey(keyId: string): Promise<KeyView> {
+    return toKeyView(await this.record(keyId));
   }
 
-  listKeys(): KeyView[] {
-    return this.started().registry.listKeys().map(toKeyView);
+  async listKeys(): Promise<KeyView[]> {
+    return (await this.started().registry.listKeys()).map(toKeyView);
   }
 
-  listSigners(): SignerInfo[] {
+  async listSigners(): Promise<SignerInfo[]> {
     const { registry, server } = this.started();
-    const epochs = registry.signerEpochs();
+    const epochs = await registry.signerEpochs();
     return server.status().map((s) => ({ ...s, epochs: Object.fromEntries(epochs.filter((e) => e.signer === s.id).map((e) => [e.keyId, e.epoch])) }));
   }
 
   /** The audit log, optionally one key's rows. */
-  audit(keyId?: string): AuditEntry[] {
+  audit(keyId?: string): Promise<AuditEntry[]> {
     return this.started().registry.audit(keyId);
   }
 
   /** One page of the audit log, each row checked against its contents and predecessor. */
-  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): AuditPage {
+  auditPage(q: { keyId?: string | undefined; after: number; limit: number }): Promise<AuditPage> {
     return this.started().registry.auditPage(q);
   }
 
-  verifyAudit(): AuditVerification {
+  verifyAudit(): Promise<AuditVerification> {
     return this.started().registry.verifyAudit();
   }
 
@@ -403,13 +406,13 @@ export class Coordinator extends Service implements CoordinatorApi {
     return this.started().registry.verifyAuditChain();
   }
 
-  attestations(keyId: string): Attestation[] {
-    return this.started().registry.attestations(this.record(keyId).id);
+  async attestations(keyId: string): Promise<Attestation[]> {
+    return this.started().registry.attestations((await this.record(keyId)).id);
   }
 
   /** The signers banned from sessions of `keyId` (caught cheating), with why and since when. */
-  bans(keyId: string): Ban[] {
-    return this.started().registry.bans(this.record(keyId).id);
+  async bans(keyId: string): Promise<Ban[]> {
+    return this.started().registry.bans((await this.record(keyId)).id);
   }
 
   /**
@@ -418,25 +421,24 @@ export class Coordinator extends Service implements CoordinatorApi {
    * client key hex). NOT_FOUND if `signer` is not banned for the key. The signers keep
    * their own bans (`keyquorum-signer unban`).
    */
-  clearBan(keyId: string, signer: string, by?: string): void {
-    const key = this.record(keyId);
+  async clearBan(keyId: string, signer: string, by?: string): Promise<void> {
+    const key = await this.record(keyId);
     if (typeof signer !== 'string' || !NODE_ID_PATTERN.test(signer)) throw badRequest('signer', `expected ${NODE_ID_PATTERN}`);
-    const { registry } = this.started();
-    registry.transaction(() => {
-      const ban = registry.unban(key.id, signer);
+    await this.started().registry.transaction(async (tx) => {
+      const ban = await tx.unban(key.id, signer);
       if (ban === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'signer', message: `${signer} is not banned for key ${key.id}` });
-      registry.append('signer.unbanned', key.id, { signer, reason: ban.reason, bannedAt: ban.at, ...(by === undefined ? {} : { by }) });
+      await tx.append('signer.unbanned', key.id, { signer, reason: ban.reason, bannedAt: ban.at, ...(by === undefined ? {} : { by }) });
     });
   }
 
   /** Readiness (GET /readyz): readiness.ts. */
-  readiness(): Readiness {
+  readiness(): Promise<Readiness> {
     return this.status !== 'started' || this.parts === undefined ? readinessOf(this.status) : readinessOf(this.status, this.parts.registry, this.parts.server);
   }
 
   /** The child public key and chain code at a non-hardened path (public data only). */
-  deriveKey(keyId: string, path: string): DerivedPublicKey {
-    const k = this.record(keyId);
+  async deriveKey(keyId: string, path: string): Promise<DerivedPublicKey> {
+    const k = await this.record(keyId);
     if (k.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { field: 'keyId', message: `key ${k.id} is ${k.state}` });
     if (typeof path !== 'string') throw badRequest('path', "expected a path such as 'm/44/0/7'");
     try {

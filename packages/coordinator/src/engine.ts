@@ -25,7 +25,7 @@ import { sessionFault } from './errors.ts';
 import type { KeyLocks } from './key-locks.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import { RefreshSchedule } from './refresh-schedule.ts';
-import type { Attestation, RegistryKey, Registry } from './registry.ts';
+import type { Attestation, RegistryKey, CoordinatorStore } from './store/types.ts';
 import type { SignerLink } from './server.ts';
 import { dkg, refresh, reshare } from './sessions/key-configs.ts';
 import { KEY_SESSION_KINDS, recordAck } from './sessions/key-session.ts';
@@ -54,40 +54,45 @@ export class SessionEngine {
   /** Refreshes the key policies schedule (refresh-schedule.ts), checked every `refreshCheckMs`. */
   readonly refreshes: RefreshSchedule;
 
-  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics, locks: KeyLocks) {
+  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: CoordinatorStore, link: SignerLink, metrics: CoordinatorMetrics, locks: KeyLocks) {
     this.opts = opts;
     this.runtime = new SessionRuntime(opts, identity, registry, link, metrics);
     this.resolver = new Resolver(this.runtime);
     this.runtime.onUnresolved = (s) => this.resolver.note(s);
-    // Keys a DKG left pending when the coordinator died in it (resolve.ts).
-    this.resolver.adoptPendingKeys();
-    for (const u of registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
     this.checkpoints = new Checkpointer(opts, identity, registry, link, metrics);
-    this.checkpoints.start();
     this.refreshes = new RefreshSchedule({
       registry, locks, now: opts.now, log: this.runtime.log,
       refresh: (key, publicKey) => metrics.session('refresh', () => refresh(this.runtime, key, publicKey, 'scheduled')),
     });
+  }
+
+  /** Takes up what the registry left (before the server starts): pending keys of an interrupted DKG, due destructions; starts the timers. */
+  async start(): Promise<void> {
+    // Keys a DKG left pending when the coordinator died in it (resolve.ts).
+    await this.resolver.adoptPendingKeys();
+    for (const u of await this.runtime.registry.scheduledDestructions()) this.#armDestroy(u.keyId, u.schedule?.destroyAt ?? 0);
+    this.checkpoints.start();
     this.#armRefreshCheck();
   }
 
   #armRefreshCheck(): void {
-    this.#later(this.opts.refreshCheckMs, () => {
+    this.#later(this.opts.refreshCheckMs, async () => {
       this.#armRefreshCheck();
-      this.refreshes.check();
+      await this.refreshes.check();
     });
   }
 
   /** Destruction deadlines, re-sends waiting (state.ts) and the next refresh check; cleared by `stop`. */
   readonly #timers = new Set<NodeJS.Timeout>();
 
-  #later(delayMs: number, run: () => void): void {
+  #later(delayMs: number, run: () => void | Promise<void>): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
+      const failed = (e: unknown) => this.runtime.log.error('scheduled key state work failed', { error: e instanceof Error ? e.message : String(e) });
       try {
-        run();
+        Promise.resolve(run()).catch(failed);
       } catch (e) {
-        this.runtime.log.error('scheduled key state work failed', { error: e instanceof Error ? e.message : String(e) });
+        failed(e);
       }
     }, Math.max(0, delayMs));
     timer.unref();
@@ -96,9 +101,9 @@ export class SessionEngine {
 
   /** Runs the destruction of `keyId` once the coordinator's clock passes `destroyAt`. */
   #armDestroy(keyId: string, destroyAt: number): void {
-    this.#later(destroyAt - this.opts.now(), () => {
-      const schedule = this.runtime.registry.keyUsage(keyId)?.schedule;
-      if (!destroyDue(this.runtime, keyId) && schedule !== undefined) this.#armDestroy(keyId, schedule.destroyAt);
+    this.#later(destroyAt - this.opts.now(), async () => {
+      const schedule = (await this.runtime.registry.keyUsage(keyId))?.schedule;
+      if (!(await destroyDue(this.runtime, keyId)) && schedule !== undefined) this.#armDestroy(keyId, schedule.destroyAt);
     });
   }
 
@@ -120,11 +125,11 @@ export class SessionEngine {
   // ---- connection events (from server.ts) ----
 
   /** Re-sends every COMMIT the signer has not acknowledged, oldest first. */
-  onSignerAuthenticated(signer: string): void {
-    this.runtime.resendCommits(signer);
+  async onSignerAuthenticated(signer: string): Promise<void> {
+    await this.runtime.resendCommits(signer);
     // Nonce pool: a new connection starts with an empty pool; ask for one per active key it holds.
     this.runtime.pool.dropSigner(signer);
-    for (const key of this.runtime.registry.listKeys()) {
+    for (const key of await this.runtime.registry.listKeys()) {
       if (key.state === 'active' && schemeOf(key.suite).noncePool === true && key.participants.some((p) => p.signer === signer)) this.runtime.askPool([signer], key.suite, key.id, key.epoch);
     }
     this.resolver.onSignerAuthenticated(signer);
@@ -137,43 +142,43 @@ export class SessionEngine {
   }
 
   /** An authenticated signer's frame. Throws (the server answers with control/ERROR) if it fits no session. */
-  onFrame(signer: string, envelope: Envelope): void {
+  async onFrame(signer: string, envelope: Envelope): Promise<void> {
     const h = envelope.header;
     const pinned = this.opts.signers.get(signer)!;
     if (h.kind === 'checkpoint') return this.checkpoints.onFrame(signer, envelope);
     if ((KEY_SESSION_KINDS.includes(h.kind) && h.round === KEY_ROUND.ACK) || (h.kind === 'retire' && h.round === RETIRE_ROUND.ATTEST)) {
-      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
-      if (h.kind === 'retire') recordAttestation(this.runtime, signer, envelope, pending);
-      else recordAck(this.runtime, signer, envelope, pending);
+      const pending = await this.runtime.answeredCommit(signer, envelope, pinned);
+      if (h.kind === 'retire') await recordAttestation(this.runtime, signer, envelope, pending);
+      else await recordAck(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
     }
     if (h.kind === 'state') {
-      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
-      recordStateAnswer(this.runtime, signer, envelope, pending, (delayMs) =>
-        this.#later(delayMs, () => {
-          if (this.runtime.registry.findPendingCommit(signer, pending.sessionId) !== undefined) this.runtime.link.sendFrame(signer, pending.frame);
+      const pending = await this.runtime.answeredCommit(signer, envelope, pinned);
+      await recordStateAnswer(this.runtime, signer, envelope, pending, (delayMs) =>
+        this.#later(delayMs, async () => {
+          if ((await this.runtime.registry.findPendingCommit(signer, pending.sessionId)) !== undefined) this.runtime.link.sendFrame(signer, pending.frame);
         }),
       );
       this.runtime.acknowledged(pending, signer);
       return;
     }
     if (h.kind === 'policy') {
-      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
-      recordPolicyAnswer(this.runtime, signer, envelope, pending);
+      const pending = await this.runtime.answeredCommit(signer, envelope, pinned);
+      await recordPolicyAnswer(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
     }
     if (h.kind === 'retire' && h.round === RETIRE_ROUND.ABORT && this.runtime.inbox(h.sessionId) === undefined) {
-      const pending = this.runtime.answeredCommit(signer, envelope, pinned);
-      recordRefusedAttestation(this.runtime, signer, envelope, pending);
+      const pending = await this.runtime.answeredCommit(signer, envelope, pinned);
+      await recordRefusedAttestation(this.runtime, signer, envelope, pending);
       this.runtime.acknowledged(pending, signer);
       return;
     }
     if (KEY_SESSION_KINDS.includes(h.kind)) {
       if (this.resolver.offer(signer, envelope)) return;
       // PENDING_UNRESOLVED: the ABORT carries the signer's CONFIRM of a session left unresolved (even if its session ended meanwhile).
-      if (h.round === ABORT_ROUND) this.resolver.noteAbort(signer, envelope);
+      if (h.round === ABORT_ROUND) await this.resolver.noteAbort(signer, envelope);
     }
     // A pooled commitment (nonce pool): kept in memory, under its own nonce id.
     if (h.kind === 'sign' && h.round === SIGN_ROUND.OFFER && (schemeOf(h.suite as RegistryKey['suite']) as SchemeDriver | undefined)?.noncePool === true) return this.runtime.pool.offer(this.runtime.registry, signer, pinned, envelope);
@@ -234,7 +239,7 @@ export class SessionEngine {
   /** Records a key state transition and delivers it to every holder (state.ts); returns who did not answer within a round. */
   async changeState(key: RegistryKey, change: StateChange): Promise<string[]> {
     const missing = await changeState(this.runtime, key, change);
-    const schedule = this.runtime.registry.keyUsage(key.id)?.schedule;
+    const schedule = (await this.runtime.registry.keyUsage(key.id))?.schedule;
     if (change.transition === 'schedule-destroy' && schedule !== undefined) this.#armDestroy(key.id, schedule.destroyAt);
     return missing;
   }

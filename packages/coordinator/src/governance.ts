@@ -52,12 +52,13 @@ import {
   type PendingOperationState,
   type Approval,
   type ParsedTx,
+  type VelocityRule,
 } from '@keyquorum/protocol';
 import type { CoordinatorApi } from './api.ts';
 import { authorise } from './checks.ts';
 import type { ResolvedOptions } from './config.ts';
 import { ApprovalPending, CoordinatorError, policyDenied, publicError } from './errors.ts';
-import type { PendingOperation, Registry, RegistryKey } from './registry.ts';
+import type { PendingOperation, CoordinatorStore, RegistryKey } from './store/types.ts';
 import { isTxParams, parseTx, type TxParams } from './tx.ts';
 
 /** What an operation on a key asks to be admitted. */
@@ -71,7 +72,7 @@ export interface Admission {
   /** The call's parameters without `request` and `keyId` (bytes as Uint8Array): what approvers approve. */
   params: Record<string, unknown>;
   /** The operation's own policy rules (sign: `checkSign`), run on the authenticated request before it waits for approvals or runs. */
-  precheck?: (request: ClientRequest) => void;
+  precheck?: (request: ClientRequest) => void | Promise<void>;
   /** The approvals the action needs under `policy`, when not `requiredApprovals` (sign-tx: `txRequiredApprovals` of the transaction). */
   required?: (policy: KeyPolicy) => number;
 }
@@ -116,12 +117,12 @@ export function operationToJson(o: PendingOperation): PendingOperationJson {
 export class Governance {
   constructor(
     private readonly o: ResolvedOptions,
-    private readonly registry: () => Registry,
+    private readonly registry: () => CoordinatorStore,
   ) {}
 
   /** The coordinator's copy of the key's current policy (`DEFAULT_POLICY` without one). */
-  policyOf(keyId: string): KeyPolicy {
-    return this.registry().governance.policy(keyId)?.policy ?? DEFAULT_POLICY;
+  async policyOf(keyId: string): Promise<KeyPolicy> {
+    return (await this.registry().policy(keyId))?.policy ?? DEFAULT_POLICY;
   }
 
   /** A policy in its JSON form, checked (BAD_REQUEST naming the field). */
@@ -135,47 +136,49 @@ export class Governance {
   }
 
   /** `next` must be the next version of the key's policy (403 POLICY_DENIED rule 'version', audited). */
-  checkSuccessor(keyId: string, next: KeyPolicy): void {
+  async checkSuccessor(keyId: string, next: KeyPolicy): Promise<void> {
+    const current = await this.policyOf(keyId);
     try {
-      checkPolicySuccessor(this.policyOf(keyId), next);
+      checkPolicySuccessor(current, next);
     } catch (e) {
-      throw e instanceof PolicyDeniedError ? this.deny(keyId, 'policy', e) : e;
+      throw e instanceof PolicyDeniedError ? await this.deny(keyId, 'policy', e) : e;
     }
   }
 
-  view(keyId: string): KeyPolicyJson {
-    const policy = this.policyOf(keyId);
+  async view(keyId: string): Promise<KeyPolicyJson> {
+    const policy = await this.policyOf(keyId);
     return { keyId, version: policy.version, digest: bytesToHex(policyDigest(policy)), policy: policy.version === 0 ? null : policyToJson(policy) };
   }
 
   /** Audits a refusal by a rule here and answers it as 403 POLICY_DENIED. */
-  deny(keyId: string, op: string, e: PolicyDeniedError, extra: { clientKey?: string; operation?: string } = {}): CoordinatorError {
-    this.registry().append('policy.denied', keyId, { rule: e.rule, where: 'coordinator', op, reason: e.message, ...extra });
+  async deny(keyId: string, op: string, e: PolicyDeniedError, extra: { clientKey?: string; operation?: string } = {}): Promise<CoordinatorError> {
+    await this.registry().append('policy.denied', keyId, { rule: e.rule, where: 'coordinator', op, reason: e.message, ...extra });
     return policyDenied(e);
   }
 
   /**
    * The request authenticated and admitted under the key's policy (see the header).
-   * Synchronous up to the approvals' verification, so a call refused or made pending
-   * here settles before its caller's next macrotask (operations.ts).
+   * No timer or network wait up to the approvals' verification (store calls of the
+   * SQLite store settle within microtasks), so a call refused or made pending here
+   * settles before its caller's next macrotask (operations.ts).
    */
   async admit(a: Admission): Promise<Admitted> {
     const registry = this.registry();
-    const policy = this.policyOf(a.key.id);
+    const policy = await this.policyOf(a.key.id);
     const required = a.required?.(policy) ?? requiredApprovals(policy, a.action);
     const now = this.o.now();
     // An approval-needing request is honoured until its deadline, once: its nonce is consumed when it runs, not here.
     const request = required === 0
-      ? authorise(this.o, registry, a.op, a.key.id, a.request, a.digest)
-      : authorise({ ...this.o, maxSkewMs: policy.approvalTtlSeconds * 1000 }, { checkAndRemember: () => true }, a.op, a.key.id, a.request, a.digest);
+      ? await authorise(this.o, registry, a.op, a.key.id, a.request, a.digest)
+      : await authorise({ ...this.o, maxSkewMs: policy.approvalTtlSeconds * 1000 }, { checkAndRemember: () => true }, a.op, a.key.id, a.request, a.digest);
     const clientKey = bytesToHex(request.clientKey);
     try {
       checkClient(policy, a.op, clientKey);
     } catch (e) {
-      if (e instanceof PolicyDeniedError) throw this.deny(a.key.id, a.op, e, { clientKey });
+      if (e instanceof PolicyDeniedError) throw await this.deny(a.key.id, a.op, e, { clientKey });
       throw e;
     }
-    a.precheck?.(request);
+    await a.precheck?.(request);
     if (required === 0) return { request, approvers: [] };
     if (request.timestamp > now + this.o.maxSkewMs) throw new CoordinatorError('UNAUTHENTICATED', { field: 'request.timestamp', message: 'STALE: request.timestamp is in the future' });
     const deadline = approvalDeadline(policy, request);
@@ -183,55 +186,59 @@ export class Governance {
     const given = request.approvals ?? [];
     const approvers: string[] = [];
     for (const approval of given) {
-      if (approvers.includes(approval.approver)) throw this.deny(a.key.id, a.op, new PolicyDeniedError('approvals', `${approval.approver} approved twice`), { clientKey, operation: id });
+      if (approvers.includes(approval.approver)) throw await this.deny(a.key.id, a.op, new PolicyDeniedError('approvals', `${approval.approver} approved twice`), { clientKey, operation: id });
       try {
         await verifyApproval(policy, request, approval);
       } catch (e) {
-        if (e instanceof PolicyDeniedError) throw this.deny(a.key.id, a.op, e, { clientKey, operation: id });
+        if (e instanceof PolicyDeniedError) throw await this.deny(a.key.id, a.op, e, { clientKey, operation: id });
         throw e;
       }
       approvers.push(approval.approver);
     }
     if (approvers.length >= required) {
-      if (!registry.governance.admitApproved(clientKey, bytesToHex(request.nonce), deadline)) {
+      if (!(await registry.admitApproved(clientKey, bytesToHex(request.nonce), deadline))) {
         throw new CoordinatorError('UNAUTHENTICATED', { field: 'request.nonce', message: 'REPLAY: this approved request was already let through' });
       }
       return { request, approvers: approvers.sort() };
     }
-    throw new ApprovalPending(operationToJson(this.#pending(a, request, id, required, deadline, given)));
+    throw new ApprovalPending(operationToJson(await this.#pending(a, request, id, required, deadline, given)));
   }
 
   /** Records the operation waiting for approvals (audited), or answers the one recorded for this request. */
-  #pending(a: Admission, request: ClientRequest, id: string, required: number, expiresAt: number, approvals: Approval[]): PendingOperation {
-    const g = this.registry().governance;
-    const existing = g.operation(id);
+  async #pending(a: Admission, request: ClientRequest, id: string, required: number, expiresAt: number, approvals: Approval[]): Promise<PendingOperation> {
+    const g = this.registry();
+    const existing = await g.operation(id);
     if (existing !== undefined) return existing;
-    this.registry().transaction(() => {
-      g.addOperation({ id, keyId: a.key.id, op: a.op, action: a.action, required, request, params: a.params, approvals, expiresAt });
-      this.registry().append('operation.pending', a.key.id, { id, op: a.op, action: a.action, required, approvals: approvals.map((x) => x.approver), expiresAt, clientKey: bytesToHex(request.clientKey) });
+    await g.transaction(async (tx) => {
+      // Read again in the transaction: a concurrent identical request may have recorded it meanwhile.
+      if ((await tx.operation(id)) !== undefined) return;
+      await tx.addOperation({ id, keyId: a.key.id, op: a.op, action: a.action, required, request, params: a.params, approvals, expiresAt });
+      await tx.append('operation.pending', a.key.id, { id, op: a.op, action: a.action, required, approvals: approvals.map((x) => x.approver), expiresAt, clientKey: bytesToHex(request.clientKey) });
     });
     this.o.logger.info('operation waits for approvals', { id, keyId: a.key.id, op: a.op, required });
-    return g.operation(id)!;
+    return (await g.operation(id))!;
   }
 
-  list(state?: PendingOperationState): PendingOperationJson[] {
+  async list(state?: PendingOperationState): Promise<PendingOperationJson[]> {
     // Expire what is due first, so that a listing of pending operations holds none past its deadline.
-    return this.registry().governance.operations(state).map((o) => operationToJson(this.#expireIfDue(o))).filter((o) => state === undefined || o.state === state);
+    const out: PendingOperationJson[] = [];
+    for (const o of await this.registry().operations(state)) out.push(operationToJson(await this.#expireIfDue(o)));
+    return out.filter((o) => state === undefined || o.state === state);
   }
 
-  get(id: string): PendingOperationJson | undefined {
-    const o = this.registry().governance.operation(id);
-    return o === undefined ? undefined : operationToJson(this.#expireIfDue(o));
+  async get(id: string): Promise<PendingOperationJson | undefined> {
+    const o = await this.registry().operation(id);
+    return o === undefined ? undefined : operationToJson(await this.#expireIfDue(o));
   }
 
   /** A pending operation past its deadline becomes 'expired' (audited once). */
-  #expireIfDue(o: PendingOperation): PendingOperation {
+  async #expireIfDue(o: PendingOperation): Promise<PendingOperation> {
     if (o.state !== 'pending' || this.o.now() <= o.expiresAt) return o;
-    const g = this.registry().governance;
-    this.registry().transaction(() => {
-      if (g.setOperationState(o.id, 'pending', 'expired')) this.registry().append('operation.expired', o.keyId, { id: o.id, op: o.op, approvals: o.approvals.map((a) => a.approver) });
+    const g = this.registry();
+    await g.transaction(async (tx) => {
+      if (await tx.setOperationState(o.id, 'pending', 'expired')) await tx.append('operation.expired', o.keyId, { id: o.id, op: o.op, approvals: o.approvals.map((a) => a.approver) });
     });
-    return g.operation(o.id)!;
+    return (await g.operation(o.id))!;
   }
 
   /**
@@ -240,10 +247,10 @@ export class Governance {
    * `run` and records its result or error. 404 unknown, 409 OPERATION_EXPIRED.
    */
   async approve(id: string, approvalJson: unknown, run: OperationRunner): Promise<PendingOperationJson> {
-    const g = this.registry().governance;
-    const found = g.operation(id);
+    const g = this.registry();
+    const found = await g.operation(id);
     if (found === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'id', message: `no pending operation ${id}` });
-    const op = this.#expireIfDue(found);
+    const op = await this.#expireIfDue(found);
     if (op.state === 'expired') throw new CoordinatorError('OPERATION_EXPIRED', { field: 'id', message: `operation ${id} expired at ${new Date(op.expiresAt).toISOString()}` });
     if (op.state !== 'pending') throw new CoordinatorError('WRONG_STATE', { field: 'id', message: `operation ${id} is ${op.state}` });
     let approval: Approval;
@@ -253,43 +260,47 @@ export class Governance {
       if (e instanceof WireError) throw new CoordinatorError('BAD_REQUEST', { field: e.field, message: e.message, cause: e });
       throw e;
     }
-    const policy = this.policyOf(op.keyId);
+    const policy = await this.policyOf(op.keyId);
     try {
       await verifyApproval(policy, op.request, approval);
     } catch (e) {
-      if (e instanceof PolicyDeniedError) throw this.deny(op.keyId, op.op, e, { operation: id });
+      if (e instanceof PolicyDeniedError) throw await this.deny(op.keyId, op.op, e, { operation: id });
       throw e;
     }
     const required = await this.#required(op, policy);
-    const fresh = g.operation(id)!;
-    if (fresh.state !== 'pending') throw new CoordinatorError('WRONG_STATE', { field: 'id', message: `operation ${id} is ${fresh.state}` });
-    if (fresh.approvals.some((a) => a.approver === approval.approver)) return operationToJson(fresh);
-    const approvals = [...fresh.approvals, approval];
-    this.registry().transaction(() => {
-      g.setApprovals(id, approvals);
-      this.registry().append('operation.approved', op.keyId, { id, approver: approval.approver, approvals: approvals.length, required });
+    // Read, add the approval and (at quorum) claim the run in one transaction: two approvals arriving together both count, and one runs it.
+    const step = await g.transaction(async (tx) => {
+      const fresh = (await tx.operation(id))!;
+      if (fresh.state !== 'pending') throw new CoordinatorError('WRONG_STATE', { field: 'id', message: `operation ${id} is ${fresh.state}` });
+      if (fresh.approvals.some((a) => a.approver === approval.approver)) return { fresh };
+      const approvals = [...fresh.approvals, approval];
+      await tx.setApprovals(id, approvals);
+      await tx.append('operation.approved', op.keyId, { id, approver: approval.approver, approvals: approvals.length, required });
+      return { approvals, run: approvals.length >= required && (await tx.setOperationState(id, 'pending', 'running')) };
     });
-    if (approvals.length < required || !g.setOperationState(id, 'pending', 'running')) return operationToJson(g.operation(id)!);
+    if (step.approvals === undefined) return operationToJson(step.fresh);
+    const { approvals } = step;
+    if (!step.run) return operationToJson((await g.operation(id))!);
     const approvers = approvals.map((a) => a.approver).sort();
     try {
-      const result = await run(g.operation(id)!, { ...op.request, approvals });
-      this.registry().transaction(() => {
-        g.setOperationState(id, 'running', 'succeeded', { result });
-        this.registry().append('operation.finished', op.keyId, { id, op: op.op, state: 'succeeded', approvers });
+      const result = await run((await g.operation(id))!, { ...op.request, approvals });
+      await g.transaction(async (tx) => {
+        await tx.setOperationState(id, 'running', 'succeeded', { result });
+        await tx.append('operation.finished', op.keyId, { id, op: op.op, state: 'succeeded', approvers });
       });
     } catch (e) {
       const error = apiErrorToJson(publicError(e));
-      this.registry().transaction(() => {
-        g.setOperationState(id, 'running', 'failed', { error });
-        this.registry().append('operation.finished', op.keyId, { id, op: op.op, state: 'failed', approvers, error: error.code });
+      await g.transaction(async (tx) => {
+        await tx.setOperationState(id, 'running', 'failed', { error });
+        await tx.append('operation.finished', op.keyId, { id, op: op.op, state: 'failed', approvers, error: error.code });
       });
     }
-    return operationToJson(g.operation(id)!);
+    return operationToJson((await g.operation(id))!);
   }
 
   /** The approvals operation `op` needs under `policy`: a sign-tx's are its transaction's (parsed again). */
   async #required(op: PendingOperation, policy: KeyPolicy): Promise<number> {
-    const key = this.registry().getKey(op.keyId)?.publicKey;
+    const key = (await this.registry().getKey(op.keyId))?.publicKey;
     if (!isTxParams(op.params) || key === undefined) return requiredApprovals(policy, op.action);
     return txRequiredApprovals(policy, (await parseTx(key, op.params as unknown as TxParams)).parsed);
   }
@@ -300,24 +311,22 @@ export class Governance {
    * also `checkRawSign`): 403 POLICY_DENIED before any signer is contacted, or the
    * request waits for approvals.
    */
-  checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined, kind: 'raw' | 'tx' = 'raw'): void {
-    const policy = this.policyOf(key.id);
-    const g = this.registry().governance;
+  async checkSign(key: RegistryKey, request: ClientRequest, path: string | undefined, kind: 'raw' | 'tx' = 'raw'): Promise<void> {
+    const policy = await this.policyOf(key.id);
+    const g = this.registry();
     const requestId = bytesToHex(clientRequestId(request));
     const now = this.o.now();
     const indices = path === undefined ? [] : path.split('/').slice(1).map(Number);
     const pathLabel = path ?? 'm';
+    // The rule check is synchronous: the counts it may ask for are read first.
+    const epochSince = await g.epochSince(key.id, key.createdAt);
+    const counts = new Map<VelocityRule, number>();
+    for (const rule of policy.velocity) counts.set(rule, await g.signUses(key.id, now - rule.windowSeconds * 1000, rule.per === 'path' ? pathLabel : undefined, requestId));
     try {
       if (kind === 'raw') checkRawSign(policy);
-      checkSignPolicy(policy, {
-        now,
-        clientKeyHex: bytesToHex(request.clientKey),
-        path: indices,
-        epochSince: g.epochSince(key.id, key.createdAt),
-        used: (rule) => g.signUses(key.id, now - rule.windowSeconds * 1000, rule.per === 'path' ? pathLabel : undefined, requestId),
-      });
+      checkSignPolicy(policy, { now, clientKeyHex: bytesToHex(request.clientKey), path: indices, epochSince, used: (rule) => counts.get(rule)! });
     } catch (e) {
-      if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
+      if (e instanceof PolicyDeniedError) throw await this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
       throw e;
     }
   }
@@ -327,23 +336,23 @@ export class Governance {
    * destinations, fee, opaque, per-transaction amounts). Its window totals count
    * nothing spent: the spend ledgers are the signers' (each counts what it signed).
    */
-  checkTx(key: RegistryKey, request: ClientRequest, tx: ParsedTx): void {
+  async checkTx(key: RegistryKey, request: ClientRequest, tx: ParsedTx): Promise<void> {
+    const policy = await this.policyOf(key.id);
     try {
-      checkTxPolicy(this.policyOf(key.id), tx, () => 0n, this.o.now());
+      checkTxPolicy(policy, tx, () => 0n, this.o.now());
     } catch (e) {
-      if (e instanceof PolicyDeniedError) throw this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
+      if (e instanceof PolicyDeniedError) throw await this.deny(key.id, 'sign', e, { clientKey: bytesToHex(request.clientKey) });
       throw e;
     }
   }
 
   /** Counts a sign the coordinator starts (once per request) for the velocity rules. */
-  recordSign(key: RegistryKey, request: ClientRequest, path: string | undefined): void {
-    const policy = this.policyOf(key.id);
+  async recordSign(key: RegistryKey, request: ClientRequest, path: string | undefined): Promise<void> {
+    const policy = await this.policyOf(key.id);
     const requestId = bytesToHex(clientRequestId(request));
     const pathLabel = path ?? 'm';
-    const g = this.registry().governance;
     const longest = Math.max(0, ...policy.velocity.map((r) => r.windowSeconds)) * 1000;
-    if (policy.velocity.length > 0) g.recordSignUse(key.id, requestId, pathLabel, longest);
+    if (policy.velocity.length > 0) await this.registry().recordSignUse(key.id, requestId, pathLabel, longest);
   }
 }
 
@@ -379,13 +388,12 @@ export async function runOperation(c: OperationCalls, op: PendingOperation, requ
  * process's end. Whether it took effect is in the key's record and the audit log; the
  * operation is marked failed, saying so (audited 'operation.finished').
  */
-export function failInterrupted(registry: Registry): void {
-  const g = registry.governance;
-  for (const op of g.operations('running')) {
+export async function failInterrupted(registry: CoordinatorStore): Promise<void> {
+  for (const op of await registry.operations('running')) {
     const error = { code: 'INTERNAL', message: 'interrupted by a coordinator restart while it ran: see the key and the audit log for whether it took effect' };
-    registry.transaction(() => {
-      if (g.setOperationState(op.id, 'running', 'failed', { error })) {
-        registry.append('operation.finished', op.keyId, { id: op.id, op: op.op, state: 'failed', approvers: op.approvals.map((a) => a.approver).sort(), error: 'INTERRUPTED' });
+    await registry.transaction(async (tx) => {
+      if (await tx.setOperationState(op.id, 'running', 'failed', { error })) {
+        await tx.append('operation.finished', op.keyId, { id: op.id, op: op.op, state: 'failed', approvers: op.approvals.map((a) => a.approver).sort(), error: 'INTERRUPTED' });
       }
     });
   }

@@ -102,19 +102,19 @@ async function longOperation<S extends number, T, J extends OperationJson['resul
 
 const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   health: () => [200, { status: 'ok' }],
-  ready: ({ c }) => {
-    const r = c.readiness();
+  ready: async ({ c }) => {
+    const r = await c.readiness();
     return r.ready ? [200, { ...r }] : [503, { ...r }];
   },
   metrics: async ({ c }) => [200, { text: await c.metrics.registry.metrics(), contentType: c.metrics.registry.contentType }],
   openapi: () => [200, { ...OPENAPI_DOCUMENT }],
-  listKeys: ({ c }) => [200, { keys: c.listKeys().map(keyToJson) }],
+  listKeys: async ({ c }) => [200, { keys: (await c.listKeys()).map(keyToJson) }],
   createKey: ({ c, query, body }) => {
     const params = { keyId: body.keyId, suite: body.suite, threshold: body.threshold, request: body.request };
     return longOperation(c, query.wait, 'createKey', body.keyId, 201, () => c.createKey(body.signers === undefined ? params : { ...params, signers: body.signers }), keyToJson);
   },
-  getKey: ({ c, params }) => [200, keyToJson(c.getKey(params.id))],
-  deriveKey: ({ c, params, query }) => [200, derivedKeyToJson(c.deriveKey(params.id, query.path))],
+  getKey: async ({ c, params }) => [200, keyToJson(await c.getKey(params.id))],
+  deriveKey: async ({ c, params, query }) => [200, derivedKeyToJson(await c.deriveKey(params.id, query.path))],
   sign: async ({ c, params, body }) => [200, signatureToJson(await c.sign({ keyId: params.id, ...body }))],
   signTx: async ({ c, params, body }) => [200, signedTxToJson(await c.signTx({ keyId: params.id, ...body, tx: txBody(body.chain, body.tx) }))],
   refresh: ({ c, params, query, body }) => longOperation(c, query.wait, 'refresh', params.id, 200, () => c.refresh({ keyId: params.id, request: body.request }), keyToJson),
@@ -122,26 +122,26 @@ const HANDLERS: { [N in RouteName]: Handler<Routes[N]> } = {
   repair: ({ c, params, query, body }) => longOperation(c, query.wait, 'repair', params.id, 200, () => c.repair({ keyId: params.id, ...body }), keyToJson),
   retire: ({ c, params, query, body }) => longOperation(c, query.wait, 'retire', params.id, 200, () => c.retire({ keyId: params.id, request: body.request }), retirementToJson),
   state: async ({ c, params, body }) => [200, keyToJson(await c.changeState({ keyId: params.id, ...body }))],
-  getPolicy: ({ c, params }) => [200, c.getPolicy(params.id)],
+  getPolicy: async ({ c, params }) => [200, await c.getPolicy(params.id)],
   setPolicy: async ({ c, params, body }) => [200, await c.setPolicy({ keyId: params.id, ...body })],
-  listOperations: ({ c, query }) => [200, { operations: c.listPendingOperations(query.state as PendingOperationState | undefined) }], // the route's query check enforced the enum,
+  listOperations: async ({ c, query }) => [200, { operations: await c.listPendingOperations(query.state as PendingOperationState | undefined) }], // the route's query check enforced the enum,
   approve: async ({ c, params, body }) => [200, { operation: await c.approve(params.id, body.approval) }],
-  bans: ({ c, params }) => [200, { bans: c.bans(params.id).map(banToJson) }],
-  clearBan: ({ c, params, caller }) => {
-    c.clearBan(params.id, params.signer, caller === undefined ? undefined : bytesToHex(caller.clientKey));
+  bans: async ({ c, params }) => [200, { bans: (await c.bans(params.id)).map(banToJson) }],
+  clearBan: async ({ c, params, caller }) => {
+    await c.clearBan(params.id, params.signer, caller === undefined ? undefined : bytesToHex(caller.clientKey));
     return [204, null];
   },
-  operation: ({ c, params }) => {
+  operation: async ({ c, params }) => {
     // The log holds what `longOperation` mapped to the contract's JSON.
-    const op = (c.operations.get(params.id) as OperationRecord<OperationJson['result']> | undefined) ?? c.pendingOperation(params.id);
+    const op = (c.operations.get(params.id) as OperationRecord<OperationJson['result']> | undefined) ?? (await c.pendingOperation(params.id));
     if (op === undefined) throw new CoordinatorError('NOT_FOUND', { field: 'id', message: `no operation ${params.id} (unknown, forgotten from the bounded in-memory history, or from before a restart: see the key and the audit log)` });
     return [200, op];
   },
-  listSigners: ({ c }) => [200, { signers: c.listSigners().map(signerStatusToJson) }],
+  listSigners: async ({ c }) => [200, { signers: (await c.listSigners()).map(signerStatusToJson) }],
   audit: async ({ c, query }) => {
     const after = queryInteger(query.after, 'after', 0, 0);
     const limit = queryInteger(query.limit, 'limit', 1, AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX);
-    const page = c.auditPage({ keyId: query.key, after, limit });
+    const page = await c.auditPage({ keyId: query.key, after, limit });
     // The chain from its last checkpoint (chunked, yielding); a row of this page that does not check wins if earlier.
     const chain = await c.verifyAuditChain();
     const verification = page.broken !== undefined && (chain.ok || page.broken.seq < chain.seq) ? { ok: false as const, ...page.broken } : chain;

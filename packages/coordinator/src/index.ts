@@ -11,7 +11,9 @@ export { OperationLog, type OperationKind, type OperationLogOptions, type Operat
 export { loadConfigFile, parseListen, resolveOptions, type ClientOptions, type CoordinatorOptions, type RelayContext, type RelayHook, type ResolvedOptions } from './config.ts';
 export { ApprovalPending, CoordinatorError, isCoordinatorError, type CoordinatorErrorCode, type CoordinatorErrorOptions, type FaultReason, type SessionFaultDetail } from './errors.ts';
 export { createLogger, LOG_LEVELS, REDACTED_FIELDS, silentLogger, type LogFields, type Logger, type LoggerOptions, type LogLevel } from '@keyquorum/protocol/logger';
-export { Registry, auditHash, type Attestation, type AuditEntry, type AuditEvents, type AuditEventType, type Ban, type AuditValue, type AuditVerification, type RegistryKey, type KeyState, type PendingCommit, type PendingOperation, type PolicyRecord, type SignerEpoch } from './registry.ts';
+export { SqliteStore } from './store/sqlite.ts';
+export type { Attestation, AuditEntry, AuditEvents, AuditEventType, Ban, AuditValue, AuditVerification, CoordinatorStore, RegistryKey, KeyState, PendingCommit, PendingOperation, PolicyRecord, SignerEpoch, StoreOptions } from './store/types.ts';
+export { auditHash } from './registry/audit.ts';
 export { initIdentity, loadIdentity, identityPath } from './identity.ts';
 export { seal, unseal, readSealedFile, writeSealedFile } from './sealed.ts';
 export { createHttpHandler, routeTable } from './http.ts';

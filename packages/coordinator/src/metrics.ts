@@ -20,7 +20,7 @@ export interface MetricsSource {
   connectedSigners(): number;
   /** FROST commitments pooled ahead of the message, all signers and keys (sessions/nonce-pool.ts). */
   pooledCommitments(): number;
-  keys(): ReadonlyArray<{ id: string; suite: string; state: string; epoch: number }>;
+  keys(): Promise<ReadonlyArray<{ id: string; suite: string; state: string; epoch: number }>>;
 }
 
 export class CoordinatorMetrics {
@@ -73,10 +73,11 @@ export class CoordinatorMetrics {
       help: 'Keys in the registry by suite and state',
       labelNames: ['scheme', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const keys = (await source()?.keys()) ?? [];
         this.reset();
         const counts = new Map<string, { scheme: string; state: string; n: number }>();
-        for (const k of source()?.keys() ?? []) {
+        for (const k of keys) {
           const c = counts.get(`${k.suite}/${k.state}`) ?? { scheme: k.suite, state: k.state, n: 0 };
           c.n++;
           counts.set(`${k.suite}/${k.state}`, c);
@@ -90,9 +91,10 @@ export class CoordinatorMetrics {
       help: 'Current share epoch of each key (increments on refresh and reshare)',
       labelNames: ['key', 'scheme', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const keys = (await source()?.keys()) ?? [];
         this.reset();
-        for (const k of source()?.keys() ?? []) this.set({ key: k.id, scheme: k.suite, state: k.state }, k.epoch);
+        for (const k of keys) this.set({ key: k.id, scheme: k.suite, state: k.state }, k.epoch);
       },
     });
   }

@@ -61,8 +61,8 @@ export class OperationLog {
    * Starts `run` (a coordinator call such as `createKey`) without awaiting its session.
    * A call refused by its checks (bad input, authorisation, key state, busy key,
    * offline signers) is refused here as when awaited, and no operation is recorded:
-   * those checks run before the call's first await, so its promise has settled by the
-   * next macrotask. Otherwise the operation is recorded as running and resolves to it;
+   * those checks wait for nothing but the store (whose SQLite calls settle within
+   * microtasks), so its promise has settled by the next macrotask. Otherwise the operation is recorded as running and resolves to it;
    * `toResult` maps the call's value to the stored result.
    */
   async start<T, R>(kind: OperationKind, keyId: string, run: () => Promise<T>, toResult: (value: T) => R): Promise<OperationRecord<R>> {

@@ -4,16 +4,15 @@
  * no active key), so that some key can be used. `reason` says why when not ready.
  */
 import type { Readiness } from './api.ts';
-import type { Registry } from './registry.ts';
+import type { CoordinatorStore } from './store/types.ts';
 import type { CoordinatorServer } from './server.ts';
 
 /** The readiness of a coordinator in `status`, with its registry and server once started. */
-export function readinessOf(status: string, registry?: Registry, server?: CoordinatorServer): Readiness {
+export async function readinessOf(status: string, registry?: CoordinatorStore, server?: CoordinatorServer): Promise<Readiness> {
   if (status !== 'started' || registry === undefined || server === undefined) return { ready: false, registryWritable: false, signersConnected: 0, signersNeeded: 2, reason: `coordinator ${status}` };
-  const registryWritable = registry.writable();
+  const registryWritable = await registry.writable();
   const signersConnected = server.connectedSigners().length;
-  const thresholds = registry
-    .listKeys()
+  const thresholds = (await registry.listKeys())
     .filter((k) => k.state === 'active')
     .map((k) => k.threshold);
   const signersNeeded = thresholds.length === 0 ? 2 : Math.min(...thresholds);

@@ -22,10 +22,10 @@ import type { Logger } from '@keyquorum/protocol/logger';
 import { SCHEDULED_REFRESH_BACKOFF_MS } from './constants.ts';
 import { CoordinatorError } from './errors.ts';
 import type { KeyLocks } from './key-locks.ts';
-import type { Registry, RegistryKey } from './registry.ts';
+import type { CoordinatorStore, RegistryKey } from './store/types.ts';
 
 export interface RefreshScheduleDeps {
-  registry: Registry;
+  registry: CoordinatorStore;
   locks: KeyLocks;
   now: () => number;
   log: Logger;
@@ -45,21 +45,22 @@ export class RefreshSchedule {
   }
 
   /** When `key`'s current shares are due for refresh; undefined if it has no publicKey, a state without 'refresh' or no refresh rule. */
-  dueAt(key: RegistryKey): number | undefined {
+  async dueAt(key: RegistryKey): Promise<number | undefined> {
     const usage = (USAGE_STATES as readonly string[]).includes(key.state) ? (key.state as UsageState) : undefined;
     if (usage === undefined || key.publicKey === undefined || !allowsUse(usage, 'refresh')) return undefined;
-    const policy = this.#d.registry.governance.policy(key.id)?.policy;
-    return policy === undefined ? undefined : refreshDueAt(policy, this.#d.registry.governance.epochSince(key.id, key.createdAt));
+    const policy = (await this.#d.registry.policy(key.id))?.policy;
+    return policy === undefined ? undefined : refreshDueAt(policy, await this.#d.registry.epochSince(key.id, key.createdAt));
   }
 
   /** Starts the scheduled refresh of every due key not running one nor backing off; returns their ids. */
-  check(): string[] {
+  async check(): Promise<string[]> {
     const now = this.#d.now();
     const started: string[] = [];
-    for (const key of this.#d.registry.listKeys()) {
+    for (const key of await this.#d.registry.listKeys()) {
       if (this.#running.has(key.id) || (this.#backoff.get(key.id)?.at ?? 0) > now) continue;
-      const due = this.dueAt(key);
-      if (due === undefined || now < due) continue;
+      const due = await this.dueAt(key);
+      // Checked again after the reads: a concurrent check may have started it meanwhile.
+      if (due === undefined || now < due || this.#running.has(key.id)) continue;
       this.#start(key.id);
       started.push(key.id);
     }
@@ -74,13 +75,13 @@ export class RefreshSchedule {
       .run(keyId, 'exclusive', async () => {
         entered = true;
         // Re-read under the lock: another session may have refreshed, reshared or suspended it.
-        const key = this.#d.registry.getKey(keyId);
-        const due = key === undefined ? undefined : this.dueAt(key);
+        const key = await this.#d.registry.getKey(keyId);
+        const due = key === undefined ? undefined : await this.dueAt(key);
         if (key === undefined || due === undefined || this.#d.now() < due) return false;
-        const behind = this.#d.registry.unacknowledged(keyId).filter((s) => key.participants.some((p) => p.signer === s));
+        const behind = (await this.#d.registry.unacknowledged(keyId)).filter((s) => key.participants.some((p) => p.signer === s));
         if (behind.length > 0) {
           const reason = `signers ${behind.join(',')} have not acknowledged epoch ${key.epoch}`;
-          this.#d.registry.append('key.refresh_failed', keyId, { epoch: key.epoch, code: 'NOT_ENOUGH_SIGNERS', reason, culprits: [], scheduled: true });
+          await this.#d.registry.append('key.refresh_failed', keyId, { epoch: key.epoch, code: 'NOT_ENOUGH_SIGNERS', reason, culprits: [], scheduled: true });
           throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: reason });
         }
         log.info('scheduled refresh started', { epoch: key.epoch, dueAt: new Date(due).toISOString() });

@@ -17,8 +17,12 @@
  * The port is bounded (config.ts): `maxConnections` open connections at most, and a
  * client has `headersTimeoutMs` to send its headers and `requestTimeoutMs` its request.
  *
+ * Every signer event (a frame, an authentication, a lost connection) is handled in
+ * arrival order, one at a time (`inbound`): a handler may await the registry, and the
+ * next event waits for it, as when the handlers were synchronous.
+ *
  * A `Startable` part of the coordinator: `start()` listens, `stop()` (idempotent)
- * drops every signer and stops listening.
+ * drops every signer, stops listening and waits for the event in hand.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -67,9 +71,9 @@ export interface SignerStatus {
 export interface ServerHandlers {
   http: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** An authenticated signer's non-control frame; throwing answers it with control/ERROR. */
-  frame: (signer: string, envelope: Envelope) => void;
-  authenticated: (signer: string) => void;
-  lost: (signer: string) => void;
+  frame: (signer: string, envelope: Envelope) => void | Promise<void>;
+  authenticated: (signer: string) => void | Promise<void>;
+  lost: (signer: string) => void | Promise<void>;
 }
 
 interface Connection {
@@ -129,6 +133,8 @@ export class CoordinatorServer implements SignerLink, Startable {
   private readonly bySigner = new Map<string, Connection>();
   private readonly lastSeen = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The signer events in hand and queued, handled one at a time in arrival order. */
+  private inbound: Promise<void> = Promise.resolve();
 
   constructor(opts: ResolvedOptions, identity: IdentityKey, handlers: ServerHandlers) {
     this.opts = opts;
@@ -167,6 +173,12 @@ export class CoordinatorServer implements SignerLink, Startable {
     this.wss.close();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await this.inbound;
+  }
+
+  /** Queues a signer event behind those before it; a failure is logged (a frame's own failure is answered in `onMessage`). */
+  private enqueue(what: string, work: () => void | Promise<void>): void {
+    this.inbound = this.inbound.then(work).catch((e: unknown) => this.log.error(`${what} handler failed`, { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
   }
 
   /** The bound address while started. */
@@ -219,7 +231,7 @@ export class CoordinatorServer implements SignerLink, Startable {
     });
     ws.on('message', (data, isBinary) => {
       conn.missed = 0;
-      this.onMessage(conn, data, isBinary);
+      this.enqueue('frame', () => this.onMessage(conn, data, isBinary));
     });
     ws.on('error', (e) => this.log.warn('socket error', { signer: conn.signer, error: e.message }));
     ws.on('close', () => {
@@ -228,7 +240,8 @@ export class CoordinatorServer implements SignerLink, Startable {
       if (conn.signer !== undefined && this.bySigner.get(conn.signer) === conn) {
         this.bySigner.delete(conn.signer);
         this.log.info('signer disconnected', { signer: conn.signer });
-        this.handlers.lost(conn.signer);
+        const signer = conn.signer;
+        this.enqueue('signer lost', () => this.handlers.lost(signer));
       }
     });
     this.send(conn, this.control(CONTROL_ROUND.CHALLENGE, conn.challenge, BROADCAST, { nonce: conn.challenge }));
@@ -252,20 +265,20 @@ export class CoordinatorServer implements SignerLink, Startable {
     this.send(conn, this.control(CONTROL_ROUND.ERROR, sessionId, conn.signer ?? BROADCAST, body));
   }
 
-  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+  private async onMessage(conn: Connection, data: RawData, isBinary: boolean): Promise<void> {
     let envelope: Envelope | undefined;
     try {
       if (!isBinary) throw new WireError('MALFORMED', { message: 'MALFORMED: frames are binary' });
       envelope = decodeEnvelope(toBytes(data), { maxBytes: this.opts.maxFrameBytes });
-      if (conn.signer === undefined) this.authenticate(conn, envelope);
-      else this.dispatch(conn.signer, envelope);
+      if (conn.signer === undefined) await this.authenticate(conn, envelope);
+      else await this.dispatch(conn.signer, envelope);
     } catch (e) {
       this.reject(conn, envelope?.header.sessionId ?? conn.challenge, e);
       if (conn.signer === undefined) conn.ws.close(CLOSE_POLICY, 'handshake failed');
     }
   }
 
-  private authenticate(conn: Connection, envelope: Envelope): void {
+  private async authenticate(conn: Connection, envelope: Envelope): Promise<void> {
     const { header } = envelope;
     if (header.kind !== 'control' || header.round !== CONTROL_ROUND.AUTH) throw new WireError('WRONG_KIND', { field: 'header.kind', message: 'WRONG_KIND: expected control/AUTH' });
     const pinned = this.opts.signers.get(header.from);
@@ -283,14 +296,14 @@ export class CoordinatorServer implements SignerLink, Startable {
     if (previous !== undefined) {
       this.log.info('signer connection replaced', { signer });
       previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
-      this.handlers.lost(signer);
+      await this.handlers.lost(signer);
     }
     this.send(conn, this.control(CONTROL_ROUND.WELCOME, body.nonce, signer, { signerNonce: body.nonce }));
     this.log.info('signer authenticated', { signer });
-    this.handlers.authenticated(signer);
+    await this.handlers.authenticated(signer);
   }
 
-  private dispatch(signer: string, envelope: Envelope): void {
+  private async dispatch(signer: string, envelope: Envelope): Promise<void> {
     this.lastSeen.set(signer, this.opts.now());
     const { header } = envelope;
     if (header.from !== signer) throw new WireError('BAD_FIELD', { field: 'header.from', message: `BAD_FIELD: header.from is ${header.from} on ${signer}'s connection` });
@@ -306,7 +319,7 @@ export class CoordinatorServer implements SignerLink, Startable {
       }
       return;
     }
-    this.handlers.frame(signer, envelope);
+    await this.handlers.frame(signer, envelope);
   }
 
   private beat(): void {

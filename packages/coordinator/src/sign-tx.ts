@@ -27,13 +27,13 @@ import { CoordinatorError } from './errors.ts';
 import type { Governance } from './governance.ts';
 import type { KeyLocks } from './key-locks.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
-import type { RegistryKey } from './registry.ts';
+import type { RegistryKey } from './store/types.ts';
 import { checkTxParams, parseOptions, parseTx, txError } from './tx.ts';
 
 /** What a sign-tx uses of the coordinator. */
 export interface SignTxContext {
   /** The key if its states allow 'sign' (coordinator.ts `activeKey`). */
-  activeKey(keyId: unknown): RegistryKey & { publicKey: PublicKeyPackage };
+  activeKey(keyId: unknown): Promise<RegistryKey & { publicKey: PublicKeyPackage }>;
   governance: Governance;
   locks: KeyLocks;
   metrics: Pick<CoordinatorMetrics, 'session' | 'signature'>;
@@ -43,15 +43,15 @@ export interface SignTxContext {
 /** Signs the transaction of `p` and returns it broadcastable (see the header). */
 export async function signTransaction(ctx: SignTxContext, p: SignTxParams): Promise<SignTxOutput> {
   if (typeof p !== 'object' || p === null) throw badRequest('body', 'expected an object');
-  const key = ctx.activeKey(p.keyId);
+  const key = await ctx.activeKey(p.keyId);
   const params = checkTxParams(p as unknown as Record<string, unknown>, key.suite);
   const { chain, tx, path, network } = params;
   const { module, parsed } = await parseTx(key.publicKey, params);
   const digest = signTxDigest({ keyId: key.id, epoch: key.epoch, chain, data: tx, ...(path === undefined ? {} : { path }), ...(network === undefined ? {} : { network }) });
   const paths = [...new Set(parsed.targets.map((t) => (t.path === 'm' ? undefined : t.path)))];
-  const precheck = (r: ClientRequest) => {
-    for (const at of paths) ctx.governance.checkSign(key, r, at, 'tx');
-    ctx.governance.checkTx(key, r, parsed);
+  const precheck = async (r: ClientRequest) => {
+    for (const at of paths) await ctx.governance.checkSign(key, r, at, 'tx');
+    await ctx.governance.checkTx(key, r, parsed);
   };
   const { request } = await ctx.governance.admit({
     op: 'sign',
@@ -64,7 +64,7 @@ export async function signTransaction(ctx: SignTxContext, p: SignTxParams): Prom
     required: (policy) => txRequiredApprovals(policy, parsed),
   });
   // Velocity counts the request once, whatever its number of inputs.
-  ctx.governance.recordSign(key, request, paths[0]);
+  await ctx.governance.recordSign(key, request, paths[0]);
   return ctx.locks.run(key.id, 'shared', async () => {
     const signatures: TxSignature[] = [];
     for (const t of parsed.targets) {

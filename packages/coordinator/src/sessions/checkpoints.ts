@@ -45,7 +45,7 @@ import {
 import type { ResolvedOptions } from '../config.ts';
 import { CHECKPOINT_EVERY, CHECKPOINT_POLL_MS, CHECKPOINT_REFRESH_MS } from '../constants.ts';
 import type { CoordinatorMetrics } from '../metrics.ts';
-import type { Registry } from '../registry.ts';
+import type { CoordinatorStore } from '../store/types.ts';
 import type { SignerLink } from '../server.ts';
 
 interface InFlight {
@@ -59,6 +59,8 @@ const REFUSALS = ['AUDIT_INCONSISTENT', 'STALE_CHECKPOINT', 'BAD_CHECKPOINT'] as
 
 export class Checkpointer {
   readonly #inFlight = new Map<string, InFlight>();
+  /** Signers whose START is being prepared (the registry reads before it is in flight). */
+  readonly #starting = new Set<string>();
   /** Where a signer said its last checkpoint is (ABORT `last`), when this registry does not know it. */
   readonly #resume = new Map<string, AuditPosition>();
   /** No new attempt for a signer before this time (after a refusal or a timeout). */
@@ -68,13 +70,15 @@ export class Checkpointer {
   constructor(
     private readonly opts: ResolvedOptions,
     private readonly identity: IdentityKey,
-    private readonly registry: Registry,
+    private readonly registry: CoordinatorStore,
     private readonly link: SignerLink,
     private readonly metrics: CoordinatorMetrics,
   ) {}
 
   start(): void {
-    this.#poll = setInterval(() => this.#tick(), Math.min(CHECKPOINT_POLL_MS, this.opts.checkpointIntervalMs));
+    this.#poll = setInterval(() => {
+      this.#tick().catch((e: unknown) => this.opts.logger.error('audit checkpoint poll failed', { error: e instanceof Error ? e.message : String(e) }));
+    }, Math.min(CHECKPOINT_POLL_MS, this.opts.checkpointIntervalMs));
     this.#poll.unref();
   }
 
@@ -88,7 +92,12 @@ export class Checkpointer {
   connected(signer: string): void {
     this.#retryAt.delete(signer);
     this.#drop(signer);
-    this.run(signer);
+    this.#later(signer);
+  }
+
+  /** `run` in the background, a failure logged. */
+  #later(signer: string): void {
+    this.run(signer).catch((e: unknown) => this.opts.logger.error('audit checkpoint failed', { signer, error: e instanceof Error ? e.message : String(e) }));
   }
 
   lost(signer: string): void {
@@ -100,37 +109,48 @@ export class Checkpointer {
     this.#inFlight.delete(signer);
   }
 
-  #tick(): void {
-    const head = this.registry.auditHead();
+  async #tick(): Promise<void> {
+    const head = await this.registry.auditHead();
     if (head.seq === 0) return;
     const now = this.opts.now();
     for (const signer of this.link.connectedSigners()) {
       if (this.#inFlight.has(signer) || now < (this.#retryAt.get(signer) ?? 0)) continue;
-      const last = this.registry.lastCheckpoint(signer);
+      const last = await this.registry.lastCheckpoint(signer);
       const behind = head.seq - (last?.seq ?? 0);
       const age = now - (last?.at ?? 0);
-      if (behind >= CHECKPOINT_EVERY || (behind > 0 && age >= this.opts.checkpointIntervalMs) || age >= CHECKPOINT_REFRESH_MS) this.run(signer);
+      if (behind >= CHECKPOINT_EVERY || (behind > 0 && age >= this.opts.checkpointIntervalMs) || age >= CHECKPOINT_REFRESH_MS) this.#later(signer);
     }
   }
 
   /** Sends `signer` the next checkpoint START (nothing if one is in flight or the log is empty). */
-  run(signer: string): void {
-    if (this.#inFlight.has(signer) || !this.link.isConnected(signer)) return;
-    const head = this.registry.auditHead();
+  async run(signer: string): Promise<void> {
+    if (this.#inFlight.has(signer) || this.#starting.has(signer) || !this.link.isConnected(signer)) return;
+    this.#starting.add(signer);
+    try {
+      await this.#start(signer);
+    } finally {
+      this.#starting.delete(signer);
+    }
+  }
+
+  async #start(signer: string): Promise<void> {
+    const head = await this.registry.auditHead();
     if (head.seq === 0) return;
-    const known = this.#resume.get(signer) ?? this.registry.lastCheckpoint(signer) ?? this.registry.lastCheckpoint();
+    const known = this.#resume.get(signer) ?? (await this.registry.lastCheckpoint(signer)) ?? (await this.registry.lastCheckpoint());
     let from: AuditPosition = known === undefined ? { seq: 0, hash: AUDIT_GENESIS } : { seq: known.seq, hash: known.hash };
     if (from.seq > head.seq) {
       this.opts.logger.error('a signer cosigned the audit log past its head here (was the registry rolled back?)', { signer, cosigned: from.seq, head: head.seq });
       this.#retryAt.set(signer, this.opts.now() + this.opts.checkpointIntervalMs);
       return;
     }
-    if (this.registry.auditHashAt(from.seq) !== from.hash) {
+    if ((await this.registry.auditHashAt(from.seq)) !== from.hash) {
       // This log changed under a cosigned checkpoint: show the signer that row, never hide it.
       this.opts.logger.error('the audit log no longer carries the hash a signer cosigned', { signer, seq: from.seq });
-      from = from.seq === 0 ? { seq: 0, hash: AUDIT_GENESIS } : { seq: from.seq - 1, hash: this.registry.auditHashAt(from.seq - 1)! };
+      from = from.seq === 0 ? { seq: 0, hash: AUDIT_GENESIS } : { seq: from.seq - 1, hash: (await this.registry.auditHashAt(from.seq - 1))! };
     }
-    const rows = this.registry.auditRows(from.seq, MAX_CHECKPOINT_ROWS);
+    const rows = await this.registry.auditRows(from.seq, MAX_CHECKPOINT_ROWS);
+    // The reads above yielded: the signer may have gone, or a START gone out meanwhile.
+    if (this.#inFlight.has(signer) || !this.link.isConnected(signer)) return;
     let bytes = 0;
     const fit = rows.findIndex((r) => (bytes += checkpointRowBytes(r)) > MAX_CHECKPOINT_ROW_BYTES);
     if (fit >= 0) rows.length = Math.max(1, fit);
@@ -148,7 +168,7 @@ export class Checkpointer {
   }
 
   /** A signer's ACK or ABORT of the checkpoint in flight; throws (answered with control/ERROR) if it answers none. */
-  onFrame(signer: string, envelope: Envelope): void {
+  async onFrame(signer: string, envelope: Envelope): Promise<void> {
     const h = envelope.header;
     const f = this.#inFlight.get(signer);
     if (f === undefined || f.sessionId !== bytesToHex(h.sessionId)) throw new WireError('WRONG_SESSION', { field: 'header.sessionId', message: 'WRONG_SESSION: no checkpoint of this signer awaits this answer' });
@@ -157,11 +177,11 @@ export class Checkpointer {
     if (h.round !== CHECKPOINT_ROUND.ACK && h.round !== CHECKPOINT_ROUND.ABORT) throw new WireError('WRONG_KIND', { field: 'header.round' });
     const body = decodeBody<CheckpointAckBody | CheckpointAbortBody>('checkpoint', h.round, h.suite, envelope.payload);
     this.#drop(signer);
-    if (h.round === CHECKPOINT_ROUND.ACK) return this.#cosigned(signer, pinned, f, body as CheckpointAckBody);
+    if (h.round === CHECKPOINT_ROUND.ACK) return await this.#cosigned(signer, pinned, f, body as CheckpointAckBody);
     this.#refused(signer, f, body as CheckpointAbortBody);
   }
 
-  #cosigned(signer: string, pinned: Uint8Array, f: InFlight, ack: CheckpointAckBody): void {
+  async #cosigned(signer: string, pinned: Uint8Array, f: InFlight, ack: CheckpointAckBody): Promise<void> {
     const checkpoint = { signer, seq: ack.seq, hash: ack.hash, sig: sigHex(ack.sig) };
     if (ack.seq !== f.to.seq || ack.hash !== f.to.hash || !verifyCheckpoint(pinned, checkpoint)) {
       this.metrics.checkpoint('other');
@@ -169,10 +189,10 @@ export class Checkpointer {
       throw new WireError('BAD_SIGNATURE', { field: 'sig', message: 'BAD_SIGNATURE: the cosignature is not of the checkpoint sent, or does not verify' });
     }
     this.#resume.delete(signer);
-    if (ack.seq > 0) this.registry.addCheckpoint(checkpoint);
+    if (ack.seq > 0) await this.registry.addCheckpoint(checkpoint);
     this.metrics.checkpoint('cosigned');
     this.opts.logger.debug('audit checkpoint cosigned', { signer, seq: ack.seq });
-    if (this.registry.auditHead().seq - ack.seq >= CHECKPOINT_EVERY) setImmediate(() => this.run(signer));
+    if ((await this.registry.auditHead()).seq - ack.seq >= CHECKPOINT_EVERY) setImmediate(() => this.#later(signer));
   }
 
   #refused(signer: string, f: InFlight, abort: CheckpointAbortBody): void {
@@ -182,7 +202,7 @@ export class Checkpointer {
     this.opts.logger[level]('audit checkpoint refused', { signer, reason: abort.reason, signerSeq: abort.last?.seq });
     const moved = abort.last !== undefined && (abort.last.seq !== f.from.seq || abort.last.hash !== f.from.hash);
     if (abort.last !== undefined) this.#resume.set(signer, abort.last);
-    if (code === 'STALE_CHECKPOINT' && moved) setImmediate(() => this.run(signer));
+    if (code === 'STALE_CHECKPOINT' && moved) setImmediate(() => this.#later(signer));
     else this.#retryAt.set(signer, this.opts.now() + this.opts.checkpointIntervalMs);
   }
 }

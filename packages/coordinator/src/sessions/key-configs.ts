@@ -11,7 +11,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { isCryptoError, resharePublicKey, targetExternalKey, type PublicKeyPackage, type ReshareParams } from '@keyquorum/crypto';
 import { KEY_ROUND, decodeBody, encodeBody, packageSuiteOf, refreshDigest, toWirePublicKey, type ClientRequest, type CommitmentBody, type ParticipantRef } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
-import type { RegistryKey } from '../registry.ts';
+import type { CoordinatorStore, RegistryKey } from '../store/types.ts';
 import { runKeySession } from './key-session.ts';
 import type { DkgRequest, ReshareRequest } from './requests.ts';
 import { handoverPolicy, sessionError, type SessionRuntime } from './runtime.ts';
@@ -28,9 +28,9 @@ export function checkDkgPackage(key: DkgTarget, pkg: PublicKeyPackage): void {
 }
 
 /** The DKG's commit point writes: the key active at epoch 0, and `key.created` (`extra`: e.g. `resolved`). */
-export function recordDkg(rt: SessionRuntime, key: DkgTarget, pkg: PublicKeyPackage, transcriptHash: Uint8Array, extra: Record<string, unknown> = {}): void {
-  rt.registry.setKeyMaterial(key.id, pkg, 0);
-  rt.registry.append('key.created', key.id, {
+export async function recordDkg(tx: CoordinatorStore, key: DkgTarget, pkg: PublicKeyPackage, transcriptHash: Uint8Array, extra: Record<string, unknown> = {}): Promise<void> {
+  await tx.setKeyMaterial(key.id, pkg, 0);
+  await tx.append('key.created', key.id, {
     suite: key.suite,
     threshold: key.threshold,
     signers: key.participants.map((r) => r.signer),
@@ -45,9 +45,9 @@ export function recordDkg(rt: SessionRuntime, key: DkgTarget, pkg: PublicKeyPack
 export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyPackage> {
   const signers = p.participants.map((r) => r.signer);
   const key: DkgTarget = { id: p.keyId, suite: p.suite, threshold: p.threshold, participants: p.participants };
-  rt.registry.transaction(() => {
-    rt.registry.insertPendingKey(key);
-    rt.registry.append('key.pending', p.keyId, { suite: p.suite, threshold: p.threshold, signers });
+  await rt.registry.transaction(async (tx) => {
+    await tx.insertPendingKey(key);
+    await tx.append('key.pending', p.keyId, { suite: p.suite, threshold: p.threshold, signers });
   });
   try {
     return await runKeySession(rt, {
@@ -61,20 +61,20 @@ export async function dkg(rt: SessionRuntime, p: DkgRequest): Promise<PublicKeyP
       // Durable before CONTRIBUTIONS go out: a coordinator restarted after this resolves the session (resolve.ts).
       derived: (sessionId) => rt.registry.setKeySession(p.keyId, bytesToHex(sessionId)),
       check: (pkg) => checkDkgPackage(key, pkg),
-      commit: (pkg, transcriptHash) => recordDkg(rt, key, pkg, transcriptHash),
+      commit: (tx, pkg, transcriptHash) => recordDkg(tx, key, pkg, transcriptHash),
     });
   } catch (e) {
     const err = sessionError(e, 'DKG failed');
     // Past the derived id a signer may have stored its share (and confirmed): the key
     // stays pending and the resolver (resolve.ts, told by runKeySession) activates it
     // on every CONFIRM or deletes it on a VETO.
-    if (rt.registry.getKey(p.keyId)?.sessionId !== undefined) {
+    if ((await rt.registry.getKey(p.keyId))?.sessionId !== undefined) {
       rt.log.warn('DKG failed after its session id was derived: its pending key is kept until the session is resolved', { keyId: p.keyId, reason: err.message });
       throw err;
     }
-    rt.registry.transaction(() => {
-      rt.registry.deleteKey(p.keyId);
-      rt.registry.append('key.create_failed', p.keyId, { code: err.code, reason: err.message, culprits: err.culprits });
+    await rt.registry.transaction(async (tx) => {
+      await tx.deleteKey(p.keyId);
+      await tx.append('key.create_failed', p.keyId, { code: err.code, reason: err.message, culprits: err.culprits });
     });
     throw err;
   }
@@ -100,14 +100,14 @@ export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: P
         const same = equalBytes(pkg.groupKey, publicKey.groupKey) && equalBytes(pkg.chainCode, publicKey.chainCode) && pkg.threshold === publicKey.threshold && pkg.participants.join() === publicKey.participants.join();
         if (pkg.suite !== packageSuiteOf(key.suite) || !same) throw sessionFault('invalid', [], [], 'the refreshed public key package changes the group key, chain code, threshold or participants');
       },
-      commit: (pkg, transcriptHash) => {
-        rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1);
-        rt.registry.append('key.refreshed', key.id, { fromEpoch: key.epoch, epoch: key.epoch + 1, transcriptHash: bytesToHex(transcriptHash), ...(scheduled ? { scheduled } : {}) });
+      commit: async (tx, pkg, transcriptHash) => {
+        await tx.setKeyMaterial(key.id, pkg, key.epoch + 1);
+        await tx.append('key.refreshed', key.id, { fromEpoch: key.epoch, epoch: key.epoch + 1, transcriptHash: bytesToHex(transcriptHash), ...(scheduled ? { scheduled } : {}) });
       },
     });
   } catch (e) {
     const err = sessionError(e, 'refresh failed');
-    rt.registry.append('key.refresh_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits, ...(scheduled ? { scheduled } : {}) });
+    await rt.registry.append('key.refresh_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits, ...(scheduled ? { scheduled } : {}) });
     throw err;
   }
 }
@@ -117,9 +117,9 @@ export async function refresh(rt: SessionRuntime, key: RegistryKey, publicKey: P
  * the new members, and `key.reshared` (`extra`: the session's dealers, leavers and
  * client key; or, committed by resolution, the leavers and `resolved`).
  */
-export function recordReshare(rt: SessionRuntime, key: RegistryKey, pkg: PublicKeyPackage, members: ParticipantRef[], transcriptHash: Uint8Array, extra: { leavers: string[]; dealers?: string[]; clientKey?: string; resolved?: true }): void {
-  rt.registry.setKeyMaterial(key.id, pkg, key.epoch + 1, members);
-  rt.registry.append('key.reshared', key.id, {
+export async function recordReshare(tx: CoordinatorStore, key: RegistryKey, pkg: PublicKeyPackage, members: ParticipantRef[], transcriptHash: Uint8Array, extra: { leavers: string[]; dealers?: string[]; clientKey?: string; resolved?: true }): Promise<void> {
+  await tx.setKeyMaterial(key.id, pkg, key.epoch + 1, members);
+  await tx.append('key.reshared', key.id, {
     fromEpoch: key.epoch,
     epoch: key.epoch + 1,
     fromThreshold: key.threshold,
@@ -143,7 +143,7 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
   const { key, publicKey } = r;
   // Dealers: the first t old holders (index order) that are connected, not banned for
   // the key, and have acknowledged every commit of it (so they hold epoch e).
-  const unfit = new Set([...rt.registry.bannedSigners(key.id), ...rt.registry.unacknowledged(key.id)]);
+  const unfit = new Set([...(await rt.registry.bannedSigners(key.id)), ...(await rt.registry.unacknowledged(key.id))]);
   const dealerRefs = key.participants.filter((p) => !unfit.has(p.signer) && rt.link.isConnected(p.signer)).slice(0, key.threshold);
   try {
     if (dealerRefs.length < key.threshold) {
@@ -178,7 +178,7 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
         newParticipants: r.newParticipants,
         newThreshold: r.threshold,
         request: r.request,
-        ...handoverPolicy(rt, key.id),
+        ...(await handoverPolicy(rt, key.id)),
       },
       request: r.request,
       epoch,
@@ -200,11 +200,11 @@ export async function reshare(rt: SessionRuntime, r: ReshareRequest): Promise<Pu
         }
         if (!equalBytes(pkg.groupKey, publicKey.groupKey) || !equalBytes(pkg.chainCode, publicKey.chainCode)) throw sessionFault('invalid', [], [], 'the reshared public key package changes the group key or chain code');
       },
-      commit: (pkg, transcriptHash) => recordReshare(rt, key, pkg, r.newParticipants, transcriptHash, { dealers, leavers, clientKey: bytesToHex(r.request.clientKey) }),
+      commit: (tx, pkg, transcriptHash) => recordReshare(tx, key, pkg, r.newParticipants, transcriptHash, { dealers, leavers, clientKey: bytesToHex(r.request.clientKey) }),
     });
   } catch (e) {
     const err = sessionError(e, 'reshare failed');
-    rt.registry.append('key.reshare_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
+    await rt.registry.append('key.reshare_failed', key.id, { epoch: key.epoch, code: err.code, reason: err.message, culprits: err.culprits });
     throw err;
   }
 }

@@ -27,7 +27,7 @@ import {
   type ParticipantRef,
 } from '@keyquorum/protocol';
 import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
-import type { PendingCommit } from '../registry.ts';
+import type { CoordinatorStore, PendingCommit } from '../store/types.ts';
 import type { Inbox } from './inbox.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
 import { schemeOf } from './schemes.ts';
@@ -66,13 +66,13 @@ export interface KeySession {
   /** The epoch every CONFIRM must name. */
   epoch: number;
   /** Called with the derived session id, before any participant learns it (so before any can store a share of it). */
-  derived?: (sessionId: Uint8Array) => void;
+  derived?: (sessionId: Uint8Array) => Promise<void>;
   /** Called with the derived session id and every R1 envelope (by sender); may throw a session fault. */
   round1?: (sessionId: Uint8Array, r1: Map<string, Envelope>) => void;
   /** Checks the agreed public package against what the session must produce. */
   check: (pkg: PublicKeyPackage) => void;
   /** Registry writes of the commit point (run in the transaction that queues the COMMITs). */
-  commit: (pkg: PublicKeyPackage, transcriptHash: Uint8Array) => void;
+  commit: (tx: CoordinatorStore, pkg: PublicKeyPackage, transcriptHash: Uint8Array) => Promise<void>;
 }
 
 /**
@@ -100,9 +100,9 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
       start: s.startBody,
       rounds: KEY_ROUND,
       timeoutMs,
-      declareRound1: (derived) => {
+      declareRound1: async (derived) => {
         log.info('session id derived', { session: bytesToHex(derived) });
-        s.derived?.(derived);
+        await s.derived?.(derived);
         if (s.r1Pairwise) expectPairwise(inbox, KEY_ROUND.R1, derived, dealers, dealers);
         else {
           inbox.expect(KEY_ROUND.R1, dealers, (e) => {
@@ -142,13 +142,13 @@ export async function runKeySession(rt: SessionRuntime, s: KeySession): Promise<
     s.check(pkg);
 
     const recipients = s.commitTo ?? [...ids, ...leavers];
-    const frames = rt.commit(inbox, sessionId, {
+    const frames = await rt.commit(inbox, sessionId, {
       keyId: s.keyId,
       epoch: s.epoch,
       recipients,
       round: KEY_ROUND.COMMIT,
       envelopes: confirmEnvelopes,
-      record: () => s.commit(pkg, first.transcriptHash),
+      record: (tx) => s.commit(tx, pkg, first.transcriptHash),
     });
     committed = true;
     log.info('key session committed', { session: bytesToHex(sessionId) });
@@ -187,14 +187,14 @@ function expectPairwise(inbox: Inbox, round: number, sessionId: Uint8Array, from
 }
 
 /** A member's ACK of a key session's COMMIT: it holds the new epoch. */
-export function recordAck(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+export async function recordAck(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): Promise<void> {
   const h = envelope.header;
   const body = decodeBody<AckBody>(h.kind, h.round, h.suite, envelope.payload);
   if (body.keyId !== pending.keyId || body.epoch !== pending.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: ACK names another key or epoch' });
-  rt.registry.transaction(() => {
-    rt.registry.removePendingCommit(pending.seq);
-    rt.registry.acknowledgeEpoch(pending.keyId, signer, pending.epoch);
-    rt.registry.append('commit.acked', pending.keyId, { signer, kind: pending.kind, epoch: pending.epoch });
+  await rt.registry.transaction(async (tx) => {
+    await tx.removePendingCommit(pending.seq);
+    await tx.acknowledgeEpoch(pending.keyId, signer, pending.epoch);
+    await tx.append('commit.acked', pending.keyId, { signer, kind: pending.kind, epoch: pending.epoch });
   });
   rt.log.info('commit acknowledged', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId, kind: h.kind });
 }

@@ -12,7 +12,7 @@
  */
 import { COORDINATOR_ID, SIGN_ROUND, WireError, decodeBody, openEnvelope, type Envelope, type SignOfferBody } from '@keyquorum/protocol';
 import { MAX_POOLED_PER_KEY, POOL_LOW_WATER } from '../constants.ts';
-import type { Registry } from '../registry.ts';
+import type { CoordinatorStore } from '../store/types.ts';
 
 interface KeyPool {
   epoch: number;
@@ -24,11 +24,11 @@ export class CommitmentPool {
   readonly #pools = new Map<string, Map<string, KeyPool>>();
 
   /** Keeps a signer's OFFER after checking it; WireError (the server answers ERROR) otherwise. */
-  offer(registry: Registry, signer: string, pinned: Uint8Array, envelope: Envelope): void {
+  async offer(registry: CoordinatorStore, signer: string, pinned: Uint8Array, envelope: Envelope): Promise<void> {
     const h = envelope.header;
     openEnvelope(envelope, pinned, { expect: { to: COORDINATOR_ID } });
     const body = decodeBody<SignOfferBody>('sign', SIGN_ROUND.OFFER, h.suite, envelope.payload);
-    const key = registry.getKey(body.keyId);
+    const key = await registry.getKey(body.keyId);
     if (key === undefined || key.state !== 'active' || key.suite !== h.suite || key.epoch !== body.epoch || !key.participants.some((p) => p.signer === signer)) {
       throw new WireError('WRONG_SESSION', { field: 'keyId', message: `WRONG_SESSION: no active ${h.suite} key ${body.keyId} at epoch ${body.epoch} with ${signer} as participant` });
     }

@@ -23,7 +23,7 @@ import {
   type PolicyAckBody,
   type PolicyStartBody,
 } from '@keyquorum/protocol';
-import type { PendingCommit, RegistryKey } from '../registry.ts';
+import type { PendingCommit, RegistryKey } from '../store/types.ts';
 import type { SessionRuntime } from './runtime.ts';
 
 export interface PolicyChange {
@@ -51,49 +51,47 @@ export async function setPolicy(rt: SessionRuntime, key: RegistryKey, change: Po
   const hex = bytesToHex(sessionId);
   const holders = key.participants.map((p) => p.signer);
   const clientKey = bytesToHex(request.clientKey);
-  const frames = rt.queue('policy', key.suite, sessionId, {
+  const frames = await rt.queue('policy', key.suite, sessionId, {
     keyId: key.id, epoch: key.epoch, recipients: holders, round: POLICY_ROUND.START, body,
-    record: () => {
-      rt.registry.governance.addPolicy({ keyId: key.id, version: policy.version, text, digest, clientKey, approvers });
-      rt.registry.append('key.policy_set', key.id, { version: policy.version, digest, clientKey, approvers });
+    record: async (tx) => {
+      await tx.addPolicy({ keyId: key.id, version: policy.version, text, digest, clientKey, approvers });
+      await tx.append('key.policy_set', key.id, { version: policy.version, digest, clientKey, approvers });
     },
   });
   rt.log.info('key policy set', { keyId: key.id, version: policy.version, digest });
   await rt.awaitCommitted(sessionId, frames, holders.filter((id) => rt.link.isConnected(id)));
   const acked = new Set(
-    rt.registry
-      .audit(key.id)
+    (await rt.registry.audit(key.id))
       .filter((e) => e.event === 'key.policy_applied' && e.data.version === policy.version)
       .map((e) => e.data.signer as string),
   );
-  return {
-    delivered: holders.filter((id) => acked.has(id)),
-    pending: holders.filter((id) => rt.registry.findPendingCommit(id, hex) !== undefined),
-  };
+  const pending: string[] = [];
+  for (const id of holders) if ((await rt.registry.findPendingCommit(id, hex)) !== undefined) pending.push(id);
+  return { delivered: holders.filter((id) => acked.has(id)), pending };
 }
 
 /**
  * A holder's answer to a queued policy START (its envelope already checked by
  * `answeredCommit`): ACK or ABORT drop it from the queue, audited.
  */
-export function recordPolicyAnswer(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+export async function recordPolicyAnswer(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): Promise<void> {
   const h = envelope.header;
   const start = decodeEnvelope(pending.frame);
   const sent = decodeBody<PolicyStartBody>('policy', POLICY_ROUND.START, start.header.suite, start.payload);
   const version = (JSON.parse(sent.policy) as { version: number }).version;
   if (h.round === POLICY_ROUND.ACK) {
     const ack = decodeBody<PolicyAckBody>('policy', h.round, h.suite, envelope.payload);
-    rt.registry.transaction(() => {
-      rt.registry.removePendingCommit(pending.seq);
-      rt.registry.append('key.policy_applied', pending.keyId, { signer, version: ack.version, digest: bytesToHex(ack.digest) });
+    await rt.registry.transaction(async (tx) => {
+      await tx.removePendingCommit(pending.seq);
+      await tx.append('key.policy_applied', pending.keyId, { signer, version: ack.version, digest: bytesToHex(ack.digest) });
     });
     return;
   }
   const { reason, rule } = decodeBody<PolicyAbortBody>('policy', h.round, h.suite, envelope.payload);
-  rt.registry.transaction(() => {
-    rt.registry.removePendingCommit(pending.seq);
-    rt.registry.append('key.policy_refused', pending.keyId, { signer, version, reason, ...(rule === undefined ? {} : { rule }) });
-    if (rule !== undefined) rt.registry.append('policy.denied', pending.keyId, { rule, where: signer, op: 'policy', reason, clientKey: bytesToHex(sent.request.clientKey) });
+  await rt.registry.transaction(async (tx) => {
+    await tx.removePendingCommit(pending.seq);
+    await tx.append('key.policy_refused', pending.keyId, { signer, version, reason, ...(rule === undefined ? {} : { rule }) });
+    if (rule !== undefined) await tx.append('policy.denied', pending.keyId, { rule, where: signer, op: 'policy', reason, clientKey: bytesToHex(sent.request.clientKey) });
   });
   rt.log.warn('key policy refused by a holder', { signer, keyId: pending.keyId, version, reason, rule });
 }

@@ -26,7 +26,7 @@ import { handoverPolicy, sessionError, type SessionRuntime } from './runtime.ts'
  */
 export async function repair(rt: SessionRuntime, r: RepairRequest): Promise<PublicKeyPackage> {
   const { key, publicKey, target } = r;
-  const unfit = new Set([...rt.registry.bannedSigners(key.id), ...rt.registry.unacknowledged(key.id), target.signer]);
+  const unfit = new Set([...(await rt.registry.bannedSigners(key.id)), ...(await rt.registry.unacknowledged(key.id)), target.signer]);
   const helperRefs = key.participants.filter((p) => !unfit.has(p.signer) && rt.link.isConnected(p.signer)).slice(0, key.threshold);
   try {
     if (!rt.link.isConnected(target.signer)) throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { message: `the signer to repair, ${target.signer}, is not connected` });
@@ -43,16 +43,16 @@ export async function repair(rt: SessionRuntime, r: RepairRequest): Promise<Publ
       roles: { dealers: helpers, members: [target.signer], leavers: [] },
       r1Pairwise: true,
       commitTo: [target.signer],
-      startBody: { keyId: key.id, epoch: key.epoch, publicKey: toWirePublicKey(publicKey), participants: key.participants, target, helpers: helperRefs, request: r.request, ...handoverPolicy(rt, key.id) },
+      startBody: { keyId: key.id, epoch: key.epoch, publicKey: toWirePublicKey(publicKey), participants: key.participants, target, helpers: helperRefs, request: r.request, ...(await handoverPolicy(rt, key.id)) },
       request: r.request,
       epoch: key.epoch,
       check: (pkg) => {
         if (!equalBytes(encodeBody(toWirePublicKey(pkg)), expected)) throw sessionFault('invalid', [target.signer], [], 'the repaired signer confirmed another public key package');
       },
-      commit: (_pkg, transcriptHash) => {
+      commit: async (tx, _pkg, transcriptHash) => {
         // COMMITs the target owed from before it lost its data are void: it now holds this epoch.
-        for (const c of rt.registry.pendingCommits(target.signer)) if (c.keyId === key.id) rt.registry.removePendingCommit(c.seq);
-        rt.registry.append('key.repaired', key.id, {
+        for (const c of await tx.pendingCommits(target.signer)) if (c.keyId === key.id) await tx.removePendingCommit(c.seq);
+        await tx.append('key.repaired', key.id, {
           epoch: key.epoch,
           signer: target.signer,
           index: target.index,
@@ -64,7 +64,7 @@ export async function repair(rt: SessionRuntime, r: RepairRequest): Promise<Publ
     });
   } catch (e) {
     const err = sessionError(e, 'repair failed');
-    rt.registry.append('key.repair_failed', key.id, { epoch: key.epoch, signer: target.signer, code: err.code, reason: err.message, culprits: err.culprits });
+    await rt.registry.append('key.repair_failed', key.id, { epoch: key.epoch, signer: target.signer, code: err.code, reason: err.message, culprits: err.culprits });
     throw err;
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import type { ClientRequest, KeySuiteId, ParticipantRef, SignTxField, TaprootTarget } from '@keyquorum/protocol';
-import type { RegistryKey } from '../registry.ts';
+import type { RegistryKey } from '../store/types.ts';
 
 export interface DkgRequest {
   keyId: string;

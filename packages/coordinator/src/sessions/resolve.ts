@@ -42,7 +42,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { assertPublicKeyPackage, type PublicKeyPackage } from '@keyquorum/crypto';
 import { KEY_ROUND, WireError, decodeBody, encodeBody, fromWirePublicKey, openEnvelope, type AbortBody, type ConfirmBody, type Envelope, type KeySuiteId, type ParticipantRef, type ResolveBody } from '@keyquorum/protocol';
-import type { RegistryKey } from '../registry.ts';
+import type { CoordinatorStore, RegistryKey } from '../store/types.ts';
 import { Inbox } from './inbox.ts';
 import { checkDkgPackage, recordDkg, recordReshare } from './key-configs.ts';
 import { toCoordinator, type SessionRuntime, type UnresolvedSession } from './runtime.ts';
@@ -60,6 +60,9 @@ interface Resolving {
 }
 
 export type Resolution = 'committed' | 'vetoed' | 'unresolved';
+
+/** A confirmed session's commit point: its registry writes and COMMIT recipients. */
+type Recorder = { record: (tx: CoordinatorStore) => Promise<void>; recipients: string[] };
 
 export class Resolver {
   readonly #rt: SessionRuntime;
@@ -81,14 +84,14 @@ export class Resolver {
    * At start: the keys a DKG left pending (the coordinator died in it). Without a
    * session id: deleted, `key.create_failed`. With one: resolved (`note`).
    */
-  adoptPendingKeys(): void {
+  async adoptPendingKeys(): Promise<void> {
     const rt = this.#rt;
-    for (const key of rt.registry.listKeys().filter((k) => k.state === 'pending')) {
+    for (const key of (await rt.registry.listKeys()).filter((k) => k.state === 'pending')) {
       const participants = key.participants.map((p) => p.signer);
       if (key.sessionId === undefined) {
-        rt.registry.transaction(() => {
-          rt.registry.deleteKey(key.id);
-          rt.registry.append('key.create_failed', key.id, {
+        await rt.registry.transaction(async (tx) => {
+          await tx.deleteKey(key.id);
+          await tx.append('key.create_failed', key.id, {
             code: 'SESSION_FAILED',
             reason: 'the coordinator restarted before the DKG derived its session id (no signer can hold a share of it)',
             culprits: [],
@@ -118,7 +121,7 @@ export class Resolver {
    * signers configured here). A later claim replaces an earlier one: a member lying
    * about them can only block the resolution, as it can by not answering.
    */
-  noteAbort(signer: string, abort: Envelope): void {
+  async noteAbort(signer: string, abort: Envelope): Promise<void> {
     const pinned = this.#rt.opts.signers.get(signer)!;
     let confirm: Envelope | undefined;
     let members: ParticipantRef[] | undefined;
@@ -140,7 +143,7 @@ export class Resolver {
     }
     const h = confirm.header;
     const { keyId } = body;
-    const key = this.#rt.registry.getKey(keyId);
+    const key = await this.#rt.registry.getKey(keyId);
     if (key === undefined) return;
     const base = { kind: h.kind as UnresolvedSession['kind'], suite: h.suite as KeySuiteId, keyId, epoch: body.epoch, sessionId: h.sessionId };
     if (h.kind === 'reshare') {
@@ -220,8 +223,8 @@ export class Resolver {
   }
 
   /** The pending key `session` (a DKG) would create, if the registry still holds it for that session. */
-  #pendingKeyOf(session: UnresolvedSession): RegistryKey | undefined {
-    const key = this.#rt.registry.getKey(session.keyId);
+  async #pendingKeyOf(session: UnresolvedSession): Promise<RegistryKey | undefined> {
+    const key = await this.#rt.registry.getKey(session.keyId);
     const ours = session.kind === 'dkg' && key?.state === 'pending' && key.sessionId === bytesToHex(session.sessionId);
     return ours ? key : undefined;
   }
@@ -234,11 +237,11 @@ export class Resolver {
     if (veto !== undefined) {
       for (const id of session.participants) rt.send(inbox, id, session.sessionId, KEY_ROUND.ABORT, { reason: `vetoed by ${veto.header.from}`, envelopes: [veto] });
       // A DKG that can never commit: its pending key goes.
-      const pending = this.#pendingKeyOf(session);
+      const pending = await this.#pendingKeyOf(session);
       if (pending !== undefined) {
-        rt.registry.transaction(() => {
-          rt.registry.deleteKey(pending.id);
-          rt.registry.append('key.create_failed', pending.id, { code: 'SESSION_FAILED', reason: `DKG interrupted, then vetoed by ${veto.header.from}`, culprits: [] });
+        await rt.registry.transaction(async (tx) => {
+          await tx.deleteKey(pending.id);
+          await tx.append('key.create_failed', pending.id, { code: 'SESSION_FAILED', reason: `DKG interrupted, then vetoed by ${veto.header.from}`, culprits: [] });
         });
       }
       // Offline participants get the VETO when they are next asked (they answer CONFIRM, the VETO stands).
@@ -255,12 +258,12 @@ export class Resolver {
       return 'unresolved';
     }
     const pkg = fromWirePublicKey(first.publicKey);
-    const commit = this.#recorder(session, pkg, first.transcriptHash);
+    const commit = await this.#recorder(session, pkg, first.transcriptHash);
     if (commit === undefined) {
       rt.log.warn('unresolved key session confirmed by all, but the registry cannot record it', { kind: session.kind, keyId: session.keyId, epoch: session.epoch, session: hex });
       return 'unresolved';
     }
-    const frames = rt.commit(inbox, session.sessionId, {
+    const frames = await rt.commit(inbox, session.sessionId, {
       keyId: session.keyId,
       epoch: session.epoch,
       recipients: commit.recipients,
@@ -281,12 +284,12 @@ export class Resolver {
    * demands (key-configs.ts). A DKG: its key is still pending for this session, and the
    * package is the one the DKG must produce (`checkDkgPackage`). A reshare: `#reshare`.
    */
-  #recorder(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): { record: () => void; recipients: string[] } | undefined {
+  async #recorder(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): Promise<Recorder | undefined> {
     const rt = this.#rt;
     if (session.kind === 'reshare') return this.#reshare(session, pkg, transcriptHash);
     const recipients = session.participants;
     if (session.kind === 'dkg') {
-      const pending = this.#pendingKeyOf(session);
+      const pending = await this.#pendingKeyOf(session);
       if (pending === undefined) return undefined;
       try {
         assertPublicKeyPackage(pkg);
@@ -295,17 +298,17 @@ export class Resolver {
         rt.log.warn('unresolved DKG: the confirmed package does not fit the pending key', { keyId: session.keyId, reason: (e as Error).message });
         return undefined;
       }
-      return { recipients, record: () => recordDkg(rt, pending, pkg, transcriptHash, { resolved: true }) };
+      return { recipients, record: (tx) => recordDkg(tx, pending, pkg, transcriptHash, { resolved: true }) };
     }
-    const key = rt.registry.getKey(session.keyId);
+    const key = await rt.registry.getKey(session.keyId);
     const old = key?.publicKey;
     const sameKey = old !== undefined && equalBytes(old.groupKey, pkg.groupKey) && equalBytes(old.chainCode, pkg.chainCode) && old.threshold === pkg.threshold && old.participants.join() === pkg.participants.join();
     if (!(session.kind === 'refresh' && key !== undefined && key.epoch + 1 === session.epoch && sameKey)) return undefined;
     return {
       recipients,
-      record: () => {
-        rt.registry.setKeyMaterial(session.keyId, pkg, session.epoch);
-        rt.registry.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(transcriptHash) });
+      record: async (tx) => {
+        await tx.setKeyMaterial(session.keyId, pkg, session.epoch);
+        await tx.append('key.refreshed', session.keyId, { fromEpoch: session.epoch - 1, epoch: session.epoch, transcriptHash: bytesToHex(transcriptHash) });
       },
     };
   }
@@ -316,10 +319,10 @@ export class Resolver {
    * are exactly the members' (each member checked the refs against its own, answering
    * RESOLVE). COMMIT goes to the members and to every old holder outside the new set.
    */
-  #reshare(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): { record: () => void; recipients: string[] } | undefined {
+  async #reshare(session: UnresolvedSession, pkg: PublicKeyPackage, transcriptHash: Uint8Array): Promise<Recorder | undefined> {
     const rt = this.#rt;
     const { members } = session;
-    const key = rt.registry.getKey(session.keyId);
+    const key = await rt.registry.getKey(session.keyId);
     const old = key?.publicKey;
     if (members === undefined || key === undefined || old === undefined || key.state !== 'active' || key.epoch + 1 !== session.epoch) return undefined;
     try {
@@ -335,6 +338,6 @@ export class Resolver {
       return undefined;
     }
     const leavers = key.participants.map((p) => p.signer).filter((id) => !members.some((m) => m.signer === id));
-    return { recipients: [...members.map((p) => p.signer), ...leavers], record: () => recordReshare(rt, key, pkg, members, transcriptHash, { leavers, resolved: true }) };
+    return { recipients: [...members.map((p) => p.signer), ...leavers], record: (tx) => recordReshare(tx, key, pkg, members, transcriptHash, { leavers, resolved: true }) };
   }
 }

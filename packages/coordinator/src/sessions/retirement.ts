@@ -15,7 +15,7 @@ import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { RETIRE_ROUND, WireError, clientRequestId, decodeBody, encodeEnvelope, type AbortBody, type ClientRequest, type Envelope, type RetireApproveBody, type RetireAttestBody } from '@keyquorum/protocol';
 import { CoordinatorError, sessionFault } from '../errors.ts';
-import type { Attestation, RegistryKey, PendingCommit } from '../registry.ts';
+import type { Attestation, RegistryKey, PendingCommit } from '../store/types.ts';
 import { sessionError, toCoordinator, type SessionRuntime } from './runtime.ts';
 
 /** Retires `key`; returns the attestations received within the round timeout. */
@@ -39,23 +39,23 @@ export async function retire(rt: SessionRuntime, key: RegistryKey, request: Clie
     if (approvals.size < key.threshold) throw sessionFault('abort', connected.filter((id) => !approvals.has(id)), [], `${approvals.size} approvals, ${key.threshold} needed`);
     if (rt.opts.now() - request.timestamp > rt.opts.maxSkewMs) throw sessionFault('timeout', [], [], 'the retire request expired before a quorum approved it');
     const approvers = [...approvals.keys()].sort();
-    const frames = rt.commit(inbox, proposal, {
+    const frames = await rt.commit(inbox, proposal, {
       keyId: key.id,
       epoch: key.epoch,
       recipients: ids,
       round: RETIRE_ROUND.COMMIT,
       envelopes: approvers.map((id) => approvals.get(id)![0]!),
       fields: { request },
-      record: () => {
-        rt.registry.setState(key.id, 'retired');
-        rt.registry.append('key.retired', key.id, { epoch: key.epoch, approvers });
+      record: async (tx) => {
+        await tx.setState(key.id, 'retired');
+        await tx.append('key.retired', key.id, { epoch: key.epoch, approvers });
       },
     });
     committed = true;
     log.info('key retired', { approvers });
     const missing = await rt.awaitCommitted(proposal, frames, connected);
     if (missing.length > 0) log.warn('attestations outstanding; COMMIT is re-sent on reconnect', { signers: missing });
-    return rt.registry.attestations(key.id);
+    return await rt.registry.attestations(key.id);
   } catch (e) {
     if (!committed) rt.abort(inbox, connected, proposal, e);
     throw sessionError(e, 'retirement failed');
@@ -65,20 +65,20 @@ export async function retire(rt: SessionRuntime, key: RegistryKey, request: Clie
 }
 
 /** A participant's ATTEST of a retirement COMMIT: its signed record of the share's destruction. */
-export function recordAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+export async function recordAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): Promise<void> {
   const h = envelope.header;
   const body = decodeBody<RetireAttestBody>(h.kind, h.round, h.suite, envelope.payload);
   if (body.keyId !== pending.keyId || body.epoch !== pending.epoch) throw new WireError('BAD_FIELD', { field: 'keyId', message: 'BAD_FIELD: attestation names another key or epoch' });
-  const key = rt.registry.getKey(pending.keyId);
+  const key = await rt.registry.getKey(pending.keyId);
   const index = key?.participants.find((p) => p.signer === signer)?.index;
   const expected = index === undefined ? undefined : key?.publicKey?.verifyingShares[index];
   if (expected === undefined || !equalBytes(expected, body.verifyingShare)) throw new WireError('BAD_FIELD', { field: 'verifyingShare' });
   const encoded = encodeEnvelope(envelope);
-  rt.registry.transaction(() => {
-    rt.registry.addAttestation({ keyId: body.keyId, signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: body.verifyingShare, envelope: encoded });
-    rt.registry.removePendingCommit(pending.seq);
+  await rt.registry.transaction(async (tx) => {
+    await tx.addAttestation({ keyId: body.keyId, signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: body.verifyingShare, envelope: encoded });
+    await tx.removePendingCommit(pending.seq);
     // The signed ATTEST itself in the chained row: an audit export lets anyone check it against the signer's key.
-    rt.registry.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare), envelope: bytesToHex(encoded) });
+    await tx.append('key.attested', body.keyId, { signer, epoch: body.epoch, destroyedAt: body.destroyedAt, verifyingShare: bytesToHex(body.verifyingShare), envelope: bytesToHex(encoded) });
   });
   rt.log.info('destruction attested', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId });
 }
@@ -90,12 +90,12 @@ export function recordAttestation(rt: SessionRuntime, signer: string, envelope: 
  * than re-sent on every reconnect, and the refusal is audited: that signer still holds
  * its share of a retired key, and the operator knows which attestation will not come.
  */
-export function recordRefusedAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): void {
+export async function recordRefusedAttestation(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit): Promise<void> {
   const h = envelope.header;
   const body = decodeBody<AbortBody>(h.kind, h.round, h.suite, envelope.payload);
-  rt.registry.transaction(() => {
-    rt.registry.removePendingCommit(pending.seq);
-    rt.registry.append('key.attestation_refused', pending.keyId, { signer, epoch: pending.epoch, reason: body.reason });
+  await rt.registry.transaction(async (tx) => {
+    await tx.removePendingCommit(pending.seq);
+    await tx.append('key.attestation_refused', pending.keyId, { signer, epoch: pending.epoch, reason: body.reason });
   });
   rt.log.warn('retirement refused: the signer keeps its share', { signer, keyId: pending.keyId, epoch: pending.epoch, session: pending.sessionId, reason: body.reason });
 }

@@ -43,7 +43,7 @@ import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from '../config.ts';
 import { CoordinatorError, deniedRuleOf, isSessionFault } from '../errors.ts';
 import type { CoordinatorMetrics } from '../metrics.ts';
-import type { PendingCommit, Registry } from '../registry.ts';
+import type { PendingCommit, CoordinatorStore } from '../store/types.ts';
 import type { SignerLink } from '../server.ts';
 import { Inbox, type RoundTable, type WaitOptions } from './inbox.ts';
 import { CommitmentPool } from './nonce-pool.ts';
@@ -66,7 +66,7 @@ export interface Negotiation {
   rounds: ContributionRounds;
   timeoutMs: number;
   /** Declares round 1 under the derived id, before CONTRIBUTIONS go out. */
-  declareRound1: (sessionId: Uint8Array) => void;
+  declareRound1: (sessionId: Uint8Array) => void | Promise<void>;
 }
 
 /** The commit point of a key session or a retirement. */
@@ -81,7 +81,7 @@ export interface CommitPoint {
   /** Fields the COMMIT body carries besides `envelopes` (a retirement's client request). */
   fields?: Readonly<Record<string, unknown>>;
   /** The driver's registry writes, in the transaction that queues the COMMITs. */
-  record: () => void;
+  record: (tx: CoordinatorStore) => Promise<void>;
 }
 
 /** A key session that failed once its id was derived: a participant may hold its share pending (resolve.ts). */
@@ -116,8 +116,8 @@ export function sameSession(e: Envelope, sessionId: Uint8Array): void {
  * holders; nothing for the default (docs/governance.md "Handover"). The old holders refuse
  * any other than their own.
  */
-export function handoverPolicy(rt: SessionRuntime, keyId: string): { policy?: string } {
-  const current = rt.registry.governance.policy(keyId);
+export async function handoverPolicy(rt: SessionRuntime, keyId: string): Promise<{ policy?: string }> {
+  const current = await rt.registry.policy(keyId);
   return current === undefined ? {} : { policy: current.text };
 }
 
@@ -135,7 +135,7 @@ export function sessionError(e: unknown, what: string): CoordinatorError {
 
 export class SessionRuntime {
   readonly opts: ResolvedOptions;
-  readonly registry: Registry;
+  readonly registry: CoordinatorStore;
   readonly link: SignerLink;
   readonly log: Logger;
   private readonly identity: IdentityKey;
@@ -149,7 +149,7 @@ export class SessionRuntime {
   /** Hex session id -> who still owes an ACK / ATTEST of its COMMIT. */
   private readonly ackWaiters = new Map<string, AckWaiter>();
 
-  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: Registry, link: SignerLink, metrics: CoordinatorMetrics) {
+  constructor(opts: ResolvedOptions, identity: IdentityKey, registry: CoordinatorStore, link: SignerLink, metrics: CoordinatorMetrics) {
     this.opts = opts;
     this.identity = identity;
     this.registry = registry;
@@ -242,9 +242,9 @@ export class SessionRuntime {
     const got = await this.collect(inbox, { timeoutMs: n.timeoutMs });
     const contributions: Record<string, Uint8Array> = {};
     for (const [id, [e]] of got) contributions[id] = decodeBody<ContributionBody>(inbox.kind, n.rounds.CONTRIBUTION, inbox.suite, e!.payload).contribution;
-    const sessionId = deriveSessionId({ kind: inbox.kind, suite: inbox.suite, keyId: n.keyId, participants: ids, contributions, requestDigest: n.request.digest, keyState: this.keyState(inbox.kind, n.keyId) });
+    const sessionId = deriveSessionId({ kind: inbox.kind, suite: inbox.suite, keyId: n.keyId, participants: ids, contributions, requestDigest: n.request.digest, keyState: await this.keyState(inbox.kind, n.keyId) });
     this.route(inbox, sessionId);
-    n.declareRound1(sessionId);
+    await n.declareRound1(sessionId);
     const all = ids.map((id) => got.get(id)![0]!);
     this.deliver(inbox, ids, proposal, n.rounds.CONTRIBUTIONS, () => all);
     return sessionId;
@@ -255,9 +255,9 @@ export class SessionRuntime {
    * public package (none for a dkg). Each signer binds its own view, so a signer whose
    * records differ derives another session id.
    */
-  private keyState(kind: string, keyId: string): SessionKeyState | null {
+  private async keyState(kind: string, keyId: string): Promise<SessionKeyState | null> {
     if (kind === 'dkg') return null;
-    const key = this.registry.getKey(keyId);
+    const key = await this.registry.getKey(keyId);
     if (key?.publicKey === undefined) throw new CoordinatorError('WRONG_STATE', { message: `${keyId} has no public key package` });
     return keyStateOf(key.epoch, toWirePublicKey(key.publicKey));
   }
@@ -267,11 +267,11 @@ export class SessionRuntime {
    * and, in one registry transaction, `c.record` runs and every COMMIT is queued,
    * before the first is sent. Returns the frames for `awaitCommitted`.
    */
-  commit(inbox: Inbox, sessionId: Uint8Array, c: CommitPoint): Map<string, Uint8Array> {
+  async commit(inbox: Inbox, sessionId: Uint8Array, c: CommitPoint): Promise<Map<string, Uint8Array>> {
     const frames = new Map(c.recipients.map((id) => [id, encodeEnvelope(this.seal(inbox, sessionId, c.round, id, { ...c.fields, envelopes: this.relay(inbox, c.envelopes, id, c.round) }))]));
-    this.registry.transaction(() => {
-      c.record();
-      for (const [id, frame] of frames) this.registry.addPendingCommit({ signer: id, keyId: c.keyId, kind: inbox.kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });
+    await this.registry.transaction(async (tx) => {
+      await c.record(tx);
+      for (const [id, frame] of frames) await tx.addPendingCommit({ signer: id, keyId: c.keyId, kind: inbox.kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });
     });
     return frames;
   }
@@ -281,12 +281,12 @@ export class SessionRuntime {
    * every recipient as round `round`, and in one registry transaction `record` runs and
    * every frame is queued (re-sent on reconnect until answered). Returns the frames.
    */
-  queue(kind: string, suite: string, sessionId: Uint8Array, c: { keyId: string; epoch: number; recipients: readonly string[]; round: number; body: unknown; record: () => void }): Map<string, Uint8Array> {
+  async queue(kind: string, suite: string, sessionId: Uint8Array, c: { keyId: string; epoch: number; recipients: readonly string[]; round: number; body: unknown; record: (tx: CoordinatorStore) => Promise<void> }): Promise<Map<string, Uint8Array>> {
     const seal = (to: string) => sealEnvelope(this.identity, { v: PROTOCOL_VERSION, kind, suite, sessionId, round: c.round, from: COORDINATOR_ID, to }, encodeBody(c.body));
     const frames = new Map(c.recipients.map((id) => [id, encodeEnvelope(seal(id))]));
-    this.registry.transaction(() => {
-      c.record();
-      for (const [id, frame] of frames) this.registry.addPendingCommit({ signer: id, keyId: c.keyId, kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });
+    await this.registry.transaction(async (tx) => {
+      await c.record(tx);
+      for (const [id, frame] of frames) await tx.addPendingCommit({ signer: id, keyId: c.keyId, kind, epoch: c.epoch, sessionId: bytesToHex(sessionId), frame });
     });
     return frames;
   }
@@ -311,17 +311,17 @@ export class SessionRuntime {
   }
 
   /** Re-sends every COMMIT `signer` has not acknowledged, oldest first. */
-  resendCommits(signer: string): void {
-    for (const c of this.registry.pendingCommits(signer)) {
+  async resendCommits(signer: string): Promise<void> {
+    for (const c of await this.registry.pendingCommits(signer)) {
       this.link.sendFrame(signer, c.frame);
       this.log.info('re-sent commit', { signer, keyId: c.keyId, kind: c.kind, epoch: c.epoch, session: c.sessionId });
     }
   }
 
   /** The queued COMMIT an ACK / ATTEST answers, once its envelope is checked (pinned signature, session, to the coordinator). */
-  answeredCommit(signer: string, envelope: Envelope, pinned: Uint8Array): PendingCommit {
+  async answeredCommit(signer: string, envelope: Envelope, pinned: Uint8Array): Promise<PendingCommit> {
     const h = envelope.header;
-    const pending = this.registry.findPendingCommit(signer, bytesToHex(h.sessionId));
+    const pending = await this.registry.findPendingCommit(signer, bytesToHex(h.sessionId));
     if (pending === undefined || pending.kind !== h.kind) throw new WireError('WRONG_SESSION', { field: 'header.sessionId', message: 'WRONG_SESSION: no commit awaits this acknowledgement' });
     openEnvelope(envelope, pinned, { expect: { sessionId: h.sessionId, to: COORDINATOR_ID } });
     toCoordinator(envelope);

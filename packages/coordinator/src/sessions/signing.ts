@@ -75,7 +75,7 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
   if (r.path !== undefined) target.path = r.path;
   if (r.taproot !== undefined) target.taproot = r.taproot;
   const memory = memoryOf(rt).forKey(key.id, key.epoch);
-  const excluded = new Set(rt.registry.bannedSigners(key.id));
+  const excluded = new Set(await rt.registry.bannedSigners(key.id));
   const tried = new Set<string>();
   const culprits = new Set<string>();
   const budget = signAttemptBudget(key.participants.length, key.threshold);
@@ -92,7 +92,7 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
       const { signature, recoveryId } = await scheme.signAttempt(rt, r, quorum, target);
       const publicKey = targetExternalKey(r.publicKey, target);
       const ids = quorum.map((p) => p.signer);
-      rt.registry.append('key.signed', key.id, {
+      await rt.registry.append('key.signed', key.id, {
         epoch: key.epoch,
         quorum: ids,
         attempts: attempt,
@@ -112,16 +112,16 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
       // A signer's policy refused: every holder has the same policy, so no other quorum is tried.
       const rule = fault.reason === 'abort' ? deniedRuleOf(e.message) : undefined;
       if (rule !== undefined) {
-        rt.registry.append('policy.denied', key.id, { rule, where: fault.signers.join(','), op: 'sign', reason: e.message, clientKey: bytesToHex(r.request.clientKey) });
+        await rt.registry.append('policy.denied', key.id, { rule, where: fault.signers.join(','), op: 'sign', reason: e.message, clientKey: bytesToHex(r.request.clientKey) });
         throw new CoordinatorError('POLICY_DENIED', { rule, message: `(${rule}) signer ${fault.signers.join(',')} refused: ${e.message}`, cause: e });
       }
       lastFault = e;
       const verdict = judge(scheme, fault, e.culprits, quorum, memory);
       for (const id of verdict.exclude) excluded.add(id);
       for (const id of verdict.proven) culprits.add(id);
-      rt.registry.transaction(() => {
-        for (const id of verdict.ban) rt.registry.ban(key.id, id, e.message);
-        rt.registry.append('key.sign_attempt_failed', key.id, {
+      await rt.registry.transaction(async (tx) => {
+        for (const id of verdict.ban) await tx.ban(key.id, id, e.message);
+        await tx.append('key.sign_attempt_failed', key.id, {
           epoch: key.epoch,
           attempt,
           quorum: quorum.map((p) => p.signer),

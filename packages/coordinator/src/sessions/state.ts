@@ -38,7 +38,7 @@ import {
   type UsageState,
 } from '@keyquorum/protocol';
 import { CoordinatorError } from '../errors.ts';
-import type { AuditEventType, PendingCommit, RegistryKey } from '../registry.ts';
+import type { AuditEventType, PendingCommit, RegistryKey } from '../store/types.ts';
 import { recordAttestation } from './retirement.ts';
 import type { SessionRuntime } from './runtime.ts';
 
@@ -65,8 +65,8 @@ export interface StateChange {
 }
 
 /** The usage state the coordinator records for `key` ('active' without a record). */
-export function usageOf(rt: SessionRuntime, keyId: string): UsageState {
-  return rt.registry.keyUsage(keyId)?.state ?? 'active';
+export async function usageOf(rt: SessionRuntime, keyId: string): Promise<UsageState> {
+  return (await rt.registry.keyUsage(keyId))?.state ?? 'active';
 }
 
 /**
@@ -76,7 +76,7 @@ export function usageOf(rt: SessionRuntime, keyId: string): UsageState {
  */
 export async function changeState(rt: SessionRuntime, key: RegistryKey, change: StateChange): Promise<string[]> {
   const { transition, afterMs, request } = change;
-  const usage = rt.registry.keyUsage(key.id);
+  const usage = await rt.registry.keyUsage(key.id);
   const from = usage?.state ?? 'active';
   const to = nextState(from, transition, usage?.previous) ?? (TARGET[transition] === from ? from : undefined);
   if (to === undefined) throw new CoordinatorError('WRONG_KEY_STATE', { field: 'transition', message: `key ${key.id} is ${from}: ${transition} is not allowed` });
@@ -87,13 +87,13 @@ export async function changeState(rt: SessionRuntime, key: RegistryKey, change: 
   const approvers = request.approvals === undefined ? {} : { approvers: request.approvals.map((a) => a.approver).sort() };
   const sessionId = randomBytes(32);
   const holders = key.participants.map((p) => p.signer);
-  const frames = rt.queue('state', key.suite, sessionId, {
+  const frames = await rt.queue('state', key.suite, sessionId, {
     keyId: key.id, epoch: key.epoch, recipients: holders, round: STATE_ROUND.START, body,
-    record: () => {
+    record: async (tx) => {
       if (to === from && transition !== 'schedule-destroy') return;
-      rt.registry.setKeyUsage({ keyId: key.id, state: to, previous: transition === 'schedule-destroy' ? from : undefined, schedule });
-      if (schedule !== undefined) rt.registry.append('key.destroy_scheduled', key.id, { from, to, clientKey, ...approvers, afterMs, destroyAt: schedule.destroyAt });
-      else rt.registry.append(EVENTS[transition] as 'key.suspended', key.id, { from, to, clientKey, ...approvers });
+      await tx.setKeyUsage({ keyId: key.id, state: to, previous: transition === 'schedule-destroy' ? from : undefined, schedule });
+      if (schedule !== undefined) await tx.append('key.destroy_scheduled', key.id, { from, to, clientKey, ...approvers, afterMs, destroyAt: schedule.destroyAt });
+      else await tx.append(EVENTS[transition] as 'key.suspended', key.id, { from, to, clientKey, ...approvers });
     },
   });
   rt.log.info('key state changed', { keyId: key.id, transition, from, to });
@@ -105,22 +105,30 @@ export async function changeState(rt: SessionRuntime, key: RegistryKey, change: 
  * destroyed (and retired) and the 'destroy' START queued for every holder. Returns false
  * if the key is not (or no longer) scheduled, or its deadline is still ahead.
  */
-export function destroyDue(rt: SessionRuntime, keyId: string): boolean {
-  const key = rt.registry.getKey(keyId);
-  const usage = rt.registry.keyUsage(keyId);
+export async function destroyDue(rt: SessionRuntime, keyId: string): Promise<boolean> {
+  const key = await rt.registry.getKey(keyId);
+  const usage = await rt.registry.keyUsage(keyId);
   if (key === undefined || usage?.state !== 'destroy-scheduled' || usage.schedule === undefined || rt.opts.now() < usage.schedule.destroyAt) return false;
   const { request, afterMs } = usage.schedule;
   const body: StateStartBody = { keyId, transition: 'destroy', afterMs, request };
   const holders = key.participants.map((p) => p.signer);
   const sessionId = randomBytes(32);
-  const frames = rt.queue('state', key.suite, sessionId, {
+  let still = true;
+  const frames = await rt.queue('state', key.suite, sessionId, {
     keyId, epoch: key.epoch, recipients: holders, round: STATE_ROUND.START, body,
-    record: () => {
-      rt.registry.setKeyUsage({ keyId, state: 'destroyed', previous: undefined, schedule: undefined });
-      rt.registry.setState(keyId, 'retired');
-      rt.registry.append('key.destroyed', keyId, { from: 'destroy-scheduled', to: 'destroyed', clientKey: bytesToHex(request.clientKey) });
+    record: async (tx) => {
+      // Read again in the transaction: a cancel may have landed since the read above.
+      still = (await tx.keyUsage(keyId))?.state === 'destroy-scheduled';
+      if (!still) throw new Error(`${keyId} is no longer scheduled for destruction`);
+      await tx.setKeyUsage({ keyId, state: 'destroyed', previous: undefined, schedule: undefined });
+      await tx.setState(keyId, 'retired');
+      await tx.append('key.destroyed', keyId, { from: 'destroy-scheduled', to: 'destroyed', clientKey: bytesToHex(request.clientKey) });
     },
+  }).catch((e: unknown) => {
+    if (still) throw e;
+    return undefined;
   });
+  if (frames === undefined) return false;
   for (const id of holders) rt.link.sendFrame(id, frames.get(id)!);
   rt.log.info('key destruction due: wipe queued for every holder', { keyId, signers: holders });
   return true;
@@ -138,15 +146,15 @@ function transitionOf(pending: PendingCommit): Transition {
  * (a final refusal, audited), except the refusal of a due destruction, which is re-sent
  * after `DESTROY_RETRY_MS` (`retry`).
  */
-export function recordStateAnswer(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit, retry: (delayMs: number) => void): void {
+export async function recordStateAnswer(rt: SessionRuntime, signer: string, envelope: Envelope, pending: PendingCommit, retry: (delayMs: number) => void): Promise<void> {
   const h = envelope.header;
   if (h.round === STATE_ROUND.ATTEST) return recordAttestation(rt, signer, envelope, pending);
   const transition = transitionOf(pending);
   if (h.round === STATE_ROUND.ACK) {
     const ack = decodeBody<StateAckBody>('state', h.round, h.suite, envelope.payload);
-    rt.registry.transaction(() => {
-      rt.registry.removePendingCommit(pending.seq);
-      rt.registry.append('key.state_applied', pending.keyId, { signer, transition, state: ack.state });
+    await rt.registry.transaction(async (tx) => {
+      await tx.removePendingCommit(pending.seq);
+      await tx.append('key.state_applied', pending.keyId, { signer, transition, state: ack.state });
     });
     return;
   }
@@ -160,9 +168,9 @@ export function recordStateAnswer(rt: SessionRuntime, signer: string, envelope: 
     rt.log.warn('a holder deferred a key state transition until its audit checkpoint', { signer, keyId: pending.keyId, reason });
     return retry(DESTROY_RETRY_MS);
   }
-  rt.registry.transaction(() => {
-    rt.registry.removePendingCommit(pending.seq);
-    rt.registry.append('key.state_refused', pending.keyId, { signer, transition, reason });
+  await rt.registry.transaction(async (tx) => {
+    await tx.removePendingCommit(pending.seq);
+    await tx.append('key.state_refused', pending.keyId, { signer, transition, reason });
   });
   rt.log.warn('key state transition refused by a holder', { signer, keyId: pending.keyId, transition, reason });
 }
