@@ -282,6 +282,13 @@ function storeConformance(name: string, open: OpenStore): void {
       expect((await s.getKey('k2'))?.state).toBe('pending');
       expect(await s.verifyAudit()).toMatchObject({ ok: true, count: 2 });
       await expect(handle!.getKey('k2')).rejects.toThrow(/after its transaction ended/);
+      // The store itself, called from inside its own transaction, refuses (it would wait on the transaction for ever).
+      const inside = await s.transaction(async (tx) => {
+        await tx.ban('k2', 's1', 'r');
+        return s.bannedSigners('k2').then(() => 'answered', (e: Error) => e.message);
+      });
+      expect(inside).toMatch(/called inside its own transaction/);
+      expect(await s.bannedSigners('k2')).toEqual(['s1']);
     });
   });
 }
