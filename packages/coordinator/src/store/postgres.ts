@@ -20,6 +20,7 @@
  * - Text orderings use the "C" collation, so lists come out in SQLite's (binary)
  *   order whatever the database's default collation.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import type { ApiErrorJson, Approval, AuditChainRow, AuditCheckpoint, AuditPosition, KeySuiteId, ParticipantRef, PendingOperationState } from '@keyquorum/protocol';
@@ -57,6 +58,8 @@ class Parts {
 
 interface Shared {
   pool: pg.Pool;
+  /** Marks a transaction's async context, so the store itself refuses calls from inside it. */
+  inTx: AsyncLocalStorage<TxState>;
   now: () => number;
   replayWindowMs: number;
   ended: boolean;
@@ -95,14 +98,25 @@ export class PostgresStore implements CoordinatorStore {
       await pool.end();
       throw e;
     }
-    const shared: Shared = { pool, now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false };
+    const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false };
     return new PostgresStore(shared, pool, undefined, opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS);
   }
 
-  /** Runs `fn` on this handle's parts, refusing a handle whose transaction ended. */
+  /**
+   * Runs `fn` on this handle's parts. Refused: a handle whose transaction ended, and the
+   * store itself called from inside its own open transaction (as SqliteStore refuses it):
+   * on another connection, such a call could wait for ever on a row lock that
+   * transaction holds.
+   */
   #run<T>(fn: (p: Parts) => Promise<T>): Promise<T> {
-    if (this.#tx !== undefined && !this.#tx.open) return Promise.reject(new Error('PostgresStore: transaction handle used after its transaction ended'));
-    return fn(this.#p);
+    const refused = this.#refused();
+    return refused === undefined ? fn(this.#p) : Promise.reject(refused);
+  }
+
+  #refused(): Error | undefined {
+    if (this.#tx !== undefined) return this.#tx.open ? undefined : new Error('PostgresStore: transaction handle used after its transaction ended');
+    if (this.#s.inTx.getStore()?.open === true) return new Error('PostgresStore: the store was called inside its own transaction; use the transaction handle');
+    return undefined;
   }
 
   /** Runs `fn` atomically: inline in this handle's transaction, else in one of its own. */
@@ -112,13 +126,15 @@ export class PostgresStore implements CoordinatorStore {
   }
 
   async #begin<T>(fence: Fence | undefined, fn: (tx: PostgresStore) => Promise<T>): Promise<T> {
+    const refused = this.#refused();
+    if (refused !== undefined) throw refused;
     const client = await this.#s.pool.connect();
     const state: TxState = { open: true };
     let discard: Error | undefined;
     try {
       await client.query('BEGIN');
       if (fence !== undefined) await checkFence(client, fence);
-      const out = await fn(new PostgresStore(this.#s, client, state, 0));
+      const out = await this.#s.inTx.run(state, () => fn(new PostgresStore(this.#s, client, state, 0)));
       await client.query('COMMIT');
       return out;
     } catch (e) {
