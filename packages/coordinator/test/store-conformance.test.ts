@@ -20,7 +20,7 @@ import { PostgresStore } from '../src/store/postgres.ts';
 import { PG_SCHEMA_VERSION } from '../src/store/postgres-schema.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { CoordinatorStore, StoreOptions } from '../src/store/types.ts';
-import { tempDir } from './helpers.ts';
+import { freePort, tempDir } from './helpers.ts';
 
 type OpenStore = (opts: StoreOptions) => Promise<CoordinatorStore>;
 
@@ -374,5 +374,16 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`PostgreSQL${POSTGRES_UNAVAI
     expect(refused).toBeInstanceOf(CoordinatorError);
     expect(refused).toMatchObject({ code: 'BAD_CONFIG', field: 'database' });
     expect((refused as Error).message).toContain(`schema version ${SCHEMA_VERSION + 1}; this coordinator knows versions up to ${SCHEMA_VERSION}`);
+  });
+
+  it('a database that cannot be reached or does not exist is BAD_CONFIG naming it, without the password', async () => {
+    const port = await freePort();
+    for (const url of [`postgresql://postgres:s3cret@127.0.0.1:${port}/kq`, postgres.server().url('no_such_db').replace('postgres@', 'postgres:s3cret@')]) {
+      const e = await PostgresStore.open(url).then(async (s) => (await s.stop(), undefined), (err: unknown) => err);
+      expect(e).toBeInstanceOf(CoordinatorError);
+      expect(e).toMatchObject({ code: 'BAD_CONFIG', field: 'database' });
+      expect((e as Error).message).toMatch(/cannot open PostgreSQL database (kq|no_such_db) at 127\.0\.0\.1:\d+/);
+      expect((e as Error).message).not.toContain('s3cret');
+    }
   });
 });

@@ -25,6 +25,7 @@ import pg from 'pg';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import type { ApiErrorJson, Approval, AuditChainRow, AuditCheckpoint, AuditPosition, KeySuiteId, ParticipantRef, PendingOperationState } from '@keyquorum/protocol';
 import { AUDIT_VERIFY_CHUNK_ROWS } from '../constants.ts';
+import { CoordinatorError } from '../errors.ts';
 import { AuditChainVerifier } from '../registry/audit.ts';
 import { checkFence, LeaderLease, type Fence } from './lease.ts';
 import { PG_TYPES, type Queryable } from './pg-sql.ts';
@@ -86,17 +87,19 @@ export class PostgresStore implements CoordinatorStore {
     this.lease = new LeaderLease(s.pool);
   }
 
-  /** Connects to `connectionString` and migrates the database to the current schema; BAD_CONFIG if it is newer. */
+  /** Connects to `connectionString` and migrates the database to the current schema; BAD_CONFIG if it is newer or cannot be opened. */
   static async open(connectionString: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString, max: opts.maxConnections ?? 10, types: PG_TYPES });
     // An idle connection that drops is reported to the next query that needs one; without
     // a listener, the pool's 'error' event would end the process.
     pool.on('error', () => undefined);
+    const where = describe(connectionString);
     try {
-      await migratePostgres(pool, describe(connectionString));
+      await migratePostgres(pool, where);
     } catch (e) {
       await pool.end();
-      throw e;
+      if (e instanceof CoordinatorError) throw e;
+      throw new CoordinatorError('BAD_CONFIG', { field: 'database', message: `cannot open ${where}: ${(e as Error).message}`, cause: e });
     }
     const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false };
     return new PostgresStore(shared, pool, undefined, opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS);
