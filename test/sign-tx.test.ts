@@ -22,7 +22,7 @@ import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { JsonRpcProvider, Transaction, computeAddress, getBytes, hexlify, parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Registry } from '@keyquorum/coordinator';
+import { SqliteStore } from '@keyquorum/coordinator';
 import { exportIdentitySecret, parsePolicy, policyDigest, policyToText } from '@keyquorum/protocol';
 import { cli, type Run } from '../packages/client/test/support/cli.ts';
 import { Cluster } from './support/cluster.ts';
@@ -161,11 +161,11 @@ describe('sign-tx end to end: a policy-bound ethereum key, the CLI and a real EV
     // A lying coordinator: its registry holds a version 2 without the transaction rules, which no signer ever received.
     await cluster.coordinator.kill('SIGKILL');
     const loose = parsePolicy({ format: 1, version: 2 });
-    const registry = Registry.open(cluster.dataDir('coordinator'), {});
+    const registry = await SqliteStore.open(cluster.dataDir('coordinator'), {});
     try {
-      registry.governance.addPolicy({ keyId: KEY, version: 2, text: policyToText(loose), digest: bytesToHex(policyDigest(loose)), clientKey: bytesToHex(cluster.admin.publicKey), approvers: [] });
+      await registry.addPolicy({ keyId: KEY, version: 2, text: policyToText(loose), digest: bytesToHex(policyDigest(loose)), clientKey: bytesToHex(cluster.admin.publicKey), approvers: [] });
     } finally {
-      registry.stop();
+      await registry.stop();
     }
     await restartCoordinator();
     expect(await cluster.client.getPolicy(KEY)).toMatchObject({ version: 2, policy: expect.not.objectContaining({ transactions: expect.anything() }) });

@@ -14,14 +14,14 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditHash, generateIdentity, signCheckpoint, verifyCheckpoint, type AuditChainRow } from '@keyquorum/protocol';
-import type { Registry } from '../../coordinator/src/index.ts';
+import type { SqliteStore } from '../../coordinator/src/index.ts';
 import { startCluster, type Cluster } from '../../coordinator/test/helpers.ts';
 import { KeyquorumClient, verifyAuditExport, type AuditExportVerification } from '../src/index.ts';
 import { cli } from './support/cli.ts';
 
 let c: Cluster;
 let client: KeyquorumClient;
-let registry: Registry;
+let registry: SqliteStore;
 let text: string;
 /** The export's lines: header, entries, checkpoints. */
 let lines: string[];
@@ -47,7 +47,12 @@ const checkpointsSha = (cps: string[]) => sha(cps.map((l) => `${l}\n`).join(''))
 /** Waits until every signer cosigned the log's head (the coordinator asks them on its own). */
 async function cosignedHead(): Promise<void> {
   const deadline = Date.now() + 60_000;
-  while (!IDS.every((s) => registry.lastCheckpoint(s)?.seq === registry.auditHead().seq)) {
+  const cosigned = async () => {
+    const head = (await registry.auditHead()).seq;
+    for (const s of IDS) if ((await registry.lastCheckpoint(s))?.seq !== head) return false;
+    return true;
+  };
+  while (!(await cosigned())) {
     if (Date.now() > deadline) throw new Error('the signers did not cosign the head');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -71,7 +76,7 @@ function rechained(ls: string[], at: number): string[] {
 
 beforeAll(async () => {
   c = await startCluster(IDS, { cosign: true, options: { roundTimeoutMs: 30_000, checkpointIntervalMs: 100 } });
-  registry = (c.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
+  registry = (c.coordinator as unknown as { parts: { registry: SqliteStore } }).parts.registry;
   client = new KeyquorumClient({ url: c.coordinator.url, clientKey: c.admin });
   await client.createKey({ keyId: 'cp-1', suite: 'frost-ed25519', threshold: 2 });
   await cosignedHead();
@@ -91,29 +96,29 @@ afterAll(async () => {
 });
 
 describe('the coordinator has its signers cosign the audit log', () => {
-  it("stores each signer's cosignatures, each verifying under its key at the hash the log has at that seq", () => {
-    const stored = registry.checkpoints();
+  it("stores each signer's cosignatures, each verifying under its key at the hash the log has at that seq", async () => {
+    const stored = await registry.checkpoints();
     expect(new Set(stored.map((k) => k.signer))).toEqual(new Set(IDS));
     // Consecutive checkpoints as the log grew: more than one seq per signer.
     expect(new Set(stored.filter((k) => k.signer === 's1').map((k) => k.seq)).size).toBeGreaterThan(1);
     for (const k of stored) {
       expect(verifyCheckpoint(c.signerIdentities.get(k.signer)!.publicKey, k)).toBe(true);
-      expect(k.hash).toBe(registry.auditHashAt(k.seq));
+      expect(k.hash).toBe(await registry.auditHashAt(k.seq));
     }
   });
 
-  it('exports them; with the keys pinned the export is cosigned up to its last entry by every signer', () => {
-    expect(checkpointLines(lines)).toHaveLength(registry.checkpoints().length);
+  it('exports them; with the keys pinned the export is cosigned up to its last entry by every signer', async () => {
+    expect(checkpointLines(lines)).toHaveLength((await registry.checkpoints()).length);
     expect(verifyAuditExport(text, { signerKeys: pinned() })).toMatchObject({
-      ok: true, count, cosigned: { checkpoints: registry.checkpoints().length, verified: registry.checkpoints().length, seq: count, signers: IDS, bySigner: { s1: count, s2: count, s3: count } },
+      ok: true, count, cosigned: { checkpoints: (await registry.checkpoints()).length, verified: (await registry.checkpoints()).length, seq: count, signers: IDS, bySigner: { s1: count, s2: count, s3: count } },
     });
     // Without keys the file still verifies, its checkpoints unverified.
     expect(verifyAuditExport(text)).toMatchObject({ ok: true, cosigned: { verified: 0, seq: 0 } });
   });
 
-  it('fails a log rewritten before its last checkpoint and re-chained end to end, at the first cosigned entry after the change', () => {
+  it('fails a log rewritten before its last checkpoint and re-chained end to end, at the first cosigned entry after the change', async () => {
     const changed = 3;
-    const cosignedSeqs = [...new Set(registry.checkpoints().map((k) => k.seq))].sort((a, b) => a - b);
+    const cosignedSeqs = [...new Set((await registry.checkpoints()).map((k) => k.seq))].sort((a, b) => a - b);
     const first = cosignedSeqs.find((s) => s >= changed)!;
     const previous = Math.max(0, ...cosignedSeqs.filter((s) => s < changed));
     const rewritten = join(rechained(lines, changed));
@@ -171,8 +176,8 @@ describe('the coordinator has its signers cosign the audit log', () => {
 
 describe('a cosignature that is not the signer\'s', () => {
   it('is not stored: the coordinator checks each ACK under the pinned key (a connection signing with another key)', async () => {
-    const head = registry.auditHead();
-    const kept = registry.checkpoints().filter((k) => k.signer === 's3');
+    const head = await registry.auditHead();
+    const kept = (await registry.checkpoints()).filter((k) => k.signer === 's3');
     const metric = /keyquorum_audit_checkpoints_total\{outcome="other"\} (\d+)/;
     const refusedBefore = Number(metric.exec(await (await fetch(`${c.coordinator.url}/metrics`)).text())?.[1] ?? 0);
     // s3 reconnects with its own identity (the handshake holds) but signs checkpoints with another key.
@@ -184,8 +189,8 @@ describe('a cosignature that is not the signer\'s', () => {
       if (Date.now() > deadline) throw new Error('the forged cosignature was not answered');
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(registry.checkpoints().filter((k) => k.signer === 's3')).toEqual(kept);
-    for (const k of registry.checkpoints()) expect(verifyCheckpoint(c.signerIdentities.get(k.signer)!.publicKey, k)).toBe(true);
+    expect((await registry.checkpoints()).filter((k) => k.signer === 's3')).toEqual(kept);
+    for (const k of await registry.checkpoints()) expect(verifyCheckpoint(c.signerIdentities.get(k.signer)!.publicKey, k)).toBe(true);
     await liar.close();
     const honest = c.newSigner('s3');
     honest.lastCheckpoint = { ...head };
@@ -196,7 +201,7 @@ describe('a cosignature that is not the signer\'s', () => {
 describe('a coordinator whose log is rewritten under a cosigned checkpoint (last: it breaks the log)', () => {
   it('shows its signers the rewritten rows; they refuse to cosign it', async () => {
     const db = (registry as unknown as { db: import('better-sqlite3').Database }).db;
-    const before = Math.max(...IDS.map((s) => registry.lastCheckpoint(s)!.seq));
+    const before = Math.max(...(await Promise.all(IDS.map(async (s) => (await registry.lastCheckpoint(s))!.seq))));
     // Row 2 rewritten in place and every later hash recomputed: the chain verifies.
     const rows = db.prepare<[], { seq: number; ts: number; event: string; key_id: string | null; data: string }>('SELECT seq, ts, event, key_id, data FROM audit ORDER BY seq').all();
     let prev = '00'.repeat(32);
@@ -206,7 +211,7 @@ describe('a coordinator whose log is rewritten under a cosigned checkpoint (last
       db.prepare('UPDATE audit SET data = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(data, prev, hash, r.seq);
       prev = hash;
     }
-    expect(registry.verifyAudit()).toMatchObject({ ok: true });
+    expect(await registry.verifyAudit()).toMatchObject({ ok: true });
     await client.sign('cp-1', { message: 'ef'.repeat(32) });
     const metric = /keyquorum_audit_checkpoints_total\{outcome="AUDIT_INCONSISTENT"\} (\d+)/;
     const deadline = Date.now() + 60_000;
@@ -217,7 +222,7 @@ describe('a coordinator whose log is rewritten under a cosigned checkpoint (last
       refused = Number(metric.exec(await (await fetch(`${c.coordinator.url}/metrics`)).text())?.[1] ?? 0);
     }
     // No signer cosigned anything past what it cosigned before the rewrite.
-    for (const s of IDS) expect(registry.lastCheckpoint(s)!.seq).toBe(before);
+    for (const s of IDS) expect((await registry.lastCheckpoint(s))!.seq).toBe(before);
     expect(c.signers.every((s) => s.lastCheckpoint!.seq === before)).toBe(true);
   }, 120_000);
 });

@@ -15,7 +15,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditHash, decodeEnvelope, encodeEnvelope, exportIdentitySecret, generateIdentity, sealEnvelope, type AuditChainRow } from '@keyquorum/protocol';
-import type { Registry } from '../../coordinator/src/index.ts';
+import type { SqliteStore } from '../../coordinator/src/index.ts';
 import { startCluster, type Cluster } from '../../coordinator/test/helpers.ts';
 import { buildAuditExport, KeyquorumClient, verifyAuditExport, type AuditExportVerification } from '../src/index.ts';
 import { writeClientKeyFile } from '../src/discovery.ts';
@@ -53,8 +53,8 @@ beforeAll(async () => {
   await client.retire('ax-1');
   await client.createKey({ keyId: 'ax-2', suite: 'frost-ed25519', threshold: 2 });
   // A ban lifted: its reason (in the audited payload) has quotes, escapes, non-ASCII and a control character.
-  const registry = (c.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
-  registry.ban('ax-2', 's3', 'said "é\\u00e9" ✓ \u0001 𝄞 <&>');
+  const registry = (c.coordinator as unknown as { parts: { registry: SqliteStore } }).parts.registry;
+  await registry.ban('ax-2', 's3', 'said "é\\u00e9" ✓ \u0001 𝄞 <&>');
   await client.clearBan('ax-2', 's3');
   const out = await client.exportAudit();
   text = out.text;
@@ -71,10 +71,10 @@ afterAll(async () => {
 
 describe('exportAudit and verifyAuditExport of a real log', () => {
   it("exports the coordinator's whole chain, and it verifies offline: same count, same head", async () => {
-    const rows = c.coordinator.audit();
+    const rows = await c.coordinator.audit();
     expect(rows.length).toBeGreaterThan(15);
     expect(rows.map((r) => r.event)).toEqual(expect.arrayContaining(['key.created', 'key.signed', 'key.refreshed', 'key.retired', 'key.attested', 'signer.unbanned']));
-    const coordinatorView = c.coordinator.verifyAudit();
+    const coordinatorView = await c.coordinator.verifyAudit();
     expect(coordinatorView.ok).toBe(true);
     const v = verifyAuditExport(text);
     // The three signers' destruction attestations of ax-1, each with its signed ATTEST (no keys pinned: none signature-checked).
@@ -237,7 +237,7 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
     const exported = await cli(['audit', 'export', '--out', file(), '--json', ...flags], { cwd: dir });
     expect(exported.code, exported.stderr).toBe(0);
     const out = JSON.parse(exported.stdout) as { file: string; entries: number; verification: AuditExportVerification };
-    expect(out).toMatchObject({ file: file(), entries: c.coordinator.audit().length, verification: { ok: true, count: c.coordinator.audit().length } });
+    expect(out).toMatchObject({ file: file(), entries: (await c.coordinator.audit()).length, verification: { ok: true, count: (await c.coordinator.audit()).length } });
 
     const keysFile = path.join(dir, 'signer-keys.json');
     fs.writeFileSync(keysFile, JSON.stringify(Object.fromEntries([...c.signerIdentities].map(([id, k]) => [id, bytesToHex(k.publicKey)]))));
@@ -282,13 +282,13 @@ describe('keyquorum audit export / audit verify (the real CLI against the coordi
 
 describe('the export of a log the coordinator altered (last: it breaks the log)', () => {
   it('is written whole and names the altered entry; the CLI still writes the file and exits 1', async () => {
-    const registry = (c.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
+    const registry = (c.coordinator as unknown as { parts: { registry: SqliteStore } }).parts.registry;
     const db = (registry as unknown as { db: import('better-sqlite3').Database }).db;
     // Row 6's payload rewritten in the coordinator's store, its hash left as it was.
     const row = db.prepare<[], { data: string }>('SELECT data FROM audit WHERE seq = 6').get()!;
     db.prepare('UPDATE audit SET data = ? WHERE seq = 6').run(JSON.stringify({ ...(JSON.parse(row.data) as object), altered: true }));
     const out = await client.exportAudit();
-    expect(out.entries).toBe(c.coordinator.audit().length);
+    expect(out.entries).toBe((await c.coordinator.audit()).length);
     expect(out.verification).toEqual({ ok: false, seq: 6, line: 7, fault: 'hash-mismatch', reason: 'hash does not match the row' });
 
     const file = path.join(dir, 'altered.jsonl');

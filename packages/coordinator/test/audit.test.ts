@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditHash, Registry, type AuditEventType } from '../src/registry.ts';
+import { auditHash, SqliteStore, type AuditEventType } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -10,11 +10,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function openRegistry(): Registry {
+async function openRegistry(): Promise<SqliteStore> {
   const dir = tempDir();
   dirs.push(dir);
   let now = 1_000_000;
-  return Registry.open(dir, { now: () => now++ });
+  return await SqliteStore.open(dir, { now: () => now++ });
 }
 
 /** Every audit event; a missing or unknown name does not compile. */
@@ -67,42 +67,42 @@ describe('audit events', () => {
   });
 
   it('does not compile an unknown event or a payload missing a field', () => {
-    const misuse = (r: Registry) => {
+    const misuse = async (r: SqliteStore) => {
       // @ts-expect-error: not an audit event
-      r.append('key.exploded', 'k1', {});
+      await r.append('key.exploded', 'k1', {});
       // @ts-expect-error: commit.acked names the epoch acknowledged
-      r.append('commit.acked', 'k1', { signer: 's1', kind: 'dkg' });
+      await r.append('commit.acked', 'k1', { signer: 's1', kind: 'dkg' });
       // `by` is optional: an unban by an unknown operator
-      r.append('signer.unbanned', 'k1', { signer: 's1', reason: 'invalid share', bannedAt: 1 });
+      await r.append('signer.unbanned', 'k1', { signer: 's1', reason: 'invalid share', bannedAt: 1 });
     };
     expect(misuse).toBeTypeOf('function');
   });
 
-  it('stores the payload as the JSON of the object given and chains its hash over exactly those bytes', () => {
-    const r = openRegistry();
+  it('stores the payload as the JSON of the object given and chains its hash over exactly those bytes', async () => {
+    const r = await openRegistry();
     const data = { signer: 's2', reason: 'reported by s1', bannedAt: 7, by: 'c1' };
-    const row = r.append('signer.unbanned', 'k1', data);
-    expect(r.audit('k1')).toEqual([row]);
+    const row = await r.append('signer.unbanned', 'k1', data);
+    expect(await r.audit('k1')).toEqual([row]);
     const db = new Database(r.file, { readonly: true });
     const stored = db.prepare<[], { data: string }>('SELECT data FROM audit WHERE seq = 1').get()!;
     db.close();
     expect(stored.data).toBe(JSON.stringify(data));
     expect(row.hash).toBe(auditHash('00'.repeat(32), { seq: 1, ts: row.ts, event: 'signer.unbanned', keyId: 'k1', data: stored.data }));
-    r.stop();
+    await r.stop();
   });
 
-  it('writes an audited state change whole or not at all: a ban and its audit row roll back together', () => {
-    const r = openRegistry();
-    expect(() =>
-      r.transaction(() => {
-        r.ban('k1', 's3', 'invalid share');
-        r.append('key.sign_attempt_failed', 'k1', { epoch: 0, attempt: 1, quorum: ['s1', 's3'], reason: 'invalid-share', excluded: ['s3'], culprits: ['s3'], banned: true });
+  it('writes an audited state change whole or not at all: a ban and its audit row roll back together', async () => {
+    const r = await openRegistry();
+    await expect(
+      r.transaction(async (tx) => {
+        await tx.ban('k1', 's3', 'invalid share');
+        await tx.append('key.sign_attempt_failed', 'k1', { epoch: 0, attempt: 1, quorum: ['s1', 's3'], reason: 'invalid-share', excluded: ['s3'], culprits: ['s3'], banned: true });
         throw new Error('crash before commit');
       }),
-    ).toThrow('crash before commit');
-    expect(r.bannedSigners('k1')).toEqual([]);
-    expect(r.audit()).toEqual([]);
-    expect(r.verifyAudit()).toEqual({ ok: true, count: 0, head: '00'.repeat(32) });
-    r.stop();
+    ).rejects.toThrow('crash before commit');
+    expect(await r.bannedSigners('k1')).toEqual([]);
+    expect(await r.audit()).toEqual([]);
+    expect(await r.verifyAudit()).toEqual({ ok: true, count: 0, head: '00'.repeat(32) });
+    await r.stop();
   });
 });

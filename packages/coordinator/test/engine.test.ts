@@ -14,7 +14,7 @@ async function createKey(c: Cluster, keyId: string, suite = 'frost-secp256k1-tr'
 }
 
 async function sign(c: Cluster, keyId: string, message: Uint8Array, extra: { path?: string; taproot?: { merkleRoot?: Uint8Array } } = {}) {
-  const epoch = c.coordinator.getKey(keyId).epoch;
+  const epoch = (await c.coordinator.getKey(keyId)).epoch;
   const request = c.request('sign', keyId, signDigest({ keyId, epoch, message, ...extra }));
   return c.coordinator.sign({ request, keyId, message, ...extra });
 }
@@ -26,7 +26,7 @@ describe('session engine against in-process signers', () => {
       const key = await createKey(c, 'hot-1');
       expect(key).toMatchObject({ id: 'hot-1', state: 'active', epoch: 0, threshold: 2 });
       expect(key.publicKey).toHaveLength(32);
-      await eventually(() => c.coordinator.audit('hot-1').filter((e) => e.event === 'commit.acked').length === 3);
+      await eventually(async () => (await c.coordinator.audit('hot-1')).filter((e) => e.event === 'commit.acked').length === 3);
       expect(c.signers.every((s) => s.keys.get('hot-1')?.epoch === 0)).toBe(true);
 
       const msg = new Uint8Array(32).fill(7);
@@ -34,7 +34,7 @@ describe('session engine against in-process signers', () => {
       expect(schnorr.verify(plain.signature, msg, key.publicKey!)).toBe(true);
 
       const derived = await sign(c, 'hot-1', msg, { path: 'm/44/0/7' });
-      expect(derived.publicKey).toEqual(c.coordinator.deriveKey('hot-1', 'm/44/0/7').publicKey);
+      expect(derived.publicKey).toEqual((await c.coordinator.deriveKey('hot-1', 'm/44/0/7')).publicKey);
       expect(schnorr.verify(derived.signature, msg, derived.publicKey)).toBe(true);
 
       const tr = await sign(c, 'hot-1', msg, { taproot: {} });
@@ -53,9 +53,9 @@ describe('session engine against in-process signers', () => {
       expect(retired.attestations.map((a) => a.signer).sort()).toEqual(IDS);
       await expect(sign(c, 'hot-1', msg)).rejects.toMatchObject({ code: 'WRONG_STATE' });
 
-      const events = c.coordinator.audit('hot-1').map((e) => e.event);
+      const events = (await c.coordinator.audit('hot-1')).map((e) => e.event);
       for (const event of ['key.pending', 'key.created', 'key.signed', 'key.refreshed', 'key.retired', 'key.attested']) expect(events).toContain(event);
-      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+      expect(await c.coordinator.verifyAudit()).toMatchObject({ ok: true });
 
       const metrics = await c.coordinator.metrics.registry.metrics();
       for (const [kind, round, count] of [['dkg', 'contribution', 1], ['dkg', 'r1', 1], ['dkg', 'r2', 1], ['dkg', 'confirm', 1], ['refresh', 'confirm', 1], ['sign', 'commitment', 4], ['sign', 'share', 4], ['retire', 'approve', 1]] as const) {
@@ -88,9 +88,9 @@ describe('session engine against in-process signers', () => {
       const msg = new Uint8Array(32).fill(9);
       const out = await sign(c, 'k-cheat', msg);
       expect(schnorr.verify(out.signature, msg, key.publicKey!)).toBe(true);
-      const failed = c.coordinator.audit('k-cheat').find((e) => e.event === 'key.sign_attempt_failed');
+      const failed = (await c.coordinator.audit('k-cheat')).find((e) => e.event === 'key.sign_attempt_failed');
       expect(failed?.data).toMatchObject({ reason: 'invalid-share', culprits: ['s1'], banned: true });
-      const signed = c.coordinator.audit('k-cheat').filter((e) => e.event === 'key.signed').at(-1);
+      const signed = (await c.coordinator.audit('k-cheat')).filter((e) => e.event === 'key.signed').at(-1);
       expect(signed?.data.quorum).toEqual(['s2', 's3']);
     } finally {
       await c.stop();
@@ -123,11 +123,11 @@ describe('session engine against in-process signers', () => {
       // Still connected (it answers pings), silent in sign rounds: a partition that drops
       // frames without a close looks the same until the heartbeat notices.
       c.signers[0]!.misbehave = { silentSign: true };
-      const signed = () => c.coordinator.audit('k-quiet').filter((e) => e.event === 'key.signed' || e.event === 'key.sign_attempt_failed');
+      const signed = async () => (await c.coordinator.audit('k-quiet')).filter((e) => e.event === 'key.signed' || e.event === 'key.sign_attempt_failed');
       await sign(c, 'k-quiet', new Uint8Array(32).fill(1));
-      expect(signed().map((e) => [e.event, (e.data as { attempts?: number }).attempts])).toEqual([['key.sign_attempt_failed', undefined], ['key.signed', 2]]);
+      expect((await signed()).map((e) => [e.event, (e.data as { attempts?: number }).attempts])).toEqual([['key.sign_attempt_failed', undefined], ['key.signed', 2]]);
       await sign(c, 'k-quiet', new Uint8Array(32).fill(2));
-      const last = signed().at(-1)!;
+      const last = (await signed()).at(-1)!;
       expect(last.event).toBe('key.signed');
       expect(last.data).toMatchObject({ attempts: 1 });
       expect(last.data.quorum as string[]).not.toContain(IDS[0]);
@@ -154,8 +154,8 @@ describe('session engine against in-process signers', () => {
       // A signer may hold a share of a session past its derived id: the key waits for the
       // resolver (these fake signers never answer RESOLVE; test/dkg-crash.test.ts resolves
       // such a DKG with real signers, both ways).
-      expect(c.coordinator.getKey('k-relay').state).toBe('pending');
-      expect(c.coordinator.audit('k-relay').map((e) => e.event)).toEqual(['key.pending']);
+      expect((await c.coordinator.getKey('k-relay')).state).toBe('pending');
+      expect((await c.coordinator.audit('k-relay')).map((e) => e.event)).toEqual(['key.pending']);
       await expect(createKey(c, 'k-relay')).rejects.toMatchObject({ code: 'WRONG_STATE' });
       tamper = false;
       const key = await createKey(c, 'k-relay-2');
@@ -169,7 +169,7 @@ describe('session engine against in-process signers', () => {
     const c = await startCluster(IDS, { connected: ['s1', 's2'] });
     try {
       await expect(createKey(c, 'k-off')).rejects.toMatchObject({ code: 'NOT_ENOUGH_SIGNERS' });
-      expect(c.coordinator.listKeys()).toEqual([]);
+      expect(await c.coordinator.listKeys()).toEqual([]);
     } finally {
       await c.stop();
     }
@@ -180,17 +180,17 @@ describe('session engine against in-process signers', () => {
     try {
       c.signers[2]!.misbehave = { dropAck: true };
       await createKey(c, 'k-ack');
-      const epochs = () => Object.fromEntries(c.coordinator.listSigners().map((s) => [s.id, s.epochs]));
-      expect(epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: {} });
+      const epochs = async () => Object.fromEntries((await c.coordinator.listSigners()).map((s) => [s.id, s.epochs]));
+      expect(await epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: {} });
       const refresh = () => c.coordinator.refresh({ keyId: 'k-ack', request: c.request('refresh', 'k-ack', refreshDigest({ keyId: 'k-ack' })) });
       await expect(refresh()).rejects.toMatchObject({ code: 'WRONG_STATE', message: expect.stringMatching(/s3/) });
       c.signers[2]!.misbehave = {};
       await c.signers[2]!.close();
       await c.signers[2]!.connect();
-      await eventually(() => c.coordinator.audit('k-ack').filter((e) => e.event === 'commit.acked').length === 3);
-      expect(epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: { 'k-ack': 0 } });
+      await eventually(async () => (await c.coordinator.audit('k-ack')).filter((e) => e.event === 'commit.acked').length === 3);
+      expect(await epochs()).toEqual({ s1: { 'k-ack': 0 }, s2: { 'k-ack': 0 }, s3: { 'k-ack': 0 } });
       await expect(refresh()).resolves.toMatchObject({ epoch: 1 });
-      expect(epochs()).toEqual({ s1: { 'k-ack': 1 }, s2: { 'k-ack': 1 }, s3: { 'k-ack': 1 } });
+      expect(await epochs()).toEqual({ s1: { 'k-ack': 1 }, s2: { 'k-ack': 1 }, s3: { 'k-ack': 1 } });
     } finally {
       await c.stop();
     }
@@ -201,21 +201,21 @@ describe('session engine against in-process signers', () => {
     try {
       await createKey(c, 'k-gone');
       await c.signers[2]!.close();
-      await eventually(() => !c.coordinator.listSigners().find((s) => s.id === 's3')!.connected);
+      await eventually(async () => !(await c.coordinator.listSigners()).find((s) => s.id === 's3')!.connected);
       await c.coordinator.retire({ keyId: 'k-gone', request: c.request('retire', 'k-gone', retireDigest({ keyId: 'k-gone' })) });
       c.signers[2]!.clockOffsetMs = 10 * 60_000;
       await c.signers[2]!.connect();
-      await eventually(() => c.coordinator.audit('k-gone').some((e) => e.event === 'key.attestation_refused'), 10_000);
-      const refusal = c.coordinator.audit('k-gone').find((e) => e.event === 'key.attestation_refused')!;
+      await eventually(async () => (await c.coordinator.audit('k-gone')).some((e) => e.event === 'key.attestation_refused'), 10_000);
+      const refusal = (await c.coordinator.audit('k-gone')).find((e) => e.event === 'key.attestation_refused')!;
       expect(refusal.data).toMatchObject({ signer: 's3', epoch: 0, reason: expect.stringMatching(/STALE|expired|old/i) });
-      expect(c.coordinator.attestations('k-gone').map((a) => a.signer).sort()).toEqual(['s1', 's2']);
+      expect((await c.coordinator.attestations('k-gone')).map((a) => a.signer).sort()).toEqual(['s1', 's2']);
       // Not re-sent: a second reconnect draws no second refusal.
       await c.signers[2]!.close();
       await c.signers[2]!.connect();
       await new Promise((r) => setTimeout(r, 300));
-      expect(c.coordinator.audit('k-gone').filter((e) => e.event === 'key.attestation_refused')).toHaveLength(1);
+      expect((await c.coordinator.audit('k-gone')).filter((e) => e.event === 'key.attestation_refused')).toHaveLength(1);
       expect(c.signers[2]!.retired.has('k-gone')).toBe(false);
-      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+      expect(await c.coordinator.verifyAudit()).toMatchObject({ ok: true });
     } finally {
       await c.stop();
     }
@@ -226,13 +226,13 @@ describe('session engine against in-process signers', () => {
     try {
       await createKey(c, 'k-late');
       await c.signers[2]!.close();
-      await eventually(() => !c.coordinator.listSigners().find((s) => s.id === 's3')!.connected);
+      await eventually(async () => !(await c.coordinator.listSigners()).find((s) => s.id === 's3')!.connected);
       const out = await c.coordinator.retire({ keyId: 'k-late', request: c.request('retire', 'k-late', retireDigest({ keyId: 'k-late' })) });
       expect(out.attestations.map((a) => a.signer).sort()).toEqual(['s1', 's2']);
       await c.signers[2]!.connect();
-      await eventually(() => c.coordinator.attestations('k-late').length === 3);
-      expect(c.coordinator.listSigners().map((s) => s.epochs)).toEqual([{}, {}, {}]);
-      expect(c.coordinator.verifyAudit()).toMatchObject({ ok: true });
+      await eventually(async () => (await c.coordinator.attestations('k-late')).length === 3);
+      expect((await c.coordinator.listSigners()).map((s) => s.epochs)).toEqual([{}, {}, {}]);
+      expect(await c.coordinator.verifyAudit()).toMatchObject({ ok: true });
     } finally {
       await c.stop();
     }

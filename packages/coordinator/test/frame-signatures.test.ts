@@ -68,7 +68,7 @@ describe.concurrent('a signature share under a forged envelope signature (engine
     const [forger, partner] = [signForger(how), signPartner(how)];
     const message = new Uint8Array(32).fill(how.length);
     const errorsBefore = signer(forger).errors.length;
-    const signedBefore = c.coordinator.audit(keyId).filter((e) => e.event === 'key.signed').length;
+    const signedBefore = (await c.coordinator.audit(keyId)).filter((e) => e.event === 'key.signed').length;
     signer(forger).misbehave = { forge: forgery('sign', SIGN_ROUND.SHARE, how, partner) };
     try {
       const err = await sign(keyId, message).then(
@@ -78,8 +78,8 @@ describe.concurrent('a signature share under a forged envelope signature (engine
       expect(err).toBeInstanceOf(CoordinatorError);
       expect((err as CoordinatorError).code).toBe('SESSION_FAILED');
       await eventually(() => refusedAsBadSignature(forger, errorsBefore));
-      expect(c.coordinator.audit(keyId).filter((e) => e.event === 'key.signed')).toHaveLength(signedBefore);
-      const failed = c.coordinator.audit(keyId).filter((e) => e.event === 'key.sign_attempt_failed').at(-1);
+      expect((await c.coordinator.audit(keyId)).filter((e) => e.event === 'key.signed')).toHaveLength(signedBefore);
+      const failed = (await c.coordinator.audit(keyId)).filter((e) => e.event === 'key.sign_attempt_failed').at(-1);
       expect(failed?.data).toMatchObject({ quorum: [forger, partner].sort(), reason: 'timeout', banned: false });
     } finally {
       signer(forger).misbehave = {};
@@ -87,7 +87,7 @@ describe.concurrent('a signature share under a forged envelope signature (engine
     // Nothing was recorded against the forger: the same pair signs once it signs its frames honestly.
     const out = await sign(keyId, message);
     expect(schnorr.verify(out.signature, message, publicKey)).toBe(true);
-    expect(c.coordinator.audit(keyId).filter((e) => e.event === 'key.signed').at(-1)?.data).toMatchObject({ quorum: [forger, partner].sort() });
+    expect((await c.coordinator.audit(keyId)).filter((e) => e.event === 'key.signed').at(-1)?.data).toMatchObject({ quorum: [forger, partner].sort() });
   });
 });
 
@@ -105,9 +105,9 @@ describe.concurrent('an ACK under a forged envelope signature (runtime.ts answer
     } finally {
       signer(forger).misbehave = {};
     }
-    const acked = c.coordinator.audit(keyId).filter((e) => e.event === 'commit.acked').map((e) => (e.data as { signer: string }).signer);
+    const acked = (await c.coordinator.audit(keyId)).filter((e) => e.event === 'commit.acked').map((e) => (e.data as { signer: string }).signer);
     expect(acked.sort()).toEqual([...honest].sort());
-    const epochs = Object.fromEntries(c.coordinator.listSigners().map((s) => [s.id, s.epochs[keyId]]));
+    const epochs = Object.fromEntries((await c.coordinator.listSigners()).map((s) => [s.id, s.epochs[keyId]]));
     expect(epochs).toEqual(Object.fromEntries(IDS.map((id) => [id, honest.includes(id) ? 0 : undefined])));
   });
 });

@@ -29,7 +29,7 @@ import {
   type PendingOperationJson,
 } from '@keyquorum/protocol';
 import { SoftwarePasskey, ed25519Approver } from '../../../test/support/passkey.ts';
-import { Registry } from '../src/index.ts';
+import { SqliteStore } from '../src/index.ts';
 import { eventually, freePort, startCluster, type Cluster } from './helpers.ts';
 
 const KEY = 'gov-1';
@@ -85,7 +85,7 @@ function sign(message: Uint8Array, o: { path?: string; approvals?: Approval[]; r
 }
 
 const approve = (id: string, a: Approval, as: IdentityKey = c.auditor) => call('POST', `/v1/operations/${id}/approve`, { approval: approvalToJson(a) }, as);
-const events = (event: string) => c.coordinator.audit(KEY).filter((e) => e.event === event);
+const events = async (event: string) => (await c.coordinator.audit(KEY)).filter((e) => e.event === event);
 const startsOf = () => c.signers.reduce((n, s) => n + s.signStarts, 0);
 
 beforeAll(async () => {
@@ -95,7 +95,7 @@ beforeAll(async () => {
   const request = c.request('createKey', KEY, createKeyDigest({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] }));
   const key = await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] });
   epoch = key.epoch;
-  await eventually(() => events('commit.acked').length === 3, 10_000);
+  await eventually(async () => (await events('commit.acked')).length === 3, 10_000);
 }, 60_000);
 afterAll(async () => c?.stop());
 
@@ -108,7 +108,7 @@ describe('per-key policy at the coordinator', () => {
     const skip = await setPolicy({}, { version: 2 });
     expect(skip.status).toBe(403);
     expect(skip.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'version' });
-    expect(events('policy.denied').at(-1)?.data).toMatchObject({ rule: 'version', where: 'coordinator', op: 'policy' });
+    expect((await events('policy.denied')).at(-1)?.data).toMatchObject({ rule: 'version', where: 'coordinator', op: 'policy' });
 
     const set = await setPolicyOk({ approvers: APPROVERS, approvals: { sign: 2 }, approvalTtlSeconds: 600 });
     const expected = parsePolicy({ format: 1, version: 1, approvers: APPROVERS, approvals: { sign: 2 }, approvalTtlSeconds: 600 });
@@ -120,8 +120,8 @@ describe('per-key policy at the coordinator', () => {
     // The same version again (a replayed or rolled-back change) is refused.
     const again = await setPolicy({}, { version: 1 });
     expect(again.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'version' });
-    expect(events('key.policy_set').map((e) => e.data.version)).toEqual([1]);
-    expect(events('key.policy_applied').map((e) => e.data.signer).sort()).toEqual(['s1', 's2', 's3']);
+    expect((await events('key.policy_set')).map((e) => e.data.version)).toEqual([1]);
+    expect((await events('key.policy_applied')).map((e) => e.data.signer).sort()).toEqual(['s1', 's2', 's3']);
   });
 });
 
@@ -129,13 +129,13 @@ describe('policy delivery', () => {
   it('a holder offline when the policy is set gets it when it reconnects (re-sent until it ACKs)', async () => {
     const s3 = c.signers[2]!;
     await s3.close();
-    await eventually(() => !c.coordinator.listSigners().find((x) => x.id === 's3')!.connected, 10_000);
+    await eventually(async () => !(await c.coordinator.listSigners()).find((x) => x.id === 's3')!.connected, 10_000);
     const set = await setPolicyOk({ approvers: APPROVERS, approvals: { sign: 2 }, approvalTtlSeconds: 600 });
     expect(set).toMatchObject({ version, delivered: ['s1', 's2'], pending: ['s3'] });
     expect(s3.policies.get(KEY)).toBe(version - 1);
     await s3.connect();
     await eventually(() => s3.policies.get(KEY) === version, 10_000);
-    await eventually(() => events('key.policy_applied').some((e) => e.data.signer === 's3' && e.data.version === version), 10_000);
+    await eventually(async () => (await events('key.policy_applied')).some((e) => e.data.signer === 's3' && e.data.version === version), 10_000);
   }, 30_000);
 
   it("a holder's refusal is final: audited with its rule, and not re-sent on reconnect", async () => {
@@ -144,8 +144,8 @@ describe('policy delivery', () => {
     try {
       const set = await setPolicyOk({ approvers: APPROVERS, approvals: { sign: 2 }, approvalTtlSeconds: 600 });
       expect(set).toMatchObject({ delivered: ['s1', 's3'], pending: [] });
-      expect(events('key.policy_refused').at(-1)?.data).toMatchObject({ signer: 's2', version, rule: 'version' });
-      expect(events('policy.denied').at(-1)?.data).toMatchObject({ rule: 'version', where: 's2', op: 'policy' });
+      expect((await events('key.policy_refused')).at(-1)?.data).toMatchObject({ signer: 's2', version, rule: 'version' });
+      expect((await events('policy.denied')).at(-1)?.data).toMatchObject({ rule: 'version', where: 's2', op: 'policy' });
       const starts = s2.policyStarts;
       await s2.close();
       await s2.connect();
@@ -174,7 +174,7 @@ describe('operations waiting for approvals', () => {
     const list = await call('GET', '/v1/operations?state=pending', undefined, c.auditor);
     expect((list.json.operations as PendingOperationJson[]).map((o) => o.id)).toContain(pending.id);
     expect((await call('GET', `/v1/operations/${pending.id}`)).json).toMatchObject({ id: pending.id, state: 'pending' });
-    expect(events('operation.pending').at(-1)?.data).toMatchObject({ id: pending.id, op: 'sign', required: 2 });
+    expect((await events('operation.pending')).at(-1)?.data).toMatchObject({ id: pending.id, op: 'sign', required: 2 });
   });
 
   it('records an Ed25519 approval; refuses a forged one (403 rule approvals) and records nothing', async () => {
@@ -189,7 +189,7 @@ describe('operations waiting for approvals', () => {
     const stranger = await approve(pending.id, signApproval(mallory, 'mallory', parsed));
     expect(stranger.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'approvals' });
     expect((await call('GET', `/v1/operations/${pending.id}`)).json).toMatchObject({ state: 'pending', approvals: ['alice'] });
-    expect(events('operation.approved').map((e) => e.data.approver)).toEqual(['alice']);
+    expect((await events('operation.approved')).map((e) => e.data.approver)).toEqual(['alice']);
   });
 
   it('a passkey approval completes the quorum: the sign runs with the approvals and its result is in the operation, once', async () => {
@@ -199,8 +199,8 @@ describe('operations waiting for approvals', () => {
     const op = done.json.operation as PendingOperationJson & { result: { signature: string; publicKey: string } };
     expect(op).toMatchObject({ state: 'succeeded', approvals: ['alice', 'carol'] });
     expect(ed25519.verify(hexToBytes(op.result.signature), message, hexToBytes(op.result.publicKey))).toBe(true);
-    expect(events('key.signed').at(-1)?.data).toMatchObject({ approvers: ['alice', 'carol'] });
-    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: pending.id, state: 'succeeded', approvers: ['alice', 'carol'] });
+    expect((await events('key.signed')).at(-1)?.data).toMatchObject({ approvers: ['alice', 'carol'] });
+    expect((await events('operation.finished')).at(-1)?.data).toMatchObject({ id: pending.id, state: 'succeeded', approvers: ['alice', 'carol'] });
 
     // Never twice: the approved request, approvals attached, is refused as a replay; a later approval finds it finished.
     const replay = await sign(message, { request: parsed, approvals: [signApproval(alice, 'alice', parsed), signApproval(bob, 'bob', parsed)] });
@@ -215,12 +215,12 @@ describe('operations waiting for approvals', () => {
     const forged = await sign(m, { request: r1, approvals: [signApproval(alice, 'alice', r1), signApproval(mallory, 'bob', r1)] });
     expect(forged.status).toBe(403);
     expect(forged.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'approvals' });
-    const signed = events('key.signed').length;
+    const signed = (await events('key.signed')).length;
     const r2 = signRequest(m);
     const ok = await sign(m, { request: r2, approvals: [signApproval(alice, 'alice', r2), signApproval(bob, 'bob', r2)] });
     expect(ok.status, JSON.stringify(ok.json)).toBe(200);
     expect(ed25519.verify(hexToBytes(ok.json.signature as string), m, hexToBytes(ok.json.publicKey as string))).toBe(true);
-    expect(events('key.signed')).toHaveLength(signed + 1);
+    expect(await events('key.signed')).toHaveLength(signed + 1);
   });
 
   it('pending operations survive a coordinator restart (same SQLite file) and run once approved after it', async () => {
@@ -244,14 +244,14 @@ describe('operations waiting for approvals', () => {
     const op = r.json.operation as PendingOperationJson;
     await c.coordinator.stop();
     // As if the previous process died between reaching quorum and recording the outcome.
-    const registry = Registry.open(c.coordinator.options.dataDir);
-    expect(registry.governance.setOperationState(op.id, 'pending', 'running')).toBe(true);
-    registry.stop();
+    const registry = await SqliteStore.open(c.coordinator.options.dataDir);
+    expect(await registry.setOperationState(op.id, 'pending', 'running')).toBe(true);
+    await registry.stop();
     await c.coordinator.start();
     await Promise.all(c.signers.map((s) => s.connect()));
     const got = (await call('GET', `/v1/operations/${op.id}`)).json;
     expect(got).toMatchObject({ state: 'failed', error: { code: 'INTERNAL', message: expect.stringMatching(/interrupted by a coordinator restart/) } });
-    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, state: 'failed', error: 'INTERRUPTED' });
+    expect((await events('operation.finished')).at(-1)?.data).toMatchObject({ id: op.id, state: 'failed', error: 'INTERRUPTED' });
   }, 60_000);
 
   it('an operation past its approval deadline is expired: approving answers 409 OPERATION_EXPIRED', async () => {
@@ -267,7 +267,7 @@ describe('operations waiting for approvals', () => {
     expect(late.status).toBe(409);
     expect(late.json.error).toMatchObject({ code: 'OPERATION_EXPIRED' });
     expect((await call('GET', `/v1/operations/${op.id}`)).json).toMatchObject({ state: 'expired', approvals: [] });
-    expect(events('operation.expired').map((e) => e.data.id)).toContain(op.id);
+    expect((await events('operation.expired')).map((e) => e.data.id)).toContain(op.id);
   });
 
   it("a policy change the current policy requires approvals for waits for them, then is delivered", async () => {
@@ -279,7 +279,7 @@ describe('operations waiting for approvals', () => {
     const done = await approve(op.id, carol.approve('carol', hexToBytes(op.challenge)));
     expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { version: version + 1, delivered: ['s1', 's2', 's3'] } });
     version += 1;
-    expect(events('key.policy_set').at(-1)?.data).toMatchObject({ version, approvers: ['carol'] });
+    expect((await events('key.policy_set')).at(-1)?.data).toMatchObject({ version, approvers: ['carol'] });
     expect(c.signers.map((s) => s.policies.get(KEY))).toEqual([version, version, version]);
   });
 });
@@ -299,7 +299,7 @@ describe('a key state transition the policy requires approvals for', () => {
     expect((await call('GET', `/v1/keys/${KEY}`)).json).toMatchObject({ state: 'active' });
     const done = await approve(op.id, signApproval(alice, 'alice', parseRequest(op)));
     expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { id: KEY, state: 'suspended' } });
-    expect(events('key.suspended').at(-1)?.data).toMatchObject({ from: 'active', to: 'suspended', approvers: ['alice'] });
+    expect((await events('key.suspended')).at(-1)?.data).toMatchObject({ from: 'active', to: 'suspended', approvers: ['alice'] });
     expect((await state('resume')).json).toMatchObject({ state: 'active' });
   }, 30_000);
 
@@ -314,7 +314,7 @@ describe('a key state transition the policy requires approvals for', () => {
     expect(done.json.operation, JSON.stringify(done.json)).toMatchObject({ state: 'succeeded', result: { id: KEY, epoch: epoch + 1 } });
     epoch += 1;
     await eventually(() => c.signers.every((s) => s.keys.get(KEY)?.epoch === epoch), 10_000);
-    expect(events('operation.finished').at(-1)?.data).toMatchObject({ id: op.id, op: 'refresh', state: 'succeeded', approvers: ['carol'] });
+    expect((await events('operation.finished')).at(-1)?.data).toMatchObject({ id: op.id, op: 'refresh', state: 'succeeded', approvers: ['carol'] });
   }, 60_000);
 });
 
@@ -328,7 +328,7 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
     expect(r.status, JSON.stringify(r.json)).toBe(403);
     expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule });
     expect(startsOf()).toBe(before);
-    expect(events('policy.denied').at(-1)?.data).toMatchObject({ rule, where: 'coordinator', op: 'sign' });
+    expect((await events('policy.denied')).at(-1)?.data).toMatchObject({ rule, where: 'coordinator', op: 'sign' });
   }
 
   it('clients: a client outside the allow-list', () => refused({ clients: { sign: ['ab'.repeat(32)] } }, 'clients'));
@@ -372,7 +372,7 @@ describe("a signer's refusal", () => {
       const r = await sign(new Uint8Array(32).fill(40));
       expect(r.status, JSON.stringify(r.json)).toBe(403);
       expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'velocity' });
-      const denied = events('policy.denied').at(-1)!;
+      const denied = (await events('policy.denied')).at(-1)!;
       expect(denied.data).toMatchObject({ rule: 'velocity', op: 'sign' });
       expect(denied.data.where).toMatch(/^s[123]$/);
     } finally {
@@ -392,7 +392,7 @@ describe('client allow-list of any operation (last: it locks this key\'s policy)
     const r = await setPolicy({});
     expect(r.status).toBe(403);
     expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'clients' });
-    expect(events('policy.denied').at(-1)?.data).toMatchObject({ rule: 'clients', where: 'coordinator', op: 'policy' });
+    expect((await events('policy.denied')).at(-1)?.data).toMatchObject({ rule: 'clients', where: 'coordinator', op: 'policy' });
     expect((await call('GET', `/v1/keys/${KEY}/policy`)).json).toMatchObject({ version });
   });
 });

@@ -77,9 +77,9 @@ export async function startCluster(ids: string[], opts: { connected?: string[]; 
 }
 
 /** Resolves once `check` holds (polling), or fails after `ms`. */
-export async function eventually(check: () => boolean, ms = 3000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
   const until = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }

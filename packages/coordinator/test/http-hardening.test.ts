@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createKeyDigest, generateIdentity, signClientRequest, signDigest, signHttpRequest, type ClientRequest, type IdentityKey } from '@keyquorum/protocol';
 import { AUDIT_VERIFY_CHUNK_ROWS } from '../src/constants.ts';
-import type { Registry } from '../src/index.ts';
+import type { SqliteStore } from '../src/index.ts';
 import { startCluster, type Cluster } from './helpers.ts';
 
 let c: Cluster | undefined;
@@ -20,7 +20,7 @@ afterEach(async () => {
   c = undefined;
 });
 
-const registryOf = (cl: Cluster) => (cl.coordinator as unknown as { parts: { registry: Registry } }).parts.registry;
+const registryOf = (cl: Cluster) => (cl.coordinator as unknown as { parts: { registry: SqliteStore } }).parts.registry;
 const port = (cl: Cluster) => Number(new URL(cl.coordinator.url).port);
 
 function toJson(r: ClientRequest) {
@@ -199,7 +199,7 @@ describe('the HTTP caller is the operation request\'s client', () => {
 describe('/metrics', () => {
   it('/metrics lists no key id by default', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
-    registryOf(c).insertPendingKey({ id: 'treasury-cold-7', suite: 'frost-ed25519', threshold: 2, participants: ['s1', 's2', 's3'].map((signer, i) => ({ signer, index: i + 1 })) });
+    await registryOf(c).insertPendingKey({ id: 'treasury-cold-7', suite: 'frost-ed25519', threshold: 2, participants: ['s1', 's2', 's3'].map((signer, i) => ({ signer, index: i + 1 })) });
     const text = await (await fetch(`${c.coordinator.url}/metrics`)).text();
     expect(text).not.toMatch(/treasury-cold-7/);
     expect(text).toMatch(/^keyquorum_keys\{scheme="frost-ed25519",state="pending"\} 1$/m);
@@ -207,23 +207,23 @@ describe('/metrics', () => {
 
   it('names each key at /metrics only when the configuration asks for it', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [], options: { metricsKeyLabels: true } });
-    registryOf(c).insertPendingKey({ id: 'treasury-cold-7', suite: 'frost-ed25519', threshold: 2, participants: ['s1', 's2', 's3'].map((signer, i) => ({ signer, index: i + 1 })) });
+    await registryOf(c).insertPendingKey({ id: 'treasury-cold-7', suite: 'frost-ed25519', threshold: 2, participants: ['s1', 's2', 's3'].map((signer, i) => ({ signer, index: i + 1 })) });
     const text = await (await fetch(`${c.coordinator.url}/metrics`)).text();
     expect(text).toMatch(/^keyquorum_key_epoch\{key="treasury-cold-7",scheme="frost-ed25519",state="pending"\} 0$/m);
   });
 });
 
 /** Appends `n` audit rows in one transaction, alternating between keys k-a and k-b. */
-function fillAudit(r: Registry, n: number): void {
-  r.transaction(() => {
-    for (let i = 0; i < n; i++) r.append('commit.acked', i % 2 === 0 ? 'k-a' : 'k-b', { signer: 's1', kind: 'refresh', epoch: i });
+async function fillAudit(r: SqliteStore, n: number): Promise<void> {
+  await r.transaction(async (tx) => {
+    for (let i = 0; i < n; i++) await tx.append('commit.acked', i % 2 === 0 ? 'k-a' : 'k-b', { signer: 's1', kind: 'refresh', epoch: i });
   });
 }
 
 describe('GET /v1/audit', () => {
   it('GET /v1/audit pages and never returns more than the limit', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
-    fillAudit(registryOf(c), 2500);
+    await fillAudit(registryOf(c), 2500);
     const first = await call(c, 'GET', '/v1/audit', c.admin);
     expect((first.json.entries as unknown[]).length).toBe(100);
     expect(first.json.next).toBe(100);
@@ -252,7 +252,7 @@ describe('GET /v1/audit', () => {
   it('audit verification of a long log yields to the event loop', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
     const registry = registryOf(c);
-    fillAudit(registry, 50_000);
+    await fillAudit(registry, 50_000);
     // Count turns of the event loop while the chain is verified: a blocking verification gives none.
     let turns = 0;
     let ticking = true;
@@ -274,14 +274,14 @@ describe('GET /v1/audit', () => {
     console.log(`audit verification of 50 000 rows: ${during} event-loop turns, loop delay max ${(delay.max / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`);
 
     // The next verification starts from the checkpoint: rows appended since are verified, the rest are not re-read.
-    fillAudit(registry, 10);
+    await fillAudit(registry, 10);
     expect(await registry.verifyAuditChain()).toMatchObject({ ok: true, count: 50_010 });
   });
 
   it('a row changed below the checkpoint is reported when its page is read, and a changed checkpoint row at once', async () => {
     c = await startCluster(['s1', 's2', 's3'], { connected: [] });
     const registry = registryOf(c);
-    fillAudit(registry, 20);
+    await fillAudit(registry, 20);
     expect(await registry.verifyAuditChain()).toMatchObject({ ok: true, count: 20 });
     const db = (registry as unknown as { db: import('better-sqlite3').Database }).db;
     db.prepare('UPDATE audit SET data = ? WHERE seq = 5').run(JSON.stringify({ signer: 's9', kind: 'refresh', epoch: 4 }));

@@ -127,7 +127,7 @@ describe('HTTP API input handling (no signers connected)', () => {
     const replay = await call('POST', '/v1/keys', body);
     expect(replay.status).toBe(401);
     expect(replay.json.error?.message).toMatch(/REPLAY/);
-    expect(c.coordinator.listKeys()).toEqual([]);
+    expect(await c.coordinator.listKeys()).toEqual([]);
   });
 
   it('refuses a stale request with 401', async () => {

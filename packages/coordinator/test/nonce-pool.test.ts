@@ -38,7 +38,7 @@ describe('nonce pool at the coordinator', () => {
   const signOnce = async () => {
     const [r0, starts0, pooled0] = [await rounds(), c.signers.map((s) => s.signStarts), c.signers.map((s) => s.pooledSigns)];
     const message = crypto.getRandomValues(new Uint8Array(32));
-    const epoch = c.coordinator.getKey(KEY).epoch;
+    const epoch = (await c.coordinator.getKey(KEY)).epoch;
     const out = await c.coordinator.sign({ request: c.request('sign', KEY, signDigest({ keyId: KEY, epoch, message })), keyId: KEY, message });
     expect(schnorr.verify(out.signature, message, out.publicKey)).toBe(true);
     const r1 = await rounds();
@@ -69,8 +69,8 @@ describe('nonce pool at the coordinator', () => {
       const got = await signOnce();
       expect(got).toEqual({ commitment: 1, share: 1, starts: 2, pooledSigns: 0 });
       // One attempt of signing.ts: the fallback is inside it, with the same quorum.
-      expect(c.coordinator.audit(KEY).filter((e) => e.event === 'key.signed').at(-1)?.data).toMatchObject({ attempts: 1 });
-      expect(c.coordinator.audit(KEY).filter((e) => e.event === 'key.sign_attempt_failed')).toEqual([]);
+      expect((await c.coordinator.audit(KEY)).filter((e) => e.event === 'key.signed').at(-1)?.data).toMatchObject({ attempts: 1 });
+      expect((await c.coordinator.audit(KEY)).filter((e) => e.event === 'key.sign_attempt_failed')).toEqual([]);
     } finally {
       for (const s of c.signers) s.forgetPool = false;
     }

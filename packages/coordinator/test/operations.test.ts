@@ -215,7 +215,7 @@ describe('GET /readyz', () => {
       const p = { keyId: 'k3', suite: 'frost-ed25519', threshold: 3, signers: ['s1', 's2', 's3'] };
       await c.coordinator.createKey({ ...p, request: c.request('createKey', p.keyId, createKeyDigest(p)) });
       await s3.close();
-      await eventually(() => c.coordinator.readiness().signersConnected === 2);
+      await eventually(async () => (await c.coordinator.readiness()).signersConnected === 2);
       const r = await readyz();
       expect(r.status).toBe(503);
       expect(r.json).toMatchObject({ ready: false, signersConnected: 2, signersNeeded: 3, reason: expect.stringMatching(/2 signers connected, 3 needed \(the smallest threshold among active keys\)/) });
@@ -224,8 +224,8 @@ describe('GET /readyz', () => {
       await c.coordinator.createKey({ ...q, request: c.request('createKey', q.keyId, createKeyDigest(q)) });
       expect(await readyz()).toMatchObject({ status: 200, json: { ready: true, signersNeeded: 2 } });
 
-      const registry = (c.coordinator as unknown as { parts: { registry: { writable: () => boolean } } }).parts.registry;
-      const spy = vi.spyOn(registry, 'writable').mockReturnValue(false);
+      const registry = (c.coordinator as unknown as { parts: { registry: { writable: () => Promise<boolean> } } }).parts.registry;
+      const spy = vi.spyOn(registry, 'writable').mockResolvedValue(false);
       try {
         expect(await readyz()).toMatchObject({ status: 503, json: { ready: false, registryWritable: false, reason: 'the registry does not accept writes' } });
       } finally {
@@ -240,6 +240,6 @@ describe('GET /readyz', () => {
   it('is not ready once stopped', async () => {
     const c = await startCluster(['s1', 's2']);
     await c.stop();
-    expect(c.coordinator.readiness()).toMatchObject({ ready: false, reason: 'coordinator stopped' });
+    expect(await c.coordinator.readiness()).toMatchObject({ ready: false, reason: 'coordinator stopped' });
   });
 });

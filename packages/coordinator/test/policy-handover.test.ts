@@ -15,7 +15,7 @@ describe('policy handover (coordinator)', () => {
     try {
       const old = ['s1', 's2', 's3'];
       await c.coordinator.createKey({ keyId: 'k', suite: 'frost-ed25519', threshold: 2, signers: old, request: c.request('createKey', 'k', createKeyDigest({ keyId: 'k', suite: 'frost-ed25519', threshold: 2, signers: old })) });
-      const groupKey = c.coordinator.getKey('k').groupKey!;
+      const groupKey = (await c.coordinator.getKey('k')).groupKey!;
       const signers = ['s2', 's3', 's4'];
       const reshare = () => c.coordinator.reshare({ keyId: 'k', signers, threshold: 2, request: c.request('reshare', 'k', reshareDigest({ keyId: 'k', groupKey, newThreshold: 2, signers })) });
       const repair = () => c.coordinator.repair({ keyId: 'k', signer: 's3', request: c.request('repair', 'k', repairDigest({ keyId: 'k', target: 's3' })) });
@@ -31,7 +31,7 @@ describe('policy handover (coordinator)', () => {
         const json = { format: 1, version, clients: { sign: ['00'.repeat(32)] }, approvalTtlSeconds: 600 + version };
         await c.coordinator.setPolicy({ keyId: 'k', policy: json, request: c.request('policy', 'k', policyRequestDigest({ keyId: 'k', policy: parsePolicy(json) })) });
       }
-      const current = c.coordinator.getPolicy('k');
+      const current = await c.coordinator.getPolicy('k');
       expect(current.version).toBe(2);
       await expect(reshare()).rejects.toMatchObject({ code: 'TIMEOUT' });
       await expect(repair()).rejects.toMatchObject({ code: 'TIMEOUT' });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CoordinatorError, Registry } from '../src/index.ts';
+import { CoordinatorError, SqliteStore } from '../src/index.ts';
 import { SCHEMA_VERSION } from '../src/registry/schema.ts';
 import { tempDir } from './helpers.ts';
 
@@ -41,16 +41,16 @@ function dump(db: Database.Database): Record<string, unknown> {
   return Object.fromEntries(tables.map((t) => [t.name, { sql: t.sql, rows: db.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`).all() }]));
 }
 
-const openFixture = (dir: string) => Registry.open(dir, { now: () => listing.clock, replayWindowMs: listing.replayWindowMs });
+const openFixture = async (dir: string) => await SqliteStore.open(dir, { now: () => listing.clock, replayWindowMs: listing.replayWindowMs });
 
 describe('registry schema migrations', () => {
-  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states; version 4 the empty governance tables; version 5 an empty audit_checkpoints)', () => {
+  it('migrates a registry written before numbered migrations to the latest version without changing a stored byte (version 2 only adds keys.session_id, null; version 3 an empty key_states; version 4 the empty governance tables; version 5 an empty audit_checkpoints)', async () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       expect(userVersion(db)).toBe(0);
       return dump(db);
     });
-    openFixture(dir).stop();
+    await (await openFixture(dir)).stop();
     withFile(dir, (db) => {
       expect(userVersion(db)).toBe(SCHEMA_VERSION);
       const after = dump(db) as Record<string, { sql: string; rows: Record<string, unknown>[] }>;
@@ -66,47 +66,47 @@ describe('registry schema migrations', () => {
     });
   });
 
-  it("version 2: a pending key read from an old registry has no DKG session id; one recorded later is read back after a restart (only on a pending key)", () => {
+  it("version 2: a pending key read from an old registry has no DKG session id; one recorded later is read back after a restart (only on a pending key)", async () => {
     const dir = fixtureCopy();
-    let r = openFixture(dir);
-    expect(r.getKey('k-pending')!.sessionId).toBeUndefined();
-    r.setKeySession('k-pending', 'ab'.repeat(32));
-    r.setKeySession('k-active', 'cd'.repeat(32));
-    r.stop();
-    r = openFixture(dir);
-    expect(r.getKey('k-pending')!.sessionId).toBe('ab'.repeat(32));
-    expect(r.getKey('k-active')!.sessionId).toBeUndefined();
-    r.stop();
+    let r = await openFixture(dir);
+    expect((await r.getKey('k-pending'))!.sessionId).toBeUndefined();
+    await r.setKeySession('k-pending', 'ab'.repeat(32));
+    await r.setKeySession('k-active', 'cd'.repeat(32));
+    await r.stop();
+    r = await openFixture(dir);
+    expect((await r.getKey('k-pending'))!.sessionId).toBe('ab'.repeat(32));
+    expect((await r.getKey('k-active'))!.sessionId).toBeUndefined();
+    await r.stop();
   });
 
-  it('reads back every key, commit, signer epoch, attestation, ban and replay entry the old registry wrote, and its audit chain still verifies', () => {
-    const r = openFixture(fixtureCopy());
+  it('reads back every key, commit, signer epoch, attestation, ban and replay entry the old registry wrote, and its audit chain still verifies', async () => {
+    const r = await openFixture(fixtureCopy());
     expect(
-      r.listKeys().map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch, threshold: k.threshold, participants: k.participants, groupKey: k.publicKey === undefined ? null : bytesToHex(k.publicKey.groupKey), createdAt: k.createdAt, updatedAt: k.updatedAt })),
+      (await r.listKeys()).map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch, threshold: k.threshold, participants: k.participants, groupKey: k.publicKey === undefined ? null : bytesToHex(k.publicKey.groupKey), createdAt: k.createdAt, updatedAt: k.updatedAt })),
     ).toEqual(listing.keys);
-    const retired = r.getKey('k-retired')!;
+    const retired = (await r.getKey('k-retired'))!;
     expect(Object.keys(retired.publicKey!.verifyingShares)).toHaveLength(3);
-    expect(r.pendingCommits().map((c) => ({ ...c, frame: bytesToHex(c.frame) }))).toEqual(listing.pendingCommits);
-    expect(r.unacknowledged('k-retired')).toEqual(['s3']);
-    expect(r.signerEpochs()).toEqual(listing.signerEpochs);
-    expect(r.attestations('k-retired').map((a) => ({ ...a, verifyingShare: bytesToHex(a.verifyingShare), envelope: bytesToHex(a.envelope) }))).toEqual(listing.attestations);
-    expect(r.bans('k-active')).toEqual(listing.bans['k-active']);
-    for (const cleared of listing.clearedBans) expect(r.bannedSigners(cleared.keyId)).not.toContain(cleared.signer);
-    for (const e of listing.replay) expect(r.checkAndRemember(e.clientKey, e.nonce, e.ts)).toBe(false);
-    expect(r.audit().map((e) => e.event)).toEqual(listing.audit.events);
-    expect(r.verifyAudit()).toEqual(listing.audit.verification);
-    r.stop();
+    expect((await r.pendingCommits()).map((c) => ({ ...c, frame: bytesToHex(c.frame) }))).toEqual(listing.pendingCommits);
+    expect(await r.unacknowledged('k-retired')).toEqual(['s3']);
+    expect(await r.signerEpochs()).toEqual(listing.signerEpochs);
+    expect((await r.attestations('k-retired')).map((a) => ({ ...a, verifyingShare: bytesToHex(a.verifyingShare), envelope: bytesToHex(a.envelope) }))).toEqual(listing.attestations);
+    expect(await r.bans('k-active')).toEqual(listing.bans['k-active']);
+    for (const cleared of listing.clearedBans) expect(await r.bannedSigners(cleared.keyId)).not.toContain(cleared.signer);
+    for (const e of listing.replay) expect(await r.checkAndRemember(e.clientKey, e.nonce, e.ts)).toBe(false);
+    expect((await r.audit()).map((e) => e.event)).toEqual(listing.audit.events);
+    expect(await r.verifyAudit()).toEqual(listing.audit.verification);
+    await r.stop();
   });
 
-  it('keeps the audit chain of the old registry going: a row appended after migration links to its head', () => {
-    const r = openFixture(fixtureCopy());
-    const row = r.append('key.retired', 'k-active', { epoch: 1, approvers: ['s1', 's2'] });
+  it('keeps the audit chain of the old registry going: a row appended after migration links to its head', async () => {
+    const r = await openFixture(fixtureCopy());
+    const row = await r.append('key.retired', 'k-active', { epoch: 1, approvers: ['s1', 's2'] });
     expect(row.prevHash).toBe(listing.audit.verification.head);
-    expect(r.verifyAudit()).toEqual({ ok: true, count: listing.audit.verification.count + 1, head: row.hash });
-    r.stop();
+    expect(await r.verifyAudit()).toEqual({ ok: true, count: listing.audit.verification.count + 1, head: row.hash });
+    await r.stop();
   });
 
-  it('refuses, with BAD_CONFIG naming dataDir, a registry written by a newer coordinator, and leaves it as it was', () => {
+  it('refuses, with BAD_CONFIG naming dataDir, a registry written by a newer coordinator, and leaves it as it was', async () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
@@ -114,7 +114,7 @@ describe('registry schema migrations', () => {
     });
     let error: unknown;
     try {
-      openFixture(dir);
+      await openFixture(dir);
     } catch (e) {
       error = e;
     }
@@ -126,26 +126,26 @@ describe('registry schema migrations', () => {
     });
   });
 
-  it('leaves a registry as it was when a migration fails half-way (migrations and the version commit together)', () => {
+  it('leaves a registry as it was when a migration fails half-way (migrations and the version commit together)', async () => {
     const dir = fixtureCopy();
     const before = withFile(dir, (db) => {
       db.exec('DROP TABLE signer_epochs');
       db.prepare("INSERT INTO audit (seq, ts, event, key_id, data, prev_hash, hash) VALUES (999, 0, 'commit.acked', 'k-active', 'not json', '', '')").run();
       return dump(db);
     });
-    expect(() => openFixture(dir)).toThrow(SyntaxError);
+    await expect(openFixture(dir)).rejects.toThrow(SyntaxError);
     withFile(dir, (db) => {
       expect(userVersion(db)).toBe(0);
       expect(dump(db)).toEqual(before);
     });
   });
 
-  it('gives a new registry every migration: the latest version and the same layout a migrated old registry has', () => {
+  it('gives a new registry every migration: the latest version and the same layout a migrated old registry has', async () => {
     const fresh = tempDir();
     dirs.push(fresh);
-    Registry.open(fresh).stop();
+    await (await SqliteStore.open(fresh)).stop();
     const migrated = fixtureCopy();
-    openFixture(migrated).stop();
+    await (await openFixture(migrated)).stop();
     const layout = (db: Database.Database) => db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name").all();
     withFile(fresh, (db) => {
       expect(userVersion(db)).toBe(SCHEMA_VERSION);

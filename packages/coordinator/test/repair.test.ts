@@ -19,14 +19,14 @@ describe('repair (coordinator)', () => {
       await expect(repair('s9')).rejects.toMatchObject({ code: 'BAD_REQUEST', field: 'signer' });
       await expect(repair('s3', 's2')).rejects.toMatchObject({ code: 'UNAUTHORISED', field: 'request.digest' });
       await expect(c.coordinator.repair({ keyId: 'nope', signer: 's3', request: c.request('repair', 'nope', repairDigest({ keyId: 'nope', target: 's3' })) })).rejects.toMatchObject({ code: 'UNKNOWN_KEY' });
-      expect(c.coordinator.audit('k').map((e) => e.event)).not.toContain('key.repair_failed');
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).not.toContain('key.repair_failed');
 
       // t = 3 helpers are needed besides the target: only two other participants exist.
       await expect(repair('s3')).rejects.toMatchObject({ code: 'NOT_ENOUGH_SIGNERS' });
-      const failed = c.coordinator.audit('k').filter((e) => e.event === 'key.repair_failed');
+      const failed = (await c.coordinator.audit('k')).filter((e) => e.event === 'key.repair_failed');
       expect(failed.map((e) => e.data)).toEqual([expect.objectContaining({ epoch: 0, signer: 's3', code: 'NOT_ENOUGH_SIGNERS' })]);
-      expect(c.coordinator.getKey('k')).toMatchObject({ epoch: 0, state: 'active' });
-      expect(c.coordinator.audit('k').map((e) => e.event)).not.toContain('key.repaired');
+      expect(await c.coordinator.getKey('k')).toMatchObject({ epoch: 0, state: 'active' });
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).not.toContain('key.repaired');
     } finally {
       await c.stop();
     }
@@ -41,11 +41,11 @@ describe('repair (coordinator)', () => {
       await expect(repair('s3')).rejects.toMatchObject({ code: 'TIMEOUT' });
       const s3 = c.signers.find((s) => s.id === 's3')!;
       await s3.close();
-      await eventually(() => c.coordinator.listSigners().some((s) => s.id === 's3' && !s.connected));
+      await eventually(async () => (await c.coordinator.listSigners()).some((s) => s.id === 's3' && !s.connected));
       await expect(repair('s3')).rejects.toMatchObject({ code: 'NOT_ENOUGH_SIGNERS', message: expect.stringMatching(/s3, is not connected/) });
-      expect(c.coordinator.getKey('k')).toMatchObject({ epoch: 0, state: 'active' });
-      expect(c.coordinator.audit('k').map((e) => e.event)).toContain('key.repair_failed');
-      expect(c.coordinator.audit('k').map((e) => e.event)).not.toContain('key.repaired');
+      expect(await c.coordinator.getKey('k')).toMatchObject({ epoch: 0, state: 'active' });
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).toContain('key.repair_failed');
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).not.toContain('key.repaired');
     } finally {
       await c.stop();
     }

@@ -111,12 +111,12 @@ async function setup(): Promise<{ c: Cluster; pkg: PublicKeyPackage; otherPkg: P
   const signers = ['s1', 's2', 's3'];
   for (const keyId of ['k', 'other']) {
     await c.coordinator.createKey({ request: c.request('createKey', keyId, createKeyDigest({ keyId, suite: SUITE, threshold: 2, signers })), keyId, suite: SUITE, threshold: 2, signers });
-    await eventually(() => c.coordinator.audit(keyId).filter((e) => e.event === 'commit.acked').length === 3, 30_000);
+    await eventually(async () => (await c.coordinator.audit(keyId)).filter((e) => e.event === 'commit.acked').length === 3, 30_000);
   }
   const pkg = c.signers[0]!.keys.get('k')!.share.publicKey;
   const otherPkg = c.signers[0]!.keys.get('other')!.share.publicKey;
   await Promise.all(c.signers.map((s) => s.close()));
-  await eventually(() => c.coordinator.listSigners().every((s) => !s.connected), 30_000);
+  await eventually(async () => (await c.coordinator.listSigners()).every((s) => !s.connected), 30_000);
   // s1 leaves the key (it answers nothing; it only collects what it is sent).
   members = ['s2', 's3', 's4', 's1'].map((id) => new Member(id, c.signerIdentities.get(id)!, c.coordinatorIdentity.publicKey, c.coordinator.signerUrl));
   for (const m of members) await m.connect();
@@ -138,13 +138,13 @@ describe('resolving a reshare another coordinator left unresolved', () => {
   it('every member confirms the package: the registry records the members at the next epoch and COMMIT goes to members and the leaver', async () => {
     const { c, pkg } = await setup();
     claim(pkg, REFS);
-    await eventually(() => c.coordinator.getKey('k').epoch === 1, 30_000);
+    await eventually(async () => (await c.coordinator.getKey('k')).epoch === 1, 30_000);
     const leaver = members[3]!;
     // RESOLVE went to the members only, naming them.
     for (const m of members.slice(0, 3)) expect(m.resolves).toEqual([{ keyId: 'k', epoch: 1, participants: REFS }]);
     expect(leaver.resolves).toEqual([]);
-    expect(c.coordinator.getKey('k').participants).toEqual(REFS);
-    expect(c.coordinator.audit('k').filter((e) => e.event === 'key.reshared').map((e) => e.data)).toEqual([expect.objectContaining({ fromEpoch: 0, epoch: 1, signers: ['s2', 's3', 's4'], leavers: ['s1'], resolved: true })]);
+    expect((await c.coordinator.getKey('k')).participants).toEqual(REFS);
+    expect((await c.coordinator.audit('k')).filter((e) => e.event === 'key.reshared').map((e) => e.data)).toEqual([expect.objectContaining({ fromEpoch: 0, epoch: 1, signers: ['s2', 's3', 's4'], leavers: ['s1'], resolved: true })]);
     // The COMMIT, carrying every member's CONFIRM, goes to the members and to s1, the old holder leaving.
     await eventually(() => members.every((m) => m.commits.length === 1), 30_000);
     const carried = decodeBody<{ envelopes: Envelope[] }>('reshare', KEY_ROUND.COMMIT, SUITE, leaver.commits[0]!.payload).envelopes;
@@ -161,8 +161,8 @@ describe('resolving a reshare another coordinator left unresolved', () => {
     else claim(pkg, [REFS[0]!, REFS[1]!, { signer: 's4', index: 4 }]);
     await eventually(() => log.some((l) => l.msg === 'unresolved key session confirmed by all, but the registry cannot record it'), 30_000);
     for (const m of members.slice(0, 3)) expect(m.resolves).toHaveLength(1);
-    expect(c.coordinator.getKey('k').epoch).toBe(0);
-    expect(c.coordinator.audit('k').map((e) => e.event)).not.toContain('key.reshared');
+    expect((await c.coordinator.getKey('k')).epoch).toBe(0);
+    expect((await c.coordinator.audit('k')).map((e) => e.event)).not.toContain('key.reshared');
     expect(members.every((m) => m.commits.length === 0)).toBe(true);
   }, 120_000);
 });

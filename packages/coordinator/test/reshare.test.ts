@@ -13,7 +13,7 @@ describe('reshare (coordinator)', () => {
     try {
       const old = ['s1', 's2', 's3'];
       await c.coordinator.createKey({ keyId: 'k', suite: 'frost-ed25519', threshold: 2, signers: old, request: c.request('createKey', 'k', createKeyDigest({ keyId: 'k', suite: 'frost-ed25519', threshold: 2, signers: old })) });
-      const groupKey = c.coordinator.getKey('k').groupKey!;
+      const groupKey = (await c.coordinator.getKey('k')).groupKey!;
       const reshare = (signers: string[], threshold: number, digest = reshareDigest({ keyId: 'k', groupKey, newThreshold: threshold, signers })) =>
         c.coordinator.reshare({ keyId: 'k', signers, threshold, request: c.request('reshare', 'k', digest) });
 
@@ -27,9 +27,9 @@ describe('reshare (coordinator)', () => {
 
       // These fake signers do not speak reshare: the session times out before its commit point.
       await expect(reshare(['s1', 's2', 's3'], 3)).rejects.toMatchObject({ code: 'TIMEOUT' });
-      expect(c.coordinator.getKey('k')).toMatchObject({ epoch: 0, threshold: 2, participants: old.map((signer, i) => ({ signer, index: i + 1 })) });
-      expect(c.coordinator.audit('k').map((e) => e.event)).toContain('key.reshare_failed');
-      expect(c.coordinator.audit('k').map((e) => e.event)).not.toContain('key.reshared');
+      expect(await c.coordinator.getKey('k')).toMatchObject({ epoch: 0, threshold: 2, participants: old.map((signer, i) => ({ signer, index: i + 1 })) });
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).toContain('key.reshare_failed');
+      expect((await c.coordinator.audit('k')).map((e) => e.event)).not.toContain('key.reshared');
     } finally {
       await c.stop();
     }

@@ -20,7 +20,7 @@ const PERIOD_S = 60;
 let skew = 0;
 let c: Cluster;
 
-const audit = (event: string) => c.coordinator.audit(KEY).filter((e) => e.event === event);
+const audit = async (event: string) => (await c.coordinator.audit(KEY)).filter((e) => e.event === event);
 const scheduledStarts = () => c.signers.map((s) => s.scheduledRefreshStarts);
 /** Lets the engine run many refresh checks (it checks every CHECK_MS). */
 const severalChecks = () => new Promise((resolve) => setTimeout(resolve, 20 * CHECK_MS));
@@ -29,7 +29,7 @@ beforeAll(async () => {
   c = await startCluster(IDS, { options: { now: () => Date.now() + skew, refreshCheckMs: CHECK_MS } });
   const request = c.request('createKey', KEY, createKeyDigest({ keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: IDS }));
   await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: IDS });
-  await eventually(() => audit('commit.acked').length === 3, 30_000);
+  await eventually(async () => (await audit('commit.acked')).length === 3, 30_000);
 }, 60_000);
 afterAll(async () => c?.stop());
 
@@ -39,7 +39,7 @@ describe('scheduled refresh at the coordinator', () => {
     try {
       await severalChecks();
       expect(scheduledStarts()).toEqual([0, 0, 0]);
-      expect(c.coordinator.getKey(KEY).epoch).toBe(0);
+      expect((await c.coordinator.getKey(KEY)).epoch).toBe(0);
     } finally {
       skew = 0;
     }
@@ -52,41 +52,41 @@ describe('scheduled refresh at the coordinator', () => {
     skew = (PERIOD_S - 5) * 1000;
     await severalChecks();
     expect(scheduledStarts()).toEqual([0, 0, 0]);
-    expect(c.coordinator.getKey(KEY).epoch).toBe(0);
+    expect((await c.coordinator.getKey(KEY)).epoch).toBe(0);
 
     skew = (PERIOD_S + 1) * 1000;
-    await eventually(() => audit('key.refreshed').length === 1, 30_000);
-    expect(audit('key.refreshed')[0]!.data).toMatchObject({ fromEpoch: 0, epoch: 1, scheduled: true });
-    expect(c.coordinator.getKey(KEY).epoch).toBe(1);
+    await eventually(async () => (await audit('key.refreshed')).length === 1, 30_000);
+    expect((await audit('key.refreshed'))[0]!.data).toMatchObject({ fromEpoch: 0, epoch: 1, scheduled: true });
+    expect((await c.coordinator.getKey(KEY)).epoch).toBe(1);
     expect(scheduledStarts()).toEqual([1, 1, 1]);
     await eventually(() => c.signers.every((s) => s.keys.get(KEY)?.epoch === 1), 30_000);
 
     // The new epoch is due a period after it was made (coordinator's clock): not yet.
     await severalChecks();
     expect(scheduledStarts()).toEqual([1, 1, 1]);
-    expect(audit('key.refresh_failed')).toEqual([]);
+    expect(await audit('key.refresh_failed')).toEqual([]);
   });
 
   it('a missing signer: the attempt fails (audited scheduled: true) and is retried only after the backoff', async () => {
     const s3 = c.signers.find((s) => s.id === 's3')!;
     await s3.close();
-    await eventually(() => !c.coordinator.listSigners().find((s) => s.id === 's3')!.connected, 10_000);
+    await eventually(async () => !(await c.coordinator.listSigners()).find((s) => s.id === 's3')!.connected, 10_000);
     skew = (2 * PERIOD_S + 2) * 1000;
-    await eventually(() => audit('key.refresh_failed').length === 1, 30_000);
-    expect(audit('key.refresh_failed')[0]!.data).toMatchObject({ epoch: 1, code: 'NOT_ENOUGH_SIGNERS', scheduled: true });
+    await eventually(async () => (await audit('key.refresh_failed')).length === 1, 30_000);
+    expect((await audit('key.refresh_failed'))[0]!.data).toMatchObject({ epoch: 1, code: 'NOT_ENOUGH_SIGNERS', scheduled: true });
     await severalChecks();
-    expect(audit('key.refresh_failed')).toHaveLength(1);
+    expect(await audit('key.refresh_failed')).toHaveLength(1);
 
     await s3.connect();
-    await eventually(() => c.coordinator.listSigners().find((s) => s.id === 's3')!.connected, 10_000);
+    await eventually(async () => (await c.coordinator.listSigners()).find((s) => s.id === 's3')!.connected, 10_000);
     await severalChecks();
     // Still inside the backoff: no new attempt although every signer is back.
-    expect(audit('key.refresh_failed')).toHaveLength(1);
-    expect(audit('key.refreshed')).toHaveLength(1);
+    expect(await audit('key.refresh_failed')).toHaveLength(1);
+    expect(await audit('key.refreshed')).toHaveLength(1);
 
     skew += SCHEDULED_REFRESH_BACKOFF_MS.first + 1000;
-    await eventually(() => audit('key.refreshed').length === 2, 30_000);
-    expect(audit('key.refreshed')[1]!.data).toMatchObject({ fromEpoch: 1, epoch: 2, scheduled: true });
-    expect(c.coordinator.getKey(KEY).epoch).toBe(2);
+    await eventually(async () => (await audit('key.refreshed')).length === 2, 30_000);
+    expect((await audit('key.refreshed'))[1]!.data).toMatchObject({ fromEpoch: 1, epoch: 2, scheduled: true });
+    expect((await c.coordinator.getKey(KEY)).epoch).toBe(2);
   });
 });

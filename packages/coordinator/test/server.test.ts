@@ -82,7 +82,7 @@ class RawSigner {
   }
 }
 
-const connected = (id: string) => c.coordinator.listSigners().find((s) => s.id === id)?.connected;
+const connected = async (id: string) => (await c.coordinator.listSigners()).find((s) => s.id === id)?.connected;
 
 describe('signer handshake', () => {
   it('welcomes an allow-listed signer over fresh nonces and marks it connected', async () => {
@@ -90,9 +90,9 @@ describe('signer handshake', () => {
     const welcome = await s.handshake('s1', c.signerIdentities.get('s1')!);
     expect(welcome.header).toMatchObject({ kind: 'control', round: CONTROL_ROUND.WELCOME, to: 's1' });
     openEnvelope(welcome, c.coordinatorIdentity.publicKey, { expect: { to: 's1' } });
-    await eventually(() => connected('s1') === true);
+    await eventually(async () => await connected('s1') === true);
     s.close();
-    await eventually(() => connected('s1') === false);
+    await eventually(async () => await connected('s1') === false);
   });
 
   it('refuses a signer that is not allow-listed, then closes the socket', async () => {
@@ -100,7 +100,7 @@ describe('signer handshake', () => {
     const answer = await s.handshake('mallory', generateIdentity());
     expect(decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, 'none', answer.payload).code).toBe('UNAUTHORISED');
     await eventually(() => s.closed !== undefined);
-    expect(connected('mallory')).toBeUndefined();
+    expect(await connected('mallory')).toBeUndefined();
   });
 
   it('refuses an allow-listed id signed by another key', async () => {
@@ -109,7 +109,7 @@ describe('signer handshake', () => {
     const answer = await s.handshake('s1', impostor);
     expect(decodeBody<ErrorBody>('control', CONTROL_ROUND.ERROR, 'none', answer.payload).code).toBe('BAD_SIGNATURE');
     await eventually(() => s.closed !== undefined);
-    expect(connected('s1')).toBe(false);
+    expect(await connected('s1')).toBe(false);
   });
 
   it('answers garbage before authentication with an ERROR and closes', async () => {
@@ -148,9 +148,9 @@ describe('signer handshake', () => {
     expect((await s.error()).code).toBe('MALFORMED');
     expect(s.inbox).toEqual([]);
     expect(s.closed).toBeUndefined();
-    expect(connected('s2')).toBe(true);
+    expect(await connected('s2')).toBe(true);
     expect((await fetch(`${c.coordinator.url}/healthz`)).status).toBe(200);
-    expect(c.coordinator.audit()).toEqual([]);
+    expect(await c.coordinator.audit()).toEqual([]);
     s.close();
   });
 
@@ -162,7 +162,7 @@ describe('signer handshake', () => {
     const welcome = await second.handshake('s1', id);
     expect(welcome.header.round).toBe(CONTROL_ROUND.WELCOME);
     await eventually(() => first.closed?.code === 4000);
-    expect(connected('s1')).toBe(true);
+    expect(await connected('s1')).toBe(true);
     second.close();
   });
 
@@ -170,7 +170,7 @@ describe('signer handshake', () => {
     const s = await startCluster(['s1'], { connected: [], options: { heartbeatMs: 50 } });
     try {
       const raw = await connectWithoutAutoPong(s);
-      await eventually(() => !s.coordinator.listSigners()[0]!.connected, 2000);
+      await eventually(async () => !(await s.coordinator.listSigners())[0]!.connected, 2000);
       raw.terminate();
     } finally {
       await s.stop();
@@ -194,7 +194,7 @@ describe('signer handshake', () => {
       });
       await eventually(() => pings >= 12 || closed, 30_000);
       expect(closed).toBe(false);
-      expect(s.coordinator.listSigners()[0]!.connected).toBe(true);
+      expect((await s.coordinator.listSigners())[0]!.connected).toBe(true);
       raw.terminate();
     } finally {
       await s.stop();
@@ -212,6 +212,6 @@ async function connectWithoutAutoPong(s: Awaited<ReturnType<typeof startCluster>
   const identity = s.signerIdentities.get('s1')!;
   const h = { v: PROTOCOL_VERSION, kind: 'control', suite: 'none', sessionId: nonce, round: CONTROL_ROUND.AUTH, from: 's1', to: COORDINATOR_ID } as const;
   raw.send(encodeEnvelope(sealEnvelope(identity, h, encodeBody({ nonce: randomBytes(32), coordinatorNonce: nonce, publicKey: identity.publicKey }))));
-  await eventually(() => s.coordinator.listSigners()[0]!.connected);
+  await eventually(async () => (await s.coordinator.listSigners())[0]!.connected);
   return raw;
 }

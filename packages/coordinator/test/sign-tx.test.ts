@@ -76,7 +76,7 @@ function signTx(data: Uint8Array, o: { path?: string; request?: ClientRequest; a
 }
 
 const pay = (lamports: bigint, to = ALLOWED, from = root) => solanaTransferMessage(from, to, lamports);
-const events = (event: string) => c.coordinator.audit(KEY).filter((e) => e.event === event);
+const events = async (event: string) => (await c.coordinator.audit(KEY)).filter((e) => e.event === event);
 const starts = () => c.signers.reduce((n, s) => n + s.signStarts, 0);
 const txStarts = () => c.signers.flatMap((s) => s.txStarts);
 /** Each signer's count of tx STARTs now, and the ones received since such a mark. */
@@ -91,7 +91,7 @@ beforeAll(async () => {
   const key = await c.coordinator.createKey({ request, keyId: KEY, suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2', 's3'] });
   epoch = key.epoch;
   root = key.publicKey!;
-  await eventually(() => events('commit.acked').length === 3, 10_000);
+  await eventually(async () => (await events('commit.acked')).length === 3, 10_000);
 }, 60_000);
 afterAll(async () => c?.stop());
 
@@ -110,17 +110,17 @@ describe('sign-tx: the broadcastable transaction', () => {
     expect(bytesToHex(base58.decode(r.json.signature as string))).toBe(sigs[0]!.signature);
     const seen = since(before);
     expect(seen.map((s) => [s.chain, s.input])).toEqual([['solana', 0], ['solana', 0]]);
-    const row = events('key.signed').at(-1)!;
+    const row = (await events('key.signed')).at(-1)!;
     expect(row.data).toMatchObject({ tx: { chain: 'solana', id: bytesToHex(sha256(message)), input: 0 }, messageSha256: bytesToHex(sha256(message)), path: '' });
   });
 
   it('signs for the key derived at --path (the fee payer is the child key); the root path is no path', async () => {
-    const child = c.coordinator.deriveKey(KEY, 'm/0/7').publicKey;
+    const child = (await c.coordinator.deriveKey(KEY, 'm/0/7')).publicKey;
     const message = pay(5n, ALLOWED, child);
     const r = await signTx(message, { path: 'm/0/7' });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(solanaTransactionVerifies(r.json.transaction as string, message)).toBe(true);
-    expect(events('key.signed').at(-1)!.data).toMatchObject({ path: 'm/0/7', publicKey: bytesToHex(child) });
+    expect((await events('key.signed')).at(-1)!.data).toMatchObject({ path: 'm/0/7', publicKey: bytesToHex(child) });
 
     // The same message at the root: the key is not its fee payer.
     const wrong = await signTx(message);
@@ -178,7 +178,7 @@ describe('sign-tx: refused before any signer is contacted', () => {
       const r = await signTx(message);
       expect(r.status, rule).toBe(403);
       expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule });
-      expect(events('policy.denied').at(-1)!.data).toMatchObject({ rule, where: 'coordinator', op: 'sign' });
+      expect((await events('policy.denied')).at(-1)!.data).toMatchObject({ rule, where: 'coordinator', op: 'sign' });
     }
     const msg = new Uint8Array(32).fill(3);
     const raw = await call('POST', `/v1/keys/${KEY}/sign`, { message: bytesToHex(msg), request: requestToJson(signClientRequest(c.admin, { op: 'sign', keyId: KEY, digest: signDigest({ keyId: KEY, epoch, message: msg }) })) });
@@ -196,7 +196,7 @@ describe('sign-tx: refused before any signer is contacted', () => {
       const r = await signTx(pay(11n));
       expect(r.status).toBe(403);
       expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'destination' });
-      expect(events('policy.denied').at(-1)!.data.where).toMatch(/^s[123]$/);
+      expect((await events('policy.denied')).at(-1)!.data.where).toMatch(/^s[123]$/);
     } finally {
       for (const s of c.signers) delete s.misbehave.policyDeny;
     }
@@ -229,7 +229,7 @@ describe('sign-tx: approvals above an amount', () => {
     expect(done.state, JSON.stringify(done)).toBe('succeeded');
     expect(solanaTransactionVerifies((done.result as { transaction: string }).transaction, message)).toBe(true);
     expect(txStarts().length - before).toBe(2);
-    expect(events('key.signed').at(-1)!.data).toMatchObject({ tx: { chain: 'solana', id: bytesToHex(sha256(message)) }, approvers: ['alice', 'bob'] });
+    expect((await events('key.signed')).at(-1)!.data).toMatchObject({ tx: { chain: 'solana', id: bytesToHex(sha256(message)) }, approvers: ['alice', 'bob'] });
     // Run once: the operation is no longer pending, and the approved request is not let through again.
     const again = await approve(signApproval(alice, 'alice', request));
     expect(again.status).toBe(409);
@@ -267,7 +267,7 @@ describe('sign-tx: a PSBT with two inputs of the key (bitcoin)', () => {
     const BTC = 'btc-1';
     const create = c.request('createKey', BTC, createKeyDigest({ keyId: BTC, suite: 'frost-secp256k1-tr', threshold: 2, signers: ['s1', 's2', 's3'] }));
     const key = await c.coordinator.createKey({ request: create, keyId: BTC, suite: 'frost-secp256k1-tr', threshold: 2, signers: ['s1', 's2', 's3'] });
-    await eventually(() => c.coordinator.audit(BTC).filter((e) => e.event === 'commit.acked').length === 3, 10_000);
+    await eventually(async () => (await c.coordinator.audit(BTC)).filter((e) => e.event === 'commit.acked').length === 3, 10_000);
     const pkg = c.signers[0]!.keys.get(BTC)!.share.publicKey;
     const psbt = buildPsbt({
       key: pkg,
@@ -288,7 +288,7 @@ describe('sign-tx: a PSBT with two inputs of the key (bitcoin)', () => {
     expect(r.json).toMatchObject({ chain: 'bitcoin', txid: checked.txid, txId: checked.txid });
     expect(since(before).map((s) => [s.chain, s.input]).sort()).toEqual([['bitcoin', 0], ['bitcoin', 0], ['bitcoin', 1], ['bitcoin', 1]]);
     expect(new Set(since(before).map((s) => bytesToHex(s.request.nonce))).size).toBe(1);
-    const rows = c.coordinator.audit(BTC).filter((e) => e.event === 'key.signed');
+    const rows = (await c.coordinator.audit(BTC)).filter((e) => e.event === 'key.signed');
     expect(rows.map((e) => e.data.tx)).toEqual([{ chain: 'bitcoin', id: checked.txid, input: 0 }, { chain: 'bitcoin', id: checked.txid, input: 1 }]);
     expect(rows.map((e) => e.data.path)).toEqual(['', 'm/0/3']);
     // A path is the PSBT's to name, not the body's.

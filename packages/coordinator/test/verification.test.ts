@@ -98,12 +98,12 @@ beforeEach(() => {
 async function sign(text: string) {
   const message = sha256(utf8ToBytes(text));
   const request = signClientRequest(admin, { op: 'sign', keyId: 'k1', digest: signDigest({ keyId: 'k1', epoch: 0, message }) });
-  const signedBefore = coordinator.audit('k1').filter((e) => e.event === 'key.signed').length;
+  const signedBefore = (await coordinator.audit('k1')).filter((e) => e.event === 'key.signed').length;
   const outcome = await coordinator.sign({ request, keyId: 'k1', message }).then(
     (out) => ({ out, error: undefined }),
     (error: unknown) => ({ out: undefined, error }),
   );
-  const signed = coordinator.audit('k1').filter((e) => e.event === 'key.signed').slice(signedBefore);
+  const signed = (await coordinator.audit('k1')).filter((e) => e.event === 'key.signed').slice(signedBefore);
   return { message, ...outcome, signed };
 }
 
@@ -111,12 +111,12 @@ describe('ecdsa-secp256k1: the coordinator verifies the combined signature befor
   it.each(['w', 'u'] as const)('a quorum member that sends a wrong final share %s_i (properly signed): no attempt with it returns or audits a signature, and an honest quorum signs', async (field) => {
     lie.field = field;
     const rewrittenBefore = link.rewritten;
-    const failedBefore = coordinator.audit('k1').filter((e) => e.event === 'key.sign_attempt_failed').length;
+    const failedBefore = (await coordinator.audit('k1')).filter((e) => e.event === 'key.sign_attempt_failed').length;
     const { message, out, signed } = await sign(`pay the attacker (${field})`);
     // The lie reached the coordinator (s2 was in a quorum) ...
     expect(link.rewritten).toBeGreaterThan(rewrittenBefore);
     // ... and every attempt that held the liar failed its verification and was audited as such, never as signed.
-    const failed = coordinator.audit('k1').filter((e) => e.event === 'key.sign_attempt_failed').slice(failedBefore);
+    const failed = (await coordinator.audit('k1')).filter((e) => e.event === 'key.sign_attempt_failed').slice(failedBefore);
     expect(failed.length).toBeGreaterThan(0);
     expect(failed.every((e) => (e.data as { reason: string }).reason === 'invalid')).toBe(true);
     expect(failed.every((e) => (e.data as { quorum: string[] }).quorum.includes('s2'))).toBe(true);
@@ -126,7 +126,7 @@ describe('ecdsa-secp256k1: the coordinator verifies the combined signature befor
     expect(signed).toHaveLength(1);
     expect((signed[0]!.data as { quorum: string[] }).quorum).not.toContain('s2');
     expect((signed[0]!.data as { signature: string }).signature).toBe(bytesToHex(out!.signature));
-    expect(coordinator.verifyAudit()).toMatchObject({ ok: true });
+    expect(await coordinator.verifyAudit()).toMatchObject({ ok: true });
   });
 
   it("the coordinator's own final check refuses a signature that does not verify under the key, whatever combined it (SESSION_FAILED)", async () => {

@@ -100,12 +100,15 @@ export class SqliteStore implements CoordinatorStore {
   /** Set on a transaction handle, undefined on the store. */
   readonly #tx: TxToken | undefined;
   readonly #chain: AuditChainVerifier;
+  /** The connection (tests that tamper with rows reach it through a cast; nothing here uses it but through the parts). */
+  private readonly db: Database.Database;
 
   private constructor(file: string, parts: Parts, gate: Gate, tx: TxToken | undefined, opts: StoreOptions) {
     this.file = file;
     this.#p = parts;
     this.#gate = gate;
     this.#tx = tx;
+    this.db = parts.db;
     this.#chain = new AuditChainVerifier(this, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
   }
 
