@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
-import { AUDIT_GENESIS, DEFAULT_POLICY, generateIdentity, policyDigest, policyToText, signClientRequest, type KeyPolicy } from '@keyquorum/protocol';
+import { AUDIT_GENESIS, auditHash, DEFAULT_POLICY, generateIdentity, policyDigest, policyToText, signClientRequest, type KeyPolicy } from '@keyquorum/protocol';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import pg from 'pg';
 import { POSTGRES_UNAVAILABLE, usePostgres } from '../../../test/support/postgres.ts';
@@ -342,6 +342,36 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`PostgreSQL${POSTGRES_UNAVAI
     expect(new Set(rows.map((r) => r.prevHash)).size).toBe(100);
     expect(rows.filter((r) => r.keyId === 'a')).toHaveLength(50);
     expect(await b.verifyAudit()).toEqual({ ok: true, count: 100, head: rows[99]!.hash });
+  });
+
+  it('an edited, re-linked or deleted audit row is found by the page check and by both verifications', async () => {
+    const url = await postgres.freshDatabase();
+    const s = await openPg(url, { auditChunkRows: 2 });
+    for (let i = 0; i < 4; i++) await s.append('commit.acked', 'k1', { signer: 's1', kind: 'refresh', epoch: i });
+    expect(await s.verifyAuditChain()).toMatchObject({ ok: true, count: 4 });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const hashOf2 = (await s.auditHashAt(2))!;
+      await admin.query(`UPDATE audit SET data = '{"signer":"s1","kind":"refresh","epoch":9}' WHERE seq = 3`);
+      expect((await s.auditPage({ after: 0, limit: 10 })).broken).toEqual({ seq: 3, reason: 'hash does not match the row' });
+      expect(await s.verifyAudit()).toEqual({ ok: false, seq: 3, reason: 'hash does not match the row' });
+      // The chunked verifier goes on from its last verified row (4, unchanged); a coordinator starting afresh verifies from the first.
+      expect(await s.verifyAuditChain()).toMatchObject({ ok: true, count: 4 });
+      expect(await (await openPg(url, { auditChunkRows: 2 })).verifyAuditChain()).toEqual({ ok: false, seq: 3, reason: 'hash does not match the row' });
+      // Re-hashing the edited row does not help: its successor's link breaks.
+      const edited = (await s.auditRows(2, 1))[0]!;
+      await admin.query('UPDATE audit SET hash = $1 WHERE seq = 3', [auditHash(hashOf2, edited)]);
+      expect((await s.auditPage({ keyId: 'k1', after: 0, limit: 10 })).broken).toEqual({ seq: 4, reason: 'prev_hash does not match the previous row' });
+      expect(await s.verifyAudit()).toEqual({ ok: false, seq: 4, reason: 'prev_hash does not match the previous row' });
+      await admin.query('DELETE FROM audit WHERE seq >= 3');
+      expect(await s.verifyAudit()).toMatchObject({ ok: true, count: 2 });
+      // The head row keeps the chain's position: the next append follows the deleted rows, leaving a gap verification finds.
+      expect((await s.append('commit.acked', 'k1', { signer: 's1', kind: 'refresh', epoch: 5 })).seq).toBe(5);
+      expect(await s.verifyAudit()).toEqual({ ok: false, seq: 5, reason: 'expected row 3' });
+    } finally {
+      await admin.end();
+    }
   });
 
   it('the same client nonce checked by two coordinators at once is admitted exactly once', async () => {
