@@ -128,6 +128,28 @@ function storeConformance(name: string, open: OpenStore): void {
       expect(await s.bannedSigners('k1')).toEqual(['s1']);
     });
 
+    it('stop waits for an open transaction, which commits, then closes', async () => {
+      const s = await fresh();
+      let release = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      let inside = false;
+      const order: string[] = [];
+      const done = s.transaction(async (tx) => {
+        await tx.ban('k1', 's1', 'first');
+        inside = true;
+        await held;
+        await tx.ban('k1', 's2', 'second');
+        return (await tx.bannedSigners('k1')).join(',');
+      }).then((v) => (order.push('transaction'), v));
+      while (!inside) await new Promise((r) => setTimeout(r, 5));
+      const stopped = s.stop().then(() => order.push('stop'));
+      release();
+      expect(await done).toBe('s1,s2');
+      await stopped;
+      expect(order).toEqual(['transaction', 'stop']);
+      await s.stop();
+    });
+
     it("lists in SQLite's binary order of ids, whatever the database's collation", async () => {
       const s = await fresh();
       const ids = ['b', 'B', 'a', 'A1', '_x', 'a-2'];
