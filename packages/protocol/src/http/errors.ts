@@ -42,6 +42,8 @@ export const API_ERRORS = {
   NOT_ENOUGH_SIGNERS: 503,
   /** The coordinator is not started, or is stopping. */
   NOT_STARTED: 503,
+  /** This coordinator does not (or no longer) hold the leader lease of a highly available deployment (docs/ha.md): a write is refused rather than landing beside the leader's. */
+  NOT_LEADER: 503,
   /** Signers did not answer a round in time. */
   TIMEOUT: 500,
   /** A protocol session failed (a signer aborted, or a message failed a check). */
