@@ -269,7 +269,7 @@ export class SessionRouter {
       if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
         throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
       }
-      let session: Session | undefined;
+      let session: Session | Promise<void> | undefined;
       if (k === 'dkg') session = startDkg(this.#ctx, env, body as DkgStartBody);
       else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody, grant);
       else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody, grant);
@@ -279,10 +279,13 @@ export class SessionRouter {
       else if (k === 'policy') applyPolicy(this.#ctx, env, body as PolicyStartBody, grant);
       else approveRetire(this.#ctx, env, body as RetireStartBody, grant);
       this.#events.count('started');
-      if (session) {
+      if (session instanceof Promise) {
+        // A POOLED sign, answered in its one round once its nonce's consume is committed (group commit).
+        session.then(() => this.#events.count('completed'), (e: unknown) => this.#abort(kind, env.header.suite, sessionId, e));
+      } else if (session) {
         this.#register(session);
         this.#ctx.log.info('session started', { kind, keyId: session.keyId, sessionId: hex(sessionId) });
-      } else if (k === 'sign') this.#events.count('completed'); // a POOLED sign answered in its one round
+      }
     });
   }
 
