@@ -69,6 +69,8 @@ export class FrostSignSession implements Session {
 
   handle(env: Envelope, body: unknown): Promise<boolean> {
     if (env.header.round !== SIGN_ROUND.SIGN) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `sign does not accept round ${env.header.round} here` });
+    // One SIGN only: a second one while the first waits for its consume's commit is refused here, before any durable step.
+    if (!this.#nonceOpen) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: 'this session has answered its SIGN' });
     const publicPart = this.#publicPart;
     const commitments = openRelayed<SignCommitmentBody>(this.#ctx, (body as DeliverBody).envelopes, {
       kind: 'sign', suite: this.suite, round: SIGN_ROUND.COMMITMENT, sessionId: this.#proposalId, to: COORDINATOR_ID,

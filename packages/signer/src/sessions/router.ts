@@ -124,6 +124,8 @@ export class SessionRouter {
   readonly audit: AuditGate;
   /** STARTs whose approvals are being verified, by session id hex: true once aborted (or the link dropped) meanwhile. */
   readonly #verifying = new Map<string, boolean>();
+  /** POOLED signs whose SHARE waits for its consume's commit (group commit), by session id hex. */
+  readonly #answering = new Set<string>();
 
   constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number; maxUncheckpointed: number }, events: RouterEvents) {
     this.#ctx = ctx;
@@ -229,7 +231,7 @@ export class SessionRouter {
   #start(env: Envelope, body: unknown): void {
     const { kind, sessionId } = env.header;
     const id = hex(sessionId);
-    if (this.#byId.has(id) || this.#verifying.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    if (this.#byId.has(id) || this.#verifying.has(id) || this.#answering.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     const refuse = (e: unknown) => this.#stateless(env, () => {
       throw e;
     });
@@ -260,7 +262,7 @@ export class SessionRouter {
   /** The synchronous part of a START: every check, the durable admission, the session. */
   #startNow(env: Envelope, body: unknown, grant: ApprovalGrant | undefined): void {
     const { kind, sessionId } = env.header;
-    if (this.#byId.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    if (this.#byId.has(hex(sessionId)) || this.#answering.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     this.#stateless(env, () => {
       const k = kind as SessionKind;
       const { keyId } = startBody(env, body) as { keyId: string };
@@ -281,7 +283,12 @@ export class SessionRouter {
       this.#events.count('started');
       if (session instanceof Promise) {
         // A POOLED sign, answered in its one round once its nonce's consume is committed (group commit).
-        session.then(() => this.#events.count('completed'), (e: unknown) => this.#abort(kind, env.header.suite, sessionId, e));
+        const id = hex(sessionId);
+        this.#answering.add(id);
+        session.then(
+          () => this.#events.count('completed'),
+          (e: unknown) => this.#abort(kind, env.header.suite, sessionId, e),
+        ).finally(() => this.#answering.delete(id));
       } else if (session) {
         this.#register(session);
         this.#ctx.log.info('session started', { kind, keyId: session.keyId, sessionId: hex(sessionId) });
