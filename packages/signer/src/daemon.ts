@@ -124,8 +124,14 @@ export class SignerDaemon extends Service {
     // Group commit (keystore/group-commit.ts): a frame leaves only once every keystore write made before it
     // is committed; if that batch's commit failed, it never leaves.
     const release = (env: Envelope): void => keystore.commits.afterCommit((error) => {
-      if (error === undefined) return void this.#running.link?.send(env);
-      this.#log.error('frame dropped: keystore commit failed', { kind: env.header.kind, round: env.header.round, sessionId: bytesToHex(env.header.sessionId), error: error instanceof Error ? error.message : String(error) });
+      const frame = { kind: env.header.kind, round: env.header.round, sessionId: bytesToHex(env.header.sessionId) };
+      if (error !== undefined) return this.#log.error('frame dropped: keystore commit failed', { ...frame, error: error instanceof Error ? error.message : String(error) });
+      try {
+        this.#running.link?.send(env);
+      } catch (e) {
+        // A waiter must not throw (the other frames of the batch wait behind it).
+        this.#log.error('frame dropped: send failed', { ...frame, error: e instanceof Error ? e.message : String(e) });
+      }
     });
     const crypto = new CryptoPool({ size: o.cryptoWorkers, log: this.#log });
     this.#running.crypto = crypto;
