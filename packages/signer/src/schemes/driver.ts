@@ -55,8 +55,8 @@ export interface SchemeDriver extends ShareCodec {
     commit(share: HeldShare): { secret: Uint8Array; commitment: SignCommitmentBody };
     /**
      * POOLED with the authorised share and this signer's claimed pooled nonce: checks the OFFERs and consumes the nonce
-     * (at once), then, once the consume is committed, answers SHARE; settles then (rejects on any failure). The caller
-     * wipes the share once it settles.
+     * (at once; a refusal throws), then, once the consume is committed, answers SHARE; the promise settles then (rejects
+     * if the commit or the computation failed). The caller wipes the share once it settles.
      */
     sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }): Promise<void>;
   };

@@ -118,18 +118,23 @@ interface ShareJob {
 
 /**
  * Durably consumes the nonce, and only then computes the share (RFC 9591 §5.2) and answers
- * SHARE. The consume is marked at once (a second one is NONCE_CONSUMED), its commit awaited
- * (group commit: one fsync with the other sessions' steps); a failed commit computes nothing.
+ * SHARE. The consume is marked at once (a second one throws NONCE_CONSUMED here, synchronously),
+ * its commit awaited (group commit: one fsync with the other sessions' steps); the promise
+ * settles once SHARE is sent; a failed commit computes nothing.
  */
-async function sendShare(ctx: SessionContext, j: ShareJob): Promise<void> {
+function sendShare(ctx: SessionContext, j: ShareJob): Promise<void> {
   const secret = ctx.keystore.consumeNonce(j.nonceId);
-  try {
-    // Durably consumed before anything computed from the nonce exists.
-    await ctx.keystore.commits.whenDurable();
-  } catch (e) {
-    secret.fill(0);
-    throw e;
-  }
+  // Durably consumed before anything computed from the nonce exists.
+  return ctx.keystore.commits.whenDurable().then(
+    () => computeAndSend(ctx, j, secret),
+    (e: unknown) => {
+      secret.fill(0);
+      throw e;
+    },
+  );
+}
+
+function computeAndSend(ctx: SessionContext, j: ShareJob, secret: Uint8Array): void {
   const nonces = { id: j.keyShare.id, hiding: secret.slice(0, NONCE_BYTES), binding: secret.slice(NONCE_BYTES) };
   secret.fill(0);
   try {
@@ -157,7 +162,7 @@ export function poolCommit(share: HeldShare): { secret: Uint8Array; commitment: 
  * its pinned key, for this key and epoch; this signer's own exactly the one it claimed
  * from its pool), then the nonce consumed and SHARE, as after SIGN.
  */
-export async function signPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }, target: SigningTarget | undefined): Promise<void> {
+export function signPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }, target: SigningTarget | undefined): Promise<void> {
   const { publicPart } = share;
   const offers = openRelayed<SignOfferBody>(ctx, envelopes, {
     kind: 'sign', suite: share.suite, round: SIGN_ROUND.OFFER, sessionId: undefined, to: COORDINATOR_ID,
@@ -167,6 +172,7 @@ export async function signPooled(ctx: SessionContext, proposalId: Uint8Array, bo
     if (o.keyId !== share.keyId || o.epoch !== share.epoch) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer}'s commitment is pooled for ${o.keyId} epoch ${o.epoch}` });
   }
   const signing = signingPackage(body.message, publicPart, offers);
-  await sendShare(ctx, { suite: share.suite, keyId: share.keyId, epoch: share.epoch, sessionId: proposalId, nonceId: own.nonceId, keyShare: share.keyShare, signing, target });
-  ctx.log.info('signature share sent', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(proposalId), pooled: own.nonceId, quorum: [...offers.keys()] });
+  return sendShare(ctx, { suite: share.suite, keyId: share.keyId, epoch: share.epoch, sessionId: proposalId, nonceId: own.nonceId, keyShare: share.keyShare, signing, target }).then(() => {
+    ctx.log.info('signature share sent', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(proposalId), pooled: own.nonceId, quorum: [...offers.keys()] });
+  });
 }

@@ -153,8 +153,15 @@ export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody
         scheme.wipe(share);
       }
     }
-    // The OFFERs are checked and the nonce consumed before this returns; SHARE once the consume is committed.
-    return scheme.pool!.sign(ctx, env.header.sessionId, body, share, pooled!.envelopes, own).then(
+    // The OFFERs are checked and the nonce consumed before this returns (a refusal throws); SHARE once the consume is committed.
+    let signing: Promise<void>;
+    try {
+      signing = scheme.pool!.sign(ctx, env.header.sessionId, body, share, pooled!.envelopes, own);
+    } catch (e) {
+      scheme.wipe(share);
+      throw e;
+    }
+    return signing.then(
       () => scheme.wipe(share),
       (e: unknown) => {
         scheme.wipe(share);
