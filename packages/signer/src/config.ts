@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, DEFAULT_MAX_FRAME_BYTES, NODE_ID_PATTERN, ROLES, point, type Role, type TrustedClient } from '@keyquorum/protocol';
-import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, NONCE_POOL_RANGE, NONCE_POOL_SIZE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
+import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, GROUP_COMMIT_MS_RANGE, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, NONCE_POOL_RANGE, NONCE_POOL_SIZE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
 import { SignerError } from './errors.ts';
 import type { KekSource } from './keystore/index.ts';
 
@@ -48,6 +48,13 @@ export interface SignerOptions {
    */
   noncePool?: number;
   /**
+   * Group commit (keystore/group-commit.ts): nonce journal writes and admissions of
+   * concurrent sessions are committed together, one fsync, at the next event-loop turn
+   * (0, the default) or this many ms later (at most 1000); no frame leaves before the
+   * writes made ahead of it are committed.
+   */
+  groupCommitMs?: number;
+  /**
    * Operation STARTs this signer accepts since the last audit checkpoint it cosigned
    * before it refuses more (AUDIT_CHECKPOINT_REQUIRED: no audit, no operation).
    * Default MAX_UNCHECKPOINTED (512).
@@ -82,11 +89,12 @@ export interface ResolvedSignerOptions {
   maxFrameBytes: number;
   cryptoWorkers: number;
   noncePool: number;
+  groupCommitMs: number;
   maxUncheckpointed: number;
   metricsKeyLabels: boolean;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'noncePool', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'noncePool', 'groupCommitMs', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
 const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -208,6 +216,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
     maxFrameBytes: o.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES : aInt(o.maxFrameBytes, MAX_FRAME_BYTES_RANGE, 'maxFrameBytes'),
     cryptoWorkers: o.cryptoWorkers === undefined ? defaultCryptoWorkers() : aInt(o.cryptoWorkers, CRYPTO_WORKERS_RANGE, 'cryptoWorkers'),
     noncePool: o.noncePool === undefined ? NONCE_POOL_SIZE : aInt(o.noncePool, NONCE_POOL_RANGE, 'noncePool'),
+    groupCommitMs: o.groupCommitMs === undefined ? 0 : aInt(o.groupCommitMs, GROUP_COMMIT_MS_RANGE, 'groupCommitMs'),
     maxUncheckpointed: o.maxUncheckpointed === undefined ? MAX_UNCHECKPOINTED : aInt(o.maxUncheckpointed, MAX_UNCHECKPOINTED_RANGE, 'maxUncheckpointed'),
     metricsKeyLabels: o.metricsKeyLabels === true,
   };

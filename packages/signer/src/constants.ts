@@ -33,6 +33,8 @@ export const CRYPTO_WORKERS_RANGE = [0, 16] as const;
 /** FROST nonce commitments kept made ahead per key (config `noncePool`; sessions/nonce-pool.ts), and its bounds. */
 export const NONCE_POOL_SIZE = 16;
 export const NONCE_POOL_RANGE = [0, 64] as const;
+/** Bounds of `groupCommitMs`, the keystore's group commit window (keystore/group-commit.ts; default 0: the next event-loop turn). */
+export const GROUP_COMMIT_MS_RANGE = [0, 1000] as const;
 /** Default `cryptoWorkers`: one thread per core beyond the event loop's, at least 1, at most 2. */
 export function defaultCryptoWorkers(cores = os.availableParallelism()): number {
   return Math.max(1, Math.min(2, cores - 1));

@@ -85,7 +85,8 @@ export class SignerDaemon extends Service {
   }
 
   metrics(): Record<string, number> {
-    return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0, cryptoCallsRunning: this.#running.crypto?.callsRunning ?? 0, cryptoJobsOpen: this.#running.crypto?.openJobs ?? 0 };
+    const commits = this.#running.keystore?.commits.stats;
+    return { ...this.#counters, keystoreCommits: commits?.commits ?? 0, keystoreCommitSteps: commits?.steps ?? 0, keystoreCommitFailures: commits?.failures ?? 0, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0, cryptoCallsRunning: this.#running.crypto?.callsRunning ?? 0, cryptoJobsOpen: this.#running.crypto?.openJobs ?? 0 };
   }
 
   /** Resolves once the link is authenticated (now, if it is). */
@@ -120,6 +121,18 @@ export class SignerDaemon extends Service {
     const discardedNonces = keystore.discardOutstandingNonces();
     keystore.pruneRequests(MAX_REQUEST_SKEW_MS);
     keystore.pruneNonces(MAX_REQUEST_SKEW_MS);
+    // Group commit (keystore/group-commit.ts): a frame leaves only once every keystore write made before it
+    // is committed; if that batch's commit failed, it never leaves.
+    const release = (env: Envelope): void => keystore.commits.afterCommit((error) => {
+      const frame = { kind: env.header.kind, round: env.header.round, sessionId: bytesToHex(env.header.sessionId) };
+      if (error !== undefined) return this.#log.error('frame dropped: keystore commit failed', { ...frame, error: error instanceof Error ? error.message : String(error) });
+      try {
+        this.#running.link?.send(env);
+      } catch (e) {
+        // A waiter must not throw (the other frames of the batch wait behind it).
+        this.#log.error('frame dropped: send failed', { ...frame, error: e instanceof Error ? e.message : String(e) });
+      }
+    });
     const crypto = new CryptoPool({ size: o.cryptoWorkers, log: this.#log });
     this.#running.crypto = crypto;
     await stack.start(crypto);
@@ -135,14 +148,14 @@ export class SignerDaemon extends Service {
       rng,
       crypto,
       now,
-      send: (env: Envelope) => this.#running.link?.send(env),
+      send: release,
     };
     const pool = new NoncePool(ctx, o.noncePool);
     ctx.pool = pool;
     const router = new SessionRouter(ctx, o, {
       sendError: (sessionId, code, message) => {
         this.#counters.errorsOut++;
-        this.#running.link?.send(errorEnvelope(identity, o.signerId, sessionId, code, message));
+        release(errorEnvelope(identity, o.signerId, sessionId, code, message));
       },
       count: (event) => {
         const key = ({ started: 'sessionsStarted', completed: 'sessionsCompleted', aborted: 'sessionsAborted', errors: 'framesRefused' } as const)[event];
@@ -214,7 +227,7 @@ export class SignerDaemon extends Service {
     const o = this.options;
     const kek = resolveKekSource(o, this.#deps.env ?? process.env);
     try {
-      return Keystore.open({ dataDir: o.dataDir, kek, signerId: o.signerId, now });
+      return Keystore.open({ dataDir: o.dataDir, kek, signerId: o.signerId, now, groupCommitMs: o.groupCommitMs });
     } catch (e) {
       if (e instanceof SignerError && e.code === 'NOT_FOUND') {
         throw new SignerError('BAD_CONFIG', { field: 'dataDir', message: `no keystore in ${o.dataDir}; run 'keyquorum-signer init' first`, cause: e });

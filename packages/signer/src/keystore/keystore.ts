@@ -4,34 +4,26 @@
  * sealed identity key, retired keys with their attestations, its peer bans, key states,
  * policies, the velocity and spend ledgers and the audit checkpoint. This is the front: it validates
  * every argument, then runs each operation over the stores (shares.ts, nonces.ts, ...) in one
- * immediate transaction, committed with synchronous=FULL before it returns; after a
+ * immediate transaction, committed with synchronous=FULL before it returns (with group
+ * commit on, the nonce steps and admissions are committed in batches: group-commit.ts); after a
  * share wipe it also purges the WAL. Creation, unlocking and schema migrations are in
  * open.ts and schema.ts. No networking and no protocol logic; the clock is injected.
  */
 import type { Startable } from '@keyquorum/protocol';
 import { aBytes, aHex, aId, aUint } from './assert.ts';
-import { AuditCheckpoints, type AuditChange, type AuditCheckpointRecord } from './audit-checkpoint.ts';
-import { RetiredKeys } from './attestations.ts';
+import type { AuditChange, AuditCheckpointRecord } from './audit-checkpoint.ts';
 import { PeerBans } from './bans.ts';
 import { ATTESTATION_DIGEST_LENGTH, BLOB_MAX_BYTES, ED25519_KEY_LENGTH } from './constants.ts';
 import { now, readWithoutKek } from './database.ts';
+import { COMMITTED, GroupCommit, type CommitGate } from './group-commit.ts';
 import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
-import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
-import { NonceJournal } from './nonces.ts';
-import { PolicyRecords, type StoredPolicy } from './policies.ts';
-import { SpendLedger } from './spend.ts';
-import { VelocityLedger } from './velocity.ts';
+import type { KeyStateChange, KeyStateRecord } from './key-states.ts';
+import type { StoredPolicy } from './policies.ts';
 import { type UnlockedKeystore, createKeystore, openKeystore } from './open.ts';
-import { ReplayWindow } from './replay.ts';
-import { ShareStore } from './shares.ts';
-import { SessionRecords, type StoredVeto } from './sessions.ts';
+import type { StoredVeto } from './sessions.ts';
+import { type Stores, openStores } from './stores.ts';
 import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOptions, PeerBan, ReplayGuard, RetireResult, UnsealedShare } from './types.ts';
-
-interface Stores {
-  shares: ShareStore; nonces: NonceJournal; replay: ReplayWindow; identity: IdentityStore; retired: RetiredKeys; bans: PeerBans;
-  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints;
-}
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
 export class Keystore implements ReplayGuard, Startable {
@@ -40,26 +32,18 @@ export class Keystore implements ReplayGuard, Startable {
   readonly dataDir: string;
   readonly #keystore: UnlockedKeystore;
   readonly #stores: Stores;
+  readonly #group: GroupCommit | undefined;
+  /** When what was written so far is committed (group-commit.ts; at once without group commit). */
+  readonly commits: CommitGate;
   #open = true;
 
-  private constructor(keystore: UnlockedKeystore) {
+  private constructor(keystore: UnlockedKeystore, groupCommitMs?: number) {
     this.#keystore = keystore;
+    this.#group = groupCommitMs === undefined ? undefined : new GroupCommit(keystore.db, groupCommitMs);
+    this.commits = this.#group ?? COMMITTED;
     this.signerId = keystore.signerId;
     this.dataDir = keystore.dataDir;
-    this.#stores = {
-      shares: new ShareStore(keystore),
-      nonces: new NonceJournal(keystore),
-      replay: new ReplayWindow(keystore),
-      identity: new IdentityStore(keystore),
-      retired: new RetiredKeys(keystore),
-      bans: new PeerBans(keystore),
-      sessions: new SessionRecords(keystore),
-      states: new KeyStates(keystore),
-      policies: new PolicyRecords(keystore),
-      velocity: new VelocityLedger(keystore),
-      spend: new SpendLedger(keystore),
-      audit: new AuditCheckpoints(keystore),
-    };
+    this.#stores = openStores(keystore);
   }
 
   /** Initialises a new keystore in `dataDir` (created 0700 if absent); 'EXISTS' if one is there. */
@@ -69,7 +53,14 @@ export class Keystore implements ReplayGuard, Startable {
 
   /** Opens and unlocks an existing keystore, migrating an older schema; 'NOT_FOUND' if none, 'BAD_PASSPHRASE' if the KEK is wrong. */
   static open(options: KeystoreOpenOptions): Keystore {
-    return new Keystore(openKeystore(options));
+    const keystore = openKeystore(options);
+    try {
+      return new Keystore(keystore, options.groupCommitMs);
+    } catch (e) {
+      keystore.kek.destroy();
+      keystore.db.close();
+      throw e;
+    }
   }
 
   /**
@@ -267,7 +258,7 @@ export class Keystore implements ReplayGuard, Startable {
     const clientKey = aHex(a.clientKeyHex, 'clientKeyHex');
     const nonces = a.nonces.map((n) => aHex(n, 'nonces'));
     aUint(a.stamp, 'stamp');
-    return this.#write(({ replay, velocity, spend, policies, shares }) => {
+    return this.#step(({ replay, velocity, spend, policies, shares }) => {
       if (!nonces.some((n) => replay.remember(clientKey, n, a.stamp))) return false;
       if (a.velocity !== undefined) velocity.record(a.velocity);
       for (const entry of a.spend ?? []) spend.record(entry);
@@ -346,7 +337,7 @@ export class Keystore implements ReplayGuard, Startable {
     aId(keyId, 'keyId');
     aUint(epoch, 'epoch');
     aBytes(secretNonce, 'secretNonce', { min: 1, max: BLOB_MAX_BYTES });
-    this.#write(({ retired, shares, nonces }) => {
+    this.#step(({ retired, shares, nonces }) => {
       retired.refuseRetired(keyId);
       shares.requireActiveAt(keyId, epoch);
       nonces.store(nonceId, keyId, epoch, secretNonce);
@@ -356,18 +347,19 @@ export class Keystore implements ReplayGuard, Startable {
   /**
    * Returns a nonce's secret bytes after marking it consumed and zeroing its sealed copy
    * in a committed (synchronous=FULL) transaction: by the time the caller holds the bytes,
-   * the mark is on disk. 'NONCE_CONSUMED' the second time, 'NONCE_DISCARDED' after a
+   * the mark is on disk (with group commit: once `commits.whenDurable()` resolves; nothing computed from the
+   * bytes may leave before). 'NONCE_CONSUMED' the second time, 'NONCE_DISCARDED' after a
    * discard, 'NONCE_UNKNOWN' for an id never stored.
    */
   consumeNonce(nonceId: string): Uint8Array {
     aId(nonceId, 'nonceId');
-    return this.#write(({ nonces }) => nonces.consume(nonceId));
+    return this.#step(({ nonces }) => nonces.consume(nonceId));
   }
 
   /** Discards (and zeroes) one fresh nonce (an aborted signing attempt); false if it was not fresh. */
   discardNonce(nonceId: string): boolean {
     aId(nonceId, 'nonceId');
-    return this.#write(({ nonces }) => nonces.discard(nonceId));
+    return this.#step(({ nonces }) => nonces.discard(nonceId));
   }
 
   /** Discards (and zeroes) every fresh nonce; run at startup so none outstanding before a crash is reused. */
@@ -415,9 +407,10 @@ export class Keystore implements ReplayGuard, Startable {
     this.#read();
   }
 
-  /** Closes the database and zeroes the KEK; later calls throw 'LOCKED'. Idempotent. */
+  /** Commits any open batch, closes the database and zeroes the KEK; later calls throw 'LOCKED'. Idempotent. */
   stop(): void {
     if (!this.#open) return;
+    this.#group?.flush();
     this.#open = false;
     this.#keystore.kek.destroy();
     this.#keystore.db.close();
@@ -432,10 +425,17 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#stores;
   }
 
-  /** Runs `fn` over the stores in one immediate transaction, committed before it returns. */
+  /** Runs `fn` over the stores in one immediate transaction, committed before it returns (an open batch first). */
   #write<T>(fn: (stores: Stores) => T): T {
     const stores = this.#read();
+    this.#group?.flush();
     return this.#keystore.db.transaction(() => fn(stores)).immediate();
+  }
+
+  /** A hot step: in the open batch with group commit (committed later), else as `#write`. */
+  #step<T>(fn: (stores: Stores) => T): T {
+    const stores = this.#read();
+    return this.#group === undefined ? this.#write(fn) : this.#group.run(() => fn(stores));
   }
 
   /**

@@ -37,6 +37,12 @@ export interface KeystoreOpenOptions {
   scryptN?: number;
   /** Milliseconds since the epoch; defaults to Date.now. */
   now?: () => number;
+  /**
+   * Group commit (group-commit.ts) of the nonce journal and admissions: their steps are
+   * committed together at the next setImmediate (0) or this many ms later; the caller must
+   * then release nothing derived before `afterCommit`. Absent: every write commits before it returns.
+   */
+  groupCommitMs?: number;
 }
 
 export interface KeystoreCreateOptions {

@@ -53,8 +53,12 @@ export interface SchemeDriver extends ShareCodec {
   readonly pool?: {
     /** A commitment made ahead: the secret to journal sealed, and the public commitment to offer. */
     commit(share: HeldShare): { secret: Uint8Array; commitment: SignCommitmentBody };
-    /** POOLED with the authorised share and this signer's claimed pooled nonce: checks the OFFERs, consumes the nonce, answers SHARE. */
-    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }): void;
+    /**
+     * POOLED with the authorised share and this signer's claimed pooled nonce: checks the OFFERs and consumes the nonce
+     * (at once; a refusal throws), then, once the consume is committed, answers SHARE; the promise settles then (rejects
+     * if the commit or the computation failed). The caller wipes the share once it settles.
+     */
+    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }): Promise<void>;
   };
 }
 

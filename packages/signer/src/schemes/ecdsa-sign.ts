@@ -231,6 +231,13 @@ export class EcdsaSignSession extends ContributedSession {
     // Durably consumed before anything computed from the presignature exists; round 3 gets the entry.
     this.#nonceOpen = false;
     const journalled = this.ctx.keystore.consumeNonce(hex(this.proposalId));
+    try {
+      await this.ctx.keystore.commits.whenDurable(); // group commit: the consume's batch committed
+      this.assertOpen();
+    } catch (e) {
+      journalled.fill(0);
+      throw e;
+    }
     const computing = rounds.round3({ journalled, digest: this.#body.message });
     journalled.fill(0);
     const share = await computing;

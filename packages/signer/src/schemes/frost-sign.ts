@@ -3,8 +3,9 @@
  * Started once `authoriseUse` has passed (client request, digest, key active at the
  * epoch, derivation target): run commit() and journal the nonces sealed under the
  * proposal id; answer COMMITMENT. SIGN: check the quorum's COMMITMENT envelopes against
- * the pinned keys and this signer's own commitment, durably consume the nonce, and
- * only then compute the share and answer SHARE. ABORT, a timeout or a dropped link
+ * the pinned keys and this signer's own commitment, durably consume the nonce (the
+ * mark made at once, its commit awaited: group commit), and only then compute the share
+ * and answer SHARE. ABORT, a timeout or a dropped link
  * discard the nonce. Nonce pool ("Nonce pool"): `poolCommit` makes a commitment ahead
  * of any message; `signPooled` answers POOLED (START checks already passed) in one
  * round: the quorum's OFFERs checked as SIGN's COMMITMENTs are, then the same share.
@@ -66,8 +67,10 @@ export class FrostSignSession implements Session {
     return [hex(this.#proposalId)];
   }
 
-  handle(env: Envelope, body: unknown): boolean {
+  handle(env: Envelope, body: unknown): Promise<boolean> {
     if (env.header.round !== SIGN_ROUND.SIGN) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: `sign does not accept round ${env.header.round} here` });
+    // One SIGN only: a second one while the first waits for its consume's commit is refused here, before any durable step.
+    if (!this.#nonceOpen) throw new SignerError('WRONG_ROUND', { field: 'header.round', message: 'this session has answered its SIGN' });
     const publicPart = this.#publicPart;
     const commitments = openRelayed<SignCommitmentBody>(this.#ctx, (body as DeliverBody).envelopes, {
       kind: 'sign', suite: this.suite, round: SIGN_ROUND.COMMITMENT, sessionId: this.#proposalId, to: COORDINATOR_ID,
@@ -76,13 +79,12 @@ export class FrostSignSession implements Session {
     const signing = signingPackage(this.#body.message, publicPart, commitments);
     const { keyShare } = activeShareAt(this.#ctx.keystore, this.keyId, this.#epoch, this.#codec);
     this.#nonceOpen = false;
-    try {
-      sendShare(this.#ctx, { suite: this.suite, keyId: this.keyId, epoch: this.#epoch, sessionId: this.#proposalId, nonceId: hex(this.#proposalId), keyShare, signing, target: this.#target });
-    } finally {
-      keyShare.signingShare.fill(0);
-    }
-    this.#ctx.log.info('signature share sent', { keyId: this.keyId, epoch: this.#epoch, sessionId: hex(this.#proposalId), quorum: [...commitments.keys()] });
-    return true;
+    return sendShare(this.#ctx, { suite: this.suite, keyId: this.keyId, epoch: this.#epoch, sessionId: this.#proposalId, nonceId: hex(this.#proposalId), keyShare, signing, target: this.#target })
+      .finally(() => keyShare.signingShare.fill(0))
+      .then(() => {
+        this.#ctx.log.info('signature share sent', { keyId: this.keyId, epoch: this.#epoch, sessionId: hex(this.#proposalId), quorum: [...commitments.keys()] });
+        return true;
+      });
   }
 
   close(reason: CloseReason): void {
@@ -114,10 +116,25 @@ interface ShareJob {
   target: SigningTarget | undefined;
 }
 
-/** Durably consumes the nonce, and only then computes the share (RFC 9591 §5.2) and answers SHARE. */
-function sendShare(ctx: SessionContext, j: ShareJob): void {
-  // Durably consumed before anything computed from the nonce exists.
+/**
+ * Durably consumes the nonce, and only then computes the share (RFC 9591 §5.2) and answers
+ * SHARE. The consume is marked at once (a second one throws NONCE_CONSUMED here, synchronously),
+ * its commit awaited (group commit: one fsync with the other sessions' steps); the promise
+ * settles once SHARE is sent; a failed commit computes nothing.
+ */
+function sendShare(ctx: SessionContext, j: ShareJob): Promise<void> {
   const secret = ctx.keystore.consumeNonce(j.nonceId);
+  // Durably consumed before anything computed from the nonce exists.
+  return ctx.keystore.commits.whenDurable().then(
+    () => computeAndSend(ctx, j, secret),
+    (e: unknown) => {
+      secret.fill(0);
+      throw e;
+    },
+  );
+}
+
+function computeAndSend(ctx: SessionContext, j: ShareJob, secret: Uint8Array): void {
   const nonces = { id: j.keyShare.id, hiding: secret.slice(0, NONCE_BYTES), binding: secret.slice(NONCE_BYTES) };
   secret.fill(0);
   try {
@@ -145,7 +162,7 @@ export function poolCommit(share: HeldShare): { secret: Uint8Array; commitment: 
  * its pinned key, for this key and epoch; this signer's own exactly the one it claimed
  * from its pool), then the nonce consumed and SHARE, as after SIGN.
  */
-export function signPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }, target: SigningTarget | undefined): void {
+export function signPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }, target: SigningTarget | undefined): Promise<void> {
   const { publicPart } = share;
   const offers = openRelayed<SignOfferBody>(ctx, envelopes, {
     kind: 'sign', suite: share.suite, round: SIGN_ROUND.OFFER, sessionId: undefined, to: COORDINATOR_ID,
@@ -155,6 +172,7 @@ export function signPooled(ctx: SessionContext, proposalId: Uint8Array, body: Si
     if (o.keyId !== share.keyId || o.epoch !== share.epoch) throw new SignerError('BAD_TRANSCRIPT', { field: 'envelopes', message: `${signer}'s commitment is pooled for ${o.keyId} epoch ${o.epoch}` });
   }
   const signing = signingPackage(body.message, publicPart, offers);
-  sendShare(ctx, { suite: share.suite, keyId: share.keyId, epoch: share.epoch, sessionId: proposalId, nonceId: own.nonceId, keyShare: share.keyShare, signing, target });
-  ctx.log.info('signature share sent', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(proposalId), pooled: own.nonceId, quorum: [...offers.keys()] });
+  return sendShare(ctx, { suite: share.suite, keyId: share.keyId, epoch: share.epoch, sessionId: proposalId, nonceId: own.nonceId, keyShare: share.keyShare, signing, target }).then(() => {
+    ctx.log.info('signature share sent', { keyId: share.keyId, epoch: share.epoch, sessionId: hex(proposalId), pooled: own.nonceId, quorum: [...offers.keys()] });
+  });
 }

@@ -124,6 +124,8 @@ export class SessionRouter {
   readonly audit: AuditGate;
   /** STARTs whose approvals are being verified, by session id hex: true once aborted (or the link dropped) meanwhile. */
   readonly #verifying = new Map<string, boolean>();
+  /** POOLED signs whose SHARE waits for its consume's commit (group commit), by session id hex. */
+  readonly #answering = new Set<string>();
 
   constructor(ctx: SessionContext, opts: { roundTimeoutMs: number; maxFrameBytes: number; maxUncheckpointed: number }, events: RouterEvents) {
     this.#ctx = ctx;
@@ -229,7 +231,7 @@ export class SessionRouter {
   #start(env: Envelope, body: unknown): void {
     const { kind, sessionId } = env.header;
     const id = hex(sessionId);
-    if (this.#byId.has(id) || this.#verifying.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    if (this.#byId.has(id) || this.#verifying.has(id) || this.#answering.has(id)) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     const refuse = (e: unknown) => this.#stateless(env, () => {
       throw e;
     });
@@ -260,7 +262,7 @@ export class SessionRouter {
   /** The synchronous part of a START: every check, the durable admission, the session. */
   #startNow(env: Envelope, body: unknown, grant: ApprovalGrant | undefined): void {
     const { kind, sessionId } = env.header;
-    if (this.#byId.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    if (this.#byId.has(hex(sessionId)) || this.#answering.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
     this.#stateless(env, () => {
       const k = kind as SessionKind;
       const { keyId } = startBody(env, body) as { keyId: string };
@@ -269,7 +271,7 @@ export class SessionRouter {
       if (isKeyKind(k) && [...this.#timers.keys()].some((s) => s.keyId === keyId && isKeyKind(s.kind))) {
         throw new SignerError('WRONG_KEY_STATE', { field: 'keyId', message: `a key session for ${keyId} is in progress` });
       }
-      let session: Session | undefined;
+      let session: Session | Promise<void> | undefined;
       if (k === 'dkg') session = startDkg(this.#ctx, env, body as DkgStartBody);
       else if (k === 'refresh') session = startRefresh(this.#ctx, env, body as RefreshStartBody, grant);
       else if (k === 'reshare') session = startReshare(this.#ctx, env, body as ReshareStartBody, grant);
@@ -279,10 +281,18 @@ export class SessionRouter {
       else if (k === 'policy') applyPolicy(this.#ctx, env, body as PolicyStartBody, grant);
       else approveRetire(this.#ctx, env, body as RetireStartBody, grant);
       this.#events.count('started');
-      if (session) {
+      if (session instanceof Promise) {
+        // A POOLED sign, answered in its one round once its nonce's consume is committed (group commit).
+        const id = hex(sessionId);
+        this.#answering.add(id);
+        session.then(
+          () => this.#events.count('completed'),
+          (e: unknown) => this.#abort(kind, env.header.suite, sessionId, e),
+        ).finally(() => this.#answering.delete(id));
+      } else if (session) {
         this.#register(session);
         this.#ctx.log.info('session started', { kind, keyId: session.keyId, sessionId: hex(sessionId) });
-      } else if (k === 'sign') this.#events.count('completed'); // a POOLED sign answered in its one round
+      }
     });
   }
 

@@ -130,10 +130,10 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
  * With `tx` (sign-tx.ts): the chain's suite, the START's target the transaction's, and the request authorising the transaction.
  * POOLED (nonce pool) carries a START body and the quorum's pooled OFFERs: this signer's own must be one of its
  * pooled, unused commitments for the key and epoch (claimed first: a stale one changes nothing, not even the
- * request's attempt count); then every START check above, then the scheme signs in this one round (no session).
- * A refused POOLED discards the claimed nonce unconsumed.
+ * request's attempt count); then every START check above, then the scheme signs in this one round (no session;
+ * the promise settles once SHARE is sent or the sign refused). A refused POOLED discards the claimed nonce unconsumed.
  */
-export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody | SignPooledBody, grant?: ApprovalGrant): Session | undefined {
+export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody | SignPooledBody, grant?: ApprovalGrant): Session | Promise<void> {
   const pooled = env.header.round === SIGN_ROUND.POOLED ? (msg as SignPooledBody) : undefined;
   const body = pooled === undefined ? (msg as SignStartBody) : pooled.start;
   if (pooled !== undefined && (ctx.pool === undefined || schemeFor(env.header.suite).pool === undefined)) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: 'no nonce pool here' });
@@ -146,15 +146,31 @@ export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody
       tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
     });
     const scheme = schemeFor(share.suite);
-    try {
-      if (own === undefined) return scheme.startSign(ctx, env.header.sessionId, body, share);
-      scheme.pool!.sign(ctx, env.header.sessionId, body, share, pooled!.envelopes, own);
-      return undefined;
-    } finally {
-      scheme.wipe(share);
+    if (own === undefined) {
+      try {
+        return scheme.startSign(ctx, env.header.sessionId, body, share);
+      } finally {
+        scheme.wipe(share);
+      }
     }
+    // The OFFERs are checked and the nonce consumed before this returns (a refusal throws); SHARE once the consume is committed.
+    let signing: Promise<void>;
+    try {
+      signing = scheme.pool!.sign(ctx, env.header.sessionId, body, share, pooled!.envelopes, own);
+    } catch (e) {
+      scheme.wipe(share);
+      throw e;
+    }
+    return signing.then(
+      () => scheme.wipe(share),
+      (e: unknown) => {
+        scheme.wipe(share);
+        ctx.pool!.discard(own.nonceId);
+        throw e;
+      },
+    );
   } catch (e) {
-    // Not consumed (a refusal before the consume): discarded, never offered again. A no-op once consumed.
+    // Not consumed (a refusal before the consume, or its commit failed): discarded, never offered again. A no-op once consumed.
     if (own !== undefined) ctx.pool!.discard(own.nonceId);
     throw e;
   }
