@@ -10,8 +10,9 @@
  * POOLED {start, presignature}: `startSign` claims the presignature first (one made
  *   here on this connection for the START's key and epoch, else NONCE_UNKNOWN, nothing
  *   changed), runs every START check (the same code as a START), then `signPooledEcdsa`:
- *   no quorum member banned here since, the journal entry durably consumed, and only
- *   then the step-9 share, sent as SHARE under the proposal id with R'.
+ *   the journal entry durably consumed, and only then the step-9 share, sent as SHARE
+ *   under the proposal id with R'. (Peer bans apply when the presignature is made, at
+ *   CONTRIBUTIONS: using it runs no OT with the peers.)
  */
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { ECDSA_SIGN_ROUND, type EcdsaSignShareBody, type ParticipantRef, type SignPoolBody, type SignStartBody } from '@keyquorum/protocol';
@@ -42,8 +43,6 @@ export function startPresign(ctx: SessionContext, proposalId: Uint8Array, body: 
 
 /** POOLED, once every START check passed for `share` and the presignature was claimed: consume it durably, then SHARE. */
 export function signPooledEcdsa(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void {
-  const banned = ctx.keystore.bannedPeers(share.keyId).filter((s) => claimed.quorum.some((p) => p.signer === s));
-  if (banned.length > 0) throw new SignerError('BAD_PARTICIPANTS', { culprits: banned, field: 'presignature', message: `${banned.join(',')} failed a check in a session of ${share.keyId} and is banned here` });
   const params: ecdsa.PooledSignParams = {
     presignatureId: hexToBytes(claimed.id),
     quorum: claimed.quorum.map((p) => p.index),
