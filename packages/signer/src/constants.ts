@@ -33,8 +33,6 @@ export const CRYPTO_WORKERS_RANGE = [0, 16] as const;
 /** FROST nonce commitments kept made ahead per key (config `noncePool`; sessions/nonce-pool.ts), and its bounds. */
 export const NONCE_POOL_SIZE = 16;
 export const NONCE_POOL_RANGE = [0, 64] as const;
-/** ecdsa-secp256k1 presignatures a signer keeps (made or being made) per key (sessions/presignatures.ts). */
-export const MAX_PRESIGNATURES_PER_KEY = 32;
 /** Default `cryptoWorkers`: one thread per core beyond the event loop's, at least 1, at most 2. */
 export function defaultCryptoWorkers(cores = os.availableParallelism()): number {
   return Math.max(1, Math.min(2, cores - 1));

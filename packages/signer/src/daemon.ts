@@ -140,7 +140,7 @@ export class SignerDaemon extends Service {
     };
     const pool = new NoncePool(ctx, o.noncePool);
     ctx.pool = pool;
-    const presignatures = new PresignaturePool(ctx);
+    const presignatures = o.noncePool > 0 ? new PresignaturePool(ctx, o.noncePool) : undefined;
     ctx.presignatures = presignatures;
     const router = new SessionRouter(ctx, o, {
       sendError: (sessionId, code, message) => {
@@ -171,7 +171,7 @@ export class SignerDaemon extends Service {
         router.dropAll('disconnected');
         // The coordinator forgets this signer's pool with the connection: never offered again.
         pool.discardAll('disconnected');
-        presignatures.discardAll('disconnected');
+        presignatures?.discardAll('disconnected');
       },
       count: (event) => this.#counters[event]++,
     });
@@ -191,7 +191,7 @@ export class SignerDaemon extends Service {
     stack.adopt(undoOnStop(() => {
       router.dropAll('stopped');
       pool.discardAll('stopped');
-      presignatures.discardAll('stopped');
+      presignatures?.discardAll('stopped');
     }));
     const pruneTimer = setInterval(() => {
       keystore.pruneRequests(MAX_REQUEST_SKEW_MS);

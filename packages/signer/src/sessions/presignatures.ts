@@ -14,7 +14,6 @@
  * activation of another epoch discards the key's fresh journal entries.
  */
 import type { ParticipantRef } from '@keyquorum/protocol';
-import { MAX_PRESIGNATURES_PER_KEY } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import type { PresignatureView, SessionContext } from './context.ts';
 
@@ -33,8 +32,12 @@ export class PresignaturePool implements PresignatureView {
   /** Presign sessions running, by key: they count towards the key's cap. */
   readonly #making = new Map<string, number>();
 
-  constructor(ctx: SessionContext) {
+  /** Presignatures kept (made or being made) per key: config `noncePool` (0 makes none). */
+  readonly #size: number;
+
+  constructor(ctx: SessionContext, size: number) {
     this.#ctx = ctx;
+    this.#size = size;
   }
 
   /** Presignatures held (for `keyId`, or every key). */
@@ -42,10 +45,10 @@ export class PresignaturePool implements PresignatureView {
     return [...this.#items.values()].filter((p) => keyId === undefined || p.keyId === keyId).length;
   }
 
-  /** A presign session of `keyId` starts: WRONG_STATUS when the key already has MAX_PRESIGNATURES_PER_KEY (made or being made). */
+  /** A presign session of `keyId` starts: WRONG_STATUS when the key already has `size` presignatures (made or being made). */
   reserve(keyId: string): () => void {
     const making = this.#making.get(keyId) ?? 0;
-    if (this.count(keyId) + making >= MAX_PRESIGNATURES_PER_KEY) throw new SignerError('WRONG_STATUS', { field: 'keyId', message: `${keyId} already has ${MAX_PRESIGNATURES_PER_KEY} presignatures here` });
+    if (this.count(keyId) + making >= this.#size) throw new SignerError('WRONG_STATUS', { field: 'keyId', message: `${keyId} already has ${this.#size} presignatures here (config noncePool)` });
     this.#making.set(keyId, making + 1);
     let done = false;
     return () => {

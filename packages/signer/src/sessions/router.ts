@@ -217,6 +217,8 @@ export class SessionRouter {
   #presign(env: Envelope, body: SignPoolBody, presign: NonNullable<SchemeDriver['presign']>): void {
     const { sessionId, suite } = env.header;
     if (this.#byId.has(hex(sessionId)) || this.#verifying.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    // No pool here (config noncePool 0): refused as a frame, as a FROST POOL is ignored; nothing starts.
+    if (this.#ctx.presignatures === undefined) return this.#error(env, 'WRONG_STATUS', 'this signer keeps no presignatures (noncePool 0)');
     this.#stateless(env, () => {
       refuseByState(this.#ctx, body.keyId, 'sign');
       const session = presign.start(this.#ctx, sessionId, body, suite);
