@@ -9,9 +9,14 @@
  * collected) show a SHARE round and no contribution, R1 or R2 round. Every signature,
  * for the key and for a BIP32 child, is checked with noble and ethers (checkEthereum).
  * A signer restarted meanwhile (kill -9) discarded its presignatures: the next signature
- * falls back to the full protocol and still verifies.
+ * falls back to the full protocol and still verifies. Signers that answer POOLED with a
+ * pool-miss ABORT (NONCE_UNKNOWN; fixture test/fixtures/forgetful-ecdsa-signer.ts) make
+ * the coordinator run the full protocol with the same quorum: the signature verifies and
+ * no failed attempt is audited.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './support/cluster.ts';
 import { checkEthereum } from './support/verify.ts';
@@ -84,5 +89,47 @@ describe('ecdsa presignature pool across real processes', () => {
     // Which quorum signed, it now presigns again, and the next signature is one round trip.
     await presigned(made + TARGET);
     expect(await signOnce()).toEqual({ contribution: 0, r1: 0, r2: 0, share: 1 });
+  }, 300_000);
+});
+
+describe('ecdsa presignature pool: a pool-miss ABORT falls back to the full protocol', () => {
+  let cluster: Cluster;
+  const FORGETFUL = 'test/fixtures/forgetful-ecdsa-signer.ts';
+  const presigned = async (): Promise<number> => {
+    const text = await (await fetch(`${cluster.url}/metrics`)).text();
+    const m = /^keyquorum_round_duration_seconds_count\{kind="sign",round="presigned"\} (\d+)$/m.exec(text);
+    return m === null ? 0 : Number(m[1]);
+  };
+  const r2 = async (): Promise<number> => {
+    const text = await (await fetch(`${cluster.url}/metrics`)).text();
+    const m = /^keyquorum_round_duration_seconds_count\{kind="sign",round="r2"\} (\d+)$/m.exec(text);
+    return m === null ? 0 : Number(m[1]);
+  };
+
+  beforeAll(async () => {
+    cluster = await Cluster.start({ signers: 3, initInProcess: true, roundTimeoutMs: 30_000, signerScripts: { 'signer-1': FORGETFUL, 'signer-2': FORGETFUL, 'signer-3': FORGETFUL } });
+    await cluster.client.createKey({ keyId: KEY, suite: SUITE, threshold: 2, signers: cluster.signerIds });
+  }, 300_000);
+  afterAll(async () => cluster?.stop());
+
+  it('every quorum member refusing its presignature as unknown: the same request signs with the full protocol, nothing audited as failed', async () => {
+    checkEthereum(await cluster.client.sign(KEY, { message: new Uint8Array(32).fill(1) }), new Uint8Array(32).fill(1));
+    await until('presignatures', async () => ((await presigned()) >= TARGET ? true : undefined));
+    const failedBefore = (await cluster.client.audit(KEY)).entries.filter((e) => e.event === 'key.sign_attempt_failed').length;
+    const flags = cluster.signerIds.map((id) => path.join(cluster.dataDir(id), 'forget-presignatures'));
+    for (const f of flags) fs.writeFileSync(f, '');
+    try {
+      const before = await r2();
+      const message = new Uint8Array(randomBytes(32));
+      checkEthereum(await cluster.client.sign(KEY, { message }), message);
+      // The pooled attempt was refused; the full protocol ran (its R2 round) for the same request.
+      expect((await r2()) - before).toBeGreaterThanOrEqual(1);
+    } finally {
+      for (const f of flags) fs.rmSync(f, { force: true });
+    }
+    const audit = (await cluster.client.audit(KEY)).entries;
+    expect(audit.filter((e) => e.event === 'key.sign_attempt_failed').length).toBe(failedBefore);
+    const forgot = [...cluster.signers.values()].flatMap((p) => p.lines.filter((l) => l.msg === 'session aborted' && l.code === 'NONCE_UNKNOWN'));
+    expect(forgot.length).toBeGreaterThan(0);
   }, 300_000);
 });
