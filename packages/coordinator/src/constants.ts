@@ -78,7 +78,7 @@ export const POOL_LOW_WATER = 8;
 /**
  * Presignature pool (ecdsa-secp256k1, sessions/ecdsa-presign.ts): presignatures the
  * coordinator makes per (key, quorum) in the background after a signing with that
- * quorum, and the count under which it makes more (a signer keeps at most 32 per key).
+ * quorum, and the count under which it makes more (a signer keeps at most its `noncePool`, default 16, per key).
  */
 export const PRESIGN_TARGET = 4;
 export const PRESIGN_LOW_WATER = 2;
