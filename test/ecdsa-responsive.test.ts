@@ -93,7 +93,11 @@ describe('a 5-of-5 ecdsa-secp256k1 key signing repeatedly', () => {
       expect(lines.filter((l) => l.msg === 'disconnected')).toEqual([]);
       expect(lines.filter((l) => l.msg === 'signature share sent')).toHaveLength(signatures);
     }
-    // Every round's call was answered: the signers' workers hold nothing for finished sessions.
-    for (const base of health.values()) expect(await callsRunning(base)).toBe(0);
+    // Every round's call is answered: the signers' workers hold nothing for finished sessions (once the
+    // coordinator's background presign sessions, docs/cluster-protocol.md "Presignature pool", are done too).
+    for (const base of health.values()) {
+      for (let i = 0; i < 3000 && (await callsRunning(base)) !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await callsRunning(base)).toBe(0);
+    }
   }, 900_000);
 });

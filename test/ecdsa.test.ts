@@ -36,7 +36,8 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
     // The real coordinator with a relay hook that alters nothing until the relay test switches it on (one DKG for both).
     // 30 s rounds: no case here waits for one to pass (a killed signer's disconnect and the relay's victims' ABORTs end
     // their attempts at once), and a sign round timed out at 10 s at load ~36.
-    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 30_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts' });
+    // The full protocol's checks are the subject here: no presignature pool (noncePool 0; the pool is test/ecdsa-presign.test.ts).
+    cluster = await Cluster.start({ initInProcess: true, signers: 3, roundTimeoutMs: 30_000, coordinatorScript: 'test/fixtures/tampering-ecdsa-coordinator.ts', signerConfig: { noncePool: 0 } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 
@@ -194,7 +195,8 @@ describe('ecdsa-secp256k1 across real processes (2-of-3)', () => {
 describe('ecdsa-secp256k1 3-of-5 with a malicious signer', () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 30_000, heartbeatMs: 60_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' } });
+    // As above: the full protocol's step-8 check and its judgement are the subject (no presignature pool).
+    cluster = await Cluster.start({ initInProcess: true, signers: 5, roundTimeoutMs: 30_000, heartbeatMs: 60_000, signerScripts: { 'signer-1': 'test/fixtures/evil-ecdsa-signer.ts' }, signerConfig: { noncePool: 0 } });
   }, 120_000);
   afterAll(async () => cluster?.stop());
 

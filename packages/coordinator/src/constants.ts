@@ -75,6 +75,13 @@ export const MAX_SIGN_ATTEMPTS = 10;
  */
 export const MAX_POOLED_PER_KEY = 64;
 export const POOL_LOW_WATER = 8;
+/**
+ * Presignature pool (ecdsa-secp256k1, sessions/ecdsa-presign.ts): presignatures the
+ * coordinator makes per (key, quorum) in the background after a signing with that
+ * quorum, and the count under which it makes more (a signer keeps at most its `noncePool`, default 16, per key).
+ */
+export const PRESIGN_TARGET = 4;
+export const PRESIGN_LOW_WATER = 2;
 
 /** Files in the data directory. */
 export const IDENTITY_FILE = 'identity.sealed';

@@ -129,6 +129,7 @@ export class SessionEngine {
     await this.runtime.resendCommits(signer);
     // Nonce pool: a new connection starts with an empty pool; ask for one per active key it holds.
     this.runtime.pool.dropSigner(signer);
+    this.runtime.presignatures.dropSigner(signer);
     for (const key of await this.runtime.registry.listKeys()) {
       if (key.state === 'active' && schemeOf(key.suite).noncePool === true && key.participants.some((p) => p.signer === signer)) this.runtime.askPool([signer], key.suite, key.id, key.epoch);
     }

@@ -3,7 +3,8 @@
  * the same way by the client that signs it, the coordinator that forwards it and
  * every signer that checks it (docs/cluster-protocol.md, "Request digests").
  */
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { operationDigest } from './auth.ts';
 import type { TaprootTarget } from './messages.ts';
 
@@ -30,6 +31,15 @@ export function signDigest(p: { keyId: string; epoch: number; message: Uint8Arra
 
 export function refreshDigest(p: { keyId: string }): Uint8Array {
   return operationDigest('refresh', { keyId: p.keyId });
+}
+
+/**
+ * What an ecdsa-secp256k1 presign session binds in place of a client request's digest
+ * (a presignature is made ahead of any request; the request is checked when it is used).
+ */
+export function presignDigest(p: { keyId: string }): Uint8Array {
+  // Not an operation a client can request (auth.ts OPERATIONS): its own domain tag (a key id holds no NUL).
+  return sha256(utf8ToBytes(`keyquorum/ecdsa-presign/v1\0${p.keyId}`));
 }
 
 /**

@@ -30,11 +30,17 @@
  *   SHARE         S->C  {w, u, instancePoint} (step 9), sent only after the signer's
  *                       nonce journal entry for the attempt is durably consumed
  *   ABORT         both  as everywhere; culprits name a peer that failed a step-8 or OT check
+ * presignature pool (docs/cluster-protocol.md "Presignature pool"): the same rounds
+ * from a PRESIGN {keyId, epoch} (no client request; the session id binds
+ * `presignDigest`) to step 8, whose result is sealed instead of used:
+ *   PRESIGNED     S->C  {keyId, epoch, instancePoint} under the presign session id (= presignature id)
+ *   POOLED        C->S  {start, presignature} (proposal id) -> SHARE {w, u, instancePoint R'} (proposal id)
  * The coordinator combines (step 10) from public values only and verifies the result.
  */
 import { ecdsa } from '@keyquorum/crypto';
 import { WireError } from './errors.ts';
-import { bytes, fieldPath, isPlainObject, point, scalar, strictObject } from './validate.ts';
+import { DIGEST_LENGTH, KEY_ID_PATTERN } from './constants.ts';
+import { bytes, fieldPath, isPlainObject, point, scalar, str, strictObject, uint } from './validate.ts';
 
 /** The scheme id (header suite and key suite). */
 export const ECDSA_SUITE = 'ecdsa-secp256k1' as const;
@@ -50,6 +56,12 @@ export const ECDSA_SIGN_ROUND = {
   R2: 5,
   R2_DELIVER: 6,
   SHARE: 7,
+  /** Presignature pool (docs/cluster-protocol.md "Presignature pool"): a presign session's START. */
+  PRESIGN: 8,
+  /** S->C: one presignature made (session id = the presign session id = its presignature id). */
+  PRESIGNED: 9,
+  /** C->S: a START and the quorum's presignature id: SHARE in one round trip. */
+  POOLED: 10,
   ABORT: 15,
 } as const;
 
@@ -103,6 +115,8 @@ export interface EcdsaSignR2Body {
   psi: Uint8Array;
   mul: EcdsaMul2Body;
 }
+/** PRESIGNED: a presignature of the key at `epoch` made by the presign session's quorum; R (not re-randomised). */
+export interface EcdsaPresignedBody { keyId: string; epoch: number; instancePoint: Uint8Array }
 /** sign SHARE: (w_i, u_i) and the instance point R this signer computed. */
 export interface EcdsaSignShareBody { w: Uint8Array; u: Uint8Array; instancePoint: Uint8Array }
 
@@ -183,6 +197,18 @@ export const parseEcdsaSignR2 = (v: unknown): EcdsaSignR2Body => {
 export const parseEcdsaSignShare = (v: unknown): EcdsaSignShareBody => {
   const o = obj(v, ['w', 'u', 'instancePoint']);
   return { w: scalar(C, o.w, 'w', { allowZero: true }), u: scalar(C, o.u, 'u', { allowZero: true }), instancePoint: point(C, o.instancePoint, 'instancePoint') };
+};
+
+/** A sign START's ecdsa-secp256k1 form (after the common START parser): a 32-byte digest, no taproot. */
+export function assertEcdsaStart<B extends { taproot?: unknown; message: Uint8Array }>(body: B): B {
+  if (body.taproot !== undefined) throw new WireError('BAD_FIELD', { field: 'taproot', message: 'BAD_FIELD: taproot: not an ecdsa-secp256k1 target' });
+  if (body.message.length !== DIGEST_LENGTH) throw new WireError('BAD_FIELD', { field: 'message', message: 'BAD_FIELD: message: ecdsa-secp256k1 signs a 32-byte digest' });
+  return body;
+}
+
+export const parseEcdsaPresigned = (v: unknown): EcdsaPresignedBody => {
+  const o = obj(v, ['keyId', 'epoch', 'instancePoint']);
+  return { keyId: str(o.keyId, KEY_ID_PATTERN, 'keyId'), epoch: uint(o.epoch, 0, Number.MAX_SAFE_INTEGER, 'epoch'), instancePoint: point(C, o.instancePoint, 'instancePoint') };
 };
 
 /** Whether a (kind, round) body of the ecdsa suite is secret (end-to-end encrypted to `to`). */

@@ -43,7 +43,7 @@ import { parseKeyAbort, parseResolve, parseVeto } from './resolve.ts';
 import { GOVERNANCE_PARSERS, handoverPolicy } from './policy-messages.ts';
 import { CHECKPOINT_PARSERS } from './audit-checkpoint.ts';
 import { array, bytes, fieldPath, point, scalar, str, strictObject, uint, type Curve } from './validate.ts';
-import { ECDSA_SIGN_ROUND, ECDSA_SUITE, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
+import { ECDSA_SIGN_ROUND, ECDSA_SUITE, assertEcdsaStart, isEcdsaSecretRound, parseEcdsaDkgRound2, parseEcdsaPresigned, parseEcdsaSignR1, parseEcdsaSignR2, parseEcdsaSignShare } from './ecdsa.ts';
 import { parseSignTxField, type SignTxField } from './tx/wire.ts';
 
 /** The coordinator's node id in every header. */
@@ -160,6 +160,8 @@ export interface SignShareBody { share: Uint8Array }
 /** Nonce pool (FROST): POOL asks a signer to top up its commitments of a key's epoch; OFFER is one (sessionId = its nonce id); POOLED signs in one round trip. */
 export interface SignPoolBody { keyId: string; epoch: number } export interface SignOfferBody extends SignPoolBody { hiding: Uint8Array; binding: Uint8Array }
 export interface SignPooledBody { start: SignStartBody; envelopes: Envelope[] }
+/** ecdsa-secp256k1 POOLED (presignature pool, ecdsa.ts): the START fields and the id of a presignature its quorum made. */
+export interface EcdsaPooledBody { start: SignStartBody; presignature: Uint8Array }
 
 export interface RetireStartBody { keyId: string; epoch: number; request: ClientRequest }
 /** `requestId` is `clientRequestId` of the retire request approved: one request, its nonce and timestamp. */
@@ -403,12 +405,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
   dkg: { ...PARSERS.dkg, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
   refresh: { ...PARSERS.refresh, [KEY_ROUND.R2]: parseEcdsaDkgRound2 },
   sign: {
-    [ECDSA_SIGN_ROUND.START]: (v, c) => {
-      const body = PARSERS.sign![SIGN_ROUND.START]!(v, c) as SignStartBody;
-      if (body.taproot !== undefined) throw new WireError('BAD_FIELD', { field: 'taproot', message: 'BAD_FIELD: taproot: not an ecdsa-secp256k1 target' });
-      if (body.message.length !== DIGEST_LENGTH) throw new WireError('BAD_FIELD', { field: 'message', message: 'BAD_FIELD: message: ecdsa-secp256k1 signs a 32-byte digest' });
-      return body;
-    },
+    [ECDSA_SIGN_ROUND.START]: (v, c) => assertEcdsaStart(PARSERS.sign![SIGN_ROUND.START]!(v, c) as SignStartBody),
     [ECDSA_SIGN_ROUND.CONTRIBUTION]: contribution,
     [ECDSA_SIGN_ROUND.CONTRIBUTIONS]: deliver,
     [ECDSA_SIGN_ROUND.R1]: parseEcdsaSignR1,
@@ -416,6 +413,9 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
     [ECDSA_SIGN_ROUND.R2]: parseEcdsaSignR2,
     [ECDSA_SIGN_ROUND.R2_DELIVER]: deliver,
     [ECDSA_SIGN_ROUND.SHARE]: parseEcdsaSignShare,
+    [ECDSA_SIGN_ROUND.PRESIGN]: PARSERS.sign![SIGN_ROUND.POOL]!,
+    [ECDSA_SIGN_ROUND.PRESIGNED]: parseEcdsaPresigned,
+    [ECDSA_SIGN_ROUND.POOLED]: (v, c) => ({ start: ECDSA_PARSERS.sign![ECDSA_SIGN_ROUND.START]!(obj(v, ['start', 'presignature']).start, c), presignature: bytes((v as { presignature: unknown }).presignature, 32, 'presignature') }),
     [ECDSA_SIGN_ROUND.ABORT]: abort,
   },
   retire: PARSERS.retire!,

@@ -26,6 +26,12 @@ export interface SignerBehaviour {
    */
   ecdsaRound2?(input: { keyId: string; sessionId: string; messages: ecdsa.SignRound2Direct[] }): ecdsa.SignRound2Direct[];
   /**
+   * ecdsa-secp256k1 presignature pool only, optional: the step-9 share of a pooled
+   * signing (computed after the presignature was durably consumed) about to be sent,
+   * returned as sent. Absent in production; a fixture alters or observes it.
+   */
+  ecdsaPooledShare?(input: { keyId: string; sessionId: string; presignature: string; share: ecdsa.SignatureShare }): ecdsa.SignatureShare;
+  /**
    * Share repair, optional: a helper's sigma (the sum of the deltas it received) about to be
    * sent to the repaired signer, returned as sent. Absent in production; a fault fixture alters it.
    */

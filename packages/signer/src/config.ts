@@ -45,6 +45,8 @@ export interface SignerOptions {
    * Nonce pool (docs/cluster-protocol.md "Nonce pool"): FROST nonce commitments this
    * signer keeps made ahead per key, offered to the coordinator when it asks (POOL), so
    * that a signature takes one round trip. Default NONCE_POOL_SIZE (16); 0 makes none.
+   * Also the most ecdsa-secp256k1 presignatures it keeps per key ("Presignature pool";
+   * 0: it refuses PRESIGN with a control ERROR, and every ECDSA signature runs the full protocol).
    */
   noncePool?: number;
   /**

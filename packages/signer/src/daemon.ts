@@ -22,6 +22,7 @@ import { CoordinatorLink, DEFAULT_LINK_TIMING, type LinkTiming } from './link.ts
 import { CryptoPool } from './workers/pool.ts';
 import type { SessionContext } from './sessions/context.ts';
 import { NoncePool } from './sessions/nonce-pool.ts';
+import { PresignaturePool } from './sessions/presignatures.ts';
 import { SessionRouter } from './sessions/router.ts';
 
 export type SignerStatus = ServiceStatus;
@@ -152,6 +153,8 @@ export class SignerDaemon extends Service {
     };
     const pool = new NoncePool(ctx, o.noncePool);
     ctx.pool = pool;
+    const presignatures = o.noncePool > 0 ? new PresignaturePool(ctx, o.noncePool) : undefined;
+    ctx.presignatures = presignatures;
     const router = new SessionRouter(ctx, o, {
       sendError: (sessionId, code, message) => {
         this.#counters.errorsOut++;
@@ -181,6 +184,7 @@ export class SignerDaemon extends Service {
         router.dropAll('disconnected');
         // The coordinator forgets this signer's pool with the connection: never offered again.
         pool.discardAll('disconnected');
+        presignatures?.discardAll('disconnected');
       },
       count: (event) => this.#counters[event]++,
     });
@@ -200,6 +204,7 @@ export class SignerDaemon extends Service {
     stack.adopt(undoOnStop(() => {
       router.dropAll('stopped');
       pool.discardAll('stopped');
+      presignatures?.discardAll('stopped');
     }));
     const pruneTimer = setInterval(() => {
       keystore.pruneRequests(MAX_REQUEST_SKEW_MS);

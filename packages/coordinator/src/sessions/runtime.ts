@@ -47,6 +47,7 @@ import type { PendingCommit, CoordinatorStore } from '../store/types.ts';
 import type { SignerLink } from '../server.ts';
 import { Inbox, type RoundTable, type WaitOptions } from './inbox.ts';
 import { CommitmentPool } from './nonce-pool.ts';
+import { PresignaturePool } from './presign-pool.ts';
 
 /** Every session kind's ABORT round (KEY_ROUND, SIGN_ROUND, ECDSA_SIGN_ROUND and RETIRE_ROUND agree). */
 export const ABORT_ROUND = KEY_ROUND.ABORT;
@@ -146,6 +147,8 @@ export class SessionRuntime {
   onUnresolved: (session: UnresolvedSession) => void = () => undefined;
   /** The signers' pooled FROST commitments (nonce-pool.ts), in memory only. */
   readonly pool = new CommitmentPool();
+  /** The quorums' ecdsa presignatures (presign-pool.ts), in memory only. */
+  readonly presignatures = new PresignaturePool();
   /** Hex session id -> who still owes an ACK / ATTEST of its COMMIT. */
   private readonly ackWaiters = new Map<string, AckWaiter>();
 
@@ -165,6 +168,7 @@ export class SessionRuntime {
 
   signerLost(signer: string): void {
     this.pool.dropSigner(signer);
+    this.presignatures.dropSigner(signer);
     for (const inbox of new Set(this.sessions.values())) inbox.signerLost(signer);
   }
 

@@ -13,3 +13,4 @@ export * from './keyshare.ts';
 export * from './dkg.ts';
 export * from './refresh.ts';
 export * from './sign.ts';
+export * from './pooled.ts';

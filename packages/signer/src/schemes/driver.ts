@@ -7,7 +7,7 @@
  * The key rounds are synchronous and pure; the session runs them through a
  * `CryptoRunner` (`workers/`), on a worker thread unless `cryptoWorkers` is 0.
  */
-import type { Envelope, ParticipantRef, SignCommitmentBody, SignStartBody } from '@keyquorum/protocol';
+import type { Envelope, ParticipantRef, SignCommitmentBody, SignPoolBody, SignStartBody } from '@keyquorum/protocol';
 import type { KeyShare } from '@keyquorum/crypto';
 import type { HeldShare, ShareCodec } from '../held-share.ts';
 import type { SessionContext } from '../sessions/context.ts';
@@ -59,6 +59,18 @@ export interface SchemeDriver extends ShareCodec {
      * if the commit or the computation failed). The caller wipes the share once it settles.
      */
     sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, envelopes: readonly Envelope[], own: { nonceId: string; payload: Uint8Array }): Promise<void>;
+  };
+  /**
+   * Presignature pool (docs/cluster-protocol.md "Presignature pool"); absent when the
+   * scheme has no presignatures. `rounds.start` opens a presign session (no client
+   * request), `rounds.pooled` is a sign START with a presignature, answered in one round.
+   */
+  readonly presign?: {
+    readonly rounds: { readonly start: number; readonly pooled: number };
+    /** The presign session of `body.keyId` at `body.epoch`: this signer's share of one presignature, sealed, then PRESIGNED. */
+    start(ctx: SessionContext, proposalId: Uint8Array, body: SignPoolBody, suite: string): Session;
+    /** The pooled sign with the authorised share and the claimed presignature: consumes it durably, then SHARE. */
+    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void;
   };
 }
 

@@ -25,6 +25,8 @@ export interface EcdsaSignSteps {
   round2(r1: { broadcasts: ecdsa.SignRound1Broadcast[]; direct: ecdsa.SignRound1Direct[] }): ecdsa.SignRound2Direct[];
   presign(direct: ecdsa.SignRound2Direct[]): { instancePoint: Uint8Array };
   round3(input: { journalled: Uint8Array; digest: Uint8Array }): { w: Uint8Array; u: Uint8Array };
+  /** Presignature pool: the presignature's secret to seal (96 bytes) instead of round 3; nothing is kept. */
+  keep(): Uint8Array;
   /**
    * Zeroes the secret bytes of the last output once it was copied to another thread
    * (the journal entry, each psi_ij); never called when the caller holds the output itself.
@@ -91,6 +93,14 @@ export function ecdsaSignSteps(share: HeldShare, wipeShare: (share: HeldShare) =
       }
       const share = ecdsa.signRound3(pre, digest);
       return { w: share.w, u: share.u };
+    },
+    keep() {
+      step('keep', presignature !== undefined);
+      const pre = presignature!;
+      presignature = undefined;
+      const secret = ecdsa.exportPresignature(pre);
+      outbox = [secret];
+      return secret;
     },
     sent() {
       for (const b of outbox) b.fill(0);

@@ -15,6 +15,11 @@
  *   then the journal entry is durably consumed, and only then the round-3 share
  *   (w_i, u_i) is computed and sent as SHARE with the instance point R.
  * ABORT, a timeout or a dropped link discard the journal entry and the session state.
+ * Presign (docs/cluster-protocol.md "Presignature pool"; no START body, `ecdsa-pooled.ts`):
+ *   the same rounds for the key itself (no path), the session id binding `presignDigest`
+ *   instead of a request; after step 8 the presignature's secret is sealed in the journal
+ *   under the session id (its presignature id), round 1's entry discarded, the
+ *   presignature kept in the pool (`ctx.presignatures`) and PRESIGNED {keyId, epoch, R} sent.
  *
  * Where it runs: the rounds' CPU (round 1, round 2 with the OT-extension checks,
  * presign with the step-8 checks, round 3) runs through `ctx.crypto`, on a crypto
@@ -41,6 +46,8 @@ import {
   BROADCAST,
   ECDSA_SIGN_ROUND,
   keyStateOf,
+  presignDigest,
+  type EcdsaPresignedBody,
   type ContributionBody,
   type EcdsaSignR1Body,
   type EcdsaSignR2Body,
@@ -60,20 +67,26 @@ import type { AsyncEcdsaSignRounds } from '../workers/api.ts';
 export class EcdsaSignSession extends ContributedSession {
   readonly #epoch: number;
   readonly #publicPart: SharePublicPart;
-  readonly #body: SignStartBody;
+  /** Undefined for a presign session. */
+  readonly #body: SignStartBody | undefined;
   readonly #codec: ShareCodec;
+  /** A presign session's end (its place in the key's pool cap). */
+  readonly #onClose: (() => void) | undefined;
   #quorum: ParticipantRef[] = [];
   /** The rounds and their secret state (on a crypto worker), from CONTRIBUTIONS on. */
   #rounds: AsyncEcdsaSignRounds | undefined;
   #ownR1: Uint8Array | undefined;
   #nonceOpen = false;
 
-  constructor(ctx: SessionContext, proposalId: Uint8Array, share: HeldShare, body: SignStartBody, codec: ShareCodec) {
-    super(ctx, { kind: 'sign', suite: share.suite, keyId: share.keyId, proposalId, requestDigest: body.request.digest, keyState: keyStateOf(share.epoch, share.publicPart.publicKey), rounds: ECDSA_SIGN_ROUND });
+  /** A signing of `body`, or (`body` undefined) a presign session. */
+  constructor(ctx: SessionContext, proposalId: Uint8Array, share: HeldShare, body: SignStartBody | undefined, codec: ShareCodec, onClose?: () => void) {
+    const requestDigest = body === undefined ? presignDigest({ keyId: share.keyId }) : body.request.digest;
+    super(ctx, { kind: 'sign', suite: share.suite, keyId: share.keyId, proposalId, requestDigest, keyState: keyStateOf(share.epoch, share.publicPart.publicKey), rounds: ECDSA_SIGN_ROUND });
     this.#epoch = share.epoch;
     this.#publicPart = share.publicPart;
     this.#body = body;
     this.#codec = codec;
+    this.#onClose = onClose;
   }
 
   override handle(env: Envelope, body: unknown): boolean | Promise<boolean> {
@@ -104,6 +117,7 @@ export class EcdsaSignSession extends ContributedSession {
 
   protected release(reason: CloseReason): void {
     this.phase = 'done';
+    this.#onClose?.();
     this.#rounds?.wipe();
     this.#rounds = undefined;
     if (!this.#nonceOpen) return;
@@ -155,7 +169,8 @@ export class EcdsaSignSession extends ContributedSession {
       throw e;
     }
     this.#rounds = rounds;
-    const params: ecdsa.SignParams = { sessionId, quorum: this.#quorum.map((p) => p.index), ...(this.#body.path === undefined ? {} : { path: this.#body.path }) };
+    const path = this.#body?.path;
+    const params: ecdsa.SignParams = { sessionId, quorum: this.#quorum.map((p) => p.index), ...(path === undefined ? {} : { path }) };
     const r1 = await rounds.round1(params);
     // The instance key and inversion mask are journalled (sealed) before any message derived from them leaves.
     try {
@@ -228,6 +243,7 @@ export class EcdsaSignSession extends ContributedSession {
       throw attribute(e, this.#quorum);
     }
     this.assertOpen();
+    if (this.#body === undefined) return this.#keep(rounds, presigned.instancePoint);
     // Durably consumed before anything computed from the presignature exists; round 3 gets the entry.
     this.#nonceOpen = false;
     const journalled = this.ctx.keystore.consumeNonce(hex(this.proposalId));
@@ -252,6 +268,26 @@ export class EcdsaSignSession extends ContributedSession {
     sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.SHARE), body);
     this.phase = 'done';
     this.ctx.log.info('signature share sent', { keyId: this.keyId, epoch: this.#epoch, sessionId: hex(this.proposalId), quorum: this.#quorum.map((p) => p.signer) });
+    return true;
+  }
+
+  /** Presign: the presignature's secret sealed under its id (the session id), round 1's entry discarded, PRESIGNED. */
+  async #keep(rounds: AsyncEcdsaSignRounds, instancePoint: Uint8Array): Promise<boolean> {
+    const secret = await rounds.keep();
+    const id = hex(this.sessionId);
+    try {
+      this.assertOpen();
+      this.ctx.keystore.storeNonce(id, this.keyId, this.#epoch, secret);
+    } finally {
+      secret.fill(0);
+    }
+    this.#nonceOpen = false;
+    this.ctx.keystore.discardNonce(hex(this.proposalId));
+    this.ctx.presignatures!.add(id, { keyId: this.keyId, epoch: this.#epoch, quorum: [...this.#quorum], instancePoint });
+    const body: EcdsaPresignedBody = { keyId: this.keyId, epoch: this.#epoch, instancePoint };
+    sendBody(this.ctx, this.#header(ECDSA_SIGN_ROUND.PRESIGNED), body);
+    this.phase = 'done';
+    this.ctx.log.info('presignature made', { keyId: this.keyId, epoch: this.#epoch, presignature: id, quorum: this.#quorum.map((p) => p.signer) });
     return true;
   }
 }

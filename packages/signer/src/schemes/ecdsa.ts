@@ -20,6 +20,7 @@ import { ecdsa, targetPublicKey } from '@keyquorum/crypto';
 import { SignerError } from '../errors.ts';
 import type { ShareSecret } from '../held-share.ts';
 import { byIndex, bySigner, type KeyOutcome, type KeyRounds, type SchemeDriver } from './driver.ts';
+import { startPresign, signPooledEcdsa } from './ecdsa-pooled.ts';
 import { EcdsaSignSession } from './ecdsa-sign.ts';
 
 /** Zeroes an ECDSA share's secrets (signing share, OT and zero seeds); best effort as everywhere in JS. */
@@ -121,7 +122,7 @@ export const ecdsaScheme: SchemeDriver = {
     share.keyShare.signingShare.fill(0);
     if (share.ecdsa) wipeEcdsaShare(share.ecdsa);
   },
-  signRounds: [ECDSA_SIGN_ROUND.START, ECDSA_SIGN_ROUND.CONTRIBUTIONS, ECDSA_SIGN_ROUND.R1_DELIVER, ECDSA_SIGN_ROUND.R2_DELIVER, ECDSA_SIGN_ROUND.ABORT],
+  signRounds: [ECDSA_SIGN_ROUND.START, ECDSA_SIGN_ROUND.CONTRIBUTIONS, ECDSA_SIGN_ROUND.R1_DELIVER, ECDSA_SIGN_ROUND.R2_DELIVER, ECDSA_SIGN_ROUND.PRESIGN, ECDSA_SIGN_ROUND.POOLED, ECDSA_SIGN_ROUND.ABORT],
   dkg: ({ participants, self, threshold }) => dkgRounds(participants, self, threshold),
   refresh: (share) => refreshRounds(share.ecdsa!, share.publicPart.participants),
   checkSign(share, body) {
@@ -130,4 +131,9 @@ export const ecdsaScheme: SchemeDriver = {
     targetPublicKey(share.keyShare.publicKey, body.path === undefined ? undefined : { path: body.path });
   },
   startSign: (ctx, proposalId, body, share) => new EcdsaSignSession(ctx, proposalId, share, body, ecdsaScheme),
+  presign: {
+    rounds: { start: ECDSA_SIGN_ROUND.PRESIGN, pooled: ECDSA_SIGN_ROUND.POOLED },
+    start: (ctx, proposalId, body, suite) => startPresign(ctx, proposalId, body, suite, ecdsaScheme),
+    sign: signPooledEcdsa,
+  },
 };

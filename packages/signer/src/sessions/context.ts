@@ -49,6 +49,8 @@ export interface SessionContext {
   readonly crypto: CryptoRunner;
   /** FROST commitments made ahead of the message (nonce-pool.ts); absent in contexts that pool nothing. */
   pool?: NoncePoolView;
+  /** ecdsa-secp256k1 presignatures made ahead of the message (presignatures.ts); absent in contexts that pool nothing. */
+  presignatures?: PresignatureView;
   now(): number;
   send(envelope: Envelope): void;
 }
@@ -65,6 +67,18 @@ export interface NoncePoolView {
   claim(envelopes: readonly Envelope[], keyId: string, epoch: number): { nonceId: string; payload: Uint8Array };
   /** Discards a claimed nonce that was not consumed (the pooled sign was refused). */
   discard(nonceId: string): void;
+}
+
+/** What a session sees of the presignature pool (presignatures.ts). */
+export interface PresignatureView {
+  /** A presign session of `keyId` starts; the returned function ends it (made or not). WRONG_STATUS when the key's pool is full. */
+  reserve(keyId: string): () => void;
+  /** Keeps a presignature made here (its secret already sealed in the nonce journal under `id`). */
+  add(id: string, record: { keyId: string; epoch: number; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void;
+  /** Takes presignature `id` out of the pool if it is one made here for `keyId` at `epoch`; else NONCE_UNKNOWN and nothing changes. */
+  claim(id: string, keyId: string, epoch: number): { keyId: string; epoch: number; quorum: ParticipantRef[]; instancePoint: Uint8Array };
+  /** Discards a claimed presignature that was not consumed (the pooled sign was refused). */
+  discard(id: string): void;
 }
 
 export type SessionKind = 'dkg' | 'refresh' | 'sign' | 'retire' | 'reshare' | 'repair' | 'state' | 'policy';

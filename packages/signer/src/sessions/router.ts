@@ -47,6 +47,7 @@ import { SignerError, policyDenied } from '../errors.ts';
 import type { SchemeDriver } from '../schemes/driver.ts';
 import { findScheme } from '../schemes/index.ts';
 import { verifyStartApprovals, type ApprovalGrant } from './approvals.ts';
+import { refuseByState } from './authorise.ts';
 import { AuditGate, OPERATION_KINDS } from './checkpoint.ts';
 import { hex, sendBody, type SessionContext, type SessionKind } from './context.ts';
 import { commitKeySession } from './key-commit.ts';
@@ -79,8 +80,8 @@ const inboundOf = (scheme: SchemeDriver): Inbound => ({
 
 const ABORT_ROUND: Readonly<Record<string, number>> = { dkg: KEY_ROUND.ABORT, refresh: KEY_ROUND.ABORT, reshare: KEY_ROUND.ABORT, repair: KEY_ROUND.ABORT, sign: SIGN_ROUND.ABORT, retire: RETIRE_ROUND.ABORT, state: STATE_ROUND.ABORT, policy: POLICY_ROUND.ABORT };
 
-/** The START body of a START or of a POOLED sign (which carries one). */
-const startBody = (env: Envelope, body: unknown): unknown => (env.header.kind === 'sign' && env.header.round === SIGN_ROUND.POOLED ? (body as SignPooledBody).start : body);
+/** The START body of a START or of a pooled sign (FROST POOLED, ecdsa POOLED: the only other sign rounds that start a session; each carries one). */
+const startBody = (env: Envelope, body: unknown): unknown => (env.header.kind === 'sign' && env.header.round !== 0 ? (body as SignPooledBody).start : body);
 
 const isKeyKind = (kind: string) => kind === 'dkg' || kind === 'refresh' || kind === 'reshare' || kind === 'repair';
 
@@ -159,7 +160,11 @@ export class SessionRouter {
     if (kind === 'checkpoint') return this.audit.checkpoint(env, body as CheckpointStartBody);
     // Nonce pool (nonce-pool.ts): POOL tops up this signer's commitments; POOLED is a sign START in one round.
     if (kind === 'sign' && scheme?.pool !== undefined && round === SIGN_ROUND.POOL) return this.#pool(env, body as SignPoolBody);
-    if (round === 0 || (kind === 'sign' && scheme?.pool !== undefined && round === SIGN_ROUND.POOLED)) return this.#start(env, body);
+    // Presignature pool (ecdsa, schemes/ecdsa-pooled.ts): PRESIGN opens a presign session; its POOLED is a sign START in one round.
+    const presign = kind === 'sign' ? scheme?.presign : undefined;
+    if (presign !== undefined && round === presign.rounds.start) return this.#presign(env, body as SignPoolBody, presign);
+    const pooled = kind === 'sign' && ((scheme?.pool !== undefined && round === SIGN_ROUND.POOLED) || (presign !== undefined && round === presign.rounds.pooled));
+    if (round === 0 || pooled) return this.#start(env, body);
     if (round === ABORT_ROUND[kind]) return this.#aborted(env, body as AbortBody);
     if (isKeyKind(kind) && round === KEY_ROUND.RESOLVE) return this.#stateless(env, () => answerResolve(this.#ctx, env, body as ResolveBody));
     if (isKeyKind(kind) && round === KEY_ROUND.COMMIT) {
@@ -208,6 +213,20 @@ export class SessionRouter {
       const f = describeFailure(e);
       this.#error(env, f.code, f.message);
     }
+  }
+
+  /** PRESIGN: a presign session, with no client request (the request is checked when a POOLED uses its presignature). */
+  #presign(env: Envelope, body: SignPoolBody, presign: NonNullable<SchemeDriver['presign']>): void {
+    const { sessionId, suite } = env.header;
+    if (this.#byId.has(hex(sessionId)) || this.#verifying.has(hex(sessionId))) return this.#error(env, 'WRONG_ROUND', 'a session with this id is already running');
+    // No pool here (config noncePool 0): refused as a frame, as a FROST POOL is ignored; nothing starts.
+    if (this.#ctx.presignatures === undefined) return this.#error(env, 'WRONG_STATUS', 'this signer keeps no presignatures (noncePool 0)');
+    this.#stateless(env, () => {
+      refuseByState(this.#ctx, body.keyId, 'sign');
+      const session = presign.start(this.#ctx, sessionId, body, suite);
+      this.#events.count('started');
+      this.#register(session);
+    });
   }
 
   #advanced(session: Session, done: boolean): void {

@@ -16,13 +16,16 @@ import {
   type Envelope,
   type RefreshStartBody,
   type ReshareStartBody,
+  type EcdsaPooledBody,
   type SignPooledBody,
   type SignStartBody,
 } from '@keyquorum/protocol';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { assertThreshold } from '@keyquorum/crypto';
 import { DKG_EPOCH } from '../constants.ts';
 import { SignerError } from '../errors.ts';
 import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
+import type { HeldShare } from '../held-share.ts';
 import { parseStartTx, startTx } from './sign-tx.ts';
 import type { ApprovalGrant } from './approvals.ts';
 import { authoriseUse } from './authorise.ts';
@@ -133,18 +136,15 @@ export function startReshare(ctx: SessionContext, env: Envelope, body: ReshareSt
  * request's attempt count); then every START check above, then the scheme signs in this one round (no session;
  * the promise settles once SHARE is sent or the sign refused). A refused POOLED discards the claimed nonce unconsumed.
  */
-export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody | SignPooledBody, grant?: ApprovalGrant): Session | Promise<void> {
+export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody | SignPooledBody | EcdsaPooledBody, grant?: ApprovalGrant): Session | Promise<void> | undefined {
+  const presign = schemeFor(env.header.suite).presign;
+  if (presign !== undefined && env.header.round === presign.rounds.pooled) return startPresigned(ctx, env, msg as EcdsaPooledBody, grant);
   const pooled = env.header.round === SIGN_ROUND.POOLED ? (msg as SignPooledBody) : undefined;
   const body = pooled === undefined ? (msg as SignStartBody) : pooled.start;
   if (pooled !== undefined && (ctx.pool === undefined || schemeFor(env.header.suite).pool === undefined)) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: 'no nonce pool here' });
   const own = pooled === undefined ? undefined : ctx.pool!.claim(pooled.envelopes, body.keyId, body.epoch);
   try {
-    const tx = body.tx === undefined ? undefined : startTx({ ...body, tx: body.tx }, env.header.suite);
-    const share = authoriseUse(ctx, {
-      op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: tx === undefined ? signDigest(body) : tx.digest, grant, path: body.path,
-      check: (s) => schemeFor(s.suite).checkSign(s, body),
-      tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
-    });
+    const share = authoriseSign(ctx, env, body, grant);
     const scheme = schemeFor(share.suite);
     if (own === undefined) {
       try {
@@ -174,4 +174,41 @@ export function startSign(ctx: SessionContext, env: Envelope, msg: SignStartBody
     if (own !== undefined) ctx.pool!.discard(own.nonceId);
     throw e;
   }
+}
+
+/** Every check of a sign START (the same for a START and a pooled one): the share it authorises, which the caller wipes. */
+function authoriseSign(ctx: SessionContext, env: Envelope, body: SignStartBody, grant: ApprovalGrant | undefined): HeldShare {
+  const tx = body.tx === undefined ? undefined : startTx({ ...body, tx: body.tx }, env.header.suite);
+  return authoriseUse(ctx, {
+    op: 'sign', keyId: body.keyId, epoch: body.epoch, suite: env.header.suite, request: body.request, digest: tx === undefined ? signDigest(body) : tx.digest, grant, path: body.path,
+    check: (s) => schemeFor(s.suite).checkSign(s, body),
+    tx: tx && { input: tx.field.input, parse: (s) => parseStartTx(s, body, tx) },
+  });
+}
+
+/**
+ * ecdsa POOLED (presignature pool): the presignature claimed first (one made here on
+ * this connection for the key and epoch; else NONCE_UNKNOWN, nothing changed, not even
+ * the request's attempt count), then every START check, then the scheme signs in this
+ * one round. A refused POOLED discards the claimed presignature unconsumed.
+ */
+function startPresigned(ctx: SessionContext, env: Envelope, msg: EcdsaPooledBody, grant: ApprovalGrant | undefined): undefined {
+  const pool = ctx.presignatures;
+  if (pool === undefined) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: 'no presignature pool here' });
+  const body = msg.start;
+  const id = bytesToHex(msg.presignature);
+  const claimed = pool.claim(id, body.keyId, body.epoch);
+  try {
+    const share = authoriseSign(ctx, env, body, grant);
+    try {
+      schemeFor(share.suite).presign!.sign(ctx, env.header.sessionId, body, share, { id, quorum: claimed.quorum, instancePoint: claimed.instancePoint });
+    } finally {
+      wipeHeldShare(share);
+    }
+  } catch (e) {
+    // Not consumed (a refusal before the consume): discarded, never used. A no-op once consumed.
+    pool.discard(id);
+    throw e;
+  }
+  return undefined;
 }

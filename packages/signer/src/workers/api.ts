@@ -93,6 +93,11 @@ export interface AsyncEcdsaSignRounds {
   presign(direct: ecdsa.SignRound2Direct[]): Promise<{ instancePoint: Uint8Array }>;
   /** Step 9 on the consumed journal entry (r_i || phi_i) and the 32-byte digest: (w_i, u_i). */
   round3(input: { journalled: Uint8Array; digest: Uint8Array }): Promise<{ w: Uint8Array; u: Uint8Array }>;
+  /**
+   * Presignature pool, instead of round 3: the presignature's secret u_i || v_i || phi_i
+   * (96 bytes, `ecdsa.exportPresignature`) for the caller to seal, then zero; the rounds keep nothing.
+   */
+  keep(): Promise<Uint8Array>;
   /** Drops the rounds' secret state wherever it lives; a call still running is refused. */
   wipe(): void;
 }

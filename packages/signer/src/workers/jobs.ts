@@ -15,7 +15,7 @@ import { schemeFor, wipeHeldShare } from '../schemes/index.ts';
 import type { JobSpec, KeyRoundsSpec } from './api.ts';
 
 /** A call's step: a key round, or a signing step (`EcdsaSignSteps`). */
-export type RoundName = 'round1' | 'round2' | 'round3' | 'presign';
+export type RoundName = 'round1' | 'round2' | 'round3' | 'presign' | 'keep';
 
 /** What an open job is, wherever it runs: one step per call, a hook once an output was copied away, and wipe. */
 export interface Job {
@@ -34,6 +34,7 @@ export function openJob(spec: JobSpec): Job {
         if (round === 'round1') return steps.round1(arg as Parameters<typeof steps.round1>[0]);
         if (round === 'round2') return steps.round2(arg as Parameters<typeof steps.round2>[0]);
         if (round === 'presign') return steps.presign(arg as Parameters<typeof steps.presign>[0]);
+        if (round === 'keep') return steps.keep();
         return steps.round3(arg as Parameters<typeof steps.round3>[0]);
       },
       sent: () => steps.sent(),
@@ -77,7 +78,7 @@ export function wipeSpec(spec: JobSpec): void {
 
 /** One round of open key rounds. */
 function callRound(rounds: KeyRounds, round: RoundName, arg: unknown): unknown {
-  if (round === 'presign') throw new SignerError('WORKER_FAILED', { message: 'key rounds have no presign step' });
+  if (round === 'presign' || round === 'keep') throw new SignerError('WORKER_FAILED', { message: `key rounds have no ${round} step` });
   if (round === 'round1') return rounds.round1(arg as Uint8Array);
   if (round === 'round2') return rounds.round2(arg as ReadonlyMap<string, unknown>);
   return rounds.round3(arg as ReadonlyMap<string, unknown>);

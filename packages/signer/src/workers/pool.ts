@@ -116,6 +116,7 @@ export class CryptoPool implements CryptoRunner, Startable {
       round2: (r1) => job.call('round2', r1) as ReturnType<AsyncEcdsaSignRounds['round2']>,
       presign: (direct) => job.call('presign', direct) as ReturnType<AsyncEcdsaSignRounds['presign']>,
       round3: (input) => job.call('round3', input) as ReturnType<AsyncEcdsaSignRounds['round3']>,
+      keep: () => job.call('keep', undefined) as ReturnType<AsyncEcdsaSignRounds['keep']>,
       wipe: job.wipe,
     };
   }

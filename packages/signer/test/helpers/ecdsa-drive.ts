@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE, decodeBody, type EcdsaSignShareBody, type Envelope, type ParticipantRef } from '@keyquorum/protocol';
+import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE, decodeBody, type EcdsaPresignedBody, type EcdsaSignShareBody, type Envelope, type ParticipantRef } from '@keyquorum/protocol';
 import { ecdsa } from '@keyquorum/crypto';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 import { gather } from './drive.ts';
@@ -42,4 +42,32 @@ export async function ecdsaSign(c: FakeCoordinator, quorum: readonly Participant
   );
   if (!secp256k1.verify(combined.signature, message, groupKey, { prehash: false })) throw new Error('the combined signature does not verify');
   return combined.signature;
+}
+
+/**
+ * A presign session (presignature pool) of `keyId` at `epoch` by `ids`: PRESIGN ->
+ * CONTRIBUTION -> CONTRIBUTIONS -> R1 -> R1_DELIVER -> R2 -> R2_DELIVER -> PRESIGNED.
+ * Returns the presignature id (the derived session id) and every signer's PRESIGNED body.
+ */
+export async function ecdsaPresign(c: FakeCoordinator, ids: readonly string[], keyId: string, epoch: number): Promise<{ id: Uint8Array; bodies: Map<string, EcdsaPresignedBody> }> {
+  const proposal = randomBytes(32);
+  for (const id of ids) c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId: proposal, round: R.PRESIGN }, { keyId, epoch });
+  const contributions = flat(await gather(c, ids, 'sign', R.CONTRIBUTION));
+  for (const id of ids) c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId: proposal, round: R.CONTRIBUTIONS }, { envelopes: contributions });
+  const all1 = flat(await gather(c, ids, 'sign', R.R1, ids.length));
+  const sessionId = all1[0]!.header.sessionId;
+  for (const id of ids) c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, { envelopes: all1.filter((e) => e.header.from !== id && (e.header.to === BROADCAST || e.header.to === id)) });
+  const all2 = flat(await gather(c, ids, 'sign', R.R2, ids.length - 1));
+  for (const id of ids) c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: all2.filter((e) => e.header.to === id) });
+  const presigned = await gather(c, ids, 'sign', R.PRESIGNED);
+  const bodies = new Map([...presigned].map(([id, l]) => [id, decodeBody<EcdsaPresignedBody>('sign', R.PRESIGNED, ECDSA_SUITE, l[0]!.payload)]));
+  return { id: sessionId, bodies };
+}
+
+/** POOLED to each of `to` (each may get its own START body); the SHARE envelopes, or throws SessionAborted. */
+export async function ecdsaPooled(c: FakeCoordinator, to: readonly string[], presignature: Uint8Array, startFor: (id: string) => unknown): Promise<Map<string, EcdsaSignShareBody>> {
+  const proposal = randomBytes(32);
+  for (const id of to) c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId: proposal, round: R.POOLED }, { start: startFor(id), presignature });
+  const shares = await gather(c, to, 'sign', R.SHARE);
+  return new Map([...shares].map(([id, l]) => [id, decodeBody<EcdsaSignShareBody>('sign', R.SHARE, ECDSA_SUITE, l[0]!.payload)]));
 }
