@@ -69,8 +69,11 @@ export interface SchemeDriver extends ShareCodec {
     readonly rounds: { readonly start: number; readonly pooled: number };
     /** The presign session of `body.keyId` at `body.epoch`: this signer's share of one presignature, sealed, then PRESIGNED. */
     start(ctx: SessionContext, proposalId: Uint8Array, body: SignPoolBody, suite: string): Session;
-    /** The pooled sign with the authorised share and the claimed presignature: consumes it durably, then SHARE. */
-    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void;
+    /**
+     * The pooled sign with the authorised share and the claimed presignature: consumes it (at once; a refusal throws),
+     * then, once the consume is committed, answers SHARE; the promise settles then. The caller wipes the share once it settles.
+     */
+    sign(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): Promise<void>;
   };
 }
 

@@ -41,8 +41,12 @@ export function startPresign(ctx: SessionContext, proposalId: Uint8Array, body: 
   }
 }
 
-/** POOLED, once every START check passed for `share` and the presignature was claimed: consume it durably, then SHARE. */
-export function signPooledEcdsa(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void {
+/**
+ * POOLED, once every START check passed for `share` and the presignature was claimed: consumes it at once (a refusal
+ * throws), then, once the consume is committed (group commit), computes the share and answers SHARE; the promise
+ * settles then. The caller wipes `share` once it settles.
+ */
+export function signPooledEcdsa(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[]; instancePoint: Uint8Array }): Promise<void> {
   const params: ecdsa.PooledSignParams = {
     presignatureId: hexToBytes(claimed.id),
     quorum: claimed.quorum.map((p) => p.index),
@@ -52,6 +56,17 @@ export function signPooledEcdsa(ctx: SessionContext, proposalId: Uint8Array, bod
   };
   // Durably consumed (sealed copy zeroed, committed) before anything computed from it exists.
   const secret = ctx.keystore.consumeNonce(claimed.id);
+  // Group commit: the share is computed only once the consume's batch is committed (a failed commit releases nothing).
+  return ctx.keystore.commits.whenDurable().then(
+    () => answerPooled(ctx, proposalId, body, share, claimed, params, secret),
+    (e: unknown) => {
+      secret.fill(0);
+      throw e;
+    },
+  );
+}
+
+function answerPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[] }, params: ecdsa.PooledSignParams, secret: Uint8Array): void {
   const { share: computed, session } = ecdsa.signPooled(secret, share.publicPart.self, params, body.message);
   const sessionId = hex(proposalId);
   const out = ctx.behaviour.ecdsaPooledShare?.({ keyId: share.keyId, sessionId, presignature: claimed.id, share: computed }) ?? computed;

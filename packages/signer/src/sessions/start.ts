@@ -192,23 +192,31 @@ function authoriseSign(ctx: SessionContext, env: Envelope, body: SignStartBody, 
  * the request's attempt count), then every START check, then the scheme signs in this
  * one round. A refused POOLED discards the claimed presignature unconsumed.
  */
-function startPresigned(ctx: SessionContext, env: Envelope, msg: EcdsaPooledBody, grant: ApprovalGrant | undefined): undefined {
+function startPresigned(ctx: SessionContext, env: Envelope, msg: EcdsaPooledBody, grant: ApprovalGrant | undefined): Promise<void> {
   const pool = ctx.presignatures;
   if (pool === undefined) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: 'no presignature pool here' });
   const body = msg.start;
   const id = bytesToHex(msg.presignature);
   const claimed = pool.claim(id, body.keyId, body.epoch);
-  try {
-    const share = authoriseSign(ctx, env, body, grant);
-    try {
-      schemeFor(share.suite).presign!.sign(ctx, env.header.sessionId, body, share, { id, quorum: claimed.quorum, instancePoint: claimed.instancePoint });
-    } finally {
-      wipeHeldShare(share);
-    }
-  } catch (e) {
-    // Not consumed (a refusal before the consume): discarded, never used. A no-op once consumed.
+  // Not consumed (a refusal before the consume, or its commit failed): discarded, never used. A no-op once consumed.
+  const discard = (e: unknown): never => {
     pool.discard(id);
     throw e;
+  };
+  try {
+    const share = authoriseSign(ctx, env, body, grant);
+    let signing: Promise<void>;
+    try {
+      signing = schemeFor(share.suite).presign!.sign(ctx, env.header.sessionId, body, share, { id, quorum: claimed.quorum, instancePoint: claimed.instancePoint });
+    } catch (e) {
+      wipeHeldShare(share);
+      throw e;
+    }
+    return signing.then(() => wipeHeldShare(share), (e: unknown) => {
+      wipeHeldShare(share);
+      return discard(e);
+    });
+  } catch (e) {
+    return discard(e);
   }
-  return undefined;
 }
