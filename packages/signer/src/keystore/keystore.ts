@@ -306,10 +306,7 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#write(({ bans }) => bans.clear(keyId, peer));
   }
 
-  /**
-   * Every peer ban of this keystore (all keys), read without the KEK (bans hold no
-   * secret; a running daemon may hold the database meanwhile); 'NOT_FOUND' without a keystore.
-   */
+  /** Every peer ban (all keys), read without the KEK (bans hold no secret; a daemon may hold the database); 'NOT_FOUND' without a keystore. */
   static readPeerBans(dataDir: string): PeerBan[] {
     return readWithoutKek(dataDir, PeerBans.readAll);
   }
@@ -393,13 +390,16 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#write(({ replay }) => replay.prune(now(this.#keystore) - olderThanMs));
   }
 
-  /**
-   * Deletes the nonce journal's consumed and discarded rows created more than
-   * `olderThanMs` before now (the replay window); fresh ones are kept. Returns how many.
-   */
+  /** Deletes the nonce journal's consumed and discarded rows created over `olderThanMs` ago (the replay window); fresh ones stay. Returns how many. */
   pruneNonces(olderThanMs: number): number {
     aUint(olderThanMs, 'olderThanMs');
     return this.#write(({ nonces }) => nonces.prune(now(this.#keystore) - olderThanMs));
+  }
+
+  /** A coordinator's leader token (ha.md §2): false (nothing written) below the highest accepted; a higher one is recorded. */
+  acceptLeaderToken(token: number): boolean {
+    aUint(token, 'leaderToken');
+    return this.#write(({ leader }) => leader.accept(token));
   }
 
   /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */

@@ -8,6 +8,7 @@ import { PeerBans } from './bans.ts';
 import type { StoreContext } from './database.ts';
 import { IdentityStore } from './identity.ts';
 import { KeyStates } from './key-states.ts';
+import { LeaderTokens } from './meta.ts';
 import { NonceJournal } from './nonces.ts';
 import { PolicyRecords } from './policies.ts';
 import { ReplayWindow } from './replay.ts';
@@ -18,7 +19,7 @@ import { VelocityLedger } from './velocity.ts';
 
 export interface Stores {
   shares: ShareStore; nonces: NonceJournal; replay: ReplayWindow; identity: IdentityStore; retired: RetiredKeys; bans: PeerBans;
-  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints;
+  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints; leader: LeaderTokens;
 }
 
 export function openStores(ctx: StoreContext): Stores {
@@ -35,5 +36,6 @@ export function openStores(ctx: StoreContext): Stores {
     velocity: new VelocityLedger(ctx),
     spend: new SpendLedger(ctx),
     audit: new AuditCheckpoints(ctx),
+    leader: new LeaderTokens(ctx),
   };
 }
