@@ -5,7 +5,7 @@
  * Connection handshake (docs/cluster-protocol.md, "Connection"):
  *   C -> S control/CHALLENGE {nonce Cn}                       sessionId = Cn, to = '*'
  *   S -> C control/AUTH {nonce Sn, coordinatorNonce Cn, publicKey} sessionId = Cn
- *   C -> S control/WELCOME {signerNonce Sn}                    sessionId = Sn
+ *   C -> S control/WELCOME {signerNonce Sn, leaderToken}       sessionId = Sn
  * The AUTH sender must be allow-listed with exactly that key and its signature must
  * verify. A newer connection of a signer replaces the older one. Cap then parse:
  * ws refuses frames above twice the cap, the decoder refuses anything above the cap.
@@ -138,6 +138,8 @@ export class CoordinatorServer implements SignerLink, Startable {
   private readonly bySigner = new Map<string, Connection>();
   private readonly lastSeen = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The fencing token WELCOME carries (docs/ha.md §2): the leader sets its lease's token; 0 without a lease. */
+  leaderToken = 0;
   /** The signer events in hand and queued, handled one at a time in arrival order. */
   private inbound: Promise<void> = Promise.resolve();
 
@@ -308,7 +310,7 @@ export class CoordinatorServer implements SignerLink, Startable {
       previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
       await this.handlers.lost(signer);
     }
-    this.send(conn, this.control(CONTROL_ROUND.WELCOME, body.nonce, signer, { signerNonce: body.nonce }));
+    this.send(conn, this.control(CONTROL_ROUND.WELCOME, body.nonce, signer, { signerNonce: body.nonce, leaderToken: this.leaderToken }));
     this.log.info('signer authenticated', { signer });
     await this.handlers.authenticated(signer);
   }

@@ -43,6 +43,14 @@ export const ED25519_SIGNATURE_LENGTH = 64;
 export const X25519_KEY_LENGTH = 32;
 export const CLIENT_NONCE_LENGTH = 16;
 
+/**
+ * WebSocket close code of a coordinator that is not the cluster's leader (docs/ha.md §2):
+ * it closes a signer's link at once with this code and, as the reason, the leader's
+ * signer-facing URL ('' when it knows no leader). A signer follows that URL only when
+ * it is one of its own configured `coordinatorUrls`.
+ */
+export const CLOSE_NOT_LEADER = 4010;
+
 /** Largest |now - timestamp| a client request may show, and the replay window. */
 export const DEFAULT_MAX_SKEW_MS = 60_000;
 

@@ -29,9 +29,9 @@
  *   (ecdsa-secp256k1 signs in DKLs23's three rounds instead: ECDSA_SIGN_ROUND, ecdsa.ts;
  *   decodeBody picks that suite's parsers from `suite`.)
  * Retirement: START -> APPROVE (S->C, bound to the client request's id) -> COMMIT (C->S, the client's
- *   signed request and at least t APPROVEs of it, while fresh) -> ATTEST (S->C) | ABORT (voids it).
- * Key states (kind 'state', key-states.ts): START -> ACK | ATTEST (destroy) | ABORT. Checkpoints: audit-checkpoint.ts.
- * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME (C->S); ERROR both ways.
+ *   signed request and at least t APPROVEs of it, while fresh) -> ATTEST (S->C) | ABORT (voids it). Key states
+ *   (kind 'state', key-states.ts): START -> ACK | ATTEST (destroy) | ABORT. Checkpoints: audit-checkpoint.ts.
+ * Connection control: CHALLENGE (C->S) -> AUTH (S->C) -> WELCOME {signerNonce, leaderToken} (C->S; the token: ha.md §2); ERROR both ways.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { parseClientRequest, type ClientRequest } from './auth.ts';
@@ -106,7 +106,7 @@ export interface TaprootTarget {
 // ---- bodies ----
 export interface ChallengeBody { nonce: Uint8Array }
 export interface AuthBody { nonce: Uint8Array; coordinatorNonce: Uint8Array; publicKey: Uint8Array }
-export interface WelcomeBody { signerNonce: Uint8Array }
+export interface WelcomeBody { signerNonce: Uint8Array; /** The sender's fencing token (docs/ha.md §2); 0 without a lease. */ leaderToken: number }
 export interface ErrorBody { code: string; message: string }
 
 export interface DkgStartBody { keyId: string; threshold: number; participants: ParticipantRef[]; request: ClientRequest }
@@ -274,7 +274,7 @@ const PARSERS: Record<string, Record<number, Parser>> = {
       const o = obj(v, ['nonce', 'coordinatorNonce', 'publicKey']);
       return { nonce: b32(o.nonce, 'nonce'), coordinatorNonce: b32(o.coordinatorNonce, 'coordinatorNonce'), publicKey: bytes(o.publicKey, ED25519_PUBLIC_KEY_LENGTH, 'publicKey') };
     },
-    [CONTROL_ROUND.WELCOME]: (v) => ({ signerNonce: b32(obj(v, ['signerNonce']).signerNonce, 'signerNonce') }),
+    [CONTROL_ROUND.WELCOME]: (v) => { const o = obj(v, ['signerNonce', 'leaderToken']); return { signerNonce: b32(o.signerNonce, 'signerNonce'), leaderToken: epoch(o.leaderToken, 'leaderToken') }; },
     [CONTROL_ROUND.ERROR]: (v) => {
       const o = obj(v, ['code', 'message']);
       return { code: str(o.code, 64, 'code'), message: str(o.message, MAX_REASON_LENGTH, 'message') };

@@ -46,6 +46,8 @@ export class FakeCoordinator {
   readonly #server: WebSocketServer;
   readonly #peers = new Map<string, Peer>();
   readonly #connectWaiters: (() => void)[] = [];
+  /** The fencing token its WELCOME carries (docs/ha.md §2). */
+  leaderToken = 0;
   /** Sockets that connected, including ones never authenticated. */
   readonly sockets: WebSocket[] = [];
 
@@ -81,7 +83,7 @@ export class FakeCoordinator {
         authed = true;
         this.authenticated.set(signerId, auth.publicKey);
         this.#peers.set(signerId, { ws, inbox: [], waiters: [] });
-        this.#sendOn(ws, { kind: 'control', suite: 'none', sessionId: auth.nonce, round: CONTROL_ROUND.WELCOME, to: signerId }, { signerNonce: auth.nonce });
+        this.#sendOn(ws, { kind: 'control', suite: 'none', sessionId: auth.nonce, round: CONTROL_ROUND.WELCOME, to: signerId }, { signerNonce: auth.nonce, leaderToken: this.leaderToken });
         for (const wake of this.#connectWaiters.splice(0)) wake();
         return;
       }
