@@ -1,7 +1,7 @@
 /**
  * `keyquorum-signer`: init a data dir, print its public key, or run the daemon.
  *   keyquorum-signer init --data DIR --id SIGNER_ID [--json] [KEK flags] [--scrypt-n N]
- *   keyquorum-signer start --config FILE [--data DIR] [--coordinator URL]
+ *   keyquorum-signer start --config FILE [--data DIR] [--coordinator URL[,URL...]]...
  *                          [--coordinator-key HEX] [--listen HOST:PORT] [--log-level L] [KEK flags]
  *   keyquorum-signer pubkey --data DIR [--json]
  *   keyquorum-signer bans --data DIR [--json]          (no KEK needed)
@@ -24,7 +24,7 @@ import { Keystore, type KekSource } from './keystore/index.ts';
 
 const USAGE = `usage:
   keyquorum-signer init --data DIR --id SIGNER_ID [--json] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH] [--scrypt-n N]
-  keyquorum-signer start --config FILE [--data DIR] [--coordinator URL] [--coordinator-key HEX] [--listen HOST:PORT]
+  keyquorum-signer start --config FILE [--data DIR] [--coordinator URL[,URL...]]... [--coordinator-key HEX] [--listen HOST:PORT]
                          [--log-level debug|info|warn|error] [--passphrase-env NAME | --passphrase-file PATH | --key-file PATH]
   keyquorum-signer pubkey --data DIR [--json]
   keyquorum-signer bans --data DIR [--json]
@@ -39,12 +39,12 @@ const KEK_FLAGS = {
 
 class UsageError extends Error {}
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | undefined> {
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | string[] | undefined> {
   if (args.some((a) => a === '--passphrase' || a.startsWith('--passphrase='))) {
     throw new UsageError(`the passphrase is never taken from a flag: set ${DEFAULT_PASSPHRASE_ENV} or use --passphrase-file`);
   }
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | string[] | undefined>;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -59,7 +59,7 @@ function required(values: Record<string, unknown>, name: string): string {
 const abs = (p: unknown) => (typeof p === 'string' ? path.resolve(p) : undefined);
 
 /** The KEK named by the KEK flags: --key-file, --passphrase-file, else the passphrase environment variable. */
-function kekFrom(v: Record<string, string | boolean | undefined>): KekSource {
+function kekFrom(v: Record<string, unknown>): KekSource {
   return resolveKekSource(
     { passphraseEnv: (v['passphrase-env'] as string | undefined) ?? DEFAULT_PASSPHRASE_ENV, passphraseFile: abs(v['passphrase-file']), keyFile: abs(v['key-file']) },
     process.env,
@@ -110,7 +110,7 @@ async function start(args: string[]): Promise<number> {
   const v = parse(args, {
     config: { type: 'string' },
     data: { type: 'string' },
-    coordinator: { type: 'string' },
+    coordinator: { type: 'string', multiple: true },
     'coordinator-key': { type: 'string' },
     listen: { type: 'string' },
     'log-level': { type: 'string' },
@@ -122,7 +122,6 @@ async function start(args: string[]): Promise<number> {
   const { options, baseDir } = loadConfigFile(required(v, 'config'));
   const overrides: Partial<SignerOptions> = {
     dataDir: abs(v.data),
-    coordinatorUrl: v.coordinator as string | undefined,
     coordinatorPublicKey: v['coordinator-key'] as string | undefined,
     listen: v.listen as string | undefined,
     passphraseEnv: v['passphrase-env'] as string | undefined,
@@ -134,6 +133,12 @@ async function start(args: string[]): Promise<number> {
   // A KEK flag replaces whichever KEK source the file names.
   if (overrides.keyFile !== undefined) delete merged.passphraseFile;
   if (overrides.passphraseFile !== undefined) delete merged.keyFile;
+  // --coordinator (repeatable, or comma-separated) replaces the file's coordinator URL(s).
+  const urls = (v.coordinator as string[] | undefined)?.flatMap((u) => u.split(',')).map((u) => u.trim());
+  if (urls !== undefined) {
+    delete merged.coordinatorUrl;
+    merged.coordinatorUrls = urls;
+  }
   const daemon = new SignerDaemon(merged, { baseDir, log });
   await daemon.start();
   await new Promise<void>((resolve) => {

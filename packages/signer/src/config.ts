@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { COORDINATOR_ID, DEFAULT_MAX_FRAME_BYTES, NODE_ID_PATTERN, ROLES, point, type Role, type TrustedClient } from '@keyquorum/protocol';
-import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, NONCE_POOL_RANGE, NONCE_POOL_SIZE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
+import { CRYPTO_WORKERS_RANGE, DEFAULT_PASSPHRASE_ENV, MAX_COORDINATOR_URLS, defaultCryptoWorkers, DEFAULT_ROUND_TIMEOUT_MS, MAX_FRAME_BYTES_RANGE, MAX_UNCHECKPOINTED, MAX_UNCHECKPOINTED_RANGE, NONCE_POOL_RANGE, NONCE_POOL_SIZE, ROUND_TIMEOUT_RANGE_MS } from './constants.ts';
 import { SignerError } from './errors.ts';
 import type { KekSource } from './keystore/index.ts';
 
@@ -17,8 +17,13 @@ import type { KekSource } from './keystore/index.ts';
 export interface SignerOptions {
   signerId: string;
   dataDir: string;
-  /** ws:// or wss:// URL of the coordinator's signer endpoint. */
-  coordinatorUrl: string;
+  /** ws:// or wss:// URL of the coordinator's signer endpoint; or `coordinatorUrls`, not both. */
+  coordinatorUrl?: string;
+  /**
+   * Several coordinators of one cluster (docs/ha.md §2; 1 to MAX_COORDINATOR_URLS): the
+   * signer dials them in turn and stays with the leader. Or `coordinatorUrl`, not both.
+   */
+  coordinatorUrls?: string[];
   /** Hex of the coordinator's Ed25519 identity key (pinned). */
   coordinatorPublicKey: string;
   /** Every peer signer's pinned Ed25519 key, hex; this signer's own entry is optional. */
@@ -70,7 +75,8 @@ export interface ListenAddress {
 export interface ResolvedSignerOptions {
   signerId: string;
   dataDir: string;
-  coordinatorUrl: string;
+  /** In dialling order; one entry when the config gave `coordinatorUrl`. */
+  coordinatorUrls: string[];
   coordinatorPublicKey: Uint8Array;
   peers: ReadonlyMap<string, Uint8Array>;
   clients: TrustedClient[];
@@ -86,8 +92,8 @@ export interface ResolvedSignerOptions {
   metricsKeyLabels: boolean;
 }
 
-const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'noncePool', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
-const REQUIRED = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorPublicKey', 'peers', 'clients'] as const;
+const FIELDS = ['signerId', 'dataDir', 'coordinatorUrl', 'coordinatorUrls', 'coordinatorPublicKey', 'peers', 'clients', 'passphraseEnv', 'passphraseFile', 'keyFile', 'listen', 'roundTimeoutMs', 'maxFrameBytes', 'cryptoWorkers', 'noncePool', 'maxUncheckpointed', 'metricsKeyLabels'] as const;
+const REQUIRED = ['signerId', 'dataDir', 'coordinatorPublicKey', 'peers', 'clients'] as const;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 function bad(field: string, message: string): SignerError {
@@ -149,6 +155,20 @@ function aUrl(v: unknown, field: string): string {
   return url.toString();
 }
 
+/** `coordinatorUrl` or `coordinatorUrls` (exactly one of them), as a list of distinct URLs. */
+function aCoordinatorUrls(one: unknown, list: unknown): string[] {
+  if (one !== undefined && list !== undefined) throw bad('coordinatorUrls', 'give coordinatorUrl or coordinatorUrls, not both');
+  if (one === undefined && list === undefined) throw bad('coordinatorUrl', 'missing: give coordinatorUrl or coordinatorUrls');
+  if (one !== undefined) return [aUrl(one, 'coordinatorUrl')];
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_COORDINATOR_URLS) {
+    throw bad('coordinatorUrls', `expected an array of 1 to ${MAX_COORDINATOR_URLS} ws:// or wss:// URLs`);
+  }
+  const urls = list.map((u, i) => aUrl(u, `coordinatorUrls[${i}]`));
+  const twice = urls.findIndex((u, i) => urls.indexOf(u) !== i);
+  if (twice >= 0) throw bad(`coordinatorUrls[${twice}]`, 'listed twice');
+  return urls;
+}
+
 function aPeers(v: unknown, signerId: string): Map<string, Uint8Array> {
   if (!isObject(v)) throw bad('peers', 'expected an object { signerId: publicKeyHex }');
   const peers = new Map<string, Uint8Array>();
@@ -196,7 +216,7 @@ export function resolveSignerOptions(options: unknown, baseDir = process.cwd()):
   return {
     signerId,
     dataDir: aPath(o.dataDir, 'dataDir', baseDir),
-    coordinatorUrl: aUrl(o.coordinatorUrl, 'coordinatorUrl'),
+    coordinatorUrls: aCoordinatorUrls(o.coordinatorUrl, o.coordinatorUrls),
     coordinatorPublicKey: aPublicKey(o.coordinatorPublicKey, 'coordinatorPublicKey'),
     peers: aPeers(o.peers, signerId),
     clients: aClients(o.clients),

@@ -20,6 +20,8 @@ export const WS_PAYLOAD_FACTOR = 4;
 /** Reconnect backoff: 0.1 s doubling to 5 s, with full jitter. */
 export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
+/** Most coordinators (`coordinatorUrls`) a signer dials in turn (docs/ha.md §2). */
+export const MAX_COORDINATOR_URLS = 8;
 /** The signer pings the coordinator this often. */
 export const PING_INTERVAL_MS = 15_000;
 /**

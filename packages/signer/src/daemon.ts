@@ -1,6 +1,6 @@
 /**
  * The signer daemon: opens the sealed keystore, discards every nonce left outstanding
- * by a crash (pooled ones included, and its nonce pool's whenever the link drops), loads the identity key, dials the coordinator (`link.ts`) and runs the
+ * by a crash (pooled ones included, and its nonce pool's whenever the link drops), loads the identity key, dials the coordinator(s) (`link.ts`) and runs the
  * session executors (`sessions/`) on its frames; optionally serves health and metrics.
  * A `Service` (@keyquorum/protocol lifecycle): its parts (keystore, crypto worker pool,
  * health endpoint, session router, replay-window pruning, coordinator link) start in that order and
@@ -61,6 +61,8 @@ export class SignerDaemon extends Service {
   readonly #counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<Counter, number>;
   #running: Partial<Running> = {};
   #connectedWaiters: (() => void)[] = [];
+  /** The leader token of the coordinator last accepted (0 before any). */
+  #leaderToken = 0;
 
   constructor(options: SignerOptions, deps: SignerDeps = {}) {
     super();
@@ -74,6 +76,11 @@ export class SignerDaemon extends Service {
     return this.#running.link?.connected ?? false;
   }
 
+  /** The coordinator URL the link is authenticated to; undefined while not connected. */
+  get coordinatorUrl(): string | undefined {
+    return this.#running.link?.url;
+  }
+
   /** This signer's identity public key, once started. */
   get publicKey(): Uint8Array | undefined {
     return this.#running.identity?.publicKey;
@@ -85,7 +92,7 @@ export class SignerDaemon extends Service {
   }
 
   metrics(): Record<string, number> {
-    return { ...this.#counters, connected: this.connected ? 1 : 0, liveSessions: this.#running.router?.size ?? 0, cryptoCallsRunning: this.#running.crypto?.callsRunning ?? 0, cryptoJobsOpen: this.#running.crypto?.openJobs ?? 0 };
+    return { ...this.#counters, connected: this.connected ? 1 : 0, leaderToken: this.#leaderToken, liveSessions: this.#running.router?.size ?? 0, cryptoCallsRunning: this.#running.crypto?.callsRunning ?? 0, cryptoJobsOpen: this.#running.crypto?.openJobs ?? 0 };
   }
 
   /** Resolves once the link is authenticated (now, if it is). */
@@ -151,7 +158,7 @@ export class SignerDaemon extends Service {
     });
     this.#running.router = router;
     const link = new CoordinatorLink({
-      url: o.coordinatorUrl,
+      urls: o.coordinatorUrls,
       signerId: o.signerId,
       identity,
       coordinatorKey: o.coordinatorPublicKey,
@@ -160,8 +167,13 @@ export class SignerDaemon extends Service {
       rng,
       timing: { ...DEFAULT_LINK_TIMING, ...this.#deps.timing },
       onFrame: (env) => router.dispatch(env),
+      acceptLeaderToken: (token) => {
+        const accepted = keystore.acceptLeaderToken(token);
+        if (accepted) this.#leaderToken = token;
+        return accepted;
+      },
       onUp: () => {
-        this.#log.info('connected', { coordinator: o.coordinatorUrl, publicKey: bytesToHex(identity.publicKey) });
+        this.#log.info('connected', { coordinator: link.url, leaderToken: this.#leaderToken, publicKey: bytesToHex(identity.publicKey) });
         for (const wake of this.#connectedWaiters.splice(0)) wake();
       },
       onDown: () => {
@@ -175,6 +187,7 @@ export class SignerDaemon extends Service {
       const health = new HealthServer(
         {
           ready: () => this.status === 'started' && this.connected,
+          coordinator: () => this.coordinatorUrl,
           metrics: () => this.metrics(),
           keys: () => keystore.listKeys().flatMap((k) => (k.state === 'active' ? [{ keyId: k.keyId, epoch: k.epoch, suite: k.suite }] : [])),
         },

@@ -1,7 +1,8 @@
 /**
  * The optional health and metrics HTTP server (ARCHITECTURE.md "packages/signer"):
  * GET /healthz is 200 while the process serves; GET /readyz is 200 only when the
- * keystore is open and the coordinator link is authenticated, 503 otherwise;
+ * keystore is open and the coordinator link is authenticated, 503 otherwise (its JSON
+ * names the coordinator URL the link is authenticated to, `coordinator`);
  * GET /metrics is the Prometheus exposition (prom-client, one registry per server):
  * the daemon's frame and session counters, its connection state, the crypto rounds
  * running on its worker threads (`cryptoCallsRunning`) and the sessions whose secret
@@ -17,6 +18,8 @@ import type { ListenAddress } from './config.ts';
 
 export interface HealthSource {
   ready(): boolean;
+  /** The coordinator URL the link is authenticated to (several coordinators: docs/ha.md §2). */
+  coordinator?(): string | undefined;
   /** Monotonic counters, plus the gauges named in `GAUGES`. */
   metrics(): Readonly<Record<string, number>>;
   /** Active keys and their epochs (ids only). */
@@ -24,7 +27,7 @@ export interface HealthSource {
 }
 
 /** Values of `metrics()` that go up and down; every other one is a counter. */
-const GAUGES = new Set(['connected', 'liveSessions', 'cryptoCallsRunning', 'cryptoJobsOpen']);
+const GAUGES = new Set(['connected', 'leaderToken', 'liveSessions', 'cryptoCallsRunning', 'cryptoJobsOpen']);
 
 function prometheus(source: HealthSource, keyLabels: boolean): Registry {
   const registry = new Registry();
@@ -91,7 +94,10 @@ export class HealthServer implements Startable {
       if (req.method !== 'GET') return reply(405, '{"error":"method not allowed"}');
       const path = (req.url ?? '').split('?')[0];
       if (path === '/healthz') return reply(200, '{"status":"ok"}');
-      if (path === '/readyz') return source.ready() ? reply(200, '{"status":"ready"}') : reply(503, '{"status":"not ready"}');
+      if (path === '/readyz') {
+        const coordinator = source.coordinator?.();
+        return source.ready() ? reply(200, JSON.stringify({ status: 'ready', coordinator })) : reply(503, '{"status":"not ready"}');
+      }
       if (path === '/metrics') {
         registry.metrics().then(
           (text) => reply(200, text, registry.contentType),

@@ -9,9 +9,17 @@
  * link pings the coordinator and drops the socket after `MISSED_PONGS_TO_DROP`
  * consecutive unanswered pings (a pong or any frame resets the count: a busy
  * coordinator is slow, not gone), and reconnects with jittered exponential backoff.
+ *
+ * Several coordinators (docs/ha.md §2): the link dials `urls` in turn, one per attempt,
+ * and stays with the one whose handshake completes. A follower closes with
+ * CLOSE_NOT_LEADER and the leader's URL as reason: the next attempt dials that URL
+ * when it is one of `urls`, never another. WELCOME's `leaderToken` must not be below
+ * the highest this signer accepted (`acceptLeaderToken`, durable, recorded before the
+ * link is used), else the socket is closed and the link dials on.
  */
 import WebSocket from 'ws';
 import {
+  CLOSE_NOT_LEADER,
   CONTROL_ROUND,
   COORDINATOR_ID,
   WireError,
@@ -48,7 +56,8 @@ export const DEFAULT_LINK_TIMING: LinkTiming = {
 };
 
 export interface LinkOptions {
-  url: string;
+  /** The coordinators, in dialling order (at least one). */
+  urls: readonly string[];
   signerId: string;
   identity: IdentityKey;
   coordinatorKey: Uint8Array;
@@ -58,6 +67,8 @@ export interface LinkOptions {
   timing: LinkTiming;
   /** An authenticated session frame (any kind but control). */
   onFrame(envelope: Envelope): void;
+  /** False refuses the coordinator (below the highest accepted leader token); true records it (keystore). */
+  acceptLeaderToken(token: number): boolean;
   onUp(): void;
   onDown(): void;
   /** Counts frames for /metrics. */
@@ -73,6 +84,8 @@ export class CoordinatorLink implements Startable {
   #phase: Phase = 'challenge';
   #signerNonce: Uint8Array | undefined;
   #attempt = 0;
+  /** Index in `urls` of the socket's (or the next dial's) coordinator. */
+  #at = 0;
   #stopping = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -85,6 +98,11 @@ export class CoordinatorLink implements Startable {
   /** Authenticated and ready for session traffic. */
   get connected(): boolean {
     return this.#phase === 'ready' && this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** The coordinator URL of the authenticated link; undefined while not connected. */
+  get url(): string | undefined {
+    return this.connected ? this.#o.urls[this.#at] : undefined;
   }
 
   start(): void {
@@ -117,7 +135,8 @@ export class CoordinatorLink implements Startable {
   }
 
   #dial(): void {
-    const { url, maxFrameBytes, timing, log } = this.#o;
+    const { maxFrameBytes, timing, log } = this.#o;
+    const url = this.#o.urls[this.#at]!;
     const ws = new WebSocket(url, { maxPayload: maxFrameBytes * WS_PAYLOAD_FACTOR, perMessageDeflate: false, handshakeTimeout: timing.handshakeTimeoutMs });
     this.#ws = ws;
     this.#phase = 'challenge';
@@ -146,7 +165,7 @@ export class CoordinatorLink implements Startable {
       this.#onMessage(ws, data, isBinary);
     });
     ws.on('error', (err) => log.warn('coordinator connection error', { url, error: err.message, attempt: this.#attempt }));
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       clearInterval(this.#pingTimer);
       clearTimeout(this.#handshakeTimer);
       const wasReady = this.#phase === 'ready';
@@ -156,8 +175,35 @@ export class CoordinatorLink implements Startable {
         log.warn('disconnected', { url, code });
         this.#o.onDown();
       }
+      this.#at = this.#nextIndex(url, code, reason.toString('utf8'));
       if (!this.#stopping) this.#scheduleReconnect();
     });
+  }
+
+  /**
+   * Where to dial after `url` closed: the leader a follower named (CLOSE_NOT_LEADER) if it
+   * is one of `urls`, else the next of `urls` in turn. A URL outside `urls` is never dialled.
+   */
+  #nextIndex(url: string, code: number, reason: string): number {
+    const { urls, log } = this.#o;
+    const next = (this.#at + 1) % urls.length;
+    if (code !== CLOSE_NOT_LEADER) return next;
+    if (reason === '') {
+      log.info('coordinator is not the leader and knows none', { url });
+      return next;
+    }
+    let leader = -1;
+    try {
+      leader = urls.indexOf(new URL(reason).toString());
+    } catch {
+      // not a URL: not followed
+    }
+    if (leader < 0) {
+      log.warn('coordinator named a leader outside coordinatorUrls; not followed', { url, leader: reason.slice(0, 200) });
+      return next;
+    }
+    log.info('coordinator is not the leader; dialling the leader it named', { url, leader: urls[leader] });
+    return leader;
   }
 
   #scheduleReconnect(): void {
@@ -198,7 +244,7 @@ export class CoordinatorLink implements Startable {
     } catch (e) {
       if (!(e instanceof WireError)) throw e;
       if (e.code === 'BAD_SIGNATURE' && this.#phase !== 'ready') {
-        this.#o.log.error('coordinator refused: its signature does not match the pinned coordinatorPublicKey', { url: this.#o.url });
+        this.#o.log.error('coordinator refused: its signature does not match the pinned coordinatorPublicKey', { url: this.#o.urls[this.#at] });
         ws.terminate();
         return;
       }
@@ -238,9 +284,15 @@ export class CoordinatorLink implements Startable {
       return;
     }
     if (round === CONTROL_ROUND.WELCOME && this.#phase === 'welcome') {
-      const { signerNonce } = body as WelcomeBody;
+      const { signerNonce, leaderToken } = body as WelcomeBody;
+      const url = this.#o.urls[this.#at];
       if (!equalBytes(signerNonce, this.#signerNonce!) || !equalBytes(sessionId, this.#signerNonce!)) {
-        this.#o.log.error('coordinator refused: WELCOME does not answer our nonce', { url: this.#o.url });
+        this.#o.log.error('coordinator refused: WELCOME does not answer our nonce', { url });
+        ws.terminate();
+        return;
+      }
+      if (!this.#acceptToken(leaderToken)) {
+        this.#o.log.error('coordinator refused: its leaderToken is below the highest this signer accepted (a deposed leader)', { url, leaderToken });
         ws.terminate();
         return;
       }
@@ -252,5 +304,15 @@ export class CoordinatorLink implements Startable {
       return;
     }
     this.#refuse(ws, sessionId, 'WRONG_ROUND', `control round ${round} is not expected now`);
+  }
+
+  /** `acceptLeaderToken`, a failure of which (keystore closed) refuses the coordinator. */
+  #acceptToken(token: number): boolean {
+    try {
+      return this.#o.acceptLeaderToken(token);
+    } catch (e) {
+      this.#o.log.error('leader token not recorded', { error: e instanceof Error ? e.message : String(e) });
+      return false;
+    }
   }
 }

@@ -18,6 +18,7 @@ import { now, readWithoutKek } from './database.ts';
 import { SignerError } from '../errors.ts';
 import { IdentityStore } from './identity.ts';
 import { KeyStates, type KeyStateChange, type KeyStateRecord } from './key-states.ts';
+import { LeaderTokens } from './meta.ts';
 import { NonceJournal } from './nonces.ts';
 import { PolicyRecords, type StoredPolicy } from './policies.ts';
 import { SpendLedger } from './spend.ts';
@@ -30,7 +31,7 @@ import type { Admission, HeldKeySummary, KeystoreCreateOptions, KeystoreOpenOpti
 
 interface Stores {
   shares: ShareStore; nonces: NonceJournal; replay: ReplayWindow; identity: IdentityStore; retired: RetiredKeys; bans: PeerBans;
-  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints;
+  sessions: SessionRecords; states: KeyStates; policies: PolicyRecords; velocity: VelocityLedger; spend: SpendLedger; audit: AuditCheckpoints; leader: LeaderTokens;
 }
 
 /** The keystore front; a lifecycle part (`Startable`) that comes up started from `create` or `open`. */
@@ -47,18 +48,10 @@ export class Keystore implements ReplayGuard, Startable {
     this.signerId = keystore.signerId;
     this.dataDir = keystore.dataDir;
     this.#stores = {
-      shares: new ShareStore(keystore),
-      nonces: new NonceJournal(keystore),
-      replay: new ReplayWindow(keystore),
-      identity: new IdentityStore(keystore),
-      retired: new RetiredKeys(keystore),
-      bans: new PeerBans(keystore),
-      sessions: new SessionRecords(keystore),
-      states: new KeyStates(keystore),
-      policies: new PolicyRecords(keystore),
-      velocity: new VelocityLedger(keystore),
-      spend: new SpendLedger(keystore),
-      audit: new AuditCheckpoints(keystore),
+      shares: new ShareStore(keystore), nonces: new NonceJournal(keystore), replay: new ReplayWindow(keystore), identity: new IdentityStore(keystore),
+      retired: new RetiredKeys(keystore), bans: new PeerBans(keystore), sessions: new SessionRecords(keystore), states: new KeyStates(keystore),
+      policies: new PolicyRecords(keystore), velocity: new VelocityLedger(keystore), spend: new SpendLedger(keystore), audit: new AuditCheckpoints(keystore),
+      leader: new LeaderTokens(keystore),
     };
   }
 
@@ -408,6 +401,12 @@ export class Keystore implements ReplayGuard, Startable {
   pruneNonces(olderThanMs: number): number {
     aUint(olderThanMs, 'olderThanMs');
     return this.#write(({ nonces }) => nonces.prune(now(this.#keystore) - olderThanMs));
+  }
+
+  /** A coordinator's leader token (ha.md §2): false (nothing written) below the highest accepted; a higher one is recorded. */
+  acceptLeaderToken(token: number): boolean {
+    aUint(token, 'leaderToken');
+    return this.#write(({ leader }) => leader.accept(token));
   }
 
   /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */

@@ -59,3 +59,31 @@ export function writeMeta(db: Database.Database, meta: Meta, createdAt: number):
   const insert = db.prepare<[string, string | number | Buffer]>('INSERT INTO meta (name, value) VALUES (?, ?)');
   for (const [name, value] of rows) insert.run(name, value);
 }
+
+/**
+ * The highest coordinator leader token this signer has accepted (docs/ha.md §2), kept
+ * in the meta row `leader_token` (none: 0). Runs inside the caller's transaction.
+ */
+export class LeaderTokens {
+  readonly #db: Database.Database;
+
+  constructor(ctx: { readonly db: Database.Database }) {
+    this.#db = ctx.db;
+  }
+
+  /** The highest accepted token; 'CORRUPT' if the row is not a safe integer. */
+  highest(): number {
+    const v = this.#db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'leader_token'").pluck().get();
+    if (v === undefined) return 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new SignerError('CORRUPT', { field: 'meta.leader_token' });
+    return v;
+  }
+
+  /** Records `token` when it is above the highest accepted one; false (nothing written) when it is below. */
+  accept(token: number): boolean {
+    const highest = this.highest();
+    if (token < highest) return false;
+    if (token > highest) this.#db.prepare("INSERT INTO meta (name, value) VALUES ('leader_token', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(token);
+    return true;
+  }
+}
