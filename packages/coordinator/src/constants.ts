@@ -119,12 +119,5 @@ export const CHECKPOINT_REFRESH_MS = 60_000;
 /** The leader lease of coordinators sharing one PostgreSQL database (docs/ha.md), renewed every third of it. */
 export const DEFAULT_LEASE_MS = 5_000;
 
-/**
- * A follower closes a signer's WebSocket with this code, the reason being the leader's
- * signer URL or '' (docs/cluster-protocol.md). Local until @keyquorum/protocol exports
- * CLOSE_NOT_LEADER (the signer-side branch), which must be the same number.
- */
-export const CLOSE_NOT_LEADER = 4010;
-
 /** Exit status of a coordinator that lost the leader lease (crash-only: its supervisor restarts it as a follower); EX_TEMPFAIL. */
 export const EXIT_DEPOSED = 75;

@@ -14,7 +14,8 @@
  * holder and token (PostgresStore.setFence: every call and transaction then checks the
  * lease first, expiry included), resolves what a restart resolves (interrupted
  * operations; unresolved key sessions as signers reconnect, engine.start) and starts
- * the session engine; only then does it accept signers and writes.
+ * the session engine; only then does it accept signers (their WELCOME carries the
+ * token, docs/cluster-protocol.md) and writes.
  *
  * Crash-only: a leader that sees another holder, or has not renewed by the time its
  * lease would run out (a watchdog timer from the start of the last successful renewal,
@@ -199,7 +200,10 @@ export async function startParts(o: ResolvedOptions, stack: StartStack, deps: { 
     refuseSigner: () => (leadership === undefined ? undefined : leadership.signerRefusal()),
   });
   const lead = async (fence?: Fence) => {
-    if (fence !== undefined) pg!.setFence(fence);
+    if (fence !== undefined) {
+      pg!.setFence(fence);
+      server.leaderToken = fence.token;
+    }
     await failInterrupted(registry);
     const e = new SessionEngine(o, identity, registry, server, deps.metrics, deps.locks);
     await e.start();

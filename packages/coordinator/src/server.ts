@@ -35,6 +35,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
   BROADCAST,
+  CLOSE_NOT_LEADER,
   CONTROL_ROUND,
   COORDINATOR_ID,
   PROTOCOL_VERSION,
@@ -53,7 +54,7 @@ import {
 } from '@keyquorum/protocol';
 import type { Logger } from '@keyquorum/protocol/logger';
 import type { ResolvedOptions } from './config.ts';
-import { CLOSE_NOT_LEADER, CONTROL_SUITE, MISSED_PONGS_TO_DROP, SIGNER_PATH } from './constants.ts';
+import { CONTROL_SUITE, MISSED_PONGS_TO_DROP, SIGNER_PATH } from './constants.ts';
 import { isCoordinatorError } from './errors.ts';
 
 /** What the session engine gets from the server. */
