@@ -148,13 +148,22 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two coordinators on one Pos
 
     const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
       const ws = new WebSocket(`${urls[follower]!.replace('http', 'ws')}/signer`);
-      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error('the follower kept the signer WebSocket open'));
+      }, 30_000);
+      ws.on('close', (code, reason) => {
+        clearTimeout(timer);
+        resolve({ code, reason: reason.toString() });
+      });
       ws.on('error', reject);
     });
     expect(closed).toEqual({ code: CLOSE_NOT_LEADER, reason: `${urls[leader]!.replace('http', 'ws')}/signer` });
 
     for (const id of signerIds) procs.set(id, new NodeProcess(id, SIGNER_CLI, ['start', '--config', path.join(root, `${id}.json`)], { KEYQUORUM_PASSPHRASE: `passphrase of ${id}` }));
     await until('the signers on the leader', async () => ((await client(urls[leader]!).listSigners()).filter((s) => s.connected).length === 3 ? true : undefined), NODE_START_MS);
+    // The leader's WELCOME carried its lease token (signed), which each signer logs.
+    for (const id of signerIds) await procs.get(id)!.waitFor((l) => l.msg === 'connected' && l.leaderToken === firstToken, NODE_START_MS, `connected with token ${firstToken}`);
   }, NODE_START_MS * 2);
 
   it('a write to the follower is redirected (307) before it is consumed and completes on the leader; a GET is served by the follower', async () => {
@@ -198,6 +207,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two coordinators on one Pos
     expect(leadGapMs).toBeLessThan(FAILOVER_BOUND_MS);
     // Every signer follows the new leader (each on its own reconnect backoff).
     await until('all signers on the new leader', async () => ((await newClient.listSigners()).filter((s) => s.connected).length === 3 ? true : undefined), FAILOVER_BOUND_MS);
+    for (const id of signerIds) await procs.get(id)!.waitFor((l) => l.msg === 'connected' && l.leaderToken === taken.token, FAILOVER_BOUND_MS, `connected with token ${taken.token}`);
   }, FAILOVER_BOUND_MS * 4);
 
   it('crash-only: a leader frozen past its lease exits (status 75) as soon as it runs again', async () => {
