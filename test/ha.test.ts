@@ -11,13 +11,15 @@
  * - kill -9 of the leader: the follower takes the lease (gap measured and logged, only
  *   bounded generously here), with a higher fencing token, and signing resumes on it;
  * - crash-only: a leader frozen (SIGSTOP) past its lease while the other takes over
- *   exits with status 75 as soon as it runs again, without writing.
+ *   exits with status 75 as soon as it runs again, without writing;
+ * - a leader stopped with SIGTERM releases the lease; the follower takes it.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import WebSocket from 'ws';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { KeyquorumClient } from '@keyquorum/client';
@@ -104,9 +106,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two coordinators on one Pos
   let leader = '';
   let follower = '';
   let firstToken = 0;
+  let database = '';
 
   beforeAll(async () => {
-    const database = await postgres.freshDatabase();
+    database = await postgres.freshDatabase();
     // One coordinator identity for both (the signers pin one key), sealed once and copied.
     const pub = bytesToHex(initIdentity(path.join(root, 'a'), COORDINATOR_ENV.KEYQUORUM_COORDINATOR_PASSPHRASE, { scryptN: SCRYPT_N }).publicKey);
     fs.cpSync(path.join(root, 'a'), path.join(root, 'b'), { recursive: true });
@@ -226,5 +229,25 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two coordinators on one Pos
     const exit = await Promise.race([frozen.exited, new Promise((r) => setTimeout(() => r('still running'), FAILOVER_BOUND_MS))]);
     expect(exit).toEqual({ code: 75, signal: null });
     expect(frozen.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('lost the leader lease'))).toBe(true);
+    leader = next;
+    follower = old;
   }, NODE_START_MS * 3);
+
+  it('a leader stopped cleanly (SIGTERM) releases the lease: the follower takes it with the next token', async () => {
+    await startCoordinator(follower);
+    await until('the restarted coordinator to follow', async () => ((await readyz(urls[follower]!))?.leaderUrl === urls[leader] ? true : undefined), NODE_START_MS);
+    const token = (await readyz(urls[leader]!))!.leaderToken!;
+    expect(await procs.get(leader)!.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    // Released on the way out: the row no longer names it (without the release it would until its lease ran out).
+    const db = new pg.Client({ connectionString: database });
+    await db.connect();
+    try {
+      const holder = (await db.query<{ holder: string | null }>('SELECT holder FROM leader WHERE id = 1')).rows[0]!.holder;
+      expect(holder === null || !holder.startsWith(`${urls[leader]} `)).toBe(true);
+    } finally {
+      await db.end();
+    }
+    const taken = await leaderAmong([follower]);
+    expect(taken.token).toBe(token + 1);
+  }, NODE_START_MS * 2);
 });
