@@ -2,6 +2,8 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import {
+  CLOSE_NOT_LEADER,
+  CONTROL_ROUND,
   clientRequestId,
   decodeBody,
   encodeBody,
@@ -90,6 +92,14 @@ describe('message bodies', () => {
     expectWire(() => decodeBody('sign', SIGN_ROUND.SHARE, 'frost-secp256k1-tr', encodeBody({ share: new Uint8Array(32), extra: 1 })), 'UNKNOWN_FIELD', 'extra');
     expectWire(() => decodeBody('sign', 9, 'frost-secp256k1-tr', encodeBody({})), 'UNKNOWN_KIND');
     expectWire(() => decodeBody('sign', SIGN_ROUND.SHARE, 'frost-p256', encodeBody({ share: new Uint8Array(32) })), 'UNKNOWN_SUITE');
+  });
+
+  it("WELCOME carries the coordinator's leaderToken: required, an unsigned integer", () => {
+    const signerNonce = new Uint8Array(32).fill(3);
+    expect(decodeBody('control', CONTROL_ROUND.WELCOME, 'none', encodeBody({ signerNonce, leaderToken: 7 }))).toEqual({ signerNonce, leaderToken: 7 });
+    expect(CLOSE_NOT_LEADER).toBe(4010);
+    expectWire(() => decodeBody('control', CONTROL_ROUND.WELCOME, 'none', encodeBody({ signerNonce })), 'BAD_FIELD', 'leaderToken');
+    for (const leaderToken of [-1, 1.5, 2 ** 53]) expectWire(() => decodeBody('control', CONTROL_ROUND.WELCOME, 'none', encodeBody({ signerNonce, leaderToken })), 'BAD_FIELD', 'leaderToken');
   });
 
   it('a truncated body is MALFORMED, never a crash', () => {

@@ -71,6 +71,23 @@ describe('resolveSignerOptions', () => {
     expect(fieldOf(() => resolveSignerOptions({ ...valid(), ...patch }))).toBe(field);
   });
 
+  it('takes coordinatorUrl as a list of one, or coordinatorUrls (1 to 8 distinct ws/wss URLs), not both', () => {
+    const { coordinatorUrl: _, ...noUrl } = valid();
+    expect(resolveSignerOptions(valid()).coordinatorUrls).toEqual(['ws://127.0.0.1:7000/signers']);
+    const two = ['ws://a.example:7000/signer', 'wss://b.example/signer'];
+    expect(resolveSignerOptions({ ...noUrl, coordinatorUrls: two }).coordinatorUrls).toEqual(two);
+    const eight = Array.from({ length: 8 }, (_, i) => `ws://c${i}.example/signer`);
+    expect(resolveSignerOptions({ ...noUrl, coordinatorUrls: eight }).coordinatorUrls).toHaveLength(8);
+    expect(fieldOf(() => resolveSignerOptions({ ...valid(), coordinatorUrls: two }))).toBe('coordinatorUrls');
+    expect(fieldOf(() => resolveSignerOptions(noUrl))).toBe('coordinatorUrl');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: [] }))).toBe('coordinatorUrls');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: [...eight, 'ws://c8.example/signer'] }))).toBe('coordinatorUrls');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: 'ws://a.example/signer' as unknown as string[] }))).toBe('coordinatorUrls');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: ['ws://a.example/signer', 'http://b.example/signer'] }))).toBe('coordinatorUrls[1]');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: ['ws://a.example/signer', 'not a url'] }))).toBe('coordinatorUrls[1]');
+    expect(fieldOf(() => resolveSignerOptions({ ...noUrl, coordinatorUrls: ['ws://a.example/signer', 'ws://A.example/signer'] }))).toBe('coordinatorUrls[1]');
+  });
+
   it('names a missing required field', () => {
     const { clients: _, ...rest } = valid();
     expect(fieldOf(() => resolveSignerOptions(rest))).toBe('clients');

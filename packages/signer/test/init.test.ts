@@ -103,6 +103,33 @@ describe('keyquorum-signer CLI', () => {
     expect(stderr).toContain('"msg":"stopped"');
   });
 
+  it('start --coordinator (comma-separated and repeated) replaces the config file\'s URL and is dialled in turn', async () => {
+    coordinator = await FakeCoordinator.start();
+    const dead = [await FakeCoordinator.start(), await FakeCoordinator.start()];
+    for (const d of dead) await d.close();
+    const root = tempDir();
+    const signer = initTestSigner('s1', root);
+    const peer = initTestSigner('s2', root);
+    const config = path.join(root, 'signer.json');
+    fs.writeFileSync(config, JSON.stringify({ ...optionsFor(signer, [signer, peer], coordinator), coordinatorUrl: dead[0]!.url }));
+    const args = ['start', '--config', config, '--coordinator', `${dead[0]!.url},${dead[1]!.url}`, '--coordinator', coordinator.url];
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', KEYQUORUM_PASSPHRASE: PASSPHRASE } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await coordinator.waitFor('s1', 30_000);
+      const deadline = Date.now() + 10_000;
+      while (!stderr.includes('"msg":"connected"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.msg === 'connected')).toMatchObject({ coordinator: new URL(coordinator.url).toString() });
+    } finally {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.on('exit', resolve));
+      }
+    }
+  });
+
   it('a daemon killed with SIGKILL while a nonce is outstanding discards it at the next start', async () => {
     coordinator = await FakeCoordinator.start();
     const c = coordinator;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  CLOSE_NOT_LEADER,
   CONTROL_ROUND,
   COORDINATOR_ID,
   PROTOCOL_VERSION,
@@ -48,6 +49,10 @@ export class FakeCoordinator {
   readonly #connectWaiters: (() => void)[] = [];
   /** The fencing token its WELCOME carries (docs/ha.md §2). */
   leaderToken = 0;
+  /** Set: it plays a follower, closing every new socket with CLOSE_NOT_LEADER and this reason (the leader's URL, or ''). */
+  follower: string | undefined;
+  /** Set: a relay rewrites WELCOME's leaderToken to this after the coordinator signed it. */
+  tamperedToken: number | undefined;
   /** Sockets that connected, including ones never authenticated. */
   readonly sockets: WebSocket[] = [];
 
@@ -70,6 +75,7 @@ export class FakeCoordinator {
 
   #accept(ws: WebSocket): void {
     this.sockets.push(ws);
+    if (this.follower !== undefined) return ws.close(CLOSE_NOT_LEADER, this.follower);
     const challenge = randomBytes(32);
     let signerId: string | undefined;
     let authed = false;
@@ -83,7 +89,9 @@ export class FakeCoordinator {
         authed = true;
         this.authenticated.set(signerId, auth.publicKey);
         this.#peers.set(signerId, { ws, inbox: [], waiters: [] });
-        this.#sendOn(ws, { kind: 'control', suite: 'none', sessionId: auth.nonce, round: CONTROL_ROUND.WELCOME, to: signerId }, { signerNonce: auth.nonce, leaderToken: this.leaderToken });
+        const welcome = this.seal({ kind: 'control', suite: 'none', sessionId: auth.nonce, round: CONTROL_ROUND.WELCOME, to: signerId }, { signerNonce: auth.nonce, leaderToken: this.leaderToken });
+        if (this.tamperedToken !== undefined) welcome.payload = encodeBody({ signerNonce: auth.nonce, leaderToken: this.tamperedToken });
+        ws.send(encodeEnvelope(welcome));
         for (const wake of this.#connectWaiters.splice(0)) wake();
         return;
       }
