@@ -117,6 +117,12 @@ export interface Readiness {
   signersNeeded: number;
   /** Why not ready; absent when ready. */
   reason?: string;
+  /** 'single' on SQLite; 'leader' or 'follower' on a shared PostgreSQL database (leadership.ts). */
+  role?: 'single' | 'leader' | 'follower';
+  /** The leader's advertised URL; null when none leads (absent when single). */
+  leaderUrl?: string | null;
+  /** The current leader lease's fencing token (absent when single). */
+  leaderToken?: number;
 }
 
 export interface RetireOutput {
@@ -162,4 +168,6 @@ export interface CoordinatorApi {
   bans(keyId: string): Promise<Ban[]>;
   clearBan(keyId: string, signer: string, by?: string): Promise<void>;
   readiness(): Promise<Readiness>;
+  /** Where a write (POST, PUT, PATCH, DELETE) goes instead: the leader's URL, null while none leads; undefined when this coordinator serves it (leadership.ts). */
+  writeTarget(): string | null | undefined;
 }

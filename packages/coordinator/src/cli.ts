@@ -8,7 +8,9 @@
  *   start  --config FILE
  * The passphrase comes from KEYQUORUM_COORDINATOR_PASSPHRASE unless told otherwise.
  * Logs are JSON lines on stderr. Signal handling lives here, not in the library:
- * SIGINT/SIGTERM stop the coordinator cleanly.
+ * SIGINT/SIGTERM stop the coordinator cleanly (a leader on PostgreSQL releases its lease).
+ * A leader that loses its lease exits with status 75 (crash-only, leadership.ts): run it
+ * under a supervisor that restarts it, and it comes back as a follower.
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -8,7 +8,12 @@
  *     "roundTimeoutMs"?: 5000, "heartbeatMs"?: 10000, "refreshCheckMs"?: 30000, "maxFrameBytes"?, "maxBodyBytes"?,
  *     "maxSkewMs"?, "maxConnections"?: 256, "headersTimeoutMs"?: 10000,
  *     "requestTimeoutMs"?: 30000, "checkpointIntervalMs"?: 10000, "metricsKeyLabels"?: false, "logLevel"?: "info",
- *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "..." }
+ *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "...",
+ *     "database"?: "postgres://user:password@host:5432/db", "advertiseUrl"?: "http://10.0.0.5:7400", "leaseMs"?: 5000 }
+ * Without `database`, one coordinator on the SQLite file in `dataDir`. With it, several
+ * coordinators share that PostgreSQL database and one of them leads (leadership.ts,
+ * docs/ha.md); `advertiseUrl` (required then) is where the others send clients and
+ * signers while this one leads. The connection string's password is never logged.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +27,7 @@ import {
   DEFAULT_REFRESH_CHECK_MS,
   DEFAULT_HOST,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_LEASE_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
@@ -95,6 +101,14 @@ export interface CoordinatorOptions {
   logLevel?: LogLevel;
   /** Clock, ms since the epoch; default Date.now. */
   now?: () => number;
+  /** A PostgreSQL connection string (postgres:// or postgresql://): several coordinators share it, one leads (docs/ha.md). Absent: SQLite in dataDir, one coordinator. */
+  database?: string;
+  /** With `database`: this coordinator's API URL as the others should redirect clients to it (http(s)://host:port, no query or fragment). */
+  advertiseUrl?: string;
+  /** With `database`: the leader lease, renewed every third of it; default 5000 ms. */
+  leaseMs?: number;
+  /** With `database`: called when this coordinator loses the lease it held; default: log and exit the process with status 75 (crash-only, leadership.ts). */
+  onDeposed?: (reason: string) => void;
 }
 
 export interface ResolvedOptions {
@@ -120,6 +134,8 @@ export interface ResolvedOptions {
   relay: RelayHook | undefined;
   logger: Logger;
   now: () => number;
+  /** Several coordinators on one PostgreSQL database; undefined for SQLite. */
+  ha: { database: string; advertiseUrl: string; leaseMs: number; onDeposed: ((reason: string) => void) | undefined } | undefined;
 }
 
 const bad = (field: string, message: string) => new CoordinatorError('BAD_CONFIG', { field, message: `${field}: ${message}` });
@@ -188,6 +204,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
   const headersTimeoutMs = int(optional(o.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS), 'headersTimeoutMs', 100, 600_000);
   const requestTimeoutMs = int(optional(o.requestTimeoutMs, Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs)), 'requestTimeoutMs', 100, 3_600_000);
   if (requestTimeoutMs < headersTimeoutMs) throw bad('requestTimeoutMs', 'expected at least headersTimeoutMs');
+  const ha = resolveHa(o);
   const logLevel = optional(o.logLevel, 'info');
   if (!LOG_LEVELS.includes(logLevel)) throw bad('logLevel', `expected one of ${LOG_LEVELS.join(', ')}`);
 
@@ -214,7 +231,35 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     relay: o.relay,
     logger: o.logger ?? createLogger({ level: logLevel }),
     now: o.now ?? Date.now,
+    ha,
   };
+}
+
+/** `database`, `advertiseUrl`, `leaseMs`: all or (but for leaseMs) none. Error messages never repeat the connection string (it may hold a password). */
+function resolveHa(o: CoordinatorOptions): ResolvedOptions['ha'] {
+  if (o.database === undefined) {
+    for (const k of ['advertiseUrl', 'leaseMs', 'onDeposed'] as const) if (o[k] !== undefined) throw bad(k, 'applies only with database (PostgreSQL)');
+    return undefined;
+  }
+  let db: URL | undefined;
+  try {
+    db = typeof o.database === 'string' ? new URL(o.database) : undefined;
+  } catch {
+    db = undefined;
+  }
+  if (db === undefined || !['postgres:', 'postgresql:'].includes(db.protocol)) throw bad('database', 'expected a postgres:// or postgresql:// connection string');
+  let adv: URL | undefined;
+  try {
+    adv = typeof o.advertiseUrl === 'string' ? new URL(o.advertiseUrl) : undefined;
+  } catch {
+    adv = undefined;
+  }
+  // The URL is stored in the lease's holder (leadership.ts), which is at most 256 characters and splits at the first space.
+  if (adv === undefined || !['http:', 'https:'].includes(adv.protocol) || adv.search !== '' || adv.hash !== '' || adv.username !== '' || o.advertiseUrl!.length > 200 || /\s/.test(o.advertiseUrl!)) {
+    throw bad('advertiseUrl', 'expected the http(s)://host:port other coordinators redirect to (no query, fragment or credentials; at most 200 characters)');
+  }
+  if (o.onDeposed !== undefined && typeof o.onDeposed !== 'function') throw bad('onDeposed', 'expected a function');
+  return { database: o.database, advertiseUrl: o.advertiseUrl!.replace(/\/+$/, ''), leaseMs: int(optional(o.leaseMs, DEFAULT_LEASE_MS), 'leaseMs', 300, 600_000), onDeposed: o.onDeposed };
 }
 
 const FILE_KEYS = [
@@ -237,6 +282,9 @@ const FILE_KEYS = [
   'logLevel',
   'passphraseEnv',
   'passphraseFile',
+  'database',
+  'advertiseUrl',
+  'leaseMs',
 ] as const;
 
 /** Parses 'host:port' ('[::1]:7400' for IPv6). */
@@ -291,6 +339,9 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkpointIntervalMs'] as const) {
     if (c[k] !== undefined) opts[k] = c[k] as number;
   }
+  if (c.database !== undefined) opts.database = c.database as string;
+  if (c.advertiseUrl !== undefined) opts.advertiseUrl = c.advertiseUrl as string;
+  if (c.leaseMs !== undefined) opts.leaseMs = c.leaseMs as number;
   if (c.metricsKeyLabels !== undefined) opts.metricsKeyLabels = c.metricsKeyLabels as boolean;
   if (c.logLevel !== undefined) opts.logLevel = c.logLevel as LogLevel;
   resolveOptions({ ...opts, logger: silentLogger });

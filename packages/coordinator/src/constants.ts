@@ -122,3 +122,9 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 10_000;
 export const CHECKPOINT_POLL_MS = 500;
 /** A signer whose last checkpoint is this old is asked again even without new rows (it resets its operation count). */
 export const CHECKPOINT_REFRESH_MS = 60_000;
+
+/** The leader lease of coordinators sharing one PostgreSQL database (docs/ha.md), renewed every third of it. */
+export const DEFAULT_LEASE_MS = 5_000;
+
+/** Exit status of a coordinator that lost the leader lease (crash-only: its supervisor restarts it as a follower); EX_TEMPFAIL. */
+export const EXIT_DEPOSED = 75;

@@ -20,31 +20,21 @@ import type { PolicyParams, PolicySetOutput, CoordinatorApi, CreateKeyParams, De
 import { authorise, badRequest, checkCaughtUp, checkSigners, checkThreshold } from './checks.ts';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './config.ts';
 import { SIGNER_PATH } from './constants.ts';
-import { Governance, failInterrupted, runOperation, type Admission, type Admitted } from './governance.ts';
-import { SessionEngine, type SignRequest } from './engine.ts';
+import { Governance, runOperation, type Admission, type Admitted } from './governance.ts';
+import type { SignRequest } from './engine.ts';
+import { readinessWithRole, startParts, type Parts } from './leadership.ts';
 import { schemeOf } from './sessions/schemes.ts';
 import { CoordinatorError } from './errors.ts';
 import { createHttpHandler } from './http.ts';
-import { ensureDataDir, loadIdentity } from './identity.ts';
 import { KeyLocks } from './key-locks.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { OperationLog } from './operations.ts';
-import { readinessOf } from './readiness.ts';
-import { SqliteStore } from './store/sqlite.ts';
 import { toKeyView } from './registry/keys.ts';
 import type { CoordinatorStore, Attestation, AuditEntry, AuditPage, Ban, AuditVerification, RegistryKey } from './store/types.ts';
 import { CoordinatorServer } from './server.ts';
 import { signTransaction } from './sign-tx.ts';
 
 export type CoordinatorStatus = ServiceStatus;
-
-/** What runs while the coordinator is started. */
-interface Parts {
-  identity: IdentityKey;
-  registry: CoordinatorStore;
-  server: CoordinatorServer;
-  engine: SessionEngine;
-}
 
 export class Coordinator extends Service implements CoordinatorApi {
   readonly options: ResolvedOptions;
@@ -65,7 +55,7 @@ export class Coordinator extends Service implements CoordinatorApi {
         ? undefined
         : {
             connectedSigners: () => this.parts!.server.connectedSigners().length,
-            pooledCommitments: () => this.parts!.engine.pooledCommitments(),
+            pooledCommitments: () => (this.parts!.leadership?.leading === false ? 0 : this.parts!.engine.pooledCommitments()),
             keys: async () => (await this.parts!.registry.listKeys()).map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
       { keyLabels: this.options.metricsKeyLabels },
@@ -93,25 +83,11 @@ export class Coordinator extends Service implements CoordinatorApi {
   get signerUrl(): string { return `${this.url.replace(/^http/, 'ws')}${SIGNER_PATH}`; }
 
   protected async startParts(stack: StartStack): Promise<void> {
-    const o = this.options;
-    ensureDataDir(o.dataDir);
-    const identity = o.identity ?? loadIdentity(o.dataDir, o.passphrase!);
-    const registry = stack.adopt(await SqliteStore.open(o.dataDir, { now: o.now, replayWindowMs: o.maxSkewMs }));
-    await failInterrupted(registry);
-    let engine: SessionEngine | undefined;
-    const server = new CoordinatorServer(o, identity, {
-      http: createHttpHandler(this),
-      frame: (signer, envelope) => engine!.onFrame(signer, envelope),
-      authenticated: (signer) => engine!.onSignerAuthenticated(signer),
-      lost: (signer) => engine!.onSignerLost(signer),
-    });
-    engine = new SessionEngine(o, identity, registry, server, this.metrics, this.locks);
-    await engine.start();
-    this.parts = { identity, registry, server: await stack.start(server), engine };
+    this.parts = await startParts(this.options, stack, { http: createHttpHandler(this), metrics: this.metrics, locks: this.locks });
   }
 
   protected override afterStop(): void {
-    this.parts?.engine.stop();
+    this.parts?.stopEngine();
     this.parts = undefined;
   }
 
@@ -429,7 +405,12 @@ export class Coordinator extends Service implements CoordinatorApi {
 
   /** Readiness (GET /readyz): readiness.ts. */
   readiness(): Promise<Readiness> {
-    return this.status !== 'started' || this.parts === undefined ? readinessOf(this.status) : readinessOf(this.status, this.parts.registry, this.parts.server);
+    return readinessWithRole(this.status, this.parts);
+  }
+
+  /** Where a write goes instead (http.ts): the leader's URL, null while none leads, undefined here (SQLite, or leading). */
+  writeTarget(): string | null | undefined {
+    return this.parts?.leadership?.writeTarget();
   }
 
   /** The child public key and chain code at a non-hardened path (public data only). */

@@ -21,6 +21,9 @@
  * Long operations are awaited, or with `?wait=false` answered 202 with the running
  * operation and its Location; operations live in a bounded in-memory history
  * (operations.ts): after a restart, or once forgotten, GET answers 404.
+ * A follower of a highly available deployment (leadership.ts) answers every write
+ * `307` to the leader's URL (same path and query, `Retry-After: 0`) before reading or
+ * checking anything, and 503 NO_LEADER while none leads; GET routes it serves itself.
  */
 import type http from 'node:http';
 import { equalBytes } from '@noble/curves/utils.js';
@@ -347,6 +350,16 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       const hit = matches.find((x) => x.s.route.method === req.method);
       if (hit === undefined) throw new CoordinatorError('METHOD_NOT_ALLOWED', { message: `${req.method} ${url.pathname}` });
       const { route } = hit.s;
+      // A follower (leadership.ts) sends writes to the leader before anything is checked or consumed (the signed request's nonce among them).
+      const leader = route.method === 'GET' ? undefined : coordinator.writeTarget();
+      if (route.method === 'POST') bodyUnread = true;
+      if (leader === null) throw new CoordinatorError('NO_LEADER', { message: 'no coordinator holds the leader lease right now; retry shortly' });
+      if (leader !== undefined) {
+        res.setHeader('connection', 'close');
+        respond(307, { leader }, undefined, { location: `${leader}${req.url ?? '/'}`, 'retry-after': '0' }, false);
+        endAfterDrain(req, res);
+        return;
+      }
       const access = accessOf(route);
       // Cap, then authenticate from the headers, then read the body, then parse.
       if (route.method === 'POST') bodyUnread = true;

@@ -21,6 +21,9 @@
  * arrival order, one at a time (`inbound`): a handler may await the registry, and the
  * next event waits for it, as when the handlers were synchronous.
  *
+ * A follower (leadership.ts) closes every signer WebSocket at once with
+ * CLOSE_NOT_LEADER (4010), the reason being the leader's signer URL or ''.
+ *
  * A `Startable` part of the coordinator: `start()` listens, `stop()` (idempotent)
  * drops every signer, stops listening and waits for the event in hand.
  */
@@ -32,6 +35,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
   BROADCAST,
+  CLOSE_NOT_LEADER,
   CONTROL_ROUND,
   COORDINATOR_ID,
   PROTOCOL_VERSION,
@@ -74,6 +78,8 @@ export interface ServerHandlers {
   frame: (signer: string, envelope: Envelope) => void | Promise<void>;
   authenticated: (signer: string) => void | Promise<void>;
   lost: (signer: string) => void | Promise<void>;
+  /** Undefined to accept a signer's WebSocket; else the reason it is closed with at once, with CLOSE_NOT_LEADER (a follower, leadership.ts). */
+  refuseSigner?: () => string | undefined;
 }
 
 interface Connection {
@@ -218,6 +224,11 @@ export class CoordinatorServer implements SignerLink, Startable {
   }
 
   private accept(ws: WebSocket): void {
+    const refusal = this.handlers.refuseSigner?.();
+    if (refusal !== undefined) {
+      ws.close(CLOSE_NOT_LEADER, refusal);
+      return;
+    }
     const conn: Connection = { ws, signer: undefined, challenge: randomBytes(32), missed: 0 };
     this.sockets.add(conn);
     const timer = setTimeout(() => {

@@ -43,6 +43,31 @@ describe('coordinator options', () => {
     expect(fieldOf(() => resolveOptions({ ...base, ...(patch as object) } as CoordinatorOptions))).toBe(field);
   });
 
+  it('several coordinators on PostgreSQL: database with advertiseUrl, leaseMs defaulting to 5 s; none of them without database', () => {
+    const db = 'postgres://kq:s3cret-pw@db.internal:5432/keyquorum';
+    expect(resolveOptions(base).ha).toBeUndefined();
+    expect(resolveOptions({ ...base, database: db, advertiseUrl: 'http://10.0.0.5:7400/' }).ha).toMatchObject({ database: db, advertiseUrl: 'http://10.0.0.5:7400', leaseMs: 5000 });
+    const cases: Array<[string, Partial<CoordinatorOptions>]> = [
+      ['database', { database: 'mysql://kq:s3cret-pw@db/k', advertiseUrl: 'http://a:1' }],
+      ['database', { database: 'not a url s3cret-pw', advertiseUrl: 'http://a:1' }],
+      ['advertiseUrl', { database: db }],
+      ['advertiseUrl', { database: db, advertiseUrl: 'ws://a:1' }],
+      ['advertiseUrl', { database: db, advertiseUrl: 'http://a:1/?x=1' }],
+      ['leaseMs', { database: db, advertiseUrl: 'http://a:1', leaseMs: 10 }],
+      ['advertiseUrl', { advertiseUrl: 'http://a:1' }],
+      ['leaseMs', { leaseMs: 5000 }],
+    ];
+    for (const [field, patch] of cases) {
+      expect(fieldOf(() => resolveOptions({ ...base, ...patch }))).toBe(field);
+      // The connection string's password never appears in an error.
+      try {
+        resolveOptions({ ...base, ...patch });
+      } catch (e) {
+        expect((e as Error).message).not.toContain('s3cret-pw');
+      }
+    }
+  });
+
   it('parses listen addresses', () => {
     expect(parseListen('127.0.0.1:7400')).toEqual({ host: '127.0.0.1', port: 7400 });
     expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });

@@ -42,7 +42,7 @@ describe('HTTP API input handling (no signers connected)', () => {
     // No signer connected: the registry is writable, but fewer than 2 signers cannot create a key.
     expect(await call('GET', '/readyz')).toEqual({
       status: 503,
-      json: { ready: false, registryWritable: true, signersConnected: 0, signersNeeded: 2, reason: '0 signers connected, 2 needed (no active key yet, 2 needed to create one)' },
+      json: { ready: false, registryWritable: true, signersConnected: 0, signersNeeded: 2, role: 'single', reason: '0 signers connected, 2 needed (no active key yet, 2 needed to create one)' },
     });
   });
 

@@ -205,12 +205,12 @@ describe('GET /readyz', () => {
       };
       expect(await readyz()).toEqual({
         status: 503,
-        json: { ready: false, registryWritable: true, signersConnected: 1, signersNeeded: 2, reason: '1 signers connected, 2 needed (no active key yet, 2 needed to create one)' },
+        json: { ready: false, registryWritable: true, signersConnected: 1, signersNeeded: 2, role: 'single', reason: '1 signers connected, 2 needed (no active key yet, 2 needed to create one)' },
       });
       const s2 = c.newSigner('s2');
       const s3 = c.newSigner('s3');
       await Promise.all([s2.connect(), s3.connect()]);
-      expect(await readyz()).toEqual({ status: 200, json: { ready: true, registryWritable: true, signersConnected: 3, signersNeeded: 2 } });
+      expect(await readyz()).toEqual({ status: 200, json: { ready: true, registryWritable: true, signersConnected: 3, signersNeeded: 2, role: 'single' } });
 
       const p = { keyId: 'k3', suite: 'frost-ed25519', threshold: 3, signers: ['s1', 's2', 's3'] };
       await c.coordinator.createKey({ ...p, request: c.request('createKey', p.keyId, createKeyDigest(p)) });

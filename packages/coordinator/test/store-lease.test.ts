@@ -17,6 +17,7 @@ const participants = [
   { signer: 's2', index: 2 },
 ];
 const LONG = 600_000;
+const SHORT = 3_000;
 
 /** Polls `fn` until `done` holds of its answer (or fails after `ms`). */
 async function until<T>(fn: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
@@ -85,9 +86,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`leader lease on PostgreSQL$
 
   it("a deposed leader's fenced write fails NOT_LEADER and lands nothing; the new leader's lands", async () => {
     const { a, b } = await two();
-    const old = await a.lease.acquireOrRenew('a', 1);
+    const old = await a.lease.acquireOrRenew('a', LONG);
     await a.fencedTransaction({ holder: 'a', token: old.token }, (tx) => tx.insertPendingKey({ id: 'before', suite: 'frost-ed25519', threshold: 2, participants }));
     expect(await a.getKey('before')).toBeDefined();
+    // Renewed for 1 ms: it runs out at once and b takes over.
+    await a.lease.acquireOrRenew('a', 1);
     const now = await until(() => b.lease.acquireOrRenew('b', LONG), (s: LeaseState) => s.leader);
 
     const late = await a
@@ -107,13 +110,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`leader lease on PostgreSQL$
 
   it('a take-over waits for a fenced write in flight, which lands before the new token exists', async () => {
     const { a, b, url } = await two();
-    const old = await a.lease.acquireOrRenew('a', 1);
+    // Long enough for the fenced transaction below to begin (its check needs an unexpired lease), short enough to run out while it is open.
+    const old = await a.lease.acquireOrRenew('a', SHORT);
     const watcher = new pg.Client({ connectionString: url });
     await watcher.connect();
     try {
       let takeover: Promise<LeaseState> | undefined;
       await a.fencedTransaction({ holder: 'a', token: old.token }, async (tx) => {
-        // The lease has run out; b's take-over must wait on the leader row this write holds.
+        // Once the lease runs out, b's take-over must wait on the leader row this write holds.
         takeover = until(() => b.lease.acquireOrRenew('b', LONG), (s: LeaseState) => s.leader);
         await until(
           async () => (await watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE leader%'")).rows[0].n as number,
@@ -126,6 +130,47 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`leader lease on PostgreSQL$
     } finally {
       await watcher.end();
     }
+  });
+
+  it('a holder whose lease ran out writes nothing, even when nobody took over', async () => {
+    const { a } = await two();
+    const lease = await a.lease.acquireOrRenew('a', 1);
+    await until(async () => (await a.lease.current()).expiresAt, (e) => e < Date.now() - 50);
+    const late = await a.fencedTransaction({ holder: 'a', token: lease.token }, (tx) => tx.insertPendingKey({ id: 'expired', suite: 'frost-ed25519', threshold: 2, participants })).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'NOT_LEADER' });
+    expect(await a.getKey('expired')).toBeUndefined();
+    expect(await a.lease.current()).toMatchObject({ holder: 'a', token: lease.token });
+    // Renewed (no take-over: the same token), it writes again.
+    expect(await a.lease.acquireOrRenew('a', LONG)).toMatchObject({ leader: true, token: lease.token });
+    await a.fencedTransaction({ holder: 'a', token: lease.token }, (tx) => tx.insertPendingKey({ id: 'renewed', suite: 'frost-ed25519', threshold: 2, participants }));
+    expect(await a.getKey('renewed')).toBeDefined();
+  });
+
+  it('setFence fences every call of the store: once deposed, a plain write (and a read) fails NOT_LEADER and lands nothing', async () => {
+    const { a, b } = await two();
+    const lease = await a.lease.acquireOrRenew('a', 1);
+    expect(await a.lease.acquireOrRenew('a', LONG)).toMatchObject({ leader: true });
+    a.setFence({ holder: 'a', token: lease.token });
+    await a.insertPendingKey({ id: 'fenced', suite: 'frost-ed25519', threshold: 2, participants });
+    await a.append('key.pending', 'fenced', { suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2'] });
+    await a.transaction((tx) => tx.setState('fenced', 'active'));
+    expect(await b.getKey('fenced')).toMatchObject({ state: 'active' });
+    await a.lease.release('a');
+    await b.lease.acquireOrRenew('b', LONG);
+    for (const write of [
+      () => a.insertPendingKey({ id: 'deposed', suite: 'frost-ed25519', threshold: 2, participants }),
+      () => a.append('key.pending', 'deposed', { suite: 'frost-ed25519', threshold: 2, signers: ['s1', 's2'] }),
+      () => a.transaction((tx) => tx.setState('fenced', 'retired')),
+      () => a.checkAndRemember('aa', 'bb', Date.now()),
+      () => a.getKey('fenced'),
+    ]) {
+      expect(await write().then(() => 'ran', (e: CoordinatorError) => e.code)).toBe('NOT_LEADER');
+    }
+    expect(await b.getKey('deposed')).toBeUndefined();
+    expect(await b.getKey('fenced')).toMatchObject({ state: 'active' });
+    expect((await b.audit()).map((e) => e.keyId)).toEqual(['fenced']);
+    expect(await a.writable()).toBe(false);
+    expect(await b.writable()).toBe(true);
   });
 
   it('refuses a bad holder or lease length with BAD_CONFIG', async () => {

@@ -10,8 +10,9 @@
  * (`now()`), so the coordinators' clocks do not matter.
  *
  * Fencing: `checkFence` runs first in every write transaction of a leader
- * (PostgresStore.fencedTransaction): `SELECT … FOR SHARE` of the leader row where the
- * holder and token are still the caller's, else NOT_LEADER. The share lock holds until
+ * (PostgresStore.fencedTransaction, and every call once `setFence` is given): `SELECT …
+ * FOR SHARE` of the leader row where the holder and token are still the caller's and
+ * the lease has not expired, else NOT_LEADER. The share lock holds until
  * the transaction ends, so a take-over (an UPDATE of that row) waits for a fenced write
  * in flight to commit, and a write that starts after the take-over sees the new holder:
  * a deposed leader's late write fails instead of landing.
@@ -90,10 +91,12 @@ export class LeaderLease {
 
 /**
  * The first statement of a fenced write transaction, on its client: NOT_LEADER unless
- * `fence` is still the lease's holder and token. The leader row stays share-locked
+ * `fence` is still the lease's holder and token and the lease has not run out by the
+ * database's clock (a leader that could not renew in time writes nothing more, even
+ * when nobody has taken over yet). The leader row stays share-locked
  * until the transaction ends, so no take-over commits while the write is in flight.
  */
 export async function checkFence(tx: Queryable, fence: Fence): Promise<void> {
-  const res = await tx.query('SELECT token FROM leader WHERE id = 1 AND holder = $1 AND token = $2 FOR SHARE', [fence.holder, fence.token]);
-  if (res.rowCount !== 1) throw new CoordinatorError('NOT_LEADER', { message: `${fence.holder} no longer holds the leader lease with token ${fence.token}` });
+  const res = await tx.query('SELECT token FROM leader WHERE id = 1 AND holder = $1 AND token = $2 AND expires_at > now() FOR SHARE', [fence.holder, fence.token]);
+  if (res.rowCount !== 1) throw new CoordinatorError('NOT_LEADER', { message: `${fence.holder} no longer holds an unexpired leader lease with token ${fence.token}` });
 }

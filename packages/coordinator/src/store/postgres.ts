@@ -16,7 +16,8 @@
  *   NOTHING`, `UPDATE … WHERE state = $from`, `DELETE … RETURNING`).
  * - `fencedTransaction(fence, fn)` is `transaction` that first checks the leader lease
  *   is still `fence` (lease.ts `checkFence`): a deposed leader's write fails NOT_LEADER
- *   and lands nothing.
+ *   and lands nothing. `setFence(fence)` makes every call and transaction fenced (the
+ *   leader's store, leadership.ts).
  * - Text orderings use the "C" collation, so lists come out in SQLite's (binary)
  *   order whatever the database's default collation.
  */
@@ -64,6 +65,8 @@ interface Shared {
   now: () => number;
   replayWindowMs: number;
   ended: boolean;
+  /** Once set (`setFence`), every call outside a transaction and every transaction is fenced. */
+  fence: Fence | undefined;
 }
 
 /** An open transaction's handle state. */
@@ -101,7 +104,7 @@ export class PostgresStore implements CoordinatorStore {
       if (e instanceof CoordinatorError) throw e;
       throw new CoordinatorError('BAD_CONFIG', { field: 'database', message: `cannot open ${where}: ${(e as Error).message}`, cause: e });
     }
-    const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false };
+    const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false, fence: undefined };
     return new PostgresStore(shared, pool, undefined, opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS);
   }
 
@@ -113,7 +116,9 @@ export class PostgresStore implements CoordinatorStore {
    */
   #run<T>(fn: (p: Parts) => Promise<T>): Promise<T> {
     const refused = this.#refused();
-    return refused === undefined ? fn(this.#p) : Promise.reject(refused);
+    if (refused !== undefined) return Promise.reject(refused);
+    if (this.#tx === undefined && this.#s.fence !== undefined) return this.#begin(this.#s.fence, (tx) => fn(tx.#p));
+    return fn(this.#p);
   }
 
   #refused(): Error | undefined {
@@ -125,7 +130,7 @@ export class PostgresStore implements CoordinatorStore {
   /** Runs `fn` atomically: inline in this handle's transaction, else in one of its own. */
   #atomic<T>(fn: (p: Parts) => Promise<T>): Promise<T> {
     if (this.#tx !== undefined) return this.#run(fn);
-    return this.#begin(undefined, (tx) => fn(tx.#p));
+    return this.#begin(this.#s.fence, (tx) => fn(tx.#p));
   }
 
   async #begin<T>(fence: Fence | undefined, fn: (tx: PostgresStore) => Promise<T>): Promise<T> {
@@ -161,7 +166,19 @@ export class PostgresStore implements CoordinatorStore {
 
   transaction<T>(fn: (tx: CoordinatorStore) => Promise<T>): Promise<T> {
     if (this.#tx !== undefined) return this.#run(() => fn(this));
-    return this.#begin(undefined, fn);
+    return this.#begin(this.#s.fence, fn);
+  }
+
+  /**
+   * From now on every call of this store (reads too: one code path, no write missed)
+   * and every transaction is fenced by `fence`: it runs in a transaction that first
+   * checks the lease (lease.ts `checkFence`), so once this coordinator is deposed or its
+   * lease has run out, each fails NOT_LEADER and writes nothing. Set by the leader
+   * (leadership.ts); the lease itself (`lease`) is never fenced.
+   */
+  setFence(fence: Fence): void {
+    if (this.#tx !== undefined) throw new Error('PostgresStore: setFence on a transaction handle');
+    this.#s.fence = { ...fence };
   }
 
   /** `transaction`, refused with NOT_LEADER (nothing written) unless `fence` still holds the leader lease. */

@@ -44,6 +44,8 @@ export const API_ERRORS = {
   NOT_STARTED: 503,
   /** This coordinator does not (or no longer) hold the leader lease of a highly available deployment (docs/ha.md): a write is refused rather than landing beside the leader's. */
   NOT_LEADER: 503,
+  /** No coordinator of a highly available deployment holds the leader lease right now (docs/ha.md): retry shortly. */
+  NO_LEADER: 503,
   /** Signers did not answer a round in time. */
   TIMEOUT: 500,
   /** A protocol session failed (a signer aborted, or a message failed a check). */

@@ -136,8 +136,11 @@ export const ReadinessSchema = component(
       signersConnected: integer(),
       signersNeeded: integer({ description: 'The smallest threshold among active keys; 2 when there is none' }),
       reason: string({ description: 'Why not ready; absent when ready' }),
+      role: oneOf(['single', 'leader', 'follower'], { description: "'single': one coordinator on SQLite; 'leader' / 'follower' on a shared PostgreSQL database (docs/ha.md)" }),
+      leaderUrl: nullable(string({ description: 'The advertised URL of the coordinator holding the leader lease; null when none does (absent when single)' })),
+      leaderToken: integer({ description: 'The fencing token of the current leader lease (absent when single)' }),
     },
-    { optional: ['reason'] },
+    { optional: ['reason', 'role', 'leaderUrl', 'leaderToken'] },
   ),
 );
 
