@@ -143,7 +143,8 @@ export interface AuditPage {
   checkpoints?: AuditCheckpoint[];
 }
 
-interface AuditRow {
+/** An `audit` row as both backends read it. */
+export interface AuditRow {
   seq: number;
   ts: number;
   event: string;
@@ -155,7 +156,7 @@ interface AuditRow {
 
 export { auditHash };
 
-const toEntry = (r: AuditRow): AuditEntry => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: JSON.parse(r.data) as Record<string, AuditValue>, prevHash: r.prev_hash, hash: r.hash });
+export const toEntry = (r: AuditRow): AuditEntry => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: JSON.parse(r.data) as Record<string, AuditValue>, prevHash: r.prev_hash, hash: r.hash });
 
 export class AuditLog {
   constructor(

@@ -63,7 +63,8 @@ export interface PendingOperation {
 }
 
 interface PolicyRow { key_id: string; version: number; text: string; digest: string; set_at: number; client_key: string; approvers: string }
-interface OpRow {
+/** A `pending_operations` row as both backends read it. */
+export interface OpRow {
   id: string; key_id: string; op: Operation; action: ApprovalAction; state: PendingOperationState; required: number;
   request: Uint8Array; params: Uint8Array; approvals: Uint8Array; expires_at: number; created_at: number; updated_at: number;
   result: string | null; error: string | null;
@@ -112,9 +113,9 @@ CREATE TABLE IF NOT EXISTS sign_uses (
 `;
 
 /** msgpack has no undefined: absent fields are left out. */
-const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+export const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
-function toOp(r: OpRow): PendingOperation {
+export function toOp(r: OpRow): PendingOperation {
   const op: PendingOperation = {
     id: r.id, keyId: r.key_id, op: r.op, action: r.action, state: r.state, required: r.required,
     request: parseClientRequest(decode(new Uint8Array(r.request)), 'request'),

@@ -27,7 +27,8 @@ export interface RegistryKey {
   updatedAt: number;
 }
 
-interface KeyRow {
+/** A `keys` row joined with its usage state (`SELECT_KEY`), as both backends read it. */
+export interface KeyRow {
   id: string;
   suite: string;
   threshold: number;
@@ -42,9 +43,9 @@ interface KeyRow {
   usage: KeyState | null;
 }
 
-const SELECT = 'SELECT k.*, s.state AS usage FROM keys k LEFT JOIN key_states s ON s.key_id = k.id';
+export const SELECT_KEY = 'SELECT k.*, s.state AS usage FROM keys k LEFT JOIN key_states s ON s.key_id = k.id';
 
-function toKey(row: KeyRow): RegistryKey {
+export function toKey(row: KeyRow): RegistryKey {
   return {
     id: row.id,
     suite: row.suite as KeySuiteId,
@@ -108,12 +109,12 @@ export class KeyStore {
   }
 
   get(id: string): RegistryKey | undefined {
-    const row = this.db.prepare<[string], KeyRow>(`${SELECT} WHERE k.id = ?`).get(id);
+    const row = this.db.prepare<[string], KeyRow>(`${SELECT_KEY} WHERE k.id = ?`).get(id);
     return row === undefined ? undefined : toKey(row);
   }
 
   list(): RegistryKey[] {
-    return this.db.prepare<[], KeyRow>(`${SELECT} ORDER BY k.created_at, k.id`).all().map(toKey);
+    return this.db.prepare<[], KeyRow>(`${SELECT_KEY} ORDER BY k.created_at, k.id`).all().map(toKey);
   }
 
   /** Records a key's (new) public package and epoch and makes it active; UNKNOWN_KEY if there is no such key. */

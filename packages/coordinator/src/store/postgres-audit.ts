@@ -12,20 +12,9 @@
  * transaction (store/postgres.ts).
  */
 import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type AuditChainRow, type AuditPosition } from '@keyquorum/protocol';
-import type { AuditEntry, AuditEventType, AuditEvents, AuditPage, AuditValue, AuditVerification } from '../registry/audit.ts';
+import { toEntry, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditRow, type AuditVerification } from '../registry/audit.ts';
 import type { Queryable } from './pg-sql.ts';
 
-interface AuditRow {
-  seq: number;
-  ts: number;
-  event: string;
-  key_id: string | null;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const toEntry = (r: AuditRow): AuditEntry => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: JSON.parse(r.data) as Record<string, AuditValue>, prevHash: r.prev_hash, hash: r.hash });
 const toChainRow = (r: AuditRow): AuditChainRow => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
 
 /** Rows read per query while verifying the whole chain. */

@@ -7,42 +7,16 @@
  * admission is `INSERT … ON CONFLICT DO NOTHING` (one caller gets the row).
  */
 import {
-  decode,
   encodeBody,
-  parseApprovals,
-  parseClientRequest,
   policyFromText,
   type ApiErrorJson,
   type Approval,
-  type Operation,
-  type ApprovalAction,
   type PendingOperationState,
 } from '@keyquorum/protocol';
-import type { PendingOperation, PolicyRecord } from '../registry/governance.ts';
+import { defined, toOp, type OpRow, type PendingOperation, type PolicyRecord } from '../registry/governance.ts';
 import { blob, type Queryable } from './pg-sql.ts';
 
 interface PolicyRow { key_id: string; version: number; text: string; digest: string; set_at: number; client_key: string; approvers: string }
-interface OpRow {
-  id: string; key_id: string; op: Operation; action: ApprovalAction; state: PendingOperationState; required: number;
-  request: Uint8Array; params: Uint8Array; approvals: Uint8Array; expires_at: number; created_at: number; updated_at: number;
-  result: string | null; error: string | null;
-}
-
-/** msgpack has no undefined: absent fields are left out. */
-const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-
-function toOp(r: OpRow): PendingOperation {
-  const op: PendingOperation = {
-    id: r.id, keyId: r.key_id, op: r.op, action: r.action, state: r.state, required: r.required,
-    request: parseClientRequest(decode(new Uint8Array(r.request)), 'request'),
-    params: decode(new Uint8Array(r.params)) as Record<string, unknown>,
-    approvals: parseApprovals(decode(new Uint8Array(r.approvals)), 'approvals'),
-    expiresAt: r.expires_at, createdAt: r.created_at, updatedAt: r.updated_at,
-  };
-  if (r.result !== null) op.result = JSON.parse(r.result) as Record<string, unknown>;
-  if (r.error !== null) op.error = JSON.parse(r.error) as ApiErrorJson;
-  return op;
-}
 
 export class PgGovernance {
   constructor(

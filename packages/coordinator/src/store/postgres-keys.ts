@@ -7,38 +7,17 @@
  * writes is one statement, or runs in the caller's transaction with the row it reads
  * locked (`acknowledge`).
  */
-import { decode, encodeBody, fromWirePublicKey, parseClientRequest, parseWirePublicKey, toWirePublicKey, type AuditCheckpoint, type KeySuiteId, type ParticipantRef, type UsageState } from '@keyquorum/protocol';
+import { decode, encodeBody, parseClientRequest, toWirePublicKey, type AuditCheckpoint, type KeySuiteId, type ParticipantRef, type UsageState } from '@keyquorum/protocol';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import { CoordinatorError } from '../errors.ts';
 import type { Attestation, Ban, KeyState, KeyUsage, PendingCommit, RegistryKey, SignerEpoch, StoredCheckpoint } from './types.ts';
 import { blob, bytes, UNIQUE_VIOLATION, type Queryable } from './pg-sql.ts';
+import { SELECT_KEY, toKey, type KeyRow } from '../registry/keys.ts';
 
-interface KeyRow {
-  id: string; suite: string; threshold: number; participants: string; public_key: Uint8Array | null; epoch: number; state: KeyState;
-  session_id: string | null; created_at: number; updated_at: number; usage: KeyState | null;
-}
 interface UsageRow { key_id: string; state: UsageState; previous: UsageState | null; after_ms: number | null; destroy_at: number | null; schedule: Uint8Array | null; updated_at: number }
 interface CommitRow { seq: number; signer: string; key_id: string; kind: string; epoch: number; session_id: string; frame: Uint8Array }
 interface AttestationRow { key_id: string; signer: string; epoch: number; destroyed_at: number; verifying_share: Uint8Array; envelope: Uint8Array; received_at: number }
 interface CheckpointRow { seq: number; hash: string; signer: string; sig: string; at: number }
-
-const SELECT_KEY = 'SELECT k.*, s.state AS usage FROM keys k LEFT JOIN key_states s ON s.key_id = k.id';
-
-/** As registry/keys.ts: an active key shows its usage state; a key destroyed after a schedule shows 'destroyed'. */
-function toKey(row: KeyRow): RegistryKey {
-  return {
-    id: row.id,
-    suite: row.suite as KeySuiteId,
-    threshold: row.threshold,
-    participants: JSON.parse(row.participants) as ParticipantRef[],
-    publicKey: row.public_key === null ? undefined : fromWirePublicKey(parseWirePublicKey(decode(bytes(row.public_key)), 'public_key')),
-    epoch: row.epoch,
-    state: row.usage !== null && (row.state === 'active' || row.usage === 'destroyed') ? row.usage : row.state,
-    sessionId: row.session_id ?? undefined,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 function toUsage(r: UsageRow): KeyUsage {
   const schedule = r.schedule === null || r.after_ms === null || r.destroy_at === null
