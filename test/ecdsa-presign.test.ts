@@ -20,21 +20,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './support/cluster.ts';
 import { checkEthereum } from './support/verify.ts';
+import { until } from './support/wait.ts';
 
 const SUITE = 'ecdsa-secp256k1';
 const KEY = 'presign-key';
 /** The coordinator's per-quorum target (coordinator constants PRESIGN_TARGET) and low-water mark (PRESIGN_LOW_WATER). */
 const TARGET = 4;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('ecdsa presignature pool across real processes', () => {
   let cluster: Cluster;

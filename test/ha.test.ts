@@ -15,7 +15,6 @@
  * - a leader stopped with SIGTERM releases the lease; the follower takes it.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +27,7 @@ import { initIdentity } from '@keyquorum/coordinator';
 import { initSigner } from '@keyquorum/signer';
 import { POSTGRES_UNAVAILABLE, usePostgres } from './support/postgres.ts';
 import { NodeProcess } from './support/process.ts';
+import { freePort, until } from './support/wait.ts';
 
 const COORDINATOR_CLI = 'packages/coordinator/src/cli.ts';
 const SIGNER_CLI = 'packages/signer/src/cli.ts';
@@ -45,32 +45,11 @@ interface Readyz {
   leaderToken?: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function readyz(url: string): Promise<Readyz | undefined> {
   try {
     return (await (await fetch(`${url}/readyz`)).json()) as Readyz;
   } catch {
     return undefined;
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -16,21 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './support/cluster.ts';
 import { standardVerify } from './support/verify.ts';
+import { until } from './support/wait.ts';
 
 const SUITE = 'frost-secp256k1-tr';
 const KEY = 'pool-key';
 /** The signers' default pool size (signer constants NONCE_POOL_SIZE). */
 const POOL = 16;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('FROST nonce pool across real processes', () => {
   let cluster: Cluster;

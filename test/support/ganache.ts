@@ -12,9 +12,9 @@
  *   await node.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { REPO_ROOT } from './process.ts';
+import { freePort } from './wait.ts';
 
 const GANACHE_CLI = path.join(REPO_ROOT, 'node_modules/.bin/ganache');
 
@@ -37,16 +37,6 @@ export interface GanacheOptions {
 }
 
 /** A port free right now (the OS picks it; ganache binds it a moment later, so startGanache retries on a clash). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function call<T>(url: string, method: string, params: unknown[] = [], timeoutMs = 10_000): Promise<T> {
   const res = await fetch(url, {
