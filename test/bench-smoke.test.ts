@@ -58,6 +58,7 @@ describe('benchmark suite smoke run', () => {
       'e2e.throughput.frost-ed25519.2of3',
       'e2e.throughput.ecdsa-secp256k1.2of3',
       'e2e.throughput.ecdsa-secp256k1.2of3',
+      'e2e.sign.ecdsa-secp256k1.2of3.pooled',
       'e2e.sign.ecdsa-secp256k1.2of3',
       'crypto.ecdsa-secp256k1.2of3.fullSign',
     ]);

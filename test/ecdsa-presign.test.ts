@@ -47,6 +47,8 @@ describe('ecdsa presignature pool across real processes', () => {
     return { contribution: after.contribution - before.contribution, r1: after.r1 - before.r1, r2: after.r2 - before.r2, share: after.share - before.share };
   };
   const presigned = (n: number) => until(`${n} presign sessions`, async () => ((await metric('presigned')) >= n ? true : undefined));
+  /** The coordinator's gauge of presignatures held unused (keyquorum_pooled_presignatures). */
+  const pooled = async (): Promise<number> => Number(/^keyquorum_pooled_presignatures (\d+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
 
   beforeAll(async () => {
     cluster = await Cluster.start({ signers: 3, initInProcess: true, roundTimeoutMs: 30_000 });
@@ -63,8 +65,11 @@ describe('ecdsa presignature pool across real processes', () => {
     // That signature made the coordinator presign with its quorum, in the background, up to the target.
     await presigned(TARGET);
     // Two signatures leave the pool at the low-water mark or above: no presigning runs meanwhile, so the counts are exact.
+    expect(await pooled()).toBe(TARGET);
     expect(await signOnce()).toEqual({ contribution: 0, r1: 0, r2: 0, share: 1 });
     expect(await signOnce('m/0/7')).toEqual({ contribution: 0, r1: 0, r2: 0, share: 1 });
+    // Each pooled signature took one presignature out of the pool, whatever it signed for.
+    expect(await pooled()).toBe(TARGET - 2);
   }, 300_000);
 
   it('a signer restarted (kill -9) discarded its presignatures: the next signature runs the full protocol and verifies, then the pool refills', async () => {

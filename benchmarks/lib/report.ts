@@ -81,8 +81,10 @@ export function targetsOf(results: readonly BenchResult[]): Target[] {
     const tail = tput ? round(tput.p99_ms / tput.median_ms) : null;
     out.push({ target: `e2e.throughput.${scheme}.2of3 p99 / median`, measured: tput ? `${fmt(tput.p99_ms)} ms / ${ms(tput)}` : null, ratio: tail, limit: '<= 3', met: tail === null ? null : tail <= 3 });
   }
-  // No presignature pool yet: the whole of DKLs23 (rounds 1-3 and combine) is online.
-  latency('e2e.sign.ecdsa-secp256k1.2of3 (all online) / e2e.sign.frost-secp256k1-tr.2of3', 'e2e.sign.ecdsa-secp256k1.2of3', 'e2e.sign.frost-secp256k1-tr.2of3', 2);
+  // The online part: each sample waits until the coordinator holds a presignature (benchmarks/e2e.ts `.pooled`).
+  latency('e2e.sign.ecdsa-secp256k1.2of3.pooled (online: a presignature held) / e2e.sign.frost-secp256k1-tr.2of3', 'e2e.sign.ecdsa-secp256k1.2of3.pooled', 'e2e.sign.frost-secp256k1-tr.2of3', 2);
+  // Back to back: the requests outrun the background presigning, so some run the whole of DKLs23 online.
+  latency('e2e.sign.ecdsa-secp256k1.2of3 (back to back) / e2e.sign.frost-secp256k1-tr.2of3', 'e2e.sign.ecdsa-secp256k1.2of3', 'e2e.sign.frost-secp256k1-tr.2of3', 2);
   latency(`crypto.ecdsa-secp256k1.2of3.fullSign / ${REFERENCE_NAME.replace(/^baseline\./, '')}`, 'crypto.ecdsa-secp256k1.2of3.fullSign', REFERENCE_NAME, 0.25);
   return out;
 }

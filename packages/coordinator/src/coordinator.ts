@@ -56,6 +56,7 @@ export class Coordinator extends Service implements CoordinatorApi {
         : {
             connectedSigners: () => this.parts!.server.connectedSigners().length,
             pooledCommitments: () => (this.parts!.leadership?.leading === false ? 0 : this.parts!.engine.pooledCommitments()),
+            pooledPresignatures: () => (this.parts!.leadership?.leading === false ? 0 : this.parts!.engine.pooledPresignatures()),
             keys: async () => (await this.parts!.registry.listKeys()).map((k) => ({ id: k.id, suite: k.suite, state: k.state, epoch: k.epoch })),
           },
       { keyLabels: this.options.metricsKeyLabels },

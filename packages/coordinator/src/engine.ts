@@ -232,6 +232,11 @@ export class SessionEngine {
     return this.runtime.pool.total();
   }
 
+  /** ecdsa-secp256k1 presignatures pooled now (sessions/presign-pool.ts), for /metrics. */
+  pooledPresignatures(): number {
+    return this.runtime.presignatures.total();
+  }
+
   /** Signs with a quorum of t connected participants, retrying with other quorums. */
   sign(r: SignRequest): Promise<SignResult> {
     return sign(this.runtime, r);

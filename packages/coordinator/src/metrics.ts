@@ -20,6 +20,7 @@ export interface MetricsSource {
   connectedSigners(): number;
   /** FROST commitments pooled ahead of the message, all signers and keys (sessions/nonce-pool.ts). */
   pooledCommitments(): number;
+  pooledPresignatures(): number;
   keys(): Promise<ReadonlyArray<{ id: string; suite: string; state: string; epoch: number }>>;
 }
 
@@ -66,6 +67,14 @@ export class CoordinatorMetrics {
       registers,
       collect() {
         this.set(source()?.pooledCommitments() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyquorum_pooled_presignatures',
+      help: 'ecdsa-secp256k1 presignatures made ahead of the message for a quorum, held unused (memory only)',
+      registers,
+      collect() {
+        this.set(source()?.pooledPresignatures() ?? 0);
       },
     });
     new Gauge({
