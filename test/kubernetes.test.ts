@@ -4,9 +4,11 @@
  * kind (the `kubernetes-models` validators, strict: a field the schema does not know
  * is an error too, as kubectl's server-side field validation makes it); then the
  * deployment's invariants are asserted: each signer's volume and Secret are its own,
- * signers take no inbound connection and reach only the coordinator and DNS, the
- * coordinator is not claimed to be HA, every container is locked down, and each
- * node's config is accepted by that daemon's own config validator.
+ * signers take no inbound connection and reach only the coordinators and DNS, the
+ * coordinators run two replicas on the operator's PostgreSQL (stable names for
+ * advertiseUrl and the signers' coordinatorUrls, apart on nodes, one always up, out
+ * only to PostgreSQL and DNS), every container is locked down, and each node's config
+ * is accepted by that daemon's own config validator.
  * `kubectl kustomize` builds the same objects where kubectl is present.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,12 +17,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ROUTES, generateIdentity } from '@keyquorum/protocol';
-import { loadConfigFile } from '@keyquorum/coordinator';
+import { loadConfigFile, resolveOptions } from '@keyquorum/coordinator';
 import { resolveSignerOptions } from '@keyquorum/signer';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/process.ts';
@@ -31,6 +33,9 @@ type Labels = Record<string, string>;
 const DIR = path.join(REPO_ROOT, 'deploy/kubernetes');
 const SIGNERS = ['signer-1', 'signer-2', 'signer-3'];
 const NAMESPACE = 'keyquorum';
+const COORDINATORS = 2;
+const HEADLESS = 'keyquorum-coordinator-headless';
+const COORDINATOR_SECRETS = { 'keyquorum-coordinator': 'passphrase', 'keyquorum-coordinator-identity': 'identity.sealed', 'keyquorum-coordinator-database': 'url' };
 
 /** The schema validator of each kind used here; any other kind fails the test. */
 const MODELS: Record<string, { prototype: { validate(): void } }> = {
@@ -38,8 +43,6 @@ const MODELS: Record<string, { prototype: { validate(): void } }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
   'v1/Service': Service,
-  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
-  'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
@@ -120,7 +123,7 @@ const find = (kind: string, name: string) => {
   expect([kind, name, found.length]).toEqual([kind, name, 1]);
   return found[0]!;
 };
-const coordinator = find('Deployment', 'keyquorum-coordinator');
+const coordinator = find('StatefulSet', 'keyquorum-coordinator');
 const signerSets = SIGNERS.map((id) => find('StatefulSet', `keyquorum-${id}`));
 const workloads = [coordinator, ...signerSets];
 const podLabels = (w: Obj): Labels => w.spec.template.metadata.labels;
@@ -134,6 +137,18 @@ const configOf = (w: Obj, file: string): Record<string, any> => {
 const mountPathOf = (container: any, volume: string): string => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
 const secretVolumes = (w: Obj): any[] => podSpec(w).volumes.filter((v: any) => v.secret !== undefined);
 const port = (listen: string) => Number(listen.split(':').at(-1));
+/** The `--advertise-url` of the coordinator's main container, as Kubernetes expands it in replica `i` (a StatefulSet's pods are <name>-<ordinal>). */
+function advertiseUrlOf(i: number): string {
+  const main = podSpec(coordinator).containers[0];
+  const command: string[] = main.command;
+  const value = command[command.indexOf('--advertise-url') + 1]!;
+  const vars = [...value.matchAll(/\$\((\w+)\)/g)].map((m) => m[1]);
+  expect(vars).toEqual(['POD_NAME']);
+  expect(main.env.find((e: any) => e.name === 'POD_NAME').valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+  return value.replace('$(POD_NAME)', `${coordinator.metadata.name}-${i}`);
+}
+/** The URL a follower names in its 4010 close while replica `i` leads (leadership.ts closeReason: advertiseUrl as ws(s), SIGNER_PATH). */
+const signerUrlOf = (i: number) => `${advertiseUrlOf(i).replace(/^http/, 'ws')}/signer`;
 
 /** The configs with every FILL_IN_... placeholder replaced by a fresh key (one per placeholder). */
 function filledIn(config: Record<string, any>, keys: Map<string, string>): Record<string, any> {
@@ -146,13 +161,13 @@ function filledIn(config: Record<string, any>, keys: Map<string, string>): Recor
 }
 
 describe('deploy/kubernetes', () => {
-  it('holds a namespace, the coordinator and three signers, each object valid against the Kubernetes schema of its kind', () => {
+  it('holds a namespace, the coordinators and three signers, each object valid against the Kubernetes schema of its kind', () => {
     const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(names).toEqual(
       [
         'Namespace/keyquorum',
-        ...['ConfigMap/keyquorum-coordinator-config', 'PersistentVolumeClaim/keyquorum-coordinator-data', 'Deployment/keyquorum-coordinator', 'Secret/keyquorum-coordinator'],
-        ...['Service/keyquorum-coordinator', 'Service/keyquorum-coordinator-signers', 'PodDisruptionBudget/keyquorum-coordinator', 'NetworkPolicy/keyquorum-coordinator'],
+        ...['ConfigMap/keyquorum-coordinator-config', 'StatefulSet/keyquorum-coordinator', ...Object.keys(COORDINATOR_SECRETS).map((name) => `Secret/${name}`)],
+        ...['Service/keyquorum-coordinator', `Service/${HEADLESS}`, 'PodDisruptionBudget/keyquorum-coordinator', 'NetworkPolicy/keyquorum-coordinator'],
         ...SIGNERS.flatMap((id) => [`ConfigMap/keyquorum-${id}-config`, `StatefulSet/keyquorum-${id}`, `NetworkPolicy/keyquorum-${id}`, `Secret/keyquorum-${id}`]),
       ].sort(),
     );
@@ -178,6 +193,12 @@ describe('deploy/kubernetes', () => {
     const policy = structuredClone(find('NetworkPolicy', 'keyquorum-signer-1'));
     policy.spec.egress[0].ports[0].protocol = 7;
     expect(() => validate(policy)).toThrow(/protocol must be string/);
+    const affinity = structuredClone(coordinator);
+    affinity.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologykey = 'kubernetes.io/hostname';
+    expect(() => validate(affinity)).toThrow(/unknown field\(s\) \/spec\/template\/spec\/affinity\/podAntiAffinity\/requiredDuringSchedulingIgnoredDuringExecution\/0\/topologykey$/);
+    const service = structuredClone(find('Service', HEADLESS));
+    service.spec.publishNotReadyAdresses = true;
+    expect(() => validate(service)).toThrow(/unknown field\(s\) \/spec\/publishNotReadyAdresses$/);
   });
 
   it('runs every container from the image docker-compose.yml builds, with CLI commands and flags that exist', () => {
@@ -202,34 +223,55 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('runs one coordinator, not claimed HA: replicas 1 until the PostgreSQL registry and leader lease exist, replaced not rolled', () => {
-    expect(coordinator.spec.replicas).toBe(1);
-    expect(coordinator.spec.strategy).toEqual({ type: 'Recreate' });
-    expect(readText('coordinator/coordinator.yaml')).toMatch(/NOT HA YET: 1 is the only correct value today/);
+  it('runs two coordinators on the operator\'s PostgreSQL: stable names, never on one node, one always up, no volume', () => {
+    expect(coordinator.spec.replicas).toBe(COORDINATORS);
+    expect(coordinator.spec.podManagementPolicy).toBe('Parallel');
+    expect(coordinator.spec.updateStrategy).toEqual({ type: 'RollingUpdate' });
+    expect(coordinator.spec.serviceName).toBe(HEADLESS);
+    expect(readText('coordinator/coordinator.yaml')).not.toMatch(/NOT HA/);
+    // The state is in PostgreSQL and the identity in a Secret: no volume claim, so no pod's state is its own.
+    expect(coordinator.spec.volumeClaimTemplates).toBeUndefined();
+    expect(podSpec(coordinator).volumes.filter((v: any) => v.persistentVolumeClaim !== undefined)).toEqual([]);
+    expect(objects.filter((o) => o.kind === 'PersistentVolumeClaim')).toEqual([]);
+    // Required anti-affinity on the node, selecting exactly the coordinators.
+    const anti = podSpec(coordinator).affinity.podAntiAffinity;
+    expect(anti.preferredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
+    expect(anti.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    const [term] = anti.requiredDuringSchedulingIgnoredDuringExecution;
+    expect(term.topologyKey).toBe('kubernetes.io/hostname');
+    expect(selects(term.labelSelector.matchLabels, podLabels(coordinator))).toBe(true);
+    for (const w of signerSets) expect(selects(term.labelSelector.matchLabels, podLabels(w))).toBe(false);
     const pdb = find('PodDisruptionBudget', 'keyquorum-coordinator');
     expect(selects(pdb.spec.selector.matchLabels, podLabels(coordinator))).toBe(true);
-    expect(pdb.spec.maxUnavailable).toBe(1);
-    // The database reference is in place but read by nothing: it must not look like a working setting.
-    const env = containersOf(coordinator).flatMap((c) => c.env ?? []);
-    expect(env).toEqual([{ name: 'KEYQUORUM_DATABASE_URL', valueFrom: { secretKeyRef: { name: 'keyquorum-coordinator-database', key: 'url', optional: true } } }]);
-    const sourceDirs = fs.readdirSync(path.join(REPO_ROOT, 'packages')).map((p) => path.join(REPO_ROOT, 'packages', p, 'src'));
-    const sources = spawnSync('grep', ['-rl', 'KEYQUORUM_DATABASE_URL', ...sourceDirs, path.join(REPO_ROOT, 'docker')], { encoding: 'utf8' });
-    expect(sources.status, sources.stderr).toBe(1); // grep: 1 = no match, 2 = an error
-    expect(sources.stdout, 'the product reads KEYQUORUM_DATABASE_URL now: update deploy/kubernetes and README "Production deployment"').toBe('');
+    expect([pdb.spec.minAvailable, pdb.spec.maxUnavailable]).toEqual([1, undefined]);
+    expect(pdb.spec.minAvailable).toBeLessThan(COORDINATORS);
+    // Each replica advertises its own stable name under the headless Service.
+    const adverts = Array.from({ length: COORDINATORS }, (_, i) => advertiseUrlOf(i));
+    const apiPort = port(configOf(coordinator, 'coordinator.json').listen);
+    expect(adverts).toEqual(Array.from({ length: COORDINATORS }, (_, i) => `http://keyquorum-coordinator-${i}.${HEADLESS}.${NAMESPACE}.svc:${apiPort}`));
+    // The only environment: the pod's name; the connection string is a mounted file, not a variable.
+    expect(containersOf(coordinator).flatMap((c) => c.env ?? [])).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
   });
 
-  it('serves clients only from ready coordinators, and lets signers reach one before it is ready', () => {
+  it('serves clients from either ready coordinator, and gives signers every replica by name, ready or not', () => {
     const apiPort = port(configOf(coordinator, 'coordinator.json').listen);
     const api = podSpec(coordinator).containers[0].ports.find((p: any) => p.name === 'api');
     expect(api.containerPort).toBe(apiPort);
-    for (const name of ['keyquorum-coordinator', 'keyquorum-coordinator-signers']) {
+    for (const name of ['keyquorum-coordinator', HEADLESS]) {
       const svc = find('Service', name);
       expect(selects(svc.spec.selector, podLabels(coordinator))).toBe(true);
       expect(svc.spec.ports).toEqual([{ name: 'api', port: apiPort, targetPort: 'api', protocol: 'TCP' }]);
-      expect(svc.spec.publishNotReadyAddresses === true).toBe(name === 'keyquorum-coordinator-signers');
+      // Clients: ready pods only (a follower is ready while some coordinator leads, and redirects writes to it).
+      expect(svc.spec.publishNotReadyAddresses === true).toBe(name === HEADLESS);
+      expect(svc.spec.clusterIP === 'None').toBe(name === HEADLESS);
     }
     for (const w of signerSets) {
-      expect(configOf(w, 'signer.json').coordinatorUrl).toBe(`ws://keyquorum-coordinator-signers.${NAMESPACE}.svc:${apiPort}/signer`);
+      // Each replica's signer URL, which is also what a follower names (4010) while that replica leads.
+      const urls = Array.from({ length: COORDINATORS }, (_, i) => signerUrlOf(i));
+      expect(configOf(w, 'signer.json').coordinatorUrls).toEqual(urls);
+      expect(configOf(w, 'signer.json').coordinatorUrl).toBeUndefined();
+      // A close reason is at most 123 bytes (RFC 6455 section 5.5): a longer URL would be sent empty.
+      for (const u of urls) expect(Buffer.byteLength(u)).toBeLessThanOrEqual(123);
       expect(selects(podLabels(w), podLabels(coordinator))).toBe(false);
     }
   });
@@ -254,12 +296,15 @@ describe('deploy/kubernetes', () => {
     // The three signers' directories differ only in the signer's number (outside the list of all peers).
     const as1 = (id: string, file: string) => readText(`${id}/${file}`).replace(/"peers": \{[^}]*\}/, '').replaceAll(id, 'signer-1');
     for (const id of SIGNERS.slice(1)) for (const file of ['signer.yaml', 'kustomization.yaml']) expect(as1(id, file)).toBe(as1('signer-1', file));
-    expect(secretVolumes(coordinator).map((v) => v.secret.secretName)).toEqual(['keyquorum-coordinator']);
-    expect(secretUsers.get('keyquorum-coordinator')).toEqual(['keyquorum-coordinator']);
+    // The coordinators' Secrets: the passphrase, the one sealed identity both replicas sign with, the connection string.
+    expect(secretVolumes(coordinator).map((v) => [v.secret.secretName, v.secret.defaultMode]).sort()).toEqual(Object.keys(COORDINATOR_SECRETS).map((name) => [name, 0o440]).sort());
+    for (const [name, key] of Object.entries(COORDINATOR_SECRETS)) {
+      expect(secretUsers.get(name)).toEqual(['keyquorum-coordinator']);
+      expect(find('Secret', name).data).toEqual({ [key]: '' });
+    }
     // The passphrase files stay out of git and out of the Docker build context.
     expect(fs.readFileSync(path.join(REPO_ROOT, '.gitignore'), 'utf8')).toMatch(/^secrets\/$/m);
     expect(fs.readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8')).toMatch(/^\*\*\/secrets$/m);
-    expect(podSpec(coordinator).volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe(find('PersistentVolumeClaim', 'keyquorum-coordinator-data').metadata.name);
     // Distinct pod labels: no selector (Service, policy, budget) can pick up two signers by their instance.
     expect(new Set(workloads.map((w) => podLabels(w)['app.kubernetes.io/instance'])).size).toBe(workloads.length);
     for (const w of workloads) expect(selects(w.spec.selector.matchLabels, podLabels(w))).toBe(true);
@@ -275,9 +320,9 @@ describe('deploy/kubernetes', () => {
       for (const c of containersOf(w)) {
         expect([w.metadata.name, c.name, c.securityContext]).toEqual([w.metadata.name, c.name, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }]);
         for (const r of ['cpu', 'memory']) expect([c.name, r, typeof c.resources.requests[r], typeof c.resources.limits[r]]).toEqual([c.name, r, 'string', 'string']);
-        // With a read-only root, the only writable places are the data volume and /tmp.
+        // With a read-only root, the only writable places are a signer's data volume and /tmp (the coordinators keep nothing on disk).
         const writable = c.volumeMounts.filter((m: any) => m.readOnly !== true).map((m: any) => m.mountPath);
-        expect(writable.sort()).toEqual(['/data', '/tmp']);
+        expect(writable.sort()).toEqual(w === coordinator ? ['/tmp'] : ['/data', '/tmp']);
         expect(pod.volumes.find((v: any) => v.name === c.volumeMounts.find((m: any) => m.mountPath === '/tmp').name).emptyDir).toBeDefined();
       }
     }
@@ -299,7 +344,7 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('admits no inbound connection to a signer, and lets it out only to the coordinator API port and DNS', () => {
+  it('admits no inbound connection to a signer, and lets it out only to the coordinators\' API port and DNS', () => {
     const apiPort = port(configOf(coordinator, 'coordinator.json').listen);
     const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
     for (const w of signerSets) {
@@ -327,13 +372,13 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('admits to the coordinator only its API port, from the signers and from labelled clients, and lets it out nowhere', () => {
+  it('admits to the coordinators only their API port, from the signers and from labelled clients, and lets them out only to PostgreSQL and DNS', () => {
     const apiPort = port(configOf(coordinator, 'coordinator.json').listen);
     const covering = objects.filter((o) => o.kind === 'NetworkPolicy' && selects(o.spec.podSelector.matchLabels, podLabels(coordinator)));
     expect(covering.map((p) => p.metadata.name)).toEqual(['keyquorum-coordinator']);
     const spec = covering[0]!.spec;
     expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    expect(spec.egress).toEqual([]);
+    expect(spec.podSelector.matchExpressions).toBeUndefined();
     expect(spec.ingress).toHaveLength(1);
     const [rule] = spec.ingress;
     expect(rule.ports).toEqual([{ port: apiPort, protocol: 'TCP' }]);
@@ -343,6 +388,12 @@ describe('deploy/kubernetes', () => {
     expect(fromSigners.namespaceSelector).toBeUndefined();
     expect(selects(fromSigners.podSelector.matchLabels, podLabels(coordinator))).toBe(false);
     expect(fromClients).toEqual({ namespaceSelector: { matchLabels: { 'keyquorum.io/clients': 'true' } }, podSelector: { matchLabels: { 'keyquorum.io/client': 'true' } } });
+    // Out: the operator's PostgreSQL (pods and namespace they label), and DNS; nothing else, no signer, no address block.
+    expect(spec.egress).toEqual([
+      { to: [{ namespaceSelector: { matchLabels: { 'keyquorum.io/database': 'true' } }, podSelector: { matchLabels: { 'keyquorum.io/database': 'true' } } }], ports: [{ port: 5432, protocol: 'TCP' }] },
+      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    ]);
+    for (const w of workloads) expect(selects(spec.egress[0].to[0].podSelector.matchLabels, podLabels(w))).toBe(false);
   });
 
   it("writes configs that the coordinator's and the signers' own validators accept once filled in, and refuse before", () => {
@@ -351,17 +402,32 @@ describe('deploy/kubernetes', () => {
       const keys = new Map<string, string>();
       const c = configOf(coordinator, 'coordinator.json');
       const main = podSpec(coordinator).containers[0];
-      expect(c.passphraseFile).toBe(`${mountPathOf(main, 'passphrase')}/passphrase`);
-      expect(c.dataDir.startsWith(`${mountPathOf(main, 'data')}/`)).toBe(true);
+      // Each file the config names is the key of the Secret mounted there; the identity Secret is the data directory.
+      const secretAt = (field: string, volume: string, key: string) => {
+        expect(c[field]).toBe(`${mountPathOf(main, volume)}/${key}`);
+        expect(Object.keys(find('Secret', podSpec(coordinator).volumes.find((v: any) => v.name === volume).secret.secretName).data)).toEqual([key]);
+      };
+      secretAt('passphraseFile', 'passphrase', 'passphrase');
+      secretAt('databaseFile', 'database', 'url');
+      expect(c.dataDir).toBe(mountPathOf(main, 'identity'));
+      expect(find('Secret', 'keyquorum-coordinator-identity').data).toEqual({ 'identity.sealed': '' });
+      expect(c.database).toBeUndefined();
       expect(Object.keys(c.signers)).toEqual(SIGNERS);
       fs.writeFileSync(path.join(tmp, 'passphrase'), 'x');
+      const database = 'postgres://keyquorum:pw@postgres.db.svc:5432/keyquorum?sslmode=verify-full';
+      fs.writeFileSync(path.join(tmp, 'url'), `${database}\n`);
       const write = (config: object) => {
-        fs.writeFileSync(path.join(tmp, 'coordinator.json'), JSON.stringify({ ...config, passphraseFile: path.join(tmp, 'passphrase') }));
+        fs.writeFileSync(path.join(tmp, 'coordinator.json'), JSON.stringify({ ...config, passphraseFile: path.join(tmp, 'passphrase'), databaseFile: path.join(tmp, 'url') }));
         return path.join(tmp, 'coordinator.json');
       };
-      expect(() => loadConfigFile(write(c))).toThrow(/signers\.signer-1: expected 32 bytes of hex/);
-      const loaded = loadConfigFile(write(filledIn(c, keys)));
-      expect([loaded.host, loaded.port, loaded.dataDir]).toEqual(['0.0.0.0', port(c.listen), c.dataDir]);
+      expect(() => loadConfigFile(write(c), {}, { advertiseUrl: advertiseUrlOf(0) })).toThrow(/signers\.signer-1: expected 32 bytes of hex/);
+      // One file for both replicas: without its --advertise-url, a replica's config is refused.
+      expect(() => loadConfigFile(write(filledIn(c, keys)), {})).toThrow(/advertiseUrl: expected/);
+      for (let i = 0; i < COORDINATORS; i++) {
+        const loaded = loadConfigFile(write(filledIn(c, keys)), {}, { advertiseUrl: advertiseUrlOf(i) });
+        expect([loaded.host, loaded.port, loaded.dataDir, loaded.database]).toEqual(['0.0.0.0', port(c.listen), c.dataDir, database]);
+        expect(resolveOptions(loaded).ha).toMatchObject({ database, advertiseUrl: advertiseUrlOf(i), leaseMs: 5000 });
+      }
       for (const [id, w] of SIGNERS.map((s, i) => [s, signerSets[i]!] as const)) {
         const s = configOf(w, 'signer.json');
         const signerMain = podSpec(w).containers[0];
@@ -371,11 +437,14 @@ describe('deploy/kubernetes', () => {
         expect(() => resolveSignerOptions(s)).toThrow(/expected 64 hex characters/);
         const resolved = resolveSignerOptions(filledIn(s, keys));
         expect([resolved.signerId, [...resolved.peers.keys()]]).toEqual([id, SIGNERS]);
+        // The signer follows a 4010 to a URL equal, once parsed, to one of these: each replica's.
+        expect(resolved.coordinatorUrls).toEqual(Array.from({ length: COORDINATORS }, (_, i) => new URL(signerUrlOf(i)).toString()));
         // Each signer pins the key the coordinator holds for it, and the same coordinator and client.
         expect(s.peers[id]).toBe(c.signers[id]);
         expect([s.coordinatorPublicKey, s.clients]).toEqual(['FILL_IN_COORDINATOR_PUBLIC_KEY', c.clients]);
       }
-      expect(podSpec(coordinator).initContainers[0].command.join(' ')).toContain(`init --data ${c.dataDir} --passphrase-file ${c.passphraseFile}`);
+      // The coordinators' init unseals the identity from its Secret (made once by the operator) and prints its key.
+      expect(podSpec(coordinator).initContainers[0].command.join(' ')).toContain(`pubkey --data ${c.dataDir} --passphrase-file ${c.passphraseFile}`);
       expect([...keys.keys()].sort()).toEqual(['FILL_IN_ADMIN_CLIENT_PUBLIC_KEY', 'FILL_IN_COORDINATOR_PUBLIC_KEY', ...SIGNERS.map((s) => `FILL_IN_${s.replace('-', '_').toUpperCase()}_PUBLIC_KEY`)].sort());
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
@@ -383,17 +452,25 @@ describe('deploy/kubernetes', () => {
   });
 
   const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
-  it.skipIf(!kubectl)('builds with `kubectl kustomize` to the same objects, and not without the passphrase files', () => {
+  it.skipIf(!kubectl)('builds with `kubectl kustomize` to the same objects, and not without the secret files', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kq-kustomize-'));
     try {
       fs.cpSync(DIR, tmp, { recursive: true, filter: (src) => !src.split(path.sep).includes('secrets') });
       const build = () => spawnSync('kubectl', ['kustomize', tmp], { encoding: 'utf8' });
       const without = build();
       expect(without.status).not.toBe(0);
-      expect(without.stderr).toMatch(/secrets\/passphrase/);
+      expect(without.stderr).toMatch(/secrets\//);
+      // Every file a secretGenerator names, with content naming its Secret and key.
       for (const node of ['coordinator', ...SIGNERS]) {
-        fs.mkdirSync(path.join(tmp, node, 'secrets'));
-        fs.writeFileSync(path.join(tmp, node, 'secrets', 'passphrase'), `${node} passphrase`);
+        const k = parse(readText(path.join(node, 'kustomization.yaml'))) as { secretGenerator: Array<{ name: string; files: string[] }> };
+        for (const g of k.secretGenerator) {
+          for (const f of g.files) {
+            const [key, file] = f.split('=') as [string, string];
+            expect(file.startsWith('secrets/')).toBe(true);
+            fs.mkdirSync(path.dirname(path.join(tmp, node, file)), { recursive: true });
+            fs.writeFileSync(path.join(tmp, node, file), `${g.name} ${key}`);
+          }
+        }
       }
       const built = build();
       expect(built.status, built.stderr).toBe(0);
@@ -401,8 +478,10 @@ describe('deploy/kubernetes', () => {
       const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
       expect(docs.map(key).sort()).toEqual(objects.map(key).sort());
       for (const o of docs) {
-        if (o.kind === 'Secret') expect(Buffer.from(o.data.passphrase, 'base64').toString()).toBe(`${o.metadata.name.replace('keyquorum-', '')} passphrase`);
-        else expect(o).toEqual(objects.find((x) => key(x) === key(o)));
+        if (o.kind === 'Secret') {
+          expect(Object.keys(o.data)).toEqual(Object.keys(find('Secret', o.metadata.name).data));
+          for (const [k, v] of Object.entries(o.data)) expect(Buffer.from(v as string, 'base64').toString()).toBe(`${o.metadata.name} ${k}`);
+        } else expect(o).toEqual(objects.find((x) => key(x) === key(o)));
       }
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,9 @@
  *          --scrypt-n lowers the sealing cost below the default 2^17 (sealed.ts): for
  *          tests only (as the signer's init --scrypt-n); the file records its N.
  *   pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
- *   start  --config FILE
+ *   start  --config FILE [--advertise-url URL]
+ *          --advertise-url sets the config's advertiseUrl (with `database`: the URL the
+ *          other coordinators redirect to), so replicas can share one config file.
  * The passphrase comes from KEYQUORUM_COORDINATOR_PASSPHRASE unless told otherwise.
  * Logs are JSON lines on stderr. Signal handling lives here, not in the library:
  * SIGINT/SIGTERM stop the coordinator cleanly (a leader on PostgreSQL releases its lease).
@@ -24,7 +26,7 @@ import { initIdentity, loadIdentity } from './identity.ts';
 const USAGE = `usage:
   keyquorum-coordinator init   --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE] [--scrypt-n N (tests only)]
   keyquorum-coordinator pubkey --data DIR [--json] [--passphrase-env NAME | --passphrase-file FILE]
-  keyquorum-coordinator start  --config FILE`;
+  keyquorum-coordinator start  --config FILE [--advertise-url URL]`;
 
 class UsageError extends Error {}
 
@@ -49,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       data: { type: 'string' },
       config: { type: 'string' },
+      'advertise-url': { type: 'string' },
       json: { type: 'boolean' },
       'passphrase-env': { type: 'string' },
       'passphrase-file': { type: 'string' },
@@ -61,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     case 'pubkey': {
       if (values.data === undefined) throw new UsageError('--data DIR is required');
       if (values['scrypt-n'] !== undefined && command !== 'init') throw new UsageError('--scrypt-n applies to init only');
+      if (values['advertise-url'] !== undefined) throw new UsageError('--advertise-url applies to start only');
       const scryptN = values['scrypt-n'] === undefined ? {} : { scryptN: Number(values['scrypt-n']) };
       const identity = command === 'init' ? initIdentity(values.data, passphrase(values), scryptN) : loadIdentity(values.data, passphrase(values));
       printKey(identity.publicKey, values.json, values.data);
@@ -68,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'start': {
       if (values.config === undefined) throw new UsageError('--config FILE is required');
-      const coordinator = new Coordinator(loadConfigFile(values.config));
+      const advertiseUrl = values['advertise-url'];
+      const coordinator = new Coordinator(loadConfigFile(values.config, process.env, advertiseUrl === undefined ? {} : { advertiseUrl }));
       await coordinator.start();
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

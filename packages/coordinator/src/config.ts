@@ -9,11 +9,15 @@
  *     "maxSkewMs"?, "maxConnections"?: 256, "headersTimeoutMs"?: 10000,
  *     "requestTimeoutMs"?: 30000, "checkpointIntervalMs"?: 10000, "metricsKeyLabels"?: false, "logLevel"?: "info",
  *     "passphraseEnv"?: "KEYQUORUM_COORDINATOR_PASSPHRASE", "passphraseFile"?: "...",
- *     "database"?: "postgres://user:password@host:5432/db", "advertiseUrl"?: "http://10.0.0.5:7400", "leaseMs"?: 5000 }
+ *     "database"?: "postgres://user:password@host:5432/db", "databaseFile"?: "...",
+ *     "advertiseUrl"?: "http://10.0.0.5:7400", "leaseMs"?: 5000 }
  * Without `database`, one coordinator on the SQLite file in `dataDir`. With it, several
  * coordinators share that PostgreSQL database and one of them leads (leadership.ts,
  * docs/ha.md); `advertiseUrl` (required then) is where the others send clients and
- * signers while this one leads. The connection string's password is never logged.
+ * signers while this one leads. The connection string's password is never logged;
+ * `databaseFile` reads it from a file (a mounted Secret) instead of the config, and the
+ * CLI's `start --advertise-url` sets `advertiseUrl` per process (one config file for
+ * every replica).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -283,6 +287,7 @@ const FILE_KEYS = [
   'passphraseEnv',
   'passphraseFile',
   'database',
+  'databaseFile',
   'advertiseUrl',
   'leaseMs',
 ] as const;
@@ -294,12 +299,23 @@ export function parseListen(v: unknown, field = 'listen'): { host: string; port:
   return { host: (m[1] ?? m[2])!, port: int(Number(m[3]), field, 0, 65_535) };
 }
 
+/** A secret the config names by path (`passphraseFile`, `databaseFile`), less one trailing newline; errors name the field and the path, never the content. */
+function readSecretFile(base: string, v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw bad(field, 'expected a file path');
+  try {
+    return fs.readFileSync(path.resolve(base, v), 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new CoordinatorError('BAD_CONFIG', { field, message: `${field}: cannot read: ${(e as Error).message}`, cause: e });
+  }
+}
+
 /**
  * Reads the JSON config file into options. Relative paths are relative to the file;
  * the passphrase comes from `passphraseFile` if set, else from the `passphraseEnv`
- * environment variable.
+ * environment variable; the connection string from `database` or `databaseFile`.
+ * `overrides.advertiseUrl` (the CLI's `--advertise-url`) replaces the file's.
  */
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, overrides: { advertiseUrl?: string } = {}): CoordinatorOptions {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -315,12 +331,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 
   let passphrase: string | undefined;
   if (c.passphraseFile !== undefined) {
-    if (typeof c.passphraseFile !== 'string' || c.passphraseFile.length === 0) throw bad('passphraseFile', 'expected a file path');
-    try {
-      passphrase = fs.readFileSync(path.resolve(base, c.passphraseFile), 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new CoordinatorError('BAD_CONFIG', { field: 'passphraseFile', message: `cannot read: ${(e as Error).message}`, cause: e });
-    }
+    passphrase = readSecretFile(base, c.passphraseFile, 'passphraseFile');
   } else {
     const name = c.passphraseEnv ?? DEFAULT_PASSPHRASE_ENV;
     if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw bad('passphraseEnv', 'expected an environment variable name');
@@ -339,8 +350,11 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   for (const k of ['roundTimeoutMs', 'heartbeatMs', 'maxFrameBytes', 'maxBodyBytes', 'maxSkewMs', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkpointIntervalMs'] as const) {
     if (c[k] !== undefined) opts[k] = c[k] as number;
   }
+  if (c.database !== undefined && c.databaseFile !== undefined) throw bad('databaseFile', 'give database or databaseFile, not both');
   if (c.database !== undefined) opts.database = c.database as string;
+  if (c.databaseFile !== undefined) opts.database = readSecretFile(base, c.databaseFile, 'databaseFile');
   if (c.advertiseUrl !== undefined) opts.advertiseUrl = c.advertiseUrl as string;
+  if (overrides.advertiseUrl !== undefined) opts.advertiseUrl = overrides.advertiseUrl;
   if (c.leaseMs !== undefined) opts.leaseMs = c.leaseMs as number;
   if (c.metricsKeyLabels !== undefined) opts.metricsKeyLabels = c.metricsKeyLabels as boolean;
   if (c.logLevel !== undefined) opts.logLevel = c.logLevel as LogLevel;

@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { generateIdentity } from '@keyquorum/protocol';
@@ -98,6 +101,40 @@ describe('config file', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('reads the PostgreSQL connection string from databaseFile (a mounted Secret), and advertiseUrl from the override (the CLI flag)', () => {
+    const dir = tempDir();
+    const db = 'postgres://kq:s3cret-pw@db.internal:5432/keyquorum?sslmode=verify-full';
+    const env = { KEYQUORUM_COORDINATOR_PASSPHRASE: 'p' };
+    fs.writeFileSync(path.join(dir, 'database-url'), `${db}\n`);
+    const config = { dataDir: 'd', signers: {}, databaseFile: 'database-url' };
+    // One file for every replica: each process names its own URL.
+    const o = loadConfigFile(write(dir, config), env, { advertiseUrl: 'http://coordinator-1.peers:7400' });
+    expect([o.database, o.advertiseUrl]).toEqual([db, 'http://coordinator-1.peers:7400']);
+    expect(loadConfigFile(write(dir, { ...config, advertiseUrl: 'http://file:7400' }), env, { advertiseUrl: 'http://flag:7400' }).advertiseUrl).toBe('http://flag:7400');
+    expect(loadConfigFile(write(dir, { ...config, advertiseUrl: 'http://file:7400' }), env).advertiseUrl).toBe('http://file:7400');
+    // The override is validated as the file's value would be, and needs database as it does.
+    expect(fieldOf(() => loadConfigFile(write(dir, config), env))).toBe('advertiseUrl');
+    expect(fieldOf(() => loadConfigFile(write(dir, config), env, { advertiseUrl: 'ws://a:1' }))).toBe('advertiseUrl');
+    expect(fieldOf(() => loadConfigFile(write(dir, { dataDir: 'd', signers: {} }), env, { advertiseUrl: 'http://a:1' }))).toBe('advertiseUrl');
+    const refusals: Array<[string, object]> = [
+      ['databaseFile', { ...config, database: db }],
+      ['databaseFile', { ...config, databaseFile: 'missing' }],
+      ['databaseFile', { ...config, databaseFile: 7 }],
+    ];
+    fs.writeFileSync(path.join(dir, 'not-postgres'), 'mysql://kq:s3cret-pw@db/k\n');
+    refusals.push(['database', { ...config, databaseFile: 'not-postgres' }]);
+    for (const [field, c] of refusals) {
+      const file = write(dir, c);
+      expect(fieldOf(() => loadConfigFile(file, env, { advertiseUrl: 'http://a:1' }))).toBe(field);
+      try {
+        loadConfigFile(file, env, { advertiseUrl: 'http://a:1' });
+      } catch (e) {
+        expect((e as Error).message).not.toContain('s3cret-pw');
+      }
+    }
+    fs.rmSync(dir, { recursive: true });
+  });
+
   it('refuses unknown fields, a missing passphrase and malformed JSON, naming the field', () => {
     const dir = tempDir();
     expect(fieldOf(() => loadConfigFile(write(dir, { dataDir: 'd', signers: {}, listn: 'x' }), { KEYQUORUM_COORDINATOR_PASSPHRASE: 'p' }))).toBe('listn');
@@ -107,6 +144,40 @@ describe('config file', () => {
     expect(fieldOf(() => loadConfigFile(path.join(dir, 'bad.json'), {}))).toBe('config');
     fs.rmSync(dir, { recursive: true });
   });
+});
+
+describe('CLI start --advertise-url', () => {
+  const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+  const tsx = createRequire(import.meta.url).resolve('tsx');
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', tsx, cli, ...args], { encoding: 'utf8', env: { ...process.env, KEYQUORUM_COORDINATOR_PASSPHRASE: 'pw' }, timeout: 120_000 });
+  const errorOf = (stderr: string) => JSON.parse(stderr.trim().split('\n').at(-1)!) as { code?: string; field?: string; msg: string };
+
+  it('sets advertiseUrl for the one process, validated as the config field, so replicas share one config file', () => {
+    const dir = tempDir();
+    initIdentity(path.join(dir, 'd'), 'pw', { scryptN: 2 ** 10 });
+    // Nothing listens on port 1: a process that gets past its config fails to connect, and prints no password.
+    fs.writeFileSync(path.join(dir, 'database-url'), 'postgres://kq:s3cret-pw@127.0.0.1:1/keyquorum\n');
+    const ha = path.join(dir, 'ha.json');
+    fs.writeFileSync(ha, JSON.stringify({ dataDir: 'd', listen: '127.0.0.1:0', signers: { s1: KEY }, databaseFile: 'database-url' }));
+    const single = path.join(dir, 'single.json');
+    fs.writeFileSync(single, JSON.stringify({ dataDir: 'd', listen: '127.0.0.1:0', signers: { s1: KEY } }));
+    const refused = (args: string[]) => {
+      const r = run(args);
+      expect([r.status, r.stderr]).toEqual([1, expect.any(String)]);
+      return errorOf(r.stderr);
+    };
+    expect(refused(['start', '--config', ha])).toMatchObject({ code: 'BAD_CONFIG', field: 'advertiseUrl' });
+    expect(refused(['start', '--config', ha, '--advertise-url', 'ws://a:7400'])).toMatchObject({ code: 'BAD_CONFIG', field: 'advertiseUrl' });
+    expect(refused(['start', '--config', single, '--advertise-url', 'http://a:7400'])).toMatchObject({ code: 'BAD_CONFIG', field: 'advertiseUrl' });
+    const passed = run(['start', '--config', ha, '--advertise-url', 'http://coordinator-0.peers:7400']);
+    expect(passed.status).toBe(1);
+    // Past the config: the store cannot connect (BAD_CONFIG naming database, not advertiseUrl).
+    expect(errorOf(passed.stderr)).toMatchObject({ field: 'database', msg: expect.stringMatching(/cannot open PostgreSQL .*ECONNREFUSED/) });
+    expect(passed.stderr).not.toContain('s3cret-pw');
+    const usage = run(['pubkey', '--data', path.join(dir, 'd'), '--advertise-url', 'http://a:7400']);
+    expect([usage.status, usage.stderr]).toEqual([2, expect.stringMatching(/--advertise-url applies to start only/)]);
+    fs.rmSync(dir, { recursive: true });
+  }, 300_000);
 });
 
 describe('sealed identity', () => {
