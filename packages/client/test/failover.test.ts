@@ -72,6 +72,12 @@ describe('SDK failover over several coordinator URLs', () => {
     }
   });
 
+  it('sends a POST to the next URL after a refused connection (it cannot have run)', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const sig = await client([dead, c.coordinator.url]).sign('fo', { message: msg, epoch: 0 });
+    expect(standardVerify('frost-secp256k1-tr', sig.signature, msg, keyPublic)).toBe(true);
+  });
+
   it('re-sends the same signed ClientRequest with a fresh HTTP signature, in turn, and stops after retry.attempts', async () => {
     const a = await fixture('no-leader');
     const b = await fixture('no-leader');
