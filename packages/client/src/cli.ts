@@ -276,6 +276,7 @@ async function dev(args: string[], io: CliIo): Promise<number> {
   const env = here ? '' : `export KEYQUORUM_URL=${cluster.url} KEYQUORUM_KEY_FILE=${path.join(dataDir, 'admin-key.json')}; `;
   progress(`keyquorum dev: ready at ${cluster.url} (${threshold}-of-${signers}).`);
   progress(`  Try: ${env}npx keyquorum keys create --suite frost-secp256k1-tr --threshold ${threshold}   or: npm run demo`);
+  if (cluster instanceof DevHaCluster) progress(`  Coordinators: ${cluster.urls.join(' ')} (one leads; 'keyquorum status' in ${path.dirname(dataDir)} says which). KEYQUORUM_URL names one: no failover.`);
   progress(`  Logs in ${path.join(dataDir, 'logs')}. Ctrl-C stops everything.`);
 
   const outcome = await Promise.race([stopped.then((signal) => ({ signal })), cluster.unexpectedExit.then((exit) => ({ exit }))]);

@@ -39,7 +39,7 @@ export interface KeyquorumClientOptions {
 }
 
 export interface RetryOptions {
-  /** Tries of one call in all, the first included; default 12. 1 = no retry. */
+  /** Tries of one call in all, the first included; default 40 (so `totalMs` is the usual bound). 1 = no retry. */
   attempts?: number;
   /** Longest wait between two tries; default 2 000 ms (from 100 ms, doubling). */
   maxDelayMs?: number;
@@ -112,7 +112,7 @@ export class ApiCore {
     this.fetchFn = opts.fetch ?? globalThis.fetch;
     this.now = opts.now ?? Date.now;
     const r = opts.retry ?? {};
-    this.retry = { attempts: positive(r.attempts, 12, 'retry.attempts'), maxDelayMs: positive(r.maxDelayMs, 2_000, 'retry.maxDelayMs'), totalMs: positive(r.totalMs, 15_000, 'retry.totalMs') };
+    this.retry = { attempts: positive(r.attempts, 40, 'retry.attempts'), maxDelayMs: positive(r.maxDelayMs, 2_000, 'retry.maxDelayMs'), totalMs: positive(r.totalMs, 15_000, 'retry.totalMs') };
   }
 
   /** Signs a request for `op` on `keyId` over `digest` (fresh nonce, current time). */
