@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { KEY_ID_PATTERN } from '@keyquorum/protocol';
+import { KEY_ID_PATTERN, type IdentityKey } from '@keyquorum/protocol';
 import { KeyquorumClient } from './client.ts';
 import { DEV_DIR } from './dev.ts';
 import { discoverEndpoint, readClientKeyFile } from './discovery.ts';
@@ -70,13 +70,13 @@ export function printable(s: string): string {
   return s.replace(CONTROL, '\ufffd');
 }
 
-export function connect(v: Values, io: CliIo): { client: KeyquorumClient; threshold: number | undefined } {
+export function connect(v: Values, io: CliIo): { client: KeyquorumClient; threshold: number | undefined; clientKey: IdentityKey } {
   const devDir = path.resolve(io.cwd, DEV_DIR);
   const found = discoverEndpoint({ url: v.url as string | undefined, keyFile: v['key-file'] as string | undefined }, io.env, devDir);
   if (found.url === undefined) throw new UsageError(`no coordinator URL: pass --url, set KEYQUORUM_URL, or run 'keyquorum dev' in this directory`);
   if (found.keyFile === undefined) throw new UsageError(`no client key: pass --key-file, set KEYQUORUM_KEY_FILE, or run 'keyquorum dev' in this directory`);
   const key = readClientKeyFile(path.resolve(io.cwd, found.keyFile));
-  return { client: new KeyquorumClient({ url: found.url, clientKey: key.identity }), threshold: found.cluster?.threshold };
+  return { client: new KeyquorumClient({ ...(found.urls === undefined ? { url: found.url } : { urls: found.urls }), clientKey: key.identity }), threshold: found.cluster?.threshold, clientKey: key.identity };
 }
 
 /** Columns padded to their widest cell. */

@@ -34,16 +34,21 @@ import { audit } from './cli-audit.ts';
 import { governance, printPending } from './cli-governance.ts';
 import { sign, signTx } from './cli-sign.ts';
 import { IoError, Refusal, UsageError, connect, fields, keyId, need, parse, printable, table, time, type CliIo, type Values } from './cli-support.ts';
-import type { Ban, CreateKeyOptions, KeyJson, SignerStatus } from './client.ts';
+import { KeyquorumClient, type Ban, type CreateKeyOptions, type KeyJson, type SignerStatus } from './client.ts';
 import { stateTransition } from './cli-states.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
+import { DevHaCluster, freeLoopbackPort } from './dev-ha.ts';
+import { coordinatorStatus } from './dev-status.ts';
+import { readClusterFile } from './discovery.ts';
 import { writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
 import { isApprovalPending } from './pending.ts';
 
 const USAGE = `usage: keyquorum <command> [options]
 
-  dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR]   run a local cluster in the foreground
+  dev [--signers 3] [--threshold 2] [--port 8080] [--data DIR] [--ha]   run a local cluster in the foreground
+                                    (--ha: PostgreSQL and two coordinators, ports --port and --port+1, one leading)
+  status                            each coordinator's URL, pid and role (leader/follower), and the signers
   keys create --suite frost-secp256k1-tr|frost-ed25519|ecdsa-secp256k1 --threshold T [--signers id,...] [--label L]
                                     (--scheme is accepted as the older name of --suite)
   keys list
@@ -235,7 +240,7 @@ async function keys(sub: string | undefined, args: string[], io: CliIo): Promise
 }
 
 async function dev(args: string[], io: CliIo): Promise<number> {
-  const { values: v } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, 'scrypt-n': { type: 'string' } }, 0);
+  const { values: v } = parse(args, { signers: { type: 'string' }, threshold: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, 'scrypt-n': { type: 'string' }, ha: { type: 'boolean' } }, 0);
   const signers = integer((v.signers as string | undefined) ?? '3', 'signers', 2, 64);
   const threshold = integer((v.threshold as string | undefined) ?? '2', 'threshold', 2, 255);
   if (threshold > signers) throw new UsageError(`--threshold ${threshold} is greater than --signers ${signers}`);
@@ -245,7 +250,7 @@ async function dev(args: string[], io: CliIo): Promise<number> {
 
   // --scrypt-n (tests only; undocumented in USAGE): a cheaper sealing cost for fresh nodes; the CLIs check its range.
   const scryptN = v['scrypt-n'] === undefined ? {} : { scryptN: integer(v['scrypt-n'] as string, 'scrypt-n', 16, 2 ** 20) };
-  const cluster = new DevCluster({ dataDir, signers, threshold, port, progress, ...scryptN });
+  const cluster = v.ha === true ? new DevHaCluster({ dataDir, signers, threshold, port, progress, postgresPort: await freeLoopbackPort(), ...scryptN }) : new DevCluster({ dataDir, signers, threshold, port, progress, ...scryptN });
   let interrupted = false;
   const stopped = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -271,14 +276,15 @@ async function dev(args: string[], io: CliIo): Promise<number> {
   const env = here ? '' : `export KEYQUORUM_URL=${cluster.url} KEYQUORUM_KEY_FILE=${path.join(dataDir, 'admin-key.json')}; `;
   progress(`keyquorum dev: ready at ${cluster.url} (${threshold}-of-${signers}).`);
   progress(`  Try: ${env}npx keyquorum keys create --suite frost-secp256k1-tr --threshold ${threshold}   or: npm run demo`);
+  if (cluster instanceof DevHaCluster) progress(`  Coordinators: ${cluster.urls.join(' ')} (one leads; 'keyquorum status' in ${path.dirname(dataDir)} says which). KEYQUORUM_URL names one: no failover.`);
   progress(`  Logs in ${path.join(dataDir, 'logs')}. Ctrl-C stops everything.`);
 
   const outcome = await Promise.race([stopped.then((signal) => ({ signal })), cluster.unexpectedExit.then((exit) => ({ exit }))]);
-  if ('exit' in outcome && outcome.exit.name !== 'coordinator') {
-    // A signer died: keep serving (the quorum may still sign) until stopped.
+  if ('exit' in outcome && (outcome.exit.name !== 'coordinator' || cluster instanceof DevHaCluster)) {
+    // A signer died, or one of two coordinators (the other leads): keep serving until stopped.
     await stopped;
   }
-  progress('keyquorum dev: stopping signers and coordinator…');
+  progress(cluster instanceof DevHaCluster ? 'keyquorum dev: stopping signers, coordinators and PostgreSQL…' : 'keyquorum dev: stopping signers and coordinator…');
   await cluster.stop();
   const failed = 'exit' in outcome && outcome.exit.name === 'coordinator';
   progress(failed ? 'keyquorum dev: the coordinator exited; everything stopped.' : 'keyquorum dev: stopped. Data kept; run it again to reuse the same keys.');
@@ -316,6 +322,18 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       seed.fill(0);
       const publicKey = bytesToHex(identity.publicKey);
       print({ publicKey, keyFile: file }, `publicKey ${publicKey}\nkeyFile   ${file}`);
+      return 0;
+    }
+    case 'status': {
+      const { values: v } = parse(rest, {}, 0);
+      const { clientKey } = connect(v, io);
+      const cluster = readClusterFile(path.resolve(io.cwd, DEV_DIR));
+      const urls = typeof v.url === 'string' ? [v.url] : (cluster?.urls ?? (cluster ? [cluster.url] : [io.env.KEYQUORUM_URL ?? '']));
+      const coordinators = await coordinatorStatus(urls, cluster?.pids ?? {});
+      const leader = coordinators.find((c) => c.role === 'leader' || c.role === 'single');
+      const signers = leader === undefined ? [] : await new KeyquorumClient({ url: leader.url, clientKey }).listSigners();
+      const human = [...coordinators.map((c) => `${c.url}  ${c.role}  pid ${c.pid ?? '-'}`), ...signers.map((x) => `${x.id}  ${x.connected ? 'connected' : 'disconnected'}`)].join('\n');
+      print({ coordinators, signers }, human);
       return 0;
     }
     case 'signers': {

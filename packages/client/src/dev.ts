@@ -31,15 +31,15 @@ export const DEV_DIR = '.keyquorum';
 export const CLUSTER_FILE = 'cluster.json';
 export const ADMIN_KEY_FILE = 'admin-key.json';
 
-const COORDINATOR_CLI = fileURLToPath(new URL('../../coordinator/src/cli.ts', import.meta.url));
-const SIGNER_CLI = fileURLToPath(new URL('../../signer/src/cli.ts', import.meta.url));
+export const COORDINATOR_CLI = fileURLToPath(new URL('../../coordinator/src/cli.ts', import.meta.url));
+export const SIGNER_CLI = fileURLToPath(new URL('../../signer/src/cli.ts', import.meta.url));
 const TSX = createRequire(import.meta.url).resolve('tsx');
 /** Files whose presence means a node was initialised (coordinator identity.ts, signer keystore). */
-const COORDINATOR_IDENTITY = 'identity.sealed';
-const SIGNER_KEYSTORE = 'keystore.db';
-const START_TIMEOUT_MS = 60_000;
+export const COORDINATOR_IDENTITY = 'identity.sealed';
+export const SIGNER_KEYSTORE = 'keystore.db';
+export const START_TIMEOUT_MS = 60_000;
 /** The dev coordinator's round timeout (production default: 5 s). */
-const DEV_ROUND_TIMEOUT_MS = 15_000;
+export const DEV_ROUND_TIMEOUT_MS = 15_000;
 const STOP_DEADLINE_MS = 10_000;
 
 export interface DevOptions {
@@ -54,12 +54,12 @@ export interface DevOptions {
   progress?: (line: string) => void;
 }
 
-type LogLine = Record<string, unknown> & { msg?: unknown };
+export type LogLine = Record<string, unknown> & { msg?: unknown };
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
+export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
 /** One child process, spawned by start(): its JSON lines go to its log file and are scanned for events. */
-class Child implements Startable {
+export class Child implements Startable {
   proc: ChildProcess | undefined;
   /** Resolves when the process exits (never if it was not started). */
   readonly exited: Promise<Exit>;
@@ -159,7 +159,7 @@ class Child implements Startable {
 }
 
 /** The signer processes as one part: stopped together. */
-class Signers implements Startable {
+export class Signers implements Startable {
   readonly children = new Map<string, Child>();
 
   start(): void {}
@@ -170,7 +170,7 @@ class Signers implements Startable {
 }
 
 /** Runs a CLI to completion; resolves to its stdout. */
-function runCli(script: string, args: string[]): Promise<string> {
+export function runCli(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -183,12 +183,12 @@ function runCli(script: string, args: string[]): Promise<string> {
   });
 }
 
-function writePrivate(file: string, text: string): void {
+export function writePrivate(file: string, text: string): void {
   fs.writeFileSync(file, text, { mode: 0o600 });
   fs.chmodSync(file, 0o600);
 }
 
-const short = (hex: string) => `${hex.slice(0, 16)}…`;
+export const short = (hex: string) => `${hex.slice(0, 16)}…`;
 
 export class DevCluster extends Service {
   readonly signerIds: string[];

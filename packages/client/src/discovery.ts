@@ -13,6 +13,10 @@ import { ClientError } from './errors.ts';
 /** `cluster.json` under a dev data directory. */
 export interface ClusterFile {
   url: string;
+  /** `keyquorum dev --ha`: every coordinator's URL (`url` is the first), for the SDK's failover. */
+  urls?: string[];
+  /** `keyquorum dev --ha`: the running coordinators' process ids, by URL (for `keyquorum status`). */
+  pids?: Record<string, number>;
   /** Admin client key file, relative to the data directory. */
   keyFile: string;
   signers: string[];
@@ -61,6 +65,8 @@ export function readClusterFile(dir: string): ClusterFile | undefined {
 
 export interface Endpoint {
   url: string;
+  /** Every coordinator's URL when the dev cluster has several and no flag or variable named one. */
+  urls: string[] | undefined;
   keyFile: string;
   /** The dev cluster's file, when one was found (its threshold is the CLI's default). */
   cluster: ClusterFile | undefined;
@@ -69,9 +75,11 @@ export interface Endpoint {
 /** Resolves URL and key file by precedence; undefined fields when nothing names them. */
 export function discoverEndpoint(flags: { url?: string; keyFile?: string }, env: NodeJS.ProcessEnv, devDir: string): Partial<Endpoint> {
   const cluster = readClusterFile(devDir);
-  const url = flags.url ?? nonEmpty(env.KEYQUORUM_URL) ?? cluster?.url;
+  const named = flags.url ?? nonEmpty(env.KEYQUORUM_URL);
+  const url = named ?? cluster?.url;
+  const urls = named === undefined && cluster?.urls !== undefined && cluster.urls.length > 1 ? cluster.urls : undefined;
   const keyFile = flags.keyFile ?? nonEmpty(env.KEYQUORUM_KEY_FILE) ?? (cluster ? path.resolve(devDir, cluster.keyFile) : undefined);
-  return { url, keyFile, cluster };
+  return { url, urls, keyFile, cluster };
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

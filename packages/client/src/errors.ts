@@ -9,8 +9,10 @@ import type { ApiErrorCode, ApiErrorJson } from '@keyquorum/protocol';
 export type ClientErrorCode =
   /** The codes the coordinator answers with (the HTTP contract's). */
   | ApiErrorCode
-  /** The coordinator could not be reached. */
+  /** The coordinator could not be reached (after the retries of failover, client-http.ts). */
   | 'NETWORK'
+  /** A mutating request's connection failed after it was sent (reset, timeout): it may have run. Not retried. */
+  | 'OUTCOME_UNKNOWN'
   /** The coordinator answered something that is not the documented JSON. */
   | 'BAD_RESPONSE'
   /** An argument to an SDK method is invalid (nothing was sent). */
