@@ -115,6 +115,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`keyquorum dev --ha${POSTGRE
     expect(audit.verification.ok).toBe(true);
     const logged = new Set(audit.entries.filter((e) => e.event === 'key.signed').map((e) => (e.data as { signature: string }).signature));
     for (const s of signed) expect(logged.has(s.signature)).toBe(true);
+    // No request ran twice: the log holds each signature once, and no more than the client got plus the
+    // requests whose outcome it could not know (in flight at the kill).
+    const signedEntries = audit.entries.filter((e) => e.event === 'key.signed');
+    expect(signedEntries).toHaveLength(logged.size);
+    expect(logged.size).toBeLessThanOrEqual(signed.length + (failures.get('OUTCOME_UNKNOWN') ?? 0));
+    // No nonce reused across the failover: every BIP340 signature has its own R (its first 32 bytes).
+    const rs = new Set([...logged].map((sig) => sig.slice(0, 64)));
+    expect(rs.size).toBe(logged.size);
     const exported = await atNewLeader.exportAudit();
     expect(exported.verification.ok).toBe(true);
 
