@@ -18,10 +18,20 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './support/cluster.ts';
 import { checkEthereum } from './support/verify.ts';
+import { until } from './support/wait.ts';
 
 /** Signatures at most: each signer is seen answering mid-round long before this (4 rounds per signature). */
 const MAX_SIGNATURES = 12;
 const DROPPED = new Set(['signer missed pongs; dropping', 'signer disconnected']);
+
+/** The coordinator's presignatures per quorum once topped up (coordinator constants PRESIGN_TARGET). */
+const PRESIGN_TARGET = 4;
+
+/** Presignatures the coordinator holds unused (its keyquorum_pooled_presignatures gauge). */
+async function pooledPresignatures(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^keyquorum_pooled_presignatures (\d+)$/m.exec(text)?.[1] ?? 0);
+}
 
 /** The crypto rounds a signer reports running, read off its /metrics (undefined if the scrape failed). */
 async function callsRunning(base: string): Promise<number | undefined> {
@@ -93,8 +103,11 @@ describe('a 5-of-5 ecdsa-secp256k1 key signing repeatedly', () => {
       expect(lines.filter((l) => l.msg === 'disconnected')).toEqual([]);
       expect(lines.filter((l) => l.msg === 'signature share sent')).toHaveLength(signatures);
     }
-    // Every round's call is answered: the signers' workers hold nothing for finished sessions (once the
-    // coordinator's background presign sessions, docs/cluster-protocol.md "Presignature pool", are done too).
+    // Every round's call is answered: the signers' workers hold nothing for finished sessions, once the
+    // coordinator's background presigning (docs/cluster-protocol.md "Presignature pool") is done too. It
+    // tops the quorum's pool up one presign session after another, so a scrape between two of them reads 0
+    // while more are to come: wait for the pool to be full (its gauge at the target, no top-up runs then).
+    await until('the presignature pool full', async () => ((await pooledPresignatures(cluster.url)) >= PRESIGN_TARGET ? true : undefined), 300_000, 200);
     for (const base of health.values()) {
       for (let i = 0; i < 3000 && (await callsRunning(base)) !== 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await callsRunning(base)).toBe(0);
