@@ -29,6 +29,8 @@ import { TestClock, patient, snapshot, startClockedCluster, type ClockedCluster 
 const IDS = ['s1', 's2', 's3'];
 const participants = refs(IDS);
 const QUORUM = ['s1', 's2'];
+/** Presignatures per key at each signer (config noncePool). */
+const CAP = 8;
 
 /** The state of journal entry `id` in `dataDir`, read through a second (read-only) SQLite connection. */
 function nonceState(dataDir: string, id: string): string | undefined {
@@ -79,7 +81,8 @@ describe('ecdsa presignature pool at the signer', () => {
 
   beforeAll(async () => {
     c = patient(await FakeCoordinator.start(), 120_000);
-    cl = await startClockedCluster(c, IDS, new TestClock(), {}, { s1: spy });
+    // A small cap (config noncePool): the refresh test fills it.
+    cl = await startClockedCluster(c, IDS, new TestClock(), { noncePool: CAP }, { s1: spy });
     publicKey = (await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart('k1', ECDSA_SUITE, 2, participants))).publicKey;
     await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart('k2', ECDSA_SUITE, 2, participants));
   }, 600_000);
@@ -161,8 +164,12 @@ describe('ecdsa presignature pool at the signer', () => {
     expect(await refused(ecdsaPooled(c, ['s1'], dropped.id, () => start(new Uint8Array(randomBytes(32)))))).toMatch(/^NONCE_UNKNOWN\b/);
   }, 600_000);
 
-  it('refuses a presignature of an older epoch after a refresh', async () => {
+  it('refuses a presignature of an older epoch after a refresh; those left unused do not hold the new epoch\'s cap', async () => {
     const stale = await ecdsaPresign(c, QUORUM, 'k1', epoch);
+    // Fill the key's cap at this epoch: the next PRESIGN is refused.
+    let full = false;
+    for (let i = 0; i <= CAP && !full; i++) full = await ecdsaPresign(c, QUORUM, 'k1', epoch).then(() => false, (e: unknown) => e instanceof SessionAborted);
+    expect(full).toBe(true);
     await runKeySession(c, 'refresh', ECDSA_SUITE, participants, refreshStart('k1', epoch, participants));
     epoch += 1;
     expect(nonceState(dataDir('s1'), bytesToHex(stale.id))).toBe('discarded');

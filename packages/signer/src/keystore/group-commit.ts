@@ -49,6 +49,8 @@ export class GroupCommit implements CommitGate {
   readonly #db: Database.Database;
   readonly #windowMs: number;
   readonly #sql: { begin: Database.Statement; commit: Database.Statement; rollback: Database.Statement };
+  /** Runs a step in a SAVEPOINT (better-sqlite3 runs a transaction function called inside a transaction as one). */
+  readonly #savepoint: (step: () => unknown) => unknown;
   #waiters: Waiter[] = [];
   #steps = 0;
   #timer: { cancel(): void } | undefined;
@@ -62,6 +64,7 @@ export class GroupCommit implements CommitGate {
     this.#db = db;
     this.#windowMs = windowMs;
     this.#sql = { begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') };
+    this.#savepoint = db.transaction((step: () => unknown) => step());
   }
 
   /** A batch is open: some step is not yet committed. */
@@ -80,8 +83,7 @@ export class GroupCommit implements CommitGate {
       this.#schedule();
     }
     try {
-      // better-sqlite3 runs a transaction function called inside a transaction as a SAVEPOINT.
-      const result = this.#db.transaction(step)();
+      const result = this.#savepoint(step) as T;
       this.#steps++;
       return result;
     } catch (e) {

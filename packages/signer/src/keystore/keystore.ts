@@ -342,15 +342,21 @@ export class Keystore implements ReplayGuard, Startable {
   }
 
   /**
-   * Returns a nonce's secret bytes after marking it consumed and zeroing its sealed copy
-   * in a committed (synchronous=FULL) transaction: by the time the caller holds the bytes,
-   * the mark is on disk (with group commit: once `commits.whenDurable()` resolves; nothing computed from the
-   * bytes may leave before). 'NONCE_CONSUMED' the second time, 'NONCE_DISCARDED' after a
-   * discard, 'NONCE_UNKNOWN' for an id never stored.
+   * Marks a nonce consumed, zeroes its sealed copy and returns its secret bytes; the mark is on disk once the step
+   * commits (at once without group commit). 'NONCE_CONSUMED', 'NONCE_DISCARDED', 'NONCE_UNKNOWN' otherwise.
    */
   consumeNonce(nonceId: string): Uint8Array {
     aId(nonceId, 'nonceId');
     return this.#step(({ nonces }) => nonces.consume(nonceId));
+  }
+
+  /** `consumeNonce` (its refusals thrown at once), the bytes once the mark is committed; a failed commit rejects, bytes zeroed. */
+  consumeNonceDurably(nonceId: string): Promise<Uint8Array> {
+    const secret = this.consumeNonce(nonceId);
+    return this.commits.whenDurable().then(() => secret, (e: unknown) => {
+      secret.fill(0);
+      throw e;
+    });
   }
 
   /** Discards (and zeroes) one fresh nonce (an aborted signing attempt); false if it was not fresh. */
@@ -381,10 +387,7 @@ export class Keystore implements ReplayGuard, Startable {
     return this.rememberRequest(clientKeyHex, nonceHex, timestamp);
   }
 
-  /**
-   * Forgets requests whose timestamp is more than `olderThanMs` before now; the caller
-   * must reject such requests by their timestamp. Returns how many were forgotten.
-   */
+  /** Forgets requests stamped over `olderThanMs` ago (the caller rejects those by their timestamp); returns how many. */
   pruneRequests(olderThanMs: number): number {
     aUint(olderThanMs, 'olderThanMs');
     return this.#write(({ replay }) => replay.prune(now(this.#keystore) - olderThanMs));
@@ -438,10 +441,7 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#group === undefined ? this.#write(fn) : this.#group.run(() => fn(stores));
   }
 
-  /**
-   * Copies the committed (wiped) pages into keystore.db and truncates the WAL, so no
-   * frame written before a wipe survives in it. Run after every share wipe.
-   */
+  /** Copies the committed (wiped) pages into keystore.db and truncates the WAL: no frame from before a wipe survives. Run after every wipe. */
   #purgeWal(): void {
     this.#keystore.db.pragma('wal_checkpoint(TRUNCATE)');
   }

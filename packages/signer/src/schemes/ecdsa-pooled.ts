@@ -29,7 +29,7 @@ export function startPresign(ctx: SessionContext, proposalId: Uint8Array, body: 
   const share = activeShareAt(ctx.keystore, body.keyId, body.epoch, codec);
   try {
     if (share.suite !== suite) throw new SignerError('WRONG_SUITE', { field: 'header.suite', message: `${body.keyId} is ${share.suite}` });
-    const done = ctx.presignatures.reserve(body.keyId);
+    const done = ctx.presignatures.reserve(body.keyId, body.epoch);
     try {
       return new EcdsaSignSession(ctx, proposalId, share, undefined, codec, done);
     } catch (e) {
@@ -55,15 +55,7 @@ export function signPooledEcdsa(ctx: SessionContext, proposalId: Uint8Array, bod
     ...(body.path === undefined ? {} : { path: body.path }),
   };
   // Durably consumed (sealed copy zeroed, committed) before anything computed from it exists.
-  const secret = ctx.keystore.consumeNonce(claimed.id);
-  // Group commit: the share is computed only once the consume's batch is committed (a failed commit releases nothing).
-  return ctx.keystore.commits.whenDurable().then(
-    () => answerPooled(ctx, proposalId, body, share, claimed, params, secret),
-    (e: unknown) => {
-      secret.fill(0);
-      throw e;
-    },
-  );
+  return ctx.keystore.consumeNonceDurably(claimed.id).then((secret) => answerPooled(ctx, proposalId, body, share, claimed, params, secret));
 }
 
 function answerPooled(ctx: SessionContext, proposalId: Uint8Array, body: SignStartBody, share: HeldShare, claimed: { id: string; quorum: ParticipantRef[] }, params: ecdsa.PooledSignParams, secret: Uint8Array): void {

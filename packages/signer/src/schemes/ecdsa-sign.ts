@@ -246,9 +246,8 @@ export class EcdsaSignSession extends ContributedSession {
     if (this.#body === undefined) return this.#keep(rounds, presigned.instancePoint);
     // Durably consumed before anything computed from the presignature exists; round 3 gets the entry.
     this.#nonceOpen = false;
-    const journalled = this.ctx.keystore.consumeNonce(hex(this.proposalId));
+    const journalled = await this.ctx.keystore.consumeNonceDurably(hex(this.proposalId));
     try {
-      await this.ctx.keystore.commits.whenDurable(); // group commit: the consume's batch committed
       this.assertOpen();
     } catch (e) {
       journalled.fill(0);

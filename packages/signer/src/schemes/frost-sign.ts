@@ -123,15 +123,8 @@ interface ShareJob {
  * settles once SHARE is sent; a failed commit computes nothing.
  */
 function sendShare(ctx: SessionContext, j: ShareJob): Promise<void> {
-  const secret = ctx.keystore.consumeNonce(j.nonceId);
   // Durably consumed before anything computed from the nonce exists.
-  return ctx.keystore.commits.whenDurable().then(
-    () => computeAndSend(ctx, j, secret),
-    (e: unknown) => {
-      secret.fill(0);
-      throw e;
-    },
-  );
+  return ctx.keystore.consumeNonceDurably(j.nonceId).then((secret) => computeAndSend(ctx, j, secret));
 }
 
 function computeAndSend(ctx: SessionContext, j: ShareJob, secret: Uint8Array): void {

@@ -72,7 +72,7 @@ export interface NoncePoolView {
 /** What a session sees of the presignature pool (presignatures.ts). */
 export interface PresignatureView {
   /** A presign session of `keyId` starts; the returned function ends it (made or not). WRONG_STATUS when the key's pool is full. */
-  reserve(keyId: string): () => void;
+  reserve(keyId: string, epoch: number): () => void;
   /** Keeps a presignature made here (its secret already sealed in the nonce journal under `id`). */
   add(id: string, record: { keyId: string; epoch: number; quorum: ParticipantRef[]; instancePoint: Uint8Array }): void;
   /** Takes presignature `id` out of the pool if it is one made here for `keyId` at `epoch`; else NONCE_UNKNOWN and nothing changes. */

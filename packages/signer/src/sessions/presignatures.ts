@@ -45,8 +45,18 @@ export class PresignaturePool implements PresignatureView {
     return [...this.#items.values()].filter((p) => keyId === undefined || p.keyId === keyId).length;
   }
 
-  /** A presign session of `keyId` starts: WRONG_STATUS when the key already has `size` presignatures (made or being made). */
-  reserve(keyId: string): () => void {
+  /**
+   * A presign session of `keyId` at `epoch` starts: WRONG_STATUS when the key already has `size` presignatures
+   * (made or being made). Those of another epoch go first: their journal entries were discarded at activation,
+   * and left here they would fill the key's cap until the link drops.
+   */
+  reserve(keyId: string, epoch: number): () => void {
+    for (const [id, p] of this.#items) {
+      if (p.keyId === keyId && p.epoch !== epoch) {
+        this.#items.delete(id);
+        this.discard(id);
+      }
+    }
     const making = this.#making.get(keyId) ?? 0;
     if (this.count(keyId) + making >= this.#size) throw new SignerError('WRONG_STATUS', { field: 'keyId', message: `${keyId} already has ${this.#size} presignatures here (config noncePool)` });
     this.#making.set(keyId, making + 1);
