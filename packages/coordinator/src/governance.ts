@@ -319,7 +319,8 @@ export class Governance {
     const indices = path === undefined ? [] : path.split('/').slice(1).map(Number);
     const pathLabel = path ?? 'm';
     // The rule check is synchronous: the counts it may ask for are read first.
-    const epochSince = await g.epochSince(key.id, key.createdAt);
+    // The epoch's start matters only to a refresh rule (checkSignPolicy): not read otherwise.
+    const epochSince = policy.refresh === undefined ? key.createdAt : await g.epochSince(key.id, key.createdAt);
     const counts = new Map<VelocityRule, number>();
     for (const rule of policy.velocity) counts.set(rule, await g.signUses(key.id, now - rule.windowSeconds * 1000, rule.per === 'path' ? pathLabel : undefined, requestId));
     try {

@@ -362,7 +362,6 @@ export function createHttpHandler(coordinator: CoordinatorApi): (req: http.Incom
       }
       const access = accessOf(route);
       // Cap, then authenticate from the headers, then read the body, then parse.
-      if (route.method === 'POST') bodyUnread = true;
       if (route.method === 'POST' && Number(req.headers['content-length'] ?? 0) > o.maxBodyBytes) throw tooLarge(o.maxBodyBytes);
       let signed: HttpHeaderCaller | undefined;
       if (access !== 'public') {

@@ -156,6 +156,8 @@ export interface AuditRow {
 
 export { auditHash };
 
+/** A row in the chain's form (`data` as hashed). */
+export const toChainRow = (r: AuditRow): AuditChainRow => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
 export const toEntry = (r: AuditRow): AuditEntry => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: JSON.parse(r.data) as Record<string, AuditValue>, prevHash: r.prev_hash, hash: r.hash });
 
 export class AuditLog {
@@ -221,7 +223,7 @@ export class AuditLog {
 
   /** Up to `limit` rows after `after`, oldest first, in the chain's form (`data` as hashed). */
   chainRows(after: number, limit: number): AuditChainRow[] {
-    return this.rowsAfter(after, limit).map((r) => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash }));
+    return this.rowsAfter(after, limit).map(toChainRow);
   }
 
   /** The rows of `events`, oldest first. */
@@ -245,7 +247,7 @@ export class AuditLog {
 
 /** Checks row `r` follows `state` (the last verified seq and hash) and advances it; the failure otherwise. */
 function chainStep(state: { seq: number; hash: string }, r: AuditRow): AuditVerification | undefined {
-  return rowStep(state, { seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
+  return rowStep(state, toChainRow(r));
 }
 
 function rowStep(state: { seq: number; hash: string }, r: AuditChainRow): AuditVerification | undefined {

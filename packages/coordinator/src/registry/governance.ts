@@ -62,7 +62,8 @@ export interface PendingOperation {
   error?: ApiErrorJson;
 }
 
-interface PolicyRow { key_id: string; version: number; text: string; digest: string; set_at: number; client_key: string; approvers: string }
+/** A `policies` row as both backends read it. */
+export interface PolicyRow { key_id: string; version: number; text: string; digest: string; set_at: number; client_key: string; approvers: string }
 /** A `pending_operations` row as both backends read it. */
 export interface OpRow {
   id: string; key_id: string; op: Operation; action: ApprovalAction; state: PendingOperationState; required: number;
@@ -115,6 +116,10 @@ CREATE TABLE IF NOT EXISTS sign_uses (
 /** msgpack has no undefined: absent fields are left out. */
 export const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
+export function toPolicy(r: PolicyRow): PolicyRecord {
+  return { keyId: r.key_id, version: r.version, policy: policyFromText(r.text), text: r.text, digest: r.digest, setAt: r.set_at, clientKey: r.client_key, approvers: JSON.parse(r.approvers) as string[] };
+}
+
 export function toOp(r: OpRow): PendingOperation {
   const op: PendingOperation = {
     id: r.id, keyId: r.key_id, op: r.op, action: r.action, state: r.state, required: r.required,
@@ -146,7 +151,7 @@ export class GovernanceStore {
     return this.db
       .prepare<[string], PolicyRow>('SELECT * FROM policies WHERE key_id = ? ORDER BY version')
       .all(keyId)
-      .map((r) => ({ keyId: r.key_id, version: r.version, policy: policyFromText(r.text), text: r.text, digest: r.digest, setAt: r.set_at, clientKey: r.client_key, approvers: JSON.parse(r.approvers) as string[] }));
+      .map(toPolicy);
   }
 
   addPolicy(p: Omit<PolicyRecord, 'setAt' | 'policy'>): void {

@@ -20,7 +20,8 @@ export interface KeyUsage {
   updatedAt: number;
 }
 
-interface Row {
+/** A `key_states` row as both backends read it. */
+export interface UsageRow {
   key_id: string;
   state: UsageState;
   previous: UsageState | null;
@@ -30,7 +31,7 @@ interface Row {
   updated_at: number;
 }
 
-function toUsage(r: Row): KeyUsage {
+export function toUsage(r: UsageRow): KeyUsage {
   const schedule = r.schedule === null || r.after_ms === null || r.destroy_at === null
     ? undefined
     : { afterMs: r.after_ms, destroyAt: r.destroy_at, request: parseClientRequest(decode(new Uint8Array(r.schedule)), 'schedule') };
@@ -44,7 +45,7 @@ export class KeyUsageStore {
   ) {}
 
   get(keyId: string): KeyUsage | undefined {
-    const r = this.db.prepare<[string], Row>('SELECT * FROM key_states WHERE key_id = ?').get(keyId);
+    const r = this.db.prepare<[string], UsageRow>('SELECT * FROM key_states WHERE key_id = ?').get(keyId);
     return r === undefined ? undefined : toUsage(r);
   }
 
@@ -61,6 +62,6 @@ export class KeyUsageStore {
 
   /** Keys whose destruction is scheduled, soonest first. */
   scheduled(): KeyUsage[] {
-    return this.db.prepare<[], Row>("SELECT * FROM key_states WHERE state = 'destroy-scheduled' ORDER BY destroy_at").all().map(toUsage);
+    return this.db.prepare<[], UsageRow>("SELECT * FROM key_states WHERE state = 'destroy-scheduled' ORDER BY destroy_at").all().map(toUsage);
   }
 }

@@ -21,16 +21,14 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { ecdsa, targetExternalKey } from '@keyquorum/crypto';
 import { ECDSA_SIGN_ROUND, WireError, decodeBody, presignDigest, type EcdsaPresignedBody, type EcdsaSignShareBody, type ParticipantRef } from '@keyquorum/protocol';
 import { PRESIGN_LOW_WATER, PRESIGN_TARGET } from '../constants.ts';
-import { isSessionFault, sessionFault } from '../errors.ts';
+import { sessionFault } from '../errors.ts';
 import type { RegistryKey } from '../store/types.ts';
 import { combineShares, ecdsaStartBody, relayRounds } from './ecdsa-rounds.ts';
 import type { SignRequest } from './requests.ts';
 import { sameSession, toCoordinator, type SessionRuntime } from './runtime.ts';
-import { runAttempt, type AttemptSignature } from './scheme-driver.ts';
+import { isPoolMiss, runAttempt, type AttemptSignature } from './scheme-driver.ts';
 
 const R = ECDSA_SIGN_ROUND;
-/** A signer's refusal of the presignature (signer presignatures.ts / the nonce journal): fall back to the full protocol. */
-const POOL_MISS = /aborted: NONCE_(UNKNOWN|CONSUMED|DISCARDED)\b/;
 
 /** One presign session of `key` with `quorum`; its presignature goes into the pool. */
 async function presignOnce(rt: SessionRuntime, key: RegistryKey, quorum: readonly ParticipantRef[]): Promise<void> {
@@ -102,7 +100,7 @@ export async function pooledAttempt(rt: SessionRuntime, r: SignRequest, quorum: 
       return out;
     });
   } catch (e) {
-    if (!isSessionFault(e) || e.fault.reason !== 'abort' || !POOL_MISS.test(e.message)) throw e;
+    if (!isPoolMiss(e)) throw e;
     rt.log.info('a presignature was refused; signing with the full protocol', { keyId: r.key.id, epoch: r.key.epoch, reason: e.message });
     return undefined;
   }

@@ -17,13 +17,11 @@
  */
 import { aggregate, isCryptoError, verifySignature, type SigningPackage, type SigningTarget } from '@keyquorum/crypto';
 import { SIGN_ROUND, decodeBody, type Envelope, type ParticipantRef, type SignCommitmentBody, type SignShareBody } from '@keyquorum/protocol';
-import { CoordinatorError, isSessionFault, sessionFault } from '../errors.ts';
+import { CoordinatorError, sessionFault } from '../errors.ts';
 import { startTx, type SignRequest } from './requests.ts';
 import { toCoordinator, type SessionRuntime } from './runtime.ts';
-import { runAttempt, type AttemptSession, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
+import { isPoolMiss, runAttempt, type AttemptSession, type AttemptSignature, type SchemeDriver } from './scheme-driver.ts';
 
-/** A signer's refusal of its pooled commitment (signer NoncePool / the nonce journal): fall back to two rounds. */
-const POOL_MISS = /aborted: NONCE_(UNKNOWN|CONSUMED|DISCARDED)\b/;
 
 function startBody(r: SignRequest): Record<string, unknown> {
   const start: Record<string, unknown> = { keyId: r.key.id, epoch: r.key.epoch, message: r.message, request: r.request };
@@ -111,7 +109,7 @@ async function frostSignAttempt(rt: SessionRuntime, r: SignRequest, quorum: read
       try {
         return await oneRound(rt, r, quorum, target, offers);
       } catch (e) {
-        if (!isSessionFault(e) || e.fault.reason !== 'abort' || !POOL_MISS.test(e.message)) throw e;
+        if (!isPoolMiss(e)) throw e;
         rt.log.info('a pooled commitment was refused; signing in two rounds', { keyId: key.id, epoch: key.epoch, reason: e.message });
       }
     }

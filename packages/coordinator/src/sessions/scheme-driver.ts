@@ -54,6 +54,14 @@ export interface SchemeDriver {
  * sends the quorum: a signer's ABORT names suspects it alone can vouch for, and they are
  * not passed on as culprits.
  */
+/**
+ * A signer refused what was pooled for it (a FROST commitment or an ECDSA presignature: unknown here,
+ * already consumed or discarded, in the nonce journal's words): the attempt falls back to the full protocol.
+ */
+export function isPoolMiss(e: unknown): e is Error {
+  return isSessionFault(e) && e.fault.reason === 'abort' && /aborted: NONCE_(UNKNOWN|CONSUMED|DISCARDED)\b/.test(e.message);
+}
+
 export function provenCulprits(e: unknown): string[] {
   return isSessionFault(e) && e.fault.reason !== 'abort' ? [...e.culprits] : [];
 }

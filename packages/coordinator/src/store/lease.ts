@@ -72,7 +72,7 @@ export class LeaderLease {
       [holder, leaseMs],
     );
     if (taken.rows[0] !== undefined) return toState(taken.rows[0], true);
-    return toState((await this.db.query<LeaderRow>(`SELECT ${COLUMNS} FROM leader WHERE id = 1`)).rows[0]!, false);
+    return { leader: false, ...(await this.current()) };
   }
 
   /** Gives the lease up at once if `holder` holds it (the next taker gets a new token); false if it did not. */

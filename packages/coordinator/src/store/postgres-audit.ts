@@ -12,10 +12,9 @@
  * transaction (store/postgres.ts).
  */
 import { AUDIT_GENESIS as GENESIS, auditChainStep, auditHash, type AuditChainRow, type AuditPosition } from '@keyquorum/protocol';
-import { toEntry, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditRow, type AuditVerification } from '../registry/audit.ts';
+import { toChainRow, toEntry, type AuditEntry, type AuditEventType, type AuditEvents, type AuditPage, type AuditRow, type AuditVerification } from '../registry/audit.ts';
 import type { Queryable } from './pg-sql.ts';
 
-const toChainRow = (r: AuditRow): AuditChainRow => ({ seq: r.seq, ts: r.ts, event: r.event, keyId: r.key_id, data: r.data, prevHash: r.prev_hash, hash: r.hash });
 
 /** Rows read per query while verifying the whole chain. */
 const VERIFY_BATCH = 1000;

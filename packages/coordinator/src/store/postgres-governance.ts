@@ -8,15 +8,13 @@
  */
 import {
   encodeBody,
-  policyFromText,
   type ApiErrorJson,
   type Approval,
   type PendingOperationState,
 } from '@keyquorum/protocol';
-import { defined, toOp, type OpRow, type PendingOperation, type PolicyRecord } from '../registry/governance.ts';
+import { defined, toOp, toPolicy, type OpRow, type PolicyRow, type PendingOperation, type PolicyRecord } from '../registry/governance.ts';
 import { blob, type Queryable } from './pg-sql.ts';
 
-interface PolicyRow { key_id: string; version: number; text: string; digest: string; set_at: number; client_key: string; approvers: string }
 
 export class PgGovernance {
   constructor(
@@ -34,7 +32,7 @@ export class PgGovernance {
   /** Every policy the key had, oldest first. */
   async policyHistory(keyId: string): Promise<PolicyRecord[]> {
     const res = await this.db.query<PolicyRow>('SELECT * FROM policies WHERE key_id = $1 ORDER BY version', [keyId]);
-    return res.rows.map((r) => ({ keyId: r.key_id, version: r.version, policy: policyFromText(r.text), text: r.text, digest: r.digest, setAt: r.set_at, clientKey: r.client_key, approvers: JSON.parse(r.approvers) as string[] }));
+    return res.rows.map(toPolicy);
   }
 
   async addPolicy(p: Omit<PolicyRecord, 'setAt' | 'policy'>): Promise<void> {

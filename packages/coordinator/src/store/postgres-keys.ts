@@ -7,24 +7,18 @@
  * writes is one statement, or runs in the caller's transaction with the row it reads
  * locked (`acknowledge`).
  */
-import { decode, encodeBody, parseClientRequest, toWirePublicKey, type AuditCheckpoint, type KeySuiteId, type ParticipantRef, type UsageState } from '@keyquorum/protocol';
+import { encodeBody, toWirePublicKey, type AuditCheckpoint, type KeySuiteId, type ParticipantRef } from '@keyquorum/protocol';
 import type { PublicKeyPackage } from '@keyquorum/crypto';
 import { CoordinatorError } from '../errors.ts';
 import type { Attestation, Ban, KeyState, KeyUsage, PendingCommit, RegistryKey, SignerEpoch, StoredCheckpoint } from './types.ts';
 import { blob, bytes, UNIQUE_VIOLATION, type Queryable } from './pg-sql.ts';
 import { SELECT_KEY, toKey, type KeyRow } from '../registry/keys.ts';
+import { toUsage, type UsageRow } from '../registry/key-states.ts';
 
-interface UsageRow { key_id: string; state: UsageState; previous: UsageState | null; after_ms: number | null; destroy_at: number | null; schedule: Uint8Array | null; updated_at: number }
 interface CommitRow { seq: number; signer: string; key_id: string; kind: string; epoch: number; session_id: string; frame: Uint8Array }
 interface AttestationRow { key_id: string; signer: string; epoch: number; destroyed_at: number; verifying_share: Uint8Array; envelope: Uint8Array; received_at: number }
 interface CheckpointRow { seq: number; hash: string; signer: string; sig: string; at: number }
 
-function toUsage(r: UsageRow): KeyUsage {
-  const schedule = r.schedule === null || r.after_ms === null || r.destroy_at === null
-    ? undefined
-    : { afterMs: r.after_ms, destroyAt: r.destroy_at, request: parseClientRequest(decode(bytes(r.schedule)), 'schedule') };
-  return { keyId: r.key_id, state: r.state, previous: r.previous ?? undefined, schedule, updatedAt: r.updated_at };
-}
 
 const toCommit = (r: CommitRow): PendingCommit => ({ seq: r.seq, signer: r.signer, keyId: r.key_id, kind: r.kind, epoch: r.epoch, sessionId: r.session_id, frame: bytes(r.frame) });
 const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({ signer: r.signer, seq: r.seq, hash: r.hash, sig: r.sig, at: r.at });

@@ -67,6 +67,7 @@ interface Shared {
   ended: boolean;
   /** Once set (`setFence`), every call outside a transaction and every transaction is fenced. */
   fence: Fence | undefined;
+  lease: LeaderLease;
 }
 
 /** An open transaction's handle state. */
@@ -87,7 +88,7 @@ export class PostgresStore implements CoordinatorStore {
     this.#p = new Parts(db, s.now);
     this.#tx = tx;
     this.#chain = tx === undefined ? new AuditChainVerifier(this, { chunkRows }) : undefined;
-    this.lease = new LeaderLease(s.pool);
+    this.lease = s.lease;
   }
 
   /** Connects to `connectionString` and migrates the database to the current schema; BAD_CONFIG if it is newer or cannot be opened. */
@@ -104,7 +105,7 @@ export class PostgresStore implements CoordinatorStore {
       if (e instanceof CoordinatorError) throw e;
       throw new CoordinatorError('BAD_CONFIG', { field: 'database', message: `cannot open ${where}: ${(e as Error).message}`, cause: e });
     }
-    const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false, fence: undefined };
+    const shared: Shared = { pool, inTx: new AsyncLocalStorage(), now: opts.now ?? Date.now, replayWindowMs: opts.replayWindowMs ?? 60_000, ended: false, fence: undefined, lease: new LeaderLease(pool) };
     return new PostgresStore(shared, pool, undefined, opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS);
   }
 

@@ -99,7 +99,8 @@ export class SqliteStore implements CoordinatorStore {
   readonly #gate: Gate;
   /** Set on a transaction handle, undefined on the store. */
   readonly #tx: TxToken | undefined;
-  readonly #chain: AuditChainVerifier;
+  /** The store's own (a transaction handle has none: it verifies the whole chain). */
+  readonly #chain: AuditChainVerifier | undefined;
   /** The connection (tests that tamper with rows reach it through a cast; nothing here uses it but through the parts). */
   private readonly db: Database.Database;
 
@@ -109,7 +110,7 @@ export class SqliteStore implements CoordinatorStore {
     this.#gate = gate;
     this.#tx = tx;
     this.db = parts.db;
-    this.#chain = new AuditChainVerifier(this, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS });
+    this.#chain = tx === undefined ? new AuditChainVerifier(this, { chunkRows: opts.auditChunkRows ?? AUDIT_VERIFY_CHUNK_ROWS }) : undefined;
   }
 
   /**
@@ -327,7 +328,7 @@ export class SqliteStore implements CoordinatorStore {
     return this.#run((p) => p.log.verify());
   }
   verifyAuditChain(): Promise<AuditVerification> {
-    return this.#chain.verify();
+    return this.#chain?.verify() ?? this.verifyAudit();
   }
 
   // ---- governance ----

@@ -52,8 +52,8 @@ export interface PooledSignParams {
   path?: DerivationPath;
 }
 
-/** The public side of a pooled signing: what the combiner needs (R', the signed-for key) and the values step 9 uses. */
-export function pooledSession(params: PooledSignParams, digest: Uint8Array): { session: SigningSession; tweak: bigint; delta: bigint } {
+/** The public side of a pooled signing: what the combiner needs (R', the signed-for key) and the values step 9 uses (r = R'.x mod n). */
+export function pooledSession(params: PooledSignParams, digest: Uint8Array): { session: SigningSession; tweak: bigint; delta: bigint; r: bigint } {
   const id = assertBytes(params.presignatureId, 32, 'sign.presignatureId');
   const d = assertBytes(digest, 32, 'sign.digest');
   const R = parsePoint(suite, params.instancePoint, 'sign.presignature.instancePoint') as unknown as Pt;
@@ -68,7 +68,7 @@ export function pooledSession(params: PooledSignParams, digest: Uint8Array): { s
   // delta is public: variable time is fine.
   const R2 = R.add(Point.BASE.multiplyUnsafe(delta));
   if (R2.is0()) throw new CryptoError('BAD_POINT', { field: 'sign.instancePoint', message: 'BAD_POINT: R + delta*G is the identity' });
-  return { session: { quorum: [...params.quorum], instancePoint: pointBytes(R2), publicKey }, tweak, delta };
+  return { session: { quorum: [...params.quorum], instancePoint: pointBytes(R2), publicKey }, tweak, delta, r: Fn.create(R2.toAffine().x) };
 }
 
 /**
@@ -79,12 +79,10 @@ export function signPooled(secret: Uint8Array, self: ParticipantId, params: Pool
   try {
     assertBytes(secret, PRESIGNATURE_SECRET_LENGTH, 'sign.presignature.secret');
     assertMember(self, params.quorum, 'sign.self');
-    const { session, tweak, delta } = pooledSession(params, digest);
+    const { session, tweak, delta, r } = pooledSession(params, digest);
     const u = Fn.fromBytes(secret.subarray(0, 32));
     const v = Fn.fromBytes(secret.subarray(32, 64));
     const phi = Fn.fromBytes(secret.subarray(64, 96));
-    const R2 = Point.fromBytes(session.instancePoint) as Pt;
-    const r = Fn.create(R2.toAffine().x);
     const m = Fn.add(bytesToNumberBE(digest) % N, Fn.mul(r, tweak));
     const w = Fn.add(Fn.mul(m, phi), Fn.mul(r, v));
     const u2 = Fn.add(u, Fn.mul(delta, phi));
