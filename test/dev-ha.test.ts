@@ -13,11 +13,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClientError, KeyquorumClient } from '../packages/client/src/index.ts';
 import { readClientKeyFile, readClusterFile } from '../packages/client/src/discovery.ts';
+import { postgresDir } from '../packages/client/src/dev-ha.ts';
 import { Dev, cli, json } from '../packages/client/test/support/cli.ts';
 import { POSTGRES_UNAVAILABLE } from './support/postgres.ts';
 import { standardVerify } from './support/verify.ts';
@@ -48,8 +47,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`keyquorum dev --ha${POSTGRE
       await dev.exited;
     }
     fs.rmSync(cwd, { recursive: true, force: true });
-    // dev-ha.ts postgresDir as root: under the temporary directory, named by the data directory.
-    fs.rmSync(path.join(os.tmpdir(), `keyquorum-dev-postgres-${bytesToHex(sha256(new TextEncoder().encode(dataDir))).slice(0, 16)}`), { recursive: true, force: true });
+    // As root the database lives under the temporary directory (dev-ha.ts postgresDir).
+    fs.rmSync(postgresDir(dataDir), { recursive: true, force: true });
   }, 120_000);
 
   it('survives kill -9 of the leader while a client signs in a loop; status shows the new leader; SIGTERM stops all', async () => {

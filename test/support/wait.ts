@@ -1,9 +1,8 @@
 /**
  * Waiting in end-to-end tests: for a condition (never a fixed sleep; every test must
  * pass on a loaded machine, so a bound only decides how late a failure is reported),
- * and for a free loopback port.
+ * and for a free loopback port (the product's, packages/client/src/dev-ha.ts).
  */
-import net from 'node:net';
 
 /** Polls `probe` until it gives a value (not undefined); throws naming `what` once `timeoutMs` has passed. */
 export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000, intervalMs = 100): Promise<T> {
@@ -16,14 +15,4 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the caller retries if another process takes it first). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freeLoopbackPort as freePort } from '../../packages/client/src/dev-ha.ts';

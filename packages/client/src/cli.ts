@@ -39,8 +39,7 @@ import { stateTransition } from './cli-states.ts';
 import { DEV_DIR, DevCluster } from './dev.ts';
 import { DevHaCluster, freeLoopbackPort } from './dev-ha.ts';
 import { coordinatorStatus } from './dev-status.ts';
-import { readClusterFile } from './discovery.ts';
-import { writeClientKeyFile } from './discovery.ts';
+import { readClusterFile, writeClientKeyFile } from './discovery.ts';
 import { isClientError } from './errors.ts';
 import { isApprovalPending } from './pending.ts';
 
@@ -332,7 +331,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const coordinators = await coordinatorStatus(urls, cluster?.pids ?? {});
       const leader = coordinators.find((c) => c.role === 'leader' || c.role === 'single');
       const signers = leader === undefined ? [] : await new KeyquorumClient({ url: leader.url, clientKey }).listSigners();
-      const human = [...coordinators.map((c) => `${c.url}  ${c.role}  pid ${c.pid ?? '-'}`), ...signers.map((x) => `${x.id}  ${x.connected ? 'connected' : 'disconnected'}`)].join('\n');
+      // Through table() (printable): what a coordinator answers never reaches the terminal raw.
+      const human = [table(['coordinator', 'role', 'pid'], coordinators.map((c) => [c.url, c.role, String(c.pid ?? '-')])), signersView(signers)].join('\n');
       print({ coordinators, signers }, human);
       return 0;
     }

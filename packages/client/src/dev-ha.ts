@@ -8,7 +8,9 @@
  * over) and the coordinators' pids (`keyquorum status`). stop(): signers, coordinators
  * (SIGTERM: the leader releases its lease), then PostgreSQL.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -17,7 +19,7 @@ import { Service, generateIdentity, exportIdentitySecret, type StartStack } from
 import { KeyquorumClient } from './client.ts';
 import { ClientError } from './errors.ts';
 import { readClientKeyFile, writeClientKeyFile, type ClusterFile } from './discovery.ts';
-import { ADMIN_KEY_FILE, CLUSTER_FILE, COORDINATOR_CLI, COORDINATOR_IDENTITY, DEV_ROUND_TIMEOUT_MS, SIGNER_CLI, SIGNER_KEYSTORE, START_TIMEOUT_MS, Child, Signers, runCli, short, writePrivate, type DevOptions, type Exit } from './dev.ts';
+import { ADMIN_KEY_FILE, CLUSTER_FILE, COORDINATOR_CLI, COORDINATOR_IDENTITY, DEV_ROUND_TIMEOUT_MS, SIGNER_CLI, SIGNER_KEYSTORE, START_TIMEOUT_MS, Child, Signers, runCli, watchChild, short, writePrivate, type DevOptions, type Exit } from './dev.ts';
 import { DevPostgres } from './dev-postgres.ts';
 import { coordinatorStatus } from './dev-status.ts';
 
@@ -47,15 +49,6 @@ export class DevHaCluster extends Service {
     return this.urls[0] ?? '';
   }
 
-  /** Process ids by node name (postgres, coordinator-a, coordinator-b, signer-N). */
-  get pids(): Record<string, number> {
-    const out: Record<string, number> = {};
-    if (this.postgres) out.postgres = this.postgres.pid;
-    for (const [n, c] of this.coordinators) out[n] = c.pid;
-    for (const [id, c] of this.signers.children) out[id] = c.pid;
-    return out;
-  }
-
   protected wrongStatus(message: string): Error {
     return new ClientError('DEV_PROCESS', { message: `keyquorum dev --ha: ${message}` });
   }
@@ -66,7 +59,7 @@ export class DevHaCluster extends Service {
 
   private passphraseFile(node: string): string {
     const file = this.file('secrets', `${node}.passphrase`);
-    if (!fs.existsSync(file)) writePrivate(file, `${randomHex()}\n`);
+    if (!fs.existsSync(file)) writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
     return file;
   }
 
@@ -83,8 +76,10 @@ export class DevHaCluster extends Service {
   }
 
   protected async startParts(stack: StartStack): Promise<void> {
-    // A database left from an earlier cluster of this path whose data directory was removed would not match its keys.
-    if (!fs.existsSync(this.file(CLUSTER_FILE))) fs.rmSync(postgresDir(this.dataDir), { recursive: true, force: true });
+    // A database left from an earlier cluster of this path (as root it lives outside the data directory: postgresDir)
+    // matches only that cluster's coordinator identity: without it, it is stale. With it, it is kept (a deleted
+    // cluster.json alone must not cost the keys).
+    if (!fs.existsSync(this.file(NAMES[0], COORDINATOR_IDENTITY))) fs.rmSync(postgresDir(this.dataDir), { recursive: true, force: true });
     for (const dir of [this.dataDir, this.file('secrets'), this.file('logs')]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.progress(`keyquorum dev --ha: ${this.o.threshold}-of-${this.o.signers} cluster, two coordinators on PostgreSQL, data in ${this.dataDir}`);
     const adminFile = this.file(ADMIN_KEY_FILE);
@@ -163,11 +158,7 @@ export class DevHaCluster extends Service {
   }
 
   private watch(child: Child): void {
-    void child.exited.then(({ code, signal }) => {
-      if (child.stopping) return;
-      this.progress(`  ✗ ${child.name} exited (${code ?? signal}); see ${this.file('logs', `${child.name}.log`)}`);
-      this.onUnexpectedExit({ name: child.name, code, signal });
-    });
+    watchChild(child, this.progress, this.onUnexpectedExit);
   }
 
   /** Synchronous last resort for process exit: SIGKILL whatever still runs. */
@@ -183,22 +174,18 @@ export class DevHaCluster extends Service {
  * /root/…) a directory under the OS temporary directory named by a hash of the data
  * directory, so a second start with the same data directory finds it again.
  */
-function postgresDir(dataDir: string): string {
+export function postgresDir(dataDir: string): string {
   if (process.getuid?.() !== 0) return path.join(dataDir, 'postgres');
   return path.join(os.tmpdir(), `keyquorum-dev-postgres-${bytesToHex(sha256(new TextEncoder().encode(dataDir))).slice(0, 16)}`);
 }
 
-function randomHex(): string {
-  return bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
-}
-
-export async function freeLoopbackPort(): Promise<number> {
-  const net = await import('node:net');
+/** A TCP port on 127.0.0.1 that was free a moment ago (also test/support/wait.ts `freePort`). */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
+      const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
   });

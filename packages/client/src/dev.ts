@@ -58,6 +58,15 @@ export type LogLine = Record<string, unknown> & { msg?: unknown };
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
+/** Reports a child that exits while not being stopped: a progress line naming its log, then `lost`. */
+export function watchChild(child: Child, progress: (line: string) => void, lost: (e: { name: string } & Exit) => void): void {
+  void child.exited.then(({ code, signal }) => {
+    if (child.stopping) return;
+    progress(`  ✗ ${child.name} exited (${code ?? signal}); see ${child.logFile}`);
+    lost({ name: child.name, code, signal });
+  });
+}
+
 /** One child process, spawned by start(): its JSON lines go to its log file and are scanned for events. */
 export class Child implements Startable {
   proc: ChildProcess | undefined;
@@ -72,7 +81,7 @@ export class Child implements Startable {
     readonly name: string,
     private readonly script: string,
     private readonly args: string[],
-    private readonly logFile: string,
+    readonly logFile: string,
   ) {
     this.exited = new Promise((resolve) => (this.onExit = resolve));
   }
@@ -326,11 +335,7 @@ export class DevCluster extends Service {
   }
 
   private watch(child: Child): void {
-    void child.exited.then(({ code, signal }) => {
-      if (child.stopping) return;
-      this.progress(`  ✗ ${child.name} exited (${code ?? signal}); see ${this.file('logs', `${child.name}.log`)}`);
-      this.onUnexpectedExit({ name: child.name, code, signal });
-    });
+    watchChild(child, this.progress, this.onUnexpectedExit);
   }
 
   /** Synchronous last resort for process exit: SIGKILL whatever still runs. */
