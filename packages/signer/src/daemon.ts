@@ -184,7 +184,7 @@ export class SignerDaemon extends Service {
       timing: { ...DEFAULT_LINK_TIMING, ...this.#deps.timing },
       onFrame: (env) => router.dispatch(env),
       acceptLeaderToken: (token) => {
-        const accepted = keystore.acceptLeaderToken(token);
+        const accepted = keystore.acceptLeaderToken(token, o.coordinatorPublicKey);
         if (accepted) this.#leaderToken = token;
         return accepted;
       },

@@ -144,6 +144,32 @@ describe('leaderToken', () => {
     expect(daemon.metrics().leaderToken).toBe(7);
   });
 
+  it("counts a token only for the coordinator key it came from: the highest possible token from a compromised key locks out no leader once the operators rotate the key", async () => {
+    const [old] = await cluster(1);
+    const [s1, s2] = signers();
+    old!.leaderToken = Number.MAX_SAFE_INTEGER; // what whoever holds the coordinators' key can send once
+    const first = await launch(options(s1, s2, old!, [old!.url]));
+    await first.daemon.waitUntilConnected(20_000);
+    expect(first.daemon.metrics().leaderToken).toBe(Number.MAX_SAFE_INTEGER);
+    await first.daemon.stop();
+
+    // The rotated cluster (a new identity key in every signer's config) starts its lease at token 1.
+    const rotated = await FakeCoordinator.start();
+    coordinators.push(rotated);
+    rotated.leaderToken = 1;
+    const second = await launch(options(s1, s2, rotated, [rotated.url]));
+    await second.daemon.waitUntilConnected(20_000);
+    expect(second.daemon.metrics().leaderToken).toBe(1);
+    await second.daemon.stop();
+
+    // For the rotated key the usual rule holds, across a restart: a lower token is refused.
+    rotated.leaderToken = 0;
+    const sockets = rotated.sockets.length;
+    const third = await launch(options(s1, s2, rotated, [rotated.url]));
+    await until('two refused attempts', () => rotated.sockets.length >= sockets + 2);
+    expect(third.daemon.metrics().connects).toBe(0);
+  });
+
   it('refuses a WELCOME whose leaderToken was changed after the coordinator signed it, and stores nothing of it', async () => {
     const [c] = await cluster(1);
     const [s1, s2] = signers();

@@ -399,10 +399,10 @@ export class Keystore implements ReplayGuard, Startable {
     return this.#write(({ nonces }) => nonces.prune(now(this.#keystore) - olderThanMs));
   }
 
-  /** A coordinator's leader token (ha.md §2): false (nothing written) below the highest accepted; a higher one is recorded. */
-  acceptLeaderToken(token: number): boolean {
+  /** A leader token from the coordinator key `coordinatorKey` (ha.md §2): false (nothing written) below the highest accepted from that key; else recorded. */
+  acceptLeaderToken(token: number, coordinatorKey: Uint8Array): boolean {
     aUint(token, 'leaderToken');
-    return this.#write(({ leader }) => leader.accept(token));
+    return this.#write(({ leader }) => leader.accept(token, coordinatorKey));
   }
 
   /** Opened by `create` or `open`, so already started; 'LOCKED' once stopped (open it again instead). */

@@ -3,6 +3,7 @@
  * how its KEK is derived (kind, salt, scrypt parameters) and the KEK check value that
  * makes a wrong passphrase fail at open. None of them is secret.
  */
+import { bytesToHex } from '@noble/hashes/utils.js';
 import type Database from 'better-sqlite3';
 import { KEK_LENGTH, SALT_LENGTH } from './constants.ts';
 import { blob } from './database.ts';
@@ -62,7 +63,12 @@ export function writeMeta(db: Database.Database, meta: Meta, createdAt: number):
 
 /**
  * The highest coordinator leader token this signer has accepted (docs/ha.md §2), kept
- * in the meta row `leader_token` (none: 0). Runs inside the caller's transaction.
+ * in the meta row `leader_token` (none: 0) beside `leader_token_key`, the coordinator
+ * identity key it was accepted from. A token counts only for that key: the coordinators'
+ * key can raise the token without bound (2^53 - 1 locks every later leader out), and an
+ * operator recovers from a compromised coordinator key by rotating it, which starts a new
+ * sequence here. A row without its key (written before the key was kept) counts for
+ * whichever key is configured. Runs inside the caller's transaction.
  */
 export class LeaderTokens {
   readonly #db: Database.Database;
@@ -71,19 +77,25 @@ export class LeaderTokens {
     this.#db = ctx.db;
   }
 
-  /** The highest accepted token; 'CORRUPT' if the row is not a safe integer. */
-  highest(): number {
-    const v = this.#db.prepare<[], unknown>("SELECT value FROM meta WHERE name = 'leader_token'").pluck().get();
+  /** The highest token accepted from `coordinatorKey` (0: none); 'CORRUPT' if a row is malformed. */
+  highest(coordinatorKey: Uint8Array): number {
+    const row = (name: string) => this.#db.prepare<[string], unknown>('SELECT value FROM meta WHERE name = ?').pluck().get(name);
+    const v = row('leader_token');
     if (v === undefined) return 0;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new SignerError('CORRUPT', { field: 'meta.leader_token' });
-    return v;
+    const key = row('leader_token_key');
+    if (key === undefined) return v;
+    if (typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key)) throw new SignerError('CORRUPT', { field: 'meta.leader_token_key' });
+    return key === bytesToHex(coordinatorKey) ? v : 0;
   }
 
-  /** Records `token` when it is above the highest accepted one; false (nothing written) when it is below. */
-  accept(token: number): boolean {
-    const highest = this.highest();
+  /** Records `token` from `coordinatorKey` unless it is below the highest accepted from that key (then false, nothing written). */
+  accept(token: number, coordinatorKey: Uint8Array): boolean {
+    const highest = this.highest(coordinatorKey);
     if (token < highest) return false;
-    if (token > highest) this.#db.prepare("INSERT INTO meta (name, value) VALUES ('leader_token', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(token);
+    const upsert = this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+    upsert.run('leader_token', token);
+    upsert.run('leader_token_key', bytesToHex(coordinatorKey));
     return true;
   }
 }
