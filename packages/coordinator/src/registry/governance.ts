@@ -141,9 +141,10 @@ export class GovernanceStore {
 
   // ---- policies ----
 
-  /** The key's current policy record; undefined for a key that has the default policy. */
+  /** The key's current policy record (the latest version only: it is read for every signature); undefined for a key that has the default policy. */
   policy(keyId: string): PolicyRecord | undefined {
-    return this.policyHistory(keyId).at(-1);
+    const row = this.db.prepare<[string], PolicyRow>('SELECT * FROM policies WHERE key_id = ? ORDER BY version DESC LIMIT 1').get(keyId);
+    return row === undefined ? undefined : toPolicy(row);
   }
 
   /** Every policy the key had, oldest first. */

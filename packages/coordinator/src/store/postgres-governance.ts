@@ -24,9 +24,10 @@ export class PgGovernance {
 
   // ---- policies ----
 
-  /** The key's current policy record; undefined for a key that has the default policy. */
+  /** The key's current policy record (the latest version only: it is read for every signature); undefined for a key that has the default policy. */
   async policy(keyId: string): Promise<PolicyRecord | undefined> {
-    return (await this.policyHistory(keyId)).at(-1);
+    const res = await this.db.query<PolicyRow>('SELECT * FROM policies WHERE key_id = $1 ORDER BY version DESC LIMIT 1', [keyId]);
+    return res.rows.length === 0 ? undefined : toPolicy(res.rows[0]!);
   }
 
   /** Every policy the key had, oldest first. */
