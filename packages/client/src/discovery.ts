@@ -52,15 +52,31 @@ export function readClientKeyFile(file: string): ClientKey {
   return { identity, publicKey: identity.publicKey };
 }
 
-/** The dev cluster file under `dir`, or undefined when there is none. */
+/** The dev cluster file under `dir`, or undefined when there is none; BAD_ARGUMENT naming the field when it is not one `keyquorum dev` writes. */
 export function readClusterFile(dir: string): ClusterFile | undefined {
   const file = path.join(dir, 'cluster.json');
   if (!fs.existsSync(file)) return undefined;
+  let raw: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile;
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ClientError('BAD_ARGUMENT', { field: 'cluster', message: `${file}: ${(e as Error).message}` });
   }
+  const bad = (field: string, why: string) => new ClientError('BAD_ARGUMENT', { field: `cluster.${field}`, message: `${file}: ${field}: ${why}` });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ClientError('BAD_ARGUMENT', { field: 'cluster', message: `${file}: expected an object` });
+  const o = raw as Record<string, unknown>;
+  const isUrl = (v: unknown) => typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v) && URL.canParse(v);
+  if (!isUrl(o.url)) throw bad('url', 'expected an http(s) URL');
+  if (o.urls !== undefined && (!Array.isArray(o.urls) || o.urls.length === 0 || o.urls.length > 8 || !o.urls.every(isUrl))) throw bad('urls', 'expected 1 to 8 http(s) URLs');
+  if (o.pids !== undefined) {
+    const pids = o.pids;
+    if (typeof pids !== 'object' || pids === null || Array.isArray(pids)) throw bad('pids', 'expected an object of process ids by URL');
+    for (const [url, pid] of Object.entries(pids)) if (!isUrl(url) || !Number.isSafeInteger(pid) || (pid as number) < 1) throw bad('pids', `${url}: expected a process id`);
+  }
+  if (typeof o.keyFile !== 'string' || o.keyFile.length === 0) throw bad('keyFile', 'expected a file name');
+  if (!Array.isArray(o.signers) || !o.signers.every((v) => typeof v === 'string')) throw bad('signers', 'expected signer ids');
+  if (!Number.isSafeInteger(o.threshold) || (o.threshold as number) < 1) throw bad('threshold', 'expected a positive integer');
+  return o as unknown as ClusterFile;
 }
 
 export interface Endpoint {
