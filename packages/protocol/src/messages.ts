@@ -415,10 +415,7 @@ const ECDSA_PARSERS: Record<string, Record<number, Parser>> = {
     [ECDSA_SIGN_ROUND.SHARE]: parseEcdsaSignShare,
     [ECDSA_SIGN_ROUND.PRESIGN]: PARSERS.sign![SIGN_ROUND.POOL]!,
     [ECDSA_SIGN_ROUND.PRESIGNED]: parseEcdsaPresigned,
-    [ECDSA_SIGN_ROUND.POOLED]: (v, c) => {
-      const o = obj(v, ['start', 'presignature']);
-      return { start: ECDSA_PARSERS.sign![ECDSA_SIGN_ROUND.START]!(o.start, c), presignature: bytes(o.presignature, 32, 'presignature') };
-    },
+    [ECDSA_SIGN_ROUND.POOLED]: (v, c) => ({ start: ECDSA_PARSERS.sign![ECDSA_SIGN_ROUND.START]!(obj(v, ['start', 'presignature']).start, c), presignature: bytes((v as { presignature: unknown }).presignature, 32, 'presignature') }),
     [ECDSA_SIGN_ROUND.ABORT]: abort,
   },
   retire: PARSERS.retire!,
