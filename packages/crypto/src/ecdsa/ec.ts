@@ -13,10 +13,17 @@
  *   secret multiplications by the same base (G, the base-OT h, the sender's z).
  * - `msmUnsafe`: multi-scalar multiplication for PUBLIC points and scalars (batch
  *   verification), noble's Pippenger.
- * No curve arithmetic is written here: every group operation is noble's.
+ * - `mulBaseBytes`, `mulBytes`, `addBytes`, `linearCheck`: the same operations on 33-byte
+ *   encodings through libsecp256k1 (backend/secp256k1.ts, WebAssembly) when it loads,
+ *   else noble. libsecp256k1 multiplies in constant time (ecmult_gen for k*G,
+ *   ecmult_const for k*P), so secret scalars may go through `mulBaseBytes`/`mulBytes`.
+ * No curve arithmetic is written here: every group operation is noble's or libsecp256k1's.
  */
 import { normalizeZ, pippenger, ScalarMultiplier } from '@noble/curves/abstract/curve.js';
+import { wasmSecp256k1 } from '../backend/secp256k1.ts';
 import { Fn, N, Point, type Pt } from './common.ts';
+
+const lib = wasmSecp256k1;
 
 const multiplier = new ScalarMultiplier(Point as never);
 
@@ -53,4 +60,32 @@ export function msmUnsafe(points: Pt[], scalars: bigint[]): Pt {
     ks.push(k);
   }
   return ps.length === 0 ? (Point.ZERO as Pt) : (pippenger(Point as never, ps as never, ks) as Pt);
+}
+
+/** k*G encoded (33 bytes), k in 1..n-1 (may be secret). */
+export function mulBaseBytes(k: bigint): Uint8Array {
+  return lib ? lib.mulBase(k) : (Point.BASE.multiply(k) as Pt).toBytes(true);
+}
+
+/** k*P encoded, P a valid 33-byte encoding, k in 1..n-1 (may be secret). */
+export function mulBytes(P: Uint8Array, k: bigint): Uint8Array {
+  return lib ? lib.mul(P, k) : normalize([mulSecret(Point.fromBytes(P) as Pt, k)])[0]!.toBytes(true);
+}
+
+/** P + Q encoded, null for the identity (valid encodings). */
+export function addBytes(P: Uint8Array, Q: Uint8Array): Uint8Array | null {
+  if (lib) return lib.add(P, Q);
+  const S = Point.fromBytes(P).add(Point.fromBytes(Q));
+  return S.is0() ? null : S.toBytes(true);
+}
+
+/** chi*P == d*G + Q for PUBLIC values (P, Q valid encodings, chi and d in 0..n-1). */
+export function linearCheck(P: Uint8Array, chi: bigint, d: bigint, Q: Uint8Array): boolean {
+  if (lib && chi !== 0n) {
+    const rhs = lib.addTweak(Q, d);
+    if (rhs === null) return false;
+    const lhs = lib.mul(P, chi);
+    return lhs.length === rhs.length && lhs.every((x, i) => x === rhs[i]);
+  }
+  return Point.fromBytes(P).multiplyUnsafe(chi).equals(Point.BASE.multiplyUnsafe(d).add(Point.fromBytes(Q)));
 }
