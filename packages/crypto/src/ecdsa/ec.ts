@@ -20,7 +20,7 @@
  * No curve arithmetic is written here: every group operation is noble's or libsecp256k1's.
  */
 import { normalizeZ, pippenger, ScalarMultiplier } from '@noble/curves/abstract/curve.js';
-import { wasmSecp256k1 } from '../backend/secp256k1.ts';
+import { secp256k1Backend, wasmSecp256k1 } from '../backend/secp256k1.ts';
 import { Fn, N, Point, type Pt } from './common.ts';
 
 const lib = wasmSecp256k1;
@@ -88,4 +88,12 @@ export function linearCheck(P: Uint8Array, chi: bigint, d: bigint, Q: Uint8Array
     return lhs.length === rhs.length && lhs.every((x, i) => x === rhs[i]);
   }
   return Point.fromBytes(P).multiplyUnsafe(chi).equals(Point.BASE.multiplyUnsafe(d).add(Point.fromBytes(Q)));
+}
+
+/** The base point, encoded. */
+export const G_BYTES: Uint8Array = Point.BASE.toBytes(true);
+
+/** sum k_i*P_i for PUBLIC encodings and scalars in 0..n-1 (null: the identity); BAD_POINT if an encoding is invalid. */
+export function msmBytes(points: readonly Uint8Array[], scalars: readonly bigint[]): Uint8Array | null {
+  return secp256k1Backend.msm(points, scalars);
 }
