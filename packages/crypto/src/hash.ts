@@ -12,7 +12,7 @@
  * else noble. packages/crypto/test/hash-backend.test.ts checks both give the same
  * bytes for random and edge inputs (empty, long, many sizes and output lengths).
  */
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { shake256 } from '@noble/hashes/sha3.js';
 
@@ -44,7 +44,11 @@ export const nobleHash: HashBackend = {
   },
 };
 
+const { createHash } = nodeCrypto;
 type NodeHash = ReturnType<typeof createHash>;
+/** node:crypto's one-shot `hash` (Node >= 20.12): no Hash object per call. */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+const own = (b: Buffer): Uint8Array => (b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : Uint8Array.from(b));
 /** A plain Uint8Array over the digest's own memory (node allocates each digest separately). */
 function digest(h: NodeHash, parts: Uint8Array[]): Uint8Array {
   for (const p of parts) h.update(p);
@@ -54,8 +58,8 @@ function digest(h: NodeHash, parts: Uint8Array[]): Uint8Array {
 
 export const nodeHash: HashBackend = {
   name: 'node',
-  sha256: (...parts) => digest(createHash('sha256'), parts),
-  sha512: (...parts) => digest(createHash('sha512'), parts),
+  sha256: (...parts) => (oneShot && parts.length === 1 ? own(oneShot('sha256', parts[0]!, 'buffer')) : digest(createHash('sha256'), parts)),
+  sha512: (...parts) => (oneShot && parts.length === 1 ? own(oneShot('sha512', parts[0]!, 'buffer')) : digest(createHash('sha512'), parts)),
   shake256: (dkLen, ...parts) => (dkLen === 0 ? new Uint8Array(0) : digest(createHash('shake256', { outputLength: dkLen }), parts)),
 };
 

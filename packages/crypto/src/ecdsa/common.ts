@@ -59,6 +59,11 @@ export function bytesToBigInt(b: Uint8Array): bigint {
   const n = b.length;
   if (n % 8 !== 0) return bytesToNumberBE(b);
   const v = new DataView(b.buffer, b.byteOffset, n);
+  if (n === 48) {
+    // The OT-extension random oracle's output width: two 192-bit halves.
+    const hi = (v.getBigUint64(0) << 128n) | (v.getBigUint64(8) << 64n) | v.getBigUint64(16);
+    return (hi << 192n) | (v.getBigUint64(24) << 128n) | (v.getBigUint64(32) << 64n) | v.getBigUint64(40);
+  }
   let x = 0n;
   let i = 0;
   for (; i + 32 <= n; i += 32) x = (x << 256n) | (v.getBigUint64(i) << 192n) | (v.getBigUint64(i + 8) << 128n) | (v.getBigUint64(i + 16) << 64n) | v.getBigUint64(i + 24);
@@ -118,6 +123,15 @@ export function hashToScalar(tag: string, ...parts: Uint8Array[]): bigint {
 }
 
 export const scalarBytes = (s: bigint): Uint8Array => Fn.toBytes(s);
+
+/** Writes s (0 <= s < n) as 32 big-endian bytes at out[off..off+32]: the bytes of `scalarBytes(s)`, without a copy. */
+export function putScalar(out: Uint8Array, off: number, s: bigint): void {
+  const v = new DataView(out.buffer, out.byteOffset + off, 32);
+  v.setBigUint64(0, s >> 192n);
+  v.setBigUint64(8, BigInt.asUintN(64, s >> 128n));
+  v.setBigUint64(16, BigInt.asUintN(64, s >> 64n));
+  v.setBigUint64(24, BigInt.asUintN(64, s));
+}
 export const pointBytes = (p: Pt): Uint8Array => p.toBytes(true);
 
 export function u16(n: number): Uint8Array {

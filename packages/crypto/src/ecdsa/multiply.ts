@@ -22,7 +22,7 @@ import { equalBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { assertBytes, parseScalar } from '../frost/suite.ts';
 import { hashBackend } from '../hash.ts';
-import { bytesToBigInt, framed, Fn, getBit, hash, hashToScalar, N, randomBytes, randomScalar, scalarBytes, suite, u16, XI, type Rng } from './common.ts';
+import { bytesToBigInt, framed, Fn, getBit, hash, hashToScalar, N, putScalar, randomBytes, randomScalar, scalarBytes, suite, u16, XI, type Rng } from './common.ts';
 import { cotReceive, cotSend, oteReceive, oteSend, oteSessionId, type OteMessage, type OtReceiverSeeds, type OtSenderSeeds } from './ote.ts';
 
 export const MUL_L = 2;
@@ -82,7 +82,18 @@ function checkChallenges(sid: Uint8Array, m1: MulMessage1, nonceA: Uint8Array, t
   };
 }
 
-const rHash = (sid: Uint8Array, r: bigint[][]) => hash('mul/r', sid, ...r.flat().map(scalarBytes));
+/** hash('mul/r', sid, ...every r_{j,l} as 32 bytes), framed into one buffer directly. */
+function rHash(sid: Uint8Array, r: bigint[][]): Uint8Array {
+  const scalars = new Uint8Array(32);
+  const input = framed('mul/r', [sid, ...r.flatMap((rj) => rj.map(() => scalars))]);
+  let off = input.length - r.length * MUL_L * 36;
+  for (const rj of r)
+    for (const x of rj) {
+      putScalar(input, off + 4, x);
+      off += 36;
+    }
+  return hashBackend.sha256(input);
+}
 
 /** Bob, step 1. Returns his random input b (DKLs23's chi) and the message for Alice. */
 export function mulReceiverStart(setup: OtReceiverSeeds, sid: Uint8Array, g: bigint[], rng?: Rng): { state: MulReceiverState; message: MulMessage1 } {
@@ -102,7 +113,7 @@ export function mulSenderRespond(setup: OtSenderSeeds, sid: Uint8Array, g: bigin
   const cotSid = hash('mul/cot', oteSid, nonce);
   const { z, tau } = cotSend(cotSid, rows, setup.delta, [...aTilde, ...aHat]); // step 3
   const chi = checkChallenges(sid, m1, nonce, tau); // step 4
-  const r = z.map((zj) => Array.from({ length: MUL_L }, (_, l) => (chi.tilde[l]! * zj[l]! + chi.hat[l]! * zj[MUL_L + l]!) % N)); // step 5
+  const r = z.map((zj) => [0, 1].map((l) => (chi.tilde[l]! * zj[l]! + chi.hat[l]! * zj[MUL_L + l]!) % N)); // step 5 (MUL_L = 2)
   const mu = aTilde.map((at, l) => Fn.add(Fn.mul(chi.tilde[l]!, at), Fn.mul(chi.hat[l]!, aHat[l]!)));
   const gamma = a.map((al, l) => Fn.sub(al, aTilde[l]!)); // step 7
   const c = Array.from({ length: MUL_L }, (_, l) => gadgetSum(g, z, l)); // step 8
@@ -124,7 +135,7 @@ export function mulReceiverFinish(state: MulReceiverState, g: bigint[], m2: MulM
   const cotSid = hash('mul/cot', oteSessionId(state.sid, state.message.nonce), nonce);
   const z = cotReceive(cotSid, state.rows, state.beta, tau, W);
   const chi = checkChallenges(state.sid, state.message, nonce, tau);
-  const r = z.map((zj, j) => Array.from({ length: MUL_L }, (_, l) => {
+  const r = z.map((zj, j) => [0, 1].map((l) => {
     const bm = getBit(state.beta, j) ? mu[l]! : 0n;
     return Fn.sub(bm, (chi.tilde[l]! * zj[l]! + chi.hat[l]! * zj[MUL_L + l]!) % N);
   }));

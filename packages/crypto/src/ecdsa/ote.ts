@@ -23,7 +23,7 @@
 import { CryptoError } from '../errors.ts';
 import { assertBytes } from '../frost/suite.ts';
 import { hashBackend } from '../hash.ts';
-import { bytesToBigInt, Fn, getBit, hash, KAPPA, N, ROW_BYTES, ROWS, scalarBytes, SEED_LENGTH, XI, randomBytes, type Rng } from './common.ts';
+import { bytesToBigInt, Fn, getBit, hash, KAPPA, N, putScalar, ROW_BYTES, ROWS, SEED_LENGTH, XI, randomBytes, type Rng } from './common.ts';
 
 /** Extension sender's setup (Alice; the base-OT receiver): Delta and k_i^{Delta_i}. */
 export interface OtSenderSeeds {
@@ -212,7 +212,7 @@ export function cotSend(sid: Uint8Array, rows: Uint8Array, delta: Uint8Array, al
     const h0 = H.at(j, q);
     const h1 = H.at(j, flipped);
     z.push(h0.map((v) => Fn.neg(v)));
-    for (let w = 0; w < W; w++) tau.set(scalarBytes(Fn.add(alpha[w]!, Fn.sub(h0[w]!, h1[w]!))), (j * W + w) * 32);
+    for (let w = 0; w < W; w++) putScalar(tau, (j * W + w) * 32, Fn.add(alpha[w]!, Fn.sub(h0[w]!, h1[w]!)));
   }
   flipped.fill(0);
   H.done();
