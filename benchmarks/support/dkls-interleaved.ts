@@ -24,7 +24,8 @@ const bytes = (n: number) => new Uint8Array(randomBytes(n));
 /** The steps of signer 1 on one session's messages, as benchmarks/ecdsa.ts times them. */
 function steps(api: Api, quorum: ecdsa.EcdsaKeyShare[], digest: Uint8Array): Record<string, () => unknown> {
   const ids = quorum.map((s) => s.frost.id);
-  const r1 = quorum.map((s) => api.signRound1(s, { sessionId: bytes(32), quorum: ids }));
+  const sessionId = bytes(32);
+  const r1 = quorum.map((s) => api.signRound1(s, { sessionId, quorum: ids }));
   const r2 = r1.map((r, k) => api.signRound2(r.secret, r1.filter((_, o) => o !== k).map((o) => o.broadcast), r1.flatMap((o) => o.direct.filter((d) => d.to === ids[k]))));
   const inbox2 = (k: number) => r2.flatMap((o) => o.direct.filter((d) => d.to === ids[k]));
   const pre = r2.map((r, k) => api.signPresign(r.secret, inbox2(k)));
