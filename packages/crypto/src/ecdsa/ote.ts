@@ -102,25 +102,75 @@ function challenges(sid: Uint8Array, u: Uint8Array): Uint32Array {
   return out;
 }
 
-/** sum_i X^i * (sum_{j: column_i[j] = 1} chi_j): equals sum_j row_j * chi_j. */
+/**
+ * sum_i X^i * (sum_{j: column_i[j] = 1} chi_j): equals sum_j row_j * chi_j. The inner sums
+ * go 8 rows at a time: for each byte position of the columns, a table of the XOR of chi
+ * over every subset of its 8 rows (built once, read by all kappa columns).
+ */
 function combineColumns(columns: Uint8Array[], chi: Uint32Array): Uint32Array {
+  const sums = new Uint32Array(KAPPA * 4);
+  const table = new Uint32Array(256 * 4);
+  for (let jb = 0; jb < ROW_BYTES; jb++) {
+    for (let v = 1; v < 256; v++) {
+      const low = v & -v;
+      const from = 4 * (v ^ low);
+      const c = 4 * (8 * jb + 31 - Math.clz32(low));
+      table[4 * v] = table[from]! ^ chi[c]!;
+      table[4 * v + 1] = table[from + 1]! ^ chi[c + 1]!;
+      table[4 * v + 2] = table[from + 2]! ^ chi[c + 2]!;
+      table[4 * v + 3] = table[from + 3]! ^ chi[c + 3]!;
+    }
+    for (let i = 0; i < KAPPA; i++) {
+      const t = 4 * columns[i]![jb]!;
+      sums[4 * i]! ^= table[t]!;
+      sums[4 * i + 1]! ^= table[t + 1]!;
+      sums[4 * i + 2]! ^= table[t + 2]!;
+      sums[4 * i + 3]! ^= table[t + 3]!;
+    }
+  }
   const acc = new Uint32Array(4);
   for (let i = KAPPA - 1; i >= 0; i--) {
     mulX(acc);
-    const col = columns[i]!;
-    for (let j = 0; j < ROWS; j++) if ((col[j >>> 3]! >>> (j & 7)) & 1) xor4(acc, chi, 4 * j);
+    xor4(acc, sums, 4 * i);
   }
   return acc;
 }
 
-/** Rows (ROWS x 16 bytes) from kappa columns. */
+/**
+ * Rows (ROWS x 16 bytes) from kappa columns: bit j of column i is bit i of row j. By
+ * 8 x 8 bit blocks (Hacker's Delight, transpose8rS32): the block of columns 8c..8c+7 and
+ * rows 8jb..8jb+7 becomes byte c of those rows.
+ */
 function transpose(columns: Uint8Array[]): Uint8Array {
   const rows = new Uint8Array(ROWS * 16);
-  for (let i = 0; i < KAPPA; i++) {
-    const col = columns[i]!;
-    const byte = i >>> 3;
-    const bit = 1 << (i & 7);
-    for (let j = 0; j < ROWS; j++) if ((col[j >>> 3]! >>> (j & 7)) & 1) rows[j * 16 + byte]! |= bit;
+  for (let c = 0; c < KAPPA / 8; c++) {
+    const [a0, a1, a2, a3, a4, a5, a6, a7] = columns.slice(8 * c, 8 * c + 8) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+    for (let jb = 0; jb < ROW_BYTES; jb++) {
+      // Row k of the block (most significant first) is column 8c + 7 - k, so that byte b of
+      // the result, read back from the end, is row 8jb + b with bit k from column 8c + k.
+      let x = ((a7[jb]! << 24) | (a6[jb]! << 16) | (a5[jb]! << 8) | a4[jb]!) >>> 0;
+      let y = ((a3[jb]! << 24) | (a2[jb]! << 16) | (a1[jb]! << 8) | a0[jb]!) >>> 0;
+      let t = (x ^ (x >>> 7)) & 0x00aa00aa;
+      x = x ^ t ^ (t << 7);
+      t = (y ^ (y >>> 7)) & 0x00aa00aa;
+      y = y ^ t ^ (t << 7);
+      t = (x ^ (x >>> 14)) & 0x0000cccc;
+      x = x ^ t ^ (t << 14);
+      t = (y ^ (y >>> 14)) & 0x0000cccc;
+      y = y ^ t ^ (t << 14);
+      t = (x & 0xf0f0f0f0) | ((y >>> 4) & 0x0f0f0f0f);
+      y = ((x << 4) & 0xf0f0f0f0) | (y & 0x0f0f0f0f);
+      x = t;
+      const base = 8 * jb * 16 + c;
+      rows[base + 7 * 16] = x >>> 24;
+      rows[base + 6 * 16] = (x >>> 16) & 255;
+      rows[base + 5 * 16] = (x >>> 8) & 255;
+      rows[base + 4 * 16] = x & 255;
+      rows[base + 3 * 16] = y >>> 24;
+      rows[base + 2 * 16] = (y >>> 16) & 255;
+      rows[base + 1 * 16] = (y >>> 8) & 255;
+      rows[base] = y & 255;
+    }
   }
   return rows;
 }
