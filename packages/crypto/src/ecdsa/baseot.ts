@@ -18,13 +18,12 @@
  * anyone could decrypt v_k - u_k/log(h) = b_k*h and read every choice bit.
  */
 import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
-import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, lengthPrefixed, utf8ToBytes } from '../bytes.ts';
+import { concatBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { assertBytes, parsePoint, parsePointUncached, parseScalar } from '../frost/suite.ts';
-import { G, msmUnsafe, mulSecret, normalize, withTable } from './ec.ts';
-import { Fn, getBit, hash, hashToScalar, KAPPA, Point, pointBytes, randomBytes, randomScalar, scalarBytes, SEED_LENGTH, suite, u16, type Pt, type Rng } from './common.ts';
+import { hashBackend } from '../hash.ts';
+import { addBytes, G_BYTES, msmBytes, mulBaseBytes, mulBytes } from './ec.ts';
+import { bytesToBigInt, framed, Fn, getBit, hash, hashToScalar, KAPPA, Point, pointBytes, randomBytes, randomScalar, scalarBytes, SEED_LENGTH, suite, u16, type Pt, type Rng } from './common.ts';
 
 // ---- Fischlin proof of knowledge of a discrete log (Fischlin, CRYPTO 2005) ----
 /** Repetitions, zero bits required of each hash, challenge bits: soundness 2^-(R*B) = 2^-128. */
@@ -33,24 +32,33 @@ const FISCHLIN_B = 8;
 const FISCHLIN_T = 16;
 export const DLOG_PROOF_LENGTH = FISCHLIN_R * (33 + 2 + 32);
 
-function fischlinPrefix(sid: Uint8Array, Z: Pt, commitments: Uint8Array[]): Uint8Array {
-  return hash('fischlin', sid, pointBytes(Z), ...commitments);
+function fischlinPrefix(sid: Uint8Array, Z: Uint8Array, commitments: Uint8Array[]): Uint8Array {
+  return hash('fischlin', sid, Z, ...commitments);
 }
 /**
  * H(prefix, i, c, z) has FISCHLIN_B = 8 leading zero bits. Same bytes as
  * hash('fischlin/try', prefix, u16(i), u16(c), z); the fixed part is hashed once per i.
  */
 function fischlinTester(prefix: Uint8Array, i: number): (c: number, z: Uint8Array) => boolean {
-  const base = sha256.create().update(lengthPrefixed(utf8ToBytes('keyquorum/ecdsa/fischlin/try'), prefix, u16(i)));
-  return (c, z) => base.clone().update(lengthPrefixed(u16(c), z)).digest()[0] === 0;
+  const base = framed('fischlin/try', [prefix, u16(i)]);
+  // lengthPrefixed(u16(c), z): u32(2) || c || u32(32) || z, written into the tail of one buffer.
+  const input = new Uint8Array(base.length + 42);
+  input.set(base, 0);
+  const at = base.length;
+  input.set([0, 0, 0, 2, 0, 0, 0, 0, 0, 32], at);
+  return (c, z) => {
+    input[at + 4] = c >>> 8;
+    input[at + 5] = c & 255;
+    input.set(z, at + 10);
+    return z.length === 32 && hashBackend.sha256(input)[0] === 0;
+  };
 }
 
 /** Proves knowledge of s with Z = s*G, bound to `sid`. */
 export function proveDlog(sid: Uint8Array, s: bigint, rng?: Rng): Uint8Array {
   const ks = Array.from({ length: FISCHLIN_R }, () => randomScalar(rng));
-  const [Z, ...A] = normalize([mulSecret(G, s), ...ks.map((k) => mulSecret(G, k))]);
-  const As = A.map(pointBytes);
-  const prefix = fischlinPrefix(sid, Z!, As);
+  const As = ks.map(mulBaseBytes);
+  const prefix = fischlinPrefix(sid, mulBaseBytes(s), As);
   const parts: Uint8Array[] = [];
   for (let i = 0; i < FISCHLIN_R; i++) {
     const ok = fischlinTester(prefix, i);
@@ -76,7 +84,7 @@ export function verifyDlog(sid: Uint8Array, Z: Pt, proof: unknown, field: string
   const p = assertBytes(proof, DLOG_PROOF_LENGTH, field);
   const As: Uint8Array[] = [];
   for (let i = 0; i < FISCHLIN_R; i++) As.push(p.subarray(i * 67, i * 67 + 33));
-  const prefix = fischlinPrefix(sid, Z, As);
+  const prefix = fischlinPrefix(sid, pointBytes(Z), As);
   for (let i = 0; i < FISCHLIN_R; i++) {
     const off = i * 67;
     const A = parsePoint(suite, As[i], `${field}.A[${i}]`);
@@ -117,11 +125,11 @@ function hPoint(sid: Uint8Array, seed: Uint8Array): Pt {
   return secp256k1_hasher.hashToCurve(concatBytes(sid, seed), { DST: 'keyquorum/ecdsa/base-ot/h' }) as unknown as Pt;
 }
 
-const outputHash = (sid: Uint8Array, k: number, P: Pt) => hash('base-ot/out', sid, u16(k), pointBytes(P)).subarray(0, SEED_LENGTH);
+const outputHash = (sid: Uint8Array, k: number, P: Uint8Array) => hash('base-ot/out', sid, u16(k), P).subarray(0, SEED_LENGTH);
 
 export function baseOtSenderStart(sid: Uint8Array, rng?: Rng): { secret: BaseOtSenderSecret; message: BaseOtSenderMessage } {
   const s = randomScalar(rng);
-  return { secret: { s }, message: { z: pointBytes(normalize([mulSecret(G, s)])[0]!), proof: proveDlog(concatBytes(sid, new Uint8Array([0x5a])), s, rng) } };
+  return { secret: { s }, message: { z: mulBaseBytes(s), proof: proveDlog(concatBytes(sid, new Uint8Array([0x5a])), s, rng) } };
 }
 
 function encChallenge(sid: Uint8Array, k: number, h: Uint8Array, u: Uint8Array, v: Uint8Array, commitments: Uint8Array[]): bigint {
@@ -132,55 +140,45 @@ function encChallenge(sid: Uint8Array, k: number, h: Uint8Array, u: Uint8Array, 
 export function baseOtReceiverStart(sid: Uint8Array, choices: Uint8Array, rng?: Rng): { secret: BaseOtReceiverSecret; message: BaseOtReceiverMessage } {
   assertBytes(choices, KAPPA / 8, 'baseOt.choices');
   const seed = randomBytes(rng, 32);
-  const h = withTable(hPoint(sid, seed), 8);
+  const hb = pointBytes(hPoint(sid, seed));
   const r: bigint[] = [];
-  const real: bigint[] = [];
-  const fake: [bigint, bigint][] = [];
-  const bits: number[] = [];
-  // Pass 1: every point of every OT, projective (secret scalars: constant-time fixed-base walks).
-  const pts: Pt[] = [];
+  const parts: Uint8Array[] = [];
+  // Secret scalars: constant-time multiplications (ec.ts), on encodings.
+  const hIdentity = () => new CryptoError('INVALID_PROOF', { field: 'baseOt', message: 'INVALID_PROOF: a base-OT encryption is the identity' });
   for (let k = 0; k < KAPPA; k++) {
     const b = getBit(choices, k);
     const rk = randomScalar(rng);
     const kk = randomScalar(rng);
     const cFake = randomScalar(rng);
     const zFake = randomScalar(rng);
-    bits.push(b);
     r.push(rk);
-    real.push(kk);
-    fake.push([cFake, zFake]);
-    const u = mulSecret(h, rk);
-    const v = mulSecret(G, rk).add(b ? h : Point.ZERO) as Pt; // r_k*G + b_k*h, one addition either way
+    const ub = mulBytes(hb, rk);
+    const rG = mulBaseBytes(rk);
+    const vb = b ? (addBytes(rG, hb) ?? throwErr(hIdentity())) : rG; // r_k*G + b_k*h
     // Branch statements: branch beta claims u = r*h and v - beta*h = r*G.
-    const Ar = mulSecret(h, kk);
-    const Br = mulSecret(G, kk);
+    const Ar = mulBytes(hb, kk);
+    const Br = mulBaseBytes(kk);
     // Simulated branch: pick (c, z) first and solve for the commitments. With e = z - c*r_k:
     // A = z*h - c*u = e*h, and B = z*G - c*(v - (1-b)*h) = e*G - c*(2b - 1)*h (fixed bases only).
     const e = Fn.sub(zFake, Fn.mul(cFake, rk));
-    const As = mulSecret(h, e);
-    const Bs = mulSecret(G, e).add(mulSecret(h, b ? Fn.neg(cFake) : cFake)) as Pt;
-    pts.push(u, v, ...(b ? [As, Bs, Ar, Br] : [Ar, Br, As, Bs]));
-  }
-  // One inversion for all 6*kappa points, then pass 2: the Fiat-Shamir challenges and responses.
-  const enc = normalize(pts).map(pointBytes);
-  const hb = pointBytes(h);
-  const parts: Uint8Array[] = [];
-  for (let k = 0; k < KAPPA; k++) {
-    const b = bits[k]!;
-    const [ub, vb, ...com] = enc.slice(6 * k, 6 * k + 6) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+    const As = mulBytes(hb, e);
+    const Bs = addBytes(mulBaseBytes(e), mulBytes(hb, b ? Fn.neg(cFake) : cFake)) ?? throwErr(hIdentity());
+    const com = b ? [As, Bs, Ar, Br] : [Ar, Br, As, Bs];
+    // The Fiat-Shamir challenge and the responses.
     const c = encChallenge(sid, k, hb, ub, vb, com);
-    const [cFake, zFake] = fake[k]!;
     const cs = [0n, 0n];
     const zs = [0n, 0n];
     cs[1 - b] = cFake;
     zs[1 - b] = zFake;
     cs[b] = Fn.sub(c, cFake);
-    zs[b] = Fn.add(real[k]!, Fn.mul(cs[b]!, r[k]!));
+    zs[b] = Fn.add(kk, Fn.mul(cs[b]!, rk));
     parts.push(ub, vb, ...com, scalarBytes(cs[0]!), scalarBytes(cs[1]!), scalarBytes(zs[0]!), scalarBytes(zs[1]!));
   }
-  real.fill(0n);
-  fake.length = 0;
   return { secret: { choices: choices.slice(), r }, message: { seed, encryptions: concatBytes(...parts) } };
+}
+
+function throwErr(e: Error): never {
+  throw e;
 }
 
 /**
@@ -191,13 +189,10 @@ export function baseOtSenderFinish(sid: Uint8Array, secret: BaseOtSenderSecret, 
   if (typeof msg !== 'object' || msg === null) throw new CryptoError('BAD_FIELD', { field, culprits: [culprit] });
   const seed = assertBytes(msg.seed, 32, `${field}.seed`);
   const enc = assertBytes(msg.encryptions, BASE_OT_RECEIVER_LENGTH, `${field}.encryptions`);
-  const h = hPoint(sid, seed);
-  const hb = pointBytes(h);
-  const points: Pt[] = [];
+  const hb = pointBytes(hPoint(sid, seed));
   const scalars: bigint[] = [];
   let hCoef = 0n;
   let gCoef = 0n;
-  const vs: Pt[] = [];
   const fail = () => new CryptoError('INVALID_PROOF', { field, culprits: [culprit], message: `INVALID_PROOF: participant ${culprit}'s base-OT encryption proof fails` });
   const blamed = <T>(f: () => T): T => {
     try {
@@ -208,44 +203,53 @@ export function baseOtSenderFinish(sid: Uint8Array, secret: BaseOtSenderSecret, 
     }
   };
   // One-shot points: decoded without the shared cache of validated encodings (no pollution).
+  const decodeUpTo = (end: number) => {
+    for (let k = 0; k < end; k++)
+      for (const [i, name] of ['u', 'v', 'A0', 'B0', 'A1', 'B1'].entries())
+        blamed(() => parsePointUncached(suite, enc.subarray(k * ENC_LENGTH + i * 33, k * ENC_LENGTH + i * 33 + 33), `${field}.encryptions[${k}].${name}`));
+  };
   const rho = randomBytes(rng, KAPPA * 4 * 16);
+  const encodings: Uint8Array[] = [];
   for (let k = 0; k < KAPPA; k++) {
     const off = k * ENC_LENGTH;
-    const pt = (i: number, name: string) => blamed(() => parsePointUncached(suite, enc.subarray(off + i * 33, off + i * 33 + 33), `${field}.encryptions[${k}].${name}`) as unknown as Pt);
     const sc = (i: number, name: string) => blamed(() => parseScalar(suite, enc.subarray(off + 198 + i * 32, off + 230 + i * 32), `${field}.encryptions[${k}].${name}`, { allowZero: true }));
-    const c0 = sc(0, 'c0'), c1 = sc(1, 'c1'), z0 = sc(2, 'z0'), z1 = sc(3, 'z1');
+    let c0: bigint, c1: bigint, z0: bigint, z1: bigint;
     const com = [2, 3, 4, 5].map((i) => enc.subarray(off + i * 33, off + i * 33 + 33));
-    // The cheap hash check first: a bad proof costs no point decoding.
-    if (Fn.add(c0, c1) !== encChallenge(sid, k, hb, enc.subarray(off, off + 33), enc.subarray(off + 33, off + 66), com)) throw fail();
-    const u = pt(0, 'u');
-    const v = pt(1, 'v');
-    const A0 = pt(2, 'A0'), B0 = pt(3, 'B0'), A1 = pt(4, 'A1'), B1 = pt(5, 'B1');
+    try {
+      [c0, c1, z0, z1] = [sc(0, 'c0'), sc(1, 'c1'), sc(2, 'z0'), sc(3, 'z1')];
+      // The cheap hash check first: a bad proof costs no point decoding.
+      if (Fn.add(c0, c1) !== encChallenge(sid, k, hb, enc.subarray(off, off + 33), enc.subarray(off + 33, off + 66), com)) throw fail();
+    } catch (e) {
+      decodeUpTo(k); // an earlier bad point is the error to report (the points are checked in order)
+      throw e;
+    }
     // Equations (branch beta): z_b*h = A_b + c_b*u ; z_b*G = B_b + c_b*(v - beta*h), combined with
     // 128-bit coefficients only the verifier knows (soundness 2^-128 for the whole batch).
-    const [p0, q0, p1, q1] = [0, 1, 2, 3].map((i) => bytesToNumberBE(rho.subarray((4 * k + i) * 16, (4 * k + i + 1) * 16))) as [bigint, bigint, bigint, bigint];
+    const [p0, q0, p1, q1] = [0, 1, 2, 3].map((i) => bytesToBigInt(rho.subarray((4 * k + i) * 16, (4 * k + i + 1) * 16))) as [bigint, bigint, bigint, bigint];
     hCoef = Fn.add(hCoef, Fn.add(Fn.mul(p0, z0), Fn.mul(p1, z1)));
     hCoef = Fn.add(hCoef, Fn.mul(q1, c1)); // + q1*c1*h from the (v - h) term
     gCoef = Fn.add(gCoef, Fn.add(Fn.mul(q0, z0), Fn.mul(q1, z1)));
-    points.push(u, v, A0, B0, A1, B1);
+    for (let i = 0; i < 6; i++) encodings.push(enc.subarray(off + i * 33, off + i * 33 + 33));
     scalars.push(Fn.neg(Fn.add(Fn.mul(p0, c0), Fn.mul(p1, c1))), Fn.neg(Fn.add(Fn.mul(q0, c0), Fn.mul(q1, c1))), Fn.neg(p0), Fn.neg(q0), Fn.neg(p1), Fn.neg(q1));
-    vs.push(v);
   }
-  points.push(h, Point.BASE);
+  encodings.push(hb, G_BYTES);
   scalars.push(hCoef, gCoef);
-  if (!msmUnsafe(points, scalars).is0()) throw fail();
-  // Outputs: s*v_k and s*(v_k - h) = s*v_k - s*h (secret s: constant-time walks), normalised together.
-  const sh = mulSecret(h, secret.s);
-  const out: Pt[] = [];
-  for (const v of vs) {
-    const sv = mulSecret(v, secret.s);
-    out.push(sv, sv.subtract(sh) as Pt);
+  let sum: Uint8Array | null;
+  try {
+    sum = msmBytes(encodings, scalars);
+  } catch (e) {
+    decodeUpTo(KAPPA); // names the first invalid encoding exactly as a point-by-point decoding does
+    throw e;
   }
-  const affine = normalize(out);
+  if (sum !== null) throw fail();
+  // Outputs: s*v_k and s*(v_k - h) = s*v_k + (n - s)*h (secret s: constant-time multiplications).
+  const negSh = mulBytes(hb, Fn.neg(secret.s));
   const m0: Uint8Array[] = [];
   const m1: Uint8Array[] = [];
   for (let k = 0; k < KAPPA; k++) {
-    m0.push(outputHash(sid, k, affine[2 * k]!));
-    m1.push(outputHash(sid, k, affine[2 * k + 1]!));
+    const sv = mulBytes(encodings[6 * k + 1]!, secret.s);
+    m0.push(outputHash(sid, k, sv));
+    m1.push(outputHash(sid, k, addBytes(sv, negSh) ?? throwErr(fail())));
   }
   return { m0, m1 };
 }
@@ -255,7 +259,6 @@ export function baseOtReceiverFinish(sid: Uint8Array, secret: BaseOtReceiverSecr
   if (typeof msg !== 'object' || msg === null) throw new CryptoError('BAD_FIELD', { field, culprits: [culprit] });
   const z = parsePoint(suite, msg.z, `${field}.z`) as unknown as Pt;
   verifyDlog(concatBytes(sid, new Uint8Array([0x5a])), z, msg.proof, `${field}.proof`, culprit);
-  // kappa secret multiplications of one base: a window-6 table is the cheapest (about 1.4k additions).
-  const zt = withTable(z, 6);
-  return normalize(secret.r.map((r) => mulSecret(zt, r))).map((P, k) => outputHash(sid, k, P));
+  const zb = pointBytes(z);
+  return secret.r.map((r, k) => outputHash(sid, k, mulBytes(zb, r)));
 }

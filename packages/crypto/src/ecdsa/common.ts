@@ -8,10 +8,10 @@
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { lengthPrefixed, utf8ToBytes } from '../bytes.ts';
+import { utf8ToBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { getSuite, type Suite } from '../frost/suite.ts';
+import { hashBackend } from '../hash.ts';
 
 export const SCHEME = 'ecdsa-secp256k1' as const;
 /** The FROST suite whose DKG, refresh and derivation the ECDSA key reuses (same group, same maths). */
@@ -46,22 +46,92 @@ export function randomBytes(rng: Rng | undefined, n: number): Uint8Array {
 /** Uniform non-zero scalar: 48 bytes reduced mod n (bias < 2^-128). */
 export function randomScalar(rng?: Rng): bigint {
   for (;;) {
-    const s = bytesToNumberBE(randomBytes(rng, 48)) % N;
+    const s = bytesToBigInt(randomBytes(rng, 48)) % N;
     if (s !== 0n) return s;
   }
 }
 
+/**
+ * Big-endian bytes to a bigint, as noble's `bytesToNumberBE` (checked against it by
+ * test/hash-backend.test.ts) without going through a hex string: 64-bit words.
+ */
+export function bytesToBigInt(b: Uint8Array): bigint {
+  const n = b.length;
+  if (n % 8 !== 0) return bytesToNumberBE(b);
+  const v = new DataView(b.buffer, b.byteOffset, n);
+  if (n === 48) {
+    // The OT-extension random oracle's output width: two 192-bit halves.
+    const hi = (v.getBigUint64(0) << 128n) | (v.getBigUint64(8) << 64n) | v.getBigUint64(16);
+    return (hi << 192n) | (v.getBigUint64(24) << 128n) | (v.getBigUint64(32) << 64n) | v.getBigUint64(40);
+  }
+  let x = 0n;
+  let i = 0;
+  for (; i + 32 <= n; i += 32) x = (x << 256n) | (v.getBigUint64(i) << 192n) | (v.getBigUint64(i + 8) << 128n) | (v.getBigUint64(i + 16) << 64n) | v.getBigUint64(i + 24);
+  for (; i < n; i += 8) x = (x << 64n) | v.getBigUint64(i);
+  return x;
+}
+
 const TAG_PREFIX = 'keyquorum/ecdsa/';
+/** u32be(length) || utf8(TAG_PREFIX + tag), per tag (a handful of constant strings). */
+const framedTags = new Map<string, Uint8Array>();
+function framedTag(tag: string): Uint8Array {
+  let t = framedTags.get(tag);
+  if (t === undefined) {
+    const b = utf8ToBytes(TAG_PREFIX + tag);
+    t = new Uint8Array(4 + b.length);
+    putU32(t, 0, b.length);
+    t.set(b, 4);
+    framedTags.set(tag, t);
+  }
+  return t;
+}
+
+function putU32(out: Uint8Array, off: number, n: number): void {
+  out[off] = (n >>> 24) & 255;
+  out[off + 1] = (n >>> 16) & 255;
+  out[off + 2] = (n >>> 8) & 255;
+  out[off + 3] = n & 255;
+}
+
+/**
+ * The hash input of `tag` and `parts`: the same bytes as bytes.ts
+ * `lengthPrefixed(utf8(TAG_PREFIX + tag), ...parts)` (u32 big-endian length before
+ * each), written into one allocation.
+ */
+export function framed(tag: string, parts: readonly Uint8Array[]): Uint8Array {
+  const t = framedTag(tag);
+  let length = t.length;
+  for (const p of parts) length += 4 + p.length;
+  const out = new Uint8Array(length);
+  out.set(t, 0);
+  let off = t.length;
+  for (const p of parts) {
+    putU32(out, off, p.length);
+    out.set(p, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
 export function hash(tag: string, ...parts: Uint8Array[]): Uint8Array {
-  return sha256(lengthPrefixed(utf8ToBytes(TAG_PREFIX + tag), ...parts));
+  return hashBackend.sha256(framed(tag, parts));
 }
 
 /** Random oracle onto Z_n: SHA-512 of the tagged input, reduced (bias < 2^-256). */
 export function hashToScalar(tag: string, ...parts: Uint8Array[]): bigint {
-  return bytesToNumberBE(sha512(lengthPrefixed(utf8ToBytes(TAG_PREFIX + tag), ...parts))) % N;
+  return bytesToBigInt(hashBackend.sha512(framed(tag, parts))) % N;
 }
 
 export const scalarBytes = (s: bigint): Uint8Array => Fn.toBytes(s);
+
+/** Writes s (0 <= s < n) as 32 big-endian bytes at out[off..off+32]: the bytes of `scalarBytes(s)`, without a copy. */
+export function putScalar(out: Uint8Array, off: number, s: bigint): void {
+  const v = new DataView(out.buffer, out.byteOffset + off, 32);
+  v.setBigUint64(0, s >> 192n);
+  v.setBigUint64(8, BigInt.asUintN(64, s >> 128n));
+  v.setBigUint64(16, BigInt.asUintN(64, s >> 64n));
+  v.setBigUint64(24, BigInt.asUintN(64, s));
+}
 export const pointBytes = (p: Pt): Uint8Array => p.toBytes(true);
 
 export function u16(n: number): Uint8Array {

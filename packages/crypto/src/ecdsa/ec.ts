@@ -1,22 +1,28 @@
 /**
- * Curve arithmetic for the batch-heavy parts of the engine (base OT, proofs), on top of
- * @noble/curves' own kernels:
+ * Curve operations for the batch-heavy parts of the engine (base OT, proofs, the
+ * signing checks):
  *
- * - `mulSecret`: noble's constant-time multiplication (signed fixed-window wNAF with a
- *   data-oblivious table scan on precomputed points, a fixed window otherwise) WITHOUT
+ * - `mulBaseBytes`, `mulBytes`, `addBytes`, `linearCheck`, `msmBytes`: on 33-byte
+ *   encodings through libsecp256k1 (backend/secp256k1.ts, WebAssembly) when it loads,
+ *   else noble. libsecp256k1 multiplies in constant time (ecmult_gen for k*G,
+ *   ecmult_const for k*P), so secret scalars may go through `mulBaseBytes`/`mulBytes`;
+ *   `linearCheck` and `msmBytes` are for PUBLIC values. packages/crypto/test/
+ *   hash-backend.test.ts checks them against noble.
+ * - `mulSecret` (the noble fallback of `mulBytes`): noble's constant-time multiplication
+ *   (signed fixed-window wNAF with a data-oblivious table scan on precomputed points, a
+ *   fixed window otherwise) WITHOUT
  *   noble's extra scalar blinding (a defence-in-depth against power analysis that costs
  *   a 384-bit instead of a 256-bit walk) and WITHOUT the per-call normalisation to affine
  *   coordinates: callers batch-normalise (`normalize`, one field inversion per batch).
  *   Same operation sequence for every scalar; JavaScript BigInt arithmetic underneath is
  *   not constant time (see README.md).
- * - `withTable`: a private copy of a point with a fixed-base table (window W) for many
- *   secret multiplications by the same base (G, the base-OT h, the sender's z).
- * - `msmUnsafe`: multi-scalar multiplication for PUBLIC points and scalars (batch
- *   verification), noble's Pippenger.
- * No curve arithmetic is written here: every group operation is noble's.
+ * No curve arithmetic is written here: every group operation is noble's or libsecp256k1's.
  */
-import { normalizeZ, pippenger, ScalarMultiplier } from '@noble/curves/abstract/curve.js';
-import { Fn, N, Point, type Pt } from './common.ts';
+import { normalizeZ, ScalarMultiplier } from '@noble/curves/abstract/curve.js';
+import { secp256k1Backend, wasmSecp256k1 } from '../backend/secp256k1.ts';
+import { Point, type Pt } from './common.ts';
+
+const lib = wasmSecp256k1;
 
 const multiplier = new ScalarMultiplier(Point as never);
 
@@ -26,31 +32,43 @@ export function mulSecret(P: Pt, k: bigint): Pt {
   return (multiplier.mulCT(P as never, k) as { p: Pt }).p;
 }
 
-/** A private copy of P (noble keys tables by object identity) with a window-W table. */
-export function withTable(P: Pt, W: number): Pt {
-  const { x, y } = P.toAffine();
-  const copy = Point.fromAffine({ x, y }) as Pt;
-  multiplier.setWindowSize(copy as never, W);
-  return copy;
-}
-
-/** The base point with the table used by `mulSecret` (built once, 256-bit layout, W = 8). */
-export const G: Pt = withTable(Point.BASE as Pt, 8);
-
 /** Batch normalisation to affine (one inversion): encodings are then cheap. */
 export function normalize(points: Pt[]): Pt[] {
   return points.length === 0 ? [] : (normalizeZ(Point as never, points as never) as Pt[]);
 }
 
-/** sum scalars[i]*points[i], variable time: PUBLIC points and scalars only (noble's Pippenger). */
-export function msmUnsafe(points: Pt[], scalars: bigint[]): Pt {
-  const ps: Pt[] = [];
-  const ks: bigint[] = [];
-  for (let i = 0; i < points.length; i++) {
-    const k = Fn.create(scalars[i]!);
-    if (k === 0n) continue;
-    ps.push(points[i]!);
-    ks.push(k);
+/** k*G encoded (33 bytes), k in 1..n-1 (may be secret). */
+export function mulBaseBytes(k: bigint): Uint8Array {
+  return lib ? lib.mulBase(k) : (Point.BASE.multiply(k) as Pt).toBytes(true);
+}
+
+/** k*P encoded, P a valid 33-byte encoding, k in 1..n-1 (may be secret). */
+export function mulBytes(P: Uint8Array, k: bigint): Uint8Array {
+  return lib ? lib.mul(P, k) : normalize([mulSecret(Point.fromBytes(P) as Pt, k)])[0]!.toBytes(true);
+}
+
+/** P + Q encoded, null for the identity (valid encodings). */
+export function addBytes(P: Uint8Array, Q: Uint8Array): Uint8Array | null {
+  if (lib) return lib.add(P, Q);
+  const S = Point.fromBytes(P).add(Point.fromBytes(Q));
+  return S.is0() ? null : S.toBytes(true);
+}
+
+/** chi*P == d*G + Q for PUBLIC values (P, Q valid encodings, chi and d in 0..n-1). */
+export function linearCheck(P: Uint8Array, chi: bigint, d: bigint, Q: Uint8Array): boolean {
+  if (lib && chi !== 0n) {
+    const rhs = lib.addTweak(Q, d);
+    if (rhs === null) return false;
+    const lhs = lib.mul(P, chi);
+    return lhs.length === rhs.length && lhs.every((x, i) => x === rhs[i]);
   }
-  return ps.length === 0 ? (Point.ZERO as Pt) : (pippenger(Point as never, ps as never, ks) as Pt);
+  return Point.fromBytes(P).multiplyUnsafe(chi).equals(Point.BASE.multiplyUnsafe(d).add(Point.fromBytes(Q)));
+}
+
+/** The base point, encoded. */
+export const G_BYTES: Uint8Array = Point.BASE.toBytes(true);
+
+/** sum k_i*P_i for PUBLIC encodings and scalars in 0..n-1 (null: the identity); BAD_POINT if an encoding is invalid. */
+export function msmBytes(points: readonly Uint8Array[], scalars: readonly bigint[]): Uint8Array | null {
+  return secp256k1Backend.msm(points, scalars);
 }

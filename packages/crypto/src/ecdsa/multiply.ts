@@ -21,7 +21,8 @@
 import { equalBytes } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { assertBytes, parseScalar } from '../frost/suite.ts';
-import { Fn, getBit, hash, hashToScalar, randomBytes, randomScalar, scalarBytes, suite, u16, XI, type Rng } from './common.ts';
+import { hashBackend } from '../hash.ts';
+import { bytesToBigInt, framed, Fn, getBit, hash, hashToScalar, N, putScalar, randomBytes, randomScalar, scalarBytes, suite, u16, XI, type Rng } from './common.ts';
 import { cotReceive, cotSend, oteReceive, oteSend, oteSessionId, type OteMessage, type OtReceiverSeeds, type OtSenderSeeds } from './ote.ts';
 
 export const MUL_L = 2;
@@ -48,12 +49,29 @@ export interface MulReceiverState {
   b: bigint;
   rows: Uint8Array;
   message: MulMessage1;
+  /** The gadget vector of `sid` (public), kept for step 8. */
+  g: bigint[];
 }
 
 /** The public gadget vector g (step 1), fixed by the pair's session id. */
 export function gadget(sid: Uint8Array): bigint[] {
-  const seed = hash('mul/gadget', sid);
-  return Array.from({ length: XI }, (_, j) => hashToScalar('mul/gadget/j', seed, u16(j)));
+  // g_j = hashToScalar('mul/gadget/j', seed, u16(j)): one framed input, its last two bytes are j.
+  const input = framed('mul/gadget/j', [hash('mul/gadget', sid), u16(0)]);
+  const at = input.length - 2;
+  const g: bigint[] = [];
+  for (let j = 0; j < XI; j++) {
+    input[at] = j >>> 8;
+    input[at + 1] = j & 255;
+    g.push(bytesToBigInt(hashBackend.sha512(input)) % N);
+  }
+  return g;
+}
+
+/** sum_j g_j * z_j[l] mod n, reduced once (every term is below n^2). */
+function gadgetSum(g: bigint[], z: bigint[][], l: number): bigint {
+  let acc = 0n;
+  for (let j = 0; j < z.length; j++) acc += g[j]! * z[j]![l]!;
+  return acc % N;
 }
 
 function checkChallenges(sid: Uint8Array, m1: MulMessage1, nonceA: Uint8Array, tau: Uint8Array): { tilde: bigint[]; hat: bigint[] } {
@@ -64,7 +82,18 @@ function checkChallenges(sid: Uint8Array, m1: MulMessage1, nonceA: Uint8Array, t
   };
 }
 
-const rHash = (sid: Uint8Array, r: bigint[][]) => hash('mul/r', sid, ...r.flat().map(scalarBytes));
+/** hash('mul/r', sid, ...every r_{j,l} as 32 bytes), framed into one buffer directly. */
+function rHash(sid: Uint8Array, r: bigint[][]): Uint8Array {
+  const scalars = new Uint8Array(32);
+  const input = framed('mul/r', [sid, ...r.flatMap((rj) => rj.map(() => scalars))]);
+  let off = input.length - r.length * MUL_L * 36;
+  for (const rj of r)
+    for (const x of rj) {
+      putScalar(input, off + 4, x);
+      off += 36;
+    }
+  return hashBackend.sha256(input);
+}
 
 /** Bob, step 1. Returns his random input b (DKLs23's chi) and the message for Alice. */
 export function mulReceiverStart(setup: OtReceiverSeeds, sid: Uint8Array, g: bigint[], rng?: Rng): { state: MulReceiverState; message: MulMessage1 } {
@@ -72,7 +101,7 @@ export function mulReceiverStart(setup: OtReceiverSeeds, sid: Uint8Array, g: big
   let b = 0n;
   for (let j = 0; j < XI; j++) if (getBit(beta, j)) b = Fn.add(b, g[j]!);
   const { rows, message } = oteReceive(setup, sid, beta, rng);
-  return { state: { sid, beta, b, rows, message }, message };
+  return { state: { sid, beta, b, rows, message, g }, message };
 }
 
 /** Alice, steps 2-8, on input a (L scalars). Returns her shares c and the reply. Bob failing the KOS check is named. */
@@ -84,10 +113,10 @@ export function mulSenderRespond(setup: OtSenderSeeds, sid: Uint8Array, g: bigin
   const cotSid = hash('mul/cot', oteSid, nonce);
   const { z, tau } = cotSend(cotSid, rows, setup.delta, [...aTilde, ...aHat]); // step 3
   const chi = checkChallenges(sid, m1, nonce, tau); // step 4
-  const r = z.map((zj) => Array.from({ length: MUL_L }, (_, l) => Fn.add(Fn.mul(chi.tilde[l]!, zj[l]!), Fn.mul(chi.hat[l]!, zj[MUL_L + l]!)))); // step 5
+  const r = z.map((zj) => [0, 1].map((l) => (chi.tilde[l]! * zj[l]! + chi.hat[l]! * zj[MUL_L + l]!) % N)); // step 5 (MUL_L = 2)
   const mu = aTilde.map((at, l) => Fn.add(Fn.mul(chi.tilde[l]!, at), Fn.mul(chi.hat[l]!, aHat[l]!)));
   const gamma = a.map((al, l) => Fn.sub(al, aTilde[l]!)); // step 7
-  const c = Array.from({ length: MUL_L }, (_, l) => z.reduce((acc, zj, j) => Fn.add(acc, Fn.mul(g[j]!, zj[l]!)), 0n)); // step 8
+  const c = Array.from({ length: MUL_L }, (_, l) => gadgetSum(g, z, l)); // step 8
   return { c, message: { nonce, tau, checkHash: rHash(sid, r), mu: mu.map(scalarBytes), gamma: gamma.map(scalarBytes) } };
 }
 
@@ -106,12 +135,12 @@ export function mulReceiverFinish(state: MulReceiverState, g: bigint[], m2: MulM
   const cotSid = hash('mul/cot', oteSessionId(state.sid, state.message.nonce), nonce);
   const z = cotReceive(cotSid, state.rows, state.beta, tau, W);
   const chi = checkChallenges(state.sid, state.message, nonce, tau);
-  const r = z.map((zj, j) => Array.from({ length: MUL_L }, (_, l) => {
+  const r = z.map((zj, j) => [0, 1].map((l) => {
     const bm = getBit(state.beta, j) ? mu[l]! : 0n;
-    return Fn.sub(bm, Fn.add(Fn.mul(chi.tilde[l]!, zj[l]!), Fn.mul(chi.hat[l]!, zj[MUL_L + l]!)));
+    return Fn.sub(bm, (chi.tilde[l]! * zj[l]! + chi.hat[l]! * zj[MUL_L + l]!) % N);
   }));
   if (!equalBytes(rHash(state.sid, r), checkHash))
     throw new CryptoError('INVALID_PROOF', { field: `${field}.checkHash`, culprits: [culprit], message: `INVALID_PROOF: participant ${culprit} fails the DKLs19 multiplication check` });
-  return Array.from({ length: MUL_L }, (_, l) => Fn.add(z.reduce((acc, zj, j) => Fn.add(acc, Fn.mul(g[j]!, zj[l]!)), 0n), Fn.mul(state.b, gamma[l]!)));
+  return Array.from({ length: MUL_L }, (_, l) => Fn.add(gadgetSum(g, z, l), Fn.mul(state.b, gamma[l]!)));
 }
 

@@ -29,6 +29,7 @@ import { redacted } from '../redact.ts';
 import { lagrange } from '../vss/polynomial.ts';
 import { assertObject, Fn, hash, N, Point, pointBytes, randomScalar, scalarBytes, SESSION_ID_LENGTH, suite, u32, type Pt, type Rng } from './common.ts';
 import { commit, verifyCommitment } from './commit.ts';
+import { linearCheck, mulBaseBytes } from './ec.ts';
 import { assertEcdsaKeyShare, type EcdsaKeyShare } from './keyshare.ts';
 import { gadget, mulReceiverFinish, mulReceiverStart, mulSenderRespond, type MulMessage1, type MulMessage2, type MulReceiverState } from './multiply.ts';
 import { zeroShare } from './zero.ts';
@@ -164,7 +165,7 @@ export function signRound1(keyShare: EcdsaKeyShare, params: SignParams, rng?: Rn
   // Step 5: instance key r_i and inversion mask phi_i.
   const r = randomScalar(rng);
   const phi = randomScalar(rng);
-  const R = pointBytes(Point.BASE.multiply(r));
+  const R = mulBaseBytes(r);
   const { commitment, salt } = commit(sid, self, R, rng);
   // Step 6: commit, and start every RVOLE where we are Bob (input chi_ij random).
   const bob = new Map<ParticipantId, MulReceiverState>();
@@ -198,7 +199,7 @@ export function signRound2(secret: SignRound1Secret, broadcasts: SignRound1Broad
   const s = Fn.add(Fn.fromBytes(keyShare.frost.signingShare), session.tweak);
   const seeds = new Map(peers.map((j) => [j, keyShare.pairs[j]!.zeroSeed]));
   const sk = Fn.add(Fn.mul(lagrange(suite, quorum, self), s), zeroShare(self, quorum, seeds, sid));
-  const pk = pointBytes(Point.BASE.multiply(sk));
+  const pk = mulBaseBytes(sk);
   const alice = new Map<ParticipantId, bigint[]>();
   const out: SignRound2Direct[] = [];
   forEachPeer(peers, (j) => {
@@ -212,8 +213,8 @@ export function signRound2(secret: SignRound1Secret, broadcasts: SignRound1Broad
       instancePoint: secret.R,
       salt: secret.salt,
       publicShare: pk,
-      gammaU: pointBytes(Point.BASE.multiply(c[0]!)),
-      gammaV: pointBytes(Point.BASE.multiply(c[1]!)),
+      gammaU: mulBaseBytes(c[0]!),
+      gammaV: mulBaseBytes(c[1]!),
       psi: scalarBytes(Fn.sub(secret.phi, chi)),
       mul: message,
     });
@@ -229,11 +230,10 @@ export function signPresign(secret: SignRound2Secret, direct: SignRound2Direct[]
   const { self, quorum, sid } = r1.session;
   const peers = quorum.filter((j) => j !== self);
   const dm = collectBySender(direct, peers, 'sign.round2');
-  let R = Point.BASE.multiply(r1.r);
+  let R = Point.fromBytes(r1.R) as Pt; // r*G, encoded in round 1
   let pkSum = Point.fromBytes(secret.pk) as Pt;
   let u = Fn.mul(r1.r, r1.phi);
   let v = Fn.mul(secret.sk, r1.phi);
-  const G = Point.BASE;
   forEachPeer(peers, (j) => {
     const m = dm.get(j)!;
     const f = `sign.round2[${j}]`;
@@ -241,17 +241,16 @@ export function signPresign(secret: SignRound2Secret, direct: SignRound2Direct[]
     const Rj = parsePoint(suite, m.instancePoint, `${f}.instancePoint`) as unknown as Pt;
     verifyCommitment(sid, j, m.instancePoint, m.salt, secret.commitments.get(j)!, `${f}.instancePoint`);
     const pkj = parsePoint(suite, m.publicShare, `${f}.publicShare`) as unknown as Pt;
-    const gu = parsePoint(suite, m.gammaU, `${f}.gammaU`) as unknown as Pt;
-    const gv = parsePoint(suite, m.gammaV, `${f}.gammaV`) as unknown as Pt;
+    parsePoint(suite, m.gammaU, `${f}.gammaU`);
+    parsePoint(suite, m.gammaV, `${f}.gammaV`);
     const psi = parseScalar(suite, m.psi, `${f}.psi`, { allowZero: true });
     const state = r1.bob.get(j)!;
-    const ps = pairSid(sid, j, self);
-    const d = mulReceiverFinish(state, gadget(ps), m.mul, `${f}.mul`, j);
+    const d = mulReceiverFinish(state, state.g, m.mul, `${f}.mul`, j);
     const chi = state.b;
     // Step 8 consistency checks (public values: variable time is fine).
-    if (!Rj.multiplyUnsafe(chi).equals(G.multiplyUnsafe(d[0]!).add(gu)))
+    if (!linearCheck(m.instancePoint, chi, d[0]!, m.gammaU))
       throw new CryptoError('INVALID_SHARE', { field: `${f}.gammaU`, message: `INVALID_SHARE: chi*R_${j} != d_u*G + Gamma_u` });
-    if (!pkj.multiplyUnsafe(chi).equals(G.multiplyUnsafe(d[1]!).add(gv)))
+    if (!linearCheck(m.publicShare, chi, d[1]!, m.gammaV))
       throw new CryptoError('INVALID_SHARE', { field: `${f}.gammaV`, message: `INVALID_SHARE: chi*pk_${j} != d_v*G + Gamma_v` });
     const c = secret.alice.get(j)!;
     R = R.add(Rj);
