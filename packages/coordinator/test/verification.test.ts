@@ -72,6 +72,8 @@ beforeAll(async () => {
         coordinatorPublicKey: bytesToHex(coordinatorIdentity.publicKey),
         peers: Object.fromEntries(keys),
         clients: [{ publicKey: bytesToHex(admin.publicKey), roles: ['admin'] }],
+        // Rounds on the event loop: a crypto worker thread boots tsx and the crypto modules again (about 1 s of CPU per daemon), and the worker is not the subject here.
+        cryptoWorkers: 0,
       },
       { env: { KEYQUORUM_PASSPHRASE: PASSPHRASE }, log: silentLogger },
     );

@@ -8,15 +8,18 @@
  * the journalled nonce; and the pair then signs again. A frame that arrives while the
  * previous round still runs on the worker waits its turn instead of being refused.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE } from '@keyquorum/protocol';
 import type { Cluster } from './helpers/cluster.ts';
+import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { dkgStart, gather, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { ecdsaSign, ecdsaToRound1 } from './helpers/ecdsa-drive.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
 
-const fake = useFakeCluster();
+// One pair and one DKG for the file (an ecdsa-secp256k1 DKG is seconds of CPU): each test
+// signs with the same key, and looks only at what its own sessions logged.
+const fake = useFakeCluster({ scope: 'file' });
 
 const IDS = ['s1', 's2'];
 const KEY = 'eth-close';
@@ -33,12 +36,24 @@ async function workersHoldNothing(cl: Cluster): Promise<void> {
 const start = (message: Uint8Array) => ({ keyId: KEY, epoch: 0, message, request: signRequest({ keyId: KEY, epoch: 0, message }) });
 
 describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
+  let c: FakeCoordinator;
+  let cl: Cluster;
+  let groupKey: Uint8Array;
+  beforeAll(async () => {
+    ({ c, cl } = await fake.start(IDS, { extra: { cryptoWorkers: 1 } }));
+    groupKey = (await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants))).publicKey.groupKey;
+  }, 300_000);
+  /** Each signer's log lines from now on (what this test's sessions logged). */
+  const logsFromNow = () => {
+    const from = new Map(IDS.map((id) => [id, cl.logs.get(id)!.length]));
+    return (id: string) => cl.logs.get(id)!.slice(from.get(id));
+  };
+
   it('a finished and an aborted signing leave nothing open on the workers; the ABORT discards the nonce; the pair signs again', async () => {
-    const { c, cl } = await fake.start(IDS);
-    const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
+    const logs = logsFromNow();
     await workersHoldNothing(cl);
 
-    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+    await expect(ecdsaSign(c, participants, groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
     await workersHoldNothing(cl);
 
     // Round 1 done (nonces journalled), R1_DELIVER sent, and at once an ABORT: round 2 may still run on the worker.
@@ -51,19 +66,17 @@ describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
       c.send(id, { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.ABORT }, { reason: 'aborted by the test' });
     }
     for (const id of IDS) {
-      const lines = cl.logs.get(id)!;
-      for (let i = 0; i < 600 && !lines.some((l) => l.msg === 'nonce discarded'); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(lines.filter((l) => l.msg === 'nonce discarded')).toEqual([expect.objectContaining({ keyId: KEY, reason: 'aborted' })]);
+      for (let i = 0; i < 600 && !logs(id).some((l) => l.msg === 'nonce discarded'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(logs(id).filter((l) => l.msg === 'nonce discarded')).toEqual([expect.objectContaining({ keyId: KEY, reason: 'aborted' })]);
     }
     await workersHoldNothing(cl);
 
-    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+    await expect(ecdsaSign(c, participants, groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
     await workersHoldNothing(cl);
   }, 300_000);
 
   it('R2_DELIVER arriving while this signer\'s round 2 still runs on the worker waits its turn: the signer answers with its SHARE', async () => {
-    const { c, cl } = await fake.start(IDS);
-    const dkg = await runKeySession(c, 'dkg', ECDSA_SUITE, participants, dkgStart(KEY, ECDSA_SUITE, 2, participants));
+    const logs = logsFromNow();
     const message = randomBytes(32);
     const body = start(message);
     const { r1 } = await ecdsaToRound1(c, IDS, () => body);
@@ -79,9 +92,9 @@ describe('ecdsa-secp256k1 signing sessions on the crypto worker', () => {
     c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R2_DELIVER }, { envelopes: fromS1 });
     const shares = await gather(c, IDS, 'sign', R.SHARE);
     expect([...shares.keys()].sort()).toEqual(IDS);
-    expect(cl.logs.get('s1')!.filter((l) => l.msg === 'frame refused')).toEqual([]);
+    expect(logs('s1').filter((l) => l.msg === 'frame refused')).toEqual([]);
     await workersHoldNothing(cl);
     // The pair signs again (nothing of the session lingers).
-    await expect(ecdsaSign(c, participants, dkg.publicKey.groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
+    await expect(ecdsaSign(c, participants, groupKey, start(randomBytes(32)))).resolves.toHaveLength(64);
   }, 300_000);
 });

@@ -6,8 +6,7 @@
  * checks still run, refused it and never CONFIRMed. Here the fake coordinator makes
  * that order certain: the dealers get R1_DELIVER first and their R2 are gathered, then
  * each non-dealing member gets R1_DELIVER and R2_DELIVER back to back, before it has
- * answered anything (its R1 checks run on a worker thread: the daemons' default
- * `cryptoWorkers`). Each must CONFIRM, and the COMMIT must be ACKed.
+ * answered anything (its R1 checks run on a worker thread: `cryptoWorkers: 1`). Each must CONFIRM, and the COMMIT must be ACKed.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +21,7 @@ const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 describe('a key-session round delivered while the previous one still runs', () => {
   it('reshare members that deal nothing get R1_DELIVER and R2_DELIVER back to back: both answer with their CONFIRM, not WRONG_ROUND', async () => {
-    const { c, cl } = await fake.start(['s1', 's2', 's3', 's4']);
+    const { c, cl } = await fake.start(['s1', 's2', 's3', 's4'], { extra: { cryptoWorkers: 1 } });
     for (const d of cl.daemons.values()) expect(d.options.cryptoWorkers).toBeGreaterThan(0);
     const suite = 'frost-ed25519';
     const oldRefs = refs(['s1', 's2', 's3']);

@@ -44,8 +44,17 @@ export function initTestSigner(id: string, root: string): TestSigner {
 
 export const adminClient = generateIdentity();
 
+/**
+ * A daemon's options. Its crypto rounds run on its event loop (`cryptoWorkers: 0`, a
+ * setting operators have too) unless the test asks for workers: every worker thread boots
+ * tsx and the crypto modules again (about a second of CPU each, at every daemon start),
+ * and the rounds' code is the same either way. The worker path is tested where it is the
+ * subject (crypto-pool, ecdsa-sign-pool, queued-rounds, ecdsa-sign-close here, which ask
+ * for `cryptoWorkers: 1`) and by every end-to-end test (signer processes with the default).
+ */
 export function optionsFor(s: TestSigner, all: TestSigner[], coordinator: FakeCoordinator, extra: Partial<SignerOptions> = {}): SignerOptions {
   return {
+    cryptoWorkers: 0,
     signerId: s.id,
     dataDir: s.dataDir,
     coordinatorUrl: coordinator.url,
