@@ -90,6 +90,29 @@ describe.each(SUITES)('%s', (suiteId) => {
     expectCryptoError(() => aggregate(shares[0]!.publicKey, moved, sigShares), 'INVALID_SIGNATURE_SHARE', { culprits: [1, 2] });
   });
 
+  it("a signer refuses a package whose binding commitment for it is not its own (hiding kept), so a coordinator cannot swap half of it", () => {
+    const message = randomMessage();
+    const quorum = [shares[0]!, shares[1]!];
+    const round1 = quorum.map((s) => commit(s));
+    const stranger = commit(shares[0]!).commitments;
+    const own = round1[0]!.commitments;
+    for (const forged of [{ ...own, binding: stranger.binding }, { ...own, hiding: stranger.hiding }]) {
+      const signing = { message, commitments: [forged, round1[1]!.commitments] };
+      expectCryptoError(() => signShare(shares[0]!, round1[0]!.nonces, signing), 'BAD_FIELD', { field: 'signingPackage.commitments' });
+    }
+    // The nonces were not used: they still sign the honest package.
+    const honest = { message, commitments: round1.map((r) => r.commitments) };
+    expect(verifyShare(shares[0]!.publicKey, honest, signShare(shares[0]!, round1[0]!.nonces, honest))).toBe(true);
+  });
+
+  it('a nonce pair with only its binding nonce wiped is refused as used (NONCE_REUSED), never signed with', () => {
+    const quorum = [shares[0]!, shares[1]!];
+    const round1 = quorum.map((s) => commit(s));
+    const signing = { message: randomMessage(), commitments: round1.map((r) => r.commitments) };
+    round1[0]!.nonces.binding.fill(0);
+    expectCryptoError(() => signShare(shares[0]!, round1[0]!.nonces, signing), 'NONCE_REUSED', { field: 'nonces' });
+  });
+
   it('a commitment from a participant of the key but outside the shares given, or a duplicate commitment, is refused', () => {
     const { signing, sigShares } = honestRound();
     const third = commit(shares[2]!).commitments;
