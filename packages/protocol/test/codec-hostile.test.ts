@@ -22,6 +22,12 @@ function nested(levels: number): WireValue {
   return v;
 }
 
+function nestedObjects(levels: number): WireValue {
+  let v: WireValue = 1;
+  for (let i = 0; i < levels; i++) v = { k: v };
+  return v;
+}
+
 function thrown(fn: () => unknown): { code: string; field?: string; message: string } {
   try {
     fn();
@@ -72,6 +78,12 @@ describe('codec against hostile frames', () => {
     const deepest = '[0]'.repeat(MAX_NESTING_DEPTH);
     expectWireError(() => decode(lenient.pack(over)), 'MALFORMED', deepest);
     expectWireError(() => encode(over), 'BAD_FIELD', deepest);
+    // The same through maps: each level of an object counts as one.
+    const objectsAtLimit = nestedObjects(MAX_NESTING_DEPTH);
+    expect(decode(encode(objectsAtLimit))).toEqual(objectsAtLimit);
+    const deepestKey = Array.from({ length: MAX_NESTING_DEPTH }, () => 'k').join('.');
+    expectWireError(() => decode(lenient.pack(nestedObjects(MAX_NESTING_DEPTH + 1))), 'MALFORMED', deepestKey);
+    expectWireError(() => encode(nestedObjects(MAX_NESTING_DEPTH + 1)), 'BAD_FIELD', deepestKey);
   });
 
   it('encode refuses an own __proto__ key (a prototype-pollution payload), naming the object that holds it', () => {
