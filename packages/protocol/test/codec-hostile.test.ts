@@ -103,6 +103,14 @@ describe('codec against hostile frames', () => {
     expectWireError(() => encode({ x: Infinity }), 'BAD_FIELD', 'x');
   });
 
+  it('encodes standard msgpack any peer reads (no msgpackr records, no bundled strings): fixed bytes for a known value', () => {
+    // {"kind":"sign","n":[1,-1],"b":<01 02>} as plain msgpack: map16 (msgpackr's map header), fixstr,
+    // fixarray, negative fixint, bin8. A record extension or a bundled string would change these bytes.
+    const frame = encode({ kind: 'sign', n: [1, -1], b: new Uint8Array([1, 2]) });
+    expect(Buffer.from(frame).toString('hex')).toBe('de0003a46b696e64a47369676ea16e9201ffa162c4020102');
+    expect(Buffer.from(encode([{ a: 1 }, { a: 2 }])).toString('hex')).toBe('92de0001a16101de0001a16102');
+  });
+
   it('a frame msgpack cannot read (truncated, trailing bytes) is refused without quoting the frame', () => {
     const e = thrown(() => decode(hex('a5616263')));
     expect(e.code).toBe('MALFORMED');
