@@ -42,6 +42,6 @@ if (a.out !== undefined) {
   fs.writeFileSync(a.out, `${json}\n`);
 }
 process.stdout.write(`${json}\n`);
-const failed = summary.crashes > 0 || summary.stateChanges.length > 0 || summary.untypedErrors > 0 || summary.hangs > 0 || !summary.signAfterFuzz;
+const failed = summary.crashes > 0 || summary.stateChanges.length > 0 || summary.untypedErrors > 0 || summary.hangs > 0 || summary.silent > 0 || !summary.signAfterFuzz;
 log(`${failed ? 'FAILED' : 'passed'}: crashes ${summary.crashes}, state changes ${summary.stateChanges.length}, untyped ${summary.untypedErrors}, hangs ${summary.hangs}, silent ${summary.silent}, seed ${seed}`);
 process.exitCode = failed ? 1 : 0;

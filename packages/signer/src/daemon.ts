@@ -183,6 +183,7 @@ export class SignerDaemon extends Service {
       rng,
       timing: { ...DEFAULT_LINK_TIMING, ...this.#deps.timing },
       onFrame: (env) => router.dispatch(env),
+      afterWrites: (send) => keystore.commits.afterCommit(() => send()),
       acceptLeaderToken: (token) => {
         const accepted = keystore.acceptLeaderToken(token, o.coordinatorPublicKey);
         if (accepted) this.#leaderToken = token;

@@ -73,6 +73,11 @@ export interface LinkOptions {
   onDown(): void;
   /** Counts frames for /metrics. */
   count(event: 'framesIn' | 'framesOut' | 'errorsOut' | 'connects'): void;
+  /**
+   * Runs `send` once the keystore writes made so far are committed (the daemon's group commit), so that a
+   * refusal of the link's own leaves after the session frames produced before it: frames leave in order.
+   */
+  afterWrites?(send: () => void): void;
 }
 
 type Phase = 'challenge' | 'welcome' | 'ready';
@@ -223,7 +228,9 @@ export class CoordinatorLink implements Startable {
   #refuse(ws: WebSocket, sessionId: Uint8Array | undefined, code: string, message: string): void {
     this.#o.log.warn('frame refused', { code, reason: message });
     this.#o.count('errorsOut');
-    this.#sendRaw(ws, errorEnvelope(this.#o.identity, this.#o.signerId, sessionId, code, message));
+    const error = errorEnvelope(this.#o.identity, this.#o.signerId, sessionId, code, message);
+    if (this.#phase === 'ready' && this.#o.afterWrites !== undefined) this.#o.afterWrites(() => this.#sendRaw(ws, error));
+    else this.#sendRaw(ws, error);
   }
 
   #onMessage(ws: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {

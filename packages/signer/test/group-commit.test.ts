@@ -18,7 +18,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SIGN_ROUND, decodeBody, type Envelope } from '@keyquorum/protocol';
+import { CONTROL_ROUND, SIGN_ROUND, decodeBody, type Envelope } from '@keyquorum/protocol';
 import { honestBehaviour, type SignerBehaviour } from '../src/index.ts';
 import { Keystore, SCRYPT_N_MIN } from '../src/keystore/index.ts';
 import { GroupCommit } from '../src/keystore/group-commit.ts';
@@ -307,5 +307,20 @@ describe('group commit in the signer daemon (window 200 ms)', () => {
     expect(decodeBody<{ code: string }>('control', refusal.header.round, 'none', refusal.payload).code).toMatch(/^(WRONG_ROUND|UNKNOWN_SESSION)$/);
     expect(shares.get('s1')).toHaveLength(1);
     expect(journal('s1', bytesToHex(proposalId))).toBe('consumed');
+  });
+
+  it("keeps frames in order: the link's own refusal of a later frame leaves after a session frame still waiting for its commit", async () => {
+    const message = new Uint8Array(randomBytes(32));
+    const proposalId = randomBytes(32);
+    const p = { keyId: 'k1', epoch: 0, message };
+    const challenge = randomBytes(32);
+    // A START (its admission and nonce wait for the 200 ms batch), then a control frame the ready link refuses itself.
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.START }, { ...p, request: signRequest(p) });
+    c.send('s1', { kind: 'control', suite: 'none', sessionId: challenge, round: CONTROL_ROUND.CHALLENGE }, { nonce: challenge });
+    const answer = (e: Envelope) => e.header.kind === 'control' || (e.header.kind === 'sign' && bytesToHex(e.header.sessionId) === bytesToHex(proposalId));
+    const got = [await c.next('s1', answer, 60_000), await c.next('s1', answer, 60_000)];
+    expect(got.map((e) => `${e.header.kind} ${e.header.round}`)).toEqual([`sign ${SIGN_ROUND.COMMITMENT}`, `control ${CONTROL_ROUND.ERROR}`]);
+    expect(decodeBody<{ code: string }>('control', CONTROL_ROUND.ERROR, 'none', got[1]!.payload).code).toBe('WRONG_ROUND');
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.ABORT }, { reason: 'TIMEOUT: test over' });
   });
 });
