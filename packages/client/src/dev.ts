@@ -25,7 +25,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { Service, generateIdentity, exportIdentitySecret, type StartStack, type Startable } from '@keyquorum/protocol';
 import { KeyquorumClient } from './client.ts';
 import { ClientError } from './errors.ts';
-import { readClientKeyFile, writeClientKeyFile, type ClusterFile } from './discovery.ts';
+import { readClientKeyFile, writeClientKeyFile, type ClientKey, type ClusterFile } from './discovery.ts';
 
 export const DEV_DIR = '.keyquorum';
 export const CLUSTER_FILE = 'cluster.json';
@@ -199,6 +199,45 @@ export function writePrivate(file: string, text: string): void {
 
 export const short = (hex: string) => `${hex.slice(0, 16)}…`;
 
+/** What `keyquorum dev` and `dev --ha` share of a data directory: where it is, the seal cost, progress lines. */
+export interface DevDir {
+  readonly dataDir: string;
+  readonly scryptN: number | undefined;
+  progress(line: string): void;
+}
+
+/** `secrets/<node>.passphrase` under the data directory, created (random, 0600) when absent. */
+function devPassphraseFile(d: DevDir, node: string): string {
+  const file = path.join(d.dataDir, 'secrets', `${node}.passphrase`);
+  if (!fs.existsSync(file)) writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
+  return file;
+}
+
+/** Inits (or reads) the identity of the node in directory `node` through its CLI; its public key. Coordinators seal with the `coordinator` passphrase. */
+export async function devIdentity(d: DevDir, node: string, coordinator: boolean): Promise<string> {
+  const dir = path.join(d.dataDir, node);
+  const initialised = fs.existsSync(path.join(dir, coordinator ? COORDINATOR_IDENTITY : SIGNER_KEYSTORE));
+  const pass = ['--passphrase-file', devPassphraseFile(d, coordinator ? 'coordinator' : node)];
+  const cost = d.scryptN === undefined ? [] : ['--scrypt-n', String(d.scryptN)];
+  const args = initialised ? ['pubkey', '--data', dir, '--json', ...(coordinator ? pass : [])] : ['init', '--data', dir, '--json', ...(coordinator ? [] : ['--id', node]), ...pass, ...cost];
+  const publicKey = (JSON.parse(await runCli(coordinator ? COORDINATOR_CLI : SIGNER_CLI, args)) as { publicKey: string }).publicKey;
+  d.progress(`  ✓ ${`${node} identity ${initialised ? 'loaded' : 'created'}`.padEnd(30)} ${short(publicKey)}`);
+  return publicKey;
+}
+
+/** The dev admin client key (`admin-key.json`), created when absent. */
+export function devAdminKey(d: DevDir): ClientKey {
+  const file = path.join(d.dataDir, ADMIN_KEY_FILE);
+  if (!fs.existsSync(file)) {
+    const admin = generateIdentity();
+    const seed = exportIdentitySecret(admin);
+    writeClientKeyFile(file, seed, admin.publicKey);
+    seed.fill(0);
+    d.progress(`  ✓ ${'dev admin client key created'.padEnd(30)} ${file}`);
+  }
+  return readClientKeyFile(file);
+}
+
 export class DevCluster extends Service {
   readonly signerIds: string[];
   readonly dataDir: string;
@@ -209,6 +248,7 @@ export class DevCluster extends Service {
   /** Resolves when a child exits on its own (not through stop()). */
   readonly unexpectedExit: Promise<{ name: string } & Exit>;
   private onUnexpectedExit!: (e: { name: string } & Exit) => void;
+  readonly #dir: DevDir;
 
   constructor(private readonly o: DevOptions) {
     super();
@@ -216,6 +256,7 @@ export class DevCluster extends Service {
     this.signerIds = Array.from({ length: o.signers }, (_, i) => `signer-${i + 1}`);
     this.progress = o.progress ?? (() => undefined);
     this.unexpectedExit = new Promise((resolve) => (this.onUnexpectedExit = resolve));
+    this.#dir = { dataDir: this.dataDir, scryptN: o.scryptN, progress: this.progress };
   }
 
   /** Process ids of the children, by node name. */
@@ -234,50 +275,17 @@ export class DevCluster extends Service {
     return path.join(this.dataDir, ...parts);
   }
 
-  private passphraseFile(node: string): string {
-    const file = this.file('secrets', `${node}.passphrase`);
-    if (!fs.existsSync(file)) writePrivate(file, `${randomBytes(32).toString('hex')}\n`);
-    return file;
-  }
-
-  private async identity(node: string): Promise<string> {
-    const coordinator = node === 'coordinator';
-    const dir = this.file(node);
-    const initialised = fs.existsSync(path.join(dir, coordinator ? COORDINATOR_IDENTITY : SIGNER_KEYSTORE));
-    const pass = ['--passphrase-file', this.passphraseFile(node)];
-    const cost = this.o.scryptN === undefined ? [] : ['--scrypt-n', String(this.o.scryptN)];
-    const args = coordinator
-      ? initialised
-        ? ['pubkey', '--data', dir, '--json', ...pass]
-        : ['init', '--data', dir, '--json', ...pass, ...cost]
-      : initialised
-        ? ['pubkey', '--data', dir, '--json']
-        : ['init', '--data', dir, '--id', node, '--json', ...pass, ...cost];
-    const out = await runCli(coordinator ? COORDINATOR_CLI : SIGNER_CLI, args);
-    const publicKey = (JSON.parse(out) as { publicKey: string }).publicKey;
-    this.progress(`  ✓ ${`${node} identity ${initialised ? 'loaded' : 'created'}`.padEnd(30)} ${short(publicKey)}`);
-    return publicKey;
-  }
-
   /** Inits what is absent, starts the coordinator then every signer, and waits until all are connected. */
   protected async startParts(stack: StartStack): Promise<void> {
     const fresh = !fs.existsSync(this.file(CLUSTER_FILE));
     for (const dir of [this.dataDir, this.file('secrets'), this.file('logs')]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.progress(`keyquorum dev: ${this.o.threshold}-of-${this.o.signers} cluster, data in ${this.dataDir} (${fresh ? 'new' : 'reusing existing data'})`);
 
-    const adminFile = this.file(ADMIN_KEY_FILE);
-    if (!fs.existsSync(adminFile)) {
-      const admin = generateIdentity();
-      const seed = exportIdentitySecret(admin);
-      writeClientKeyFile(adminFile, seed, admin.publicKey);
-      seed.fill(0);
-      this.progress(`  ✓ ${'dev admin client key created'.padEnd(30)} ${adminFile}`);
-    }
-    const admin = readClientKeyFile(adminFile);
+    const admin = devAdminKey(this.#dir);
     const adminPublic = bytesToHex(admin.publicKey);
     const clients = [{ publicKey: adminPublic, roles: ['admin'] }];
 
-    const [coordinatorKey, ...signerKeys] = await Promise.all([this.identity('coordinator'), ...this.signerIds.map((id) => this.identity(id))]);
+    const [coordinatorKey, ...signerKeys] = await Promise.all([devIdentity(this.#dir, 'coordinator', true), ...this.signerIds.map((id) => devIdentity(this.#dir, id, false))]);
     const peers = Object.fromEntries(this.signerIds.map((id, i) => [id, signerKeys[i]!]));
 
     const coordinatorConfig = this.file('coordinator.json');
