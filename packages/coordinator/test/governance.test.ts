@@ -365,16 +365,36 @@ describe('early refusal with the coordinator\'s copy of the policy (no signer co
 });
 
 describe("a signer's refusal", () => {
-  it("a signer's ABORT 'POLICY_DENIED (<rule>): ...' answers 403 POLICY_DENIED with that rule, and no other quorum is tried", async () => {
+  // First: the refusals of the next test make the signers suspected, and the liar must be asked first here.
+  it("one lying signer's policy refusal only delays a signature: it is left out, audited, and the others sign (a liar cannot block)", async () => {
     await setPolicyOk({});
+    const liar = c.signers[0]!;
+    const before = (await events('policy.denied')).length;
+    const asked = liar.signStarts;
+    liar.misbehave.policyDeny = 'velocity';
+    try {
+      const r = await sign(new Uint8Array(32).fill(41));
+      // The liar was asked first (quorum choice: least suspected, in order), else this test proves nothing.
+      expect(liar.signStarts).toBe(asked + 1);
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      expect((await events('policy.denied')).slice(before).map((d) => d.data)).toEqual([expect.objectContaining({ rule: 'velocity', where: liar.id, op: 'sign' })]);
+      expect((await events('key.signed')).at(-1)!.data.quorum).not.toContain(liar.id);
+    } finally {
+      delete liar.misbehave.policyDeny;
+    }
+  });
+
+  it("once every quorum met a signer's ABORT 'POLICY_DENIED (<rule>): ...', answers 403 POLICY_DENIED with that rule; each refusal audited", async () => {
+    const before = (await events('policy.denied')).length;
     for (const s of c.signers) s.misbehave.policyDeny = 'velocity';
     try {
       const r = await sign(new Uint8Array(32).fill(40));
       expect(r.status, JSON.stringify(r.json)).toBe(403);
       expect(r.json.error).toMatchObject({ code: 'POLICY_DENIED', rule: 'velocity' });
-      const denied = (await events('policy.denied')).at(-1)!;
-      expect(denied.data).toMatchObject({ rule: 'velocity', op: 'sign' });
-      expect(denied.data.where).toMatch(/^s[123]$/);
+      // Each refusing signer is left out in turn until no quorum of the others is left (3 signers, t = 2: two refusals).
+      const denied = (await events('policy.denied')).slice(before);
+      expect(new Set(denied.map((d) => d.data.where)).size).toBe(2);
+      for (const d of denied) expect(d.data).toMatchObject({ rule: 'velocity', op: 'sign', where: expect.stringMatching(/^s[123]$/) });
     } finally {
       for (const s of c.signers) delete s.misbehave.policyDeny;
     }

@@ -10,7 +10,12 @@
  *   the accuser alone is left out of the request. DKLs23 ('conflict'): the accuser and
  *   each accused quorum member become a conflicting pair, kept apart in later quorums
  *   of the key's epoch; an ABORT naming nobody in the quorum leaves the accuser out;
- * - a timeout or a dropped link leaves its signer out of the request.
+ * - a timeout or a dropped link leaves its signer out of the request;
+ * - a signer's policy refusal (ABORT 'POLICY_DENIED (<rule>): ...') leaves that signer
+ *   out of the request, audited 'policy.denied'. The coordinator's own policy check
+ *   passed, so the refusal is a holder whose records differ (its clock, its own
+ *   velocity count) or a liar, and one liar must not block signing: the request ends
+ *   POLICY_DENIED, naming the rule, only when no quorum without a refusing signer is left.
  * Durable: the bans and the audit rows ('key.sign_attempt_failed' per failed attempt,
  * 'key.signed' for the signature). Conflicts and refusals live in memory only.
  */
@@ -18,6 +23,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { targetExternalKey, type SigningTarget } from '@keyquorum/crypto';
 import { taprootLabel, type ParticipantRef } from '@keyquorum/protocol';
+import type { PolicyRule } from '@keyquorum/protocol';
 import { CoordinatorError, deniedRuleOf, isSessionFault, type SessionFaultDetail } from '../errors.ts';
 import { AttemptMemory, chooseQuorum, quorumKey, signAttemptBudget, type KeyAttemptMemory } from './quorum-choice.ts';
 import type { SignRequest, SignResult } from './requests.ts';
@@ -66,7 +72,8 @@ function judge(scheme: SchemeDriver, fault: SessionFaultDetail, culprits: readon
 /**
  * Signs with a quorum of t connected participants, retrying with other quorums; fails
  * with NOT_ENOUGH_SIGNERS once no untried quorum without a conflicting pair is left
- * among the usable signers, or SESSION_FAILED when the attempt budget is spent.
+ * among the usable signers, or SESSION_FAILED when the attempt budget is spent (either
+ * as POLICY_DENIED when a signer's policy refused this request).
  */
 export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResult> {
   const { key } = r;
@@ -80,12 +87,21 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
   const culprits = new Set<string>();
   const budget = signAttemptBudget(key.participants.length, key.threshold);
   let lastFault: CoordinatorError | undefined;
+  /** Signers whose policy refused this request, with the rule each named. */
+  const denied = new Map<string, PolicyRule>();
+  const fail = (code: 'NOT_ENOUGH_SIGNERS' | 'SESSION_FAILED', why: string): CoordinatorError => {
+    const last = lastFault === undefined ? '' : ` (last failure: ${lastFault.message})`;
+    if (denied.size === 0) return new CoordinatorError(code, { culprits: [...culprits], message: `${why}${last}` });
+    const rule = denied.values().next().value!;
+    const who = [...denied].map(([s, r]) => `${s} (${r})`).join(', ');
+    return new CoordinatorError('POLICY_DENIED', { rule, culprits: [...culprits], message: `(${rule}) the policy of signer ${who} refused, and ${why}${last}` });
+  };
   for (let attempt = 1; attempt <= budget; attempt++) {
     const usable = key.participants.filter((p) => !excluded.has(p.signer) && rt.link.isConnected(p.signer));
     const quorum = usable.length < key.threshold ? undefined : chooseQuorum(usable, key.threshold, memory, tried);
     if (quorum === undefined) {
       const why = usable.length < key.threshold ? `${usable.length} usable signers, ${key.threshold} needed` : `no untried quorum of ${key.threshold} without a conflicting pair among ${usable.length} usable signers`;
-      throw new CoordinatorError('NOT_ENOUGH_SIGNERS', { culprits: [...culprits], message: `${why}${lastFault ? ` (last failure: ${lastFault.message})` : ''}` });
+      throw fail('NOT_ENOUGH_SIGNERS', why);
     }
     tried.add(quorumKey(quorum));
     try {
@@ -109,13 +125,19 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
     } catch (e) {
       if (!isSessionFault(e)) throw sessionError(e, 'signing failed');
       const { fault } = e;
-      // A signer's policy refused: every holder has the same policy, so no other quorum is tried.
+      lastFault = e;
+      // A signer's policy refused: that signer is left out (see the header), the others may still sign.
       const rule = fault.reason === 'abort' ? deniedRuleOf(e.message) : undefined;
       if (rule !== undefined) {
         await rt.registry.append('policy.denied', key.id, { rule, where: fault.signers.join(','), op: 'sign', reason: e.message, clientKey: bytesToHex(r.request.clientKey) });
-        throw new CoordinatorError('POLICY_DENIED', { rule, message: `(${rule}) signer ${fault.signers.join(',')} refused: ${e.message}`, cause: e });
+        for (const s of fault.signers) {
+          denied.set(s, rule);
+          excluded.add(s);
+          memory.refusal(s);
+        }
+        rt.log.warn("a signer's policy refused; retrying without it", { keyId: key.id, epoch: key.epoch, attempt, rule, signers: fault.signers });
+        continue;
       }
-      lastFault = e;
       const verdict = judge(scheme, fault, e.culprits, quorum, memory);
       for (const id of verdict.exclude) excluded.add(id);
       for (const id of verdict.proven) culprits.add(id);
@@ -135,5 +157,5 @@ export async function sign(rt: SessionRuntime, r: SignRequest): Promise<SignResu
       rt.log.warn('sign attempt failed; retrying with another quorum', { keyId: key.id, epoch: key.epoch, attempt, reason: e.message, excluded: verdict.exclude, conflicts: memory.pairs().map(([a, b]) => `${a}|${b}`) });
     }
   }
-  throw new CoordinatorError('SESSION_FAILED', { culprits: [...culprits], message: `no quorum produced a signature in ${budget} attempts (last failure: ${lastFault?.message ?? 'none'})` });
+  throw fail('SESSION_FAILED', `no quorum produced a signature in ${budget} attempts`);
 }
