@@ -100,6 +100,10 @@ export interface FakeSignerOptions {
     badShare?: boolean; silentSign?: boolean; refuseRetire?: boolean; dropAck?: boolean; forge?: Forgery; checkpointSignedBy?: IdentityKey;
     /** Refuse every sign START as a signer's policy would: ABORT 'POLICY_DENIED (<rule>): ...'. */
     policyDeny?: PolicyRule;
+    /** Refuse every sign START with an ABORT that accuses nobody. */
+    refuseSign?: boolean;
+    /** Answer a sign START with a commitment that is not a point (the coordinator's own check fails it). */
+    badCommitment?: boolean;
     /** Refuse every policy START (ABORT naming rule 'version'). */
     refusePolicy?: boolean;
   };
@@ -442,6 +446,7 @@ export class FakeSigner {
       const b = body as unknown as SignStartBody;
       this.signStarts += 1;
       if (this.misbehave.policyDeny !== undefined) throw new Error(`POLICY_DENIED (${this.misbehave.policyDeny}): this signer's policy refuses the signature`);
+      if (this.misbehave.refuseSign === true) throw new Error('this signer refuses to sign');
       const key = this.keys.get(b.keyId);
       if (key === undefined || key.epoch !== b.epoch || this.retired.has(b.keyId)) throw new Error('no active share at that epoch');
       this.checkRequest(b.request, b.tx === undefined ? signDigest(b) : this.txDigest(b, key.share));
@@ -449,7 +454,8 @@ export class FakeSigner {
       if (this.misbehave.silentSign) return;
       const { nonces, commitments } = commit(key.share);
       this.nonces.set(hex, { nonces, start: b });
-      this.send('sign', suite, sessionId, SIGN_ROUND.COMMITMENT, COORDINATOR_ID, { hiding: commitments.hiding, binding: commitments.binding });
+      const hiding = this.misbehave.badCommitment === true ? new Uint8Array(commitments.hiding.length) : commitments.hiding;
+      this.send('sign', suite, sessionId, SIGN_ROUND.COMMITMENT, COORDINATOR_ID, { hiding, binding: commitments.binding });
       return;
     }
     const entry = this.nonces.get(hex);

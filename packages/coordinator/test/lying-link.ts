@@ -3,7 +3,8 @@
  * through this relay, which holds that signer's identity key. Every frame goes through
  * byte for byte, except the ones `rewrite` changes: their payload is replaced and the
  * envelope sealed again with the signer's own key, so the coordinator receives a
- * properly signed frame in which the signer lies (e.g. a wrong final share w_i). The
+ * properly signed frame in which the signer lies (e.g. a wrong final share w_i, or an
+ * ABORT in place of a round message). The
  * daemon and the coordinator are the products, unchanged; only what the signer says
  * on the wire is false.
  */
@@ -16,8 +17,8 @@ export interface LyingLinkOptions {
   coordinatorUrl: string;
   /** The identity key of the signer that lies (the one whose daemon connects here). */
   identity: IdentityKey;
-  /** A new payload for a frame the signer sends, or undefined to pass it on as sent. */
-  rewrite: (e: Envelope) => Uint8Array | undefined;
+  /** A new payload (or header and payload) for a frame the signer sends, or undefined to pass it on as sent. */
+  rewrite: (e: Envelope) => Uint8Array | { header: Envelope['header']; payload: Uint8Array } | undefined;
 }
 
 const bytes = (d: RawData): Uint8Array => (Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer));
@@ -72,10 +73,12 @@ export class LyingLink {
     } catch {
       return frame; // not ours to judge: the coordinator refuses it as it would from the signer
     }
-    const payload = this.o.rewrite(e);
-    if (payload === undefined) return frame;
+    const out = this.o.rewrite(e);
+    if (out === undefined) return frame;
     this.rewritten++;
-    return encodeEnvelope(sealEnvelope(this.o.identity, e.header, payload, e.enc === undefined ? {} : { enc: e.enc }));
+    // A new payload keeps the frame's encryption; a new header and payload make a plaintext frame (e.g. an ABORT).
+    if (!(out instanceof Uint8Array)) return encodeEnvelope(sealEnvelope(this.o.identity, out.header, out.payload));
+    return encodeEnvelope(sealEnvelope(this.o.identity, e.header, out, e.enc === undefined ? {} : { enc: e.enc }));
   }
 
   async stop(): Promise<void> {
