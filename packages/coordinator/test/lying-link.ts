@@ -18,7 +18,7 @@ export interface LyingLinkOptions {
   /** The identity key of the signer that lies (the one whose daemon connects here). */
   identity: IdentityKey;
   /** A new payload (or header and payload) for a frame the signer sends, or undefined to pass it on as sent. */
-  rewrite: (e: Envelope) => Uint8Array | { header: Envelope['header']; payload: Uint8Array } | undefined;
+  rewrite: (e: Envelope) => Uint8Array | { header: Envelope['header']; payload: Uint8Array; enc?: Envelope['enc'] } | undefined;
 }
 
 const bytes = (d: RawData): Uint8Array => (Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer));
@@ -76,8 +76,8 @@ export class LyingLink {
     const out = this.o.rewrite(e);
     if (out === undefined) return frame;
     this.rewritten++;
-    // A new payload keeps the frame's encryption; a new header and payload make a plaintext frame (e.g. an ABORT).
-    if (!(out instanceof Uint8Array)) return encodeEnvelope(sealEnvelope(this.o.identity, out.header, out.payload));
+    // A new payload keeps the frame's encryption info; a new header and payload carry the `enc` given (none: a plaintext frame, e.g. an ABORT).
+    if (!(out instanceof Uint8Array)) return encodeEnvelope(sealEnvelope(this.o.identity, out.header, out.payload, out.enc === undefined ? {} : { enc: out.enc }));
     return encodeEnvelope(sealEnvelope(this.o.identity, e.header, out, e.enc === undefined ? {} : { enc: e.enc }));
   }
 
