@@ -1,7 +1,8 @@
 /**
- * `npm run build` (tsx scripts/build.ts): the compiled JavaScript every keyquorum node process runs, one ESM
- * bundle per entry point (esbuild), each with a linked source map so that a stack
- * trace names the .ts line (run them with `node --enable-source-maps`):
+ * `npm run build` (tsx scripts/build.ts): the compiled JavaScript every keyquorum node
+ * process runs, one ESM bundle per entry point (esbuild; code they share in chunk-*.mjs
+ * files beside them), each with a linked source map so that a stack trace names the .ts
+ * line (run them with `node --enable-source-maps`):
  *   dist/keyquorum-coordinator.mjs   packages/coordinator/src/cli.ts
  *   dist/keyquorum-signer.mjs        packages/signer/src/cli.ts
  *   dist/keyquorum.mjs               packages/client/src/cli.ts (`keyquorum dev` spawns the two above)
@@ -57,6 +58,10 @@ export async function buildBundles(outdir = 'dist', entryPoints: Readonly<Record
     outdir: path.resolve(ROOT, outdir),
     outExtension: { '.js': '.mjs' },
     bundle: true,
+    // Modules shared by several entry points (and the lazily imported ones) go to chunks
+    // loaded beside them: esbuild then reads the module graph once (the tests' build of
+    // 13 entry points: ~1 CPU-s instead of ~3.7), and a process parses no code it does not import.
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
