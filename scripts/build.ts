@@ -16,7 +16,6 @@
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -52,6 +51,8 @@ const BANNER = "import { createRequire as __keyquorumRequire } from 'node:module
 
 /** Builds `entryPoints` (default ENTRY_POINTS) into `outdir` (absolute, or relative to the repository). */
 export async function buildBundles(outdir = 'dist', entryPoints: Readonly<Record<string, string>> = ENTRY_POINTS): Promise<void> {
+  // Loaded here, not at the top: the test support reads ENTRY_POINTS in every test worker.
+  const { build } = await import('esbuild');
   await build({
     absWorkingDir: ROOT,
     entryPoints: Object.fromEntries(Object.entries(entryPoints).map(([name, source]) => [name, path.join(ROOT, source)])),

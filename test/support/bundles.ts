@@ -2,7 +2,7 @@
  * Which JavaScript a test's node process runs. A vitest run builds the bundles once,
  * from the current sources, into its own directory (test/support/build.ts, the global
  * setup), named by KEYQUORUM_TEST_DIST; a coordinator, signer or `keyquorum` CLI the
- * tests start runs that bundle, as an operator runs dist/ (scripts/build.mjs). Without
+ * tests start runs that bundle, as an operator runs dist/ (scripts/build.ts). Without
  * it (KEYQUORUM_FROM_SOURCE=1, or a vitest config without the global setup, e.g.
  * Stryker's vitest.mutation*.mjs) every process runs its TypeScript source through tsx.
  */

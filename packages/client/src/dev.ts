@@ -31,7 +31,7 @@ export const DEV_DIR = '.keyquorum';
 export const CLUSTER_FILE = 'cluster.json';
 export const ADMIN_KEY_FILE = 'admin-key.json';
 
-/** Defined (true) by scripts/build.mjs in the bundles only. */
+/** Defined (true) by scripts/build.ts in the bundles only. */
 declare const KEYQUORUM_BUNDLE: boolean | undefined;
 const BUNDLED = typeof KEYQUORUM_BUNDLE !== 'undefined';
 /** The node CLIs: from the `keyquorum` bundle, the bundles beside it (dist/); from source, their sources. */
