@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 60_000,
     // A file that never finishes fails the run instead of hanging it (test/support/watchdog.ts).
     setupFiles: ['test/support/watchdog.ts'],
+    // Builds the bundles the tests' node processes run, from the current sources (KEYQUORUM_FROM_SOURCE=1: none, tsx).
+    globalSetup: ['test/support/build.ts'],
     hookTimeout: 60_000,
     pool: 'forks',
     // Two files at a time: one file alone leaves a core idle while its processes start,

@@ -6,6 +6,8 @@
 #      coordinator's and every peer's). On separate machines, operators exchange
 #      these public keys out of band instead;
 #   3. write its config (docker/configure.mjs) and exec the daemon.
+# Every command runs the CLI's bundle (dist/, built in the image by `npm run build`)
+# with source maps, so a stack trace names the .ts line.
 # Environment: KEYQUORUM_NODE_ID (coordinator, signer-1, ...), KEYQUORUM_SIGNERS
 # (signer-1,signer-2,signer-3), KEYQUORUM_PASSPHRASE_FILE (a docker secret),
 # KEYQUORUM_ADMIN_PUBLIC_KEY (hex of the admin client key), KEYQUORUM_COORDINATOR_URL
@@ -16,12 +18,12 @@ node_id="${KEYQUORUM_NODE_ID:?set KEYQUORUM_NODE_ID}"
 pass="${KEYQUORUM_PASSPHRASE_FILE:?set KEYQUORUM_PASSPHRASE_FILE (a docker secret)}"
 data=/data
 keys=/keys
-tsx="node --import tsx"
+node="node --enable-source-maps"
 cd /app
 
 case "$role" in
   coordinator)
-    cli="$tsx packages/coordinator/src/cli.ts"
+    cli="$node dist/keyquorum-coordinator.mjs"
     if [ ! -e "$data/identity.sealed" ]; then
       echo "keyquorum: initialising coordinator in $data"
       $cli init --data "$data" --passphrase-file "$pass" > "$keys/$node_id.pub.tmp"
@@ -30,7 +32,7 @@ case "$role" in
     fi
     ;;
   signer)
-    cli="$tsx packages/signer/src/cli.ts"
+    cli="$node dist/keyquorum-signer.mjs"
     if [ ! -e "$data/keystore.db" ]; then
       echo "keyquorum: initialising $node_id in $data"
       $cli init --data "$data" --id "$node_id" --passphrase-file "$pass" >/dev/null

@@ -15,6 +15,7 @@ import { resolveOptions, type CoordinatorOptions } from '@keyquorum/coordinator'
 import { resolveSignerOptions } from '@keyquorum/signer';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { ENTRY_POINTS } from '../scripts/build.ts';
 import { REPO_ROOT } from './support/process.ts';
 
 interface Service {
@@ -72,13 +73,22 @@ describe('docker-compose.yml', () => {
     expect(sh.status, sh.stderr.toString()).toBe(0);
   });
 
-  it('uses only CLI commands, flags and files that exist', () => {
-    const files = [...entrypoint.matchAll(/(packages\/[\w/.-]+\.ts|docker\/[\w.-]+)/g)].map((m) => m[1]!);
-    expect(files).toEqual(expect.arrayContaining(['packages/coordinator/src/cli.ts', 'packages/signer/src/cli.ts', 'docker/configure.mjs']));
+  it('runs the bundles `npm run build` makes in the image (not tsx), with CLI commands, flags and files that exist', () => {
+    expect(JSON.parse(read('package.json')).scripts.build).toBe('tsx scripts/build.ts');
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    expect(dockerfile).toMatch(/^COPY --from=deps \/app\/dist \.\/dist$/m);
+    expect(entrypoint).not.toMatch(/tsx/);
+    const bundles = [...entrypoint.matchAll(/dist\/([\w-]+)\.mjs/g)].map((m) => m[1]!);
+    expect(bundles).toEqual(expect.arrayContaining(['keyquorum-coordinator', 'keyquorum-signer']));
+    for (const b of bundles) expect([b, ENTRY_POINTS[b]]).toEqual([b, expect.any(String)]);
+    const files = [...entrypoint.matchAll(/(docker\/[\w.-]+)/g)].map((m) => m[1]!);
+    expect(files).toContain('docker/configure.mjs');
     for (const f of files) expect([f, fs.existsSync(path.join(REPO_ROOT, f))]).toEqual([f, true]);
-    const usage = { coordinator: read('packages/coordinator/src/cli.ts'), signer: read('packages/signer/src/cli.ts') };
+    // Each bundle's commands and flags, held against the usage of the source it is built from.
+    const usage = { coordinator: read(ENTRY_POINTS['keyquorum-coordinator']!), signer: read(ENTRY_POINTS['keyquorum-signer']!) };
     for (const [role, text] of Object.entries(usage)) {
       const block = new RegExp(`${role}\\)\\n([\\s\\S]*?);;`).exec(entrypoint)![1]! + entrypoint.slice(entrypoint.indexOf('exec $cli'));
+      expect(block).toContain(`cli="$node dist/keyquorum-${role}.mjs"`);
       for (const [, command] of block.matchAll(/\$cli (\w+)/g)) expect(text).toMatch(new RegExp(`keyquorum-${role} ${command} `));
       for (const [, flag] of block.matchAll(/ (--[a-z-]+)/g)) expect([role, flag, text.includes(`${flag} `)]).toEqual([role, flag, true]);
     }

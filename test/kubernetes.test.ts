@@ -25,6 +25,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { ENTRY_POINTS } from '../scripts/build.ts';
 import { REPO_ROOT } from './support/process.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
@@ -210,12 +211,13 @@ describe('deploy/kubernetes', () => {
       for (const c of containersOf(w)) {
         expect([c.name, c.image, c.workingDir]).toEqual([c.name, image, '/app']);
         const script = c.command.join(' ');
-        // Node runs the TypeScript sources through tsx, as in docker/entrypoint.sh; the rest are the CLI's.
-        expect(script).toMatch(/node --import tsx packages\//);
-        const args = script.replaceAll('node --import tsx ', '');
-        const cliPath = /packages\/\w+\/src\/cli\.ts/.exec(script)![0];
-        expect(cliPath).toBe(`packages/${role}/src/cli.ts`);
-        const calls = [...script.matchAll(/cli\.ts"? (\w+)|\$cli (\w+)/g)].map((m) => m[1] ?? m[2]);
+        // Node runs the role's bundle that the image builds (npm run build), as docker/entrypoint.sh does, not tsx; the rest are the CLI's.
+        expect(script).toMatch(/node --enable-source-maps dist\//);
+        expect(script).not.toMatch(/tsx/);
+        const args = script.replaceAll('node --enable-source-maps ', '');
+        const bundle = /dist\/([\w-]+)\.mjs/.exec(script)![1]!;
+        expect([bundle, ENTRY_POINTS[bundle]]).toEqual([`keyquorum-${role}`, `packages/${role}/src/cli.ts`]);
+        const calls = [...script.matchAll(/\.mjs"? (\w+)|\$cli (\w+)/g)].map((m) => m[1] ?? m[2]);
         expect(calls.length).toBeGreaterThan(0);
         for (const command of calls) expect([role, command, cli.includes(`keyquorum-${role} ${command} `)]).toEqual([role, command, true]);
         for (const [, flag] of args.matchAll(/ (--[a-z-]+)/g)) expect([role, flag, cli.includes(`${flag} `)]).toEqual([role, flag, true]);

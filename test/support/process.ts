@@ -1,15 +1,15 @@
 /**
  * Child processes for end-to-end tests: every coordinator and signer runs as its own
- * Node.js process (through tsx), exactly as an operator starts it. Their JSON log
+ * Node.js process, exactly as an operator starts it: the bundle of this test run, or
+ * its source through tsx (test/support/bundles.ts `nodeArgs`). Their JSON log
  * lines are collected so a test can wait for an event ('connected', 'listening').
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeArgs } from './bundles.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TSX = createRequire(import.meta.url).resolve('tsx');
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -28,7 +28,7 @@ export class NodeProcess {
     /** A command the node is started under, e.g. `ip netns exec NS` (it must exec node, so signals reach it). */
     prefix: readonly string[] = [],
   ) {
-    const command = [...prefix, process.execPath, '--import', TSX, path.join(REPO_ROOT, script), ...args];
+    const command = [...prefix, process.execPath, ...nodeArgs(script), ...args];
     this.child = spawn(command[0]!, command.slice(1), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
@@ -104,7 +104,7 @@ export class NodeProcess {
 /** Runs a CLI command to completion and returns its stdout. */
 export function runCli(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, script), ...args], {
+    const child = spawn(process.execPath, [...nodeArgs(script), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -31,9 +31,14 @@ export const DEV_DIR = '.keyquorum';
 export const CLUSTER_FILE = 'cluster.json';
 export const ADMIN_KEY_FILE = 'admin-key.json';
 
-export const COORDINATOR_CLI = fileURLToPath(new URL('../../coordinator/src/cli.ts', import.meta.url));
-export const SIGNER_CLI = fileURLToPath(new URL('../../signer/src/cli.ts', import.meta.url));
-const TSX = createRequire(import.meta.url).resolve('tsx');
+/** Defined (true) by scripts/build.ts in the bundles only. */
+declare const KEYQUORUM_BUNDLE: boolean | undefined;
+const BUNDLED = typeof KEYQUORUM_BUNDLE !== 'undefined';
+/** The node CLIs: from the `keyquorum` bundle, the bundles beside it (dist/); from source, their sources. */
+export const COORDINATOR_CLI = fileURLToPath(new URL(BUNDLED ? './keyquorum-coordinator.mjs' : '../../coordinator/src/cli.ts', import.meta.url));
+export const SIGNER_CLI = fileURLToPath(new URL(BUNDLED ? './keyquorum-signer.mjs' : '../../signer/src/cli.ts', import.meta.url));
+/** node's arguments to run a node CLI: a bundle with its source maps, a source through tsx. */
+const nodeArgs = (script: string): string[] => (BUNDLED ? ['--enable-source-maps', script] : ['--import', createRequire(import.meta.url).resolve('tsx'), script]);
 /** Files whose presence means a node was initialised (coordinator identity.ts, signer keystore). */
 export const COORDINATOR_IDENTITY = 'identity.sealed';
 export const SIGNER_KEYSTORE = 'keystore.db';
@@ -91,7 +96,7 @@ export class Child implements Startable {
     const log = fs.createWriteStream(this.logFile, { flags: 'a', mode: 0o600 });
     // Its own process group: a terminal's Ctrl-C reaches `keyquorum dev` only, which
     // then stops the children in order.
-    const proc = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const proc = spawn(process.execPath, [...nodeArgs(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let partial = '';
     const onData = (chunk: Buffer) => {
       log.write(chunk);
@@ -181,13 +186,13 @@ export class Signers implements Startable {
 /** Runs a CLI to completion; resolves to its stdout. */
 export function runCli(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    const failed = (code: number | null) => new ClientError('DEV_PROCESS', { message: `${path.basename(path.dirname(path.dirname(script)))} ${args[0]} failed (exit ${code}): ${(err || out).trim()}` });
+    const failed = (code: number | null) => new ClientError('DEV_PROCESS', { message: `${script === COORDINATOR_CLI ? 'coordinator' : 'signer'} ${args[0]} failed (exit ${code}): ${(err || out).trim()}` });
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(failed(code))));
   });
 }

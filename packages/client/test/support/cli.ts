@@ -6,8 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { TEST_DIST, nodeArgs } from '../../../../test/support/bundles.ts';
 
-export const BIN = fileURLToPath(new URL('../../bin/keyquorum.js', import.meta.url));
+/** node's arguments to run the `keyquorum` CLI: this test run's bundle, or bin/keyquorum.js (tsx) without one (test/support/bundles.ts). */
+const BIN: string[] = TEST_DIST === undefined ? [fileURLToPath(new URL('../../bin/keyquorum.js', import.meta.url))] : nodeArgs('packages/client/src/cli.ts');
 
 /** The environment without any KEYQUORUM_* discovery variable. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -25,7 +27,7 @@ export interface Run {
 
 export function cli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...BIN, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -47,7 +49,7 @@ export class Dev {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   constructor(cwd: string, args: string[] = []) {
-    this.child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--scrypt-n', String(2 ** 12), ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...BIN, 'dev', '--port', '0', '--scrypt-n', String(2 ** 12), ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const parts = (partial + d.toString()).split('\n');
@@ -58,7 +60,7 @@ export class Dev {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  /** Waits for a stdout line; the default allows a cluster start on a heavily loaded CI machine (each node is a tsx process). */
+  /** Waits for a stdout line; the default allows a cluster start on a heavily loaded CI machine. */
   async waitFor(re: RegExp, ms = 120_000): Promise<string> {
     const until = Date.now() + ms;
     for (;;) {

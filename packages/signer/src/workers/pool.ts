@@ -1,8 +1,9 @@
 /**
  * The signer's crypto pool (issue 10, finding 6: a DKLs23 DKG round took seconds of CPU
  * on the event loop, the coordinator missed a pong and dropped the signer mid-DKG).
- * `cryptoWorkers` worker threads (`worker.ts`, booted by `entry.mjs`) run the key
- * rounds of every scheme (DKG, refresh, reshare) and the ecdsa-secp256k1 signing rounds
+ * `cryptoWorkers` worker threads (`worker.ts`: from source booted by `entry.mjs`, in the
+ * bundles `crypto-worker.mjs`, see ENTRY) run the key rounds of every scheme (DKG,
+ * refresh, reshare) and the ecdsa-secp256k1 signing rounds
  * (DKLs23: round 1, round 2, presign, round 3); the event loop only decodes, checks
  * envelopes, seals, stores and sends. A session's rounds stay on the worker that opened them
  * (their secret state lives there, see `api.ts`); a new session goes to the worker
@@ -42,7 +43,13 @@ interface Thread {
   pending: Map<number, Pending>;
 }
 
-const ENTRY = new URL('./entry.mjs', import.meta.url);
+/** Defined (true) by scripts/build.ts in the bundles only. */
+declare const KEYQUORUM_BUNDLE: boolean | undefined;
+/**
+ * The worker's script: in the bundles, `crypto-worker.mjs` (worker.ts bundled) beside the
+ * signer's bundle; from source, entry.mjs, which boots tsx and loads worker.ts.
+ */
+const ENTRY = typeof KEYQUORUM_BUNDLE !== 'undefined' ? new URL('./crypto-worker.mjs', import.meta.url) : new URL('./entry.mjs', import.meta.url);
 const MODULE = new URL('./worker.ts', import.meta.url).href;
 
 export class CryptoPool implements CryptoRunner, Startable {
@@ -68,9 +75,9 @@ export class CryptoPool implements CryptoRunner, Startable {
   }
 
   /**
-   * Spawns the workers without waiting for them to load (a worker boots tsx and the
-   * crypto modules: on a loaded host that takes seconds the link need not wait for);
-   * rounds posted meanwhile queue on the worker's port.
+   * Spawns the workers without waiting for them to load (a worker loads the crypto
+   * modules, from source through tsx: on a loaded host that takes seconds the link need
+   * not wait for); rounds posted meanwhile queue on the worker's port.
    */
   start(): void {
     this.#stopping = false;
