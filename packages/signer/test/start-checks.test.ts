@@ -1,0 +1,70 @@
+/**
+ * A START's own checks against this signer's records of the key (sessions/start.ts, the
+ * `check` of sessions/authorise.ts `heldShare`), driven through the real protocol: a real
+ * signer daemon, the test playing a coordinator that lies about what the key is. Each
+ * START carries a genuine client request; each is refused with its typed code before any
+ * session exists, and leaves every durable row of the keystore as it was (no nonce
+ * journalled, no replay-window entry consumed). One cluster and one DKG for the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { KEY_ROUND, SIGN_ROUND, repairDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { adminClient } from './helpers/cluster.ts';
+import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
+import { useFakeCluster } from './helpers/fake-cluster.ts';
+import { snapshot } from './helpers/state.ts';
+
+const SUITE = 'frost-ed25519';
+const KEY = 'k1';
+const participants = refs(['s1', 's2', 's3']);
+
+const fake = useFakeCluster({ scope: 'file' });
+
+let setUp: Promise<WirePublicKey> | undefined;
+/** A 2-of-3 frost-ed25519 key on s1..s3, once per file. */
+function key(): Promise<WirePublicKey> {
+  setUp ??= (async () => {
+    const { c } = await fake.start(['s1', 's2', 's3']);
+    return (await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants))).publicKey;
+  })();
+  return setUp;
+}
+
+/** Sends `start` to s1 and expects an ABORT with `code` (at the round an accepted START would answer), the keystore unchanged. */
+async function expectRefused(kind: 'refresh' | 'sign' | 'repair', round: number, start: Record<string, unknown>, code: string): Promise<void> {
+  await key();
+  const { c } = fake;
+  const dataDir = fake.cl.signers.find((s) => s.id === 's1')!.dataDir;
+  const before = snapshot(dataDir);
+  c.send('s1', { kind, suite: SUITE, sessionId: randomBytes(32), round: kind === 'sign' ? SIGN_ROUND.START : KEY_ROUND.START }, start);
+  const e = await gather(c, ['s1'], kind, round).then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(SessionAborted);
+  expect((e as SessionAborted).body.reason).toMatch(new RegExp(`^${code}`));
+  expect(snapshot(dataDir)).toEqual(before);
+}
+
+describe('a signer checks a START against its own records of the key', () => {
+  it('refuses a refresh START naming other participants than the key has here, with a genuine request (BAD_PARTICIPANTS), and changes nothing', async () => {
+    // s2 and s3 with each other's index; and s3 left out.
+    const swapped: ParticipantRef[] = [participants[0]!, { signer: 's2', index: 3 }, { signer: 's3', index: 2 }];
+    await expectRefused('refresh', KEY_ROUND.CONTRIBUTION, { ...refreshStart(KEY, 0, participants), participants: swapped }, 'BAD_PARTICIPANTS');
+    await expectRefused('refresh', KEY_ROUND.CONTRIBUTION, { ...refreshStart(KEY, 0, participants), participants: participants.slice(0, 2) }, 'BAD_PARTICIPANTS');
+  }, 120_000);
+
+  it('refuses a frost-ed25519 sign START with a taproot tweak a client asked for (BAD_FIELD) before any nonce is journalled', async () => {
+    const p = { keyId: KEY, epoch: 0, message: sha256(utf8ToBytes('a tweak ed25519 cannot take')), taproot: {} };
+    await expectRefused('sign', SIGN_ROUND.COMMITMENT, { ...p, request: signRequest(p) }, 'BAD_FIELD');
+  }, 120_000);
+
+  it('a repair helper refuses a START naming the key at another epoch, or another package for it, with a genuine request (WRONG_KEY_STATE), and changes nothing', async () => {
+    const publicKey = await key();
+    const request = signClientRequest(adminClient, { op: 'repair', keyId: KEY, digest: repairDigest({ keyId: KEY, target: 's3' }) });
+    const start = { keyId: KEY, epoch: 0, publicKey, participants, target: participants[2]!, helpers: participants.slice(0, 2), request };
+    // The target would store its share under the START's epoch and package: the helpers must hold exactly those.
+    await expectRefused('repair', KEY_ROUND.CONTRIBUTION, { ...start, epoch: 1 }, 'WRONG_KEY_STATE');
+    // The same verifying shares (the target's sum would pass), another chain code: every derived key would differ.
+    await expectRefused('repair', KEY_ROUND.CONTRIBUTION, { ...start, publicKey: { ...publicKey, chainCode: new Uint8Array(32).fill(7) } }, 'WRONG_KEY_STATE');
+  }, 120_000);
+});
