@@ -2,8 +2,8 @@
  * A signer that holds only a pending epoch of a key: it signed its CONFIRM of the DKG but
  * never got the COMMIT, which its peers did get, and its session was ended by a bare ABORT (docs/cluster-protocol.md "Unresolved key
  * sessions"). One real cluster and one DKG for the file; the test plays the coordinator.
- * - A reshare START naming it as a new member is refused PENDING_UNRESOLVED before its
- *   request is looked at (start.ts `refuseUnresolved`): the session may have committed
+ * - A reshare START naming it as a new member, and a DKG START for the key, are refused
+ *   PENDING_UNRESOLVED before the request is looked at (start.ts `refuseUnresolved`): the session may have committed
  *   elsewhere, so the pending share is never dropped on the coordinator's word. Nothing
  *   changes, not even the request's replay-window entry.
  * - A repair naming it as the target is allowed (sessions/authorise.ts `repairShare`: "a
@@ -59,6 +59,17 @@ describe('a signer holding only a pending epoch of the key', () => {
     expect(e).toBeInstanceOf(SessionAborted);
     expect((e as SessionAborted).body.reason).toMatch(/^PENDING_UNRESOLVED/);
     // Its pending share, nonces and replay window are as they were: the request was not consumed.
+    expect(snapshot(dataDir('s3'))).toEqual(before);
+  }, 120_000);
+
+  it('refuses a DKG START for the key from a coordinator while only a pending epoch is held (PENDING_UNRESOLVED), with a genuine request, and changes nothing', async () => {
+    await keyWithPendingS3();
+    const { c } = fake;
+    const before = snapshot(dataDir('s3'));
+    c.send('s3', { kind: 'dkg', suite: SUITE, sessionId: randomBytes(32), round: KEY_ROUND.START }, dkgStart(KEY, SUITE, 2, participants));
+    const e = await gather(c, ['s3'], 'dkg', KEY_ROUND.CONTRIBUTION).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body.reason).toMatch(/^PENDING_UNRESOLVED/);
     expect(snapshot(dataDir('s3'))).toEqual(before);
   }, 120_000);
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { KEY_ROUND, SIGN_ROUND, repairDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, SIGN_ROUND, createKeyDigest, repairDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
@@ -33,7 +33,7 @@ function key(): Promise<WirePublicKey> {
 }
 
 /** Sends `start` to s1 and expects an ABORT with `code` (at the round an accepted START would answer), the keystore unchanged. */
-async function expectRefused(kind: 'refresh' | 'sign' | 'repair', round: number, start: Record<string, unknown>, code: string): Promise<void> {
+async function expectRefused(kind: 'dkg' | 'refresh' | 'sign' | 'repair', round: number, start: Record<string, unknown>, code: string): Promise<void> {
   await key();
   const { c } = fake;
   const dataDir = fake.cl.signers.find((s) => s.id === 's1')!.dataDir;
@@ -66,5 +66,10 @@ describe('a signer checks a START against its own records of the key', () => {
     await expectRefused('repair', KEY_ROUND.CONTRIBUTION, { ...start, epoch: 1 }, 'WRONG_KEY_STATE');
     // The same verifying shares (the target's sum would pass), another chain code: every derived key would differ.
     await expectRefused('repair', KEY_ROUND.CONTRIBUTION, { ...start, publicKey: { ...publicKey, chainCode: new Uint8Array(32).fill(7) } }, 'WRONG_KEY_STATE');
+  }, 120_000);
+
+  it('refuses a DKG START whose threshold exceeds its participants, with a genuine request for it (BAD_THRESHOLD), before contributing anything', async () => {
+    const request = signClientRequest(adminClient, { op: 'createKey', keyId: 'k-big', digest: createKeyDigest({ keyId: 'k-big', suite: SUITE, threshold: 4, signers: ['s1', 's2', 's3'] }) });
+    await expectRefused('dkg', KEY_ROUND.CONTRIBUTION, { keyId: 'k-big', threshold: 4, participants, request }, 'BAD_THRESHOLD');
   }, 120_000);
 });
