@@ -14,6 +14,7 @@ import { KEY_ROUND, SIGN_ROUND, createKeyDigest, repairDigest, signClientRequest
 import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
+import { reshareStart, type ReshareParams } from './helpers/reshare-drive.ts';
 import { snapshot } from './helpers/state.ts';
 
 const SUITE = 'frost-ed25519';
@@ -23,23 +24,23 @@ const participants = refs(['s1', 's2', 's3']);
 const fake = useFakeCluster({ scope: 'file' });
 
 let setUp: Promise<WirePublicKey> | undefined;
-/** A 2-of-3 frost-ed25519 key on s1..s3, once per file. */
+/** A 2-of-3 frost-ed25519 key on s1..s3 (s4 pinned, holding nothing), once per file. */
 function key(): Promise<WirePublicKey> {
   setUp ??= (async () => {
-    const { c } = await fake.start(['s1', 's2', 's3']);
+    const { c } = await fake.start(['s1', 's2', 's3', 's4']);
     return (await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants))).publicKey;
   })();
   return setUp;
 }
 
-/** Sends `start` to s1 and expects an ABORT with `code` (at the round an accepted START would answer), the keystore unchanged. */
-async function expectRefused(kind: 'dkg' | 'refresh' | 'sign' | 'repair', round: number, start: Record<string, unknown>, code: string): Promise<void> {
+/** Sends `start` to `to` and expects an ABORT with `code` (at the round an accepted START would answer), the keystore unchanged. */
+async function expectRefused(kind: 'dkg' | 'refresh' | 'sign' | 'repair' | 'reshare', round: number, start: Record<string, unknown>, code: string, to = 's1'): Promise<void> {
   await key();
   const { c } = fake;
-  const dataDir = fake.cl.signers.find((s) => s.id === 's1')!.dataDir;
+  const dataDir = fake.cl.signers.find((s) => s.id === to)!.dataDir;
   const before = snapshot(dataDir);
-  c.send('s1', { kind, suite: SUITE, sessionId: randomBytes(32), round: kind === 'sign' ? SIGN_ROUND.START : KEY_ROUND.START }, start);
-  const e = await gather(c, ['s1'], kind, round).then(() => undefined, (x: unknown) => x);
+  c.send(to, { kind, suite: SUITE, sessionId: randomBytes(32), round: kind === 'sign' ? SIGN_ROUND.START : KEY_ROUND.START }, start);
+  const e = await gather(c, [to], kind, round).then(() => undefined, (x: unknown) => x);
   expect(e).toBeInstanceOf(SessionAborted);
   expect((e as SessionAborted).body.reason).toMatch(new RegExp(`^${code}`));
   expect(snapshot(dataDir)).toEqual(before);
@@ -71,5 +72,16 @@ describe('a signer checks a START against its own records of the key', () => {
   it('refuses a DKG START whose threshold exceeds its participants, with a genuine request for it (BAD_THRESHOLD), before contributing anything', async () => {
     const request = signClientRequest(adminClient, { op: 'createKey', keyId: 'k-big', digest: createKeyDigest({ keyId: 'k-big', suite: SUITE, threshold: 4, signers: ['s1', 's2', 's3'] }) });
     await expectRefused('dkg', KEY_ROUND.CONTRIBUTION, { keyId: 'k-big', threshold: 4, participants, request }, 'BAD_THRESHOLD');
+  }, 120_000);
+
+  it('a new member holding nothing of the key refuses a reshare START that contradicts itself, with a genuine request (BAD_PARTICIPANTS, UNPINNED_PEER), and changes nothing', async () => {
+    const publicKey = await key();
+    const params: ReshareParams = { keyId: KEY, suite: SUITE, epoch: 0, oldPublicKey: publicKey, oldParticipants: participants, dealers: participants.slice(0, 2), newParticipants: refs(['s2', 's3', 's4']), newThreshold: 2 };
+    const refuse = (p: Partial<ReshareParams>, code: string, to = 's4') => expectRefused('reshare', KEY_ROUND.CONTRIBUTION, reshareStart({ ...params, ...p }), code, to);
+    // s4 has no share to compare the old key with: only the START's own consistency and its pins stand between it and a session it cannot finish.
+    await refuse({ oldParticipants: [participants[0]!, participants[1]!, { signer: 's3', index: 4 }] }, 'BAD_PARTICIPANTS');
+    await refuse({ dealers: [participants[0]!, { signer: 's3', index: 2 }] }, 'BAD_PARTICIPANTS');
+    await refuse({ newParticipants: refs(['s2', 's3', 's4', 's9']) }, 'UNPINNED_PEER');
+    await refuse({ newParticipants: participants }, 'BAD_PARTICIPANTS');
   }, 120_000);
 });
