@@ -48,10 +48,12 @@ async function expectRefused(kind: 'dkg' | 'refresh' | 'sign' | 'repair' | 'resh
 
 describe('a signer checks a START against its own records of the key', () => {
   it('refuses a refresh START naming other participants than the key has here, with a genuine request (BAD_PARTICIPANTS), and changes nothing', async () => {
-    // s2 and s3 with each other's index; and s3 left out.
+    // s2 and s3 with each other's index; s3 left out.
     const swapped: ParticipantRef[] = [participants[0]!, { signer: 's2', index: 3 }, { signer: 's3', index: 2 }];
     await expectRefused('refresh', KEY_ROUND.CONTRIBUTION, { ...refreshStart(KEY, 0, participants), participants: swapped }, 'BAD_PARTICIPANTS');
     await expectRefused('refresh', KEY_ROUND.CONTRIBUTION, { ...refreshStart(KEY, 0, participants), participants: participants.slice(0, 2) }, 'BAD_PARTICIPANTS');
+    // Every participant of the key and one more (sameRefs compares lengths too).
+    await expectRefused('refresh', KEY_ROUND.CONTRIBUTION, { ...refreshStart(KEY, 0, participants), participants: refs(['s1', 's2', 's3', 's4']) }, 'BAD_PARTICIPANTS');
   }, 120_000);
 
   it('refuses a frost-ed25519 sign START with a taproot tweak a client asked for (BAD_FIELD) before any nonce is journalled', async () => {
@@ -69,9 +71,12 @@ describe('a signer checks a START against its own records of the key', () => {
     await expectRefused('repair', KEY_ROUND.CONTRIBUTION, { ...start, publicKey: { ...publicKey, chainCode: new Uint8Array(32).fill(7) } }, 'WRONG_KEY_STATE');
   }, 120_000);
 
-  it('refuses a DKG START whose threshold exceeds its participants, with a genuine request for it (BAD_THRESHOLD), before contributing anything', async () => {
+  it('refuses a DKG START whose threshold exceeds its participants (BAD_THRESHOLD), or that does not name this signer (BAD_PARTICIPANTS), with a genuine request for it, before contributing anything', async () => {
     const request = signClientRequest(adminClient, { op: 'createKey', keyId: 'k-big', digest: createKeyDigest({ keyId: 'k-big', suite: SUITE, threshold: 4, signers: ['s1', 's2', 's3'] }) });
     await expectRefused('dkg', KEY_ROUND.CONTRIBUTION, { keyId: 'k-big', threshold: 4, participants, request }, 'BAD_THRESHOLD');
+    // A DKG of s1..s3 sent to s4, which it does not name: a typed refusal, not a crash.
+    const other = signClientRequest(adminClient, { op: 'createKey', keyId: 'k-other', digest: createKeyDigest({ keyId: 'k-other', suite: SUITE, threshold: 2, signers: ['s1', 's2', 's3'] }) });
+    await expectRefused('dkg', KEY_ROUND.CONTRIBUTION, { keyId: 'k-other', threshold: 2, participants, request: other }, 'BAD_PARTICIPANTS', 's4');
   }, 120_000);
 
   it('a new member holding nothing of the key refuses a reshare START that contradicts itself, with a genuine request (BAD_PARTICIPANTS, UNPINNED_PEER), and changes nothing', async () => {
