@@ -6,6 +6,7 @@
  *   PENDING_UNRESOLVED before the request is looked at (start.ts `refuseUnresolved`): the session may have committed
  *   elsewhere, so the pending share is never dropped on the coordinator's word. Nothing
  *   changes, not even the request's replay-window entry.
+ * - A COMMIT lacking a participant's CONFIRM does not activate it (sessions/key-commit.ts).
  * - A repair naming it as the target is allowed (sessions/authorise.ts `repairShare`: "a
  *   pending leftover is allowed: START drops it"): it is repaired, activates at COMMIT and
  *   signs. A target refusing a pending leftover as if it held the key would leave the
@@ -18,7 +19,7 @@ import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { KEY_ROUND, SIGN_ROUND, decodeBody, fromWirePublicKey, repairDigest, signClientRequest, type Envelope, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
 import { aggregate, verifySignature } from '@keyquorum/crypto';
 import { adminClient } from './helpers/cluster.ts';
-import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
+import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign, type KeyRun } from './helpers/drive.ts';
 import { reshareStart } from './helpers/reshare-drive.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
 import { snapshot } from './helpers/state.ts';
@@ -31,11 +32,12 @@ const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 const fake = useFakeCluster({ scope: 'file' });
 
 let setUp: Promise<WirePublicKey> | undefined;
+let dkg: KeyRun | undefined;
 /** A 2-of-3 key: s1 and s2 hold it active, s3 only pending (its COMMIT withheld). Once per file. */
 function keyWithPendingS3(): Promise<WirePublicKey> {
   setUp ??= (async () => {
     const { c } = await fake.start(['s1', 's2', 's3']);
-    const dkg = await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants), { noCommit: true });
+    dkg = await runKeySession(c, 'dkg', SUITE, participants, dkgStart(KEY, SUITE, 2, participants), { noCommit: true });
     for (const id of ['s1', 's2']) c.send(id, { kind: 'dkg', suite: SUITE, sessionId: dkg.sessionId, round: KEY_ROUND.COMMIT }, { envelopes: dkg.confirms });
     await gather(c, ['s1', 's2'], 'dkg', KEY_ROUND.ACK);
     // A bare ABORT ends s3's live session; its pending share stays (only a COMMIT or a VETO resolves it).
@@ -70,6 +72,19 @@ describe('a signer holding only a pending epoch of the key', () => {
     const e = await gather(c, ['s3'], 'dkg', KEY_ROUND.CONTRIBUTION).then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(SessionAborted);
     expect((e as SessionAborted).body.reason).toMatch(/^PENDING_UNRESOLVED/);
+    expect(snapshot(dataDir('s3'))).toEqual(before);
+  }, 120_000);
+
+  it('refuses a COMMIT that lacks a participant\'s CONFIRM (BAD_TRANSCRIPT): its share stays pending', async () => {
+    await keyWithPendingS3();
+    const { c } = fake;
+    const before = snapshot(dataDir('s3'));
+    const { sessionId, confirms } = dkg!;
+    // Its own CONFIRM and s1's, not s2's: the session may not have committed anywhere.
+    c.send('s3', { kind: 'dkg', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: confirms.filter((e) => e.header.from !== 's2') });
+    const e = await gather(c, ['s3'], 'dkg', KEY_ROUND.ACK).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT/);
     expect(snapshot(dataDir('s3'))).toEqual(before);
   }, 120_000);
 
