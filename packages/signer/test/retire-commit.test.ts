@@ -7,7 +7,8 @@
  * over real WebSockets; the test plays the coordinator, and s4 (pinned, but holding no
  * share of the key) signs an APPROVE it was never asked for. Each COMMIT is refused with
  * its typed code, no ATTEST is sent and the target's keystore is unchanged (its share
- * not wiped). One cluster and one DKG for the file (the last case refreshes the key).
+ * not wiped); an honest COMMIT re-sent after a lost ATTEST gets the same attestation. One
+ * cluster and one DKG for the file (a case refreshes the key; the last retires it).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -106,5 +107,19 @@ describe('a retirement COMMIT from a coordinator that lies', () => {
     // s3 approves at epoch 1; with s1's epoch-0 APPROVE that makes two, but not of one retirement.
     const [s3] = await approve(proposal, request, 1, ['s3']);
     await expectRefused('s2', proposal, request, [s3!, s1!], 'BAD_TRANSCRIPT');
+  }, 120_000);
+
+  it('an honest COMMIT re-sent after a lost ATTEST is answered with the same attestation, not refused', async () => {
+    await key();
+    const { c } = fake;
+    const proposal = randomBytes(32);
+    const request = retireRequest();
+    const envelopes = await approve(proposal, request, 1, ['s1', 's2']);
+    const commit = () => c.send('s3', { kind: 'retire', suite: SUITE, sessionId: proposal, round: RETIRE_ROUND.COMMIT }, { request, envelopes });
+    commit();
+    const [first] = (await gather(c, ['s3'], 'retire', RETIRE_ROUND.ATTEST)).get('s3')!;
+    commit();
+    const [again] = (await gather(c, ['s3'], 'retire', RETIRE_ROUND.ATTEST)).get('s3')!;
+    expect(Buffer.from(again!.payload).equals(Buffer.from(first!.payload))).toBe(true);
   }, 120_000);
 });
