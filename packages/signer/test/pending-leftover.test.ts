@@ -6,7 +6,8 @@
  *   PENDING_UNRESOLVED before the request is looked at (start.ts `refuseUnresolved`): the session may have committed
  *   elsewhere, so the pending share is never dropped on the coordinator's word. Nothing
  *   changes, not even the request's replay-window entry.
- * - A COMMIT lacking a participant's CONFIRM does not activate it (sessions/key-commit.ts).
+ * - A COMMIT lacking a participant's CONFIRM, or carrying one that disagrees with its own
+ *   (transcript, public key, key id, epoch), does not activate it (sessions/key-commit.ts).
  * - A repair naming it as the target is allowed (sessions/authorise.ts `repairShare`: "a
  *   pending leftover is allowed: START drops it"): it is repaired, activates at COMMIT and
  *   signs. A target refusing a pending leftover as if it held the key would leave the
@@ -16,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { KEY_ROUND, SIGN_ROUND, decodeBody, fromWirePublicKey, repairDigest, signClientRequest, type Envelope, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, SIGN_ROUND, decodeBody, encodeBody, fromWirePublicKey, repairDigest, sealEnvelope, signClientRequest, type ConfirmBody, type Envelope, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
 import { aggregate, verifySignature } from '@keyquorum/crypto';
 import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign, type KeyRun } from './helpers/drive.ts';
@@ -85,6 +86,31 @@ describe('a signer holding only a pending epoch of the key', () => {
     const e = await gather(c, ['s3'], 'dkg', KEY_ROUND.ACK).then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(SessionAborted);
     expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT/);
+    expect(snapshot(dataDir('s3'))).toEqual(before);
+  }, 120_000);
+
+  it('refuses a COMMIT in which a participant confirmed another transcript, public key, key id or epoch (BAD_TRANSCRIPT): its share stays pending', async () => {
+    await keyWithPendingS3();
+    const { c } = fake;
+    const before = snapshot(dataDir('s3'));
+    const { sessionId, confirms } = dkg!;
+    const s1 = confirms.find((e) => e.header.from === 's1')!;
+    const body = decodeBody<ConfirmBody>('dkg', KEY_ROUND.CONFIRM, SUITE, s1.payload);
+    // s1 (a participant fixture: its own identity key) signs a CONFIRM of this session that disagrees in one field.
+    const { identity } = fake.cl.signers.find((s) => s.id === 's1')!;
+    const lies: ConfirmBody[] = [
+      { ...body, transcriptHash: new Uint8Array(body.transcriptHash.length).fill(9) },
+      { ...body, publicKey: { ...body.publicKey, chainCode: new Uint8Array(32).fill(7) } },
+      { ...body, keyId: 'k-other' },
+      { ...body, epoch: body.epoch + 1 },
+    ];
+    for (const lie of lies) {
+      const forged = sealEnvelope(identity, s1.header, encodeBody(lie));
+      c.send('s3', { kind: 'dkg', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: confirms.map((e) => (e === s1 ? forged : e)) });
+      const e = await gather(c, ['s3'], 'dkg', KEY_ROUND.ACK).then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(SessionAborted);
+      expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT/);
+    }
     expect(snapshot(dataDir('s3'))).toEqual(before);
   }, 120_000);
 
