@@ -89,4 +89,21 @@ describe('a signer checks a START against its own records of the key', () => {
     await refuse({ newParticipants: refs(['s2', 's3', 's4', 's9']) }, 'UNPINNED_PEER');
     await refuse({ newParticipants: participants }, 'BAD_PARTICIPANTS');
   }, 120_000);
+
+  it('refuses a SIGN carrying fewer COMMITMENTs than the key\'s threshold (BAD_TRANSCRIPT): no SHARE, its nonce discarded, never consumed', async () => {
+    await key();
+    const { c } = fake;
+    const p = { keyId: KEY, epoch: 0, message: sha256(utf8ToBytes('a quorum of one')) };
+    const proposalId = randomBytes(32);
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.START }, { ...p, request: signRequest(p) });
+    const own = (await gather(c, ['s1'], 'sign', SIGN_ROUND.COMMITMENT)).get('s1')!;
+    // Only s1's own COMMITMENT for a 2-of-3 key: a share for it could never aggregate, and would spend the nonce.
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.SIGN }, { envelopes: own });
+    const e = await gather(c, ['s1'], 'sign', SIGN_ROUND.SHARE).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT/);
+    const nonces = snapshot(fake.cl.signers.find((s) => s.id === 's1')!.dataDir).nonces;
+    expect(nonces.length).toBeGreaterThan(0);
+    expect(nonces.filter((r) => r.endsWith('|consumed'))).toEqual([]);
+  }, 120_000);
 });
