@@ -106,4 +106,23 @@ describe('a signer checks a START against its own records of the key', () => {
     expect(nonces.length).toBeGreaterThan(0);
     expect(nonces.filter((r) => r.endsWith('|consumed'))).toEqual([]);
   }, 120_000);
+
+  it('an ABORT after COMMITMENT discards the journalled nonce: it is never left fresh for a later use', async () => {
+    await key();
+    const { c } = fake;
+    const dataDir = fake.cl.signers.find((s) => s.id === 's1')!.dataDir;
+    const p = { keyId: KEY, epoch: 0, message: sha256(utf8ToBytes('aborted before SIGN')) };
+    const proposalId = randomBytes(32);
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.START }, { ...p, request: signRequest(p) });
+    await gather(c, ['s1'], 'sign', SIGN_ROUND.COMMITMENT);
+    const fresh = snapshot(dataDir).nonces.filter((r) => r.endsWith('|fresh'));
+    expect(fresh).toHaveLength(1);
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.ABORT }, { reason: 'aborted by the coordinator' });
+    // Frames are handled in order: once a later START is answered, the ABORT has been.
+    const fence = { ...p, taproot: {} };
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: randomBytes(32), round: SIGN_ROUND.START }, { ...fence, request: signRequest(fence) });
+    await expect(gather(c, ['s1'], 'sign', SIGN_ROUND.COMMITMENT)).rejects.toBeInstanceOf(SessionAborted);
+    const id = fresh[0]!.split('|')[0]!;
+    expect(snapshot(dataDir).nonces.filter((r) => r.startsWith(`${id}|`)).map((r) => r.split('|').at(-1))).toEqual(['discarded']);
+  }, 120_000);
 });
