@@ -2,7 +2,9 @@
  * DKLs23 (Protocol 3.6) checks that only a lying party exercises: a wrong final share
  * (w_i, u_i) at combine (step 10), and a party whose public share pk_j is wrong but
  * consistent with everything else it sends (its multiplications and Gamma_v agree with
- * it), so only the step-8 check that the public shares add up to the key catches it.
+ * it), so only the step-8 check that the public shares add up to the key catches it;
+ * final shares chosen to cancel the others (sum u = 0, sum w = 0); and direct messages
+ * relabelled for another party (docs/mutation.md, crypto `ecdsa/sign.ts`, 2026-11-28).
  */
 import { describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -47,6 +49,21 @@ describe('ecdsa-secp256k1 combine (step 10) never returns a signature that does 
     expect(caught(() => combineSignature(pre[0]!.session, digest, sigShares)).code).toBe('INVALID_SIGNATURE_SHARE');
   });
 
+  it.each(['u', 'w'] as const)('a signer whose final %s cancels the others (the sum is zero) makes combine refuse with INVALID_SIGNATURE_SHARE, not a crash', (field) => {
+    const { pre } = runPresign([shares[0]!, shares[2]!]);
+    const sigShares = pre.map((p) => signRound3(p.presignature, digest));
+    sigShares[1] = { ...sigShares[1]!, [field]: Fn.toBytes(Fn.neg(Fn.fromBytes(sigShares[0]![field]))) };
+    const e = caught(() => combineSignature(pre[0]!.session, digest, sigShares));
+    expect([e.code, e.field]).toEqual(['INVALID_SIGNATURE_SHARE', 'sign.shares']);
+  });
+
+  it('a session whose public key is not a point is refused as BAD_POINT naming it, before any share is judged', () => {
+    const { pre } = runPresign([shares[0]!, shares[2]!]);
+    const sigShares = pre.map((p) => signRound3(p.presignature, digest));
+    const e = caught(() => combineSignature({ ...pre[0]!.session, publicKey: new Uint8Array(33).fill(7) }, digest, sigShares));
+    expect([e.code, e.field]).toEqual(['BAD_POINT', 'sign.session.publicKey']);
+  });
+
   it('the honest shares of the same presignatures do combine (the refusals above are the check)', () => {
     const { pre } = runPresign([shares[0]!, shares[2]!]);
     const { signature } = combineSignature(pre[0]!.session, digest, pre.map((p) => signRound3(p.presignature, digest)));
@@ -77,4 +94,22 @@ describe('ecdsa-secp256k1 step 8: the public shares must add up to the key', () 
       expect([e.code, e.field]).toEqual(['INVALID_COMMITMENT', 'sign.round2.publicShare']);
     }
   }, 180_000); // a DKG and three signing runs in process: 123 s at load 20 on 2 cores
+});
+
+describe('ecdsa-secp256k1: a direct message relabelled for another party is refused, not used', () => {
+  const { shares } = runEcdsaDkg(2, [1, 2, 3]);
+
+  it('a round-1 direct message from 2 that says it is for 3, delivered to 1, is refused naming its sender (BAD_PARTICIPANT .to)', () => {
+    const { r1 } = runPresign([shares[0]!, shares[1]!]);
+    const relabelled = r1[1]!.direct.filter((d) => d.to === 1).map((d) => ({ ...d, to: 3 }));
+    const e = caught(() => signRound2(r1[0]!.secret, [r1[1]!.broadcast], relabelled));
+    expect([e.code, e.field, e.culprits]).toEqual(['BAD_PARTICIPANT', 'sign.round1.direct[2].to', [2]]);
+  });
+
+  it('a round-2 direct message from 2 that says it is for 3, delivered to 1, is refused naming its sender (BAD_PARTICIPANT .to)', () => {
+    const { r2 } = runPresign([shares[0]!, shares[1]!]);
+    const relabelled = r2[1]!.direct.filter((d) => d.to === 1).map((d) => ({ ...d, to: 3 }));
+    const e = caught(() => signPresign(r2[0]!.secret, relabelled));
+    expect([e.code, e.field, e.culprits]).toEqual(['BAD_PARTICIPANT', 'sign.round2[2].to', [2]]);
+  });
 });
