@@ -64,6 +64,10 @@ describe.each(SUITES)('%s', (suiteId) => {
     return { r2, inboxOf };
   }
 
+  it('dkgRound1 refuses parameters that are not an object (a string, a number, a function) as BAD_FIELD dkg.params', () => {
+    for (const bad of ['x', 7, () => ({ suite: suiteId })]) expectCryptoError(() => dkgRound1(bad as never), 'BAD_FIELD', { field: 'dkg.params' });
+  });
+
   it('a participant that sends two round-1 packages (equivocation) is named as the culprit', () => {
     const run = honestRun();
     const other = dkgRound1({ suite: suiteId, sessionId: run.sessionId, self: 3, participants: IDS, threshold: 2 }).package;
