@@ -3,15 +3,16 @@
  * (w_i, u_i) at combine (step 10), and a party whose public share pk_j is wrong but
  * consistent with everything else it sends (its multiplications and Gamma_v agree with
  * it), so only the step-8 check that the public shares add up to the key catches it;
- * final shares chosen to cancel the others (sum u = 0, sum w = 0); and direct messages
- * relabelled for another party (docs/mutation.md, crypto `ecdsa/sign.ts`, 2026-11-28).
+ * final shares chosen to cancel the others (sum u = 0, sum w = 0); direct messages
+ * relabelled for another party; and pair set-ups (base OT) replayed from another run of
+ * the same session (docs/mutation.md, crypto `ecdsa/sign.ts`, 2026-11-28).
  */
 import { describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { CryptoError } from '../src/errors.ts';
-import { combineSignature, signPresign, signRound1, signRound2, signRound3, type EcdsaKeyShare } from '../src/ecdsa/index.ts';
+import { combineSignature, ecdsaDkgRound1, ecdsaDkgRound2, ecdsaDkgRound3, ecdsaRefreshRound1, ecdsaRefreshRound2, ecdsaRefreshRound3, signPresign, signRound1, signRound2, signRound3, type EcdsaKeyShare } from '../src/ecdsa/index.ts';
 import { runEcdsaDkg, runPresign, sid } from './ecdsa-helpers.ts';
 
 const Fn = secp256k1.Point.Fn;
@@ -112,4 +113,35 @@ describe('ecdsa-secp256k1: a direct message relabelled for another party is refu
     const e = caught(() => signPresign(r2[0]!.secret, relabelled));
     expect([e.code, e.field, e.culprits]).toEqual(['BAD_PARTICIPANT', 'sign.round2[2].to', [2]]);
   });
+});
+
+describe('ecdsa-secp256k1 DKG and refresh: the pair set-ups are bound to the round-1 transcript', () => {
+  it("a pair set-up taken from another run with the same session id and parties is refused naming its sender, not kept as this key's OT state", () => {
+    const sessionId = sid();
+    const participants = [1, 2];
+    const run = () => {
+      const r1 = participants.map((self) => ecdsaDkgRound1({ sessionId, self, participants, threshold: 2 }));
+      return r1.map((p) => ecdsaDkgRound2(p.secret, r1.filter((o) => o !== p).map((o) => o.package)));
+    };
+    const [a, b] = [run(), run()];
+    const fromA = a[1]!.packages[0]!;
+    const fromB = b[1]!.packages[0]!;
+    const e = caught(() => ecdsaDkgRound3(a[0]!.secret, [{ ...fromA, pairSetup: fromB.pairSetup }]));
+    expect([e.code, e.field, e.culprits]).toEqual(['INVALID_PROOF', 'dkg.round2[2].pairSetup.otSender.proof', [2]]);
+    expect(ecdsaDkgRound3(a[0]!.secret, [fromA]).keyShare.frost.id).toBe(1);
+  }, 120_000);
+
+  it("a refresh pair set-up taken from another refresh with the same session id is refused naming its sender, not kept as the new OT state", () => {
+    const { shares } = runEcdsaDkg(2, [1, 2]);
+    const sessionId = sid();
+    const run = () => {
+      const r1 = shares.map((keyShare) => ecdsaRefreshRound1({ sessionId, keyShare }));
+      return r1.map((p) => ecdsaRefreshRound2(p.secret, r1.filter((o) => o !== p).map((o) => o.package)));
+    };
+    const [a, b] = [run(), run()];
+    const fromA = a[1]!.packages[0]!;
+    const e = caught(() => ecdsaRefreshRound3(a[0]!.secret, [{ ...fromA, pairSetup: b[1]!.packages[0]!.pairSetup }]));
+    expect([e.code, e.culprits]).toEqual(['INVALID_PROOF', [2]]);
+    expect(ecdsaRefreshRound3(a[0]!.secret, [fromA]).keyShare.frost.id).toBe(1);
+  }, 120_000);
 });
