@@ -4,15 +4,15 @@
  * consistent with everything else it sends (its multiplications and Gamma_v agree with
  * it), so only the step-8 check that the public shares add up to the key catches it;
  * final shares chosen to cancel the others (sum u = 0, sum w = 0); direct messages
- * relabelled for another party; and pair set-ups (base OT) replayed from another run of
- * the same session (docs/mutation.md, crypto `ecdsa/sign.ts`, 2026-11-28).
+ * relabelled for another party; pair set-ups (base OT) replayed from another run of the
+ * same session; and a base-OT encryption of neither bit whose OR-proof simulates both branches (docs/mutation.md, crypto `ecdsa/sign.ts`, 2026-11-28).
  */
 import { describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { CryptoError } from '../src/errors.ts';
-import { combineSignature, ecdsaDkgRound1, ecdsaDkgRound2, ecdsaDkgRound3, ecdsaRefreshRound1, ecdsaRefreshRound2, ecdsaRefreshRound3, signPresign, signRound1, signRound2, signRound3, type EcdsaKeyShare } from '../src/ecdsa/index.ts';
+import { baseOtReceiverStart, baseOtSenderFinish, baseOtSenderStart, combineSignature, ecdsaDkgRound1, ecdsaDkgRound2, ecdsaDkgRound3, ecdsaRefreshRound1, ecdsaRefreshRound2, ecdsaRefreshRound3, signPresign, signRound1, signRound2, signRound3, type EcdsaKeyShare } from '../src/ecdsa/index.ts';
 import { runEcdsaDkg, runPresign, sid } from './ecdsa-helpers.ts';
 
 const Fn = secp256k1.Point.Fn;
@@ -144,4 +144,28 @@ describe('ecdsa-secp256k1 DKG and refresh: the pair set-ups are bound to the rou
     expect([e.code, e.culprits]).toEqual(['INVALID_PROOF', [2]]);
     expect(ecdsaRefreshRound3(a[0]!.secret, [fromA]).keyShare.frost.id).toBe(1);
   }, 120_000);
+});
+
+describe('ecdsa base OT: the OR-proof of each encryption is bound to its Fiat-Shamir challenge', () => {
+  it('a receiver whose encryption encrypts neither 0 nor 1, with both OR branches simulated (c0 + c1 not the hash), is named', () => {
+    const s = sid();
+    const S = baseOtSenderStart(s);
+    const R = baseOtReceiverStart(s, new Uint8Array(16));
+    const P = secp256k1.Point;
+    const enc = R.message.encryptions.slice();
+    // Choice bit 0 for OT 0, so u = r*h: h = u / r.
+    const r = R.secret.r[0]!;
+    const h = P.fromBytes(enc.subarray(0, 33)).multiply(Fn.inv(r));
+    const u = h.multiply(r);
+    const v = P.BASE.multiply(r).add(h.multiply(2n)); // encrypts 2: the receiver would learn a combination of both messages
+    const [c0, c1, z0, z1] = [7n, 11n, 13n, 17n];
+    // Each branch b claims u = r*h and v - b*h = r*G; simulated: z_b*h = A_b + c_b*u, z_b*G = B_b + c_b*(v - b*h).
+    const A = (z: bigint, c: bigint) => h.multiply(z).subtract(u.multiply(c));
+    const B = (z: bigint, c: bigint, b: bigint) => P.BASE.multiply(z).subtract((b === 0n ? v : v.subtract(h)).multiply(c));
+    const points = [u, v, A(z0, c0), B(z0, c0, 0n), A(z1, c1), B(z1, c1, 1n)].map((p) => p.toBytes(true));
+    points.forEach((bytes, i) => enc.set(bytes, i * 33));
+    [c0, c1, z0, z1].forEach((x, i) => enc.set(Fn.toBytes(x), 198 + i * 32));
+    const e = caught(() => baseOtSenderFinish(s, S.secret, { ...R.message, encryptions: enc }, 'r', 7));
+    expect([e.code, e.culprits]).toEqual(['INVALID_PROOF', [7]]);
+  });
 });
