@@ -4,7 +4,9 @@
  * (the additive tweak applied in step 9), re-randomised (R' = R + delta*G) so the
  * signature's r is not the presignature's; the standard verifier accepts each. A
  * secret is read once (zeroed), a presignature is exported once, and signers that
- * disagree on the digest, the path or the presignature id make no valid signature.
+ * disagree on the digest, the path or the presignature id make no valid signature. The
+ * re-randomiser delta is bound to the presignature id, R, the signed-for key and the
+ * digest (docs/mutation.md, crypto `ecdsa/sign.ts` and pooled.ts, 2026-11-28).
  */
 import { describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -65,6 +67,22 @@ describe('pooled ecdsa presignatures', () => {
       const b = signPooled(p.secrets[1]!, p.quorum[1]!, other, m2);
       expect(() => combineSignature(a.session, m, [a.share, b.share])).toThrow(/INVALID_SIGNATURE_SHARE/);
     }
+  });
+
+  it('the re-randomiser delta (Groth-Shoup) changes with the presignature id, R, the signed-for key and the digest, so a presignature known in advance does not fix the instance point of a chosen message', () => {
+    const p = pooled([shares[0]!, shares[1]!]);
+    const params: PooledSignParams = { presignatureId: p.presignatureId, quorum: p.quorum, instancePoint: p.instancePoint, publicKey: pub };
+    const m = digest();
+    const base = pooledSession(params, m);
+    const other = pooled([shares[0]!, shares[1]!]);
+    const variants: [string, ReturnType<typeof pooledSession>][] = [
+      ['presignature id', pooledSession({ ...params, presignatureId: sid() }, m)],
+      ['instance point R', pooledSession({ ...params, instancePoint: other.instancePoint }, m)],
+      ['signed-for key (a path)', pooledSession({ ...params, path: 'm/0/7' }, m)],
+      ['digest', pooledSession(params, digest())],
+    ];
+    for (const [label, v] of variants) expect(v.delta, label).not.toBe(base.delta);
+    expect(pooledSession(params, m).delta).toBe(base.delta);
   });
 
   it('refuses a secret of the wrong length and a signer outside the quorum', () => {
