@@ -200,7 +200,10 @@ describe('a DKG that fails in a running coordinator after its session id was der
     const keyId = 'lost-r2';
     withhold(KEY_ROUND.R2);
     try {
-      await expect(createKey(keyId)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      // The coordinator's R2 round and the other signers' wait for R2 run out after the same
+      // round timeout: whichever fires first names the failure (TIMEOUT, or SESSION_FAILED
+      // from a signer's ABORT; seen under CI load). Either way no signer stored a share.
+      await expect(createKey(keyId)).rejects.toMatchObject({ code: expect.stringMatching(/^(TIMEOUT|SESSION_FAILED)$/) });
       expect(await resolvedState(keyId)).toBe('gone');
     } finally {
       release();
