@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { KEY_ROUND, SIGN_ROUND, createKeyDigest, repairDigest, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, SIGN_ROUND, createKeyDigest, repairDigest, sealEnvelope, signClientRequest, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { adminClient } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refreshStart, refs, runKeySession, signRequest } from './helpers/drive.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
@@ -105,6 +105,24 @@ describe('a signer checks a START against its own records of the key', () => {
     const nonces = snapshot(fake.cl.signers.find((s) => s.id === 's1')!.dataDir).nonces;
     expect(nonces.length).toBeGreaterThan(0);
     expect(nonces.filter((r) => r.endsWith('|consumed'))).toEqual([]);
+  }, 120_000);
+
+  it('refuses a SIGN carrying a validly signed COMMITMENT from a pinned signer outside the key (BAD_TRANSCRIPT): no SHARE, the nonce never consumed', async () => {
+    await key();
+    const { c } = fake;
+    const p = { keyId: KEY, epoch: 0, message: sha256(utf8ToBytes('a quorum with an outsider')) };
+    const proposalId = randomBytes(32);
+    for (const to of ['s1', 's2']) c.send(to, { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.START }, { ...p, request: signRequest(p) });
+    const got = await gather(c, ['s1', 's2'], 'sign', SIGN_ROUND.COMMITMENT);
+    // s4 is pinned (its envelope verifies) but holds no share of the key: its commitment has no place in a signing package.
+    const s2 = got.get('s2')![0]!;
+    const outsider = sealEnvelope(fake.cl.signers.find((s) => s.id === 's4')!.identity, { ...s2.header, from: 's4' }, s2.payload);
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.SIGN }, { envelopes: [...got.get('s1')!, s2, outsider] });
+    const e = await gather(c, ['s1'], 'sign', SIGN_ROUND.SHARE).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT.*unexpected sender s4/);
+    expect(snapshot(fake.cl.signers.find((s) => s.id === 's1')!.dataDir).nonces.filter((r) => r.endsWith('|consumed'))).toEqual([]);
+    c.send('s2', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.ABORT }, { reason: 'test over' });
   }, 120_000);
 
   it('an ABORT after COMMITMENT discards the journalled nonce: it is never left fresh for a later use', async () => {
