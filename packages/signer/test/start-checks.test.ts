@@ -125,6 +125,21 @@ describe('a signer checks a START against its own records of the key', () => {
     c.send('s2', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.ABORT }, { reason: 'test over' });
   }, 120_000);
 
+  it("refuses a SIGN that leaves out this signer's own COMMITMENT (BAD_TRANSCRIPT): no SHARE for a package it took no part in, the nonce never consumed", async () => {
+    await key();
+    const { c } = fake;
+    const p = { keyId: KEY, epoch: 0, message: sha256(utf8ToBytes('a quorum without me')) };
+    const proposalId = randomBytes(32);
+    for (const to of ['s1', 's2', 's3']) c.send(to, { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.START }, { ...p, request: signRequest(p) });
+    const got = await gather(c, ['s1', 's2', 's3'], 'sign', SIGN_ROUND.COMMITMENT);
+    c.send('s1', { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.SIGN }, { envelopes: [...got.get('s2')!, ...got.get('s3')!] });
+    const e = await gather(c, ['s1'], 'sign', SIGN_ROUND.SHARE).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body.reason).toMatch(/^BAD_TRANSCRIPT.*missing envelopes from s1/);
+    expect(snapshot(fake.cl.signers.find((s) => s.id === 's1')!.dataDir).nonces.filter((r) => r.endsWith('|consumed'))).toEqual([]);
+    for (const to of ['s2', 's3']) c.send(to, { kind: 'sign', suite: SUITE, sessionId: proposalId, round: SIGN_ROUND.ABORT }, { reason: 'test over' });
+  }, 120_000);
+
   it('an ABORT after COMMITMENT discards the journalled nonce: it is never left fresh for a later use', async () => {
     await key();
     const { c } = fake;
