@@ -45,6 +45,7 @@ import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor, t
 import { dkgStart, gather, refs, runKeySession, runSign, type SignParams } from './helpers/drive.ts';
 import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
+import { runRepair } from './helpers/repair-drive.ts';
 import { reshareStart, runReshare, type ReshareParams } from './helpers/reshare-drive.ts';
 import { snapshot } from './helpers/state.ts';
 import { ed25519Approver } from '../../../test/support/passkey.ts';
@@ -203,17 +204,7 @@ describe('policy handover on repair', () => {
     expect(records('s3')).toEqual({ policies: [], shares: [] });
 
     const start = repairStart(publicKey, participants, policyToText(v1));
-    const ids = ['s1', 's2', 's3'];
-    const proposalId = randomBytes(32);
-    for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.START }, start);
-    const contributions = one(await gather(c, ids, 'repair', KEY_ROUND.CONTRIBUTION));
-    for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.CONTRIBUTIONS }, { envelopes: contributions });
-    const r1 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R1));
-    const sessionId = r1[0]!.header.sessionId;
-    for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.R1_DELIVER }, { envelopes: r1.filter((e) => e.header.to === id) });
-    const r2 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R2));
-    c.send('s3', { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.R2_DELIVER }, { envelopes: r2 });
-    const confirm = one(await gather(c, ['s3'], 'repair', KEY_ROUND.CONFIRM))[0]!;
+    const { sessionId, confirm } = await runRepair(c, SUITE, { s1: start, s2: start, s3: start });
     expect(records('s3')).toEqual({ policies: [], shares: ['0:pending'] });
     c.send('s3', { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: [confirm] });
     await gather(c, ['s3'], 'repair', KEY_ROUND.ACK);

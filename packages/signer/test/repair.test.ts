@@ -15,17 +15,16 @@ import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { KEY_ROUND, SIGN_ROUND, decodeBody, deriveSessionId, keyStateOf, type ContributionBody, fromWirePublicKey, repairDigest, signClientRequest, type ConfirmBody, type Envelope, type ParticipantRef, type SignCommitmentBody, type SignShareBody, type WirePublicKey } from '@keyquorum/protocol';
-import { aggregate, verifySignature } from '@keyquorum/crypto';
+import { KEY_ROUND, decodeBody, repairDigest, signClientRequest, type ConfirmBody, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
 import { Keystore, SignerDaemon, honestBehaviour, type SignerBehaviour } from '../src/index.ts';
 import { ENV, PASSPHRASE, adminClient, captureLog, initTestSigner, optionsFor } from './helpers/cluster.ts';
-import { SessionAborted, dkgStart, gather, refs, runKeySession, runSign } from './helpers/drive.ts';
+import { SessionAborted, dkgStart, gather, refs, runKeySession, signsAndVerifies } from './helpers/drive.ts';
+import { runRepair } from './helpers/repair-drive.ts';
 import type { FakeCoordinator } from './helpers/fake-coordinator.ts';
 import { useFakeCluster } from './helpers/fake-cluster.ts';
 
 const SUITE = 'frost-ed25519';
 const KEY = 'k1';
-const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
 const fake = useFakeCluster();
 
@@ -54,32 +53,6 @@ function repairStart(publicKey: WirePublicKey, participants: ParticipantRef[], t
   return { keyId: KEY, epoch: 0, publicKey, participants, target, helpers, request };
 }
 
-/**
- * START (per signer, may differ) -> CONTRIBUTIONS -> R1 (deltas) -> R1_DELIVER -> R2 (sigmas)
- * -> R2_DELIVER -> CONFIRM. The target's frames go under the id it derives from its own
- * START (as a coordinator that lies to it would send them).
- */
-async function runRepair(c: FakeCoordinator, starts: Record<string, ReturnType<typeof repairStart>>): Promise<{ sessionId: Uint8Array; confirm: Envelope; r1: Envelope[]; r2: Envelope[] }> {
-  const ids = Object.keys(starts);
-  const proposalId = randomBytes(32);
-  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.START }, starts[id]);
-  const contributions = one(await gather(c, ids, 'repair', KEY_ROUND.CONTRIBUTION));
-  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: proposalId, round: KEY_ROUND.CONTRIBUTIONS }, { envelopes: contributions });
-  const target = starts.s3!;
-  const targetId = deriveSessionId({
-    kind: 'repair', suite: SUITE, keyId: KEY, participants: ids, requestDigest: target.request.digest, keyState: keyStateOf(target.epoch, target.publicKey),
-    contributions: Object.fromEntries(contributions.map((e) => [e.header.from, decodeBody<ContributionBody>('repair', KEY_ROUND.CONTRIBUTION, SUITE, e.payload).contribution])),
-  });
-  const r1 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R1));
-  const sessionId = r1[0]!.header.sessionId;
-  const idOf = (id: string) => (id === 's3' ? targetId : sessionId);
-  for (const id of ids) c.send(id, { kind: 'repair', suite: SUITE, sessionId: idOf(id), round: KEY_ROUND.R1_DELIVER }, { envelopes: r1.filter((e) => e.header.to === id) });
-  const r2 = one(await gather(c, ['s1', 's2'], 'repair', KEY_ROUND.R2));
-  c.send('s3', { kind: 'repair', suite: SUITE, sessionId: targetId, round: KEY_ROUND.R2_DELIVER }, { envelopes: r2 });
-  const confirm = one(await gather(c, ['s3'], 'repair', KEY_ROUND.CONFIRM))[0]!;
-  return { sessionId, confirm, r1, r2 };
-}
-
 /** The keys a stopped signer's keystore holds. */
 function heldBy(id: string): string[] {
   const s = fake.cl.signers.find((x) => x.id === id)!;
@@ -102,7 +75,7 @@ describe('share repair at the signers', () => {
   it('two helpers rebuild s3 share from encrypted deltas and sigmas; it activates at COMMIT and signs', async () => {
     const { c, publicKey, participants } = await setup();
     const start = repairStart(publicKey, participants);
-    const { sessionId, confirm, r1, r2 } = await runRepair(c, { s1: start, s2: start, s3: start });
+    const { sessionId, confirm, r1, r2 } = await runRepair(c, SUITE, { s1: start, s2: start, s3: start });
     // Deltas go helper to helper, sigmas helper to target, all encrypted end to end.
     expect(r1.map((e) => `${e.header.from}>${e.header.to}:${e.enc !== undefined}`).sort()).toEqual(['s1>s2:true', 's2>s1:true']);
     expect(r2.map((e) => `${e.header.from}>${e.header.to}:${e.enc !== undefined}`).sort()).toEqual(['s1>s3:true', 's2>s3:true']);
@@ -112,12 +85,7 @@ describe('share repair at the signers', () => {
     await gather(c, ['s3'], 'repair', KEY_ROUND.ACK);
 
     const message = sha256(utf8ToBytes('after repair'));
-    const signed = await runSign(c, SUITE, ['s2', 's3'], { keyId: KEY, epoch: 0, message });
-    const idOf = (e: Envelope) => participants.find((p) => p.signer === e.header.from)!.index;
-    const commitments = signed.commitments.map((e) => ({ id: idOf(e), ...decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.COMMITMENT, SUITE, e.payload) }));
-    const shares = signed.shares.map((e) => ({ id: idOf(e), share: decodeBody<SignShareBody>('sign', SIGN_ROUND.SHARE, SUITE, e.payload).share }));
-    const pkg = fromWirePublicKey(publicKey);
-    expect(verifySignature(pkg, message, aggregate(pkg, { message, commitments }, shares))).toBe(true);
+    expect(await signsAndVerifies(c, SUITE, participants, publicKey, ['s2', 's3'], { keyId: KEY, epoch: 0, message })).toBe(true);
   }, 120_000);
 
   it('a target that holds another key active is still repaired for the key it lost: what it holds is looked up by key id', async () => {
@@ -125,7 +93,7 @@ describe('share repair at the signers', () => {
     // s3, initialised again, takes part in a new key first: it holds k-other active, not k1.
     await runKeySession(c, 'dkg', SUITE, participants, dkgStart('k-other', SUITE, 2, participants));
     const start = repairStart(publicKey, participants);
-    const { sessionId, confirm } = await runRepair(c, { s1: start, s2: start, s3: start });
+    const { sessionId, confirm } = await runRepair(c, SUITE, { s1: start, s2: start, s3: start });
     expect(decodeBody<ConfirmBody>('repair', KEY_ROUND.CONFIRM, SUITE, confirm.payload)).toMatchObject({ keyId: KEY, epoch: 0, publicKey });
     c.send('s3', { kind: 'repair', suite: SUITE, sessionId, round: KEY_ROUND.COMMIT }, { envelopes: [confirm] });
     await gather(c, ['s3'], 'repair', KEY_ROUND.ACK);
@@ -138,7 +106,7 @@ describe('share repair at the signers', () => {
     const lie: SignerBehaviour['repairSigma'] = ({ sigma }) => ({ ...sigma, sigma: ed25519.Point.Fn.toBytes(ed25519.Point.Fn.add(ed25519.Point.Fn.fromBytes(sigma.sigma), 1n)) });
     const { c, publicKey, participants } = await setup({ s1: { ...honestBehaviour, repairSigma: lie } });
     const start = repairStart(publicKey, participants);
-    await expectAbort(runRepair(c, { s1: start, s2: start, s3: start }), 's3', 'SHARE_MISMATCH');
+    await expectAbort(runRepair(c, SUITE, { s1: start, s2: start, s3: start }), 's3', 'SHARE_MISMATCH');
     await fake.extra[0]!.stop();
     fake.extra.splice(0);
     expect(heldBy('s3')).toEqual([]);
@@ -150,7 +118,7 @@ describe('share repair at the signers', () => {
     // Same verifying share for s3 (so the sum would pass), another chain code.
     const otherPackage = repairStart({ ...publicKey, chainCode: new Uint8Array(32).fill(7) }, participants);
     otherPackage.request = start.request;
-    await expectAbort(runRepair(c, { s1: start, s2: start, s3: otherPackage }), 's3', 'BAD_TRANSCRIPT');
+    await expectAbort(runRepair(c, SUITE, { s1: start, s2: start, s3: otherPackage }), 's3', 'BAD_TRANSCRIPT');
     await fake.extra[0]!.stop();
     fake.extra.splice(0);
     expect(heldBy('s3')).toEqual([]);

@@ -10,6 +10,7 @@ import {
   SIGN_ROUND,
   createKeyDigest,
   decodeBody,
+  fromWirePublicKey,
   refreshDigest,
   retireDigest,
   signClientRequest,
@@ -19,9 +20,12 @@ import {
   type ConfirmBody,
   type Envelope,
   type ParticipantRef,
+  type SignCommitmentBody,
+  type SignShareBody,
   type TaprootTarget,
   type WirePublicKey,
 } from '@keyquorum/protocol';
+import { aggregate, verifySignature } from '@keyquorum/crypto';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 import { adminClient } from './cluster.ts';
 
@@ -141,6 +145,16 @@ export async function runSign(
   for (const id of quorum) c.send(id, { kind: 'sign', suite, sessionId: proposalId, round: SIGN_ROUND.SIGN }, { envelopes: commitments });
   const shares = one(await gather(c, quorum, 'sign', SIGN_ROUND.SHARE));
   return { proposalId, commitments, shares };
+}
+
+/** FROST: signs `p` with `quorum` (runSign), aggregates the shares and answers whether the signature verifies under `publicKey`. */
+export async function signsAndVerifies(c: FakeCoordinator, suite: string, participants: readonly ParticipantRef[], publicKey: WirePublicKey, quorum: readonly string[], p: SignParams): Promise<boolean> {
+  const signed = await runSign(c, suite, quorum, p);
+  const idOf = (e: Envelope) => participants.find((x) => x.signer === e.header.from)!.index;
+  const commitments = signed.commitments.map((e) => ({ id: idOf(e), ...decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.COMMITMENT, suite, e.payload) }));
+  const shares = signed.shares.map((e) => ({ id: idOf(e), share: decodeBody<SignShareBody>('sign', SIGN_ROUND.SHARE, suite, e.payload).share }));
+  const pkg = fromWirePublicKey(publicKey);
+  return verifySignature(pkg, p.message, aggregate(pkg, { message: p.message, commitments }, shares));
 }
 
 /** START to `approvers`, COMMIT with their APPROVEs to `all`; returns the ATTEST envelopes. */
