@@ -5,19 +5,10 @@
  * its own START (as a coordinator that lies to it would send them).
  */
 import { randomBytes } from 'node:crypto';
-import { KEY_ROUND, decodeBody, deriveSessionId, keyStateOf, type ClientRequest, type ContributionBody, type Envelope, type ParticipantRef, type WirePublicKey } from '@keyquorum/protocol';
+import { KEY_ROUND, decodeBody, deriveSessionId, keyStateOf, type ContributionBody, type Envelope, type RepairStartBody } from '@keyquorum/protocol';
 import { gather } from './drive.ts';
 import type { FakeCoordinator } from './fake-coordinator.ts';
 
-export interface RepairStart {
-  keyId: string;
-  epoch: number;
-  publicKey: WirePublicKey;
-  participants: ParticipantRef[];
-  target: ParticipantRef;
-  helpers: ParticipantRef[];
-  request: ClientRequest;
-}
 
 const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 
@@ -25,7 +16,7 @@ const one = (m: Map<string, Envelope[]>) => [...m.values()].map((l) => l[0]!);
 export async function runRepair(
   c: FakeCoordinator,
   suite: string,
-  starts: Record<string, RepairStart>,
+  starts: Record<string, RepairStartBody>,
   o: { target?: string; helpers?: string[] } = {},
 ): Promise<{ sessionId: Uint8Array; confirm: Envelope; r1: Envelope[]; r2: Envelope[] }> {
   const targetSigner = o.target ?? 's3';
