@@ -2,17 +2,19 @@
  * The checks an ecdsa-secp256k1 signing session (`schemes/ecdsa-sign.ts`) and its relay
  * sets (`sessions/context.ts` `openRelayed`) make, against a coordinator that lies and a
  * peer that cheats, through real signer daemons (the FakeCoordinator plays the
- * coordinator). A 2-of-2 key of s1 and s2; s3 is pinned but holds none of it. Each
+ * coordinator). A 2-of-2 key of s1 and s2; s3 is pinned but holds none of it (one test
+ * makes a second key, of s2 and s3, to be cheated on by s3). Each
  * refusal is a typed ABORT, names no culprit when the relay is at fault, and spends
- * nothing: the round-1 journal entry is discarded, never consumed. The cheating peer's
- * test runs last (it leaves s2 banned for the key at s1). docs/mutation.md lists the
- * mutants each test kills.
+ * nothing: the round-1 journal entry is discarded, never consumed. The step-8 cheat's
+ * test runs last (it leaves s2 banned for the key at s1). docs/mutation.md (2026-11-28,
+ * hand-made mutants) lists the mutants each test kills, and the one it cannot (the SHARE
+ * test: the daemon also holds every frame until its keystore batch commits).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE, encodeBody, sealEnvelope, type Envelope } from '@keyquorum/protocol';
+import { BROADCAST, ECDSA_SIGN_ROUND, ECDSA_SUITE, decryptFrom, encodeBody, encryptTo, sealEnvelope, type Envelope } from '@keyquorum/protocol';
 import { honestBehaviour, type SignerBehaviour } from '../src/index.ts';
 import { removeTempDirs } from './helpers/cluster.ts';
 import { SessionAborted, dkgStart, gather, refs, runKeySession, signRequest } from './helpers/drive.ts';
@@ -149,6 +151,32 @@ describe('ecdsa-secp256k1 signing refuses a lying relay and a cheating peer', ()
     const added = snapshot(dataDir('s1')).nonces.filter((r) => !before.has(r)).map((r) => r.split('|'));
     expect(added.filter((r) => r[3] === 'fresh').map((r) => r[0])).toEqual([bytesToHex(id)]);
     expect(added.filter((r) => r[3] !== 'fresh').map((r) => r[3])).toEqual(['discarded']);
+  }, 300_000);
+
+  it('names and bans a peer whose signed round-1 commitment and RVOLE message are swapped (PEER_MISBEHAVED): no round 2 leaves, the nonce is discarded', async () => {
+    // A key of its own (s2 and s3): the ban it leaves must not touch the pair's key. s3's envelopes are forged with its identity key.
+    const pair = refs(['s2', 's3']);
+    await runKeySession(c, 'dkg', ECDSA_SUITE, pair, dkgStart('eth-swap', ECDSA_SUITE, 2, pair));
+    const message = new Uint8Array(randomBytes(32));
+    const body = { keyId: 'eth-swap', epoch: 0, message, request: signRequest({ keyId: 'eth-swap', epoch: 0, message }) };
+    const { proposal, r1 } = await ecdsaToRound1(c, ['s2', 's3'], once(body));
+    const all = [...r1.values()].flat();
+    const sessionId = all[0]!.header.sessionId;
+    const [s2, s3] = ['s2', 's3'].map((id) => cl.signers.find((s) => s.id === id)!.identity);
+    const b = all.find((e) => e.header.from === 's3' && e.header.to === BROADCAST)!;
+    const d = all.find((e) => e.header.from === 's3' && e.header.to === 's2')!;
+    const swappedBroadcast = sealEnvelope(s3!, b.header, decryptFrom(s2!, s3!.publicKey, d));
+    const { payload, enc } = encryptTo(s3!, s2!.publicKey, d.header, b.payload);
+    const swappedDirect = sealEnvelope(s3!, d.header, payload, { enc });
+    c.send('s2', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.R1_DELIVER }, { envelopes: [swappedBroadcast, swappedDirect] });
+    const e = await gather(c, ['s2'], 'sign', R.R2)
+      .catch((x: unknown) => x)
+      .finally(() => c.send('s3', { kind: 'sign', suite: ECDSA_SUITE, sessionId, round: R.ABORT }, { reason: 'aborted by the test' }));
+    expect(e).toBeInstanceOf(SessionAborted);
+    expect((e as SessionAborted).body).toMatchObject({ reason: expect.stringMatching(/^PEER_MISBEHAVED.*swapped/), culprits: ['s3'] });
+    expect(snapshot(dataDir('s2')).bans).toEqual(['eth-swap|s3']);
+    for (let i = 0; i < 600 && journal('s2', proposal) === 'fresh'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(journal('s2', proposal)).toBe('discarded');
   }, 300_000);
 
   it('a peer whose round-2 message fails the step-8 check is named and banned for the key; a later signing with it is refused (BAD_PARTICIPANTS) before round 1', async () => {
