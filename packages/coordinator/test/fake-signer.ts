@@ -104,6 +104,8 @@ export interface FakeSignerOptions {
     refuseSign?: boolean;
     /** Answer a sign START with a commitment that is not a point (the coordinator's own check fails it). */
     badCommitment?: boolean;
+    /** Called when a SIGN (round 2) arrives, before the share is computed and sent. */
+    onSign?: () => void;
     /** Refuse every policy START (ABORT naming rule 'version'). */
     refusePolicy?: boolean;
   };
@@ -462,6 +464,7 @@ export class FakeSigner {
     if (entry === undefined) throw new Error('unknown sign session');
     this.nonces.delete(hex);
     if (round !== SIGN_ROUND.SIGN) return;
+    this.misbehave.onSign?.();
     const key = this.keys.get(entry.start.keyId)!;
     const got = this.openPeers((body as unknown as DeliverBody).envelopes, sessionId, 'sign', SIGN_ROUND.COMMITMENT);
     const commitments = [...got].map(([id, env]) => ({ id: key.participants.find((p) => p.signer === id)!.index, ...decodeBody<SignCommitmentBody>('sign', SIGN_ROUND.COMMITMENT, suite, env.payload) }));

@@ -14,6 +14,8 @@ export function tempDir(): string {
 
 export interface Cluster {
   coordinator: Coordinator;
+  /** The coordinator's data directory (its registry.db). */
+  dataDir: string;
   coordinatorIdentity: IdentityKey;
   signerIdentities: Map<string, IdentityKey>;
   signers: FakeSigner[];
@@ -61,6 +63,7 @@ export async function startCluster(ids: string[], opts: { connected?: string[]; 
   await Promise.all(signers.map((s) => s.connect()));
   return {
     coordinator,
+    dataDir,
     coordinatorIdentity,
     signerIdentities,
     signers,

@@ -8,9 +8,12 @@
  * coordinator over real WebSockets; the signers are fake-signer.ts fixtures that talk
  * the real protocol (FROST), each lie one `misbehave` flag.
  */
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { createKeyDigest, signDigest } from '@keyquorum/protocol';
+import { REGISTRY_FILE } from '../src/constants.ts';
 import { CoordinatorError } from '../src/index.ts';
 import { startCluster, type Cluster } from './helpers.ts';
 
@@ -104,6 +107,35 @@ describe('the signing driver judges each failed attempt', () => {
       for (const id of ['s1', 's2', 's3']) signer(id).misbehave = {};
     }
   });
+
+  it("a signature whose audit row cannot be written is not returned, and no other quorum is asked (no audit write, no operation)", async () => {
+    const { keyId } = await createKey(['s1', 's2', 's3']);
+    // Another process holds the registry's write lock from the moment s1 gets its SIGN: the coordinator's
+    // `key.signed` append waits out its busy timeout and fails (a real SQLITE_BUSY, not a mock).
+    const lock = new Database(path.join(c.dataDir, REGISTRY_FILE));
+    let locked = false;
+    signer('s1').misbehave = {
+      onSign: () => {
+        if (locked) return;
+        locked = true;
+        lock.exec('BEGIN EXCLUSIVE');
+      },
+    };
+    const before = c.signers.reduce((n, s) => n + s.signStarts, 0);
+    try {
+      const err = await sign(keyId, 7).catch((e: unknown) => e);
+      expect(locked).toBe(true);
+      expect(err).toBeInstanceOf(CoordinatorError);
+      expect((err as CoordinatorError).message).toMatch(/signing failed: database is locked/);
+      // One quorum asked (two STARTs), not every quorum in turn.
+      expect(c.signers.reduce((n, s) => n + s.signStarts, 0) - before).toBe(2);
+    } finally {
+      if (locked) lock.exec('ROLLBACK');
+      lock.close();
+      signer('s1').misbehave = {};
+    }
+    expect(await events(keyId, 'key.signed')).toHaveLength(0);
+  }, 60_000);
 
   // Last: it disconnects s1.
   it('a disconnected signer is never asked: the others sign at the first attempt, no failed attempt audited', async () => {
