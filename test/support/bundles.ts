@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENTRY_POINTS } from '../../scripts/build.ts';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository's root (every test support module resolves scripts against it). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The bundles' directory of this vitest run, or undefined (sources through tsx). */
 export const TEST_DIST: string | undefined = process.env.KEYQUORUM_TEST_DIST || undefined;

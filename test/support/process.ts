@@ -5,11 +5,9 @@
  * lines are collected so a test can wait for an event ('connected', 'listening').
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { nodeArgs } from './bundles.ts';
+import { REPO_ROOT, nodeArgs } from './bundles.ts';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT };
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { BROADCAST, ECDSA_SIGN_ROUND, type Envelope } from '@keyquorum/protocol';
 import { isSignRound, startEcdsaCluster, type EcdsaCluster } from './ecdsa-cluster.ts';
+import type { LyingLinkOptions } from './lying-link.ts';
 
 type Lie = 'none' | 'r1-plain' | 'r1-to-self' | 'r1-to-outsider' | 'r1-public-encrypted' | 'r1-proposal-id' | 'r2-plain' | 'r2-to-self' | 'r2-to-outsider' | 'share-to-peer';
 let lie: Lie = 'none';
@@ -23,7 +24,7 @@ let lie: Lie = 'none';
 let proposalId: Uint8Array | undefined;
 
 /** s2's point-to-point frame of `round`, changed as `lie` says; undefined for every other frame. */
-function tamper(e: Envelope): ReturnType<Parameters<typeof startEcdsaCluster>[0]['rewrite']> {
+const tamper: LyingLinkOptions['rewrite'] = (e: Envelope) => {
   if (isSignRound(e, ECDSA_SIGN_ROUND.CONTRIBUTION)) proposalId = e.header.sessionId;
   const direct = e.header.to !== BROADCAST;
   const r1 = isSignRound(e, ECDSA_SIGN_ROUND.R1) && direct;
@@ -40,7 +41,7 @@ function tamper(e: Envelope): ReturnType<Parameters<typeof startEcdsaCluster>[0]
   // The final share addressed to a peer instead of the coordinator.
   if (lie === 'share-to-peer' && isSignRound(e, ECDSA_SIGN_ROUND.SHARE)) return { header: { ...e.header, to: 's1' }, payload: e.payload };
   return undefined;
-}
+};
 
 let c: EcdsaCluster;
 
